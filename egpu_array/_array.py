@@ -1,0 +1,264 @@
+"""Array: the user's handle on a lazy expression or on realized device memory.
+
+An Array wraps a LazyNode. Operations build new nodes; the data is computed (``_realize``) only when
+something needs it: a copy to the host, a view, an in-place write, or the graph-size limit. Operators
+are forwarded to the namespace functions through one table (``_OPERATORS``).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import _dtypes as dt
+from ._graph import LazyNode, View, buffer_node, contiguous_strides
+from ._info import config
+
+__all__ = ["Array"]
+
+
+class Array:
+    """An n-dimensional array on a device (see the module docstring). Never a numpy subclass."""
+
+    __slots__ = ("_node", "__weakref__")
+    __array_priority__ = 1000  # NumPy defers to our reflected operators
+
+    def __init__(self, *args, **kwargs):
+        raise TypeError("egpu_array.Array cannot be constructed directly; use egpu_array.asarray "
+                        "or another creation function")
+
+    @classmethod
+    def _new(cls, node: LazyNode) -> "Array":
+        self = object.__new__(cls)
+        self._node = node
+        if node.srcs:
+            if node.size > config().graph_limit:
+                self._realize()
+            else:
+                for buf in node.buffers:
+                    buf.readers[id(self)] = self
+        return self
+
+    # ---- realization ------------------------------------------------------------------------
+    def _realize(self) -> View:
+        """Compute the pending expression (if any); returns the View of the data."""
+        node = self._node
+        if node.op == "buffer":
+            if not node.arg.buffer.valid:
+                from ._errors import TransferError
+                raise TransferError(f"array on {node.device} holds invalid data: an earlier copy "
+                                    "into it failed")
+            return node.arg
+        from ._schedule import realize_into
+        size = 1
+        for n in node.shape:
+            size *= n
+        buf = node.device.allocator.alloc(size * node.dtype.itemsize)
+        view = View(buf, contiguous_strides(node.shape), 0)
+        realize_into(node, view)
+        self._node = LazyNode("buffer", (), node.dtype, node.shape, view, node.device)
+        return view
+
+    def _write(self, node: LazyNode) -> None:
+        """Compute ``node`` into this array's memory (in place): pending readers go first."""
+        view = self._realize()
+        for reader in list(view.buffer.readers.values()):
+            if reader is not self and reader._node is not node and reader._node.op != "buffer":
+                reader._realize()
+        from ._schedule import realize_into
+        if node.buffers and view.buffer in node.buffers and _overlaps_differently(node, view):
+            tmp = Array._new(node)
+            tmp._realize()
+            node = tmp._node
+        realize_into(node, view)
+
+    # ---- attributes ---------------------------------------------------------------------------
+    @property
+    def dtype(self):
+        return self._node.dtype
+
+    @property
+    def device(self):
+        return self._node.device
+
+    @property
+    def shape(self) -> tuple:
+        return self._node.shape
+
+    @property
+    def ndim(self) -> int:
+        return len(self._node.shape)
+
+    @property
+    def size(self) -> int:
+        n = 1
+        for s in self._node.shape:
+            n *= s
+        return n
+
+    @property
+    def T(self) -> "Array":
+        if self.ndim != 2:
+            raise ValueError(f"Array.T: only 2-D arrays may be transposed with .T, got {self.ndim}-D; "
+                             "use matrix_transpose or permute_dims")
+        from ._views import permute_view
+        return permute_view(self, (1, 0))
+
+    @property
+    def mT(self) -> "Array":
+        if self.ndim < 2:
+            raise ValueError(f"Array.mT: expected at least 2 dimensions, got {self.ndim}")
+        from ._views import permute_view
+        axes = tuple(range(self.ndim - 2)) + (self.ndim - 1, self.ndim - 2)
+        return permute_view(self, axes)
+
+    def __array_namespace__(self, *, api_version=None):
+        if api_version is not None and api_version not in ("2021.12", "2022.12", "2023.12",
+                                                           "2024.12", "2025.12"):
+            raise ValueError(f"__array_namespace__: unsupported api_version {api_version!r}")
+        import egpu_array
+        return egpu_array
+
+    # ---- host conversion ----------------------------------------------------------------------
+    def _to_numpy(self, writable_copy: bool = False) -> np.ndarray:
+        """The values as a NumPy array (a read-only view on the cpu device unless a copy is asked)."""
+        from ._transfer import to_host
+        return to_host(self, copy=writable_copy)
+
+    def __array__(self, dtype=None, copy=None):
+        if copy is False and not self.device.host_memory:
+            raise ValueError(f"__array__: the data is on {self.device}; a copy to the host is required")
+        a = self._to_numpy(writable_copy=bool(copy))
+        if dtype is not None:
+            a = a.astype(dtype, copy=False)
+        return a
+
+    def _scalar(self, func: str, kinds: str):
+        if self.ndim != 0:
+            raise TypeError(f"{func}: only 0-dimensional arrays can be converted to Python "
+                            f"scalars, got shape {self.shape}")
+        if self.dtype.kind not in kinds:
+            raise TypeError(f"{func}: not allowed for an array of dtype {self.dtype}")
+        return self._to_numpy()[()].item()
+
+    def __bool__(self) -> bool:
+        return bool(self._scalar("__bool__", "biufc"))
+
+    def __int__(self) -> int:
+        v = self._scalar("__int__", "biuf")
+        if isinstance(v, float) and (v != v or v in (float("inf"), float("-inf"))):
+            raise (ValueError if v != v else OverflowError)(f"__int__: cannot convert {v} to int")
+        return int(v)
+
+    def __float__(self) -> float:
+        return float(self._scalar("__float__", "biuf"))
+
+    def __complex__(self) -> complex:
+        return complex(self._scalar("__complex__", "biufc"))
+
+    def __index__(self) -> int:
+        return int(self._scalar("__index__", "iu"))
+
+    def __len__(self) -> int:
+        if self.ndim == 0:
+            raise TypeError("len() of a 0-dimensional array")
+        return self.shape[0]
+
+    def __iter__(self):
+        if self.ndim == 0:
+            raise TypeError("iteration over a 0-dimensional array")
+        for i in range(self.shape[0]):
+            yield self[i]
+
+    def to_device(self, device, /, *, stream=None) -> "Array":
+        """This array on ``device`` (a copy over the link when the device differs)."""
+        from ._transfer import to_device
+        return to_device(self, device, stream)
+
+    def __dlpack_device__(self):
+        from ._dlpack import dlpack_device
+        return dlpack_device(self)
+
+    def __dlpack__(self, *, stream=None, max_version=None, dl_device=None, copy=None):
+        from ._dlpack import export_dlpack
+        return export_dlpack(self, stream=stream, max_version=max_version, dl_device=dl_device, copy=copy)
+
+    def __getitem__(self, key):
+        from ._indexing import getitem
+        return getitem(self, key)
+
+    def __setitem__(self, key, value):
+        from ._indexing import setitem
+        setitem(self, key, value)
+
+    def __repr__(self) -> str:
+        body = np.array2string(self._to_numpy(), separator=", ", prefix="Array(")
+        return f"Array({body}, dtype={self.dtype.name}, device={self.device.name!r})"
+
+    __str__ = __repr__
+
+    __hash__ = None  # unhashable, like NumPy arrays (== is elementwise)
+
+
+def _overlaps_differently(node: LazyNode, view: View) -> bool:
+    """Whether ``node`` reads ``view.buffer`` through a view other than ``view`` itself."""
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        if n.op == "buffer":
+            v = n.arg
+            if v.buffer is view.buffer and (v.strides != view.strides or v.offset != view.offset):
+                return True
+        stack.extend(n.srcs)
+    return False
+
+
+# ---- operators: one table, forwarded to the namespace functions ------------------------------
+_BINARY_OPERATORS = {
+    "add": "add", "sub": "subtract", "mul": "multiply", "truediv": "divide",
+    "floordiv": "floor_divide", "mod": "remainder", "pow": "pow", "and": "bitwise_and",
+    "or": "bitwise_or", "xor": "bitwise_xor", "lshift": "bitwise_left_shift",
+    "rshift": "bitwise_right_shift",
+}
+_COMPARISONS = {"eq": "equal", "ne": "not_equal", "lt": "less", "le": "less_equal",
+                "gt": "greater", "ge": "greater_equal"}
+_UNARY_OPERATORS = {"neg": "negative", "pos": "positive", "abs": "abs", "invert": "bitwise_invert"}
+
+
+def _install_operators() -> None:
+    from . import _elementwise as ew
+
+    def binary(fname):
+        f = getattr(ew, fname)
+
+        def op(self, other):
+            if not isinstance(other, (Array, bool, int, float, complex)):
+                return NotImplemented
+            return f(self, other)
+
+        def rop(self, other):
+            if not isinstance(other, (Array, bool, int, float, complex)):
+                return NotImplemented
+            return f(other, self)
+
+        def iop(self, other):
+            if not isinstance(other, (Array, bool, int, float, complex)):
+                return NotImplemented
+            res = f(self, other)
+            if res.dtype != self.dtype:
+                raise TypeError(f"{fname} (in place): the result dtype {res.dtype} differs from the "
+                                f"array's dtype {self.dtype}")
+            if res.shape != self.shape:
+                raise ValueError(f"{fname} (in place): the result shape {res.shape} differs from the "
+                                 f"array's shape {self.shape}")
+            self._write(res._node)
+            return self
+        return op, rop, iop
+
+    for dunder, fname in _BINARY_OPERATORS.items():
+        op, rop, iop = binary(fname)
+        setattr(Array, f"__{dunder}__", op)
+        setattr(Array, f"__r{dunder}__", rop)
+        setattr(Array, f"__i{dunder}__", iop)
+    for dunder, fname in _COMPARISONS.items():
+        setattr(Array, f"__{dunder}__", binary(fname)[0])
+    for dunder, fname in _UNARY_OPERATORS.items():
+        setattr(Array, f"__{dunder}__", (lambda f: lambda self: f(self))(getattr(ew, fname)))

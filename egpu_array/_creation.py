@@ -1,0 +1,316 @@
+"""Creation functions of the standard (section "Creation Functions").
+
+Constant fills, ranges, identity matrices and triangles are lazy expressions over scalar and index
+leaves, so they cost one fused kernel (or nothing, when fused into a consumer). Host data enters
+through ``asarray``, the one place bytes are copied to a device.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from . import _dtypes as dt
+from ._array import Array
+from ._elementwise import cast_node, const_node
+from ._graph import LazyNode, buffer_node
+from ._shapes import normalize_shape
+from ._transfer import from_host
+from .backend.device import get_device
+
+__all__ = ["asarray", "arange", "empty", "empty_like", "eye", "from_dlpack", "full", "full_like",
+           "linspace", "meshgrid", "ones", "ones_like", "tril", "triu", "zeros", "zeros_like"]
+
+
+def _check_dtype(func: str, dtype):
+    if dtype is not None and not isinstance(dtype, dt.DType):
+        raise TypeError(f"{func}: dtype must be an egpu_array dtype or None, got {dtype!r}")
+    return dtype
+
+
+def _infer_scalar_dtype(seq_flat: list):
+    kinds = {type(v) for v in seq_flat}
+    if kinds <= {bool}:
+        return dt.bool
+    if kinds <= {bool, int}:
+        return dt.int64
+    if kinds <= {bool, int, float}:
+        return dt.float64
+    return dt.complex128
+
+
+def _flatten(obj, out: list) -> bool:
+    """Collect the scalars of nested sequences; False if something else is inside."""
+    if isinstance(obj, (bool, int, float, complex)):
+        out.append(obj)
+        return True
+    if isinstance(obj, (list, tuple)):
+        return all(_flatten(o, out) for o in obj)
+    if isinstance(obj, Array) and obj.ndim == 0:
+        out.append(obj._to_numpy()[()].item())
+        return True
+    return False
+
+
+def asarray(obj, /, *, dtype=None, device=None, copy=None) -> Array:
+    """An Array from an Array, a NumPy array, a buffer-protocol object, nested sequences or a scalar."""
+    _check_dtype("asarray", dtype)
+    if isinstance(obj, Array):
+        dev = get_device(device, "asarray") if device is not None else obj.device
+        if copy is False and (dev != obj.device or (dtype is not None and dtype is not obj.dtype)):
+            raise ValueError("asarray: copy=False, but a copy is needed to change the device or dtype")
+        out = obj
+        if dtype is not None and dtype is not obj.dtype:
+            out = Array._new(cast_node(obj._node, dtype))
+        elif copy:
+            out = Array._new(LazyNode("positive", (obj._node,), obj.dtype, obj.shape, None, obj.device))
+        if dev != out.device:
+            out = out.to_device(dev)
+        return out
+    dev = get_device(device, "asarray")
+    if hasattr(obj, "__dlpack__") and not isinstance(obj, np.ndarray):
+        return from_dlpack(obj, device=dev, copy=copy) if dtype is None else \
+            asarray(from_dlpack(obj, device=dev, copy=copy), dtype=dtype, copy=copy)
+    if isinstance(obj, (bool, int, float, complex)) or isinstance(obj, (list, tuple)):
+        flat: list = []
+        if not _flatten(obj, flat):
+            raise TypeError("asarray: nested sequences may hold only Python scalars and 0-d arrays")
+        if copy is False:
+            raise ValueError("asarray: copy=False is impossible for Python scalars and sequences")
+        inferred = _infer_scalar_dtype(flat) if flat else dt.float64
+        target = dtype or inferred
+        if isinstance(obj, (bool, int, float, complex)):
+            if dtype is not None and not dt.scalar_fits(obj, dtype) and not (
+                    dtype.kind in "fc" and isinstance(obj, (int, float, complex))):
+                raise TypeError(f"asarray: a Python {type(obj).__name__} cannot become {dtype}")
+            if target.kind in "iu" and not isinstance(obj, bool):
+                info = np.iinfo(target.np)
+                if not info.min <= obj <= info.max:
+                    raise OverflowError(f"asarray: {obj} is out of range for {target}")
+        host = np.array(obj, dtype=target.np)
+        return from_host(host, target, dev)
+    try:
+        host = np.asarray(obj)
+    except Exception as e:  # noqa: BLE001 - report what the object was
+        raise TypeError(f"asarray: cannot convert an object of type {type(obj).__name__}: {e}") from None
+    if host.dtype.kind not in "biufc":
+        raise TypeError(f"asarray: unsupported element type {host.dtype}")
+    src = dt.from_numpy(host.dtype) if host.dtype in [d.np for d in dt.ALL_DTYPES] else None
+    if src is None:
+        raise TypeError(f"asarray: dtype {host.dtype} is not one of the standard's dtypes")
+    target = dtype or src
+    if copy is False:
+        if target is not src or not dev.host_memory:
+            raise ValueError("asarray: copy=False, but a copy is needed (dtype or device differs)")
+        return _wrap_host(host, target, dev)
+    return from_host(host, target, dev)
+
+
+def _wrap_host(host: np.ndarray, dtype, device) -> Array:
+    """Share a NumPy array's memory (cpu device, copy=False)."""
+    from .backend.device import Buffer
+    item = dtype.itemsize
+    if any(s % item for s in host.strides):
+        raise ValueError("asarray: copy=False needs strides that are multiples of the item size")
+    buf = _ForeignBuffer(device, host)
+    strides = tuple(s // item for s in host.strides)
+    return Array._new(buffer_node(buf, dtype, host.shape, strides, 0))
+
+
+class _ForeignBuffer:
+    """Memory owned by another library (kept alive here); never returned to our pool."""
+
+    __slots__ = ("device", "nbytes", "ptr", "handle", "valid", "readers", "__weakref__")
+
+    def __init__(self, device, host: np.ndarray):
+        import weakref
+        self.device = device
+        self.nbytes = host.nbytes
+        self.ptr = host.ctypes.data
+        self.handle = host
+        self.valid = True
+        self.readers = weakref.WeakValueDictionary()  # id -> pending reader Array
+
+
+def _default_float(device=None):
+    return dt.float64
+
+
+def full(shape, fill_value, *, dtype=None, device=None) -> Array:
+    """An array of ``shape`` filled with ``fill_value``."""
+    _check_dtype("full", dtype)
+    shape = normalize_shape(shape, "full")
+    if isinstance(fill_value, Array):
+        fill_value = fill_value._to_numpy()[()].item()
+    if not isinstance(fill_value, (bool, int, float, complex)):
+        raise TypeError(f"full: fill_value must be a Python scalar, got {type(fill_value).__name__}")
+    dtype = dtype or dt.dtype_of_scalar(fill_value)
+    dev = get_device(device, "full")
+    node = cast_node(const_node(fill_value, dt.dtype_of_scalar(fill_value), dev, shape), dtype)
+    return Array._new(node) if node.op != "const" else Array._new(node)
+
+
+def zeros(shape, *, dtype=None, device=None) -> Array:
+    """An array of zeros."""
+    return full(shape, 0, dtype=dtype or _default_float(), device=device)
+
+
+def ones(shape, *, dtype=None, device=None) -> Array:
+    """An array of ones."""
+    return full(shape, 1, dtype=dtype or _default_float(), device=device)
+
+
+def empty(shape, *, dtype=None, device=None) -> Array:
+    """An uninitialised array (allocated, not filled)."""
+    _check_dtype("empty", dtype)
+    shape = normalize_shape(shape, "empty")
+    dtype = dtype or _default_float()
+    dev = get_device(device, "empty")
+    buf = dev.allocator.alloc(math.prod(shape) * dtype.itemsize)
+    return Array._new(buffer_node(buf, dtype, shape))
+
+
+def _like(func, x, dtype, device):
+    if not isinstance(x, Array):
+        raise TypeError(f"{func}: expected an Array, got {type(x).__name__}")
+    return x.shape, dtype or x.dtype, device if device is not None else x.device
+
+
+def empty_like(x, /, *, dtype=None, device=None) -> Array:
+    shape, dtype, device = _like("empty_like", x, dtype, device)
+    return empty(shape, dtype=dtype, device=device)
+
+
+def zeros_like(x, /, *, dtype=None, device=None) -> Array:
+    shape, dtype, device = _like("zeros_like", x, dtype, device)
+    return full(shape, 0, dtype=dtype, device=device)
+
+
+def ones_like(x, /, *, dtype=None, device=None) -> Array:
+    shape, dtype, device = _like("ones_like", x, dtype, device)
+    return full(shape, 1, dtype=dtype, device=device)
+
+
+def full_like(x, /, fill_value, *, dtype=None, device=None) -> Array:
+    shape, dtype, device = _like("full_like", x, dtype, device)
+    if not dt.scalar_fits(fill_value, dtype) and not (dtype.kind in "fc" and isinstance(fill_value, (int, float))
+                                                     and not isinstance(fill_value, bool)):
+        raise TypeError(f"full_like: fill value {fill_value!r} does not fit dtype {dtype}")
+    return full(shape, fill_value, dtype=dtype, device=device)
+
+
+def _iota(shape: tuple, axis: int, device) -> LazyNode:
+    return LazyNode("iota", (), dt.int64, shape, axis, device)
+
+
+def _op(op, *srcs, dtype=None, shape=None):
+    s0 = srcs[0]
+    return LazyNode(op, tuple(srcs), dtype or s0.dtype, shape or max((s.shape for s in srcs), key=len),
+                    None, s0.device)
+
+
+def arange(start, /, stop=None, step=1, *, dtype=None, device=None) -> Array:
+    """Evenly spaced values in ``[start, stop)``: ``start + i * step``."""
+    _check_dtype("arange", dtype)
+    if stop is None:
+        start, stop = 0, start
+    for v in (start, stop, step):
+        if not isinstance(v, (int, float)) or isinstance(v, bool):
+            raise TypeError(f"arange: start, stop and step must be real Python numbers, got {v!r}")
+    if step == 0:
+        raise ValueError("arange: step must not be 0")
+    n = max(0, math.ceil((stop - start) / step))
+    is_int = all(isinstance(v, int) for v in (start, stop, step))
+    dtype = dtype or (dt.int64 if is_int else dt.float64)
+    dev = get_device(device, "arange")
+    compute = dt.int64 if (is_int and dtype.kind in "iu") else dt.float64
+    idx = cast_node(_iota((n,), 0, dev), compute)
+    val = _op("add", _op("multiply", idx, const_node(step, compute, dev)), const_node(start, compute, dev))
+    return Array._new(cast_node(val, dtype))
+
+
+def linspace(start, stop, /, num, *, dtype=None, device=None, endpoint=True) -> Array:
+    """``num`` evenly spaced values from ``start`` to ``stop`` (inclusive when ``endpoint``)."""
+    _check_dtype("linspace", dtype)
+    if not isinstance(num, int) or isinstance(num, bool) or num < 0:
+        raise ValueError(f"linspace: num must be a non-negative int, got {num!r}")
+    is_complex = isinstance(start, complex) or isinstance(stop, complex)
+    dtype = dtype or (dt.complex128 if is_complex else dt.float64)
+    if dtype.kind not in "fc":
+        raise TypeError(f"linspace: dtype must be floating-point, got {dtype}")
+    dev = get_device(device, "linspace")
+    compute = dt.complex128 if dtype.kind == "c" else dt.float64
+    div = (num - 1) if endpoint else num
+    step = (stop - start) / div if div > 0 else 0.0
+    idx = cast_node(_iota((num,), 0, dev), compute)
+    val = _op("add", _op("multiply", idx, const_node(step, compute, dev)), const_node(start, compute, dev))
+    if endpoint and num > 1:
+        last = _op("equal", _iota((num,), 0, dev), const_node(num - 1, dt.int64, dev), dtype=dt.bool)
+        val = _op("where", last, const_node(stop, compute, dev, (num,)), val, dtype=compute)
+    return Array._new(cast_node(val, dtype))
+
+
+def eye(n_rows, n_cols=None, /, *, k=0, dtype=None, device=None) -> Array:
+    """Ones on the k-th diagonal, zeros elsewhere."""
+    _check_dtype("eye", dtype)
+    n_cols = n_rows if n_cols is None else n_cols
+    shape = normalize_shape((n_rows, n_cols), "eye")
+    dtype = dtype or dt.float64
+    dev = get_device(device, "eye")
+    diff = _op("subtract", _iota(shape, 1, dev), _iota(shape, 0, dev))
+    on = _op("equal", diff, const_node(k, dt.int64, dev), dtype=dt.bool)
+    return Array._new(cast_node(on, dtype))
+
+
+def _triangle(func: str, x, k: int, keep: str) -> Array:
+    if not isinstance(x, Array):
+        raise TypeError(f"{func}: expected an Array, got {type(x).__name__}")
+    if x.ndim < 2:
+        raise ValueError(f"{func}: expected at least 2 dimensions, got shape {x.shape}")
+    shape = x.shape[-2:]
+    dev = x.device
+    diff = _op("subtract", _iota(shape, 1, dev), _iota(shape, 0, dev))
+    mask = _op(keep, diff, const_node(k, dt.int64, dev), dtype=dt.bool)
+    zero = cast_node(const_node(0, dt.int64, dev), x.dtype) if x.dtype.kind != "b" else const_node(False, dt.bool, dev)
+    return Array._new(LazyNode("where", (mask, x._node, zero), x.dtype, x.shape, None, dev))
+
+
+def tril(x, /, *, k=0) -> Array:
+    """The lower triangle of the last two axes (elements with column - row <= k)."""
+    return _triangle("tril", x, k, "less_equal")
+
+
+def triu(x, /, *, k=0) -> Array:
+    """The upper triangle of the last two axes (elements with column - row >= k)."""
+    return _triangle("triu", x, k, "greater_equal")
+
+
+def meshgrid(*arrays, indexing="xy") -> list:
+    """Coordinate matrices from 1-D arrays, as broadcast views (no copies)."""
+    from ._views import make_view
+    if indexing not in ("xy", "ij"):
+        raise ValueError(f"meshgrid: indexing must be 'xy' or 'ij', got {indexing!r}")
+    for a in arrays:
+        if not isinstance(a, Array) or a.ndim != 1:
+            raise ValueError("meshgrid: every argument must be a 1-D Array")
+    if len({a.dtype for a in arrays}) > 1:
+        raise ValueError("meshgrid: all arrays must have the same dtype")
+    shape = [a.shape[0] for a in arrays]
+    if indexing == "xy" and len(arrays) >= 2:
+        shape[0], shape[1] = shape[1], shape[0]
+    out = []
+    for i, a in enumerate(arrays):
+        axis = i
+        if indexing == "xy" and len(arrays) >= 2 and i < 2:
+            axis = 1 - i
+        v = a._realize()
+        strides = [0] * len(arrays)
+        strides[axis] = v.strides[0]
+        out.append(make_view(a, tuple(shape), tuple(strides), v.offset))
+    return out
+
+
+def from_dlpack(x, /, *, device=None, copy=None) -> Array:
+    """An Array from any object with ``__dlpack__`` (shares host memory on the cpu device)."""
+    from ._dlpack import import_dlpack
+    return import_dlpack(x, device=device, copy=copy)

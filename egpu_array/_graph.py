@@ -1,0 +1,76 @@
+"""The lazy graph: LazyNode, the unit the namespace builds and the scheduler cuts into kernels.
+
+A node is ``op`` over ``srcs`` with a result ``dtype`` and ``shape`` on a ``device``. Leaves:
+
+- ``"buffer"``: ``arg`` is a :class:`View` of realized device memory;
+- ``"const"``: ``arg`` is a Python scalar, broadcast to ``shape`` (a kernel argument, not baked in);
+- ``"iota"``: ``arg`` is an axis; the value is the index along that axis (int64).
+
+Inner nodes are elementwise ops of ``kernels.ops.OPS``, ``"cast"`` and ``"where"``. ``size`` counts
+the pending ops under a node (the graph-size limit reads it); ``buffers`` the buffers it reads.
+"""
+from __future__ import annotations
+
+__all__ = ["LazyNode", "View", "buffer_node", "contiguous_strides"]
+
+
+def contiguous_strides(shape) -> tuple:
+    """C-order strides, in elements."""
+    strides = []
+    acc = 1
+    for n in reversed(shape):
+        strides.append(acc)
+        acc *= max(n, 1)
+    return tuple(reversed(strides))
+
+
+class View:
+    """Shape/strides/offset (in elements) over a Buffer."""
+
+    __slots__ = ("buffer", "strides", "offset")
+
+    def __init__(self, buffer, strides: tuple, offset: int = 0):
+        self.buffer = buffer
+        self.strides = strides
+        self.offset = offset
+
+
+_EMPTY = frozenset()
+
+
+class LazyNode:
+    """One node of the lazy graph (see the module docstring)."""
+
+    __slots__ = ("op", "srcs", "dtype", "shape", "arg", "device", "size", "buffers")
+
+    def __init__(self, op: str, srcs: tuple, dtype, shape: tuple, arg, device):
+        self.op = op
+        self.srcs = srcs
+        self.dtype = dtype
+        self.shape = shape
+        self.arg = arg
+        self.device = device
+        if srcs:
+            self.size = 1 + sum(s.size for s in srcs)
+            bufs = _EMPTY
+            for s in srcs:
+                if s.buffers:
+                    bufs = bufs | s.buffers if bufs else s.buffers
+            self.buffers = bufs
+        else:
+            self.size = 0
+            self.buffers = frozenset((arg.buffer,)) if op == "buffer" else _EMPTY
+
+    @property
+    def is_leaf(self) -> bool:
+        return not self.srcs
+
+    def __repr__(self) -> str:
+        return f"LazyNode({self.op}, {self.dtype}, {self.shape})"
+
+
+def buffer_node(buffer, dtype, shape: tuple, strides: tuple | None = None, offset: int = 0) -> LazyNode:
+    """A leaf over realized memory (contiguous unless ``strides`` are given)."""
+    if strides is None:
+        strides = contiguous_strides(shape)
+    return LazyNode("buffer", (), dtype, tuple(shape), View(buffer, tuple(strides), offset), buffer.device)

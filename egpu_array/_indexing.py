@@ -1,0 +1,116 @@
+"""Indexing: ``x[key]`` and ``x[key] = value`` for basic indices (integers, slices, ellipsis, None).
+
+Basic indices give zero-copy views. Out-of-bounds integers raise IndexError before anything runs,
+so no kernel ever reads or writes outside a buffer. Array (advanced) indices are not supported yet.
+"""
+from __future__ import annotations
+
+import operator
+
+from ._array import Array
+from ._views import make_view
+
+__all__ = ["getitem", "setitem", "basic_view"]
+
+
+def _normalize_key(key, ndim: int, func: str) -> list:
+    if not isinstance(key, tuple):
+        key = (key,)
+    out = []
+    n_ellipsis = 0
+    for k in key:
+        if k is Ellipsis:
+            n_ellipsis += 1
+            out.append(k)
+        elif k is None or isinstance(k, slice):
+            out.append(k)
+        elif isinstance(k, Array):
+            if k.ndim == 0 and k.dtype.kind in "iu":
+                out.append(int(k))
+            else:
+                raise IndexError(f"{func}: array indices are not supported yet (got an array of "
+                                 f"dtype {k.dtype} and shape {k.shape})")
+        elif isinstance(k, bool):
+            raise IndexError(f"{func}: boolean scalar indices are not supported")
+        else:
+            try:
+                out.append(operator.index(k))
+            except TypeError:
+                raise IndexError(f"{func}: only integers, slices, ellipsis and None are valid "
+                                 f"indices, got {type(k).__name__}") from None
+    if n_ellipsis > 1:
+        raise IndexError(f"{func}: an index can only have a single ellipsis")
+    n_real = sum(1 for k in out if k is not None and k is not Ellipsis)
+    if n_real > ndim:
+        raise IndexError(f"{func}: too many indices: {n_real} for an array of {ndim} dimensions")
+    if n_ellipsis:
+        i = out.index(Ellipsis)
+        out[i:i + 1] = [slice(None)] * (ndim - n_real)
+    else:
+        out.extend([slice(None)] * (ndim - n_real))
+    return out
+
+
+def basic_view(x: Array, key, func: str = "__getitem__") -> Array:
+    """The view ``x[key]`` for a basic index."""
+    keys = _normalize_key(key, x.ndim, func)
+    v = x._realize()
+    shape, strides = [], []
+    offset = v.offset
+    d = 0
+    for k in keys:
+        if k is None:
+            shape.append(1)
+            strides.append(0)
+            continue
+        n, s = x.shape[d], v.strides[d]
+        if isinstance(k, slice):
+            start, stop, step = k.indices(n)
+            length = len(range(start, stop, step))
+            if length:
+                offset += start * s
+            shape.append(length)
+            strides.append(s * step)
+        else:
+            if not -n <= k < n:
+                raise IndexError(f"{func}: index {k} is out of bounds for axis {d} with size {n}")
+            offset += (k % n) * s
+        d += 1
+    return make_view(x, tuple(shape), tuple(strides), offset)
+
+
+def getitem(x: Array, key) -> Array:
+    """``x[key]``."""
+    return basic_view(x, key)
+
+
+def setitem(x: Array, key, value) -> None:
+    """``x[key] = value``: ``value`` (an Array or Python scalar) broadcast into the view."""
+    from . import _dtypes as dt
+    from ._elementwise import _check_scalar_range, cast_node, const_node
+    from ._shapes import broadcast_shapes
+    from ._graph import LazyNode
+    target = basic_view(x, key, "__setitem__")
+    if isinstance(value, Array):
+        if value.device != x.device:
+            raise ValueError(f"__setitem__: value is on {value.device}, the array on {x.device}")
+        node = value._node
+        if node.dtype is not x.dtype:
+            if dt.promote_types(node.dtype, x.dtype, "__setitem__") is not x.dtype:
+                raise TypeError(f"__setitem__: cannot store {node.dtype} values in an array of "
+                                f"dtype {x.dtype} without a lossy cast")
+            node = cast_node(node, x.dtype)
+    elif isinstance(value, (bool, int, float, complex)):
+        if not dt.scalar_fits(value, x.dtype) or (isinstance(value, complex) and x.dtype.kind != "c"):
+            raise TypeError(f"__setitem__: a Python {type(value).__name__} cannot be stored in an "
+                            f"array of dtype {x.dtype}")
+        _check_scalar_range("__setitem__", value, x.dtype)
+        node = const_node(value, x.dtype, x.device)
+    else:
+        raise TypeError(f"__setitem__: value must be an Array or a Python scalar, got {type(value).__name__}")
+    if broadcast_shapes(target.shape, node.shape, func="__setitem__") != target.shape:
+        raise ValueError(f"__setitem__: a value of shape {node.shape} cannot be broadcast to {target.shape}")
+    if node.op == "const" or node.shape != target.shape or node.op == "buffer":
+        # an identity op broadcasts the value to the target (and makes a buffer copy a kernel)
+        node = LazyNode("positive", (node,), x.dtype, target.shape, None, x.device)
+    target._write(node)

@@ -1,0 +1,80 @@
+"""Configuration (read once from the environment) and ``__array_namespace_info__``."""
+from __future__ import annotations
+
+import functools
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["config", "Config"]
+
+
+@dataclass(frozen=True)
+class Config:
+    """Settings read from the environment when first needed.
+
+    - ``EGPU_ARRAY_DEVICE``: the default device (``cpu`` if unset).
+    - ``EGPU_ARRAY_NUM_THREADS``: threads of the cpu device (default: all cores).
+    - ``EGPU_ARRAY_CACHE_DIR``: the kernel cache folder; ``off`` disables the disk cache.
+    - ``EGPU_ARRAY_GRAPH_LIMIT``: pending ops in one lazy expression before it is computed.
+    """
+    default_device: str
+    num_threads: int
+    cache_dir: Path | None
+    graph_limit: int
+
+
+def _default_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "egpu_array"
+
+
+@functools.cache
+def config() -> Config:
+    """The configuration of this process."""
+    cache = os.environ.get("EGPU_ARRAY_CACHE_DIR", "")
+    if cache.lower() == "off":
+        cache_dir = None
+    else:
+        cache_dir = Path(cache) if cache else _default_cache_dir()
+    threads = os.environ.get("EGPU_ARRAY_NUM_THREADS", "")
+    try:
+        n = int(threads) if threads else len(os.sched_getaffinity(0))
+    except (ValueError, AttributeError):
+        n = os.cpu_count() or 1
+    return Config(
+        default_device=os.environ.get("EGPU_ARRAY_DEVICE", "cpu") or "cpu",
+        num_threads=max(1, n),
+        cache_dir=cache_dir,
+        graph_limit=max(2, int(os.environ.get("EGPU_ARRAY_GRAPH_LIMIT", "48"))),
+    )
+
+
+class __array_namespace_info__:
+    """Inspection of the namespace: devices, their capabilities and dtypes."""
+
+    def capabilities(self, *, device=None) -> dict:
+        from .backend.device import get_device
+        return dict(get_device(device, "capabilities").capabilities)
+
+    def default_device(self):
+        from .backend.device import get_device
+        return get_device(None)
+
+    def default_dtypes(self, *, device=None) -> dict:
+        from . import _dtypes as dt
+        from .backend.device import get_device
+        get_device(device, "default_dtypes")
+        return {"real floating": dt.float64, "complex floating": dt.complex128,
+                "integral": dt.int64, "indexing": dt.int64}
+
+    def devices(self) -> list:
+        from .backend.device import all_devices
+        return all_devices()
+
+    def dtypes(self, *, device=None, kind=None) -> dict:
+        from . import _dtypes as dt
+        from ._data_type import isdtype
+        from .backend.device import get_device
+        get_device(device, "dtypes")
+        return {d.name: d for d in dt.ALL_DTYPES if kind is None or isdtype(d, kind)}

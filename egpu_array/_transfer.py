@@ -1,0 +1,79 @@
+"""Copies between the host and devices: the only place data crosses a link.
+
+Every copy here is explicit (``to_device``, ``numpy.asarray``, ``float(x)``, DLPack) and recorded by
+the profiler when the device's memory is not the host's.
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from . import profiler
+from ._graph import buffer_node, contiguous_strides
+
+__all__ = ["to_host", "from_host", "to_device", "view_extent"]
+
+
+def view_extent(shape, strides, offset) -> tuple:
+    """(first, last+1) element positions a strided view touches."""
+    lo = hi = offset
+    for n, s in zip(shape, strides):
+        if n == 0:
+            return offset, offset
+        if s > 0:
+            hi += (n - 1) * s
+        else:
+            lo += (n - 1) * s
+    return lo, hi + 1
+
+
+def to_host(arr, copy: bool = False, writeable: bool = False) -> np.ndarray:
+    """The values of ``arr`` as a NumPy array (a view of host memory when possible, read-only
+    unless ``writeable``)."""
+    view = arr._realize()
+    dtype = arr.dtype
+    item = dtype.itemsize
+    shape = arr.shape
+    lo, hi = view_extent(shape, view.strides, view.offset)
+    dev = arr.device
+    if hi <= lo:
+        return np.empty(shape, dtype=dtype.np)
+    if dev.host_memory:
+        raw = dev.host_view(view.buffer, lo * item, (hi - lo) * item)
+    else:
+        raw = np.empty((hi - lo) * item, dtype=np.uint8)
+        t0 = time.perf_counter()
+        dev.copy_out(view.buffer, lo * item, raw)
+        profiler.record_transfer("from_device", raw.nbytes, t0, time.perf_counter())
+    base = raw.view(dtype.np)
+    out = np.lib.stride_tricks.as_strided(base[view.offset - lo:], shape=shape,
+                                          strides=tuple(s * item for s in view.strides),
+                                          writeable=writeable and dev.host_memory)
+    if copy or not dev.host_memory:
+        return np.array(out, copy=True)
+    return out
+
+
+def from_host(host: np.ndarray, dtype, device):
+    """A new realized Array holding a copy of ``host`` (converted to ``dtype``) on ``device``."""
+    from ._array import Array
+    host = np.ascontiguousarray(host, dtype=dtype.np)
+    buf = device.allocator.alloc(host.nbytes)
+    if host.nbytes:
+        t0 = time.perf_counter()
+        device.copy_in(buf, 0, host.reshape(-1).view(np.uint8))
+        if not device.host_memory:
+            profiler.record_transfer("to_device", host.nbytes, t0, time.perf_counter())
+    return Array._new(buffer_node(buf, dtype, host.shape, contiguous_strides(host.shape)))
+
+
+def to_device(arr, device, stream=None):
+    """``arr`` on ``device``: itself when already there, else a copy through the host."""
+    from .backend.device import get_device
+    dev = get_device(device, "to_device")
+    if dev == arr.device:
+        return arr
+    if stream is not None:
+        raise ValueError("to_device: stream must be None for this device pair")
+    return from_host(to_host(arr, copy=False), arr.dtype, dev)

@@ -1,0 +1,151 @@
+"""Backend interfaces: Device, Allocator, Buffer, Program; and the device registry.
+
+A new device is one file that implements :class:`Device` (and an :class:`Allocator`); the
+namespace never talks to hardware except through these.
+"""
+from __future__ import annotations
+
+import threading
+import weakref
+
+from .._errors import DeviceError
+
+__all__ = ["Device", "Allocator", "Buffer", "Program", "get_device", "register_device", "all_devices"]
+
+
+class Buffer:
+    """A block of device memory: ``nbytes`` at ``ptr`` (an address the device's kernels take).
+
+    ``valid`` is False after a failed write; reading such a buffer raises. ``readers`` holds the
+    pending lazy arrays that read it, so an in-place write first computes them.
+    """
+
+    __slots__ = ("device", "nbytes", "ptr", "handle", "valid", "readers", "__weakref__")
+
+    def __init__(self, device, nbytes: int, ptr: int, handle):
+        self.device = device
+        self.nbytes = nbytes
+        self.ptr = ptr
+        self.handle = handle
+        self.valid = True
+        self.readers = weakref.WeakValueDictionary()  # id -> pending reader Array
+
+    def __del__(self):
+        try:
+            self.device.allocator.free(self)
+        except Exception:  # interpreter shutdown: nothing to return memory to
+            pass
+
+    def __repr__(self) -> str:
+        return f"Buffer({self.device}, {self.nbytes} bytes at {self.ptr:#x})"
+
+
+class Allocator:
+    """Raw device memory: ``alloc(nbytes) -> (ptr, handle)`` and ``release(ptr, handle)``."""
+
+    def alloc(self, nbytes: int):  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def release(self, ptr: int, handle) -> None:  # pragma: no cover - interface
+        raise NotImplementedError
+
+
+class Program:
+    """A loaded kernel: ``device.launch(program, args, n)`` runs it over ``n`` work items."""
+
+    __slots__ = ("name", "fn", "spec")
+
+    def __init__(self, name: str, fn, spec):
+        self.name = name
+        self.fn = fn
+        self.spec = spec
+
+
+class Device:
+    """A place where arrays live and kernels run. Compares equal by name; hashable.
+
+    Subclasses provide ``target`` (kernels.targets.Target), ``allocator`` (a pool),
+    ``load(binary, fname, spec) -> Program``, ``launch(program, args, n)``,
+    ``copy_in(buffer, offset, host_view)``, ``copy_out(buffer, offset, host_view)``,
+    ``synchronize()`` and ``capabilities``.
+    """
+
+    name: str = "?"
+    kind: str = "?"
+    #: the device memory is the host's (no bytes cross a link to reach it)
+    host_memory: bool = False
+
+    def __eq__(self, other) -> bool:
+        if isinstance(other, Device):
+            return self.name == other.name
+        if isinstance(other, str):
+            return self.name == other
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self.name)
+
+    def __repr__(self) -> str:
+        return f"Device({self.name!r})"
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def capabilities(self) -> dict:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def synchronize(self) -> None:
+        """Wait for all work queued on this device."""
+
+
+_factories: dict = {}
+_instances: dict = {}
+_reg_lock = threading.Lock()
+
+
+def register_device(kind: str, factory, lister) -> None:
+    """Register a device kind: ``factory(index) -> Device``, ``lister() -> list of names``."""
+    _factories[kind] = (factory, lister)
+
+
+def all_devices() -> list:
+    """Every device present, cpu first."""
+    out = []
+    for kind, (_, lister) in _factories.items():
+        for name in lister():
+            out.append(get_device(name))
+    return out
+
+
+def get_device(device=None, func: str = "device"):
+    """The Device for ``device``: None (the default), a name like ``"cpu"`` / ``"cuda:0"``, or a Device."""
+    if isinstance(device, Device):
+        return device
+    if device is None:
+        from .._info import config
+        device = config().default_device
+    if not isinstance(device, str):
+        raise TypeError(f"{func}: expected a Device, a device name or None, got {type(device).__name__}")
+    dev = _instances.get(device)
+    if dev is not None:
+        return dev
+    kind, _, index = device.partition(":")
+    if kind not in _factories:
+        raise ValueError(f"{func}: unknown device {device!r}; devices present: "
+                         f"{[d.name for d in all_devices()]}")
+    try:
+        idx = int(index) if index else 0
+    except ValueError:
+        raise ValueError(f"{func}: bad device name {device!r}: expected KIND or KIND:INDEX") from None
+    with _reg_lock:
+        canonical = kind if kind == "cpu" else f"{kind}:{idx}"
+        dev = _instances.get(canonical)
+        if dev is None:
+            try:
+                dev = _factories[kind][0](idx)
+            except DeviceError:
+                raise
+            _instances[canonical] = dev
+        _instances[device] = dev
+    return dev

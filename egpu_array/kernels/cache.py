@@ -1,0 +1,99 @@
+"""The kernel cache: compiled kernels in memory per device, and their binaries on disk.
+
+The disk cache lives under ``EGPU_ARRAY_CACHE_DIR`` (default: the user's cache folder,
+``$XDG_CACHE_HOME/egpu_array`` or ``~/.cache/egpu_array``; ``off`` disables it). A file is named by
+the SHA-256 of (spec, target key), and holds a header with the SHA-256 of its payload: a corrupt or
+truncated file fails that check and is recompiled, never trusted.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import threading
+from pathlib import Path
+
+from .. import profiler
+from .._info import config
+from .elementwise import generate_elementwise
+
+__all__ = ["get_program", "cache_dir", "clear_memory_cache", "GENERATORS"]
+
+_MAGIC = b"EGPUK1\n"
+GENERATORS = {"elementwise": generate_elementwise}
+
+_memory: dict = {}
+_lock = threading.Lock()
+
+
+def cache_dir() -> Path | None:
+    """The on-disk cache folder, or None when disabled."""
+    return config().cache_dir
+
+
+def _key(spec, target) -> str:
+    return hashlib.sha256(f"{spec!r}|{target.key}".encode()).hexdigest()
+
+
+def _read_disk(path: Path) -> bytes | None:
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return None
+    if not data.startswith(_MAGIC) or len(data) < len(_MAGIC) + 64:
+        return None
+    digest = data[len(_MAGIC):len(_MAGIC) + 64].decode("ascii", "replace")
+    payload = data[len(_MAGIC) + 64:]
+    if hashlib.sha256(payload).hexdigest() != digest:
+        return None
+    return payload
+
+
+def _write_disk(path: Path, payload: bytes) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        with os.fdopen(fd, "wb") as f:
+            f.write(_MAGIC + hashlib.sha256(payload).hexdigest().encode() + payload)
+        os.replace(tmp, path)  # atomic: readers never see a half-written file
+    except OSError:
+        pass  # a read-only or full disk only costs recompiles
+
+
+def get_program(device, spec):
+    """The loaded Program for ``spec`` on ``device``: from memory, disk, or a fresh compile."""
+    target = device.target
+    mkey = (device, spec)
+    prog = _memory.get(mkey)
+    if prog is not None:
+        profiler.count("cache_hits")
+        return prog
+    with _lock:
+        prog = _memory.get(mkey)
+        if prog is not None:
+            profiler.count("cache_hits")
+            return prog
+        key = _key(spec, target)
+        fname = f"k_{key[:24]}"
+        folder = cache_dir()
+        path = folder / f"{key}.bin" if folder is not None else None
+        binary = _read_disk(path) if path is not None else None
+        if binary is None:
+            with profiler.span("compile", spec.name):
+                module = target.new_module(fname)
+                GENERATORS[spec.kind](spec, module, fname)
+                binary = target.compile(module)
+            profiler.count("compiles")
+            if path is not None:
+                _write_disk(path, binary)
+        else:
+            profiler.count("cache_hits")
+        prog = device.load(binary, fname, spec)
+        _memory[mkey] = prog
+        return prog
+
+
+def clear_memory_cache() -> None:
+    """Forget loaded programs (the disk cache stays)."""
+    with _lock:
+        _memory.clear()

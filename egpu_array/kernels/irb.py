@@ -1,0 +1,79 @@
+"""IRBuilder helpers: types of our dtypes, constants, intrinsics and counted loops.
+
+Kernel generators use these instead of writing IR by hand, so every generator declares
+intrinsics the same (idempotent) way and loops look the same everywhere.
+"""
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+from llvmlite import ir
+
+I1, I8, I32, I64 = ir.IntType(1), ir.IntType(8), ir.IntType(32), ir.IntType(64)
+F32, F64 = ir.FloatType(), ir.DoubleType()
+
+# dtype name -> (register type, storage type); complex values are (re, im) pairs of the float type.
+_TYPES = {
+    "bool": (I1, I8),
+    "int8": (I8, I8), "uint8": (I8, I8), "int16": (ir.IntType(16),) * 2, "uint16": (ir.IntType(16),) * 2,
+    "int32": (I32, I32), "uint32": (I32, I32), "int64": (I64, I64), "uint64": (I64, I64),
+    "float32": (F32, F32), "float64": (F64, F64), "complex64": (F32, F32), "complex128": (F64, F64),
+}
+
+
+def reg_type(dtype) -> ir.Type:
+    """Type of one value (one component for complex dtypes) in registers."""
+    return _TYPES[dtype.name][0]
+
+
+def mem_type(dtype) -> ir.Type:
+    """Type of one stored element (one component for complex dtypes)."""
+    return _TYPES[dtype.name][1]
+
+
+def const(ty: ir.Type, value) -> ir.Constant:
+    """A constant of an integer or float type."""
+    if isinstance(ty, ir.IntType):
+        return ir.Constant(ty, int(value) & ((1 << ty.width) - 1))
+    return ir.Constant(ty, float(value))
+
+
+def intrinsic(b: ir.IRBuilder, name: str, ty: ir.Type, *args) -> ir.Value:
+    """Call the LLVM intrinsic ``name`` overloaded on ``ty`` (declared once per module)."""
+    fn = b.module.declare_intrinsic(name, [ty])
+    return b.call(fn, list(args))
+
+
+def extern(b: ir.IRBuilder, name: str, ret: ir.Type, argtys: list, *args) -> ir.Value:
+    """Call an external C function (declared once per module)."""
+    fn = b.module.globals.get(name)
+    if fn is None:
+        fn = ir.Function(b.module, ir.FunctionType(ret, argtys), name=name)
+    return b.call(fn, list(args))
+
+
+@contextmanager
+def for_range(b: ir.IRBuilder, start: ir.Value, stop: ir.Value, name: str = "i"):
+    """``for i in range(start, stop)`` with step 1; yields ``i`` with the builder in the body."""
+    pre = b.block
+    head = b.append_basic_block(f"{name}.head")
+    body = b.append_basic_block(f"{name}.body")
+    done = b.append_basic_block(f"{name}.done")
+    b.branch(head)
+    b.position_at_end(head)
+    idx = b.phi(start.type, name=name)
+    idx.add_incoming(start, pre)
+    b.cbranch(b.icmp_signed("<", idx, stop), body, done)
+    b.position_at_end(body)
+    yield idx
+    nxt = b.add(idx, ir.Constant(start.type, 1), name=f"{name}.next", flags=["nsw"])
+    idx.add_incoming(nxt, b.block)
+    b.branch(head)
+    b.position_at_end(done)
+
+
+def select(b: ir.IRBuilder, cond, a, c):
+    """``a if cond else c`` for plain values and for (re, im) pairs."""
+    if isinstance(a, tuple):
+        return tuple(b.select(cond, x, y) for x, y in zip(a, c))
+    return b.select(cond, a, c)

@@ -1,0 +1,49 @@
+"""KernelSpec: the hashable description of a kernel, and the cache key.
+
+Shapes, strides, pointers and scalar values are runtime arguments, so one compiled kernel serves
+every shape of the same structure. The expression is a nested tuple:
+
+- ``("in", k)``: element of buffer input k;  ``("arg", k)``: scalar argument k;
+- ``("idx", k)``: the index value of index operand k (``arange``, ``eye``, ``tril`` use these);
+- ``(op, dtype_name, child, ...)``: an op of ``kernels.ops.OPS`` computed in ``dtype_name``;
+- ``("cast", from_name, to_name, child)``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["ElementwiseSpec"]
+
+
+@dataclass(frozen=True)
+class ElementwiseSpec:
+    """A fused elementwise kernel over ``ndim`` collapsed dimensions.
+
+    ``classes`` gives, per operand (the output, then buffer inputs, then index operands), the
+    class of its stride along the innermost dimension: ``"c"`` (1), ``"0"`` (broadcast) or ``"s"``
+    (any). ``"c"`` and ``"0"`` let the inner loop vectorize.
+    """
+    expr: tuple
+    in_dtypes: tuple
+    arg_dtypes: tuple
+    n_idx: int
+    out_dtype: str
+    ndim: int
+    classes: tuple
+
+    kind = "elementwise"
+
+    @property
+    def name(self) -> str:
+        """A short readable name for profiles: the ops in the expression."""
+        ops = []
+
+        def walk(e):
+            if e[0] in ("in", "arg", "idx"):
+                return
+            ops.append(e[0] if e[0] != "cast" else f"cast_{e[2]}")
+            for c in e[(3 if e[0] == "cast" else 2):]:
+                walk(c)
+        walk(self.expr)
+        seen = list(dict.fromkeys(ops)) or ["copy"]
+        return "ew_" + "_".join(seen[:6]) + ("_etc" if len(seen) > 6 else "")
