@@ -287,3 +287,13 @@ class EmulatedBridge(usb.backend.IBackend):
         out = self._run(lambda: self.bridge.bulk_in(len(buff), "short_read" in kinds), timeout)
         memoryview(buff).cast("B")[:len(out)] = out
         return len(out)
+
+
+def open_emulated(model: LinkModel = USB3_GEN2, vram_bytes: int = 64 << 20, **kwargs):
+    """A new emulated bridge and a UsbGpuLink opened on it through pyusb.
+
+    Returns ``(bridge, link)``; ``kwargs`` go to UsbGpuLink (windows, fence_timeout_s).
+    """
+    from .staging import UsbGpuLink
+    bridge = EmulatedBridge(model, vram_bytes)
+    return bridge, UsbGpuLink.open(bridge, **kwargs)

@@ -146,3 +146,12 @@ def test_pyusb_errors_carry_libusb_errno(emu):
     err = usb_error("stall")
     assert isinstance(err, usb.core.USBError) and err.errno == 32
     assert isinstance(usb_error("timeout"), usb.core.USBTimeoutError)
+
+
+def test_high_speed_chunks_e4_to_64_bytes():
+    from egpu_array.backend.usb.emulator import EmulatedBridge
+    emu = EmulatedBridge(vram_bytes=1 << 20, speed="high")
+    proto = Asm24(UsbLink.open(emu))
+    assert proto.link.speed == "high"
+    proto.write_xdata(0xA000, bytes(range(100)))
+    assert proto.read_xdata(0xA000, 100) == bytes(range(100))

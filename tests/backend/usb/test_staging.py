@@ -152,3 +152,26 @@ def test_double_buffering_beats_single():
         gpu.copy_out(0, 8 << 20)
         rates.append((gpu.stats.rate("h2d"), gpu.stats.rate("d2h")))
     assert rates[1][0] > 1.1 * rates[0][0] and rates[1][1] > 1.1 * rates[0][1]
+
+
+def test_vram_allocator_first_fit_and_merge():
+    from egpu_array._errors import DeviceOutOfMemoryError
+    from egpu_array.backend.usb.vram import VramAllocator
+    a = VramAllocator(4096, align=256)
+    x, y, z = a.alloc(1), a.alloc(256), a.alloc(1000)
+    assert (x, y, z) == (0, 256, 512) and a.used == 1536
+    a.free(y)
+    assert a.alloc(200) == 256
+    a.free(256), a.free(x), a.free(z)
+    assert a.free_ranges == [(0, 4096)]
+    with pytest.raises(DeviceOutOfMemoryError, match="4352"):
+        a.alloc(4097)
+    with pytest.raises(ValueError):
+        a.free(7)
+
+
+def test_open_emulated_helper():
+    from egpu_array.backend.usb.emulator import open_emulated
+    emu, gpu = open_emulated(vram_bytes=1 << 20)
+    gpu.copy_in(8, b"hello")
+    assert bytes(emu.vram[8:13]) == b"hello" and gpu.vram_size == 1 << 20
