@@ -169,7 +169,8 @@ class Bridge:
         arm = self.arm
         if arm is None or arm.to_host != to_host:
             raise Nak("bulk transfer without a matching F0/F2 arm")
-        if n < arm.nbytes if to_host else n != arm.nbytes:
+        wrong = n < arm.nbytes if to_host else n != arm.nbytes  # IN may ask for more
+        if wrong:
             self.arm = None
             raise Stall(f"bulk of {n} bytes, armed for {arm.nbytes}")
         self.arm = None
