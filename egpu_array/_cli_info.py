@@ -1,0 +1,78 @@
+"""List the devices egpu_array can see, their capabilities and dtypes, and the configuration."""
+from __future__ import annotations
+
+import platform
+import sys
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--dtypes", action="store_true", help="also list each device's dtypes")
+
+
+def _cache_summary(folder) -> str:
+    if folder is None:
+        return "off (EGPU_ARRAY_CACHE_DIR=off)"
+    try:
+        files = [p for p in folder.iterdir() if p.is_file()]
+    except OSError:
+        return f"{folder} (empty, not created yet)"
+    size = sum(p.stat().st_size for p in files)
+    return f"{folder} ({len(files)} kernels, {size / 1e6:.1f} MB)"
+
+
+def run(args) -> int:
+    import llvmlite
+    import numpy as np
+
+    import egpu_array as xp
+    from egpu_array._info import config
+
+    cfg = config()
+    info = xp.__array_namespace_info__()
+    print(f"egpu_array {xp.__version__} (Array API {xp.__array_api_version__})")
+    print(f"python {platform.python_version()}, numpy {np.__version__}, llvmlite {llvmlite.__version__}, "
+          f"{platform.machine()} {platform.system()}")
+    print(f"kernel cache: {_cache_summary(cfg.cache_dir)}")
+    print(f"cpu threads: {cfg.num_threads}   graph limit: {cfg.graph_limit} pending ops")
+    status = 0
+    try:
+        default = info.default_device()
+    except Exception as exc:  # e.g. EGPU_ARRAY_DEVICE names a device that is absent
+        print(f"default device: ERROR {type(exc).__name__}: {exc}")
+        default = None
+        status = 1
+    else:
+        print(f"default device: {default}")
+    try:
+        devices = info.devices()
+    except Exception as exc:
+        print(f"devices: ERROR listing devices: {type(exc).__name__}: {exc}")
+        return 1
+    print(f"devices ({len(devices)}):")
+    for dev in devices:
+        mark = "  (default)" if default is not None and dev == default else ""
+        print(f"  {dev}{mark}")
+        target = getattr(dev, "target", None)
+        if target is not None:
+            desc = getattr(target, "triple", None) or type(target).__name__
+            cpu = getattr(target, "cpu", None) or getattr(target, "cpu_name", None)
+            print(f"    target: {desc}{f' ({cpu})' if cpu else ''}")
+        if getattr(dev, "num_threads", None):
+            print(f"    threads: {dev.num_threads}")
+        try:
+            caps = info.capabilities(device=dev)
+        except Exception as exc:
+            print(f"    capabilities: ERROR {type(exc).__name__}: {exc}")
+            status = 1
+            continue
+        for key, value in caps.items():
+            print(f"    {key}: {value}")
+        if args.dtypes:
+            try:
+                names = ", ".join(info.dtypes(device=dev))
+            except Exception as exc:
+                names = f"ERROR {type(exc).__name__}: {exc}"
+                status = 1
+            print(f"    dtypes: {names}")
+    sys.stdout.flush()
+    return status

@@ -1,0 +1,95 @@
+"""The command line, run as a user runs it: ``python -m egpu_array ...`` in a subprocess."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_cli(*args, tmp_path, env_extra=None, timeout=120):
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    env["EGPU_ARRAY_CACHE_DIR"] = str(tmp_path / "kernels")  # a fresh, empty kernel cache
+    env.pop("EGPU_ARRAY_DEVICE", None)
+    env.update(env_extra or {})
+    return subprocess.run([sys.executable, "-m", "egpu_array", *args], capture_output=True, text=True,
+                          env=env, timeout=timeout, cwd=tmp_path)
+
+
+def test_help_lists_subcommands(tmp_path):
+    r = run_cli("--help", tmp_path=tmp_path)
+    assert r.returncode == 0, r.stderr
+    for word in ("demo", "info", "exit status"):
+        assert word in r.stdout
+
+
+@pytest.mark.parametrize("cmd", ["demo", "info"])
+def test_subcommand_help(tmp_path, cmd):
+    r = run_cli(cmd, "--help", tmp_path=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("usage:")
+
+
+def test_no_subcommand_is_a_usage_error(tmp_path):
+    r = run_cli(tmp_path=tmp_path)
+    assert r.returncode == 2
+    assert "usage:" in r.stderr
+
+
+def test_unknown_option_is_a_usage_error(tmp_path):
+    r = run_cli("demo", "--no-such-option", tmp_path=tmp_path)
+    assert r.returncode == 2
+    assert "unrecognized arguments" in r.stderr
+
+
+def test_bad_size_is_a_usage_error(tmp_path):
+    r = run_cli("demo", "--size", "0", tmp_path=tmp_path)
+    assert r.returncode == 2
+
+
+def test_info_lists_cpu_device(tmp_path):
+    r = run_cli("info", "--dtypes", tmp_path=tmp_path)
+    assert r.returncode == 0, r.stdout + r.stderr
+    out = r.stdout
+    assert "Array API 2025.12" in out
+    assert "default device: cpu" in out
+    assert "  cpu  (default)" in out
+    assert "max dimensions:" in out
+    assert "float32" in out and "complex128" in out
+
+
+def test_info_with_unknown_default_device_fails(tmp_path):
+    r = run_cli("info", tmp_path=tmp_path, env_extra={"EGPU_ARRAY_DEVICE": "nosuchdevice"})
+    assert r.returncode == 1
+    assert "ERROR" in r.stdout
+
+
+def test_demo_small(tmp_path):
+    r = run_cli("demo", "--size", "100000", "--repeats", "1", tmp_path=tmp_path)
+    out = r.stdout
+    assert "demo on device cpu" in out
+    header = next(line for line in out.splitlines() if line.startswith("workload"))
+    for col in ("check", "ours", "NumPy", "NumPy/ours", "kernels"):
+        assert col in header
+    assert "a*b + c*d - sin(e)*exp(-a)" in out
+    rows = [line for line in out.splitlines() if "float32" in line or "float64" in line or "complex64" in line]
+    assert len(rows) >= 3
+    # the fused expression is one kernel
+    fused = next(line for line in rows if line.startswith("a*b + c*d"))
+    assert " ok (" in fused
+    assert "checks passed" in out
+    assert r.returncode == 0, f"demo failed (exit {r.returncode}):\n{out}\n{r.stderr}"
+    assert "FAIL" not in out
+    # the kernel cache started empty, so the demo compiled into it
+    assert any((tmp_path / "kernels").iterdir())
+
+
+def test_demo_quiet_has_no_progress(tmp_path):
+    r = run_cli("demo", "--size", "2000", "--repeats", "1", "--quiet", tmp_path=tmp_path)
+    assert r.returncode in (0, 1), r.stderr
+    assert "demo [" not in r.stderr
