@@ -1,0 +1,260 @@
+"""Trigonometric kernels (see :mod:`.math`).
+
+Argument reduction for sin/cos/tan is branch-free: a Cody-Waite reduction
+with pi/2 split in three parts (exact first step thanks to fma) and a
+Payne-Hanek reduction (integer multiply of the mantissa by a 2/pi bit window
+read from a constant table indexed by the exponent) are both computed and the
+right one is selected per lane.
+"""
+
+from llvmlite import ir
+
+from .math_core import (PIO2_FRACTION, TABLE_PAD_WORDS, TABLE_WORDS,
+                        TWO_OVER_PI_WORDS, split3)
+
+_TABLE_NAME = "__egpu_math_two_over_pi"
+
+
+def _table(cx):
+    g = cx.module.globals.get(_TABLE_NAME)
+    if g is None:
+        aty = ir.ArrayType(ir.IntType(32), TABLE_WORDS)
+        g = ir.GlobalVariable(cx.module, aty, _TABLE_NAME)
+        g.global_constant = True
+        g.linkage = "internal"
+        g.unnamed_addr = True
+        g.initializer = ir.Constant(aty, TWO_OVER_PI_WORDS)
+    return g
+
+
+def _load_words(cx, idx):
+    """T[idx] (zero-extended to i64) for an i64 scalar/vector index."""
+    b = cx.b
+    g = _table(cx)
+    zero = ir.Constant(ir.IntType(32), 0)
+    i64 = ir.IntType(64)
+    if cx.n is None:
+        return b.zext(b.load(b.gep(g, [zero, idx], inbounds=True)), i64)
+    out = ir.Constant(cx.i64, ir.Undefined)
+    for lane in range(cx.n):
+        ln = ir.Constant(ir.IntType(32), lane)
+        v = b.load(b.gep(g, [zero, b.extract_element(idx, ln)], inbounds=True))
+        out = b.insert_element(out, b.zext(v, i64), ln)
+    return out
+
+
+def _cw_threshold(cx):
+    return 2.0 ** 30 if cx.double else 2.0 ** 16
+
+
+def _reduce_cw(cx, ax):
+    p1, p2, p3 = split3(PIO2_FRACTION, cx.double)
+    twoopi = cx.dd("twoopi")[0]
+    k = cx.rint(cx.mul(ax, twoopi))
+    k = cx.fmin(k, 2.0 ** 31)
+    nk = cx.neg(k)
+    r1 = cx.fma(nk, p1, ax)  # exact
+    th, tl = cx.two_prod(k, cx.c(p2, ax.type))
+    r, e = cx.two_sum(r1, cx.neg(th))
+    e = cx.fma(nk, p3, cx.sub(e, tl))
+    r, e = cx.two_sum(r, e)
+    q = cx.b.fptosi(k, cx.i64)
+    return r, e, q
+
+
+def _reduce_ph(cx, ax):
+    b = cx.b
+    i64 = cx.i64
+
+    def k64(v):
+        return cx.ci(v, i64)
+
+    bits = cx.bits(ax)
+    if not cx.double:
+        bits = b.zext(bits, i64)
+    e = b.lshr(bits, k64(cx.M))
+    m = b.or_(b.and_(bits, k64((1 << cx.M) - 1)), k64(1 << cx.M))
+    nwin = 6 if cx.double else 4
+    # window of 2/pi bits starting at bit p = s - 1, s = e - bias - M
+    g = b.add(e, k64(-(cx.bias + cx.M) - 2 + 32 * TABLE_PAD_WORDS))
+    gmax = 32 * (TABLE_WORDS - nwin - 2)
+    g = b.select(b.icmp_signed("<", g, k64(0)), k64(0), g)
+    g = b.select(b.icmp_signed(">", g, k64(gmax)), k64(gmax), g)
+    q0 = b.lshr(g, k64(5))
+    sh = b.and_(g, k64(31))
+    words = [_load_words(cx, b.add(q0, k64(j))) for j in range(nwin + 1)]
+    mask = k64(0xFFFFFFFF)
+    win = []
+    for j in range(nwin):
+        comb = b.or_(b.shl(words[j], k64(32)), words[j + 1])
+        win.append(b.lshr(b.shl(comb, sh), k64(32)))
+    ml = b.and_(m, mask)
+    mh = b.lshr(m, k64(32))
+    acc = [None] * (nwin + 1)
+
+    def put(n, v):
+        if 1 <= n <= nwin:
+            acc[n] = v if acc[n] is None else b.add(acc[n], v)
+
+    for j, w in enumerate(win):
+        p = b.mul(ml, w)
+        put(j + 1, b.and_(p, mask))
+        put(j, b.lshr(p, k64(32)))
+        if cx.double:
+            p = b.mul(mh, w)
+            put(j, b.and_(p, mask))
+            put(j - 1, b.lshr(p, k64(32)))
+    limbs = [None] * (nwin + 2)
+    carry = None
+    for n in range(nwin, 0, -1):
+        a = acc[n] if carry is None else b.add(acc[n], carry)
+        carry = b.lshr(a, k64(32))
+        limbs[n] = b.and_(a, mask)
+    limbs[nwin + 1] = k64(0)
+    l1, l2, l3, l4, l5 = limbs[1:6] if cx.double else (limbs[1], limbs[2], limbs[3], limbs[4], k64(0))
+    fa = b.or_(b.or_(b.shl(l1, k64(34)), b.shl(l2, k64(2))), b.lshr(l3, k64(30)))
+    fb = b.or_(b.or_(b.shl(l3, k64(34)), b.shl(l4, k64(2))), b.lshr(l5, k64(30)))
+    neg = b.icmp_signed("<", fa, k64(0))
+    q = b.add(b.lshr(l1, k64(30)), b.zext(neg, i64))
+    # fraction of a quarter turn: (fa + fb/2^64) / 2^64, fa signed
+    a1 = b.ashr(fa, k64(1))
+    ah = b.sitofp(a1, cx.ty)
+    rem = b.sub(a1, b.fptosi(ah, i64))
+    al = b.sitofp(rem, cx.ty)
+    b1 = b.or_(b.shl(b.and_(fa, k64(1)), k64(63)), b.lshr(fb, k64(1)))
+    bl = b.uitofp(b1, cx.ty)
+    vl = cx.mul(cx.fma(bl, 2.0 ** -64, al), 2.0 ** -63)
+    vh = cx.mul(ah, 2.0 ** -63)
+    vh, vl = cx.two_sum(vh, vl)
+    ph, pl = cx.dd("pio2")
+    rh, rl = cx.two_prod(vh, cx.c(ph, ax.type))
+    rl = cx.add(rl, cx.fma(vl, ph, cx.mul(vh, pl)))
+    rh, rl = cx.fast_two_sum(rh, rl)
+    return rh, rl, q
+
+
+def _reduce(cx, ax):
+    """|x| = q*pi/2 + r + rl (mod 2pi) with |r| <~ pi/4; q an i64 value."""
+    r1, e1, q1 = _reduce_cw(cx, ax)
+    r2, e2, q2 = _reduce_ph(cx, ax)
+    cw = cx.lt(ax, _cw_threshold(cx))
+    return cx.sel(cw, r1, r2), cx.sel(cw, e1, e2), cx.b.select(cw, q1, q2)
+
+
+def _sin_cos_k(cx, r, rl):
+    z = cx.mul(r, r)
+    s = cx.poly(z, cx.poly_coeffs("sin_s"))
+    corr = cx.mul(rl, cx.fma(z, -0.5, 1.0))
+    sn = cx.add(r, cx.fma(cx.mul(r, z), s, corr))
+    hz = cx.mul(z, 0.5)
+    w = cx.sub(1.0, hz)
+    c = cx.poly(z, cx.poly_coeffs("cos_c"))
+    tail = cx.fma(cx.mul(z, z), c, cx.neg(cx.mul(r, rl)))
+    cs = cx.add(w, cx.add(cx.sub(cx.sub(1.0, w), hz), tail))
+    return sn, cs
+
+
+def _trig(cx, x, which):
+    b = cx.b
+    ax = cx.abs(x)
+    r, rl, q = _reduce(cx, ax)
+    sn, cs = _sin_cos_k(cx, r, rl)
+
+    def bit(v, k):
+        return b.icmp_unsigned("!=", b.and_(v, cx.ci(k, cx.i64)), cx.ci(0, cx.i64))
+
+    odd = bit(q, 1)
+    if which == "sin":
+        res = cx.sel(odd, cs, sn)
+        flip = b.xor(bit(q, 2), cx.signbit(x))
+        res = cx.sel(flip, cx.neg(res), res)
+    elif which == "cos":
+        res = cx.sel(odd, sn, cs)
+        flip = bit(b.add(q, cx.ci(1, cx.i64)), 2)
+        res = cx.sel(flip, cx.neg(res), res)
+    else:
+        num = cx.sel(odd, cx.neg(cs), sn)
+        den = cx.sel(odd, sn, cs)
+        res = cx.div(num, den)
+        res = cx.sel(cx.signbit(x), cx.neg(res), res)
+    return cx.sel(cx.lt(ax, cx.inf), res, cx.sub(x, x))
+
+
+def emit_sin(cx, x):
+    return _trig(cx, x, "sin")
+
+
+def emit_cos(cx, x):
+    return _trig(cx, x, "cos")
+
+
+def emit_tan(cx, x):
+    return _trig(cx, x, "tan")
+
+
+# ---------------------------------------------------------------------------
+# inverse trigonometric functions
+# ---------------------------------------------------------------------------
+_BASES = (("zero", "pi"), ("atan05", "pi_m_atan05"), ("pio4", "3pio4"),
+          ("atan2", "pi_m_atan2"), ("pio2", "pio2"))
+
+
+def _base(cx, name):
+    return (0.0, 0.0) if name == "zero" else cx.dd(name)
+
+
+def emit_atan2(cx, y, x):
+    ax, ay = cx.abs(x), cx.abs(y)
+    inf = cx.inf
+    both = cx.and_(cx.eq(ax, inf), cx.eq(ay, inf))
+    ax = cx.sel(both, 1.0, ax)
+    ay = cx.sel(both, 1.0, ay)
+    mx = cx.fmax(ax, ay)
+    if cx.double:
+        bt, bs, st, ss = 2.0 ** 1000, 2.0 ** -8, 2.0 ** -960, 2.0 ** 100
+    else:
+        bt, bs, st, ss = 2.0 ** 120, 2.0 ** -8, 2.0 ** -100, 2.0 ** 40
+    sc = cx.sel(cx.gt(mx, bt), bs, cx.sel(cx.lt(mx, st), ss, 1.0))
+    sx, sy = cx.mul(ax, sc), cx.mul(ay, sc)
+    c0 = cx.le(sy, cx.mul(sx, 0.25))
+    c1 = cx.lt(sy, cx.mul(sx, 0.75))
+    c2 = cx.lt(sy, cx.mul(sx, 4.0 / 3.0))
+    c3 = cx.lt(sy, cx.mul(sx, 4.0))
+    c = cx.sel(c1, 0.5, cx.sel(c2, 1.0, 2.0))
+    num = cx.sel(c0, ay, cx.sel(c3, cx.sub(sy, cx.mul(c, sx)), cx.neg(ax)))
+    den = cx.sel(c0, ax, cx.sel(c3, cx.fma(c, sy, sx), ay))
+    u = cx.div(num, den)
+    u = cx.sel(cx.eq(ay, 0.0), 0.0, u)
+    z = cx.mul(u, u)
+    p = cx.fma(cx.mul(u, z), cx.poly(z, cx.poly_coeffs("atan_a")), u)
+    xneg = cx.signbit(x)
+    conds = (c0, c1, c2, c3)
+    parts = []
+    for comp in (0, 1):
+        v = None
+        for i in range(4, -1, -1):
+            pos, negn = _base(cx, _BASES[i][0]), _base(cx, _BASES[i][1])
+            val = cx.sel(xneg, cx.c(negn[comp]), cx.c(pos[comp]))
+            v = val if v is None else cx.sel(conds[i], val, v)
+        parts.append(v)
+    bh, bl = parts
+    sp = cx.sel(xneg, cx.neg(p), p)
+    theta = cx.add(bh, cx.add(bl, sp))
+    res = cx.copysign(theta, y)
+    return cx.sel(cx.or_(cx.isnan(x), cx.isnan(y)), cx.add(x, y), res)
+
+
+def emit_atan(cx, x):
+    return emit_atan2(cx, x, cx.c(1.0))
+
+
+def _cofn(cx, x):
+    return cx.sqrt(cx.fma(cx.neg(x), x, 1.0))
+
+
+def emit_asin(cx, x):
+    return emit_atan2(cx, x, _cofn(cx, x))
+
+
+def emit_acos(cx, x):
+    return emit_atan2(cx, _cofn(cx, x), x)
