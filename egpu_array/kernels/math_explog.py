@@ -72,10 +72,14 @@ def emit_expm1(cx, x):
     k = cx.clamp(k, -70.0, cx.bias + 1.0)
     r, e = cx.two_sum(r1, a)
     em = _expm1_poly(cx, r, e)
-    # moderate k: 2^k*em + (2^k - 1) with one rounding
+    # moderate k: (2^k - 1) + 2^k*r + 2^k*(r^2 q(r) + e(1+r)), the first
+    # two summed exactly so that only the small tail carries rounding error
     ks = cx.to_int(cx.fmin(k, float(cx.bias)))
     s = cx.pow2i(ks)
-    res = cx.fma(s, em, cx.sub(s, 1.0))
+    q = cx.poly(r, cx.poly_coeffs("exp_q"))
+    tail = cx.fma(cx.mul(r, r), q, cx.mul(e, cx.add(r, 1.0)))
+    t, te = cx.two_sum(cx.sub(s, 1.0), cx.mul(s, r))
+    res = cx.add(t, cx.fma(s, tail, te))
     big = cx.ldexp(cx.add(em, 1.0), k)
     res = cx.sel(cx.gt(k, kmax), big, res)
     ovf = 710.0 if cx.double else 89.0
