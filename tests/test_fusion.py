@@ -1,0 +1,169 @@
+"""The lazy graph, the scheduler and the kernel cache: fusion, reuse, the graph-size limit."""
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+import egpu_array as xp
+from egpu_array.kernels import cache as kcache
+
+
+def _inputs(shape, dtype=np.float32, seed=0):
+    rng = np.random.default_rng(seed)
+    return [rng.standard_normal(shape).astype(dtype) for _ in range(5)]
+
+
+def _expr(a, b, c, d, e, ns):
+    return a * b + c * d - ns.sin(e) * ns.exp(-a)
+
+
+def test_fused_chain_is_one_kernel_and_matches_numpy():
+    host = _inputs((1000,))
+    arrs = [xp.asarray(h) for h in host]
+    with xp.profile() as prof:
+        out = _expr(*arrs, xp)
+        assert prof.launches == 0  # lazy: nothing ran yet
+        got = np.asarray(out)
+    assert prof.launches == 1
+    np.testing.assert_allclose(got, _expr(*host, np), rtol=2e-6, atol=2e-6)
+
+
+def test_new_shape_and_strides_compile_nothing():
+    arrs = [xp.asarray(h) for h in _inputs((333,))]
+    np.asarray(_expr(*arrs, xp))
+    host = _inputs((17, 40), seed=1)
+    arrs = [xp.asarray(h) for h in host]
+    with xp.profile() as prof:
+        got = np.asarray(_expr(*arrs, xp))
+    assert prof.compiles == 0 and prof.launches == 1
+    np.testing.assert_allclose(got, _expr(*host, np), rtol=2e-6, atol=2e-6)
+
+
+def test_scalar_values_are_arguments_not_part_of_the_kernel():
+    x = xp.asarray(np.arange(10, dtype=np.float64))
+    np.asarray(x * 2.0 + 1.0)
+    with xp.profile() as prof:
+        got = np.asarray(x * 3.5 + -7.0)
+    assert prof.compiles == 0
+    np.testing.assert_array_equal(got, np.arange(10) * 3.5 - 7.0)
+
+
+def test_warm_disk_cache_compiles_nothing_in_a_new_process(tmp_path):
+    script = textwrap.dedent("""
+        import numpy as np, egpu_array as xp
+        a, b, c, d, e = (xp.asarray(np.linspace(0, 1, 64, dtype=np.float32) + i) for i in range(5))
+        with xp.profile() as p:
+            np.asarray(a * b + c * d - xp.sin(e) * xp.exp(-a))
+        print(p.compiles, p.cache_hits, p.launches)
+    """)
+    env = dict(os.environ, EGPU_ARRAY_CACHE_DIR=str(tmp_path))
+    first = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)
+    second = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)
+    assert first.stdout.split()[0] != "0"      # the first process compiled
+    compiles, hits, launches = map(int, second.stdout.split())
+    assert compiles == 0 and hits >= 1 and launches == 1
+
+
+def test_corrupt_cache_file_is_recompiled_not_trusted(tmp_path):
+    script = textwrap.dedent("""
+        import numpy as np, egpu_array as xp
+        x = xp.asarray(np.arange(8, dtype=np.float64))
+        with xp.profile() as p:
+            r = np.asarray(xp.cosh(x) * 3 - x)
+        assert np.allclose(r, np.cosh(np.arange(8)) * 3 - np.arange(8)), r
+        print(p.compiles)
+    """)
+    env = dict(os.environ, EGPU_ARRAY_CACHE_DIR=str(tmp_path))
+    subprocess.run([sys.executable, "-c", script], env=env, check=True, capture_output=True)
+    files = list(tmp_path.glob("*.bin"))
+    assert files
+    for f in files:  # truncate one, flip bytes in the others
+        data = f.read_bytes()
+        f.write_bytes(data[: len(data) // 2] if f == files[0] else data[:-8] + b"\x00" * 8)
+    out = subprocess.run([sys.executable, "-c", script], env=env, check=True, capture_output=True, text=True)
+    assert int(out.stdout) >= 1
+
+
+def test_cache_off_writes_nothing(tmp_path):
+    script = "import numpy as np, egpu_array as xp; np.asarray(xp.asarray([1.0]) * 2)"
+    env = dict(os.environ, EGPU_ARRAY_CACHE_DIR="off", HOME=str(tmp_path), XDG_CACHE_HOME=str(tmp_path))
+    subprocess.run([sys.executable, "-c", script], env=env, check=True)
+    assert not any(tmp_path.rglob("*.bin"))
+
+
+def test_graph_limit_bounds_long_loops_and_reuses_one_kernel():
+    x = xp.asarray(np.ones(1000, dtype=np.float64))
+    ref = np.ones(1000)
+    with xp.profile() as prof:
+        for _ in range(1000):
+            x = x * 0.999 + 0.001
+            ref = ref * 0.999 + 0.001
+        got = np.asarray(x)
+    assert x._node.op == "buffer"
+    assert prof.compiles <= 3           # a full graph cut after a multiply or an add, and the rest
+    assert prof.launches <= 1000 // 10  # many iterations per launch
+    np.testing.assert_allclose(got, ref, rtol=1e-12)
+
+
+def test_large_arrays_split_across_threads_match_numpy():
+    n = 3_000_001  # odd, larger than the threading threshold
+    host = _inputs((n,), np.float64, seed=3)
+    got = np.asarray(_expr(*[xp.asarray(h) for h in host], xp))
+    np.testing.assert_allclose(got, _expr(*host, np), rtol=1e-13, atol=1e-13)
+
+
+def test_pending_expression_reads_values_before_a_later_inplace_write():
+    x = xp.asarray(np.arange(6, dtype=np.float64))
+    y = x * 2          # pending, reads x's buffer
+    x += 100           # writes x's buffer in place
+    np.testing.assert_array_equal(np.asarray(y), np.arange(6) * 2)
+    np.testing.assert_array_equal(np.asarray(x), np.arange(6) + 100)
+
+
+def test_write_through_a_view_is_seen_by_other_views():
+    x = xp.asarray(np.arange(10, dtype=np.int32))
+    y = x[1:]
+    x[:2] = 5
+    y += 1
+    ref = np.arange(10, dtype=np.int32)
+    ry = ref[1:]
+    ref[:2] = 5
+    ry += 1
+    np.testing.assert_array_equal(np.asarray(x), ref)
+    np.testing.assert_array_equal(np.asarray(y), ry)
+
+
+def test_overlapping_inplace_update_uses_a_temporary():
+    x = xp.asarray(np.arange(10, dtype=np.int64))
+    x[1:] = x[:-1]
+    ref = np.arange(10)
+    ref[1:] = ref[:-1].copy()
+    np.testing.assert_array_equal(np.asarray(x), ref)
+
+
+def test_pool_reuses_freed_temporaries():
+    a = xp.asarray(np.ones(1 << 16, dtype=np.float32))
+    np.asarray(a + 1)
+    with xp.profile() as prof:
+        for _ in range(5):
+            np.asarray(a + 1)
+    assert prof.allocations == 0
+
+
+def test_chrome_trace_is_written(tmp_path):
+    import json
+    a = xp.asarray(np.ones(10))
+    with xp.profile() as prof:
+        np.asarray(xp.exp(a) + 1)
+    path = tmp_path / "trace.json"
+    prof.export_chrome_trace(path)
+    events = json.loads(path.read_text())["traceEvents"]
+    assert any(e.get("cat") == "compute" for e in events)
+    assert "launches" in str(prof)
+
+
+def test_memory_cache_is_per_device_and_spec():
+    assert all(isinstance(k, tuple) and len(k) == 2 for k in kcache._memory)
