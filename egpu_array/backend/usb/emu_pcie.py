@@ -12,7 +12,7 @@ import struct
 import numpy as np
 
 from . import asm24
-from .memmap import CE_BASE, CE_REGS, GPU_ID_REG
+from .memmap import CE_BASE, CE_REGS, CQ_BASE, CQ_REGS, GPU_ID_REG
 
 BRIDGE_ID = (0x1B21, 0x2464)  # ASMedia vendor id; device id of the ASM2464
 GPU_ID = (0x10DE, 0x2684)  # NVIDIA vendor id, an RTX 4090 device id
@@ -100,11 +100,16 @@ class Gpu:
         self.vram = np.zeros(vram_bytes, dtype=np.uint8)
         self.regs = dict.fromkeys(CE_REGS, 0)
         self.on_doorbell = None  # set by the copy engine: called with the register dict
+        self.cq = dict.fromkeys(CQ_REGS, 0)  # compute queue registers
+        self.on_launch = None  # set by a compute engine (the sim device): called with the doorbell
 
     def mmio_read(self, off: int) -> int:
         """BAR0 dword read."""
         if off == GPU_ID_REG:
             return GPU_ID[1] << 16 | GPU_ID[0]
+        j = (off - CQ_BASE) // 4
+        if 0 <= j < len(CQ_REGS):
+            return self.cq[CQ_REGS[j]]
         i = (off - CE_BASE) // 4
         return self.regs[CE_REGS[i]] if 0 <= i < len(CE_REGS) else 0
 
@@ -115,6 +120,13 @@ class Gpu:
             self.regs[CE_REGS[i]] = value
             if CE_REGS[i] == "doorbell" and self.on_doorbell:
                 self.on_doorbell(dict(self.regs))
+        j = (off - CQ_BASE) // 4
+        if 0 <= j < len(CQ_REGS) and CQ_REGS[j] == "doorbell":
+            # the compute engine runs the queued work up to ``value``, then the fence shows it
+            self.cq["doorbell"] = value
+            if self.on_launch is not None:
+                self.on_launch(value)
+                self.cq["fence"] = value
 
 
 class PcieBus:
@@ -130,6 +142,7 @@ class PcieBus:
         self.bridges = [Function(BRIDGE_ID, 0x060400, 1) for _ in range(GPU_BUS)]
         self.gpu.fn = Function(GPU_ID, GPU_CLASS, 0, self.gpu.fn.bars)
         self.gpu.regs = dict.fromkeys(CE_REGS, 0)
+        self.gpu.cq = dict.fromkeys(CQ_REGS, 0)
 
     def function(self, bus: int, dev: int, fn: int) -> Function | None:
         """The function at (bus, dev, fn) if config TLPs can reach it."""

@@ -59,3 +59,15 @@ GPU_ID_REG = 0x0  # BAR0 dword: reads the PCI device id (a liveness probe)
 def ce_offset(reg: str) -> int:
     """BAR0 offset of copy-engine register ``reg``."""
     return CE_BASE + 4 * CE_REGS.index(reg)
+
+
+# Emulated GPU: BAR0 register block of the compute queue (used by the ``sim`` device). The host
+# writes a sequence number to the doorbell; the emulated GPU runs the queued kernels up to it and
+# then stores it in the fence register, which the host reads back (a non-posted TLP).
+CQ_BASE = 0x2000
+CQ_REGS = ("doorbell", "fence")
+
+
+def cq_offset(reg: str) -> int:
+    """BAR0 offset of compute-queue register ``reg``."""
+    return CQ_BASE + 4 * CQ_REGS.index(reg)

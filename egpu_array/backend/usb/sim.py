@@ -1,0 +1,340 @@
+"""The ``sim`` device: a simulated eGPU, for developing and testing eGPU code without hardware.
+
+Arrays on ``sim`` live in the VRAM of an emulated GPU behind an emulated ASM24 bridge
+(:mod:`.emulator`, plugged into pyusb as its backend). They reach the host only through the
+real transport code: :meth:`SimDevice.copy_in` / :meth:`SimDevice.copy_out` are
+:meth:`.staging.UsbGpuLink.copy_in` / ``copy_out`` (SRAM-staged bulk transfers, copy-engine
+fences), so every byte crosses the modeled link and is counted by the profiler.
+
+* Memory: a :class:`~egpu_array.backend.pool.PoolAllocator` over VRAM offsets from a
+  :class:`.vram.VramAllocator`; ``Buffer.ptr`` is the host address of the emulated VRAM plus the
+  offset (``Buffer.handle`` is the offset), because the emulated compute engine runs our CPU
+  kernels directly on the VRAM array. Out of VRAM raises DeviceOutOfMemoryError.
+* Compute: kernels are compiled for the host target and loaded into this device's own MCJIT
+  engine (the cpu device's ``load``). A launch goes through the GPU's in-order command queue
+  (:class:`ComputeQueue`): the host queues the command, rings the queue doorbell in BAR0 (a posted
+  TLP over the link), the emulated GPU runs every queued command in order and advances the virtual
+  clock by the modeled compute time (:data:`COMPUTE`), and the host reads the fence back (a
+  non-posted TLP). So launches are synchronous on the virtual clock, pay the link's register
+  latency, and see link faults (timeouts, completion errors, a pulled cable) like copies do.
+* Faults: a failed copy into a Buffer marks it invalid (arrays holding it raise TransferError
+  instead of exposing partial data); a failed copy out raises and writes nothing to the host.
+  After the cable comes back (``device.bridge.replug()``), :meth:`SimDevice.reset` reconnects;
+  or :meth:`SimDevice.replug` does both. A reset marks every older buffer invalid: a GPU that
+  lost its link lost its memory.
+
+Configuration (read when the device is first created): ``EGPU_ARRAY_SIM_VRAM_MB`` (a power of
+two, default 512) and ``EGPU_ARRAY_SIM_LINK`` (``usb3`` = USB3 Gen2 10 Gbps, ``usb4`` = 40 Gbps;
+default ``usb4``). The emulator itself is created on first use (allocation, copy or launch).
+"""
+from __future__ import annotations
+
+import os
+import threading
+import weakref
+from collections import deque
+
+import llvmlite.binding as llvm
+
+from ..._errors import KernelLaunchError, TransferError
+from ...kernels.targets import host_target
+from ..cpu import CPUDevice
+from ..device import Device, get_device, register_device
+from ..pool import PoolAllocator
+
+__all__ = ["SimDevice", "ComputeModel", "ComputeQueue", "COMPUTE", "LINKS", "sim_settings"]
+
+#: EGPU_ARRAY_SIM_LINK values -> names of emu_link.PRESETS (imported on first use, not at import)
+LINKS = {"usb3": "USB3_GEN2", "usb4": "USB4"}
+DEFAULT_VRAM_MB = 512
+MASK32 = 0xFFFFFFFF
+
+
+class ComputeModel:
+    """Modeled cost of one kernel on the emulated GPU: ``launch_s + bytes / vram_bytes_per_s``.
+
+    Figures of a mid-range discrete GPU (a few microseconds to start a kernel, some hundreds of
+    GB/s of VRAM bandwidth); a model, not a measurement of any card.
+    """
+
+    __slots__ = ("launch_s", "vram_bytes_per_s")
+
+    def __init__(self, launch_s: float = 5e-6, vram_bytes_per_s: float = 400e9):
+        self.launch_s, self.vram_bytes_per_s = launch_s, vram_bytes_per_s
+
+    def __repr__(self) -> str:
+        return f"ComputeModel(launch_s={self.launch_s}, vram_bytes_per_s={self.vram_bytes_per_s})"
+
+    def seconds(self, nbytes: int) -> float:
+        """Modeled run time of a kernel touching ``nbytes``."""
+        return self.launch_s + nbytes / self.vram_bytes_per_s
+
+
+COMPUTE = ComputeModel()
+
+
+def sim_settings() -> tuple:
+    """(VRAM bytes, link model) from EGPU_ARRAY_SIM_VRAM_MB and EGPU_ARRAY_SIM_LINK."""
+    raw = os.environ.get("EGPU_ARRAY_SIM_VRAM_MB", "") or str(DEFAULT_VRAM_MB)
+    try:
+        mb = int(raw)
+    except ValueError:
+        mb = 0
+    if mb < 1 or mb & (mb - 1):
+        raise ValueError(f"sim: EGPU_ARRAY_SIM_VRAM_MB must be a power of two >= 1, got {raw!r}")
+    link = (os.environ.get("EGPU_ARRAY_SIM_LINK", "") or "usb4").lower()
+    if link not in LINKS:
+        raise ValueError(f"sim: EGPU_ARRAY_SIM_LINK must be one of {sorted(LINKS)}, got {link!r}")
+    from .emu_link import PRESETS
+    return mb << 20, PRESETS[LINKS[link]]
+
+
+class ComputeQueue:
+    """The emulated GPU's in-order compute queue, host side and GPU side.
+
+    :meth:`submit` appends a command and rings the BAR0 doorbell with its sequence number; the
+    emulated GPU (:meth:`_run`, called from the doorbell register) runs the queued commands in
+    submission order, each advancing the virtual clock by :class:`ComputeModel` time, and the
+    fence register then shows the sequence number, which :meth:`submit` reads back before it
+    returns. There is one queue and no overlap with copies: every launch is synchronous.
+    """
+
+    def __init__(self, link, clock, run, model: ComputeModel = COMPUTE):
+        from .memmap import cq_offset
+        self.link, self.clock, self.run, self.model = link, clock, run, model
+        self.doorbell, self.fence = cq_offset("doorbell"), cq_offset("fence")
+        self.pending: deque = deque()
+        self.launches = 0
+        self.seconds = 0.0  # modeled compute time
+        self.seq = link.read32(0, self.fence)
+
+    def _run(self, seq: int) -> None:
+        """GPU side (doorbell): run every queued command in order."""
+        while self.pending:
+            program, args, n, nbytes = self.pending.popleft()
+            self.run(program, args, n, nbytes)
+            dt = self.model.seconds(nbytes)
+            self.clock.sleep(dt)
+            self.seconds += dt
+            self.launches += 1
+
+    def submit(self, program, args, n: int, nbytes: int) -> None:
+        """Queue one kernel, ring the doorbell, wait for the fence."""
+        self.seq = (self.seq + 1) & MASK32
+        self.pending.append((program, args, n, nbytes))
+        try:
+            self.link.write32(0, self.doorbell, self.seq)
+            fence = self.link.read32(0, self.fence)
+        finally:
+            self.pending.clear()  # nothing outlives its submit (args are the caller's memory)
+        if fence != self.seq:
+            raise KernelLaunchError(f"sim: kernel {program.name} did not complete: queue fence "
+                                    f"{fence:#x}, expected {self.seq:#x} (doorbell lost?)")
+
+
+class _VramRaw:
+    """Raw allocator of VRAM for the pool: ``(vram address + offset, offset)``."""
+
+    def __init__(self, device: "SimDevice"):
+        self.device = device
+
+    def alloc(self, nbytes: int):
+        st = self.device._open()
+        off = st.vram_alloc.alloc(nbytes)  # DeviceOutOfMemoryError is a MemoryError: pool retries
+        return st.base + off, off
+
+    def release(self, ptr: int, handle) -> None:
+        st = self.device._state
+        if st is not None:
+            st.vram_alloc.free(handle)
+
+
+class _SimPool(PoolAllocator):
+    """The pool, remembering its live buffers so a reset can mark them invalid."""
+
+    def alloc(self, nbytes: int):
+        buf = super().alloc(nbytes)
+        self.device._live.add(buf)
+        return buf
+
+
+class _State:
+    """The opened emulator: bridge, link, VRAM allocator, compute queue."""
+
+    def __init__(self, device: "SimDevice"):
+        from .emulator import open_emulated
+        from .vram import VramAllocator
+        self.bridge, self.link = open_emulated(device.link_model, vram_bytes=device.vram_bytes)
+        self.vram = self.bridge.vram
+        self.base = self.vram.ctypes.data
+        self.vram_alloc = VramAllocator(self.link.vram_size)
+        self.gpu = self.bridge.bridge.pcie.gpu
+        self.queue = None
+        self.connect(device)
+
+    def connect(self, device) -> None:
+        self.gpu.on_launch = None
+        queue = ComputeQueue(self.link, self.bridge.clock, device._run_kernel)
+        if self.queue is not None:
+            queue.launches, queue.seconds = self.queue.launches, self.queue.seconds
+        self.queue = queue
+        self.gpu.on_launch = queue._run
+
+
+class SimDevice(Device):
+    """A simulated eGPU: emulated bridge + VRAM + copy/compute engines on a virtual clock.
+
+    For developing and testing eGPU code without hardware (see the module docstring). Extra
+    attributes: ``bridge`` (the :class:`.emulator.EmulatedBridge`: ``faults``, ``unplug()``,
+    ``replug()``, ``vram``, ``clock``), ``link`` (the :class:`.staging.UsbGpuLink`),
+    ``link_stats`` (bytes and virtual seconds per direction), ``clock``, ``stats()``.
+    """
+
+    kind = "sim"
+    host_memory = False
+
+    def __init__(self, index: int = 0, vram_bytes: int | None = None,
+                 link_model=None):
+        env_vram, env_link = sim_settings()
+        self.index = index
+        self.name = "sim" if index == 0 else f"sim:{index}"
+        self.vram_bytes = vram_bytes or env_vram
+        self.link_model = link_model or env_link
+        self.target = host_target()
+        self.allocator = _SimPool(self, _VramRaw(self))
+        self._live = weakref.WeakSet()
+        self._state: _State | None = None
+        self._lock = threading.RLock()
+        self._engine = None
+        self._engine_lock = threading.Lock()
+
+    def __eq__(self, other) -> bool:
+        if isinstance(other, str) and other == f"sim:{self.index}":
+            return True
+        return super().__eq__(other)
+
+    __hash__ = Device.__hash__
+
+    # -- the emulator, opened on first use --------------------------------------------------
+    def _open(self) -> _State:
+        st = self._state
+        if st is None:
+            with self._lock:
+                if self._state is None:
+                    self._state = _State(self)
+                st = self._state
+        return st
+
+    @property
+    def bridge(self):
+        """The emulated bridge (pyusb backend): faults, unplug/replug, vram, clock."""
+        return self._open().bridge
+
+    @property
+    def link(self):
+        """The UsbGpuLink every copy and register access goes through."""
+        return self._open().link
+
+    @property
+    def clock(self):
+        """The virtual clock of the link and the GPU."""
+        return self._open().bridge.clock
+
+    @property
+    def link_stats(self):
+        """LinkStats: h2d/d2h bytes and virtual-clock seconds of completed copies."""
+        return self._open().link.stats
+
+    def stats(self) -> dict:
+        """Modeled figures: link bytes/seconds per direction, launches, compute seconds, VRAM use."""
+        st = self._open()
+        s, q = st.link.stats, st.queue
+        return {"link": self.link_model.name, "h2d_bytes": s.h2d_bytes, "h2d_seconds": s.h2d_seconds,
+                "d2h_bytes": s.d2h_bytes, "d2h_seconds": s.d2h_seconds,
+                "h2d_bytes_per_s": s.rate("h2d"), "d2h_bytes_per_s": s.rate("d2h"),
+                "launches": q.launches, "compute_seconds": q.seconds,
+                "virtual_seconds": st.bridge.clock.now(), "vram_bytes": st.link.vram_size,
+                "vram_used": st.vram_alloc.used}
+
+    @property
+    def capabilities(self) -> dict:
+        return {"boolean indexing": True, "data-dependent shapes": True, "max dimensions": 64}
+
+    # -- kernels ------------------------------------------------------------------------------
+    def load(self, binary: bytes, fname: str, spec):
+        """Load host object code into this device's JIT engine (the cpu device's loader)."""
+        with self._engine_lock:
+            if self._engine is None:
+                empty = llvm.parse_assembly("")
+                empty.triple = self.target.triple
+                self._engine = llvm.create_mcjit_compiler(empty, self.target.tm)
+        return CPUDevice.load(self, binary, fname, spec)
+
+    def _run_kernel(self, program, args, n: int, nbytes: int) -> None:
+        """The emulated compute engine: our CPU kernel on the VRAM array (cpu thread pool)."""
+        get_device("cpu").launch(program, args, n, nbytes)
+
+    def launch(self, program, args, n: int, nbytes: int = 0) -> None:
+        """Run ``program`` over ``[0, n)`` through the compute queue (see :class:`ComputeQueue`)."""
+        with self._lock:
+            self._open().queue.submit(program, args, n, nbytes)
+
+    def synchronize(self) -> None:
+        """Wait for queued work: launches complete before ``launch`` returns, so this only
+        checks that the GPU still answers (one register read over the link) once it is open."""
+        if self._state is not None:
+            with self._lock:
+                st = self._state
+                st.link.read32(0, st.queue.fence)
+
+    # -- copies -------------------------------------------------------------------------------
+    def copy_in(self, buf, offset: int, host) -> None:
+        """Copy a contiguous host array to the buffer at byte ``offset`` over the link.
+
+        On failure the buffer is marked invalid and the error re-raised; ``host`` is only read.
+        """
+        try:
+            with self._lock:
+                self._open().link.copy_in(buf.handle + offset, memoryview(host).cast("B"))
+        except BaseException:
+            buf.valid = False
+            raise
+
+    def copy_out(self, buf, offset: int, host) -> None:
+        """Copy bytes of the buffer at byte ``offset`` into a contiguous host array.
+
+        ``host`` is written only after the whole copy arrived; a failure raises and writes nothing.
+        """
+        if not buf.valid:
+            raise TransferError(f"{self.name}: buffer holds invalid data (an earlier copy into it "
+                                "failed, or the device was reset)")
+        with self._lock:
+            data = self._open().link.copy_out(buf.handle + offset, host.nbytes)
+        memoryview(host).cast("B")[:] = data
+
+    # -- cable ----------------------------------------------------------------------------------
+    def reset(self) -> None:
+        """Reconnect after a device loss or link failure (the bridge must be plugged in).
+
+        Reopens the bridge through pyusb, powers up and enumerates PCIe again, resynchronizes the
+        compute queue and marks every buffer allocated before as invalid.
+        """
+        with self._lock:
+            st = self._open()
+            st.link.reconnect()
+            st.connect(self)
+            for buf in list(self._live):
+                buf.valid = False
+
+    def replug(self) -> None:
+        """Simulate plugging the cable back in (``bridge.replug()``), then :meth:`reset`."""
+        with self._lock:
+            self._open().bridge.replug()
+            self.reset()
+
+    def unplug(self) -> None:
+        """Simulate pulling the cable: every link operation fails with DeviceLostError."""
+        self._open().bridge.unplug()
+
+
+register_device("sim", SimDevice, lambda: ["sim"])
