@@ -176,7 +176,10 @@ class UsbGpuLink:
         try:
             self.engine.start(CE_OP_COPY_IN, vram_offset, n, COPY_IN_CHUNK, self.windows, seq0)
             for k in range(nchunks):
-                self._wait_fence(seq0 + k - self.windows + 1)
+                if k >= self.windows:  # the window's previous chunk (of this copy) is done;
+                    # earlier copies finished before they returned (and a copy-out's sequence
+                    # numbers never reach the fence, so waiting on them would hang)
+                    self._wait_fence(seq0 + k - self.windows + 1)
                 payload = data[k * COPY_IN_CHUNK:(k + 1) * COPY_IN_CHUNK]
                 size = padded_in(len(payload))
                 chunk = b"".join((payload, bytes(size - len(payload) - 4),
