@@ -33,7 +33,9 @@ class PoolAllocator:
         self._free: dict[int, list] = {}
         self.cached_bytes = 0
         self.in_use_bytes = 0
-        self._lock = threading.Lock()
+        # re-entrant: a Buffer's __del__ (run by the garbage collector at any allocation, possibly
+        # while this thread holds the lock) returns its block through free()
+        self._lock = threading.RLock()
 
     def alloc(self, nbytes: int) -> Buffer:
         """A Buffer of at least ``nbytes`` bytes."""
