@@ -1,0 +1,31 @@
+"""``python -m benchmarks [SUITE] [options]``: run a benchmark suite (``elementwise``, ...).
+
+Each suite is a module ``benchmarks/<suite>.py`` with ``main(argv) -> int``; options after the
+suite name go to it (``python -m benchmarks elementwise --help``).
+"""
+from __future__ import annotations
+
+import importlib
+import sys
+
+SUITES = {
+    "elementwise": "fused elementwise kernels, per-op overhead and compile time vs NumPy",
+}
+
+
+def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(__doc__.strip() + "\n\nsuites:")
+        for name, text in SUITES.items():
+            print(f"  {name:14s} {text}")
+        return 0 if argv else 2
+    name, rest = argv[0], argv[1:]
+    if name not in SUITES:
+        print(f"python -m benchmarks: unknown suite {name!r}; suites: {', '.join(SUITES)}", file=sys.stderr)
+        return 2
+    return importlib.import_module(f"benchmarks.{name}").main(rest)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
