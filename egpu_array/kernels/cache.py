@@ -31,8 +31,19 @@ def cache_dir() -> Path | None:
     return config().cache_dir
 
 
+def _code_version() -> str:
+    """A digest of the kernel generators' source: changing a generator invalidates old binaries."""
+    h = hashlib.sha256()
+    for f in sorted(Path(__file__).parent.glob("*.py")):
+        h.update(f.read_bytes())
+    return h.hexdigest()[:16]
+
+
+_CODE_VERSION = _code_version()
+
+
 def _key(spec, target) -> str:
-    return hashlib.sha256(f"{spec!r}|{target.key}".encode()).hexdigest()
+    return hashlib.sha256(f"{spec!r}|{target.key}|{_CODE_VERSION}".encode()).hexdigest()
 
 
 def _read_disk(path: Path) -> bytes | None:

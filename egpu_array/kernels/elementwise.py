@@ -16,7 +16,8 @@ from .irb import I8, I64, const, for_range, mem_type, reg_type
 from .ops import OPS, cast
 from .spec import ElementwiseSpec
 
-__all__ = ["generate_elementwise", "arg_layout"]
+__all__ = ["generate_elementwise", "arg_layout", "Operand", "load_elem", "store_elem", "load_scalar",
+           "emit_expr", "dtype_named"]
 
 
 def arg_layout(spec: ElementwiseSpec) -> dict:
@@ -38,7 +39,7 @@ def arg_layout(spec: ElementwiseSpec) -> dict:
     return {"operands": operands, "idx": idx, "scalars": scalars, "size": pos}
 
 
-class _Operand:
+class Operand:
     """A memory operand: its component pointer, and per-dimension strides (IR values)."""
 
     def __init__(self, b, args, dtype, ptr_slot, stride_slot, nd):
@@ -49,7 +50,7 @@ class _Operand:
         self.strides = [b.load(b.gep(args, [const(I64, stride_slot + d)])) for d in range(nd)]
 
 
-def _load_scalar(b, args, slot, dtype):
+def load_scalar(b, args, slot, dtype):
     """A scalar argument stored in one (two for complex) 8-byte slot(s) of ``args``."""
     def one(s, dt):
         p = b.bitcast(b.gep(args, [const(I64, s)]), mem_type(dt).as_pointer())
@@ -60,7 +61,7 @@ def _load_scalar(b, args, slot, dtype):
     return one(slot, dtype)
 
 
-def _load(b, op: _Operand, base, j, cls):
+def load_elem(b, op: Operand, base, j, cls):
     """Load element j of the row starting at element offset ``base``."""
     off = base if cls == "0" else b.add(base, j if cls == "c" else b.mul(j, op.strides[-1]))
     if op.comp == 2:
@@ -72,7 +73,7 @@ def _load(b, op: _Operand, base, j, cls):
     return b.icmp_unsigned("!=", v, const(I8, 0)) if op.dtype.kind == "b" else v
 
 
-def _store(b, op: _Operand, base, j, cls, value):
+def store_elem(b, op: Operand, base, j, cls, value):
     off = b.add(base, j if cls == "c" else b.mul(j, op.strides[-1]))
     if op.comp == 2:
         off2 = b.mul(off, const(I64, 2))
@@ -84,8 +85,25 @@ def _store(b, op: _Operand, base, j, cls, value):
         b.store(value, b.gep(op.ptr, [off]))
 
 
-def _dtype(name: str):
+def dtype_named(name: str):
+    """The DType called ``name``."""
     return getattr(_dtypes, name)
+
+
+def emit_expr(b, expr, cache: dict, leaf):
+    """Emit the IR of an expression tuple; ``leaf(e)`` supplies ("in"|"arg"|"idx", k) values."""
+    hit = cache.get(expr)
+    if hit is not None:
+        return hit
+    tag = expr[0]
+    if tag in ("in", "arg", "idx"):
+        v = leaf(expr)
+    elif tag == "cast":
+        v = cast(b, dtype_named(expr[1]), dtype_named(expr[2]), emit_expr(b, expr[3], cache, leaf))
+    else:
+        v = OPS[tag].lower(b, dtype_named(expr[1]), *[emit_expr(b, c, cache, leaf) for c in expr[2:]])
+    cache[expr] = v
+    return v
 
 
 def generate_elementwise(spec: ElementwiseSpec, module: ir.Module, fname: str) -> ir.Function:
@@ -97,10 +115,10 @@ def generate_elementwise(spec: ElementwiseSpec, module: ir.Module, fname: str) -
     b = ir.IRBuilder(fn.append_basic_block("entry"))
 
     shape = [b.load(b.gep(args, [const(I64, d)])) for d in range(nd)]
-    dtypes = [_dtype(spec.out_dtype)] + [_dtype(n) for n in spec.in_dtypes]
-    ops = [_Operand(b, args, dt, p, s, nd) for dt, (p, s) in zip(dtypes, lay["operands"])]
+    dtypes = [dtype_named(spec.out_dtype)] + [dtype_named(n) for n in spec.in_dtypes]
+    ops = [Operand(b, args, dt, p, s, nd) for dt, (p, s) in zip(dtypes, lay["operands"])]
     idx_strides = [[b.load(b.gep(args, [const(I64, s + d)])) for d in range(nd)] for s in lay["idx"]]
-    scalars = [_load_scalar(b, args, s, _dtype(n)) for s, n in zip(lay["scalars"], spec.arg_dtypes)]
+    scalars = [load_scalar(b, args, s, dtype_named(n)) for s, n in zip(lay["scalars"], spec.arg_dtypes)]
     n_mem = len(ops)
 
     # walk rows of the innermost dimension: for i in [start, stop), a row at a time
@@ -131,30 +149,19 @@ def generate_elementwise(spec: ElementwiseSpec, module: ir.Module, fname: str) -
 
     classes = spec.classes
     with for_range(b, j0, jend, name="j") as j:
-        cache: dict = {}
-
-        def emit(e):
-            hit = cache.get(e)
-            if hit is not None:
-                return hit
-            tag = e[0]
+        def leaf(e):
+            tag, k = e
             if tag == "in":
-                k = e[1] + 1
-                v = _load(b, ops[k], bases[k], j, classes[k])
-            elif tag == "arg":
-                v = scalars[e[1]]
-            elif tag == "idx":
-                k = n_mem + e[1]
-                cls = classes[k]
-                v = bases[k] if cls == "0" else b.add(bases[k], j if cls == "c" else b.mul(j, idx_strides[e[1]][-1]))
-            elif tag == "cast":
-                v = cast(b, _dtype(e[1]), _dtype(e[2]), emit(e[3]))
-            else:
-                v = OPS[tag].lower(b, _dtype(e[1]), *[emit(c) for c in e[2:]])
-            cache[e] = v
-            return v
+                return load_elem(b, ops[k + 1], bases[k + 1], j, classes[k + 1])
+            if tag == "arg":
+                return scalars[k]
+            m = n_mem + k
+            cls = classes[m]
+            if cls == "0":
+                return bases[m]
+            return b.add(bases[m], j if cls == "c" else b.mul(j, idx_strides[k][-1]))
 
-        _store(b, ops[0], bases[0], j, classes[0], emit(spec.expr))
+        store_elem(b, ops[0], bases[0], j, classes[0], emit_expr(b, spec.expr, {}, leaf))
     i.add_incoming(b.add(i, b.sub(jend, j0)), b.block)
     b.branch(head)
     b.position_at_end(done)
