@@ -40,7 +40,8 @@ def const(ty: ir.Type, value) -> ir.Constant:
 
 def intrinsic(b: ir.IRBuilder, name: str, ty: ir.Type, *args) -> ir.Value:
     """Call the LLVM intrinsic ``name`` overloaded on ``ty`` (declared once per module)."""
-    fn = b.module.declare_intrinsic(name, [ty])
+    fnty = ir.FunctionType(ty, [a.type for a in args])
+    fn = b.module.declare_intrinsic(name, [ty], fnty=fnty)
     return b.call(fn, list(args))
 
 
