@@ -48,6 +48,9 @@ from ._searching import where  # noqa: E402
 from ._manipulation import (broadcast_arrays, broadcast_shapes, broadcast_to, concat,  # noqa: E402
                             expand_dims, flip, moveaxis, permute_dims, repeat, reshape, roll,
                             squeeze, stack, tile, unstack)
+# statistical functions
+from ._statistical import (all, any, cumulative_prod, cumulative_sum, diff, max, mean, min,  # noqa: E402
+                           prod, std, sum, var)
 
 _install_operators()
 

@@ -7,15 +7,43 @@ into the argument block, never into the spec, so the compiled kernel is reused f
 """
 from __future__ import annotations
 
+import math
 import struct
 
 import numpy as np
 
 from ._graph import LazyNode, View, contiguous_strides
 from .kernels.cache import get_program
-from .kernels.spec import ElementwiseSpec
+from .kernels.reduction import reduce_arg_layout
+from .kernels.spec import REDUCE_OPS, ElementwiseSpec, ReduceSpec
 
-__all__ = ["realize_into", "lower_elementwise"]
+__all__ = ["realize_into", "lower_elementwise", "ReduceArg"]
+
+
+class ReduceArg:
+    """What a ``"reduce"`` node computes: ``op`` over ``axes`` of its source, in ``acc`` dtype.
+
+    ``divisor`` (a float, or None) divides the result (mean, var); ``keepdims`` keeps the reduced
+    axes as size 1. For scans (``cumsum``/``cumprod``) ``axes`` holds the one scanned axis.
+    """
+
+    __slots__ = ("op", "axes", "keepdims", "acc", "divisor")
+
+    def __init__(self, op, axes, keepdims, acc, divisor=None):
+        self.op, self.axes, self.keepdims, self.acc, self.divisor = op, tuple(axes), keepdims, acc, divisor
+
+
+def materialize(node: LazyNode) -> LazyNode:
+    """Compute ``node`` into a new contiguous buffer; returns the buffer leaf."""
+    if node.op == "buffer":
+        return node
+    size = 1
+    for n in node.shape:
+        size *= n
+    buf = node.device.allocator.alloc(size * node.dtype.itemsize)
+    view = View(buf, contiguous_strides(node.shape), 0)
+    realize_into(node, view)
+    return LazyNode("buffer", (), node.dtype, node.shape, view, node.device)
 
 
 def _leaf_strides(node: LazyNode, out_shape: tuple) -> list:
@@ -57,7 +85,7 @@ def _stride_class(s: int) -> str:
     return "c" if s == 1 else ("0" if s == 0 else "s")
 
 
-_PACK = {"f": "<d", "c": "<d"}
+from ._dtypes import float64 as _F64  # noqa: E402
 
 
 def _scalar_slots(value, dtype) -> list:
@@ -105,6 +133,8 @@ def lower_elementwise(root: LazyNode):
         elif op == "iota":
             e = ("idx", len(iotas))
             iotas.append(n)
+        elif op == "reduce":  # a reduction feeding an expression is computed first
+            e = walk(materialize(n))
         elif op == "cast":
             e = ("cast", n.srcs[0].dtype.name, n.dtype.name, walk(n.srcs[0]))
         else:
@@ -117,6 +147,8 @@ def lower_elementwise(root: LazyNode):
 
 def realize_into(root: LazyNode, out: View) -> None:
     """Compute ``root`` into the memory ``out`` describes (``root.shape`` elements)."""
+    if root.op == "reduce":
+        return _realize_reduce(root, out)
     shape = root.shape
     total = 1
     for n in shape:
@@ -151,5 +183,97 @@ def realize_into(root: LazyNode, out: View) -> None:
     for c in consts:
         slots.extend(_scalar_slots(c.arg, c.dtype))
     args = np.array(slots, dtype=np.int64)
-    nbytes = total * root.dtype.itemsize + sum(int(np.prod(n.shape)) * n.dtype.itemsize for n in inputs)
-    device.launch(program, args.ctypes.data, total, nbytes)
+    nbytes = total * root.dtype.itemsize + sum(math.prod(n.shape) * n.dtype.itemsize for n in inputs)
+    device.launch(program, args.ctypes.data, total, nbytes, work=total)
+
+
+def _subset_collapse(shape, strides_list, dims):
+    return _collapse([shape[d] for d in dims], [[st[d] for d in dims] for st in strides_list])
+
+
+def _realize_reduce(root: LazyNode, out: View, chunks: int | None = None) -> None:
+    """Compute a reduction/scan node into ``out`` (one kernel, or two with partial sums)."""
+    arg: ReduceArg = root.arg
+    src = root.srcs[0]
+    in_shape = src.shape
+    nd = len(in_shape)
+    axes = arg.axes
+    kept_dims = [d for d in range(nd) if d not in axes]
+    scan = REDUCE_OPS[arg.op]
+    n_out = math.prod(in_shape[d] for d in kept_dims)
+    n_red = math.prod(in_shape[d] for d in axes)
+    if n_out == 0 or (scan and n_red == 0):
+        return
+    expr, inputs, consts, iotas = lower_elementwise(src)
+    # the output's strides in the input's index space (0 along reduced axes, except for scans)
+    out_st = [0] * nd
+    if scan or arg.keepdims:
+        for d in range(nd):
+            out_st[d] = out.strides[d] if (scan or d in kept_dims) else 0
+    else:
+        for k, d in enumerate(kept_dims):
+            out_st[d] = out.strides[k]
+    operand_strides = [out_st] + [_leaf_strides(n, in_shape) for n in inputs] \
+        + [_leaf_strides(n, in_shape) for n in iotas]
+    kshape, kstrides = _subset_collapse(in_shape, operand_strides, kept_dims)
+    rshape, rstrides = _subset_collapse(in_shape, operand_strides, list(axes))
+    device = root.device
+    threads = getattr(device, "num_threads", 1)
+    is_arg = arg.op in ("argmax", "argmin")
+    if chunks is None:
+        chunks = 1
+        if not scan and not is_arg and n_out < threads and n_red >= (1 << 16):
+            chunks = max(1, min(threads * 4, n_red // (1 << 14)))
+    acc = arg.acc
+    out_dtype = root.dtype
+    partial = None
+    if chunks > 1:
+        partial = device.allocator.alloc(n_out * chunks * acc.itemsize)
+        out_dtype = acc
+    spec = ReduceSpec(
+        op=arg.op, expr=expr,
+        in_dtypes=tuple(n.dtype.name for n in inputs),
+        arg_dtypes=tuple(n.dtype.name for n in consts),
+        n_idx=len(iotas), expr_dtype=src.dtype.name, acc_dtype=acc.name, out_dtype=out_dtype.name,
+        n_kept=len(kshape), n_red=len(rshape),
+        classes=tuple(_stride_class(st[-1]) for st in rstrides),
+        post="divide" if (arg.divisor is not None and chunks == 1) else "",
+        chunked=chunks > 1,
+    )
+    program = get_program(device, spec)
+    slots = list(kshape) + list(rshape)
+    views = [out] + [n.arg for n in inputs]
+    dts = [root.dtype] + [n.dtype for n in inputs]
+    if partial is not None:
+        views[0] = View(partial, (), 0)
+    for k in range(1 + len(inputs)):
+        v = views[k]
+        slots.append(v.buffer.ptr + v.offset * dts[k].itemsize)
+        slots.extend(kstrides[k] + rstrides[k])
+    for k in range(len(iotas)):
+        slots.extend(kstrides[1 + len(inputs) + k] + rstrides[1 + len(inputs) + k])
+    for c in consts:
+        slots.extend(_scalar_slots(c.arg, c.dtype))
+    divisor = arg.divisor if arg.divisor is not None else 1.0
+    slots.extend(_scalar_slots(divisor, _F64) + [chunks, -(-n_red // chunks)])
+    assert len(slots) == reduce_arg_layout(spec)["size"]
+    args = np.array(slots, dtype=np.int64)
+    nbytes = sum(math.prod(n.shape) * n.dtype.itemsize for n in inputs) + n_out * root.dtype.itemsize
+    device.launch(program, args.ctypes.data, n_out * chunks, nbytes, work=n_out * max(n_red, 1))
+    if partial is not None:
+        # second pass: combine the partial accumulators of each output
+        combine = {"sum": "sum", "prod": "prod", "max": "max", "min": "min", "all": "all", "any": "any"}[arg.op]
+        pnode = LazyNode("buffer", (), acc, (n_out, chunks), View(partial, (chunks, 1), 0), device)
+        flat_out = View(out.buffer, (_flat_stride(root.shape, out.strides),), out.offset) if n_out > 1 \
+            else View(out.buffer, (0,), out.offset)
+        node2 = LazyNode("reduce", (pnode,), root.dtype, (n_out,),
+                         ReduceArg(combine, (1,), False, acc, arg.divisor), device)
+        _realize_reduce(node2, flat_out, chunks=1)
+
+
+def _flat_stride(shape, strides) -> int:
+    """The element stride of a view whose non-unit dimensions collapse to one."""
+    dims = [(n, s) for n, s in zip(shape, strides) if n != 1]
+    if len(dims) != 1:
+        raise AssertionError("partial-sum combine needs a single kept dimension")
+    return dims[0][1]

@@ -74,15 +74,21 @@ class CPUDevice(Device):
             raise KernelLaunchError(f"cpu: kernel {fname} not found in its compiled object")
         return Program(fname, _KERNEL_TYPE(addr), spec)
 
-    def launch(self, program: Program, args, n: int, nbytes: int = 0, threads: int | None = None) -> None:
-        """Run ``program`` over work items ``[0, n)``; ``args`` is a ctypes int64 array."""
+    def launch(self, program: Program, args, n: int, nbytes: int = 0, work: int | None = None) -> None:
+        """Run ``program`` over work items ``[0, n)``; ``args`` is the address of the int64 slots.
+
+        ``work`` (elements touched, default ``n``) decides whether threads pay: below
+        THREAD_MIN_ITEMS the launch stays on the calling thread.
+        """
         t0 = time.perf_counter()
-        nt = min(self.num_threads if threads is None else threads, max(1, n // (THREAD_MIN_ITEMS // 2)))
-        if nt <= 1 or n < THREAD_MIN_ITEMS or self._pool is None:
+        work = n if work is None else work
+        nt = min(self.num_threads, n, max(1, work // (THREAD_MIN_ITEMS // 2)))
+        if nt <= 1 or work < THREAD_MIN_ITEMS or self._pool is None:
             program.fn(args, 0, n)
         else:
             step = (n + nt - 1) // nt
-            step = (step + 63) & ~63  # keep chunk borders off shared cache lines
+            if n >= 64 * nt:
+                step = (step + 63) & ~63  # keep chunk borders off shared cache lines
             futs = [self._pool.submit(program.fn, args, s, min(s + step, n)) for s in range(step, n, step)]
             program.fn(args, 0, min(step, n))
             for f in futs:

@@ -16,11 +16,12 @@ from pathlib import Path
 from .. import profiler
 from .._info import config
 from .elementwise import generate_elementwise
+from .reduction import generate_reduction
 
 __all__ = ["get_program", "cache_dir", "clear_memory_cache", "GENERATORS"]
 
 _MAGIC = b"EGPUK1\n"
-GENERATORS = {"elementwise": generate_elementwise}
+GENERATORS = {"elementwise": generate_elementwise, "reduce": generate_reduction}
 
 _memory: dict = {}
 _lock = threading.Lock()

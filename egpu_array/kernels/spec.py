@@ -47,3 +47,41 @@ class ElementwiseSpec:
         walk(self.expr)
         seen = list(dict.fromkeys(ops)) or ["copy"]
         return "ew_" + "_".join(seen[:6]) + ("_etc" if len(seen) > 6 else "")
+
+
+@dataclass(frozen=True)
+class ReduceSpec:
+    """A reduction (or scan) of a fused elementwise expression over ``n_red`` collapsed dimensions.
+
+    ``op`` is one of :data:`REDUCE_OPS`. Every memory operand has ``n_kept + n_red`` strides (the
+    output's are 0 along reduced dimensions, except for scans). When ``chunked``, work item ``w``
+    reduces chunk ``w % nchunks`` of output ``w // nchunks`` and stores the raw accumulator at
+    ``out[w]`` (a contiguous partials buffer) for a second pass to combine. ``post == "divide"``
+    divides the accumulator by a runtime divisor (mean, var).
+    """
+    op: str
+    expr: tuple
+    in_dtypes: tuple
+    arg_dtypes: tuple
+    n_idx: int
+    expr_dtype: str
+    acc_dtype: str
+    out_dtype: str
+    n_kept: int
+    n_red: int
+    classes: tuple
+    post: str
+    chunked: bool
+
+    kind = "reduce"
+
+    @property
+    def name(self) -> str:
+        inner = ElementwiseSpec(self.expr, self.in_dtypes, self.arg_dtypes, self.n_idx, self.expr_dtype,
+                                1, ()).name[3:]
+        return f"red_{self.op}{'_partial' if self.chunked else ''}_{inner}"
+
+
+#: reduction ops: name -> is it a scan (one output per input element along the axis)
+REDUCE_OPS = {"sum": False, "prod": False, "max": False, "min": False, "all": False, "any": False,
+              "argmax": False, "argmin": False, "cumsum": True, "cumprod": True}

@@ -1,0 +1,274 @@
+"""Generator of reduction and scan kernels that absorb their elementwise producers.
+
+``void NAME(i64* args, i64 start, i64 stop)`` computes outputs (work items) ``[start, stop)``.
+``args``: the kept extents, the reduced extents; for the output and each buffer input a pointer and
+``n_kept + n_red`` strides; strides of index operands; scalar slots; then the divisor (f64 bits),
+the number of chunks and the chunk length. Each work item walks its part of the reduced space a
+row of the innermost reduced dimension at a time; float sums/products use reassociation inside a
+row so LLVM vectorizes them (float32 accumulates in float64, complex64 in complex128).
+"""
+from __future__ import annotations
+
+from llvmlite import ir
+
+from .elementwise import Operand, dtype_named, emit_expr, load_elem, load_scalar
+from .irb import F64, I1, I64, const, intrinsic, reg_type
+from .ops import cast
+from .spec import REDUCE_OPS, ReduceSpec
+
+__all__ = ["generate_reduction", "reduce_arg_layout", "identity_of"]
+
+_REASSOC = ("reassoc",)
+
+
+def reduce_arg_layout(spec: ReduceSpec) -> dict:
+    """Slot offsets in ``args`` for a reduction kernel."""
+    nd = spec.n_kept + spec.n_red
+    pos = nd
+    operands = []
+    for _ in range(1 + len(spec.in_dtypes)):
+        operands.append((pos, pos + 1))
+        pos += 1 + nd
+    idx = []
+    for _ in range(spec.n_idx):
+        idx.append(pos)
+        pos += nd
+    scalars = []
+    for name in spec.arg_dtypes:
+        scalars.append(pos)
+        pos += 2 if name.startswith("complex") else 1
+    return {"operands": operands, "idx": idx, "scalars": scalars, "divisor": pos,
+            "nchunks": pos + 1, "chunk": pos + 2, "size": pos + 3}
+
+
+def identity_of(op: str, dtype):
+    """The identity of a reduction as a Python value of ``dtype``."""
+    import numpy as np
+    if op in ("sum", "cumsum"):
+        return -0.0 if dtype.kind in "fc" else 0
+    if op in ("prod", "cumprod"):
+        return 1
+    if op == "all":
+        return True
+    if op == "any":
+        return False
+    lowest = op in ("max", "argmax")
+    if dtype.kind == "f":
+        return float("-inf") if lowest else float("inf")
+    if dtype.kind == "b":
+        return not lowest
+    info = np.iinfo(dtype.np)
+    return int(info.min) if lowest else int(info.max)
+
+
+def _const_of(dtype, value):
+    ty = reg_type(dtype)
+    if dtype.kind == "c":
+        v = complex(value)
+        return (const(ty, v.real), const(ty, v.imag))
+    if dtype.kind == "b":
+        return ir.Constant(I1, int(bool(value)))
+    return const(ty, value)
+
+
+def _combine(b, op: str, dtype, acc, v):
+    """acc (+) v for the accumulating ops (not argmax/argmin)."""
+    kind = dtype.kind
+    if op in ("sum", "cumsum"):
+        if kind == "c":
+            return (b.fadd(acc[0], v[0], flags=_REASSOC), b.fadd(acc[1], v[1], flags=_REASSOC))
+        return b.fadd(acc, v, flags=_REASSOC) if kind == "f" else b.add(acc, v)
+    if op in ("prod", "cumprod"):
+        if kind == "c":
+            from .complex_ops import cmul
+            return cmul(b, acc, v)
+        return b.fmul(acc, v, flags=_REASSOC) if kind == "f" else b.mul(acc, v)
+    if op == "all":
+        return b.and_(acc, v)
+    if op == "any":
+        return b.or_(acc, v)
+    if kind == "f":
+        return intrinsic(b, "llvm.maximum" if op == "max" else "llvm.minimum", acc.type, acc, v)
+    cmp = b.icmp_signed if kind == "i" else b.icmp_unsigned
+    return b.select(cmp(">" if op == "max" else "<", v, acc), v, acc)
+
+
+def _arg_better(b, op: str, dtype, best, v):
+    """Whether ``v`` replaces ``best`` (strictly better, or the first NaN) in argmax/argmin."""
+    if dtype.kind == "f":
+        better = b.fcmp_ordered(">" if op == "argmax" else "<", v, best)
+        first_nan = b.and_(b.fcmp_unordered("uno", v, v), b.fcmp_ordered("ord", best, best))
+        return b.or_(better, first_nan)
+    if dtype.kind == "b":
+        return b.icmp_unsigned(">" if op == "argmax" else "<", v, best)
+    cmp = b.icmp_signed if dtype.kind == "i" else b.icmp_unsigned
+    return cmp(">" if op == "argmax" else "<", v, best)
+
+
+def _flat(v):
+    return list(v) if isinstance(v, tuple) else [v]
+
+
+def _unflat(vals, like):
+    return tuple(vals) if isinstance(like, tuple) else vals[0]
+
+
+def _store_value(b, out: Operand, off, value):
+    if out.comp == 2:
+        off2 = b.mul(off, const(I64, 2))
+        b.store(value[0], b.gep(out.ptr, [off2]))
+        b.store(value[1], b.gep(out.ptr, [b.add(off2, const(I64, 1))]))
+    elif out.dtype.kind == "b":
+        b.store(b.zext(value, ir.IntType(8)), b.gep(out.ptr, [off]))
+    else:
+        b.store(value, b.gep(out.ptr, [off]))
+
+
+def generate_reduction(spec: ReduceSpec, module: ir.Module, fname: str) -> ir.Function:
+    """Add the kernel for ``spec`` to ``module`` under the name ``fname``."""
+    nk, nr = spec.n_kept, spec.n_red
+    nd = nk + nr
+    lay = reduce_arg_layout(spec)
+    scan = REDUCE_OPS[spec.op]
+    is_arg = spec.op in ("argmax", "argmin")
+    fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [I64.as_pointer(), I64, I64]), name=fname)
+    args, start, stop = fn.args
+    b = ir.IRBuilder(fn.append_basic_block("entry"))
+    slot = lambda k: b.load(b.gep(args, [const(I64, k)]))  # noqa: E731
+
+    shape = [slot(d) for d in range(nd)]
+    kept, red = shape[:nk], shape[nk:]
+    expr_dt, acc_dt, out_dt = (dtype_named(n) for n in (spec.expr_dtype, spec.acc_dtype, spec.out_dtype))
+    dtypes = [out_dt] + [dtype_named(n) for n in spec.in_dtypes]
+    ops = [Operand(b, args, dt, p, s, nd) for dt, (p, s) in zip(dtypes, lay["operands"])]
+    idx_strides = [[slot(s + d) for d in range(nd)] for s in lay["idx"]]
+    scalars = [load_scalar(b, args, s, dtype_named(n)) for s, n in zip(lay["scalars"], spec.arg_dtypes)]
+    divisor = b.bitcast(slot(lay["divisor"]), F64)
+    nchunks = slot(lay["nchunks"])
+    chunk = slot(lay["chunk"])
+    all_strides = [op.strides for op in ops] + idx_strides
+    n_mem = len(ops)
+    total_red = const(I64, 1)
+    for n in red:
+        total_red = b.mul(total_red, n)
+    red_inner = red[-1]
+    init = _const_of(acc_dt if not is_arg else expr_dt, identity_of(spec.op, acc_dt if not is_arg else expr_dt))
+    init_flat = _flat(init) + ([const(I64, 0)] if is_arg else [])
+
+    # ---- loop over work items --------------------------------------------------------------
+    pre = b.block
+    w_head, w_body, w_done = (b.append_basic_block(n) for n in ("w.head", "w.body", "w.done"))
+    b.branch(w_head)
+    b.position_at_end(w_head)
+    w = b.phi(I64, name="w")
+    w.add_incoming(start, pre)
+    b.cbranch(b.icmp_signed("<", w, stop), w_body, w_done)
+    b.position_at_end(w_body)
+    if spec.chunked:
+        o, c = b.sdiv(w, nchunks), b.srem(w, nchunks)
+    else:
+        o, c = w, const(I64, 0)
+    kbases = [const(I64, 0)] * len(all_strides)
+    rem = o
+    for d in range(nk - 1, -1, -1):
+        k = b.srem(rem, kept[d])
+        rem = b.sdiv(rem, kept[d])
+        kbases = [b.add(kbases[m], b.mul(k, all_strides[m][d])) for m in range(len(kbases))]
+    r_lo = b.mul(c, chunk)
+    r_hi = b.add(r_lo, chunk)
+    r_hi = b.select(b.icmp_signed("<", r_hi, total_red), r_hi, total_red)
+
+    # ---- loop over rows of the reduced space ----------------------------------------------
+    r_pre = b.block
+    r_head, r_body, r_done = (b.append_basic_block(n) for n in ("r.head", "r.body", "r.done"))
+    b.branch(r_head)
+    b.position_at_end(r_head)
+    r = b.phi(I64, name="r")
+    r.add_incoming(r_lo, r_pre)
+    acc_phis = [b.phi(v.type) for v in init_flat]
+    for p, v in zip(acc_phis, init_flat):
+        p.add_incoming(v, r_pre)
+    b.cbranch(b.icmp_signed("<", r, r_hi), r_body, r_done)
+    b.position_at_end(r_body)
+    row = b.sdiv(r, red_inner)
+    j0 = b.srem(r, red_inner)
+    bases = list(kbases)
+    rem = row
+    for d in range(nr - 2, -1, -1):
+        k = b.srem(rem, red[d])
+        rem = b.sdiv(rem, red[d])
+        bases = [b.add(bases[m], b.mul(k, all_strides[m][nk + d])) for m in range(len(bases))]
+    jend = b.add(j0, b.sub(r_hi, r))
+    jend = b.select(b.icmp_signed("<", jend, red_inner), jend, red_inner)
+
+    # ---- the inner (vectorizable) loop ------------------------------------------------------
+    j_pre = b.block
+    j_head, j_body, j_done = (b.append_basic_block(n) for n in ("j.head", "j.body", "j.done"))
+    b.branch(j_head)
+    b.position_at_end(j_head)
+    j = b.phi(I64, name="j")
+    j.add_incoming(j0, j_pre)
+    inner_phis = [b.phi(v.type) for v in init_flat]
+    for p, v in zip(inner_phis, acc_phis):
+        p.add_incoming(v, j_pre)
+    b.cbranch(b.icmp_signed("<", j, jend), j_body, j_done)
+    b.position_at_end(j_body)
+    classes = spec.classes
+
+    def leaf(e):
+        tag, k = e
+        if tag == "in":
+            return load_elem(b, ops[k + 1], bases[k + 1], j, classes[k + 1])
+        if tag == "arg":
+            return scalars[k]
+        m = n_mem + k
+        cls = classes[m]
+        if cls == "0":
+            return bases[m]
+        return b.add(bases[m], j if cls == "c" else b.mul(j, idx_strides[k][-1]))
+
+    v = emit_expr(b, spec.expr, {}, leaf)
+    if is_arg:
+        best, bidx = inner_phis
+        take = _arg_better(b, spec.op, expr_dt, best, v)
+        flat_idx = b.add(b.mul(row, red_inner), j)
+        new_flat = [b.select(take, v, best), b.select(take, flat_idx, bidx)]
+    else:
+        v = cast(b, expr_dt, acc_dt, v)
+        acc = _combine(b, spec.op, acc_dt, _unflat(inner_phis, init), v)
+        new_flat = _flat(acc)
+        if scan:
+            out = ops[0]
+            off = b.add(bases[0], b.mul(j, out.strides[-1]))
+            _store_value(b, out, off, cast(b, acc_dt, out_dt, acc))
+    j_next = b.add(j, const(I64, 1))
+    for p, v2 in zip(inner_phis, new_flat):
+        p.add_incoming(v2, b.block)
+    j.add_incoming(j_next, b.block)
+    b.branch(j_head)
+
+    b.position_at_end(j_done)
+    r.add_incoming(b.add(r, b.sub(jend, j0)), j_done)
+    for p, v2 in zip(acc_phis, inner_phis):
+        p.add_incoming(v2, j_done)
+    b.branch(r_head)
+
+    # ---- finish the work item -----------------------------------------------------------------
+    b.position_at_end(r_done)
+    if not scan:
+        if is_arg:
+            result = acc_phis[1]
+        else:
+            result = _unflat(acc_phis, init)
+            if spec.post == "divide":
+                ty = reg_type(acc_dt)
+                dv = b.fptrunc(divisor, ty) if ty != F64 else divisor
+                result = tuple(b.fdiv(x, dv) for x in result) if isinstance(result, tuple) else b.fdiv(result, dv)
+            result = cast(b, acc_dt, out_dt, result)
+        off = w if spec.chunked else kbases[0]
+        _store_value(b, ops[0], off, result)
+    w.add_incoming(b.add(w, const(I64, 1)), b.block)
+    b.branch(w_head)
+    b.position_at_end(w_done)
+    b.ret_void()
+    return fn
