@@ -1,16 +1,46 @@
-"""Indexing: ``x[key]`` and ``x[key] = value`` for basic indices (integers, slices, ellipsis, None).
+"""Indexing: ``x[key]`` and ``x[key] = value`` for basic indices (integers, slices, ellipsis, None,
+boolean scalars, 0-d integer arrays).
 
 Basic indices give zero-copy views. Out-of-bounds integers raise IndexError before anything runs,
-so no kernel ever reads or writes outside a buffer. Array (advanced) indices are not supported yet.
+so no kernel ever reads or writes outside a buffer. Integer-array and boolean-mask indices need
+gather/scatter kernels and raise IndexError until those exist.
 """
 from __future__ import annotations
 
 import operator
 
+import numpy as np
+
 from ._array import Array
 from ._views import make_view
 
 __all__ = ["getitem", "setitem", "basic_view"]
+
+
+class _BoolIndex:
+    """A boolean scalar index: a new axis of length 1 (True) or 0 (False), as in NumPy."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: bool):
+        self.value = value
+
+
+def _array_index(k: Array, func: str):
+    """A 0-d integer or boolean array index as an int / _BoolIndex (its value is read on the host,
+    which is free only where the array lives in host memory); other arrays need a gather kernel."""
+    if k.ndim == 0 and k.dtype.kind in "iub":
+        if not k.device.host_memory:
+            raise IndexError(f"{func}: a 0-d array index on {k.device} would need its value on the "
+                             "host (a hidden transfer) or a gather kernel (not implemented yet); "
+                             "pass int(index) to read it explicitly")
+        value = k._to_numpy()[()].item()
+        return _BoolIndex(value) if k.dtype.kind == "b" else int(value)
+    what = "boolean-mask" if k.dtype.kind == "b" else "integer-array"
+    if k.dtype.kind not in "iub":
+        raise IndexError(f"{func}: arrays of dtype {k.dtype} are not valid indices")
+    raise IndexError(f"{func}: {what} indexing (an index array of dtype {k.dtype} and shape "
+                     f"{k.shape}) is not supported yet: it needs a gather/scatter kernel")
 
 
 def _normalize_key(key, ndim: int, func: str) -> list:
@@ -25,13 +55,9 @@ def _normalize_key(key, ndim: int, func: str) -> list:
         elif k is None or isinstance(k, slice):
             out.append(k)
         elif isinstance(k, Array):
-            if k.ndim == 0 and k.dtype.kind in "iu":
-                out.append(int(k))
-            else:
-                raise IndexError(f"{func}: array indices are not supported yet (got an array of "
-                                 f"dtype {k.dtype} and shape {k.shape})")
-        elif isinstance(k, bool):
-            raise IndexError(f"{func}: boolean scalar indices are not supported")
+            out.append(_array_index(k, func))
+        elif isinstance(k, (bool, np.bool_)):
+            out.append(_BoolIndex(bool(k)))
         else:
             try:
                 out.append(operator.index(k))
@@ -40,7 +66,7 @@ def _normalize_key(key, ndim: int, func: str) -> list:
                                  f"indices, got {type(k).__name__}") from None
     if n_ellipsis > 1:
         raise IndexError(f"{func}: an index can only have a single ellipsis")
-    n_real = sum(1 for k in out if k is not None and k is not Ellipsis)
+    n_real = sum(1 for k in out if k is not None and k is not Ellipsis and not isinstance(k, _BoolIndex))
     if n_real > ndim:
         raise IndexError(f"{func}: too many indices: {n_real} for an array of {ndim} dimensions")
     if n_ellipsis:
@@ -59,8 +85,8 @@ def basic_view(x: Array, key, func: str = "__getitem__") -> Array:
     offset = v.offset
     d = 0
     for k in keys:
-        if k is None:
-            shape.append(1)
+        if k is None or isinstance(k, _BoolIndex):
+            shape.append(0 if isinstance(k, _BoolIndex) and not k.value else 1)
             strides.append(0)
             continue
         n, s = x.shape[d], v.strides[d]
