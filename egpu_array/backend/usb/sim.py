@@ -137,16 +137,19 @@ class _VramRaw:
 
     def __init__(self, device: "SimDevice"):
         self.device = device
+        self.lock = threading.RLock()  # Buffer.__del__ may release from any thread
 
     def alloc(self, nbytes: int):
         st = self.device._open()
-        off = st.vram_alloc.alloc(nbytes)  # DeviceOutOfMemoryError is a MemoryError: pool retries
+        with self.lock:
+            off = st.vram_alloc.alloc(nbytes)  # DeviceOutOfMemoryError is a MemoryError: retried
         return st.base + off, off
 
     def release(self, ptr: int, handle) -> None:
         st = self.device._state
         if st is not None:
-            st.vram_alloc.free(handle)
+            with self.lock:
+                st.vram_alloc.free(handle)
 
 
 class _SimPool(PoolAllocator):
