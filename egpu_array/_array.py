@@ -6,6 +6,8 @@ are forwarded to the namespace functions through one table (``_OPERATORS``).
 """
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 
 from . import _dtypes as dt
@@ -13,6 +15,16 @@ from ._graph import LazyNode, View, buffer_node, contiguous_strides
 from ._info import config
 
 __all__ = ["Array"]
+
+
+_LIMIT: list = []
+
+
+def _graph_limit() -> int:
+    """The graph-size limit (read from the configuration once)."""
+    if not _LIMIT:
+        _LIMIT.append(config().graph_limit)
+    return _LIMIT[0]
 
 
 class Array:
@@ -30,11 +42,16 @@ class Array:
         self = object.__new__(cls)
         self._node = node
         if node.srcs:
-            if node.size > config().graph_limit:
+            if node.size > _graph_limit():
                 self._realize()
             else:
+                ref = weakref.ref(self)
                 for buf in node.buffers:
-                    buf.readers[id(self)] = self
+                    readers = buf.readers
+                    readers.append(ref)
+                    n = len(readers)
+                    if n >= 64 and not n & (n - 1):  # at powers of two: drop dead or computed readers
+                        readers[:] = [r for r in readers if (a := r()) is not None and a._node.srcs]
         return self
 
     # ---- realization ------------------------------------------------------------------------
@@ -60,8 +77,10 @@ class Array:
     def _write(self, node: LazyNode) -> None:
         """Compute ``node`` into this array's memory (in place): pending readers go first."""
         view = self._realize()
-        for reader in list(view.buffer.readers.values()):
-            if reader is not self and reader._node is not node and reader._node.op != "buffer":
+        readers, view.buffer.readers = view.buffer.readers, []
+        for ref in readers:
+            reader = ref()
+            if reader is not None and reader is not self and reader._node is not node and reader._node.srcs:
                 reader._realize()
         from ._schedule import realize_into
         if node.buffers and view.buffer in node.buffers and _overlaps_differently(node, view):
@@ -220,6 +239,10 @@ _BINARY_OPERATORS = {
 }
 _COMPARISONS = {"eq": "equal", "ne": "not_equal", "lt": "less", "le": "less_equal",
                 "gt": "greater", "ge": "greater_equal"}
+# dtype kinds for which an operator may skip promotion when both operands share the dtype
+_FAST_KINDS = {"add": "fciu", "subtract": "fciu", "multiply": "fciu", "truediv": "", "divide": "fc",
+               "pow": "fc", "equal": "fciu", "not_equal": "fciu", "less": "fiu", "less_equal": "fiu",
+               "greater": "fiu", "greater_equal": "fiu"}
 _UNARY_OPERATORS = {"neg": "negative", "pos": "positive", "abs": "abs", "invert": "bitwise_invert"}
 
 
@@ -228,8 +251,26 @@ def _install_operators() -> None:
 
     def binary(fname):
         f = getattr(ew, fname)
+        fast_kinds = _FAST_KINDS.get(fname, "")
+        result_bool = fname in _COMPARISONS.values()
 
         def op(self, other):
+            # fast path: same-dtype operands of the common kinds need no promotion or checks
+            node = self._node
+            dtype = node.dtype
+            if dtype.kind in fast_kinds:
+                t = type(other)
+                if t is Array:
+                    onode = other._node
+                    if onode.dtype is dtype and onode.shape == node.shape and onode.device is node.device:
+                        return Array._new(LazyNode(fname, (node, onode), dt.bool if result_bool else dtype,
+                                                   node.shape, None, node.device))
+                elif t is float or (t is int and dtype.kind != "b"):
+                    c = LazyNode("const", (), dtype, (), other, node.device)
+                    if dtype.kind in "iu":
+                        return f(self, other)  # integer scalars need a range check
+                    return Array._new(LazyNode(fname, (node, c), dt.bool if result_bool else dtype,
+                                               node.shape, None, node.device))
             if not isinstance(other, (Array, bool, int, float, complex)):
                 return NotImplemented
             return f(self, other)

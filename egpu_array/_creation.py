@@ -129,7 +129,7 @@ class _ForeignBuffer:
         self.ptr = host.ctypes.data
         self.handle = host
         self.valid = True
-        self.readers = weakref.WeakValueDictionary()  # id -> pending reader Array
+        self.readers = []  # weak references to pending lazy Arrays that read this buffer
 
 
 def _default_float(device=None):

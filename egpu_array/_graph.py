@@ -51,11 +51,14 @@ class LazyNode:
         self.arg = arg
         self.device = device
         if srcs:
-            self.size = 1 + sum(s.size for s in srcs)
+            size = 1
             bufs = _EMPTY
             for s in srcs:
-                if s.buffers:
-                    bufs = bufs | s.buffers if bufs else s.buffers
+                size += s.size
+                sb = s.buffers
+                if sb and sb is not bufs:
+                    bufs = bufs | sb if bufs else sb
+            self.size = size
             self.buffers = bufs
         else:
             self.size = 0

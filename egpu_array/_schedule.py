@@ -88,12 +88,27 @@ def _stride_class(s: int) -> str:
 from ._dtypes import float64 as _F64  # noqa: E402
 
 
+_SLOT_CACHE: dict = {}
+
+
 def _scalar_slots(value, dtype) -> list:
     """A scalar as 8-byte argument slots (the component's bits in the low bytes)."""
+    key = (type(value), value, dtype)
+    hit = _SLOT_CACHE.get(key)
+    if hit is not None:
+        return hit
+    slots = _scalar_slots_uncached(value, dtype)
+    if len(_SLOT_CACHE) > 4096:
+        _SLOT_CACHE.clear()
+    _SLOT_CACHE[key] = slots
+    return slots
+
+
+def _scalar_slots_uncached(value, dtype) -> list:
     kind = dtype.kind
     if kind == "c":
         comp = dtype.real_dtype
-        return _scalar_slots(complex(value).real, comp) + _scalar_slots(complex(value).imag, comp)
+        return _scalar_slots_uncached(complex(value).real, comp) + _scalar_slots_uncached(complex(value).imag, comp)
     if kind == "f":
         fmt = "<f" if dtype.bits == 32 else "<d"
         raw = int.from_bytes(struct.pack(fmt, float(value)), "little")
@@ -103,46 +118,64 @@ def _scalar_slots(value, dtype) -> list:
 
 
 def lower_elementwise(root: LazyNode):
-    """The spec of the fused kernel computing ``root`` and its operands.
+    """The flat expression program of the fused kernel computing ``root``, and its operands.
 
-    Returns ``(expr, inputs, consts, iotas)``: the expression tuple and the leaf nodes in the order
-    the spec numbers them.
+    Returns ``(program, inputs, consts, iotas)``: the program is a tuple of instructions in
+    dependency order (see kernels.spec), the leaves are listed in the order the program numbers them.
     """
     memo: dict = {}
+    prog: list = []
     inputs: list = []
     consts: list = []
     iotas: list = []
     buf_index: dict = {}
+    append = prog.append
 
-    def walk(n: LazyNode):
-        key = id(n)
-        e = memo.get(key)
-        if e is not None:
-            return e
+    def visit(n: LazyNode) -> int:
+        k = memo.get(id(n))
+        if k is not None:
+            return k
+        srcs = n.srcs
         op = n.op
-        if op == "buffer":
-            vkey = (id(n.arg.buffer), n.arg.strides, n.arg.offset, n.shape, n.dtype)
-            k = buf_index.get(vkey)
-            if k is None:
-                k = buf_index[vkey] = len(inputs)
-                inputs.append(n)
-            e = ("in", k)
-        elif op == "const":
-            e = ("arg", len(consts))
-            consts.append(n)
-        elif op == "iota":
-            e = ("idx", len(iotas))
-            iotas.append(n)
+        if not srcs:
+            k = _lower_leaf(n, prog, inputs, consts, iotas, buf_index)
         elif op == "reduce":  # a reduction feeding an expression is computed first
-            e = walk(materialize(n))
-        elif op == "cast":
-            e = ("cast", n.srcs[0].dtype.name, n.dtype.name, walk(n.srcs[0]))
+            k = _lower_leaf(materialize(n), prog, inputs, consts, iotas, buf_index)
         else:
-            e = (op, n.srcs[-1].dtype.name) + tuple(walk(s) for s in n.srcs)
-        memo[key] = e
-        return e
+            if op == "cast":
+                ins = ("cast", srcs[0].dtype.name, n.dtype.name, visit(srcs[0]))
+            elif len(srcs) == 2:
+                ins = (op, srcs[1].dtype.name, visit(srcs[0]), visit(srcs[1]))
+            else:
+                ins = (op, srcs[-1].dtype.name) + tuple([visit(s) for s in srcs])
+            k = len(prog)
+            append(ins)
+        memo[id(n)] = k
+        return k
 
-    return walk(root), inputs, consts, iotas
+    visit(root)
+    return tuple(prog), inputs, consts, iotas
+
+
+def _lower_leaf(n: LazyNode, prog, inputs, consts, iotas, buf_index) -> int:
+    op = n.op
+    if op == "buffer":
+        v = n.arg
+        vkey = (id(v.buffer), v.strides, v.offset, n.shape, n.dtype)
+        k = buf_index.get(vkey)
+        if k is not None:
+            return k[1]
+        ins = ("in", len(inputs))
+        inputs.append(n)
+        buf_index[vkey] = (ins, len(prog))
+    elif op == "const":
+        ins = ("arg", len(consts))
+        consts.append(n)
+    else:
+        ins = ("idx", len(iotas))
+        iotas.append(n)
+    prog.append(ins)
+    return len(prog) - 1
 
 
 def realize_into(root: LazyNode, out: View) -> None:

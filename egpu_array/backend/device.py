@@ -28,7 +28,7 @@ class Buffer:
         self.ptr = ptr
         self.handle = handle
         self.valid = True
-        self.readers = weakref.WeakValueDictionary()  # id -> pending reader Array
+        self.readers = []  # weak references to pending lazy Arrays that read this buffer
 
     def __del__(self):
         try:

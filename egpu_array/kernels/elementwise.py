@@ -90,20 +90,22 @@ def dtype_named(name: str):
     return getattr(_dtypes, name)
 
 
-def emit_expr(b, expr, cache: dict, leaf):
-    """Emit the IR of an expression tuple; ``leaf(e)`` supplies ("in"|"arg"|"idx", k) values."""
-    hit = cache.get(expr)
-    if hit is not None:
-        return hit
-    tag = expr[0]
-    if tag in ("in", "arg", "idx"):
-        v = leaf(expr)
-    elif tag == "cast":
-        v = cast(b, dtype_named(expr[1]), dtype_named(expr[2]), emit_expr(b, expr[3], cache, leaf))
-    else:
-        v = OPS[tag].lower(b, dtype_named(expr[1]), *[emit_expr(b, c, cache, leaf) for c in expr[2:]])
-    cache[expr] = v
-    return v
+def emit_expr(b, program: tuple, leaf):
+    """Emit the IR of an expression program; ``leaf(ins)`` supplies ("in"|"arg"|"idx", k) values.
+
+    Returns the value of the program's last instruction.
+    """
+    values = []
+    for ins in program:
+        tag = ins[0]
+        if tag in ("in", "arg", "idx"):
+            v = leaf(ins)
+        elif tag == "cast":
+            v = cast(b, dtype_named(ins[1]), dtype_named(ins[2]), values[ins[3]])
+        else:
+            v = OPS[tag].lower(b, dtype_named(ins[1]), *[values[i] for i in ins[2:]])
+        values.append(v)
+    return values[-1]
 
 
 def generate_elementwise(spec: ElementwiseSpec, module: ir.Module, fname: str) -> ir.Function:
@@ -161,7 +163,7 @@ def generate_elementwise(spec: ElementwiseSpec, module: ir.Module, fname: str) -
                 return bases[m]
             return b.add(bases[m], j if cls == "c" else b.mul(j, idx_strides[k][-1]))
 
-        store_elem(b, ops[0], bases[0], j, classes[0], emit_expr(b, spec.expr, {}, leaf))
+        store_elem(b, ops[0], bases[0], j, classes[0], emit_expr(b, spec.expr, leaf))
     i.add_incoming(b.add(i, b.sub(jend, j0)), b.block)
     b.branch(head)
     b.position_at_end(done)

@@ -227,7 +227,7 @@ def generate_reduction(spec: ReduceSpec, module: ir.Module, fname: str) -> ir.Fu
             return bases[m]
         return b.add(bases[m], j if cls == "c" else b.mul(j, idx_strides[k][-1]))
 
-    v = emit_expr(b, spec.expr, {}, leaf)
+    v = emit_expr(b, spec.expr, leaf)
     if is_arg:
         best, bidx = inner_phis
         take = _arg_better(b, spec.op, expr_dt, best, v)

@@ -1,12 +1,14 @@
 """KernelSpec: the hashable description of a kernel, and the cache key.
 
 Shapes, strides, pointers and scalar values are runtime arguments, so one compiled kernel serves
-every shape of the same structure. The expression is a nested tuple:
+every shape of the same structure. An expression is a flat program: a tuple of instructions in
+dependency order, whose last instruction is the result:
 
 - ``("in", k)``: element of buffer input k;  ``("arg", k)``: scalar argument k;
 - ``("idx", k)``: the index value of index operand k (``arange``, ``eye``, ``tril`` use these);
-- ``(op, dtype_name, child, ...)``: an op of ``kernels.ops.OPS`` computed in ``dtype_name``;
-- ``("cast", from_name, to_name, child)``.
+- ``(op, dtype_name, i, j, ...)``: an op of ``kernels.ops.OPS`` computed in ``dtype_name`` on the
+  values of earlier instructions ``i, j, ...``;
+- ``("cast", from_name, to_name, i)``.
 """
 from __future__ import annotations
 
@@ -36,15 +38,8 @@ class ElementwiseSpec:
     @property
     def name(self) -> str:
         """A short readable name for profiles: the ops in the expression."""
-        ops = []
-
-        def walk(e):
-            if e[0] in ("in", "arg", "idx"):
-                return
-            ops.append(e[0] if e[0] != "cast" else f"cast_{e[2]}")
-            for c in e[(3 if e[0] == "cast" else 2):]:
-                walk(c)
-        walk(self.expr)
+        ops = [ins[0] if ins[0] != "cast" else f"cast_{ins[2]}" for ins in self.expr
+               if ins[0] not in ("in", "arg", "idx")]
         seen = list(dict.fromkeys(ops)) or ["copy"]
         return "ew_" + "_".join(seen[:6]) + ("_etc" if len(seen) > 6 else "")
 
