@@ -66,6 +66,12 @@ def _normalize_key(key, ndim: int, func: str) -> list:
                                  f"indices, got {type(k).__name__}") from None
     if n_ellipsis > 1:
         raise IndexError(f"{func}: an index can only have a single ellipsis")
+    n_bool = sum(1 for k in out if isinstance(k, _BoolIndex))
+    if n_bool and (n_bool > 1 or any(isinstance(k, int) for k in out)):
+        # NumPy treats these as advanced indices broadcast together (the new axis may move to the
+        # front); the standard only defines a boolean index as the sole index
+        raise IndexError(f"{func}: a boolean scalar index combined with integer or other boolean "
+                         "indices is not supported")
     n_real = sum(1 for k in out if k is not None and k is not Ellipsis and not isinstance(k, _BoolIndex))
     if n_real > ndim:
         raise IndexError(f"{func}: too many indices: {n_real} for an array of {ndim} dimensions")

@@ -1,0 +1,232 @@
+"""Basic indexing (``x[key]``, ``x[key] = value``) against NumPy, and view/mutation sequences.
+
+Basic indices are zero-copy views: no kernel runs, and a write through a view is seen by its base
+(and by other views), as in NumPy. Pending lazy expressions keep the values they had when built.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+from hypothesis.extra import numpy as hnp
+
+import egpu_array as xp
+
+FAST = settings(max_examples=30, deadline=None, derandomize=True)
+
+
+def to_xp(a: np.ndarray):
+    """``xp.asarray`` that keeps 0-d arrays 0-d."""
+    if a.ndim == 0:
+        return xp.reshape(xp.asarray(a.reshape(1)), ())
+    return xp.asarray(a)
+
+
+def check(out, expected) -> None:
+    expected = np.asarray(expected)
+    assert out.shape == expected.shape, (out.shape, expected.shape)
+    np.testing.assert_array_equal(np.asarray(out), expected)
+
+
+@st.composite
+def keys(draw, shape):
+    """A basic index for ``shape``: ints (negative too), slices (negative steps), None, ...,
+    boolean scalars."""
+    out = []
+    dims = list(shape)
+    used_ellipsis = False
+    bools = False
+    while dims or draw(st.booleans()):
+        choice = draw(st.sampled_from(["int", "slice", "slice", "none", "ellipsis", "bool", "stop"]))
+        if choice == "stop":
+            break
+        if choice == "none":
+            out.append(None)
+        elif choice == "bool":
+            out.append(draw(st.booleans()))
+            bools = True
+        elif choice == "ellipsis":
+            if not used_ellipsis:
+                used_ellipsis = True
+                out.append(Ellipsis)
+                dims = []
+        elif dims:
+            n = dims.pop(0)
+            if choice == "int" and n:
+                out.append(draw(st.integers(-n, n - 1)))
+            else:
+                bound = st.none() | st.integers(-n - 2, n + 2)
+                step = draw(st.none() | st.integers(-3, 3).filter(lambda s: s != 0))
+                out.append(slice(draw(bound), draw(bound), step))
+        if len(out) > 6:
+            break
+    if bools:  # a boolean scalar combines only with slices, None and ...; keep the first one
+        first = next(i for i, k in enumerate(out) if isinstance(k, bool))
+        out = [k for i, k in enumerate(out) if i == first or not isinstance(k, bool)]
+        out = [slice(None) if isinstance(k, int) and not isinstance(k, bool) else k for k in out]
+    if len(out) == 1 and draw(st.booleans()):
+        return out[0]
+    return tuple(out)
+
+
+@FAST
+@given(st.data())
+def test_getitem_matches_numpy(data):
+    shape = data.draw(hnp.array_shapes(min_dims=0, max_dims=4, min_side=0, max_side=5))
+    dtype = data.draw(st.sampled_from(["bool", "int16", "uint32", "float32", "complex128"]))
+    a = (np.arange(int(np.prod(shape))) % 5).astype(dtype).reshape(shape)
+    x = to_xp(a)
+    key = data.draw(keys(shape))
+    with xp.profile() as prof:
+        out = x[key]
+    assert prof.launches == 0
+    check(out, a[key])
+
+
+@FAST
+@given(st.data())
+def test_setitem_matches_numpy(data):
+    shape = data.draw(hnp.array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=4))
+    a = np.arange(int(np.prod(shape)), dtype=np.float64).reshape(shape)
+    x = to_xp(a.copy())
+    key = data.draw(keys(shape))
+    target_shape = a[key].shape
+    if data.draw(st.booleans()):
+        value = data.draw(st.floats(-5, 5))
+        a[key] = value
+        x[key] = value
+    else:
+        vshape = target_shape[data.draw(st.integers(0, len(target_shape))):]
+        v = -np.arange(int(np.prod(vshape)), dtype=np.float64).reshape(vshape) - 1
+        a[key] = v
+        x[key] = to_xp(v)
+    check(x, a)
+
+
+def test_boolean_scalar_index():
+    a = np.arange(6).reshape(2, 3)
+    x = xp.asarray(a)
+    for key in [True, False, (True,), (False, ...), (..., True), (None, False, slice(1, None))]:
+        check(x[key], a[key])
+    for key in [(0, True), (True, False)]:   # NumPy's advanced-index placement: not supported
+        with pytest.raises(IndexError, match="boolean scalar"):
+            x[key]
+    x[False] = 100
+    check(x, a)
+    x[True] = x[True] * 2
+    check(x, a * 2)
+
+
+def test_zero_d_integer_array_index():
+    a = np.arange(12).reshape(3, 4)
+    x = xp.asarray(a)
+    i = xp.reshape(xp.asarray([2]), ())
+    j = xp.reshape(xp.asarray([-1], dtype=xp.int8), ())
+    check(x[i], a[2])
+    check(x[i, j], a[2, -1])
+    check(x[..., j], a[..., -1])
+    x[i, j] = 50
+    a[2, -1] = 50
+    check(x, a)
+    b = xp.reshape(xp.asarray([True]), ())
+    check(x[b], a[True])
+    with pytest.raises(IndexError):
+        x[xp.reshape(xp.asarray([3]), ())]
+
+
+def test_array_indices_need_gather_kernels():
+    x = xp.asarray(np.arange(6))
+    with pytest.raises(IndexError, match="integer-array indexing"):
+        x[xp.asarray([0, 2])]
+    with pytest.raises(IndexError, match="boolean-mask indexing"):
+        x[xp.asarray([True, False] * 3)]
+    with pytest.raises(IndexError, match="boolean-mask"):
+        x[xp.asarray([True, False] * 3)] = 0
+    with pytest.raises(IndexError, match="not valid indices"):
+        x[xp.reshape(xp.asarray([1.0]), ())]
+
+
+def test_index_errors():
+    x = xp.asarray(np.arange(6).reshape(2, 3))
+    with pytest.raises(IndexError, match="out of bounds"):
+        x[2]
+    with pytest.raises(IndexError, match="out of bounds"):
+        x[:, -4]
+    with pytest.raises(IndexError, match="too many indices"):
+        x[0, 0, 0]
+    with pytest.raises(IndexError, match="single ellipsis"):
+        x[..., ...]
+    with pytest.raises(IndexError):
+        x[1.5]
+    with pytest.raises(IndexError, match="out of bounds"):
+        x[5] = 1
+
+
+# ---- views, mutation and pending expressions ----------------------------------------------------
+def test_views_launch_nothing():
+    x = xp.asarray(np.arange(24.0).reshape(2, 3, 4))
+    with xp.profile() as prof:
+        x[1:]
+        x[..., ::-2]
+        x[0, None, :, 1]
+        x.mT
+        xp.permute_dims(x, (2, 1, 0))
+        xp.expand_dims(x, axis=1)
+        x[True]
+    assert prof.launches == 0
+
+
+def test_view_mutation_sequence():
+    a = np.arange(6.0)
+    x = xp.asarray(a.copy())
+    y, ya = x[1:], a[1:]
+    x[:2] = 5.0
+    a[:2] = 5.0
+    y += 1.0
+    ya += 1.0
+    check(x, a)
+    check(y, ya)
+    r, ra = x[::-1], a[::-1]
+    r[::2] = r[1::2]          # overlapping read and write of the same buffer
+    ra[::2] = ra[1::2].copy()
+    check(x, a)
+    x[1:] = x[:-1]            # overlapping shift
+    a[1:] = a[:-1].copy()
+    check(x, a)
+    check(y, ya)
+
+
+def test_pending_expressions_keep_their_values():
+    x = xp.asarray(np.arange(4.0))
+    z = x * 2
+    x[0] = 7.0
+    check(z, [0.0, 2.0, 4.0, 6.0])
+    v = x[1:]
+    w = v + 10            # pending reader of x's memory through a view
+    u = xp.flip(x) * 1    # pending reader through a reversed view
+    x[...] = -1.0
+    check(w, [11.0, 12.0, 13.0])
+    check(u, [3.0, 2.0, 1.0, 7.0])
+    check(v, [-1.0, -1.0, -1.0])
+    v += x[:3]            # in place through a view, reading an overlapping view
+    check(x, [-1.0, -2.0, -2.0, -2.0])
+
+
+def test_write_into_transpose_and_broadcast_value():
+    a = np.zeros((3, 4))
+    x = xp.asarray(a.copy())
+    t = x.T
+    t[1:3] = xp.asarray([1.0, 2.0, 3.0])
+    a.T[1:3] = [1.0, 2.0, 3.0]
+    check(x, a)
+
+
+def test_setitem_shape_and_dtype_errors():
+    x = xp.asarray(np.zeros((3, 4)))
+    with pytest.raises(ValueError, match="__setitem__"):
+        x[0] = xp.asarray([1.0, 2.0, 3.0])
+    i = xp.asarray(np.zeros(3, dtype=np.int32))
+    with pytest.raises(TypeError, match="__setitem__"):
+        i[0] = 1.5
+    with pytest.raises(TypeError, match="__setitem__"):
+        i[0] = "a"
