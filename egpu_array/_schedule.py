@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import struct
+from typing import NamedTuple
 
 import numpy as np
 
@@ -17,7 +18,27 @@ from .kernels.cache import get_program
 from .kernels.reduction import reduce_arg_layout
 from .kernels.spec import REDUCE_OPS, ElementwiseSpec, ReduceSpec
 
-__all__ = ["realize_into", "lower_elementwise", "ReduceArg"]
+__all__ = ["realize_into", "lower_elementwise", "ReduceArg", "GatherArg", "Lowered"]
+
+
+class GatherArg:
+    """What a ``"gather"`` node reads: ``source`` (a buffer leaf laid out in the node's index space,
+    stride 0 along the gathered positions), indexed by its sources' values along axes of the given
+    ``extents`` and element ``strides``. Out-of-range indices raise IndexError after the launch."""
+
+    __slots__ = ("source", "extents", "strides")
+
+    def __init__(self, source, extents, strides):
+        self.source, self.extents, self.strides = source, tuple(extents), tuple(strides)
+
+
+class Lowered(NamedTuple):
+    """A lowered expression: its program and its leaves in the program's numbering."""
+    expr: tuple
+    inputs: list
+    consts: list
+    iotas: list
+    gathers: list  # (extent, stride) pairs, in slot order
 
 
 class ReduceArg:
@@ -129,6 +150,7 @@ def lower_elementwise(root: LazyNode):
     consts: list = []
     iotas: list = []
     buf_index: dict = {}
+    gathers: list = []
     append = prog.append
 
     def visit(n: LazyNode) -> int:
@@ -141,6 +163,15 @@ def lower_elementwise(root: LazyNode):
             k = _lower_leaf(n, prog, inputs, consts, iotas, buf_index)
         elif op == "reduce":  # a reduction feeding an expression is computed first
             k = _lower_leaf(materialize(n), prog, inputs, consts, iotas, buf_index)
+        elif op == "gather":
+            ga = n.arg
+            src_k = prog[_lower_leaf(ga.source, prog, inputs, consts, iotas, buf_index)][1]
+            idx = [visit(s) for s in srcs]
+            ins = ("gather", src_k, len(gathers)) + tuple(idx)
+            for e, st in zip(ga.extents, ga.strides):
+                gathers.append((e, st))
+            k = len(prog)
+            append(ins)
         else:
             if op == "cast":
                 ins = ("cast", srcs[0].dtype.name, n.dtype.name, visit(srcs[0]))
@@ -154,7 +185,7 @@ def lower_elementwise(root: LazyNode):
         return k
 
     visit(root)
-    return tuple(prog), inputs, consts, iotas
+    return Lowered(tuple(prog), inputs, consts, iotas, gathers)
 
 
 def _lower_leaf(n: LazyNode, prog, inputs, consts, iotas, buf_index) -> int:
@@ -188,7 +219,7 @@ def realize_into(root: LazyNode, out: View) -> None:
         total *= n
     if total == 0:
         return
-    expr, inputs, consts, iotas = lower_elementwise(root)
+    expr, inputs, consts, iotas, gathers = lower_elementwise(root)
     operand_strides = [list(out.strides)] + [_leaf_strides(n, shape) for n in inputs] \
         + [_leaf_strides(n, shape) for n in iotas]
     cshape, cstrides = _collapse(list(shape), operand_strides)
@@ -215,9 +246,23 @@ def realize_into(root: LazyNode, out: View) -> None:
         slots.extend(cstrides[n_mem + k])
     for c in consts:
         slots.extend(_scalar_slots(c.arg, c.dtype))
+    _gather_slots(slots, gathers)
     args = np.array(slots, dtype=np.int64)
     nbytes = total * root.dtype.itemsize + sum(math.prod(n.shape) * n.dtype.itemsize for n in inputs)
     device.launch(program, args.ctypes.data, total, nbytes, work=total)
+    _check_gather(args, gathers)
+
+
+def _gather_slots(slots: list, gathers: list) -> None:
+    for extent, stride in gathers:
+        slots.extend((extent, stride))
+    slots.append(0)  # error flag, set by the kernel on an out-of-range gather index
+
+
+def _check_gather(args, gathers) -> None:
+    if gathers and args[-1]:
+        raise IndexError(f"index out of bounds: an index array holds a value outside "
+                         f"[-n, n) for an axis of size n (sizes {sorted({e for e, _ in gathers})})")
 
 
 def _subset_collapse(shape, strides_list, dims):
@@ -237,7 +282,7 @@ def _realize_reduce(root: LazyNode, out: View, chunks: int | None = None) -> Non
     n_red = math.prod(in_shape[d] for d in axes)
     if n_out == 0 or (scan and n_red == 0):
         return
-    expr, inputs, consts, iotas = lower_elementwise(src)
+    expr, inputs, consts, iotas, gathers = lower_elementwise(src)
     # the output's strides in the input's index space (0 along reduced axes, except for scans)
     out_st = [0] * nd
     if scan or arg.keepdims:
@@ -289,10 +334,12 @@ def _realize_reduce(root: LazyNode, out: View, chunks: int | None = None) -> Non
         slots.extend(_scalar_slots(c.arg, c.dtype))
     divisor = arg.divisor if arg.divisor is not None else 1.0
     slots.extend(_scalar_slots(divisor, _F64) + [chunks, -(-n_red // chunks)])
+    _gather_slots(slots, gathers)
     assert len(slots) == reduce_arg_layout(spec)["size"]
     args = np.array(slots, dtype=np.int64)
     nbytes = sum(math.prod(n.shape) * n.dtype.itemsize for n in inputs) + n_out * root.dtype.itemsize
     device.launch(program, args.ctypes.data, n_out * chunks, nbytes, work=n_out * max(n_red, 1))
+    _check_gather(args, gathers)
     if partial is not None:
         # second pass: combine the partial accumulators of each output
         combine = {"sum": "sum", "prod": "prod", "max": "max", "min": "min", "all": "all", "any": "any"}[arg.op]

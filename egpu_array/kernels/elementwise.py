@@ -17,7 +17,7 @@ from .ops import OPS, cast
 from .spec import ElementwiseSpec
 
 __all__ = ["generate_elementwise", "arg_layout", "Operand", "load_elem", "store_elem", "load_scalar",
-           "emit_expr", "dtype_named"]
+           "emit_expr", "dtype_named", "Leaves", "gather_pairs"]
 
 
 def arg_layout(spec: ElementwiseSpec) -> dict:
@@ -36,7 +36,13 @@ def arg_layout(spec: ElementwiseSpec) -> dict:
     for name in spec.arg_dtypes:
         scalars.append(pos)
         pos += 2 if name.startswith("complex") else 1
-    return {"operands": operands, "idx": idx, "scalars": scalars, "size": pos}
+    return {"operands": operands, "idx": idx, "scalars": scalars, "gather": pos,
+            "error": pos + 2 * gather_pairs(spec.expr), "size": pos + 2 * gather_pairs(spec.expr) + 1}
+
+
+def gather_pairs(program: tuple) -> int:
+    """How many (extent, stride) slot pairs the gathers of a program use."""
+    return sum(len(ins) - 3 for ins in program if ins[0] == "gather")
 
 
 class Operand:
@@ -61,9 +67,11 @@ def load_scalar(b, args, slot, dtype):
     return one(slot, dtype)
 
 
-def load_elem(b, op: Operand, base, j, cls):
-    """Load element j of the row starting at element offset ``base``."""
+def load_elem(b, op: Operand, base, j, cls, extra=None):
+    """Load element j of the row starting at element offset ``base`` (plus ``extra`` elements)."""
     off = base if cls == "0" else b.add(base, j if cls == "c" else b.mul(j, op.strides[-1]))
+    if extra is not None:
+        off = b.add(off, extra)
     if op.comp == 2:
         off2 = b.mul(off, const(I64, 2))
         re = b.load(b.gep(op.ptr, [off2]))
@@ -90,16 +98,65 @@ def dtype_named(name: str):
     return getattr(_dtypes, name)
 
 
+class Leaves:
+    """Values of an expression's leaves at element j of the current row (shared by generators).
+
+    ``bases[m]`` is the row's element offset of memory operand m (0 = output) or, after the memory
+    operands, of index operand m; ``classes`` their inner-stride classes. A gather adds
+    ``clamp(index) * stride`` per gathered axis; an out-of-range index sets the error slot.
+    """
+
+    def __init__(self, b, args, ops, idx_strides, scalars, classes, bases, j, gather_slot, error_slot):
+        self.b, self.args, self.ops, self.idx_strides = b, args, ops, idx_strides
+        self.scalars, self.classes, self.bases, self.j = scalars, classes, bases, j
+        self.gather_slot, self.error_slot = gather_slot, error_slot
+
+    def __call__(self, ins, values):
+        b, tag = self.b, ins[0]
+        if tag == "in":
+            k = ins[1] + 1
+            return load_elem(b, self.ops[k], self.bases[k], self.j, self.classes[k])
+        if tag == "arg":
+            return self.scalars[ins[1]]
+        if tag == "gather":
+            return self.gather(ins, values)
+        m = len(self.ops) + ins[1]
+        cls = self.classes[m]
+        if cls == "0":
+            return self.bases[m]
+        j = self.j
+        return b.add(self.bases[m], j if cls == "c" else b.mul(j, self.idx_strides[ins[1]][-1]))
+
+    def gather(self, ins, values):
+        """("gather", k, first_pair, i1, i2, ...): input k at computed positions."""
+        b = self.b
+        k = ins[1] + 1
+        extra = const(I64, 0)
+        bad = ir.Constant(ir.IntType(1), 0)
+        for n, i in enumerate(ins[3:]):
+            slot = self.gather_slot + 2 * (ins[2] + n)
+            extent = b.load(b.gep(self.args, [const(I64, slot)]))
+            stride = b.load(b.gep(self.args, [const(I64, slot + 1)]))
+            idx = values[i]
+            idx = b.select(b.icmp_signed("<", idx, const(I64, 0)), b.add(idx, extent), idx)
+            oob = b.or_(b.icmp_signed("<", idx, const(I64, 0)), b.icmp_signed(">=", idx, extent))
+            bad = b.or_(bad, oob)
+            extra = b.add(extra, b.mul(b.select(oob, const(I64, 0), idx), stride))
+        with b.if_then(bad, likely=False):
+            b.store(const(I64, 1), b.gep(self.args, [const(I64, self.error_slot)]))
+        return load_elem(b, self.ops[k], self.bases[k], self.j, self.classes[k], extra)
+
+
 def emit_expr(b, program: tuple, leaf):
-    """Emit the IR of an expression program; ``leaf(ins)`` supplies ("in"|"arg"|"idx", k) values.
+    """Emit the IR of an expression program; ``leaf(ins, values)`` supplies leaf and gather values.
 
     Returns the value of the program's last instruction.
     """
     values = []
     for ins in program:
         tag = ins[0]
-        if tag in ("in", "arg", "idx"):
-            v = leaf(ins)
+        if tag in ("in", "arg", "idx", "gather"):
+            v = leaf(ins, values)
         elif tag == "cast":
             v = cast(b, dtype_named(ins[1]), dtype_named(ins[2]), values[ins[3]])
         else:
@@ -151,18 +208,7 @@ def generate_elementwise(spec: ElementwiseSpec, module: ir.Module, fname: str) -
 
     classes = spec.classes
     with for_range(b, j0, jend, name="j") as j:
-        def leaf(e):
-            tag, k = e
-            if tag == "in":
-                return load_elem(b, ops[k + 1], bases[k + 1], j, classes[k + 1])
-            if tag == "arg":
-                return scalars[k]
-            m = n_mem + k
-            cls = classes[m]
-            if cls == "0":
-                return bases[m]
-            return b.add(bases[m], j if cls == "c" else b.mul(j, idx_strides[k][-1]))
-
+        leaf = Leaves(b, args, ops, idx_strides, scalars, classes, bases, j, lay["gather"], lay["error"])
         store_elem(b, ops[0], bases[0], j, classes[0], emit_expr(b, spec.expr, leaf))
     i.add_incoming(b.add(i, b.sub(jend, j0)), b.block)
     b.branch(head)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from llvmlite import ir
 
-from .elementwise import Operand, dtype_named, emit_expr, load_elem, load_scalar
+from .elementwise import Leaves, Operand, dtype_named, emit_expr, gather_pairs, load_scalar
 from .irb import F64, I1, I64, const, intrinsic, reg_type
 from .ops import cast
 from .spec import REDUCE_OPS, ReduceSpec
@@ -37,8 +37,10 @@ def reduce_arg_layout(spec: ReduceSpec) -> dict:
     for name in spec.arg_dtypes:
         scalars.append(pos)
         pos += 2 if name.startswith("complex") else 1
+    g = gather_pairs(spec.expr)
     return {"operands": operands, "idx": idx, "scalars": scalars, "divisor": pos,
-            "nchunks": pos + 1, "chunk": pos + 2, "size": pos + 3}
+            "nchunks": pos + 1, "chunk": pos + 2, "gather": pos + 3, "error": pos + 3 + 2 * g,
+            "size": pos + 4 + 2 * g}
 
 
 def identity_of(op: str, dtype):
@@ -215,18 +217,7 @@ def generate_reduction(spec: ReduceSpec, module: ir.Module, fname: str) -> ir.Fu
     b.position_at_end(j_body)
     classes = spec.classes
 
-    def leaf(e):
-        tag, k = e
-        if tag == "in":
-            return load_elem(b, ops[k + 1], bases[k + 1], j, classes[k + 1])
-        if tag == "arg":
-            return scalars[k]
-        m = n_mem + k
-        cls = classes[m]
-        if cls == "0":
-            return bases[m]
-        return b.add(bases[m], j if cls == "c" else b.mul(j, idx_strides[k][-1]))
-
+    leaf = Leaves(b, args, ops, idx_strides, scalars, classes, bases, j, lay["gather"], lay["error"])
     v = emit_expr(b, spec.expr, leaf)
     if is_arg:
         best, bidx = inner_phis

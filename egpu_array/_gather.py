@@ -1,0 +1,89 @@
+"""Gathers: ``take``, ``take_along_axis`` and integer-array indexing as one fused kernel.
+
+A gather node reads its source at positions given by index values computed in the same kernel;
+indices are clamped in the kernel (so memory outside the source is never touched) and an
+out-of-range index raises IndexError after the launch.
+"""
+from __future__ import annotations
+
+from . import _dtypes as dt
+from ._array import Array
+from ._elementwise import cast_node
+from ._graph import LazyNode, View
+from ._schedule import GatherArg
+from ._shapes import broadcast_shapes, normalize_axis
+
+__all__ = ["take", "take_along_axis", "gather_axes"]
+
+
+def _index_node(func: str, indices, device) -> LazyNode:
+    if not isinstance(indices, Array):
+        raise TypeError(f"{func}: indices must be an Array, got {type(indices).__name__}")
+    if indices.dtype.kind not in "iu":
+        raise TypeError(f"{func}: indices must have an integer dtype, got {indices.dtype}")
+    if indices.device != device:
+        raise ValueError(f"{func}: indices are on {indices.device}, the array on {device}")
+    return cast_node(indices._node, dt.int64)
+
+
+def _placed(node: LazyNode, ndim_after: int) -> LazyNode:
+    """``node`` with ``ndim_after`` trailing unit dimensions (a view; lazy nodes are computed)."""
+    if ndim_after == 0:
+        return node
+    from ._schedule import materialize
+    leaf = materialize(node)
+    v = leaf.arg
+    return LazyNode("buffer", (), leaf.dtype, leaf.shape + (1,) * ndim_after,
+                    View(v.buffer, v.strides + (0,) * ndim_after, v.offset), leaf.device)
+
+
+def gather_axes(x: Array, axes: list, index_nodes: list, func: str) -> Array:
+    """``x`` indexed on consecutive ``axes`` by broadcast integer index nodes (NumPy's rule for
+    adjacent advanced indices): the indexed axes are replaced by the indices' broadcast shape."""
+    v = x._realize()
+    first, last = axes[0], axes[-1] + 1
+    ishape = broadcast_shapes(*(n.shape for n in index_nodes), func=func)
+    pre, post = x.shape[:first], x.shape[last:]
+    shape = pre + ishape + post
+    strides = v.strides[:first] + (0,) * len(ishape) + v.strides[last:]
+    source = LazyNode("buffer", (), x.dtype, shape, View(v.buffer, strides, v.offset), x.device)
+    idx = [_placed(n, len(post)) for n in index_nodes]
+    arg = GatherArg(source, [x.shape[a] for a in axes], [v.strides[a] for a in axes])
+    if any(x.shape[a] == 0 for a in axes) and 0 not in ishape:
+        raise IndexError(f"{func}: cannot index an axis of size 0")
+    return Array._new(LazyNode("gather", tuple(idx), x.dtype, shape, arg, x.device))
+
+
+def take(x, indices, /, *, axis=None) -> Array:
+    """Elements of ``x`` at ``indices`` along ``axis`` (negative indices count from the end)."""
+    if not isinstance(x, Array):
+        raise TypeError(f"take: expected an Array, got {type(x).__name__}")
+    if axis is None:
+        if x.ndim != 1:
+            raise ValueError("take: axis is required for arrays of more than one dimension")
+        axis = 0
+    ax = normalize_axis(axis, x.ndim, "take")
+    node = _index_node("take", indices, x.device)
+    if indices.ndim != 1:
+        raise ValueError(f"take: indices must be 1-D, got shape {indices.shape}")
+    return gather_axes(x, [ax], [node], "take")
+
+
+def take_along_axis(x, indices, /, *, axis=-1) -> Array:
+    """``x`` picked along ``axis`` at ``indices`` (same number of dimensions, broadcast elsewhere)."""
+    if not isinstance(x, Array):
+        raise TypeError(f"take_along_axis: expected an Array, got {type(x).__name__}")
+    node = _index_node("take_along_axis", indices, x.device)
+    if indices.ndim != x.ndim:
+        raise ValueError(f"take_along_axis: indices must have {x.ndim} dimensions, got {indices.ndim}")
+    ax = normalize_axis(axis, x.ndim, "take_along_axis")
+    xshape = x.shape[:ax] + (1,) + x.shape[ax + 1:]
+    shape = broadcast_shapes(xshape, indices.shape, func="take_along_axis")
+    v = x._realize()
+    strides = tuple(0 if (d == ax or x.shape[d] == 1) else s for d, s in enumerate(v.strides))
+    lead = ()
+    source = LazyNode("buffer", (), x.dtype, shape, View(v.buffer, lead + strides, v.offset), x.device)
+    arg = GatherArg(source, [x.shape[ax]], [v.strides[ax]])
+    if x.shape[ax] == 0 and 0 not in shape:
+        raise IndexError("take_along_axis: cannot index an axis of size 0")
+    return Array._new(LazyNode("gather", (node,), x.dtype, shape, arg, x.device))
