@@ -58,7 +58,7 @@ def to_host(arr, copy: bool = False, writeable: bool = False) -> np.ndarray:
 def from_host(host: np.ndarray, dtype, device):
     """A new realized Array holding a copy of ``host`` (converted to ``dtype``) on ``device``."""
     from ._array import Array
-    host = np.ascontiguousarray(host, dtype=dtype.np)
+    host = np.asarray(host, dtype=dtype.np, order="C")  # (ascontiguousarray makes 0-d arrays 1-d)
     buf = device.allocator.alloc(host.nbytes)
     if host.nbytes:
         t0 = time.perf_counter()

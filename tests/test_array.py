@@ -1,0 +1,127 @@
+"""The Array object: attributes, conversions, DLPack, NumPy interop, namespace inspection."""
+import numpy as np
+import pytest
+
+import egpu_array as xp
+
+
+def test_array_namespace_via_array_api_compat():
+    array_api_compat = pytest.importorskip("array_api_compat")
+    x = xp.asarray([1.0, 2.0])
+    assert array_api_compat.array_namespace(x) is xp
+    assert array_api_compat.is_array_api_obj(x)
+    assert array_api_compat.device(x) == x.device
+    assert array_api_compat.size(x) == 2
+    assert x.__array_namespace__(api_version="2025.12") is xp
+    with pytest.raises(ValueError):
+        x.__array_namespace__(api_version="1999.01")
+
+
+def test_attributes():
+    h = np.arange(24, dtype=np.int16).reshape(2, 3, 4)
+    x = xp.asarray(h)
+    assert x.shape == (2, 3, 4) and x.ndim == 3 and x.size == 24 and x.dtype == xp.int16
+    assert x.device == "cpu" and x.device == xp.__array_namespace_info__().default_device()
+    np.testing.assert_array_equal(np.asarray(x.mT), np.swapaxes(h, -1, -2))
+    np.testing.assert_array_equal(np.asarray(xp.asarray(h[0]).T), h[0].T)
+    with pytest.raises(ValueError):
+        x.T
+
+
+@pytest.mark.parametrize("dtype", ["bool", "int8", "uint16", "int64", "uint64", "float32", "float64",
+                                   "complex64", "complex128"])
+def test_numpy_round_trip_exact(dtype):
+    rng = np.random.default_rng(0)
+    h = (rng.standard_normal((5, 7)) * 100).astype(dtype)
+    x = xp.asarray(h)
+    np.testing.assert_array_equal(np.asarray(x), h)
+    np.testing.assert_array_equal(np.asarray(x[::-2, 1::3]), h[::-2, 1::3])
+
+
+@pytest.mark.parametrize("dtype", ["bool", "int32", "uint8", "float32", "float64", "complex128"])
+def test_dlpack_round_trips(dtype):
+    h = (np.arange(12).reshape(3, 4) % 3).astype(dtype)
+    x = xp.asarray(h)
+    back = np.from_dlpack(x)
+    np.testing.assert_array_equal(back, h)
+    assert x.__dlpack_device__() == (1, 0)
+    y = xp.from_dlpack(h)          # NumPy -> egpu_array shares memory on the cpu device
+    np.testing.assert_array_equal(np.asarray(y), h)
+    z = xp.from_dlpack(x, copy=True)
+    np.testing.assert_array_equal(np.asarray(z), h)
+    cap = x.__dlpack__(max_version=(1, 0))
+    assert type(cap).__name__ == "PyCapsule"
+
+
+def test_from_dlpack_shares_memory_on_cpu():
+    h = np.zeros(4)
+    y = xp.from_dlpack(h)
+    h[1] = 5
+    assert float(y[1]) == 5.0
+
+
+def test_scalar_conversions():
+    assert bool(xp.asarray(True)) is True
+    assert int(xp.asarray(7, dtype=xp.uint8)) == 7
+    assert float(xp.asarray(2.5)) == 2.5
+    assert complex(xp.asarray(1 + 2j)) == 1 + 2j
+    assert [10, 20, 30][xp.asarray(1)] == 20          # __index__
+    with pytest.raises(TypeError):
+        float(xp.asarray([1.0, 2.0]))
+    with pytest.raises(TypeError):
+        xp.asarray(1.5).__index__()
+    with pytest.raises(ValueError):
+        int(xp.asarray(float("nan")))
+
+
+def test_len_iter_repr():
+    x = xp.asarray([[1, 2], [3, 4]])
+    assert len(x) == 2
+    rows = [np.asarray(r).tolist() for r in x]
+    assert rows == [[1, 2], [3, 4]]
+    r = repr(x)
+    assert "device='cpu'" in r and "int64" in r and "[3, 4]" in r
+
+
+def test_asarray_dtypes_and_copy():
+    assert xp.asarray(True).dtype == xp.bool
+    assert xp.asarray(3).dtype == xp.int64
+    assert xp.asarray(3.0).dtype == xp.float64
+    assert xp.asarray([1, 2.5]).dtype == xp.float64
+    assert xp.asarray(1j).dtype == xp.complex128
+    h = np.arange(3.0)
+    shared = xp.asarray(h, copy=False)
+    h[0] = 9
+    assert float(shared[0]) == 9.0
+    copied = xp.asarray(h)
+    h[0] = 1
+    assert float(copied[0]) == 9.0
+    with pytest.raises(TypeError):
+        xp.asarray(np.array(["a"]))
+    with pytest.raises(ValueError):
+        xp.asarray([1, 2], copy=False)
+
+
+def test_to_device_and_unknown_devices():
+    x = xp.asarray([1.0])
+    assert x.to_device("cpu") is x
+    with pytest.raises(ValueError):
+        xp.asarray([1.0], device="nosuch")
+
+
+def test_namespace_info():
+    info = xp.__array_namespace_info__()
+    assert set(info.capabilities()) >= {"boolean indexing", "data-dependent shapes"}
+    assert info.default_dtypes()["real floating"] == xp.float64
+    assert info.dtypes()["int8"] == xp.int8
+    assert set(info.dtypes(kind="real floating")) == {"float32", "float64"}
+    assert any(d == "cpu" for d in info.devices())
+
+
+def test_errors_name_the_function():
+    with pytest.raises(TypeError, match="sin"):
+        xp.sin(xp.asarray([1, 2]))
+    with pytest.raises(ValueError, match="add"):
+        xp.add(xp.asarray([1.0, 2.0]), xp.asarray([1.0, 2.0, 3.0]))
+    assert issubclass(xp.DeviceOutOfMemoryError, xp.DeviceError)
+    assert issubclass(xp.DeviceOutOfMemoryError, MemoryError)
