@@ -51,6 +51,10 @@ from ._manipulation import (broadcast_arrays, broadcast_shapes, broadcast_to, co
 # statistical functions
 from ._statistical import (all, any, cumulative_prod, cumulative_sum, diff, max, mean, min,  # noqa: E402
                            prod, std, sum, var)
+# searching, sorting and set functions
+from ._searching import argmax, argmin, count_nonzero, isin, nonzero, searchsorted  # noqa: E402
+from ._sorting import argsort, sort  # noqa: E402
+from ._set import unique_all, unique_counts, unique_inverse, unique_values  # noqa: E402
 
 _install_operators()
 

@@ -1,13 +1,28 @@
-"""Searching functions of the standard (``where`` so far)."""
+"""Searching functions of the standard: argmax, argmin, count_nonzero, nonzero, searchsorted,
+where, isin.
+
+argmax/argmin/count_nonzero are lazy reductions (one fused kernel with their producers).
+``nonzero`` has a data-dependent shape: one reduction counts the nonzero elements, that one
+integer is read back (noted in the profiler), then a compaction kernel writes the indices.
+searchsorted and isin are binary-search kernels (kernels/search.py); isin sorts ``x2`` first.
+"""
 from __future__ import annotations
 
-from . import _dtypes as dt
-from ._array import Array
-from ._elementwise import cast_node, operands
-from ._graph import LazyNode
-from ._shapes import broadcast_shapes
+import math
 
-__all__ = ["where"]
+from . import _dtypes as dt
+from . import profiler
+from ._array import Array
+from ._elementwise import cast_node, const_node, operands
+from ._graph import LazyNode, View, contiguous_strides
+from ._shapes import broadcast_shapes
+from ._statistical import normalize_axes, reduce_node
+from .kernels.cache import get_program
+from .kernels.spec import CompactSpec, SearchSpec
+
+__all__ = ["where", "argmax", "argmin", "count_nonzero", "nonzero", "searchsorted", "isin"]
+
+_builtin_any = any
 
 
 def where(condition, x1, x2, /) -> Array:
@@ -21,3 +36,156 @@ def where(condition, x1, x2, /) -> Array:
         raise ValueError("where: condition and values must be on the same device")
     shape = broadcast_shapes(condition.shape, shape, func="where")
     return Array._new(LazyNode("where", (condition._node, *nodes), dtype, shape, None, device))
+
+
+def _check(func: str, x) -> Array:
+    if not isinstance(x, Array):
+        raise TypeError(f"{func}: expected an egpu_array.Array, got {type(x).__name__}")
+    return x
+
+
+def _arg_reduce(func: str, x, axis, keepdims) -> Array:
+    _check(func, x)
+    dt.check_category(func, "real numeric", x.dtype)
+    if axis is not None and (not isinstance(axis, int) or isinstance(axis, bool)):
+        raise TypeError(f"{func}: axis must be an int or None, got {type(axis).__name__}")
+    axes = normalize_axes(axis, x.ndim, func)
+    if _builtin_any(x.shape[a] == 0 for a in axes) or (x.ndim == 0 and x.size == 0):
+        raise ValueError(f"{func}: attempt to get {func} of an empty sequence (shape {x.shape})")
+    return reduce_node(func, func, x, axis, keepdims, dt.int64, acc=x.dtype)
+
+
+def argmax(x, /, *, axis=None, keepdims=False) -> Array:
+    """Index of the (first) maximum along ``axis`` (flat C-order index when ``axis`` is None);
+    the first NaN wins."""
+    return _arg_reduce("argmax", x, axis, keepdims)
+
+
+def argmin(x, /, *, axis=None, keepdims=False) -> Array:
+    """Index of the (first) minimum along ``axis``; the first NaN wins."""
+    return _arg_reduce("argmin", x, axis, keepdims)
+
+
+def count_nonzero(x, /, *, axis=None, keepdims=False) -> Array:
+    """Number of nonzero elements along ``axis`` (int64; NaN counts as nonzero)."""
+    _check("count_nonzero", x)
+    src = cast_node(cast_node(x._node, dt.bool), dt.int64)
+    return reduce_node("count_nonzero", "sum", x, axis, keepdims, dt.int64, src=src, acc=dt.int64)
+
+
+def _read_count(counter: Array, what: str) -> int:
+    n = int(counter)
+    profiler.note(f"{what}: read back 1 int64 (the result size {n}) to size the output")
+    return n
+
+
+def _launch(device, program, slots, n_items, nbytes, work):
+    from ._sorting import launch
+    launch(device, program, slots, n_items, nbytes, work)
+
+
+def nonzero(x, /) -> tuple:
+    """Indices of the nonzero elements, one int64 array per dimension (C order)."""
+    from ._sorting import contiguous_buffer
+    _check("nonzero", x)
+    if x.ndim == 0:
+        raise ValueError("nonzero: 0-d arrays are not supported; use atleast_1d or x[None] first")
+    device = x.device
+    n = x.size
+    count = _read_count(count_nonzero(x), "nonzero") if n else 0
+    out = device.allocator.alloc(max(1, x.ndim * count) * 8)
+    if count:
+        src = contiguous_buffer(x)
+        prog = get_program(device, CompactSpec("nonzero", x.dtype.name, x.ndim, ()))
+        _launch(device, prog, [n, count, src.ptr, out.ptr] + list(x.shape), 1,
+                n * x.dtype.itemsize + x.ndim * count * 8, 1)
+    return tuple(Array._new(LazyNode("buffer", (), dt.int64, (count,), View(out, (1,), d * count), device))
+                 for d in range(x.ndim))
+
+
+def _search_operand(func: str, v, dtype, device) -> Array:
+    from ._creation import asarray
+    if isinstance(v, Array):
+        if v.device != device:
+            raise ValueError(f"{func}: arrays on different devices ({device} and {v.device})")
+        return v
+    if isinstance(v, (bool, int, float, complex)):
+        return Array._new(const_node(v, dtype, device))
+    return asarray(v, device=device)
+
+
+def searchsorted(x1, x2, /, *, side="left", sorter=None) -> Array:
+    """Insertion positions of ``x2``'s elements in the sorted 1-D ``x1`` (int64, shape of x2)."""
+    from ._sorting import contiguous_buffer, contiguous_copy
+    _check("searchsorted", x1)
+    if x1.ndim != 1:
+        raise ValueError(f"searchsorted: x1 must be 1-D, got {x1.ndim}-D")
+    if side not in ("left", "right"):
+        raise ValueError(f"searchsorted: side must be 'left' or 'right', got {side!r}")
+    dt.check_category("searchsorted", "real numeric", x1.dtype)
+    device = x1.device
+    x2 = _search_operand("searchsorted", x2, x1.dtype, device)
+    dtype = dt.result_type_of([x1.dtype, x2.dtype], (), "searchsorted")
+    dt.check_category("searchsorted", "real numeric", dtype)
+    if sorter is not None:
+        _check("searchsorted", sorter)
+        if sorter.dtype.kind not in "iu" or sorter.shape != x1.shape:
+            raise ValueError("searchsorted: sorter must be an integer array of x1's shape")
+        if sorter.device != device:
+            raise ValueError("searchsorted: sorter must be on x1's device")
+    shape = x2.shape
+    m = math.prod(shape)
+    out = device.allocator.alloc(max(m, 1) * 8)
+    n1 = x1.shape[0]
+    if m:
+        if n1 == 0:
+            from ._manipulation import _copy_into
+            _copy_into(const_node(0, dt.int64, device), shape, View(out, contiguous_strides(shape), 0))
+        else:
+            a = contiguous_copy(x1._node, dtype) if dtype is not x1.dtype else contiguous_buffer(x1)
+            v = contiguous_copy(x2._node, dtype) if (dtype is not x2.dtype or x2._node.op != "buffer") \
+                else contiguous_buffer(x2)
+            s = 0
+            if sorter is not None:
+                sb = contiguous_copy(sorter._node, dt.int64) if sorter.dtype is not dt.int64 \
+                    else contiguous_buffer(sorter)
+                s = sb.ptr
+            prog = get_program(device, SearchSpec(dtype.name, side, sorter is not None))
+            _launch(device, prog, [n1, a.ptr, s, v.ptr, out.ptr], m, m * (8 + dtype.itemsize),
+                    m * max(1, n1.bit_length()))
+    return Array._new(LazyNode("buffer", (), dt.int64, shape, View(out, contiguous_strides(shape), 0), device))
+
+
+def isin(x1, x2, /, *, invert=False) -> Array:
+    """Whether each element of ``x1`` equals some element of ``x2`` (NaN is never found).
+
+    ``x2`` is flattened and sorted (one sort kernel), then each element of ``x1`` is found by
+    binary search: O((n + m) log m)."""
+    from ._sorting import contiguous_copy, sort_rows
+    arrays = [a for a in (x1, x2) if isinstance(a, Array)]
+    if not arrays:
+        raise TypeError("isin: x1 or x2 must be an egpu_array.Array")
+    device = arrays[0].device
+    for a in arrays:
+        if a.device != device:
+            raise ValueError("isin: x1 and x2 must be on the same device")
+    scalars = [v for v in (x1, x2) if not isinstance(v, Array)]
+    dtype = dt.result_type_of([a.dtype for a in arrays], scalars, "isin")
+    x1 = _search_operand("isin", x1, dtype, device)
+    x2 = _search_operand("isin", x2, dtype, device)
+    shape = x1.shape
+    m, n2 = x1.size, x2.size
+    out = device.allocator.alloc(max(m, 1))
+    strides = contiguous_strides(shape)
+    if m:
+        if n2 == 0:
+            from ._manipulation import _copy_into
+            _copy_into(const_node(bool(invert), dt.bool, device), shape, View(out, strides, 0))
+        else:
+            keys = contiguous_copy(x2._node, dtype)
+            keys, _ = sort_rows(keys, None, dtype, 1, n2, device, False, False)
+            v = contiguous_copy(x1._node, dtype)
+            prog = get_program(device, SearchSpec(dtype.name, "notin" if invert else "in", False))
+            _launch(device, prog, [n2, keys.ptr, 0, v.ptr, out.ptr], m, m * (1 + dtype.itemsize),
+                    m * max(1, n2.bit_length()))
+    return Array._new(LazyNode("buffer", (), dt.bool, shape, View(out, strides, 0), device))

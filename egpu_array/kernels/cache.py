@@ -22,6 +22,11 @@ __all__ = ["get_program", "cache_dir", "clear_memory_cache", "GENERATORS"]
 
 _MAGIC = b"EGPUK1\n"
 GENERATORS = {"elementwise": generate_elementwise, "reduce": generate_reduction}
+from .sort import generate_sort  # noqa: E402
+GENERATORS["sort"] = generate_sort
+from .search import generate_compact, generate_search  # noqa: E402
+GENERATORS["search"] = generate_search
+GENERATORS["compact"] = generate_compact
 
 _memory: dict = {}
 _lock = threading.Lock()

@@ -80,3 +80,56 @@ class ReduceSpec:
 #: reduction ops: name -> is it a scan (one output per input element along the axis)
 REDUCE_OPS = {"sum": False, "prod": False, "max": False, "min": False, "all": False, "any": False,
               "argmax": False, "argmin": False, "cumsum": True, "cumprod": True}
+
+
+@dataclass(frozen=True)
+class SortSpec:
+    """A stable merge sort of contiguous rows of ``dtype`` (see kernels.sort); ``phase`` is
+    ``"local"`` (sort segments in place) or ``"merge"`` (one merge pass between two buffers)."""
+    dtype: str
+    descending: bool
+    with_idx: bool
+    phase: str
+
+    kind = "sort"
+
+    @property
+    def name(self) -> str:
+        return f"sort_{self.phase}_{self.dtype}{'_desc' if self.descending else ''}{'_idx' if self.with_idx else ''}"
+
+
+@dataclass(frozen=True)
+class SearchSpec:
+    """Binary search of each element of a contiguous array in a sorted 1-D array (kernels.search).
+
+    ``mode``: ``"left"``/``"right"`` (searchsorted: int64 positions) or ``"in"``/``"notin"`` (isin:
+    bool); ``sorter``: the sorted order is given by an int64 permutation."""
+    dtype: str
+    mode: str
+    sorter: bool
+
+    kind = "search"
+
+    @property
+    def name(self) -> str:
+        return f"search_{self.mode}_{self.dtype}{'_sorter' if self.sorter else ''}"
+
+
+@dataclass(frozen=True)
+class CompactSpec:
+    """A sequential pass that writes a data-dependent number of results (kernels.search).
+
+    ``op == "nonzero"``: coordinates of the nonzero elements of a contiguous ``ndim``-D array;
+    ``op == "unique"``: from sorted values (and their original positions) the distinct values and,
+    per ``outputs`` (a subset of values/indices/counts/inverse), their first indices, counts and the
+    inverse map."""
+    op: str
+    dtype: str
+    ndim: int
+    outputs: tuple
+
+    kind = "compact"
+
+    @property
+    def name(self) -> str:
+        return f"{self.op}_{self.dtype}"

@@ -1,0 +1,106 @@
+"""Set functions of the standard: unique_all, unique_counts, unique_inverse, unique_values.
+
+``x`` is flattened (C order) and sorted with the merge-sort kernels (with the original positions
+when indices or the inverse are wanted, the stable sort makes the first one the first occurrence).
+One fused reduction counts the distinct values (``1 + sum(s[1:] != s[:-1])``, so each NaN is
+distinct, and ``-0.0 == 0.0``); that one integer is read back (noted in the profiler) to size the
+outputs, and one compaction kernel writes values, first indices, counts and the inverse map.
+"""
+from __future__ import annotations
+
+from collections import namedtuple
+
+from . import _dtypes as dt
+from ._array import Array
+from ._graph import LazyNode, View, contiguous_strides
+from .kernels.cache import get_program
+from .kernels.spec import CompactSpec
+
+__all__ = ["unique_all", "unique_counts", "unique_inverse", "unique_values",
+           "UniqueAllResult", "UniqueCountsResult", "UniqueInverseResult"]
+
+UniqueAllResult = namedtuple("UniqueAllResult", ["values", "indices", "inverse_indices", "counts"])
+UniqueCountsResult = namedtuple("UniqueCountsResult", ["values", "counts"])
+UniqueInverseResult = namedtuple("UniqueInverseResult", ["values", "inverse_indices"])
+
+
+def _count_distinct(keys, n: int, dtype, device) -> int:
+    from ._searching import _read_count
+    if n <= 1:
+        return n
+    hi = LazyNode("buffer", (), dtype, (n - 1,), View(keys, (1,), 1), device)
+    lo = LazyNode("buffer", (), dtype, (n - 1,), View(keys, (1,), 0), device)
+    ne = LazyNode("not_equal", (hi, lo), dt.bool, (n - 1,), None, device)
+    from ._elementwise import cast_node
+    from ._statistical import reduce_node
+    shim = Array._new(LazyNode("buffer", (), dtype, (n - 1,), View(keys, (1,), 0), device))
+    total = reduce_node("unique", "sum", shim, None, False, dt.int64, src=cast_node(ne, dt.int64), acc=dt.int64)
+    return 1 + _read_count(total, "unique")
+
+
+def _unique(func: str, x, outputs: tuple) -> dict:
+    from ._searching import _launch
+    from ._sorting import contiguous_copy, sort_rows
+    if not isinstance(x, Array):
+        raise TypeError(f"{func}: expected an egpu_array.Array, got {type(x).__name__}")
+    device, dtype, n = x.device, x.dtype, x.size
+    with_idx = "indices" in outputs or "inverse" in outputs
+    keys = contiguous_copy(x._node)
+    keys, idx = sort_rows(keys, None, dtype, 1, n, device, False, with_idx)
+    count = _count_distinct(keys, n, dtype, device)
+    alloc = device.allocator.alloc
+    bufs = {"values": alloc(max(count, 1) * dtype.itemsize)}
+    for name in ("indices", "counts"):
+        if name in outputs:
+            bufs[name] = alloc(max(count, 1) * 8)
+    if "inverse" in outputs:
+        bufs["inverse"] = alloc(max(n, 1) * 8)
+    if n:
+        if with_idx and idx is None:  # one element: nothing was sorted
+            idx = alloc(8)
+            _launch_zero(idx)
+        prog = get_program(device, CompactSpec("unique", dtype.name, 1, tuple(sorted(outputs))))
+        ptr = lambda k: bufs[k].ptr if k in bufs else 0  # noqa: E731
+        _launch(device, prog, [n, count, keys.ptr, idx.ptr if idx is not None else 0, ptr("values"),
+                               ptr("indices"), ptr("counts"), ptr("inverse")], 1, n * (dtype.itemsize + 24), 1)
+
+    def arr(name, dtype_, shape):
+        return Array._new(LazyNode("buffer", (), dtype_, shape, View(bufs[name], contiguous_strides(shape), 0),
+                                   device))
+    res = {"values": arr("values", dtype, (count,))}
+    for name in ("indices", "counts"):
+        if name in outputs:
+            res[name] = arr(name, dt.int64, (count,))
+    if "inverse" in outputs:
+        res["inverse"] = arr("inverse", dt.int64, x.shape)
+    return res
+
+
+def _launch_zero(buf) -> None:
+    """Write int64 0 into a one-element buffer (one kernel)."""
+    from ._elementwise import const_node
+    from ._manipulation import _copy_into
+    _copy_into(const_node(0, dt.int64, buf.device), (1,), View(buf, (1,), 0))
+
+
+def unique_all(x, /) -> UniqueAllResult:
+    """Distinct values, the index of each one's first occurrence, the inverse map and counts."""
+    r = _unique("unique_all", x, ("values", "indices", "inverse", "counts"))
+    return UniqueAllResult(r["values"], r["indices"], r["inverse"], r["counts"])
+
+
+def unique_counts(x, /) -> UniqueCountsResult:
+    """Distinct values and how often each occurs."""
+    r = _unique("unique_counts", x, ("values", "counts"))
+    return UniqueCountsResult(r["values"], r["counts"])
+
+
+def unique_inverse(x, /) -> UniqueInverseResult:
+    """Distinct values and, for each element of ``x``, the index of its value (shape of ``x``)."""
+    r = _unique("unique_inverse", x, ("values", "inverse"))
+    return UniqueInverseResult(r["values"], r["inverse"])
+
+
+def unique_values(x, /) -> Array:
+    """The distinct values of ``x`` (sorted; each NaN is distinct)."""
+    return _unique("unique_values", x, ("values",))["values"]

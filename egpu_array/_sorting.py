@@ -1,0 +1,149 @@
+"""Sorting functions of the standard (section "Sorting Functions"): sort and argsort.
+
+The sorted axis is copied (one elementwise kernel) into contiguous rows; the ``sort`` kernels
+(kernels/sort.py) then merge-sort each row with a scratch buffer. Rows are the work items the
+launcher spreads over threads; when there are fewer rows than threads, each row is cut into
+segments sorted in parallel, then merged pass by pass (the last pass of a single row runs on one
+thread). The result is returned as a view with the axis moved back (no copy).
+
+Order (stable in both directions): NaNs after all numbers (NumPy's order), ``-0.0 == 0.0``, complex
+values lexicographic (real, then imaginary). ``descending=True`` reverses the comparison, so NaNs
+come first, and equal elements keep their original relative order (not NumPy's
+``flip(argsort(x))``).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from . import _dtypes as dt
+from ._array import Array
+from ._graph import LazyNode, View, contiguous_strides
+from ._shapes import normalize_axis
+from .kernels.cache import get_program
+from .kernels.spec import SortSpec
+
+__all__ = ["sort", "argsort", "sort_rows", "launch", "contiguous_copy"]
+
+
+def launch(device, program, slots, n_items: int, nbytes: int, work: int) -> None:
+    """Launch with int64 argument ``slots`` (the cpu launcher also takes a work estimate)."""
+    args = np.array(slots, dtype=np.int64)
+    if getattr(device, "kind", None) == "cpu":
+        device.launch(program, args.ctypes.data, n_items, nbytes, work=work)
+    else:
+        device.launch(program, args.ctypes.data, n_items, nbytes)
+
+
+def contiguous_copy(node: LazyNode, dtype=None):
+    """A new contiguous buffer holding ``node`` (cast to ``dtype``); returns the Buffer."""
+    from ._elementwise import cast_node
+    from ._schedule import realize_into
+    dtype = dtype or node.dtype
+    n = math.prod(node.shape)
+    buf = node.device.allocator.alloc(max(n, 1) * dtype.itemsize)
+    if n:
+        src = cast_node(node, dtype)
+        if src.op == "buffer":  # a plain copy kernel
+            src = LazyNode("positive", (src,), dtype, src.shape, None, src.device)
+        realize_into(src, View(buf, contiguous_strides(node.shape), 0))
+    return buf
+
+
+def contiguous_buffer(x: Array):
+    """``x``'s own buffer when it is realized, C-contiguous and at offset 0; else a copy."""
+    node = x._node
+    if node.op == "buffer" and node.arg.offset == 0 and _is_c_contiguous(node.shape, node.arg.strides):
+        return node.arg.buffer
+    return contiguous_copy(node)
+
+
+def _is_c_contiguous(shape, strides) -> bool:
+    expect = 1
+    for n, s in zip(reversed(shape), reversed(strides)):
+        if n != 1 and s != expect:
+            return False
+        expect *= n
+    return True
+
+
+def sort_rows(keys, idx, dtype, n_rows: int, row_len: int, device, descending: bool, with_idx: bool):
+    """Sort ``n_rows`` contiguous rows of ``keys`` (a Buffer, overwritten).
+
+    Returns ``(keys, idx)``, the Buffers holding the result (possibly the scratch ones); ``idx`` is
+    None without ``with_idx`` (else a Buffer of ``n_rows * row_len`` int64 to use, or None to
+    allocate one).
+    """
+    total = n_rows * row_len
+    if total == 0 or row_len == 0:
+        return keys, idx
+    alloc = device.allocator.alloc
+    scratch = alloc(total * dtype.itemsize)
+    ia = ib = None
+    if with_idx:
+        ia = idx or alloc(total * 8)
+        ib = alloc(total * 8)
+    threads = getattr(device, "num_threads", 1)
+    nseg = 1
+    if n_rows < threads and row_len >= (1 << 15):
+        nseg = 1 << max(0, (threads // n_rows - 1)).bit_length()
+    seg = -(-row_len // nseg)
+    nseg = -(-row_len // seg)
+    nbytes = total * (dtype.itemsize + (8 if with_idx else 0)) * 2
+    ptr = lambda buf: buf.ptr if buf is not None else 0  # noqa: E731
+    prog = get_program(device, SortSpec(dtype.name, bool(descending), with_idx, "local"))
+    work = total * max(1, int(math.log2(max(seg, 2))))
+    launch(device, prog, [n_rows, row_len, seg, nseg, ptr(keys), ptr(scratch), ptr(ia), ptr(ib)],
+           n_rows * nseg, nbytes, work)
+    width = seg
+    if width < row_len:
+        prog = get_program(device, SortSpec(dtype.name, bool(descending), with_idx, "merge"))
+        while width < row_len:
+            npairs = -(-row_len // (2 * width))
+            launch(device, prog, [n_rows, row_len, width, npairs, ptr(keys), ptr(scratch), ptr(ia), ptr(ib)],
+                   n_rows * npairs, nbytes, total)
+            keys, scratch, ia, ib = scratch, keys, ib, ia
+            width *= 2
+    return keys, ia
+
+
+def _sort_impl(func: str, x, axis, descending, want_idx: bool) -> Array:
+    if not isinstance(x, Array):
+        raise TypeError(f"{func}: expected an egpu_array.Array, got {type(x).__name__}")
+    if not isinstance(axis, int) or isinstance(axis, bool):
+        raise TypeError(f"{func}: axis must be an int, got {type(axis).__name__}")
+    if x.ndim == 0:
+        raise ValueError(f"{func}: expected an array of at least one dimension, got a 0-d array")
+    ax = normalize_axis(axis, x.ndim, func)
+    from ._views import permute_view
+    perm = tuple(d for d in range(x.ndim) if d != ax) + (ax,)
+    moved = permute_view(x, perm) if ax != x.ndim - 1 else x
+    shape = moved.shape
+    row_len = shape[-1]
+    n_rows = math.prod(shape[:-1])
+    device = x.device
+    keys = contiguous_copy(moved._node)
+    keys, idx = sort_rows(keys, None, x.dtype, n_rows, row_len, device, descending, want_idx)
+    if want_idx:
+        if idx is None:  # nothing to sort: empty
+            idx = device.allocator.alloc(8)
+        out = Array._new(LazyNode("buffer", (), dt.int64, shape, View(idx, contiguous_strides(shape), 0), device))
+    else:
+        out = Array._new(LazyNode("buffer", (), x.dtype, shape, View(keys, contiguous_strides(shape), 0), device))
+    if ax != x.ndim - 1:
+        inv = [0] * x.ndim
+        for k, d in enumerate(perm):
+            inv[d] = k
+        out = permute_view(out, tuple(inv))
+    return out
+
+
+def sort(x, /, *, axis=-1, descending=False, stable=True) -> Array:
+    """A sorted copy of ``x`` along ``axis`` (always stable)."""
+    return _sort_impl("sort", x, axis, descending, False)
+
+
+def argsort(x, /, *, axis=-1, descending=False, stable=True) -> Array:
+    """The int64 indices that sort ``x`` along ``axis`` (always stable)."""
+    return _sort_impl("argsort", x, axis, descending, True)
