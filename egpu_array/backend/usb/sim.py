@@ -111,17 +111,17 @@ class ComputeQueue:
     def _run(self, seq: int) -> None:
         """GPU side (doorbell): run every queued command in order."""
         while self.pending:
-            program, args, n, nbytes = self.pending.popleft()
-            self.run(program, args, n, nbytes)
+            program, args, n, nbytes, work = self.pending.popleft()
+            self.run(program, args, n, nbytes, work)
             dt = self.model.seconds(nbytes)
             self.clock.sleep(dt)
             self.seconds += dt
             self.launches += 1
 
-    def submit(self, program, args, n: int, nbytes: int) -> None:
+    def submit(self, program, args, n: int, nbytes: int, work=None) -> None:
         """Queue one kernel, ring the doorbell, wait for the fence."""
         self.seq = (self.seq + 1) & MASK32
-        self.pending.append((program, args, n, nbytes))
+        self.pending.append((program, args, n, nbytes, work))
         try:
             self.link.write32(0, self.doorbell, self.seq)
             fence = self.link.read32(0, self.fence)
@@ -273,14 +273,15 @@ class SimDevice(Device):
                 self._engine = llvm.create_mcjit_compiler(empty, self.target.tm)
         return CPUDevice.load(self, binary, fname, spec)
 
-    def _run_kernel(self, program, args, n: int, nbytes: int) -> None:
+    def _run_kernel(self, program, args, n: int, nbytes: int, work=None) -> None:
         """The emulated compute engine: our CPU kernel on the VRAM array (cpu thread pool)."""
-        get_device("cpu").launch(program, args, n, nbytes)
+        get_device("cpu").launch(program, args, n, nbytes, work=work)
 
-    def launch(self, program, args, n: int, nbytes: int = 0) -> None:
-        """Run ``program`` over ``[0, n)`` through the compute queue (see :class:`ComputeQueue`)."""
+    def launch(self, program, args, n: int, nbytes: int = 0, work: int | None = None) -> None:
+        """Run ``program`` over ``[0, n)`` through the compute queue (see :class:`ComputeQueue`);
+        ``work`` (elements touched) is passed on to the cpu device's launch."""
         with self._lock:
-            self._open().queue.submit(program, args, n, nbytes)
+            self._open().queue.submit(program, args, n, nbytes, work)
 
     def synchronize(self) -> None:
         """Wait for queued work: launches complete before ``launch`` returns, so this only
