@@ -131,23 +131,45 @@ def _shift(left: bool):
 
 
 def _int_pow(b, dt, x, e):
-    """x**e for integers by square-and-multiply over every exponent bit (straight-line)."""
+    """x**e for integers by square-and-multiply in a small loop (wraps like NumPy; e < 0 -> 0/1/-1).
+
+    A loop rather than straight-line code: 64 unrolled steps made LLVM's vectorizer take seconds
+    per kernel, and integer powers are never the hot part of a fused chain.
+    """
     ty = x.type
     one, zero = const(ty, 1), const(ty, 0)
-    result, base, exp = one, x, e
-    for _ in range(ty.width):
-        bit = b.trunc(exp, I1)
-        result = b.select(bit, b.mul(result, base), result)
-        base = b.mul(base, base)
-        exp = b.lshr(exp, one)
+    pre = b.block
+    head = b.append_basic_block("ipow.head")
+    body = b.append_basic_block("ipow.body")
+    done = b.append_basic_block("ipow.done")
+    b.branch(head)
+    b.position_at_end(head)
+    result = b.phi(ty, name="ipow.r")
+    base = b.phi(ty, name="ipow.b")
+    exp = b.phi(ty, name="ipow.e")
+    result.add_incoming(one, pre)
+    base.add_incoming(x, pre)
+    exp.add_incoming(e, pre)
+    b.cbranch(b.icmp_unsigned("!=", exp, zero), body, done)
+    b.position_at_end(body)
+    bit = b.trunc(exp, I1)
+    nres = b.select(bit, b.mul(result, base), result)
+    nbase = b.mul(base, base)
+    nexp = b.lshr(exp, one)
+    result.add_incoming(nres, body)
+    base.add_incoming(nbase, body)
+    exp.add_incoming(nexp, body)
+    b.branch(head)
+    b.position_at_end(done)
+    out = result
     if _is_signed(dt):
         neg = b.icmp_signed("<", e, zero)
         odd = b.trunc(e, I1)
         minus_one = b.icmp_signed("==", x, const(ty, -1))
         neg_val = b.select(b.icmp_signed("==", x, one), one,
                            b.select(minus_one, b.select(odd, const(ty, -1), one), zero))
-        result = b.select(neg, neg_val, result)
-    return result
+        out = b.select(neg, neg_val, out)
+    return out
 
 
 def _pow(b, dt, x, y):
