@@ -71,10 +71,14 @@ class Keys:
         """``x`` strictly before ``y`` in the total order (NaNs last)."""
         b = self.b
         kind = self.dtype.kind
-        if kind == "c":
-            re_lt = self._flt(x[0], y[0])
-            re_same = b.not_(b.or_(re_lt, self._flt(y[0], x[0])))
-            return b.or_(re_lt, b.and_(re_same, self._flt(x[1], y[1])))
+        if kind == "c":  # NumPy's order: R+Rj < R+nanj < nan+Rj < nan+nanj, each lexicographic
+            (xr, xi), (yr, yi) = x, y
+            x_im, y_im_nan = b.fcmp_ordered("ord", xi, xi), b.fcmp_unordered("uno", yi, yi)
+            same = b.or_(b.fcmp_ordered("==", xr, yr),
+                         b.and_(b.fcmp_unordered("uno", xr, xr), b.fcmp_unordered("uno", yr, yr)))
+            return b.select(b.fcmp_ordered("<", xr, yr), b.or_(x_im, y_im_nan),
+                            b.select(b.fcmp_ordered(">", xr, yr), b.and_(y_im_nan, x_im),
+                                     b.select(same, self._flt(xi, yi), b.fcmp_unordered("uno", yr, yr))))
         if kind == "f":
             return self._flt(x, y)
         if kind == "i":

@@ -1,0 +1,142 @@
+"""Searching functions against NumPy: argmax/argmin (first occurrence, first NaN), count_nonzero,
+nonzero (count read back once, noted in the profiler), searchsorted (sides, sorter, scalars),
+isin (NaN never found, -0.0 == 0.0) and where."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, strategies as st
+
+import egpu_array as xp
+from conftest import ALL, REAL, np_array, to_xp, viewed
+
+SHAPES = st.lists(st.integers(0, 5), min_size=0, max_size=3).map(tuple)
+
+
+def _ties(draw, dtype, shape):
+    n = int(np.prod(shape)) if shape else 1
+    vals = np.array(draw(st.lists(st.integers(-2, 2), min_size=n, max_size=n))).reshape(shape)
+    return (vals > 0) if dtype == "bool" else vals.astype(dtype)
+
+
+@st.composite
+def reduce_case(draw, dtypes, allow_empty=True):
+    dtype = draw(st.sampled_from(dtypes))
+    shape = draw(SHAPES)
+    if not allow_empty:
+        shape = tuple(max(1, n) for n in shape)
+    if draw(st.booleans()):
+        a = _ties(draw, dtype, shape)
+        x = to_xp(xp, a)
+    else:
+        x, a = viewed(draw, xp, dtype, shape)
+    axis = draw(st.none() | st.integers(-len(shape), len(shape) - 1)) if shape else None
+    return x, a, axis, draw(st.booleans())
+
+
+@pytest.mark.parametrize("name", ["argmax", "argmin"])
+@given(case=reduce_case(REAL, allow_empty=False))
+def test_argmax_argmin(name, case):
+    x, a, axis, keepdims = case
+    got = np.asarray(getattr(xp, name)(x, axis=axis, keepdims=keepdims))
+    want = getattr(np, name)(a, axis=axis, keepdims=keepdims)
+    assert got.dtype == np.int64
+    np.testing.assert_array_equal(got, want)
+
+
+def test_argmax_empty_raises_and_nan_first():
+    with pytest.raises(ValueError):
+        xp.argmax(xp.asarray(np.zeros((2, 0))), axis=1)
+    a = np.array([1.0, np.nan, 5.0, np.nan])
+    assert int(xp.argmax(xp.asarray(a))) == 1 and int(xp.argmin(xp.asarray(a))) == 1
+    with pytest.raises(TypeError):
+        xp.argmax(xp.asarray(np.ones(2, np.complex64)))
+
+
+@given(case=reduce_case(ALL))
+def test_count_nonzero(case):
+    x, a, axis, keepdims = case
+    got = np.asarray(xp.count_nonzero(x, axis=axis, keepdims=keepdims))
+    want = np.count_nonzero(a, axis=axis, keepdims=keepdims)
+    assert got.dtype == np.int64
+    np.testing.assert_array_equal(got, want)
+    if x.ndim > 1:
+        np.testing.assert_array_equal(np.asarray(xp.count_nonzero(x, axis=(0, -1))),
+                                      np.count_nonzero(a, axis=(0, a.ndim - 1)))
+
+
+@given(case=reduce_case(ALL))
+def test_nonzero(case):
+    x, a, _, _ = case
+    if a.ndim == 0:
+        with pytest.raises(ValueError):
+            xp.nonzero(x)
+        return
+    got = xp.nonzero(x)
+    want = np.nonzero(a)
+    assert len(got) == len(want)
+    for g, w in zip(got, want):
+        assert g.dtype == xp.int64
+        np.testing.assert_array_equal(np.asarray(g), w)
+
+
+def test_nonzero_reads_one_count_and_notes_it():
+    x = xp.asarray(np.array([[0, 1, 2], [3, 0, 0]]))
+    with xp.profile() as prof:
+        r = xp.nonzero(x + 0)
+    assert any("nonzero" in n and "read back" in n for n in prof.notes)
+    assert prof.bytes_from_device <= 8 or prof.bytes_from_device == 0
+    np.testing.assert_array_equal(np.asarray(r[1]), [1, 2, 0])
+
+
+@st.composite
+def search_case(draw):
+    dtype = draw(st.sampled_from(REAL))
+    n = draw(st.integers(0, 12))
+    a = np_array(draw, dtype, (n,)) if draw(st.booleans()) else _ties(draw, dtype, (n,))
+    v = np_array(draw, dtype, draw(SHAPES)) if draw(st.booleans()) else _ties(draw, dtype, draw(SHAPES))
+    return a, v, draw(st.sampled_from(["left", "right"])), draw(st.booleans())
+
+
+@given(search_case())
+def test_searchsorted(case):
+    a, v, side, use_sorter = case
+    if use_sorter:
+        sorter = np.argsort(a, kind="stable")
+        got = xp.searchsorted(xp.asarray(a), to_xp(xp, v), side=side, sorter=xp.asarray(sorter))
+        want = np.searchsorted(a, v, side=side, sorter=sorter)
+    else:
+        s = np.sort(a)
+        got = xp.searchsorted(xp.asarray(s), to_xp(xp, v), side=side)
+        want = np.searchsorted(s, v, side=side)
+    assert got.dtype == xp.int64 and got.shape == np.shape(want)
+    np.testing.assert_array_equal(np.asarray(got), want)
+
+
+def test_searchsorted_scalar_and_errors():
+    s = xp.asarray(np.array([1.0, 2.0, 2.0, 3.0]))
+    assert int(xp.searchsorted(s, 2.0)) == 1 and int(xp.searchsorted(s, 2, side="right")) == 3
+    with pytest.raises(ValueError):
+        xp.searchsorted(s, 1.0, side="middle")
+    with pytest.raises(ValueError):
+        xp.searchsorted(xp.asarray(np.ones((2, 2))), 1.0)
+
+
+@given(st.sampled_from(ALL), SHAPES, st.integers(0, 6), st.booleans(), st.data())
+def test_isin(dtype, shape, m, invert, data):
+    a = _ties(data.draw, dtype, shape) if data.draw(st.booleans()) else np_array(data.draw, dtype, shape)
+    b = _ties(data.draw, dtype, (m,)) if data.draw(st.booleans()) else np_array(data.draw, dtype, (m,))
+    got = np.asarray(xp.isin(to_xp(xp, a), xp.asarray(b), invert=invert))
+    np.testing.assert_array_equal(got, np.isin(a, b, invert=invert))
+
+
+def test_isin_scalars_nan_zero():
+    x = xp.asarray(np.array([0.0, -0.0, np.nan, 1.0]))
+    np.testing.assert_array_equal(np.asarray(xp.isin(x, 0.0)), [True, True, False, False])
+    np.testing.assert_array_equal(np.asarray(xp.isin(x, xp.asarray(np.array([np.nan])))), [False] * 4)
+    assert bool(xp.isin(1, xp.asarray(np.array([1, 2]))))
+
+
+def test_where_still_works():
+    c = xp.asarray(np.array([True, False]))
+    np.testing.assert_array_equal(np.asarray(xp.where(c, 1.0, xp.asarray(np.array([5.0, 6.0])))), [1.0, 6.0])

@@ -1,0 +1,104 @@
+"""sort and argsort against NumPy: every dtype, 1-3-D shapes incl. empty, every axis, both
+directions, NaN/inf/-0.0 and ties. Ascending results must equal NumPy's stable argsort exactly;
+descending ones the stable descending order (equal elements keep their relative order; NaNs,
+the greatest values of the order, come first)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, strategies as st
+
+import egpu_array as xp
+from conftest import ALL, np_array, viewed
+
+
+def _equivalent_adjacent(s: np.ndarray) -> np.ndarray:
+    """For sorted ``s`` (1-D), whether s[k] and s[k-1] are equivalent in the order (NaN ~ NaN)."""
+    def same(a, b):
+        if a.dtype.kind == "f":
+            return (a == b) | (np.isnan(a) & np.isnan(b))
+        return a == b
+    if s.dtype.kind == "c":
+        return same(s.real[1:], s.real[:-1]) & same(s.imag[1:], s.imag[:-1])
+    return same(s[1:], s[:-1])
+
+
+def ref_argsort(a: np.ndarray, axis: int, descending: bool) -> np.ndarray:
+    asc = np.argsort(a, axis=axis, kind="stable")
+    if not descending:
+        return asc
+    moved_a, moved_i = np.moveaxis(a, axis, -1), np.moveaxis(asc, axis, -1)
+    out = np.empty_like(moved_i)
+    for r in np.ndindex(moved_a.shape[:-1]):
+        row, order = moved_a[r], moved_i[r]
+        s = row[order]
+        rank = np.zeros(len(row), np.int64)
+        if len(row) > 1:
+            rank[order[1:]] = np.cumsum(~_equivalent_adjacent(s))
+        out[r] = np.argsort(-rank, kind="stable")
+    return np.moveaxis(out, -1, axis)
+
+
+@st.composite
+def sort_case(draw, dtypes=ALL):
+    dtype = draw(st.sampled_from(dtypes))
+    shape = draw(st.lists(st.integers(0, 6), min_size=1, max_size=3).map(tuple))
+    if draw(st.booleans()):  # many ties
+        small = draw(st.lists(st.integers(-2, 2), min_size=int(np.prod(shape)), max_size=int(np.prod(shape))))
+        base = np.array(small).reshape(shape)
+        base = (base > 0) if dtype == "bool" else base.astype(dtype)
+        x = xp.asarray(base)
+    else:
+        x, base = viewed(draw, xp, dtype, shape)
+    axis = draw(st.integers(-len(shape), len(shape) - 1))
+    return x, base, axis, draw(st.booleans())
+
+
+@given(sort_case())
+def test_sort_and_argsort(case):
+    x, a, axis, desc = case
+    idx = ref_argsort(a, axis, desc)
+    got_i = np.asarray(xp.argsort(x, axis=axis, descending=desc))
+    assert got_i.dtype == np.int64 and got_i.shape == a.shape
+    np.testing.assert_array_equal(got_i, idx)
+    got = np.asarray(xp.sort(x, axis=axis, descending=desc))
+    assert got.dtype == a.dtype and got.shape == a.shape
+    np.testing.assert_array_equal(got, np.take_along_axis(a, idx, axis=axis))
+
+
+def test_nan_zero_order_and_stability():
+    a = np.array([0.0, np.nan, -0.0, 1.0, -np.inf, np.nan, 0.0, -1.0], np.float32)
+    x = xp.asarray(a)
+    np.testing.assert_array_equal(np.asarray(xp.argsort(x)), np.argsort(a, kind="stable"))
+    assert list(np.asarray(xp.argsort(x, descending=True))) == [1, 5, 3, 0, 2, 6, 7, 4]
+    got = np.asarray(xp.sort(x))
+    assert np.signbit(got[2:5]).tolist() == [False, True, False]  # stable among equal zeros
+
+
+def test_complex_numpy_order():
+    a = np.array([complex(1, np.nan), 2 + 0j, complex(np.nan, 1), complex(np.nan, np.nan), 1 + 1j,
+                  complex(np.nan, 0), 1 - 1j])
+    np.testing.assert_array_equal(np.asarray(xp.argsort(xp.asarray(a))), np.argsort(a, kind="stable"))
+
+
+@pytest.mark.parametrize("n", [1 << 15, (1 << 16) + 12345])
+def test_long_row_parallel_segments(n):
+    rng = np.random.default_rng(n)
+    a = rng.integers(0, 1000, n).astype(np.float64)
+    x = xp.asarray(a)
+    np.testing.assert_array_equal(np.asarray(xp.argsort(x)), np.argsort(a, kind="stable"))
+    np.testing.assert_array_equal(np.asarray(xp.argsort(x, descending=True)), ref_argsort(a, 0, True))
+    two = xp.asarray(np.stack([a, -a]))
+    np.testing.assert_array_equal(np.asarray(xp.sort(two, axis=1)), np.sort(np.stack([a, -a]), axis=1))
+
+
+def test_lazy_input_and_errors():
+    a = np.arange(12.0).reshape(3, 4)
+    x = xp.asarray(a)
+    np.testing.assert_array_equal(np.asarray(xp.sort(-x, axis=0)), np.sort(-a, axis=0))
+    with pytest.raises(IndexError):
+        xp.sort(x, axis=2)
+    with pytest.raises(TypeError):
+        xp.argsort(a)
+    with pytest.raises(ValueError):
+        xp.sort(xp.asarray(np.ones(1))[0])
