@@ -114,8 +114,6 @@ def broadcast_to(x, /, shape) -> Array:
     lead = len(shape) - x.ndim
     if lead < 0 or any(n != shape[lead + i] and n != 1 for i, n in enumerate(x.shape)):
         raise ValueError(f"broadcast_to: an array of shape {x.shape} cannot be broadcast to {shape}")
-    if shape == x.shape:
-        return make_view(x, x.shape, x._realize().strides, x._realize().offset)
     v = x._realize()
     strides = [0] * lead + [0 if n != shape[lead + i] else s
                             for i, (n, s) in enumerate(zip(x.shape, v.strides))]
