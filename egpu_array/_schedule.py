@@ -303,27 +303,21 @@ def _realize_reduce(root: LazyNode, out: View, chunks: int | None = None) -> Non
         if not scan and not is_arg and n_out < threads and n_red >= (1 << 16):
             chunks = max(1, min(threads * 4, n_red // (1 << 14)))
     acc = arg.acc
-    out_dtype = root.dtype
-    partial = None
-    if chunks > 1:
-        partial = device.allocator.alloc(n_out * chunks * acc.itemsize)
-        out_dtype = acc
+    partial = device.allocator.alloc(n_out * chunks * acc.itemsize) if chunks > 1 else None
     spec = ReduceSpec(
         op=arg.op, expr=expr,
         in_dtypes=tuple(n.dtype.name for n in inputs),
         arg_dtypes=tuple(n.dtype.name for n in consts),
-        n_idx=len(iotas), expr_dtype=src.dtype.name, acc_dtype=acc.name, out_dtype=out_dtype.name,
+        n_idx=len(iotas), expr_dtype=src.dtype.name, acc_dtype=acc.name, out_dtype=root.dtype.name,
         n_kept=len(kshape), n_red=len(rshape),
         classes=tuple(_stride_class(st[-1]) for st in rstrides),
-        post="divide" if (arg.divisor is not None and chunks == 1) else "",
+        post="divide" if arg.divisor is not None else "",
         chunked=chunks > 1,
     )
     program = get_program(device, spec)
     slots = list(kshape) + list(rshape)
     views = [out] + [n.arg for n in inputs]
     dts = [root.dtype] + [n.dtype for n in inputs]
-    if partial is not None:
-        views[0] = View(partial, (), 0)
     for k in range(1 + len(inputs)):
         v = views[k]
         slots.append(v.buffer.ptr + v.offset * dts[k].itemsize)
@@ -334,26 +328,11 @@ def _realize_reduce(root: LazyNode, out: View, chunks: int | None = None) -> Non
         slots.extend(_scalar_slots(c.arg, c.dtype))
     divisor = arg.divisor if arg.divisor is not None else 1.0
     slots.extend(_scalar_slots(divisor, _F64) + [chunks, -(-n_red // chunks)])
+    slots.append(partial.ptr if partial is not None else 0)
     _gather_slots(slots, gathers)
     assert len(slots) == reduce_arg_layout(spec)["size"]
     args = np.array(slots, dtype=np.int64)
     nbytes = sum(math.prod(n.shape) * n.dtype.itemsize for n in inputs) + n_out * root.dtype.itemsize
+    # chunked: one launch of a two-phase kernel (chunks in parallel, then the finalize step)
     device.launch(program, args.ctypes.data, n_out * chunks, nbytes, work=n_out * max(n_red, 1))
     _check_gather(args, gathers)
-    if partial is not None:
-        # second pass: combine the partial accumulators of each output
-        combine = {"sum": "sum", "prod": "prod", "max": "max", "min": "min", "all": "all", "any": "any"}[arg.op]
-        pnode = LazyNode("buffer", (), acc, (n_out, chunks), View(partial, (chunks, 1), 0), device)
-        flat_out = View(out.buffer, (_flat_stride(root.shape, out.strides),), out.offset) if n_out > 1 \
-            else View(out.buffer, (0,), out.offset)
-        node2 = LazyNode("reduce", (pnode,), root.dtype, (n_out,),
-                         ReduceArg(combine, (1,), False, acc, arg.divisor), device)
-        _realize_reduce(node2, flat_out, chunks=1)
-
-
-def _flat_stride(shape, strides) -> int:
-    """The element stride of a view whose non-unit dimensions collapse to one."""
-    dims = [(n, s) for n, s in zip(shape, strides) if n != 1]
-    if len(dims) != 1:
-        raise AssertionError("partial-sum combine needs a single kept dimension")
-    return dims[0][1]

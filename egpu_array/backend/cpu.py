@@ -24,6 +24,7 @@ from .pool import PoolAllocator
 __all__ = ["CPUDevice", "THREAD_MIN_ITEMS"]
 
 _KERNEL_TYPE = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64)
+_TAIL_TYPE = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
 
 #: below this many work items a launch stays on one thread (waking a thread costs more)
 THREAD_MIN_ITEMS = 1 << 18
@@ -70,9 +71,10 @@ class CPUDevice(Device):
             self._engine.add_object_file(llvm.ObjectFileRef.from_data(binary))
             self._engine.finalize_object()
             addr = self._engine.get_function_address(fname)
+            tail = self._engine.get_function_address(fname + "_fin") if getattr(spec, "chunked", False) else 0
         if not addr:
             raise KernelLaunchError(f"cpu: kernel {fname} not found in its compiled object")
-        return Program(fname, _KERNEL_TYPE(addr), spec)
+        return Program(fname, _KERNEL_TYPE(addr), spec, _TAIL_TYPE(tail) if tail else None)
 
     def launch(self, program: Program, args, n: int, nbytes: int = 0, work: int | None = None) -> None:
         """Run ``program`` over work items ``[0, n)``; ``args`` is the address of the int64 slots.
@@ -93,6 +95,8 @@ class CPUDevice(Device):
             program.fn(args, 0, min(step, n))
             for f in futs:
                 f.result()
+        if program.tail is not None:
+            program.tail(args)
         profiler.record_launch(program.name, t0, time.perf_counter(), nbytes)
 
     def copy_in(self, buf, offset: int, host: np.ndarray) -> None:

@@ -51,14 +51,16 @@ class Allocator:
 
 
 class Program:
-    """A loaded kernel: ``device.launch(program, args, n)`` runs it over ``n`` work items."""
+    """A loaded kernel: ``device.launch(program, args, n)`` runs it over ``n`` work items, then
+    ``tail(args)`` once if the kernel has a second phase (a chunked reduction's finalize step)."""
 
-    __slots__ = ("name", "fn", "spec")
+    __slots__ = ("name", "fn", "spec", "tail")
 
-    def __init__(self, name: str, fn, spec):
+    def __init__(self, name: str, fn, spec, tail=None):
         self.name = name
         self.fn = fn
         self.spec = spec
+        self.tail = tail
 
 
 class Device:

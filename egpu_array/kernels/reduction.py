@@ -12,7 +12,7 @@ from __future__ import annotations
 from llvmlite import ir
 
 from .elementwise import Leaves, Operand, dtype_named, emit_expr, gather_pairs, load_scalar
-from .irb import F64, I1, I64, const, intrinsic, reg_type
+from .irb import F64, I1, I64, const, for_range, intrinsic, reg_type
 from .ops import cast
 from .spec import REDUCE_OPS, ReduceSpec
 
@@ -39,8 +39,8 @@ def reduce_arg_layout(spec: ReduceSpec) -> dict:
         pos += 2 if name.startswith("complex") else 1
     g = gather_pairs(spec.expr)
     return {"operands": operands, "idx": idx, "scalars": scalars, "divisor": pos,
-            "nchunks": pos + 1, "chunk": pos + 2, "gather": pos + 3, "error": pos + 3 + 2 * g,
-            "size": pos + 4 + 2 * g}
+            "nchunks": pos + 1, "chunk": pos + 2, "partials": pos + 3, "gather": pos + 4,
+            "error": pos + 4 + 2 * g, "size": pos + 5 + 2 * g}
 
 
 def identity_of(op: str, dtype):
@@ -246,20 +246,94 @@ def generate_reduction(spec: ReduceSpec, module: ir.Module, fname: str) -> ir.Fu
 
     # ---- finish the work item -----------------------------------------------------------------
     b.position_at_end(r_done)
-    if not scan:
-        if is_arg:
-            result = acc_phis[1]
-        else:
-            result = _unflat(acc_phis, init)
-            if spec.post == "divide":
-                ty = reg_type(acc_dt)
-                dv = b.fptrunc(divisor, ty) if ty != F64 else divisor
-                result = tuple(b.fdiv(x, dv) for x in result) if isinstance(result, tuple) else b.fdiv(result, dv)
-            result = cast(b, acc_dt, out_dt, result)
-        off = w if spec.chunked else kbases[0]
-        _store_value(b, ops[0], off, result)
+    if spec.chunked:  # phase 1: the raw accumulator of this chunk
+        _store_value(b, _partials(b, args, lay, acc_dt), w, _unflat(acc_phis, init))
+    elif not scan:
+        result = acc_phis[1] if is_arg else _finish(b, spec, acc_dt, out_dt, _unflat(acc_phis, init), divisor)
+        _store_value(b, ops[0], kbases[0], result)
     w.add_incoming(b.add(w, const(I64, 1)), b.block)
     b.branch(w_head)
     b.position_at_end(w_done)
     b.ret_void()
+    if spec.chunked:
+        _generate_finalize(spec, module, fname + "_fin", lay)
     return fn
+
+
+class _Flat:
+    """A contiguous operand (partial accumulators): pointer and dtype only."""
+
+    def __init__(self, ptr, dtype):
+        self.ptr, self.dtype = ptr, dtype
+        self.comp = 2 if dtype.kind == "c" else 1
+
+
+def _partials(b, args, lay, acc_dt) -> _Flat:
+    from .irb import mem_type
+    raw = b.load(b.gep(args, [const(I64, lay["partials"])]))
+    return _Flat(b.inttoptr(raw, mem_type(acc_dt).as_pointer()), acc_dt)
+
+
+def _finish(b, spec, acc_dt, out_dt, result, divisor):
+    """The post-op (division for mean/var) and the cast to the output dtype."""
+    if spec.post == "divide":
+        ty = reg_type(acc_dt)
+        dv = b.fptrunc(divisor, ty) if ty != F64 else divisor
+        result = tuple(b.fdiv(x, dv) for x in result) if isinstance(result, tuple) else b.fdiv(result, dv)
+    return cast(b, acc_dt, out_dt, result)
+
+
+def _generate_finalize(spec: ReduceSpec, module: ir.Module, fname: str, lay: dict) -> None:
+    """Phase 2 of a chunked reduction, ``void NAME(i64* args)``: combine each output's partial
+    accumulators, apply the post-op and store. The launcher runs it once, after every chunk."""
+    fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [I64.as_pointer()]), name=fname)
+    (args,) = fn.args
+    b = ir.IRBuilder(fn.append_basic_block("entry"))
+    slot = lambda k: b.load(b.gep(args, [const(I64, k)]))  # noqa: E731
+    nk, nd = spec.n_kept, spec.n_kept + spec.n_red
+    kept = [slot(d) for d in range(nk)]
+    acc_dt, out_dt = dtype_named(spec.acc_dtype), dtype_named(spec.out_dtype)
+    out = Operand(b, args, out_dt, *lay["operands"][0], nd)
+    part = _partials(b, args, lay, acc_dt)
+    nchunks = slot(lay["nchunks"])
+    divisor = b.bitcast(slot(lay["divisor"]), F64)
+    n_out = const(I64, 1)
+    for n in kept:
+        n_out = b.mul(n_out, n)
+    init = _const_of(acc_dt, identity_of(spec.op, acc_dt))
+    with for_range(b, const(I64, 0), n_out, name="o") as o:
+        base = b.mul(o, nchunks)
+        pre = b.block
+        head, body, done = (b.append_basic_block(n) for n in ("c.head", "c.body", "c.done"))
+        b.branch(head)
+        b.position_at_end(head)
+        c = b.phi(I64)
+        c.add_incoming(const(I64, 0), pre)
+        phis = [b.phi(v.type) for v in _flat(init)]
+        for p, v in zip(phis, _flat(init)):
+            p.add_incoming(v, pre)
+        b.cbranch(b.icmp_signed("<", c, nchunks), body, done)
+        b.position_at_end(body)
+        off = b.add(base, c)
+        if part.comp == 2:
+            off2 = b.mul(off, const(I64, 2))
+            v = (b.load(b.gep(part.ptr, [off2])), b.load(b.gep(part.ptr, [b.add(off2, const(I64, 1))])))
+        else:
+            v = b.load(b.gep(part.ptr, [off]))
+            if acc_dt.kind == "b":
+                v = b.icmp_unsigned("!=", v, const(v.type, 0))
+        acc = _combine(b, {"cumsum": "sum", "cumprod": "prod"}.get(spec.op, spec.op), acc_dt,
+                       _unflat(phis, init), v)
+        for p, v2 in zip(phis, _flat(acc)):
+            p.add_incoming(v2, b.block)
+        c.add_incoming(b.add(c, const(I64, 1)), b.block)
+        b.branch(head)
+        b.position_at_end(done)
+        kb = const(I64, 0)
+        rem = o
+        for d in range(nk - 1, -1, -1):
+            k = b.srem(rem, kept[d])
+            rem = b.sdiv(rem, kept[d])
+            kb = b.add(kb, b.mul(k, out.strides[d]))
+        _store_value(b, out, kb, _finish(b, spec, acc_dt, out_dt, _unflat(phis, init), divisor))
+    b.ret_void()
