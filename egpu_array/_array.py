@@ -65,6 +65,7 @@ class Array:
                                     "into it failed")
             return node.arg
         from ._schedule import realize_into
+        _check_valid(node)
         size = 1
         for n in node.shape:
             size *= n
@@ -83,6 +84,7 @@ class Array:
             if reader is not None and reader is not self and reader._node is not node and reader._node.srcs:
                 reader._realize()
         from ._schedule import realize_into
+        _check_valid(node)
         if node.buffers and view.buffer in node.buffers and _overlaps_differently(node, view):
             tmp = Array._new(node)
             tmp._realize()
@@ -215,6 +217,15 @@ class Array:
     __str__ = __repr__
 
     __hash__ = None  # unhashable, like NumPy arrays (== is elementwise)
+
+
+def _check_valid(node: LazyNode) -> None:
+    """Refuse to compute from memory that a failed copy left invalid."""
+    for buf in node.buffers:
+        if not buf.valid:
+            from ._errors import TransferError
+            raise TransferError(f"an input on {buf.device} holds invalid data: an earlier copy into "
+                                "it failed; recreate that array")
 
 
 def _overlaps_differently(node: LazyNode, view: View) -> bool:

@@ -80,9 +80,8 @@ def asarray(obj, /, *, dtype=None, device=None, copy=None) -> Array:
         inferred = _infer_scalar_dtype(flat) if flat else dt.float64
         target = dtype or inferred
         if isinstance(obj, (bool, int, float, complex)):
-            if dtype is not None and not dt.scalar_fits(obj, dtype) and not (
-                    dtype.kind in "fc" and isinstance(obj, (int, float, complex))):
-                raise TypeError(f"asarray: a Python {type(obj).__name__} cannot become {dtype}")
+            if dtype is not None and isinstance(obj, complex) and dtype.kind != "c":
+                raise TypeError(f"asarray: a Python complex cannot become {dtype}")
             if target.kind in "iu" and not isinstance(obj, bool):
                 info = np.iinfo(target.np)
                 if not info.min <= obj <= info.max:
@@ -285,7 +284,7 @@ def triu(x, /, *, k=0) -> Array:
     return _triangle("triu", x, k, "greater_equal")
 
 
-def meshgrid(*arrays, indexing="xy") -> list:
+def meshgrid(*arrays, indexing="xy") -> tuple:
     """Coordinate matrices from 1-D arrays, as broadcast views (no copies)."""
     from ._views import make_view
     if indexing not in ("xy", "ij"):
@@ -307,7 +306,7 @@ def meshgrid(*arrays, indexing="xy") -> list:
         strides = [0] * len(arrays)
         strides[axis] = v.strides[0]
         out.append(make_view(a, tuple(shape), tuple(strides), v.offset))
-    return out
+    return tuple(out)
 
 
 def from_dlpack(x, /, *, device=None, copy=None) -> Array:

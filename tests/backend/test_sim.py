@@ -266,8 +266,6 @@ def test_failed_copy_in_marks_the_buffer_invalid(sim):
     _check_recovered(sim)
 
 
-@pytest.mark.xfail(strict=True, reason="Array._realize checks only its own buffer: an expression "
-                   "reading an invalid buffer is computed from it (needs a check of node.buffers)")
 def test_expression_reading_an_invalid_buffer_raises(sim):
     x = xp.asarray(data("float64", 100), device="sim")
     y = x + 1
