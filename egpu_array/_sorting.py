@@ -1,7 +1,9 @@
 """Sorting functions of the standard (section "Sorting Functions"): sort and argsort.
 
 The sorted axis is copied (one elementwise kernel) into contiguous rows; the ``sort`` kernels
-(kernels/sort.py) then merge-sort each row with a scratch buffer. Rows are the work items the
+(kernels/sort.py) then sort each row with a scratch buffer: a few long rows of real values
+(>= RADIX_MIN elements) with a stable LSD radix sort on order-preserving integer keys (8-bit
+digits, chunks of a row in parallel), everything else with a stable merge sort. Rows are the work items the
 launcher spreads over threads; when there are fewer rows than threads, each row is cut into
 segments sorted in parallel, then merged pass by pass (the last pass of a single row runs on one
 thread). The result is returned as a view with the axis moved back (no copy).
@@ -85,6 +87,8 @@ def sort_rows(keys, idx, dtype, n_rows: int, row_len: int, device, descending: b
         ia = idx or alloc(total * 8)
         ib = alloc(total * 8)
     threads = getattr(device, "num_threads", 1)
+    if dtype.kind != "c" and row_len >= RADIX_MIN and n_rows <= RADIX_MAX_ROWS:
+        return _radix_rows(keys, scratch, ia, ib, dtype, n_rows, row_len, device, descending, with_idx, threads)
     nseg = 1
     if n_rows < threads and row_len >= (1 << 15):
         nseg = 1 << max(0, (threads // n_rows - 1)).bit_length()
@@ -105,6 +109,34 @@ def sort_rows(keys, idx, dtype, n_rows: int, row_len: int, device, descending: b
                    n_rows * npairs, nbytes, total)
             keys, scratch, ia, ib = scratch, keys, ib, ia
             width *= 2
+    return keys, ia
+
+
+#: rows at least this long, when there are at most RADIX_MAX_ROWS of them, use the radix sort
+RADIX_MIN = 1 << 16
+RADIX_MAX_ROWS = 8
+
+
+def _radix_rows(keys, scratch, ia, ib, dtype, n_rows, row_len, device, descending, with_idx, threads):
+    """LSD radix sort (8-bit digits, stable) of each row: per pass a histogram per chunk of the row
+    (chunks = threads, in parallel), one prefix kernel, a stable scatter per chunk (in parallel)."""
+    nchunks = max(1, min(threads, row_len // 4096))
+    chunk = -(-row_len // nchunks)
+    hist = device.allocator.alloc(nchunks * 256 * 8)
+    passes = max(1, dtype.itemsize)
+    progs = {ph: get_program(device, SortSpec(dtype.name, bool(descending), with_idx, ph))
+             for ph in ("hist", "prefix", "scatter", "scatter_first")}
+    isz = dtype.itemsize
+    nbytes = row_len * (isz + (8 if with_idx else 0))
+    for p in range(passes):
+        for r in range(n_rows):
+            k_off, i_off = r * row_len * isz, r * row_len * 8
+            sl = [row_len, chunk, nchunks, 8 * p, keys.ptr + k_off, scratch.ptr + k_off,
+                  (ia.ptr + i_off) if with_idx else 0, (ib.ptr + i_off) if with_idx else 0, hist.ptr]
+            launch(device, progs["hist"], sl, nchunks, row_len * isz, row_len)
+            launch(device, progs["prefix"], sl, 1, nchunks * 256 * 8, 1)
+            launch(device, progs["scatter_first" if p == 0 else "scatter"], sl, nchunks, 2 * nbytes, row_len)
+        keys, scratch, ia, ib = scratch, keys, ib, ia
     return keys, ia
 
 

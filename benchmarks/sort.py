@@ -1,0 +1,63 @@
+"""Sort benchmark: ``sort`` of 1e7 float32 (standard normal) on the cpu device against NumPy.
+
+    python benchmarks/sort.py [--n 10000000] [--repeats 5] [--argsort] [--json]
+
+Both run in this one process, interleaved (A B B A ...), after a warm-up call (the compile), and
+the medians are compared. NumPy's ``np.sort`` (SIMD quicksort/introsort, one thread, not stable) is
+the reference; ours is a stable merge sort over the device's threads (EGPU_ARRAY_NUM_THREADS). The
+time includes the copy of the input into the sort buffer (the sort is out of place, like
+``np.sort``) and the result is forced (``synchronize``).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+if __package__ in (None, ""):  # run as a script
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    __package__ = "benchmarks"
+
+import numpy as np  # noqa: E402
+
+from benchmarks._harness import fmt_time, interleaved, machine_info  # noqa: E402
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="benchmarks/sort.py", description=__doc__.splitlines()[0])
+    p.add_argument("--n", type=float, default=1e7)
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--argsort", action="store_true", help="also time argsort (NumPy: kind='stable')")
+    p.add_argument("--json", action="store_true")
+    args = p.parse_args(argv)
+    import egpu_array as xp
+    n = int(args.n)
+    a = np.random.default_rng(0).standard_normal(n, dtype=np.float32)
+    x = xp.asarray(a)
+    xp.synchronize(x)
+    got = np.asarray(xp.sort(x))
+    assert np.array_equal(got, np.sort(a)), "sort result differs from NumPy"
+    cases = {"sort": {"ours": lambda: xp.synchronize(xp.sort(x)), "numpy": lambda: np.sort(a)}}
+    if args.argsort:
+        cases["argsort"] = {"ours": lambda: xp.synchronize(xp.argsort(x)),
+                            "numpy": lambda: np.argsort(a, kind="stable")}
+    results = {}
+    for name, fns in cases.items():
+        r = interleaved(fns, args.repeats)
+        results[name] = {"ours_s": r["ours"]["median"], "numpy_s": r["numpy"]["median"],
+                         "ratio_numpy_over_ours": r["numpy"]["median"] / r["ours"]["median"]}
+    info = {"n": n, "dtype": "float32", "threads": xp.__array_namespace_info__().default_device().num_threads
+            if hasattr(xp.__array_namespace_info__().default_device(), "num_threads") else None,
+            "machine": machine_info(), "results": results}
+    if args.json:
+        print(json.dumps(info, indent=1, default=str))
+    else:
+        for name, r in results.items():
+            print(f"{name:8s} n={n:.0e} float32  ours {fmt_time(r['ours_s'])}  numpy {fmt_time(r['numpy_s'])}  "
+                  f"NumPy/ours = {r['ratio_numpy_over_ours']:.2f} (median of {args.repeats}, interleaved)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
