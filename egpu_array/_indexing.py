@@ -2,8 +2,8 @@
 boolean scalars, 0-d integer arrays).
 
 Basic indices give zero-copy views. Out-of-bounds integers raise IndexError before anything runs,
-so no kernel ever reads or writes outside a buffer. Integer-array and boolean-mask indices need
-gather/scatter kernels and raise IndexError until those exist.
+so no kernel ever reads or writes outside a buffer. Integer-array and boolean-mask indices go to
+``_advanced`` (gather kernels; masked assignment as a fused ``where``).
 """
 from __future__ import annotations
 
@@ -112,7 +112,10 @@ def basic_view(x: Array, key, func: str = "__getitem__") -> Array:
 
 
 def getitem(x: Array, key) -> Array:
-    """``x[key]``."""
+    """``x[key]``: a view for basic indices, a gather kernel for index arrays and masks."""
+    from ._advanced import advanced_getitem, is_advanced
+    if is_advanced(key):
+        return advanced_getitem(x, key)
     return basic_view(x, key)
 
 
@@ -122,7 +125,9 @@ def setitem(x: Array, key, value) -> None:
     from ._elementwise import _check_scalar_range, cast_node, const_node
     from ._shapes import broadcast_shapes
     from ._graph import LazyNode
-    target = basic_view(x, key, "__setitem__")
+    from ._advanced import is_advanced, masked_setitem
+    advanced = is_advanced(key)
+    target = x if advanced else basic_view(x, key, "__setitem__")
     if isinstance(value, Array):
         if value.device != x.device:
             raise ValueError(f"__setitem__: value is on {value.device}, the array on {x.device}")
@@ -140,6 +145,8 @@ def setitem(x: Array, key, value) -> None:
         node = const_node(value, x.dtype, x.device)
     else:
         raise TypeError(f"__setitem__: value must be an Array or a Python scalar, got {type(value).__name__}")
+    if advanced:
+        return masked_setitem(x, key, node)
     if broadcast_shapes(target.shape, node.shape, func="__setitem__") != target.shape:
         raise ValueError(f"__setitem__: a value of shape {node.shape} cannot be broadcast to {target.shape}")
     if node.op == "const" or node.shape != target.shape or node.op == "buffer":

@@ -1,0 +1,102 @@
+"""Advanced indexing: integer arrays and boolean masks in ``x[key]``, and masked assignment.
+
+``x[key]`` with integer arrays is one gather kernel over a basic view of ``x`` (NumPy's rules:
+Python ints count as advanced indices next to arrays; adjacent advanced indices keep their place,
+separated ones move to the front). A boolean mask becomes the integer indices of its True elements
+(``nonzero``: its count is read to know the shape). ``x[mask] = scalar`` is one fused ``where``.
+"""
+from __future__ import annotations
+
+from . import _dtypes as dt
+from ._array import Array
+from ._elementwise import cast_node, const_node
+from ._gather import gather_axes
+from ._graph import LazyNode
+
+__all__ = ["is_advanced", "advanced_getitem", "masked_setitem"]
+
+
+def is_advanced(key) -> bool:
+    """Whether ``key`` holds an index array of at least one dimension."""
+    keys = key if isinstance(key, tuple) else (key,)
+    return any(isinstance(k, Array) and k.ndim > 0 for k in keys)
+
+
+def _expand(x: Array, key, func: str) -> list:
+    """The key with masks replaced by their nonzero() index arrays and the ellipsis expanded."""
+    from ._searching import nonzero
+    keys = list(key) if isinstance(key, tuple) else [key]
+    out = []
+    for k in keys:
+        if isinstance(k, Array) and k.ndim > 0:
+            if k.device != x.device:
+                raise ValueError(f"{func}: index array on {k.device}, the array on {x.device}")
+            if k.dtype is dt.bool:
+                out.extend(nonzero(k))
+                continue
+            if k.dtype.kind not in "iu":
+                raise IndexError(f"{func}: index arrays must be integer or boolean, got {k.dtype}")
+        elif isinstance(k, Array):  # 0-d integer array: an int
+            k = int(k)
+        elif isinstance(k, bool):
+            raise IndexError(f"{func}: a boolean scalar cannot be combined with index arrays")
+        out.append(k)
+    n_real = sum(1 for k in out if k is not None and k is not Ellipsis)
+    if n_real > x.ndim:
+        raise IndexError(f"{func}: too many indices: {n_real} for an array of {x.ndim} dimensions")
+    if Ellipsis in out:
+        i = out.index(Ellipsis)
+        out[i:i + 1] = [slice(None)] * (x.ndim - n_real)
+    else:
+        out.extend([slice(None)] * (x.ndim - n_real))
+    return out
+
+
+def advanced_getitem(x: Array, key, func: str = "__getitem__") -> Array:
+    """``x[key]`` where key holds integer arrays and/or boolean masks."""
+    from ._indexing import basic_view
+    from ._manipulation import permute_dims
+    keys = _expand(x, key, func)
+    basic, adv_axes, nodes = [], [], []
+    axis = 0
+    for k in keys:
+        if k is None:
+            basic.append(None)
+            axis += 1
+        elif isinstance(k, slice):
+            basic.append(k)
+            axis += 1
+        else:  # an integer array or (next to arrays) a Python int
+            basic.append(slice(None))
+            adv_axes.append(axis)
+            if isinstance(k, Array):
+                nodes.append(cast_node(k._node, dt.int64))
+            else:
+                nodes.append(const_node(int(k), dt.int64, x.device))
+            axis += 1
+    view = basic_view(x, tuple(basic), func)
+    if adv_axes != list(range(adv_axes[0], adv_axes[0] + len(adv_axes))):
+        rest = [a for a in range(view.ndim) if a not in adv_axes]
+        view = permute_dims(view, tuple(adv_axes + rest))
+        adv_axes = list(range(len(adv_axes)))
+    return gather_axes(view, adv_axes, nodes, func)
+
+
+def masked_setitem(x: Array, key, value_node: LazyNode) -> None:
+    """``x[mask] = value`` for a boolean mask over leading axes and a scalar/0-d value."""
+    keys = key if isinstance(key, tuple) else (key,)
+    mask = keys[0] if len(keys) == 1 else None
+    if not (isinstance(mask, Array) and mask.dtype is dt.bool and mask.ndim <= x.ndim
+            and mask.shape == x.shape[:mask.ndim]):
+        raise IndexError("__setitem__: assignment through integer arrays, or masks combined with "
+                         "other indices, is not supported yet (it needs a scatter kernel); "
+                         "a single boolean mask over leading axes is")
+    if value_node.shape != ():
+        raise IndexError("__setitem__: masked assignment takes a scalar or a 0-d array value for now")
+    if mask.device != x.device:
+        raise ValueError(f"__setitem__: mask on {mask.device}, the array on {x.device}")
+    from ._indexing import basic_view
+    m = basic_view(mask, (Ellipsis,) + (None,) * (x.ndim - mask.ndim)) if x.ndim > mask.ndim else mask
+    x._realize()
+    node = LazyNode("where", (m._node, value_node, x._node), x.dtype, x.shape, None, x.device)
+    x._write(node)
