@@ -55,6 +55,8 @@ from ._statistical import (all, any, cumulative_prod, cumulative_sum, diff, max,
 from ._searching import argmax, argmin, count_nonzero, isin, nonzero, searchsorted  # noqa: E402
 from ._sorting import argsort, sort  # noqa: E402
 from ._set import unique_all, unique_counts, unique_inverse, unique_values  # noqa: E402
+# linear algebra functions
+from ._linalg_funcs import matmul, matrix_transpose, tensordot, vecdot  # noqa: E402
 # indexing functions
 from ._gather import take, take_along_axis  # noqa: E402
 

@@ -312,5 +312,23 @@ def _install_operators() -> None:
         setattr(Array, f"__i{dunder}__", iop)
     for dunder, fname in _COMPARISONS.items():
         setattr(Array, f"__{dunder}__", binary(fname)[0])
+    from ._linalg_funcs import matmul
+
+    def _matmul(self, other):
+        return matmul(self, other) if isinstance(other, Array) else NotImplemented
+
+    def _rmatmul(self, other):
+        return matmul(other, self) if isinstance(other, Array) else NotImplemented
+
+    def _imatmul(self, other):
+        if not isinstance(other, Array):
+            return NotImplemented
+        res = matmul(self, other)
+        if res.shape != self.shape or res.dtype != self.dtype:
+            raise ValueError(f"matmul (in place): result shape {res.shape} / dtype {res.dtype} differs "
+                             f"from the array's {self.shape} / {self.dtype}")
+        self._write(res._node)
+        return self
+    Array.__matmul__, Array.__rmatmul__, Array.__imatmul__ = _matmul, _rmatmul, _imatmul
     for dunder, fname in _UNARY_OPERATORS.items():
         setattr(Array, f"__{dunder}__", (lambda f: lambda self: f(self))(getattr(ew, fname)))

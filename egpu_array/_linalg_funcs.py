@@ -1,0 +1,150 @@
+"""Linear algebra functions of the main namespace: matmul, tensordot, vecdot, matrix_transpose.
+
+Products are lazy reductions over a broadcast product: ``matmul`` multiplies a (.., M, 1, K) view
+of x1 by a (.., 1, N, K) view of x2 (x2's transpose, copied once so K is contiguous) and sums over
+K in one generated reduction kernel; every numeric dtype, batching and the 1-D rules come for free.
+This is a plain dot-product kernel, not yet the blocked GEMM of the linalg issue.
+"""
+from __future__ import annotations
+
+from . import _dtypes as dt
+from ._array import Array
+from ._elementwise import cast_node
+from ._graph import LazyNode, View
+from ._schedule import ReduceArg, materialize
+from ._shapes import broadcast_shapes, normalize_axis
+
+__all__ = ["matmul", "tensordot", "vecdot", "matrix_transpose"]
+
+
+def _pair(func: str, x1, x2):
+    for x in (x1, x2):
+        if not isinstance(x, Array):
+            raise TypeError(f"{func}: expected Arrays, got {type(x).__name__}")
+    if x1.device != x2.device:
+        raise ValueError(f"{func}: arrays on different devices ({x1.device} and {x2.device})")
+    dtype = dt.promote_types(x1.dtype, x2.dtype, func)
+    dt.check_category(func, "numeric", dtype)
+    return dtype
+
+
+def _view(node: LazyNode, shape: tuple, strides: tuple) -> LazyNode:
+    leaf = materialize(node)
+    v = leaf.arg
+    return LazyNode("buffer", (), leaf.dtype, shape, View(v.buffer, strides, v.offset), leaf.device)
+
+
+def _contract(func: str, a: LazyNode, b: LazyNode, shape: tuple, n_contract: int, dtype, device) -> Array:
+    """sum over the last ``n_contract`` axes of a*b (both already broadcastable to ``shape``)."""
+    prod = LazyNode("multiply", (cast_node(a, dtype), cast_node(b, dtype)), dtype, shape, None, device)
+    nd = len(shape)
+    axes = tuple(range(nd - n_contract, nd))
+    out_shape = shape[: nd - n_contract]
+    return Array._new(LazyNode("reduce", (prod,), dtype, out_shape, ReduceArg("sum", axes, False, dtype), device))
+
+
+def matmul(x1, x2, /) -> Array:
+    """Matrix product with the standard's 1-D and batch-broadcasting rules."""
+    dtype = _pair("matmul", x1, x2)
+    if x1.ndim == 0 or x2.ndim == 0:
+        raise ValueError("matmul: 0-dimensional arrays are not allowed")
+    s1 = x1.shape if x1.ndim > 1 else (1,) + x1.shape
+    s2 = x2.shape if x2.ndim > 1 else x2.shape + (1,)
+    if s1[-1] != s2[-2]:
+        raise ValueError(f"matmul: shapes {x1.shape} and {x2.shape} are not aligned "
+                         f"({s1[-1]} != {s2[-2]})")
+    batch = broadcast_shapes(s1[:-2], s2[:-2], func="matmul")
+    m, k, n = s1[-2], s1[-1], s2[-1]
+    a = materialize(x1._node)
+    av = a.arg
+    ast = av.strides if x1.ndim > 1 else (0,) + av.strides
+    a_node = LazyNode("buffer", (), a.dtype, s1[:-2] + (m, 1, k),
+                      View(av.buffer, ast[:-2] + (ast[-2], 0, ast[-1]), av.offset), a.device)
+    # x2 transposed and copied once, so the contracted axis is contiguous
+    bt = Array._new(LazyNode("positive", (_transposed(x2._node, x2.ndim),), x2.dtype,
+                             s2[:-2] + (n, k), None, x2.device))
+    bv = bt._realize()
+    b_node = LazyNode("buffer", (), x2.dtype, s2[:-2] + (1, n, k),
+                      View(bv.buffer, bv.strides[:-2] + (0,) + bv.strides[-2:], bv.offset), x2.device)
+    out = _contract("matmul", a_node, b_node, batch + (m, n, k), 1, dtype, x1.device)
+    if x1.ndim == 1 or x2.ndim == 1:
+        from ._manipulation import squeeze
+        axes = ((-2,) if x1.ndim == 1 else ()) + ((-1,) if x2.ndim == 1 else ())
+        out = squeeze(out, axis=tuple(a % out.ndim for a in axes))
+    return out
+
+
+def _transposed(node: LazyNode, ndim: int) -> LazyNode:
+    """A view of ``node`` with its last two axes swapped (a 1-D x2 is a (K, 1) column)."""
+    leaf = materialize(node)
+    v = leaf.arg
+    if ndim == 1:
+        return LazyNode("buffer", (), leaf.dtype, (1,) + leaf.shape, View(v.buffer, (0,) + v.strides, v.offset),
+                        leaf.device)
+    shape = leaf.shape[:-2] + (leaf.shape[-1], leaf.shape[-2])
+    strides = v.strides[:-2] + (v.strides[-1], v.strides[-2])
+    return LazyNode("buffer", (), leaf.dtype, shape, View(v.buffer, strides, v.offset), leaf.device)
+
+
+def matrix_transpose(x, /) -> Array:
+    """Swap the last two axes (a view)."""
+    if not isinstance(x, Array):
+        raise TypeError(f"matrix_transpose: expected an Array, got {type(x).__name__}")
+    if x.ndim < 2:
+        raise ValueError(f"matrix_transpose: expected at least 2 dimensions, got {x.ndim}")
+    return x.mT
+
+
+def tensordot(x1, x2, /, *, axes=2) -> Array:
+    """Sum of products over ``axes`` (an int: the last/first ``axes`` axes; or two sequences)."""
+    from ._manipulation import permute_dims
+    dtype = _pair("tensordot", x1, x2)
+    if isinstance(axes, int):
+        if axes < 0 or axes > min(x1.ndim, x2.ndim):
+            raise ValueError(f"tensordot: axes={axes} is out of range for shapes {x1.shape}, {x2.shape}")
+        a1 = list(range(x1.ndim - axes, x1.ndim))
+        a2 = list(range(axes))
+    else:
+        a1 = [normalize_axis(a, x1.ndim, "tensordot") for a in axes[0]]
+        a2 = [normalize_axis(a, x2.ndim, "tensordot") for a in axes[1]]
+        if len(a1) != len(a2):
+            raise ValueError("tensordot: the two axis sequences must have the same length")
+    for i, j in zip(a1, a2):
+        if x1.shape[i] != x2.shape[j] and 1 not in (x1.shape[i], x2.shape[j]):
+            raise ValueError(f"tensordot: axis {i} of x1 ({x1.shape[i]}) does not match axis {j} "
+                             f"of x2 ({x2.shape[j]})")
+    f1 = [d for d in range(x1.ndim) if d not in a1]
+    f2 = [d for d in range(x2.ndim) if d not in a2]
+    p1 = permute_dims(x1, tuple(f1 + a1))
+    p2 = permute_dims(x2, tuple(f2 + a2))
+    c = tuple(max(x1.shape[i], x2.shape[j]) for i, j in zip(a1, a2))
+    v1, v2 = p1._realize(), p2._realize()
+    s1 = tuple(x1.shape[d] for d in f1)
+    s2 = tuple(x2.shape[d] for d in f2)
+    n1 = LazyNode("buffer", (), x1.dtype, s1 + (1,) * len(s2) + p1.shape[len(f1):],
+                  View(v1.buffer, v1.strides[:len(f1)] + (0,) * len(s2) + v1.strides[len(f1):], v1.offset),
+                  x1.device)
+    n2 = LazyNode("buffer", (), x2.dtype, p2.shape,
+                  View(v2.buffer, v2.strides, v2.offset), x2.device)
+    shape = s1 + s2 + c
+    return _contract("tensordot", n1, n2, shape, len(c), dtype, x1.device)
+
+
+def vecdot(x1, x2, /, *, axis=-1) -> Array:
+    """Dot product of vectors along ``axis`` (the first argument conjugated), broadcasting."""
+    from ._elementwise import conj
+    dtype = _pair("vecdot", x1, x2)
+    shape = broadcast_shapes(x1.shape, x2.shape, func="vecdot")
+    if not shape:
+        raise ValueError("vecdot: expected arrays of at least one dimension")
+    ax = normalize_axis(axis, len(shape), "vecdot")
+    pad1 = (1,) * (len(shape) - x1.ndim) + x1.shape
+    pad2 = (1,) * (len(shape) - x2.ndim) + x2.shape
+    n1, n2 = pad1[ax], pad2[ax]
+    if n1 != n2:
+        raise ValueError(f"vecdot: the contracted axis differs in length ({n1} != {n2})")
+    a = conj(x1) if dtype.kind == "c" else x1
+    prod = a * x2 if a.dtype == x2.dtype else Array._new(
+        LazyNode("multiply", (cast_node(a._node, dtype), cast_node(x2._node, dtype)), dtype, shape, None, x1.device))
+    from ._statistical import sum as _sum
+    return _sum(prod, axis=ax - len(shape), dtype=dtype)

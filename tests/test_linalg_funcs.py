@@ -1,0 +1,56 @@
+"""matmul, tensordot, vecdot, matrix_transpose against NumPy."""
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+import egpu_array as xp
+
+SHAPES = [((3, 4), (4, 5)), ((4,), (4, 5)), ((3, 4), (4,)), ((4,), (4,)), ((2, 1, 3, 4), (5, 4, 2)),
+          ((7, 3, 4), (4, 6)), ((0, 4), (4, 3)), ((3, 0), (0, 2))]
+
+
+@pytest.mark.parametrize("s1,s2", SHAPES)
+@pytest.mark.parametrize("dtype", ["float32", "float64", "int16", "uint8", "complex64"])
+def test_matmul(s1, s2, dtype):
+    rng = np.random.default_rng(0)
+    a = (rng.standard_normal(s1) * 4).astype(dtype)
+    b = (rng.standard_normal(s2) * 4).astype(dtype)
+    got = np.asarray(xp.asarray(a) @ xp.asarray(b))
+    ref = a @ b
+    assert got.shape == ref.shape and got.dtype == ref.dtype
+    np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-4)
+
+
+def test_matmul_errors_and_strided_inputs():
+    with pytest.raises(ValueError):
+        xp.asarray(np.ones((2, 3))) @ xp.asarray(np.ones((2, 3)))
+    with pytest.raises(ValueError):
+        xp.matmul(xp.asarray(1.0), xp.asarray(np.ones(2)))
+    a = np.arange(30.0).reshape(5, 6)
+    np.testing.assert_allclose(np.asarray(xp.asarray(a)[::2, ::-1] @ xp.asarray(a).T[::-1]),
+                               a[::2, ::-1] @ a.T[::-1])
+
+
+@settings(max_examples=30, deadline=None, derandomize=True)
+@given(st.integers(0, 2), st.integers(1, 3), st.integers(1, 3))
+def test_tensordot(n, extra1, extra2):
+    rng = np.random.default_rng(n)
+    common = (3, 2)[:n]
+    a = rng.standard_normal((extra1, 2) + common)
+    b = rng.standard_normal(common + (extra2,))
+    np.testing.assert_allclose(np.asarray(xp.tensordot(xp.asarray(a), xp.asarray(b), axes=n)),
+                               np.tensordot(a, b, axes=n))
+    A = rng.standard_normal((2, 3, 4))
+    B = rng.standard_normal((3, 4, 5))
+    np.testing.assert_allclose(np.asarray(xp.tensordot(xp.asarray(A), xp.asarray(B), axes=([1, 2], [0, 1]))),
+                               np.tensordot(A, B, axes=([1, 2], [0, 1])))
+
+
+def test_vecdot_and_matrix_transpose():
+    rng = np.random.default_rng(1)
+    c = rng.standard_normal((3, 4)) + 1j * rng.standard_normal((3, 4))
+    d = rng.standard_normal((4,)) + 0j
+    np.testing.assert_allclose(np.asarray(xp.vecdot(xp.asarray(c), xp.asarray(d))), np.sum(c.conj() * d, axis=-1))
+    np.testing.assert_allclose(np.asarray(xp.vecdot(xp.asarray(c), xp.asarray(c), axis=0)),
+                               np.sum(c.conj() * c, axis=0))
+    np.testing.assert_array_equal(np.asarray(xp.matrix_transpose(xp.asarray(c))), c.T)
