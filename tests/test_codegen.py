@@ -1,0 +1,54 @@
+"""Generated code: vector instructions of the host's width, and kernels reused across shapes."""
+import platform
+
+import llvmlite.binding as llvm
+import pytest
+
+from egpu_array.kernels.elementwise import generate_elementwise
+from egpu_array.kernels.reduction import generate_reduction
+from egpu_array.kernels.spec import ElementwiseSpec, ReduceSpec
+from egpu_array.kernels.targets import host_target
+
+X86 = platform.machine() in ("x86_64", "AMD64")
+
+
+def _asm(spec, gen):
+    t = host_target()
+    m = t.new_module("t")
+    gen(spec, m, "kern")
+    return t.assembly(m)
+
+
+def _vector_register():
+    feats = llvm.get_host_cpu_features()
+    if feats.get("avx512f"):
+        return "zmm"
+    if feats.get("avx2") or feats.get("avx"):
+        return "ymm"
+    return "xmm"
+
+
+# a*b + c*d on float32, contiguous
+FMA_CHAIN = (("in", 0), ("in", 1), ("multiply", "float32", 0, 1), ("in", 2), ("in", 3),
+             ("multiply", "float32", 3, 4), ("add", "float32", 2, 5))
+
+
+@pytest.mark.skipif(not X86, reason="inspects x86-64 assembly")
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_fused_elementwise_loop_is_vectorized(dtype):
+    expr = tuple((ins[0], dtype) + ins[2:] if ins[0] != "in" else ins for ins in FMA_CHAIN)
+    spec = ElementwiseSpec(expr, (dtype,) * 4, (), 0, dtype, 1, ("c",) * 5)
+    asm = _asm(spec, generate_elementwise)
+    reg = _vector_register()
+    assert f"%{reg}" in asm, f"no {reg} vector registers in the generated code"
+    suffix = "ps" if dtype == "float32" else "pd"
+    assert any(f"v{op}{suffix}" in asm for op in ("mul", "add", "fmadd213", "fmadd231", "fmadd132"))
+
+
+@pytest.mark.skipif(not X86, reason="inspects x86-64 assembly")
+def test_sum_reduction_is_vectorized():
+    spec = ReduceSpec("sum", (("in", 0),), ("float32",), (), 0, "float32", "float64", "float32",
+                      1, 1, ("0", "c"), "", False)
+    asm = _asm(spec, generate_reduction)
+    assert f"%{_vector_register()}" in asm
+    assert "vaddpd" in asm and "vcvtps2pd" in asm   # float32 accumulated in float64 vectors
