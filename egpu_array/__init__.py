@@ -60,6 +60,8 @@ from ._linalg_funcs import matmul, matrix_transpose, tensordot, vecdot  # noqa: 
 # indexing functions
 from ._gather import take, take_along_axis  # noqa: E402
 
+from . import linalg  # noqa: E402  (the linalg extension)
+
 _install_operators()
 
 __all__ = [name for name in dir() if not name.startswith("_")] + ["__array_namespace_info__"]

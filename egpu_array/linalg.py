@@ -1,0 +1,303 @@
+"""The ``linalg`` extension of the standard.
+
+Products, norms, ``trace``, ``diagonal``, ``cross``, ``outer`` and ``matrix_power`` are generated
+kernels on the array's device (views, fused elementwise expressions and reductions).
+
+The decompositions (cholesky, eigh, inv, qr, solve, svd, ...) run on the host with LAPACK (NumPy) as
+an explicit hybrid step for now: on the cpu device this copies nothing; on other devices the
+operands cross the link and the profiler shows the bytes and a note naming the step. Blocked
+factorizations whose bulk flops run in our own GEMM kernels on the device are future work.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from . import _dtypes as dt
+from . import profiler
+from ._array import Array
+from ._linalg_funcs import matmul, matrix_transpose, tensordot, vecdot
+from ._transfer import from_host, to_host
+
+__all__ = ["cholesky", "cross", "det", "diagonal", "eigh", "eigvalsh", "inv", "matmul", "matrix_norm",
+           "matrix_power", "matrix_rank", "matrix_transpose", "outer", "pinv", "qr", "slogdet", "solve",
+           "svd", "svdvals", "tensordot", "trace", "vecdot", "vector_norm"]
+
+
+def _check(func: str, x, category: str = "floating-point", min_ndim: int = 2) -> Array:
+    if not isinstance(x, Array):
+        raise TypeError(f"linalg.{func}: expected an Array, got {type(x).__name__}")
+    dt.check_category(f"linalg.{func}", category, x.dtype)
+    if x.ndim < min_ndim:
+        raise ValueError(f"linalg.{func}: expected at least {min_ndim} dimensions, got shape {x.shape}")
+    return x
+
+
+def _square(func: str, x) -> None:
+    if x.shape[-1] != x.shape[-2]:
+        raise ValueError(f"linalg.{func}: expected square matrices, got shape {x.shape}")
+
+
+# ---- host LAPACK steps (explicit, visible in the profiler) ---------------------------------------
+
+def _host(func: str, *arrays) -> list:
+    profiler.note(f"linalg.{func}: host LAPACK step (numpy.linalg) on "
+                  f"{', '.join(str(a.shape) for a in arrays)}")
+    return [to_host(a, copy=True) for a in arrays]
+
+
+def _back(value, like: Array, dtype=None) -> Array:
+    dtype = dtype or like.dtype
+    return from_host(np.asarray(value, dtype=dtype.np), dtype, like.device)
+
+
+def cholesky(x, /, *, upper=False) -> Array:
+    """Cholesky factor (lower, or upper with ``upper=True``) of Hermitian positive-definite matrices."""
+    _check("cholesky", x)
+    _square("cholesky", x)
+    (a,) = _host("cholesky", x)
+    lower = np.linalg.cholesky(a)
+    return _back(np.conj(np.swapaxes(lower, -1, -2)) if upper else lower, x)
+
+
+def det(x, /) -> Array:
+    """Determinants of square matrices."""
+    _check("det", x)
+    _square("det", x)
+    (a,) = _host("det", x)
+    return _back(np.linalg.det(a), x)
+
+
+class EighResult(NamedTuple):
+    eigenvalues: Array
+    eigenvectors: Array
+
+
+def eigh(x, /) -> EighResult:
+    """Eigenvalues (ascending, real) and eigenvectors of Hermitian matrices."""
+    _check("eigh", x)
+    _square("eigh", x)
+    (a,) = _host("eigh", x)
+    w, v = np.linalg.eigh(a)
+    return EighResult(_back(w, x, x.dtype.real_dtype), _back(v, x))
+
+
+def eigvalsh(x, /) -> Array:
+    """Eigenvalues of Hermitian matrices, ascending."""
+    _check("eigvalsh", x)
+    _square("eigvalsh", x)
+    (a,) = _host("eigvalsh", x)
+    return _back(np.linalg.eigvalsh(a), x, x.dtype.real_dtype)
+
+
+def inv(x, /) -> Array:
+    """Inverses of square matrices."""
+    _check("inv", x)
+    _square("inv", x)
+    (a,) = _host("inv", x)
+    return _back(np.linalg.inv(a), x)
+
+
+def pinv(x, /, *, rtol=None) -> Array:
+    """Moore-Penrose pseudo-inverses."""
+    _check("pinv", x)
+    (a,) = _host("pinv", x)
+    if rtol is None:
+        rtol = max(a.shape[-2:]) * np.finfo(a.dtype).eps
+    return _back(np.linalg.pinv(a, rcond=float(rtol) if not isinstance(rtol, Array) else to_host(rtol)), x)
+
+
+class QRResult(NamedTuple):
+    Q: Array
+    R: Array
+
+
+def qr(x, /, *, mode="reduced") -> QRResult:
+    """QR factorization (``mode`` "reduced" or "complete")."""
+    _check("qr", x)
+    if mode not in ("reduced", "complete"):
+        raise ValueError(f"linalg.qr: mode must be 'reduced' or 'complete', got {mode!r}")
+    (a,) = _host("qr", x)
+    q, r = np.linalg.qr(a, mode=mode)
+    return QRResult(_back(q, x), _back(r, x))
+
+
+class SlogdetResult(NamedTuple):
+    sign: Array
+    logabsdet: Array
+
+
+def slogdet(x, /) -> SlogdetResult:
+    """Sign and log of the absolute value of determinants."""
+    _check("slogdet", x)
+    _square("slogdet", x)
+    (a,) = _host("slogdet", x)
+    s, l = np.linalg.slogdet(a)
+    return SlogdetResult(_back(s, x), _back(l, x, x.dtype.real_dtype))
+
+
+def solve(x1, x2, /) -> Array:
+    """Solutions X of x1 @ X = x2 (x2 a vector when it is 1-D)."""
+    _check("solve", x1)
+    _square("solve", x1)
+    if not isinstance(x2, Array):
+        raise TypeError("linalg.solve: x2 must be an Array")
+    dtype = dt.promote_types(x1.dtype, x2.dtype, "linalg.solve")
+    a, b = _host("solve", x1, x2)
+    if b.ndim == 1:
+        out = np.linalg.solve(a, b[..., None])[..., 0] if a.ndim > 2 else np.linalg.solve(a, b)
+    else:
+        out = np.linalg.solve(a, b)
+    return _back(out, x1, dtype)
+
+
+class SVDResult(NamedTuple):
+    U: Array
+    S: Array
+    Vh: Array
+
+
+def svd(x, /, *, full_matrices=True) -> SVDResult:
+    """Singular value decomposition."""
+    _check("svd", x)
+    (a,) = _host("svd", x)
+    u, s, vh = np.linalg.svd(a, full_matrices=full_matrices)
+    return SVDResult(_back(u, x), _back(s, x, x.dtype.real_dtype), _back(vh, x))
+
+
+def svdvals(x, /) -> Array:
+    """Singular values, descending."""
+    _check("svdvals", x)
+    (a,) = _host("svdvals", x)
+    return _back(np.linalg.svd(a, compute_uv=False), x, x.dtype.real_dtype)
+
+
+def matrix_rank(x, /, *, rtol=None) -> Array:
+    """Numerical rank: singular values above rtol * largest."""
+    _check("matrix_rank", x)
+    (a,) = _host("matrix_rank", x)
+    s = np.linalg.svd(a, compute_uv=False)
+    if rtol is None:
+        rtol = max(a.shape[-2:]) * np.finfo(s.dtype).eps
+    tol = np.max(s, axis=-1, keepdims=True, initial=0.0) * np.asarray(rtol)[..., None] \
+        if s.size else 0.0
+    return _back(np.sum(s > tol, axis=-1), x, dt.int64)
+
+
+# ---- device kernels ------------------------------------------------------------------------------
+
+def diagonal(x, /, *, offset=0) -> Array:
+    """The ``offset`` diagonal of the last two axes (a view)."""
+    from ._views import make_view
+    _check("diagonal", x, "any")
+    n, m = x.shape[-2:]
+    v = x._realize()
+    s0, s1 = v.strides[-2:]
+    start_r, start_c = (0, offset) if offset >= 0 else (-offset, 0)
+    length = max(0, min(n - start_r, m - start_c))
+    off = v.offset + (start_r * s0 + start_c * s1 if length else 0)
+    return make_view(x, x.shape[:-2] + (length,), v.strides[:-2] + (s0 + s1,), off)
+
+
+def trace(x, /, *, offset=0, dtype=None) -> Array:
+    """Sum of the ``offset`` diagonal."""
+    from ._statistical import sum as _sum
+    _check("trace", x, "numeric")
+    return _sum(diagonal(x, offset=offset), axis=-1, dtype=dtype)
+
+
+def outer(x1, x2, /) -> Array:
+    """Outer product of two vectors."""
+    for x in (x1, x2):
+        _check("outer", x, "numeric", 1)
+        if x.ndim != 1:
+            raise ValueError(f"linalg.outer: expected 1-D arrays, got shape {x.shape}")
+    return x1[:, None] * x2[None, :]
+
+
+def cross(x1, x2, /, *, axis=-1) -> Array:
+    """Cross product of 3-vectors along ``axis``."""
+    from ._manipulation import stack
+    from ._shapes import broadcast_shapes
+    _check("cross", x1, "numeric", 1)
+    _check("cross", x2, "numeric", 1)
+    shape = broadcast_shapes(x1.shape, x2.shape, func="linalg.cross")
+    if not -len(shape) <= axis < 0 and not 0 <= axis < min(x1.ndim, x2.ndim):
+        raise ValueError(f"linalg.cross: axis {axis} is out of range")
+    ax = axis if axis < 0 else axis - len(shape)
+    if x1.shape[ax] != 3 or x2.shape[ax] != 3:
+        raise ValueError(f"linalg.cross: axis {axis} must have size 3 in both arrays")
+
+    def comp(x, i):
+        key = (Ellipsis, i) + (slice(None),) * (-ax - 1)
+        return x[key]
+    a = [comp(x1, i) for i in range(3)]
+    b = [comp(x2, i) for i in range(3)]
+    parts = [a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]]
+    return stack(parts, axis=ax)
+
+
+def vector_norm(x, /, *, axis=None, keepdims=False, ord=2) -> Array:
+    """Vector p-norms (``ord`` any real p, 0, inf, -inf) over ``axis``."""
+    from ._elementwise import abs as _abs
+    from ._statistical import max as _max, min as _min, sum as _sum
+    _check("vector_norm", x, "floating-point", 0)
+    a = _abs(x)
+    if ord == 2:
+        from ._elementwise import sqrt
+        return sqrt(_sum(a * a, axis=axis, keepdims=keepdims))
+    if ord == 1:
+        return _sum(a, axis=axis, keepdims=keepdims)
+    if ord == float("inf"):
+        return _max(a, axis=axis, keepdims=keepdims)
+    if ord == float("-inf"):
+        return _min(a, axis=axis, keepdims=keepdims)
+    if ord == 0:
+        from ._data_type import astype
+        return _sum(astype(a != 0, a.dtype), axis=axis, keepdims=keepdims)
+    return _sum(a ** float(ord), axis=axis, keepdims=keepdims) ** (1.0 / ord)
+
+
+def matrix_norm(x, /, *, keepdims=False, ord="fro") -> Array:
+    """Matrix norms: 'fro', 'nuc', 1, -1, 2, -2, inf, -inf over the last two axes."""
+    from ._elementwise import abs as _abs, sqrt
+    from ._statistical import max as _max, min as _min, sum as _sum
+    _check("matrix_norm", x)
+    axes = (-2, -1)
+    if ord == "fro":
+        a = _abs(x)
+        return sqrt(_sum(a * a, axis=axes, keepdims=keepdims))
+    if ord in (1, -1, float("inf"), float("-inf")):
+        inner, outer_ax = (-2, -1) if ord in (1, -1) else (-1, -2)
+        s = _sum(_abs(x), axis=inner, keepdims=True)
+        r = (_max if ord > 0 else _min)(s, axis=outer_ax, keepdims=True)
+        return r if keepdims else r[..., 0, 0]
+    if ord in ("nuc", 2, -2):
+        s = svdvals(x)
+        r = _sum(s, axis=-1) if ord == "nuc" else (_max if ord == 2 else _min)(s, axis=-1)
+        return r[..., None, None] if keepdims else r
+    raise ValueError(f"linalg.matrix_norm: unsupported ord {ord!r}")
+
+
+def matrix_power(x, n, /) -> Array:
+    """x raised to the integer power n (n < 0 inverts first) by repeated squaring."""
+    from ._creation import eye
+    from ._manipulation import broadcast_to
+    _check("matrix_power", x, "numeric")
+    _square("matrix_power", x)
+    if not isinstance(n, int):
+        raise TypeError("linalg.matrix_power: n must be an int")
+    if n < 0:
+        x, n = inv(x), -n
+    result = None
+    base = x
+    while n:
+        if n & 1:
+            result = base if result is None else matmul(result, base)
+        n >>= 1
+        if n:
+            base = matmul(base, base)
+    if result is None:
+        return broadcast_to(eye(x.shape[-1], dtype=x.dtype, device=x.device), x.shape) * 1
+    return result
