@@ -18,6 +18,7 @@ __all__ = ["Array"]
 
 
 _LIMIT: list = []
+_CONSTS: dict = {}  # (type, value, dtype, device) -> shared scalar leaf of the operator fast path
 
 
 def _graph_limit() -> int:
@@ -277,9 +278,14 @@ def _install_operators() -> None:
                         return Array._new(LazyNode(fname, (node, onode), dt.bool if result_bool else dtype,
                                                    node.shape, None, node.device))
                 elif t is float or (t is int and dtype.kind != "b"):
-                    c = LazyNode("const", (), dtype, (), other, node.device)
                     if dtype.kind in "iu":
                         return f(self, other)  # integer scalars need a range check
+                    ckey = (t, other, dtype, node.device)
+                    c = _CONSTS.get(ckey) if other else None  # (0.0 == -0.0: zeros are not shared)
+                    if c is None:
+                        if len(_CONSTS) > 1024:
+                            _CONSTS.clear()
+                        c = _CONSTS[ckey] = LazyNode("const", (), dtype, (), other, node.device)
                     return Array._new(LazyNode(fname, (node, c), dt.bool if result_bool else dtype,
                                                node.shape, None, node.device))
             if not isinstance(other, (Array, bool, int, float, complex)):

@@ -33,11 +33,8 @@ class DType:
 
     __str__ = __repr__
 
-    def __eq__(self, other) -> _builtin_bool:
-        return self is other
-
-    def __hash__(self) -> int:
-        return hash(("egpu_array.dtype", self.name))
+    # equality is identity and the hash is the object's (both C-level fast): there is exactly one
+    # instance per dtype, which unpickling preserves through __reduce__
 
     def __reduce__(self):
         return (_by_name, (self.name,))

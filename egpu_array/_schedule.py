@@ -7,6 +7,7 @@ into the argument block, never into the spec, so the compiled kernel is reused f
 """
 from __future__ import annotations
 
+import ctypes
 import math
 import struct
 from typing import NamedTuple
@@ -109,13 +110,13 @@ def _stride_class(s: int) -> str:
 from ._dtypes import float64 as _F64  # noqa: E402
 
 
-_SLOT_CACHE: dict = {}
+_SLOT_CACHE: dict = {}  # keyed by value: zeros (0.0 == -0.0) are never cached
 
 
 def _scalar_slots(value, dtype) -> list:
     """A scalar as 8-byte argument slots (the component's bits in the low bytes)."""
     key = (type(value), value, dtype)
-    hit = _SLOT_CACHE.get(key)
+    hit = _SLOT_CACHE.get(key) if value else None
     if hit is not None:
         return hit
     slots = _scalar_slots_uncached(value, dtype)
@@ -192,16 +193,21 @@ def _lower_leaf(n: LazyNode, prog, inputs, consts, iotas, buf_index) -> int:
     op = n.op
     if op == "buffer":
         v = n.arg
-        vkey = (id(v.buffer), v.strides, v.offset, n.shape, n.dtype)
+        vkey = (id(v.buffer), v.strides, v.offset, n.shape, id(n.dtype))
         k = buf_index.get(vkey)
         if k is not None:
             return k[1]
         ins = ("in", len(inputs))
         inputs.append(n)
         buf_index[vkey] = (ins, len(prog))
-    elif op == "const":
+    elif op == "const":  # equal scalars share one argument slot (zeros don't: 0.0 == -0.0)
+        ckey = (type(n.arg), n.arg, id(n.dtype))
+        k = buf_index.get(ckey) if n.arg else None
+        if k is not None:
+            return k[1]
         ins = ("arg", len(consts))
         consts.append(n)
+        buf_index[ckey] = (ins, len(prog))
     else:
         ins = ("idx", len(iotas))
         iotas.append(n)
@@ -247,10 +253,17 @@ def realize_into(root: LazyNode, out: View) -> None:
     for c in consts:
         slots.extend(_scalar_slots(c.arg, c.dtype))
     _gather_slots(slots, gathers)
-    args = np.array(slots, dtype=np.int64)
+    args = pack_args(slots)
     nbytes = total * root.dtype.itemsize + sum(math.prod(n.shape) * n.dtype.itemsize for n in inputs)
-    device.launch(program, args.ctypes.data, total, nbytes, work=total)
+    device.launch(program, args, total, nbytes, work=total)
     _check_gather(args, gathers)
+
+
+def pack_args(slots: list):
+    """The kernel argument block: a ctypes int64 array (its address is what kernels receive).
+
+    Pointers above 2**63 do not occur in user space; every slot already fits an int64."""
+    return (ctypes.c_int64 * len(slots))(*slots)
 
 
 def _gather_slots(slots: list, gathers: list) -> None:
@@ -331,8 +344,8 @@ def _realize_reduce(root: LazyNode, out: View, chunks: int | None = None) -> Non
     slots.append(partial.ptr if partial is not None else 0)
     _gather_slots(slots, gathers)
     assert len(slots) == reduce_arg_layout(spec)["size"]
-    args = np.array(slots, dtype=np.int64)
+    args = pack_args(slots)
     nbytes = sum(math.prod(n.shape) * n.dtype.itemsize for n in inputs) + n_out * root.dtype.itemsize
     # chunked: one launch of a two-phase kernel (chunks in parallel, then the finalize step)
-    device.launch(program, args.ctypes.data, n_out * chunks, nbytes, work=n_out * max(n_red, 1))
+    device.launch(program, args, n_out * chunks, nbytes, work=n_out * max(n_red, 1))
     _check_gather(args, gathers)

@@ -10,7 +10,7 @@ from llvmlite import ir
 
 from .irb import I32, const, extern, intrinsic
 
-__all__ = ["cadd", "csub", "cmul", "cdiv", "cabs", "csign", "cpow", "cmath", "COMPLEX_LIBM"]
+__all__ = ["cadd", "csub", "cmul", "cdiv", "creciprocal", "cabs", "csign", "cpow", "cmath", "COMPLEX_LIBM"]
 
 
 def cadd(b, x, y):
@@ -52,6 +52,24 @@ def cdiv(b, x, y):
     return (b.select(c_big, re1, re2), b.select(c_big, im1, im2))
 
 
+def creciprocal(b, x):
+    """1 / (a+bi) as NumPy computes it (Smith's form with a numerator of 1: 1/(tiny+0j) is inf-0j)."""
+    a, bb = x
+    ty = a.type
+    fabs = lambda v: intrinsic(b, "llvm.fabs", ty, v)  # noqa: E731
+    one = const(ty, 1.0)
+    small_im = b.fcmp_ordered("<=", fabs(bb), fabs(a))
+    # |b| <= |a|: r = b/a, d = a + b r -> (1/d, -r/d)
+    r1 = b.fdiv(bb, a)
+    d1 = b.fadd(a, b.fmul(bb, r1))
+    re1, im1 = b.fdiv(one, d1), b.fneg(b.fdiv(r1, d1))
+    # otherwise: r = a/b, d = a r + b -> (r/d, -1/d)
+    r2 = b.fdiv(a, bb)
+    d2 = b.fadd(b.fmul(a, r2), bb)
+    re2, im2 = b.fdiv(r2, d2), b.fneg(b.fdiv(one, d2))
+    return (b.select(small_im, re1, re2), b.select(small_im, im1, im2))
+
+
 def _vec2(b, x):
     ty = ir.VectorType(x[0].type, 2)
     v = b.insert_element(ir.Constant(ty, None), x[0], ir.Constant(I32, 0))
@@ -88,7 +106,17 @@ def csign(b, x):
 
 
 def cpow(b, x, y):
-    return _libm_complex(b, "cpow", x, y)
+    """C99 cpow, with NumPy's answers where it defines them: z**0 = 1 (also 0**0), 0**real>0 = 0."""
+    ty = x[0].type
+    zero, one = const(ty, 0.0), const(ty, 1.0)
+    re, im = _libm_complex(b, "cpow", x, y)
+    y_im0 = b.fcmp_ordered("==", y[1], zero)
+    y_zero = b.and_(b.fcmp_ordered("==", y[0], zero), y_im0)
+    x_zero = b.and_(b.fcmp_ordered("==", x[0], zero), b.fcmp_ordered("==", x[1], zero))
+    zero_pos = b.and_(x_zero, b.and_(b.fcmp_ordered(">", y[0], zero), y_im0))
+    re = b.select(y_zero, one, b.select(zero_pos, zero, re))
+    im = b.select(b.or_(y_zero, zero_pos), zero, im)
+    return (re, im)
 
 
 # Our name -> C99 complex function. Functions absent from C99 are composed in cmath().

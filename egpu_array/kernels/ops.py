@@ -105,7 +105,11 @@ def _float_divmod(b, x, y):
 
 def _floor_divide(b, dt, x, y):
     if dt.kind == "f":
-        return _float_divmod(b, x, y)[0]
+        # NumPy's divmod, except where an operand is infinite: the standard's floor(x1 / x2)
+        # (inf // 2 -> inf, 1 // -inf -> -0) where NumPy pairs // with % (nan, -1).
+        q = _float_divmod(b, x, y)[0]
+        either_inf = b.or_(_isinf(b, x), _isinf(b, y))
+        return b.select(either_inf, intrinsic(b, "llvm.floor", x.type, b.fdiv(x, y)), q)
     return _int_divmod(b, dt, x, y)[0]
 
 
@@ -299,7 +303,10 @@ def _logaddexp(b, dt, x, y):
 def _minmax(intr: str, pred: str):
     def lower(b, dt, x, y):
         if dt.kind == "f":
-            return intrinsic(b, intr, x.type, x, y)
+            # NumPy's rule: x1 if x1 is NaN or x1 > x2 (< for minimum), else x2. NaNs propagate and
+            # equal zeros give x2, as NumPy does (llvm.maximum would order -0 < +0 instead).
+            keep = b.or_(_isnan(b, x), b.fcmp_ordered(pred, x, y))
+            return b.select(keep, x, y)
         cmp = b.icmp_signed if dt.kind == "i" else b.icmp_unsigned
         return b.select(cmp(pred, x, y), x, y)
     return lower
@@ -313,7 +320,7 @@ def _square(b, dt, x):
 
 def _reciprocal(b, dt, x):
     if dt.kind == "c":
-        return C.cdiv(b, (const(x[0].type, 1.0), const(x[0].type, 0.0)), x)
+        return C.creciprocal(b, x)
     return b.fdiv(const(x.type, 1.0), x)
 
 
@@ -411,9 +418,11 @@ def cast(b: ir.IRBuilder, src, dst, x):
     if src.kind == "f":
         if dst.kind == "f":
             return b.fpext(x, to) if dst.bits > src.bits else b.fptrunc(x, to)
+        # llvm.fpto[su]i.sat.<int>.<float>: no undefined behaviour for nan/inf/out-of-range values
+        # (llvmlite's declare_intrinsic does not know these, so they are declared by their mangled name)
         sat = "llvm.fptosi.sat" if dst.kind == "i" else "llvm.fptoui.sat"
-        fn = b.module.declare_intrinsic(sat, [to, x.type])
-        return b.call(fn, [x])
+        name = f"{sat}.i{to.width}.{'f32' if x.type == ir.FloatType() else 'f64'}"
+        return extern(b, name, to, [x.type], x)
     # integer source
     if dst.kind == "f":
         return b.sitofp(x, to) if src.kind == "i" else b.uitofp(x, to)
