@@ -56,7 +56,7 @@ BINARY = {
     "bitwise_xor": (INT_OR_BOOL, np.bitwise_xor, 0),
     "bitwise_left_shift": (INTEGER, np.left_shift, 0),
     "bitwise_right_shift": (INTEGER, np.right_shift, 0),
-    "copysign": (REAL_FLOAT, np.copysign, 0), "divide": (FLOAT, np.divide, 0),
+    "copysign": (REAL_FLOAT, np.copysign, 0), "divide": (NUMERIC, np.divide, 0),
     "equal": (ALL, np.equal, 0), "floor_divide": (REAL, _np_floor_divide, 0),
     "greater": (REAL, np.greater, 0), "greater_equal": (REAL, np.greater_equal, 0),
     "hypot": (REAL_FLOAT, np.hypot, 2), "less": (REAL, np.less, 0),
@@ -127,8 +127,17 @@ def _ulps(name, dtype, base):
     return base
 
 
+# complex ops whose special-value results NumPy and C99 Annex G (the standard) agree on exactly
+_COMPLEX_EXACT = {"real", "imag", "conj", "negative", "positive", "isnan", "isinf", "isfinite",
+                  "equal", "not_equal", "add", "subtract"}
+
+
 def _element_kw(name, dtype):
-    if dtype in COMPLEX and name in UNARY and UNARY[name][2]:
+    if dtype in COMPLEX and name == "pow":
+        # 0 ** z: NumPy answers nan where C99 cpow (= exp(z log 0), the standard's rule) gives inf
+        # (and small parts: glibc's cpowf and NumPy's complex64 pow overflow differently)
+        return {"finite": True, "nonzero": True, "min_value": -4.0, "max_value": 4.0}
+    if dtype in COMPLEX and name not in _COMPLEX_EXACT:
         return {"finite": True}
     return {}
 
@@ -171,8 +180,8 @@ def test_binary(name, data):
     dtypes, npf, ulps = BINARY[name]
     dtype = data.draw(st.sampled_from(dtypes), label="dtype")
     s1, s2 = data.draw(pair_shapes, label="shapes").input_shapes
-    x1, a1 = viewed(data.draw, xp, dtype, s1)
-    x2, a2 = viewed(data.draw, xp, dtype, s2, **_second_kw(name, dtype))
+    x1, a1 = viewed(data.draw, xp, dtype, s1, **_element_kw(name, dtype))
+    x2, a2 = viewed(data.draw, xp, dtype, s2, **_second_kw(name, dtype), **_element_kw(name, dtype))
     res = getattr(xp, name)(x1, x2)
     assert_matches(res, _np_call(npf, a1, a2), _ulps(name, dtype, ulps), what=f"{name}({dtype})")
 
@@ -185,8 +194,9 @@ def test_binary_python_scalar(name, data):
     shape = data.draw(shapes, label="shape")
     scalar_first = data.draw(st.booleans(), label="scalar_first")
     kw = _second_kw(name, dtype) if not scalar_first else {}
-    s = np.asarray(data.draw(elements(dtype, **kw), label="scalar"), dtype=dtype)
-    x, a = viewed(data.draw, xp, dtype, shape, **({} if not scalar_first else _second_kw(name, dtype)))
+    ekw = _element_kw(name, dtype)
+    s = np.asarray(data.draw(elements(dtype, **kw, **ekw), label="scalar"), dtype=dtype)
+    x, a = viewed(data.draw, xp, dtype, shape, **({} if not scalar_first else _second_kw(name, dtype)), **ekw)
     py = s.item()
     if scalar_first:
         res, expected = getattr(xp, name)(py, x), _np_call(npf, s, a)
@@ -203,8 +213,8 @@ def test_binary_mixed_dtypes(name, data):
     pairs = [(a, b) for a in dtypes for b in dtypes if a != b and _promotable(a, b)]
     d1, d2 = data.draw(st.sampled_from(pairs), label="dtypes")
     s1, s2 = data.draw(pair_shapes, label="shapes").input_shapes
-    x1, a1 = viewed(data.draw, xp, d1, s1)
-    x2, a2 = viewed(data.draw, xp, d2, s2, **_second_kw(name, d2))
+    x1, a1 = viewed(data.draw, xp, d1, s1, **_element_kw(name, d1))
+    x2, a2 = viewed(data.draw, xp, d2, s2, **_second_kw(name, d2), **_element_kw(name, d2))
     res = getattr(xp, name)(x1, x2)
     expected = _np_call(npf, a1, a2)
     assert_matches(res, expected, _ulps(name, str(expected.dtype), ulps), what=f"{name}({d1}, {d2})")
@@ -343,7 +353,7 @@ def test_floor_divide_infinities_follow_the_standard():
 def test_signed_zero_results():
     z = xp.asarray([0.0, -0.0])
     assert np.array_equal(np.signbit(np.asarray(xp.negative(z))), [True, False])
-    assert np.array_equal(np.signbit(np.asarray(xp.sign(z))), [False, True])
+    assert np.array_equal(np.signbit(np.asarray(xp.sign(z))), [False, False])  # "the result is 0"
     assert np.array_equal(np.signbit(np.asarray(xp.round(xp.asarray([-0.4, 0.4])))), [True, False])
     assert np.array_equal(np.signbit(np.asarray(xp.ceil(xp.asarray([-0.5])))), [True])
     assert np.array_equal(np.signbit(np.asarray(xp.sqrt(z))), [False, True])
@@ -372,15 +382,16 @@ def test_binary_operator(sym, data):
     dtypes, npf, ulps = BINARY[name]
     dtype = data.draw(st.sampled_from(dtypes))
     s1, s2 = data.draw(pair_shapes).input_shapes
-    x1, a1 = viewed(data.draw, xp, dtype, s1)
-    x2, a2 = viewed(data.draw, xp, dtype, s2, **_second_kw(name, dtype))
+    ekw = _element_kw(name, dtype)
+    x1, a1 = viewed(data.draw, xp, dtype, s1, **ekw)
+    x2, a2 = viewed(data.draw, xp, dtype, s2, **_second_kw(name, dtype), **ekw)
     u = _ulps(name, dtype, ulps)
     assert_matches(op(x1, x2), _np_call(npf, a1, a2), u, what=sym)
     # reflected: a Python scalar on the left
-    s = np.asarray(data.draw(elements(dtype)), dtype=dtype)
+    s = np.asarray(data.draw(elements(dtype, **ekw)), dtype=dtype)
     if name in ("pow",) and dtype in INTEGER or "shift" in name:
         s = np.asarray(abs(int(s)) % 3, dtype=dtype)
-        x2, a2 = viewed(data.draw, xp, dtype, s2, **_second_kw(name, dtype))
+        x2, a2 = viewed(data.draw, xp, dtype, s2, **_second_kw(name, dtype), **ekw)
     assert_matches(op(s.item(), x2), _np_call(npf, s, a2), u, what=f"scalar {sym} array")
     # in place: the result lands in x1's memory when dtype and shape stay
     if sym in INPLACE:
@@ -401,7 +412,7 @@ def test_unary_operator(sym, data):
                 "abs": (abs, "abs"), "~": (operator.invert, "bitwise_invert")}[sym]
     dtypes, npf, _ = UNARY[name]
     dtype = data.draw(st.sampled_from(dtypes))
-    x, a = viewed(data.draw, xp, dtype, data.draw(shapes))
+    x, a = viewed(data.draw, xp, dtype, data.draw(shapes), **_element_kw(name, dtype))
     assert_matches(op(x), _np_call(npf, a), _ulps(name, dtype, 0), what=sym)
 
 
@@ -437,7 +448,6 @@ def test_inplace_on_a_view_writes_through():
     assert np.array_equal(np.asarray(x), [10, 1, 12, 3, 14, 5])
 
 
-@pytest.mark.xfail(reason="_transfer.from_host: np.ascontiguousarray turns 0-d into 1-D", strict=False)
 def test_asarray_keeps_zero_dim():
     assert xp.asarray(np.float64(1.5)).shape == ()
     assert xp.asarray(np.array(3, dtype=np.int8)).shape == ()
