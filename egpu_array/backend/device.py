@@ -5,6 +5,7 @@ namespace never talks to hardware except through these.
 """
 from __future__ import annotations
 
+import abc
 import threading
 import weakref
 
@@ -40,14 +41,16 @@ class Buffer:
         return f"Buffer({self.device}, {self.nbytes} bytes at {self.ptr:#x})"
 
 
-class Allocator:
+class Allocator(abc.ABC):
     """Raw device memory: ``alloc(nbytes) -> (ptr, handle)`` and ``release(ptr, handle)``."""
 
-    def alloc(self, nbytes: int):  # pragma: no cover - interface
-        raise NotImplementedError
+    @abc.abstractmethod
+    def alloc(self, nbytes: int):
+        """``(ptr, handle)`` of a new block of ``nbytes``; MemoryError when the device is full."""
 
-    def release(self, ptr: int, handle) -> None:  # pragma: no cover - interface
-        raise NotImplementedError
+    @abc.abstractmethod
+    def release(self, ptr: int, handle) -> None:
+        """Give a block back to the device."""
 
 
 class Program:
@@ -94,8 +97,9 @@ class Device:
         return self.name
 
     @property
-    def capabilities(self) -> dict:  # pragma: no cover - interface
-        raise NotImplementedError
+    def capabilities(self) -> dict:
+        """The ``capabilities()`` dict of ``__array_namespace_info__`` for this device."""
+        return {"boolean indexing": True, "data-dependent shapes": True, "max dimensions": 64}
 
     def synchronize(self) -> None:
         """Wait for all work queued on this device."""

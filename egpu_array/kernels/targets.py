@@ -5,6 +5,7 @@ A Target knows its triple and data layout, the ops it lowers natively, and how t
 """
 from __future__ import annotations
 
+import abc
 import functools
 import threading
 
@@ -27,7 +28,7 @@ def init_llvm() -> None:
         llvm.initialize_native_asmprinter()
 
 
-class Target:
+class Target(abc.ABC):
     """Interface of a compilation target."""
 
     triple: str
@@ -39,9 +40,9 @@ class Target:
         m.triple = self.triple
         return m
 
-    def compile(self, module: ir.Module) -> bytes:  # pragma: no cover - interface
+    @abc.abstractmethod
+    def compile(self, module: ir.Module) -> bytes:
         """Verify, optimise and emit ``module``; returns what the device's ``load`` accepts."""
-        raise NotImplementedError
 
 
 class HostTarget(Target):
