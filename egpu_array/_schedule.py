@@ -116,7 +116,7 @@ _SLOT_CACHE: dict = {}  # keyed by value: zeros (0.0 == -0.0) are never cached
 def _scalar_slots(value, dtype) -> list:
     """A scalar as 8-byte argument slots (the component's bits in the low bytes)."""
     key = (type(value), value, dtype)
-    hit = _SLOT_CACHE.get(key) if value else None
+    hit = _SLOT_CACHE.get(key) if _shareable(value) else None
     if hit is not None:
         return hit
     slots = _scalar_slots_uncached(value, dtype)
@@ -124,6 +124,13 @@ def _scalar_slots(value, dtype) -> list:
         _SLOT_CACHE.clear()
     _SLOT_CACHE[key] = slots
     return slots
+
+
+def _shareable(value) -> bool:
+    """Whether equal values of this scalar are interchangeable (not so for signed zeros)."""
+    if isinstance(value, complex):
+        return value.real != 0 and value.imag != 0
+    return value != 0 or not isinstance(value, float)
 
 
 def _scalar_slots_uncached(value, dtype) -> list:
@@ -202,7 +209,7 @@ def _lower_leaf(n: LazyNode, prog, inputs, consts, iotas, buf_index) -> int:
         buf_index[vkey] = (ins, len(prog))
     elif op == "const":  # equal scalars share one argument slot (zeros don't: 0.0 == -0.0)
         ckey = (type(n.arg), n.arg, id(n.dtype))
-        k = buf_index.get(ckey) if n.arg else None
+        k = buf_index.get(ckey) if _shareable(n.arg) else None
         if k is not None:
             return k[1]
         ins = ("arg", len(consts))
