@@ -15,6 +15,7 @@ from llvmlite import ir
 
 from . import complex_ops as C
 from .irb import I1, const, extern, intrinsic, select
+from .math import MATH_FUNCS, emit_math
 
 __all__ = ["Op", "OPS", "LIBM_UNARY"]
 
@@ -180,7 +181,7 @@ def _pow(b, dt, x, y):
     if dt.kind == "c":
         return C.cpow(b, x, y)
     if dt.kind == "f":
-        return intrinsic(b, "llvm.pow", x.type, x, y)
+        return real_math(b, "pow", x, y)
     return _int_pow(b, dt, x, y)
 
 
@@ -266,8 +267,14 @@ LIBM_UNARY = {
 
 
 def real_math(b, name: str, *args):
-    """A real transcendental function of float/double values (intrinsic or libm call)."""
+    """A real transcendental function of float/double values.
+
+    Functions of ``kernels.math`` are emitted inline as branch-free IR (so fused loops vectorize,
+    and NVPTX never sees a libm call); ``sqrt`` is the native intrinsic; anything else calls libm.
+    """
     ty = args[0].type
+    if name in MATH_FUNCS and name != "sqrt":
+        return emit_math(b, name, list(args))
     if len(args) == 1:
         intr, libm = LIBM_UNARY[name]
         if intr is not None:
@@ -291,13 +298,7 @@ def _binary_math(name: str):
 
 
 def _logaddexp(b, dt, x, y):
-    ty = x.type
-    mx = intrinsic(b, "llvm.maxnum", ty, x, y)
-    d = intrinsic(b, "llvm.fabs", ty, b.fsub(x, y))
-    r = b.fadd(mx, real_math(b, "log1p", real_math(b, "exp", b.fneg(d))))
-    both_inf = b.fcmp_ordered("==", x, y)  # equal infinities give d = nan; the answer is x
-    r = b.select(b.and_(both_inf, _isinf(b, x)), x, r)
-    return b.select(b.or_(_isnan(b, x), _isnan(b, y)), b.fadd(x, y), r)
+    return emit_math(b, "logaddexp", [x, y])
 
 
 def _minmax(intr: str, pred: str):
