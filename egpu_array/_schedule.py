@@ -8,12 +8,12 @@ into the argument block, never into the spec, so the compiled kernel is reused f
 from __future__ import annotations
 
 import ctypes
+import dataclasses
 import math
 import struct
 from typing import NamedTuple
 
-import numpy as np
-
+from . import profiler
 from ._graph import LazyNode, View, contiguous_strides
 from .kernels.cache import get_program
 from .kernels.reduction import reduce_arg_layout
@@ -244,6 +244,7 @@ def realize_into(root: LazyNode, out: View) -> None:
         out_dtype=root.dtype.name,
         ndim=len(cshape),
         classes=tuple(_stride_class(st[-1]) for st in cstrides),
+        fast_trig=_has_real_trig(expr),
     )
     device = root.device
     program = get_program(device, spec)
@@ -260,10 +261,25 @@ def realize_into(root: LazyNode, out: View) -> None:
     for c in consts:
         slots.extend(_scalar_slots(c.arg, c.dtype))
     _gather_slots(slots, gathers)
-    args = pack_args(slots)
     nbytes = total * root.dtype.itemsize + sum(math.prod(n.shape) * n.dtype.itemsize for n in inputs)
+    if spec.fast_trig:
+        args = pack_args(slots + [0])
+        device.launch(program, args, total, nbytes, work=total)
+        if not args[len(slots)]:
+            return _check_gather(args, gathers)
+        # some |argument| of sin/cos/tan was huge: recompute with the wide range reduction
+        profiler.note(f"{spec.name}: huge trig arguments, recomputed with the wide reduction")
+        program = get_program(device, dataclasses.replace(spec, fast_trig=False))
+    args = pack_args(slots)
     device.launch(program, args, total, nbytes, work=total)
     _check_gather(args, gathers)
+
+
+_TRIG = frozenset({"sin", "cos", "tan"})
+
+
+def _has_real_trig(expr: tuple) -> bool:
+    return any(ins[0] in _TRIG and ins[1] in ("float32", "float64") for ins in expr)
 
 
 def pack_args(slots: list):

@@ -167,3 +167,19 @@ def test_chrome_trace_is_written(tmp_path):
 
 def test_memory_cache_is_per_device_and_spec():
     assert all(isinstance(k, tuple) and len(k) == 2 for k in kcache._memory)
+
+
+def test_huge_trig_arguments_rerun_with_the_wide_reduction():
+    h = np.array([0.5, 1e22, -3.0e9, 7.0, np.inf, np.nan, -0.0])
+    x = xp.asarray(h)
+    with xp.profile() as prof:
+        got = np.asarray(xp.sin(x) + xp.cos(x) * xp.tan(x))
+    assert prof.launches == 2 and any("wide reduction" in n for n in prof.notes)
+    with np.errstate(invalid="ignore"):
+        ref = np.sin(h) + np.cos(h) * np.tan(h)
+    np.testing.assert_allclose(got, ref, rtol=1e-14, atol=1e-15)
+    small = xp.asarray(np.linspace(-100, 100, 1001))
+    with xp.profile() as prof:
+        got = np.asarray(xp.sin(small))
+    assert prof.launches == 1      # moderate arguments: the fast kernel only
+    np.testing.assert_allclose(got, np.sin(np.linspace(-100, 100, 1001)), rtol=1e-14, atol=1e-15)

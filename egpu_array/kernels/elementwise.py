@@ -36,8 +36,9 @@ def arg_layout(spec: ElementwiseSpec) -> dict:
     for name in spec.arg_dtypes:
         scalars.append(pos)
         pos += 2 if name.startswith("complex") else 1
-    return {"operands": operands, "idx": idx, "scalars": scalars, "gather": pos,
-            "error": pos + 2 * gather_pairs(spec.expr), "size": pos + 2 * gather_pairs(spec.expr) + 1}
+    err = pos + 2 * gather_pairs(spec.expr)
+    return {"operands": operands, "idx": idx, "scalars": scalars, "gather": pos, "error": err,
+            "retry": err + 1, "size": err + 1 + int(getattr(spec, "fast_trig", False))}
 
 
 def gather_pairs(program: tuple) -> int:
@@ -207,9 +208,31 @@ def generate_elementwise(spec: ElementwiseSpec, module: ir.Module, fname: str) -
     jend = b.select(b.icmp_signed("<", jend, inner), jend, inner)
 
     classes = spec.classes
-    with for_range(b, j0, jend, name="j") as j:
-        leaf = Leaves(b, args, ops, idx_strides, scalars, classes, bases, j, lay["gather"], lay["error"])
-        store_elem(b, ops[0], bases[0], j, classes[0], emit_expr(b, spec.expr, leaf))
+    # the row loop; with fast_trig it also ORs together the lanes' "needs the wide reduction"
+    pre_j = b.block
+    j_head, j_body, j_done = (b.append_basic_block(n) for n in ("j.head", "j.body", "j.done"))
+    b.branch(j_head)
+    b.position_at_end(j_head)
+    j = b.phi(I64, name="j")
+    j.add_incoming(j0, pre_j)
+    flag = b.phi(I8, name="retry")
+    flag.add_incoming(const(I8, 0), pre_j)
+    b.cbranch(b.icmp_signed("<", j, jend), j_body, j_done)
+    b.position_at_end(j_body)
+    b.trig_guards = [] if spec.fast_trig else None
+    leaf = Leaves(b, args, ops, idx_strides, scalars, classes, bases, j, lay["gather"], lay["error"])
+    store_elem(b, ops[0], bases[0], j, classes[0], emit_expr(b, spec.expr, leaf))
+    new_flag = flag
+    for g in b.trig_guards or ():
+        new_flag = b.or_(new_flag, b.zext(g, I8))
+    b.trig_guards = None
+    flag.add_incoming(new_flag, b.block)
+    j.add_incoming(b.add(j, const(I64, 1), flags=["nsw"]), b.block)
+    b.branch(j_head)
+    b.position_at_end(j_done)
+    if spec.fast_trig:
+        with b.if_then(b.icmp_unsigned("!=", flag, const(I8, 0)), likely=False):
+            b.store(const(I64, 1), b.gep(args, [const(I64, lay["retry"])]))
     i.add_incoming(b.add(i, b.sub(jend, j0)), b.block)
     b.branch(head)
     b.position_at_end(done)

@@ -67,8 +67,12 @@ def _float_kind(ty):
     return isinstance(t, (ir.FloatType, ir.DoubleType))
 
 
-def emit_math(builder: ir.IRBuilder, name: str, args: list) -> ir.Value:
-    """Emit IR computing name(*args); args share one float/double scalar or vector type."""
+def emit_math(builder: ir.IRBuilder, name: str, args: list, guards: list | None = None) -> ir.Value:
+    """Emit IR computing name(*args); args share one float/double scalar or vector type.
+
+    With a ``guards`` list, sin/cos/tan skip the (slow) Payne-Hanek reduction and append an i1
+    value that is true where an argument needed it: the caller must then recompute without guards.
+    """
     try:
         emit = _EMITTERS[name]
     except KeyError:
@@ -79,4 +83,4 @@ def emit_math(builder: ir.IRBuilder, name: str, args: list) -> ir.Value:
     ty = args[0].type
     if not _float_kind(ty) or any(a.type != ty for a in args):
         raise TypeError(f"{name}: arguments must share one float/double (vector) type")
-    return emit(Ctx(builder, ty), *args)
+    return emit(Ctx(builder, ty, guards), *args)

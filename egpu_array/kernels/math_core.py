@@ -77,9 +77,12 @@ def split3(frac, double):
 class Ctx:
     """Builder + float type; all helpers accept Python numbers as constants."""
 
-    def __init__(self, builder, ty):
+    def __init__(self, builder, ty, guards=None):
         self.b = builder
         self.ty = ty
+        #: None: full-range trig reductions. A list: sin/cos/tan use only the fast (Cody-Waite)
+        #: reduction and append an i1 "this lane needed the wide reduction" to the list.
+        self.guards = guards
         if isinstance(ty, ir.VectorType):
             self.n = ty.count
             ety = ty.element

@@ -136,6 +136,10 @@ def _reduce_ph(cx, ax):
 def _reduce(cx, ax):
     """|x| = q*pi/2 + r + rl (mod 2pi) with |r| <~ pi/4; q an i64 value."""
     r1, e1, q1 = _reduce_cw(cx, ax)
+    if cx.guards is not None:  # fast variant: flag the lanes that need Payne-Hanek
+        need = cx.b.and_(cx.b.fcmp_ordered(">=", ax, cx.c(_cw_threshold(cx))), cx.lt(ax, cx.inf))
+        cx.guards.append(need)
+        return r1, e1, q1
     r2, e2, q2 = _reduce_ph(cx, ax)
     cw = cx.lt(ax, _cw_threshold(cx))
     return cx.sel(cw, r1, r2), cx.sel(cw, e1, e2), cx.b.select(cw, q1, q2)

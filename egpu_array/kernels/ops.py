@@ -274,7 +274,8 @@ def real_math(b, name: str, *args):
     """
     ty = args[0].type
     if name in MATH_FUNCS and name != "sqrt":
-        return emit_math(b, name, list(args))
+        # a generator that can retry sets ``b.trig_guards`` (a list) to get the fast trig variant
+        return emit_math(b, name, list(args), getattr(b, "trig_guards", None))
     if len(args) == 1:
         intr, libm = LIBM_UNARY[name]
         if intr is not None:

@@ -32,6 +32,9 @@ class ElementwiseSpec:
     out_dtype: str
     ndim: int
     classes: tuple
+    #: sin/cos/tan with the fast range reduction only; lanes that need the wide one set the
+    #: ``retry`` slot and the scheduler reruns the full variant (fast_trig=False)
+    fast_trig: bool = False
 
     kind = "elementwise"
 
