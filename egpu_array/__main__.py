@@ -16,6 +16,7 @@ import sys
 COMMANDS = {
     "demo": ("egpu_array._cli_demo", "run realistic workloads, check them against NumPy, time both"),
     "info": ("egpu_array._cli_info", "list the devices, their capabilities and the configuration"),
+    "cache": ("egpu_array._cli_cache", "show (info) or empty (clear) the on-disk kernel cache"),
 }
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2

@@ -93,3 +93,99 @@ def test_demo_quiet_has_no_progress(tmp_path):
     r = run_cli("demo", "--size", "2000", "--repeats", "1", "--quiet", tmp_path=tmp_path)
     assert r.returncode in (0, 1), r.stderr
     assert "demo [" not in r.stderr
+
+
+# --- cache info / cache clear ----------------------------------------------------------------
+
+def _fill_cache(tmp_path):
+    """Compile two kernels into the test's fresh cache folder, as a user's program would."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    env["EGPU_ARRAY_CACHE_DIR"] = str(tmp_path / "kernels")
+    env.pop("EGPU_ARRAY_DEVICE", None)
+    code = "import egpu_array as xp; a = xp.arange(10.0); print(float(xp.sum(a * 2.0 + 1.0)))"
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                       timeout=120, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    return sorted((tmp_path / "kernels").glob("*.bin"))
+
+
+@pytest.mark.parametrize("args", [("cache",), ("cache", "info"), ("cache", "clear")])
+def test_cache_help(tmp_path, args):
+    r = run_cli(*args, "--help", tmp_path=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("usage:")
+    assert "cache" in r.stdout
+
+
+def test_help_lists_cache(tmp_path):
+    r = run_cli("--help", tmp_path=tmp_path)
+    assert r.returncode == 0 and "cache" in r.stdout
+
+
+def test_cache_without_action_is_a_usage_error(tmp_path):
+    r = run_cli("cache", tmp_path=tmp_path)
+    assert r.returncode == 2
+    assert "usage:" in r.stderr
+    r = run_cli("cache", "explode", tmp_path=tmp_path)
+    assert r.returncode == 2
+
+
+def test_cache_info_before_first_use(tmp_path):
+    r = run_cli("cache", "info", tmp_path=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert str(tmp_path / "kernels") in r.stdout
+    assert "kernel files: 0" in r.stdout
+    assert not (tmp_path / "kernels").exists()  # info creates nothing
+
+
+def test_cache_info_counts_kernels(tmp_path):
+    files = _fill_cache(tmp_path)
+    assert files, "computing something should have written kernels"
+    size = sum(p.stat().st_size for p in files)
+    r = run_cli("cache", "info", tmp_path=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert str(tmp_path / "kernels") in r.stdout
+    assert f"kernel files: {len(files)}" in r.stdout
+    assert f"({size} bytes)" in r.stdout
+
+
+def test_cache_clear_removes_only_kernels(tmp_path):
+    files = _fill_cache(tmp_path)
+    folder = tmp_path / "kernels"
+    (folder / "notes.txt").write_text("keep me")
+    (folder / "sub.bin").mkdir()                  # a folder, even one named *.bin, stays
+    (folder / "sub.bin" / "inner.bin").write_bytes(b"x")
+    (folder / ".tmp-abc").write_bytes(b"partial")
+    r = run_cli("cache", "clear", "--dry-run", tmp_path=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert f"would remove {len(files)} kernel files" in r.stdout
+    assert all(p.exists() for p in files)
+    r = run_cli("cache", "clear", tmp_path=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert f"removed {len(files)} kernel files" in r.stdout
+    assert sorted(folder.glob("*.bin")) == [folder / "sub.bin"]
+    assert (folder / "notes.txt").read_text() == "keep me"
+    assert (folder / "sub.bin" / "inner.bin").exists()
+    assert (folder / ".tmp-abc").exists()
+    r = run_cli("cache", "info", tmp_path=tmp_path)
+    assert "kernel files: 0" in r.stdout
+    r = run_cli("cache", "clear", tmp_path=tmp_path)   # clearing twice is fine
+    assert r.returncode == 0 and "removed 0 kernel files" in r.stdout
+    assert _fill_cache(tmp_path)   # and the library recompiles into the cleared folder
+
+
+def test_cache_disabled(tmp_path):
+    for action in ("info", "clear"):
+        r = run_cli("cache", action, tmp_path=tmp_path, env_extra={"EGPU_ARRAY_CACHE_DIR": "off"})
+        assert r.returncode == 0, r.stderr
+        assert "disabled" in r.stdout
+
+
+def test_cache_folder_that_is_a_file_fails(tmp_path):
+    (tmp_path / "kernels").write_text("not a folder")
+    for action in ("info", "clear"):
+        r = run_cli("cache", action, tmp_path=tmp_path)
+        assert r.returncode == 1
+        assert "not a folder" in r.stderr
+    assert (tmp_path / "kernels").read_text() == "not a folder"
