@@ -68,9 +68,10 @@ class __array_namespace_info__:
         return {"real floating": dt.float64, "complex floating": dt.complex128,
                 "integral": dt.int64, "indexing": dt.int64}
 
-    def devices(self) -> list:
+    def devices(self) -> tuple:
+        """Every device present (a tuple, as 2025.12 specifies)."""
         from .backend.device import all_devices
-        return all_devices()
+        return tuple(all_devices())
 
     def dtypes(self, *, device=None, kind=None) -> dict:
         from . import _dtypes as dt

@@ -20,7 +20,7 @@ from ._array import Array
 from ._linalg_funcs import matmul, matrix_transpose, tensordot, vecdot
 from ._transfer import from_host, to_host
 
-__all__ = ["cholesky", "cross", "det", "diagonal", "eigh", "eigvalsh", "inv", "matmul", "matrix_norm",
+__all__ = ["cholesky", "cross", "det", "diagonal", "eig", "eigvals", "eigh", "eigvalsh", "inv", "matmul", "matrix_norm",
            "matrix_power", "matrix_rank", "matrix_transpose", "outer", "pinv", "qr", "slogdet", "solve",
            "svd", "svdvals", "tensordot", "trace", "vecdot", "vector_norm"]
 
@@ -67,6 +67,33 @@ def det(x, /) -> Array:
     _square("det", x)
     (a,) = _host("det", x)
     return _back(np.linalg.det(a), x)
+
+
+class EigResult(NamedTuple):
+    eigenvalues: Array
+    eigenvectors: Array
+
+
+def _complex_of(dtype):
+    return dt.complex64 if dtype in (dt.float32, dt.complex64) else dt.complex128
+
+
+def eig(x, /) -> EigResult:
+    """Eigenvalues and right eigenvectors of general square matrices (complex results)."""
+    _check("eig", x)
+    _square("eig", x)
+    (a,) = _host("eig", x)
+    w, v = np.linalg.eig(a)
+    c = _complex_of(x.dtype)
+    return EigResult(_back(w, x, c), _back(v, x, c))
+
+
+def eigvals(x, /) -> Array:
+    """Eigenvalues of general square matrices (complex)."""
+    _check("eigvals", x)
+    _square("eigvals", x)
+    (a,) = _host("eigvals", x)
+    return _back(np.linalg.eigvals(a), x, _complex_of(x.dtype))
 
 
 class EighResult(NamedTuple):

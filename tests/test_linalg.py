@@ -73,3 +73,13 @@ def test_singular_inputs_raise():
         xp.linalg.det(xp.asarray(np.zeros((2, 3))))
     with pytest.raises(TypeError):
         xp.linalg.cholesky(xp.asarray(np.eye(2, dtype=np.int64)))
+
+
+def test_eig_and_eigvals():
+    a = RNG.standard_normal((2, 4, 4)).astype(np.float32)
+    w, v = xp.linalg.eig(xp.asarray(a))
+    assert w.dtype == xp.complex64 and v.dtype == xp.complex64 and w.shape == (2, 4)
+    wn, vn = np.asarray(w), np.asarray(v)
+    np.testing.assert_allclose(a @ vn, vn * wn[..., None, :], rtol=1e-3, atol=1e-3)
+    np.testing.assert_allclose(np.sort_complex(np.asarray(xp.linalg.eigvals(xp.asarray(a))).ravel()),
+                               np.sort_complex(wn.ravel()), rtol=1e-4, atol=1e-4)
