@@ -1,4 +1,4 @@
-"""Command line: ``python -m egpu_array demo | info``.
+"""Command line: ``python -m egpu_array demo | info | cache``.
 
 Each subcommand lives in its own ``egpu_array/_cli_<name>.py`` module with two functions,
 ``add_arguments(parser)`` and ``run(args) -> int``; adding one (``bench``, ``selftest``, ``cache``)

@@ -17,15 +17,11 @@ from ._info import config
 __all__ = ["Array"]
 
 
-_LIMIT: list = []
-_CONSTS: dict = {}  # (type, value, dtype, device) -> shared scalar leaf of the operator fast path
+_CONSTS: dict = {}  # (float value, dtype, id(device)) -> shared scalar leaf of the operator fast path
 
 
-def _graph_limit() -> int:
-    """The graph-size limit (read from the configuration once)."""
-    if not _LIMIT:
-        _LIMIT.append(config().graph_limit)
-    return _LIMIT[0]
+#: pending ops in one expression before it is computed (EGPU_ARRAY_GRAPH_LIMIT, read at import)
+_GRAPH_LIMIT = config().graph_limit
 
 
 class Array:
@@ -43,7 +39,7 @@ class Array:
         self = object.__new__(cls)
         self._node = node
         if node.srcs:
-            if node.size > _graph_limit():
+            if node.size > _GRAPH_LIMIT:
                 self._realize()
             else:
                 ref = weakref.ref(self)
@@ -264,30 +260,30 @@ def _install_operators() -> None:
     def binary(fname):
         f = getattr(ew, fname)
         fast_kinds = _FAST_KINDS.get(fname, "")
-        result_bool = fname in _COMPARISONS.values()
+        bool_dtype = dt.bool if fname in _COMPARISONS.values() else None
+        consts = _CONSTS
+        new = Array._new
 
         def op(self, other):
             # fast path: same-dtype operands of the common kinds need no promotion or checks
             node = self._node
             dtype = node.dtype
-            if dtype.kind in fast_kinds:
+            kind = dtype.kind
+            if kind in fast_kinds:
                 t = type(other)
+                if t is float and kind in "fc":
+                    ckey = (other, dtype, id(node.device))
+                    c = consts.get(ckey) if other else None  # (0.0 == -0.0: zeros are not shared)
+                    if c is None:
+                        if len(consts) > 1024:
+                            consts.clear()
+                        c = consts[ckey] = LazyNode("const", (), dtype, (), other, node.device)
+                    return new(LazyNode(fname, (node, c), bool_dtype or dtype, node.shape, None, node.device))
                 if t is Array:
                     onode = other._node
                     if onode.dtype is dtype and onode.shape == node.shape and onode.device is node.device:
-                        return Array._new(LazyNode(fname, (node, onode), dt.bool if result_bool else dtype,
-                                                   node.shape, None, node.device))
-                elif t is float or (t is int and dtype.kind != "b"):
-                    if dtype.kind in "iu":
-                        return f(self, other)  # integer scalars need a range check
-                    ckey = (t, other, dtype, node.device)
-                    c = _CONSTS.get(ckey) if other else None  # (0.0 == -0.0: zeros are not shared)
-                    if c is None:
-                        if len(_CONSTS) > 1024:
-                            _CONSTS.clear()
-                        c = _CONSTS[ckey] = LazyNode("const", (), dtype, (), other, node.device)
-                    return Array._new(LazyNode(fname, (node, c), dt.bool if result_bool else dtype,
-                                               node.shape, None, node.device))
+                        return new(LazyNode(fname, (node, onode), bool_dtype or dtype, node.shape, None,
+                                            node.device))
             if not isinstance(other, (Array, bool, int, float, complex)):
                 return NotImplemented
             return f(self, other)

@@ -13,7 +13,7 @@ def _cache_summary(folder) -> str:
     if folder is None:
         return "off (EGPU_ARRAY_CACHE_DIR=off)"
     try:
-        files = [p for p in folder.iterdir() if p.is_file()]
+        files = [p for p in folder.glob("*.bin") if p.is_file()]
     except OSError:
         return f"{folder} (empty, not created yet)"
     size = sum(p.stat().st_size for p in files)

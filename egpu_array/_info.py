@@ -46,7 +46,7 @@ def config() -> Config:
         default_device=os.environ.get("EGPU_ARRAY_DEVICE", "cpu") or "cpu",
         num_threads=max(1, n),
         cache_dir=cache_dir,
-        graph_limit=max(2, int(os.environ.get("EGPU_ARRAY_GRAPH_LIMIT", "48"))),
+        graph_limit=max(2, int(os.environ.get("EGPU_ARRAY_GRAPH_LIMIT", "96"))),
     )
 
 

@@ -184,7 +184,14 @@ def lower_elementwise(root: LazyNode):
             if op == "cast":
                 ins = ("cast", srcs[0].dtype.name, n.dtype.name, visit(srcs[0]))
             elif len(srcs) == 2:
-                ins = (op, srcs[1].dtype.name, visit(srcs[0]), visit(srcs[1]))
+                s0, s1 = srcs
+                k0 = memo.get(id(s0))  # (memo checked inline: most sources are shared leaves)
+                if k0 is None:
+                    k0 = visit(s0)
+                k1 = memo.get(id(s1))
+                if k1 is None:
+                    k1 = visit(s1)
+                ins = (op, s1.dtype.name, k0, k1)
             else:
                 ins = (op, srcs[-1].dtype.name) + tuple([visit(s) for s in srcs])
             k = len(prog)
