@@ -13,6 +13,7 @@ import numpy as np
 from . import _dtypes as dt
 from ._graph import LazyNode, View, buffer_node, contiguous_strides
 from ._info import config
+from ._schedule import realize_into
 
 __all__ = ["Array"]
 
@@ -61,7 +62,6 @@ class Array:
                 raise TransferError(f"array on {node.device} holds invalid data: an earlier copy "
                                     "into it failed")
             return node.arg
-        from ._schedule import realize_into
         _check_valid(node)
         size = 1
         for n in node.shape:
@@ -80,7 +80,6 @@ class Array:
             reader = ref()
             if reader is not None and reader is not self and reader._node is not node and reader._node.srcs:
                 reader._realize()
-        from ._schedule import realize_into
         _check_valid(node)
         if node.buffers and view.buffer in node.buffers and _overlaps_differently(node, view):
             tmp = Array._new(node)
@@ -138,8 +137,7 @@ class Array:
     # ---- host conversion ----------------------------------------------------------------------
     def _to_numpy(self, writable_copy: bool = False) -> np.ndarray:
         """The values as a NumPy array (a read-only view on the cpu device unless a copy is asked)."""
-        from ._transfer import to_host
-        return to_host(self, copy=writable_copy)
+        return _transfer.to_host(self, copy=writable_copy)
 
     def __array__(self, dtype=None, copy=None):
         if copy is False and not self.device.host_memory:
@@ -200,12 +198,10 @@ class Array:
         return export_dlpack(self, stream=stream, max_version=max_version, dl_device=dl_device, copy=copy)
 
     def __getitem__(self, key):
-        from ._indexing import getitem
-        return getitem(self, key)
+        return _indexing.getitem(self, key)
 
     def __setitem__(self, key, value):
-        from ._indexing import setitem
-        setitem(self, key, value)
+        _indexing.setitem(self, key, value)
 
     def __repr__(self) -> str:
         body = np.array2string(self._to_numpy(), separator=", ", prefix="Array(")
@@ -334,3 +330,7 @@ def _install_operators() -> None:
     Array.__matmul__, Array.__rmatmul__, Array.__imatmul__ = _matmul, _rmatmul, _imatmul
     for dunder, fname in _UNARY_OPERATORS.items():
         setattr(Array, f"__{dunder}__", (lambda f: lambda self: f(self))(getattr(ew, fname)))
+
+
+# modules that import Array themselves, bound once Array exists (hot paths avoid per-call imports)
+from . import _indexing, _transfer  # noqa: E402

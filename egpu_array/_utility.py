@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 from ._array import Array
+from .backend.device import _instances
 
 __all__ = ["synchronize"]
 
 
 def synchronize(*arrays) -> None:
     """Compute the given arrays (or, without arguments, wait for every device) and wait."""
-    from .backend.device import _instances
     devices = set()
     for a in arrays:
         if not isinstance(a, Array):
