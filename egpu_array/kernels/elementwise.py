@@ -17,12 +17,13 @@ from .ops import OPS, cast
 from .spec import ElementwiseSpec
 
 __all__ = ["generate_elementwise", "arg_layout", "Operand", "load_elem", "store_elem", "load_scalar",
-           "emit_expr", "dtype_named", "Leaves", "gather_pairs"]
+           "emit_expr", "dtype_named", "Leaves", "gather_pairs", "operand_slots"]
 
 
-def arg_layout(spec: ElementwiseSpec) -> dict:
-    """Slot offsets in ``args``: shape, per-operand pointer/strides, index strides, scalars."""
-    nd = spec.ndim
+def operand_slots(spec, nd: int) -> dict:
+    """The slots every kernel kind shares, after ``nd`` extents: for the output and each buffer
+    input a pointer and ``nd`` strides, ``nd`` strides per index operand, then the scalar slots
+    (two for complex). ``"end"`` is the first free slot."""
     pos = nd
     operands = []
     for _ in range(1 + len(spec.in_dtypes)):
@@ -36,9 +37,16 @@ def arg_layout(spec: ElementwiseSpec) -> dict:
     for name in spec.arg_dtypes:
         scalars.append(pos)
         pos += 2 if name.startswith("complex") else 1
+    return {"operands": operands, "idx": idx, "scalars": scalars, "end": pos}
+
+
+def arg_layout(spec: ElementwiseSpec) -> dict:
+    """Slot offsets in ``args``: shape, operands, scalars, gather pairs, error and retry flags."""
+    lay = operand_slots(spec, spec.ndim)
+    pos = lay["end"]
     err = pos + 2 * gather_pairs(spec.expr)
-    return {"operands": operands, "idx": idx, "scalars": scalars, "gather": pos, "error": err,
-            "retry": err + 1, "size": err + 1 + int(getattr(spec, "fast_trig", False))}
+    lay.update(gather=pos, error=err, retry=err + 1, size=err + 1 + int(getattr(spec, "fast_trig", False)))
+    return lay
 
 
 def gather_pairs(program: tuple) -> int:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from llvmlite import ir
 
-from .elementwise import Leaves, Operand, dtype_named, emit_expr, gather_pairs, load_scalar
+from .elementwise import Leaves, Operand, dtype_named, emit_expr, gather_pairs, load_scalar, operand_slots
 from .irb import F64, I1, I64, const, for_range, intrinsic, reg_type
 from .ops import cast
 from .spec import REDUCE_OPS, ReduceSpec
@@ -22,25 +22,14 @@ _REASSOC = ("reassoc",)
 
 
 def reduce_arg_layout(spec: ReduceSpec) -> dict:
-    """Slot offsets in ``args`` for a reduction kernel."""
-    nd = spec.n_kept + spec.n_red
-    pos = nd
-    operands = []
-    for _ in range(1 + len(spec.in_dtypes)):
-        operands.append((pos, pos + 1))
-        pos += 1 + nd
-    idx = []
-    for _ in range(spec.n_idx):
-        idx.append(pos)
-        pos += nd
-    scalars = []
-    for name in spec.arg_dtypes:
-        scalars.append(pos)
-        pos += 2 if name.startswith("complex") else 1
+    """Slot offsets in ``args`` for a reduction kernel: the shared operand slots over
+    ``n_kept + n_red`` dimensions, then divisor, chunking, partials, gather pairs, error flag."""
+    lay = operand_slots(spec, spec.n_kept + spec.n_red)
+    pos = lay["end"]
     g = gather_pairs(spec.expr)
-    return {"operands": operands, "idx": idx, "scalars": scalars, "divisor": pos,
-            "nchunks": pos + 1, "chunk": pos + 2, "partials": pos + 3, "gather": pos + 4,
-            "error": pos + 4 + 2 * g, "size": pos + 5 + 2 * g}
+    lay.update(divisor=pos, nchunks=pos + 1, chunk=pos + 2, partials=pos + 3, gather=pos + 4,
+               error=pos + 4 + 2 * g, size=pos + 5 + 2 * g)
+    return lay
 
 
 def identity_of(op: str, dtype):
