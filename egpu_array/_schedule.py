@@ -296,6 +296,18 @@ def pack_args(slots: list):
     return (ctypes.c_int64 * len(slots))(*slots)
 
 
+def _reduce_order(op: str, chunks: int, kshape, kstrides, rstrides) -> str:
+    """"outer" (column order) when one contiguous-or-broadcast kept dimension would otherwise be
+    walked with strided reads: e.g. a sum over axis 0 of a C-contiguous matrix."""
+    if chunks > 1 or REDUCE_OPS[op] or op in ("argmax", "argmin") or len(kshape) != 1 or kshape[0] < 16:
+        return "inner"
+    if any(st[0] not in (0, 1) for st in kstrides):
+        return "inner"
+    if all(st[-1] in (0, 1) for st in rstrides[1:]):  # the reduced rows are contiguous already
+        return "inner"
+    return "outer"
+
+
 def _gather_slots(slots: list, gathers: list) -> None:
     for extent, stride in gathers:
         slots.extend((extent, stride))
@@ -356,7 +368,10 @@ def _realize_reduce(root: LazyNode, out: View, chunks: int | None = None) -> Non
         classes=tuple(_stride_class(st[-1]) for st in rstrides),
         post="divide" if arg.divisor is not None else "",
         chunked=chunks > 1,
+        order=_reduce_order(arg.op, chunks, kshape, kstrides, rstrides),
     )
+    if spec.order == "outer":  # the classes describe the kept (vectorized) dimension instead
+        spec = dataclasses.replace(spec, classes=tuple(_stride_class(st[0]) for st in kstrides))
     program = get_program(device, spec)
     slots = list(kshape) + list(rshape)
     views = [out] + [n.arg for n in inputs]

@@ -70,6 +70,10 @@ class ReduceSpec:
     classes: tuple
     post: str
     chunked: bool
+    #: "inner": each work item reduces its whole reduced space (rows of the innermost reduced
+    #: dimension vectorize); "outer": one kept dimension, contiguous or broadcast in every
+    #: operand, is the vectorized inner loop and the reduced space the outer one (axis-0 sums)
+    order: str = "inner"
 
     kind = "reduce"
 
