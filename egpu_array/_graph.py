@@ -50,7 +50,12 @@ class LazyNode:
         self.shape = shape
         self.arg = arg
         self.device = device
-        if srcs:
+        if len(srcs) == 2:  # the common case, unrolled (this runs once per operation)
+            a, c = srcs
+            self.size = 1 + a.size + c.size
+            ab, cb = a.buffers, c.buffers
+            self.buffers = ab if (cb is ab or not cb) else (cb if not ab else ab | cb)
+        elif srcs:
             size = 1
             bufs = _EMPTY
             for s in srcs:
