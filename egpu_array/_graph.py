@@ -41,7 +41,7 @@ _EMPTY = frozenset()
 class LazyNode:
     """One node of the lazy graph (see the module docstring)."""
 
-    __slots__ = ("op", "srcs", "dtype", "shape", "arg", "device", "size", "buffers")
+    __slots__ = ("op", "srcs", "dtype", "shape", "arg", "device", "size", "buffers", "computed")
 
     def __init__(self, op: str, srcs: tuple, dtype, shape: tuple, arg, device):
         self.op = op
@@ -50,6 +50,9 @@ class LazyNode:
         self.shape = shape
         self.arg = arg
         self.device = device
+        #: the buffer leaf holding this node's value once the scheduler computed it on its own
+        #: (a reduction used by several expressions is computed once)
+        self.computed = None
         if len(srcs) == 2:  # the common case, unrolled (this runs once per operation)
             a, c = srcs
             self.size = 1 + a.size + c.size

@@ -59,13 +59,16 @@ def materialize(node: LazyNode) -> LazyNode:
     """Compute ``node`` into a new contiguous buffer; returns the buffer leaf."""
     if node.op == "buffer":
         return node
+    if node.computed is not None:
+        return node.computed
     size = 1
     for n in node.shape:
         size *= n
     buf = node.device.allocator.alloc(size * node.dtype.itemsize)
     view = View(buf, contiguous_strides(node.shape), 0)
     realize_into(node, view)
-    return LazyNode("buffer", (), node.dtype, node.shape, view, node.device)
+    node.computed = LazyNode("buffer", (), node.dtype, node.shape, view, node.device)
+    return node.computed
 
 
 def _leaf_strides(node: LazyNode, out_shape: tuple) -> list:
