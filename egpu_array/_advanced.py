@@ -26,12 +26,21 @@ def _expand(x: Array, key, func: str) -> list:
     """The key with masks replaced by their nonzero() index arrays and the ellipsis expanded."""
     from ._searching import nonzero
     keys = list(key) if isinstance(key, tuple) else [key]
+    width = [k.ndim if (isinstance(k, Array) and k.dtype is dt.bool) else
+             (0 if k is None or k is Ellipsis else 1) for k in keys]
+    ell = keys.index(Ellipsis) if any(k is Ellipsis for k in keys) else None
     out = []
-    for k in keys:
+    for pos, k in enumerate(keys):
         if isinstance(k, Array) and k.ndim > 0:
             if k.device != x.device:
                 raise ValueError(f"{func}: index array on {k.device}, the array on {x.device}")
             if k.dtype is dt.bool:
+                # the axes the mask covers: counted from the front, or from the back after an ellipsis
+                start = sum(width[:pos]) if ell is None or pos < ell else x.ndim - sum(width[pos:])
+                covered = x.shape[start:start + k.ndim]
+                if start < 0 or len(covered) != k.ndim or any(m not in (n, 0) for m, n in zip(k.shape, covered)):
+                    raise IndexError(f"{func}: a boolean index of shape {k.shape} does not match the "
+                                     f"indexed axes {covered} of an array of shape {x.shape}")
                 out.extend(nonzero(k))
                 continue
             if k.dtype.kind not in "iu":
@@ -79,7 +88,9 @@ def advanced_getitem(x: Array, key, func: str = "__getitem__") -> Array:
         rest = [a for a in range(view.ndim) if a not in adv_axes]
         view = permute_dims(view, tuple(adv_axes + rest))
         adv_axes = list(range(len(adv_axes)))
-    return gather_axes(view, adv_axes, nodes, func)
+    out = gather_axes(view, adv_axes, nodes, func)
+    out._realize()  # computed now, so an out-of-range index raises IndexError at the indexing
+    return out
 
 
 def masked_setitem(x: Array, key, value_node: LazyNode) -> None:

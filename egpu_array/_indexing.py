@@ -27,13 +27,13 @@ class _BoolIndex:
 
 
 def _array_index(k: Array, func: str):
-    """A 0-d integer or boolean array index as an int / _BoolIndex (its value is read on the host,
-    which is free only where the array lives in host memory); other arrays need a gather kernel."""
+    """A 0-d integer or boolean array index as an int / _BoolIndex. Its value decides the view (a
+    data-dependent shape or offset), so it is read: free in host memory, otherwise one element
+    crosses the link, recorded by the profiler with a note."""
     if k.ndim == 0 and k.dtype.kind in "iub":
         if not k.device.host_memory:
-            raise IndexError(f"{func}: a 0-d array index on {k.device} would need its value on the "
-                             "host (a hidden transfer) or a gather kernel (not implemented yet); "
-                             "pass int(index) to read it explicitly")
+            from . import profiler
+            profiler.note(f"{func}: read a 0-d index array from {k.device} ({k.dtype.itemsize} bytes)")
         value = k._to_numpy()[()].item()
         return _BoolIndex(value) if k.dtype.kind == "b" else int(value)
     what = "boolean-mask" if k.dtype.kind == "b" else "integer-array"
