@@ -146,7 +146,7 @@ def full(shape, fill_value, *, dtype=None, device=None) -> Array:
     dtype = dtype or dt.dtype_of_scalar(fill_value)
     dev = get_device(device, "full")
     node = cast_node(const_node(fill_value, dt.dtype_of_scalar(fill_value), dev, shape), dtype)
-    return Array._new(node) if node.op != "const" else Array._new(node)
+    return Array._new(node)
 
 
 def zeros(shape, *, dtype=None, device=None) -> Array:
