@@ -1,8 +1,9 @@
 """DLPack exchange (DLPack 1.0 with the legacy protocol as fallback).
 
 On the cpu device the capsule shares our memory (NumPy builds it from a view that keeps the buffer
-alive). Devices whose memory the host cannot read export only with ``copy=True`` or
-``dl_device=(kDLCPU, 0)``, which is an explicit copy over the link.
+alive). Devices whose memory the host cannot read and that have no DLPack device type of their own
+(``sim``) export a host copy: a DLPack conversion is an explicit request to move the data, and the
+profiler records the bytes. ``copy=False`` there raises BufferError, since a copy is unavoidable.
 """
 from __future__ import annotations
 
@@ -20,10 +21,9 @@ def dlpack_device(x) -> tuple:
     dev = x.device
     if dev.host_memory:
         return (KDLCPU, 0)
-    code = getattr(dev, "dlpack_code", None)
-    if code is None:
-        return (KDLCPU, 0)
-    return code
+    # a device with its own DLPack type (cuda) names it; the others (sim) export a host copy:
+    # a DLPack conversion is an explicit request to move the data (and the profiler records it)
+    return getattr(dev, "dlpack_code", None) or (KDLCPU, 0)
 
 
 def export_dlpack(x, *, stream=None, max_version=None, dl_device=None, copy=None):
@@ -32,9 +32,6 @@ def export_dlpack(x, *, stream=None, max_version=None, dl_device=None, copy=None
     host_target = dl_device is not None and tuple(dl_device) == (KDLCPU, 0)
     if dl_device is not None and not host_target and tuple(dl_device) != dlpack_device(x):
         raise BufferError(f"__dlpack__: cannot export to device {dl_device}")
-    if not dev.host_memory and not (copy or host_target):
-        raise BufferError(f"__dlpack__: the data is on {dev}; pass copy=True or dl_device=(1, 0) "
-                          "to copy it to the host")
     if copy is False and not dev.host_memory:
         raise BufferError("__dlpack__: copy=False, but the data is not in host memory")
     arr = to_host(x, copy=bool(copy), writeable=True)
@@ -51,7 +48,12 @@ def export_dlpack(x, *, stream=None, max_version=None, dl_device=None, copy=None
 
 def import_dlpack(obj, *, device=None, copy=None):
     """An Array from a DLPack producer: shared memory on the cpu device unless ``copy``."""
+    from ._array import Array
     from ._creation import asarray
+    if isinstance(obj, Array):  # one of ours, on any device: no capsule needed
+        if copy is False and device is not None and device != obj.device:
+            raise BufferError(f"from_dlpack: copy=False, but the data is on {obj.device}, not {device}")
+        return asarray(obj, device=device, copy=copy)
     try:
         host = np.from_dlpack(obj, copy=copy)
     except TypeError:

@@ -339,3 +339,17 @@ def test_copy_in_after_two_copy_outs():
     gpu.copy_out(0, 600 * 1024)
     gpu.copy_in(0, d[::-1])
     assert gpu.copy_out(0, len(d)) == d[::-1]
+
+
+def test_dlpack_from_sim_is_an_explicit_profiled_copy(sim):
+    a = data("float32", 64)
+    x = xp.asarray(a, device="sim")
+    assert x.__dlpack_device__() == (1, 0)
+    with xp.profile() as prof:
+        back = np.from_dlpack(x)
+    np.testing.assert_array_equal(back, a)
+    assert prof.bytes_from_device == a.nbytes
+    with pytest.raises(BufferError):
+        x.__dlpack__(copy=False)
+    y = xp.from_dlpack(x)  # one of ours: stays on its device, no capsule
+    assert y.device == "sim"
