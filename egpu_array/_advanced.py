@@ -102,12 +102,37 @@ def masked_setitem(x: Array, key, value_node: LazyNode) -> None:
         raise IndexError("__setitem__: assignment through integer arrays, or masks combined with "
                          "other indices, is not supported yet (it needs a scatter kernel); "
                          "a single boolean mask over leading axes is")
-    if value_node.shape != ():
-        raise IndexError("__setitem__: masked assignment takes a scalar or a 0-d array value for now")
     if mask.device != x.device:
         raise ValueError(f"__setitem__: mask on {mask.device}, the array on {x.device}")
     from ._indexing import basic_view
+    rest = x.shape[mask.ndim:]
+    if value_node.shape not in ((), (1,)) and (not rest or value_node.shape != rest):
+        value_node = _packed_values(x, mask, value_node)  # one value (row) per True element
     m = basic_view(mask, (Ellipsis,) + (None,) * (x.ndim - mask.ndim)) if x.ndim > mask.ndim else mask
     x._realize()
     node = LazyNode("where", (m._node, value_node, x._node), x.dtype, x.shape, None, x.device)
     x._write(node)
+
+
+def _packed_values(x: Array, mask: Array, value_node: LazyNode) -> LazyNode:
+    """For ``x[mask] = values`` with one value (a row, for a mask over leading axes) per True
+    element: a gather of ``values`` at position ``cumulative_sum(mask) - 1``, shaped like x, so
+    the assignment stays one fused ``where`` (plus the scan). The count of True elements is read to
+    check the values' length (a data-dependent shape, noted in the profiler)."""
+    from . import profiler
+    from ._data_type import astype
+    from ._elementwise import maximum
+    from ._manipulation import reshape
+    from ._statistical import cumulative_sum
+    rest = x.shape[mask.ndim:]
+    pos = cumulative_sum(reshape(astype(mask, dt.int64), (-1,)))
+    count = int(pos[-1]) if pos.shape[0] else 0
+    profiler.note(f"__setitem__: read the count of True mask elements ({count})")
+    if value_node.shape != (count,) + rest:
+        raise ValueError(f"__setitem__: values of shape {value_node.shape} for {count} True mask "
+                         f"elements of an array of shape {x.shape} (expected {(count,) + rest})")
+    if count == 0:
+        return LazyNode("const", (), x.dtype, (), 0, x.device)
+    idx = reshape(maximum(pos - 1, 0), mask.shape)
+    values = Array._new(value_node)
+    return gather_axes(values, [0], [idx._node], "__setitem__")._node

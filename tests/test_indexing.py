@@ -254,3 +254,25 @@ def test_setitem_shape_and_dtype_errors():
         i[0] = 1.5
     with pytest.raises(TypeError, match="__setitem__"):
         i[0] = "a"
+
+
+@settings(max_examples=30, deadline=None, derandomize=True)
+@given(st.data())
+def test_masked_assignment_of_arrays_matches_numpy(data):
+    shape = data.draw(hnp.array_shapes(min_dims=1, max_dims=3, min_side=1, max_side=5))
+    a = np.arange(int(np.prod(shape)), dtype=np.float64).reshape(shape)
+    x = xp.asarray(a)
+    k = data.draw(st.integers(1, len(shape)))
+    mask = data.draw(hnp.arrays(np.bool_, shape[:k]))
+    rows = (int(mask.sum()),) + shape[k:]
+    values = -np.arange(int(np.prod(rows)), dtype=np.float64).reshape(rows) - 1
+    a[mask] = values
+    x[xp.asarray(mask)] = xp.asarray(values)
+    check(x, a)
+    if shape[k:]:                         # one row broadcast to every selected element
+        row = np.full(shape[k:], 9.0)
+        a[mask] = row
+        x[xp.asarray(mask)] = xp.asarray(row)
+        check(x, a)
+    with pytest.raises(ValueError):
+        x[xp.asarray(mask)] = xp.asarray(np.zeros((rows[0] + 1,) + shape[k:]))
