@@ -275,4 +275,4 @@ def test_masked_assignment_of_arrays_matches_numpy(data):
         x[xp.asarray(mask)] = xp.asarray(row)
         check(x, a)
     with pytest.raises(ValueError):
-        x[xp.asarray(mask)] = xp.asarray(np.zeros((rows[0] + 1,) + shape[k:]))
+        x[xp.asarray(mask)] = xp.asarray(np.zeros((rows[0] + 2,) + shape[k:]))
