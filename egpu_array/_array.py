@@ -11,7 +11,7 @@ import weakref
 import numpy as np
 
 from . import _dtypes as dt
-from ._graph import LazyNode, View, buffer_node, contiguous_strides
+from ._graph import LazyNode, View, contiguous_strides
 from ._info import config
 from ._schedule import realize_into
 

@@ -107,7 +107,6 @@ def asarray(obj, /, *, dtype=None, device=None, copy=None) -> Array:
 
 def _wrap_host(host: np.ndarray, dtype, device) -> Array:
     """Share a NumPy array's memory (cpu device, copy=False)."""
-    from .backend.device import Buffer
     item = dtype.itemsize
     if any(s % item for s in host.strides):
         raise ValueError("asarray: copy=False needs strides that are multiples of the item size")
@@ -122,7 +121,6 @@ class _ForeignBuffer:
     __slots__ = ("device", "nbytes", "ptr", "handle", "valid", "readers", "__weakref__")
 
     def __init__(self, device, host: np.ndarray):
-        import weakref
         self.device = device
         self.nbytes = host.nbytes
         self.ptr = host.ctypes.data

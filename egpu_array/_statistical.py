@@ -10,7 +10,7 @@ import math
 
 from . import _dtypes as dt
 from ._array import Array
-from ._elementwise import cast_node, const_node
+from ._elementwise import cast_node
 from ._graph import LazyNode
 from ._schedule import ReduceArg
 from ._shapes import normalize_axis

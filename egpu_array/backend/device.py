@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import abc
 import threading
-import weakref
 
 from .._errors import DeviceError
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from llvmlite import ir
 
 from .. import _dtypes
-from .irb import I8, I64, const, for_range, mem_type, reg_type
+from .irb import I8, I64, const, mem_type, reg_type
 from .ops import OPS, cast
 from .spec import ElementwiseSpec
 

@@ -140,7 +140,6 @@ def generate_reduction(spec: ReduceSpec, module: ir.Module, fname: str) -> ir.Fu
     nchunks = slot(lay["nchunks"])
     chunk = slot(lay["chunk"])
     all_strides = [op.strides for op in ops] + idx_strides
-    n_mem = len(ops)
     total_red = const(I64, 1)
     for n in red:
         total_red = b.mul(total_red, n)

@@ -1,0 +1,216 @@
+"""Manipulation functions that must copy: ``concat``, ``stack``, ``tile``, ``repeat``, ``roll``.
+
+Each allocates its output and computes pieces into views of it with the fused elementwise kernel:
+``tile`` and ``repeat`` with an int are one launch; ``concat``/``stack`` launch one copy per input,
+``roll`` one per rolled block (two per rolled axis), ``repeat`` with an array one per run.
+"""
+from __future__ import annotations
+
+import itertools
+import math
+
+from . import _dtypes as dt
+from ._array import Array
+from ._graph import LazyNode, View, contiguous_strides
+from ._manipulation import _axis, _check, _copy_into, _int, _new_output, _same_device, _sub_view, reshape
+
+__all__ = ["concat", "stack", "tile", "repeat", "roll"]
+
+
+def _join_dtype(func: str, arrays) -> object:
+    return dt.result_type_of([a.dtype for a in arrays], [], func)
+
+
+def _cast(node: LazyNode, dtype) -> LazyNode:
+    from ._elementwise import cast_node
+    return cast_node(node, dtype)
+
+
+def _array_list(func: str, arrays) -> list:
+    if isinstance(arrays, Array) or not isinstance(arrays, (tuple, list)):
+        raise TypeError(f"{func}: expected a tuple or list of arrays, got {type(arrays).__name__}")
+    arrays = list(arrays)
+    if not arrays:
+        raise ValueError(f"{func}: need at least one array")
+    for a in arrays:
+        _check(func, a)
+    _same_device(func, arrays)
+    return arrays
+
+
+def concat(arrays, /, *, axis=0) -> Array:
+    """The arrays joined along ``axis`` (None: flattened first). One copy kernel per input."""
+    arrays = _array_list("concat", arrays)
+    dtype = _join_dtype("concat", arrays)
+    if axis is None:
+        arrays = [reshape(a, (-1,)) for a in arrays]
+        axis = 0
+    nd = arrays[0].ndim
+    if nd == 0:
+        raise ValueError("concat: zero-dimensional arrays cannot be concatenated along an axis")
+    if any(a.ndim != nd for a in arrays):
+        raise ValueError(f"concat: all arrays must have the same number of dimensions, got "
+                         f"{[a.ndim for a in arrays]}")
+    ax = _axis("concat", axis, nd)
+    base = arrays[0].shape
+    for a in arrays[1:]:
+        if any(n != m for d, (n, m) in enumerate(zip(a.shape, base)) if d != ax):
+            raise ValueError(f"concat: shapes {[a.shape for a in arrays]} differ outside axis {ax}")
+    shape = base[:ax] + (sum(a.shape[ax] for a in arrays),) + base[ax + 1:]
+    out = _new_output(shape, dtype, arrays[0].device)
+    start = 0
+    for a in arrays:
+        n = a.shape[ax]
+        if n:
+            pshape, view = _sub_view(out, (slice(None),) * ax + (slice(start, start + n),))
+            _copy_into(_cast(a._node, dtype), pshape, view)
+        start += n
+    return out
+
+
+def stack(arrays, /, *, axis=0) -> Array:
+    """The arrays joined along a new axis ``axis``. One copy kernel per input."""
+    arrays = _array_list("stack", arrays)
+    dtype = _join_dtype("stack", arrays)
+    base = arrays[0].shape
+    if any(a.shape != base for a in arrays):
+        raise ValueError(f"stack: all arrays must have the same shape, got {[a.shape for a in arrays]}")
+    ax = _axis("stack", axis, len(base) + 1)
+    shape = base[:ax] + (len(arrays),) + base[ax:]
+    out = _new_output(shape, dtype, arrays[0].device)
+    for i, a in enumerate(arrays):
+        pshape, view = _sub_view(out, (slice(None),) * ax + (i,))
+        _copy_into(_cast(a._node, dtype), pshape, view)
+    return out
+
+
+def tile(x, repetitions, /) -> Array:
+    """``x`` repeated ``repetitions`` times per axis. One copy kernel."""
+    _check("tile", x)
+    if not isinstance(repetitions, (tuple, list)):
+        raise TypeError(f"tile: repetitions must be a tuple of ints, got {type(repetitions).__name__}")
+    reps = [_int("tile", "repetitions", r) for r in repetitions]
+    if any(r < 0 for r in reps):
+        raise ValueError(f"tile: repetitions must be non-negative, got {tuple(reps)}")
+    nd = max(x.ndim, len(reps))
+    reps = [1] * (nd - len(reps)) + reps
+    xshape = (1,) * (nd - x.ndim) + x.shape
+    shape = tuple(n * r for n, r in zip(xshape, reps))
+    out = _new_output(shape, x.dtype, x.device)
+    if math.prod(shape) == 0:
+        return out
+    v = x._realize()
+    xstrides = (0,) * (nd - x.ndim) + v.strides
+    # the output as (r0, n0, r1, n1, ...); the input broadcast along every r axis
+    ishape = tuple(itertools.chain.from_iterable(zip(reps, xshape)))
+    ostrides = contiguous_strides(ishape)
+    src = LazyNode("buffer", (), x.dtype, tuple(itertools.chain.from_iterable((1, n) for n in xshape)),
+                   View(v.buffer, tuple(itertools.chain.from_iterable((0, s) for s in xstrides)), v.offset),
+                   x.device)
+    _copy_into(src, ishape, View(out._node.arg.buffer, ostrides, 0))
+    return out
+
+
+def repeat(x, repeats, /, *, axis=None) -> Array:
+    """Each element of ``x`` repeated along ``axis`` (None: of the flattened array).
+
+    An int ``repeats`` is one copy kernel. An array ``repeats`` makes the output shape depend on its
+    values: they are read to the host (a visible, synchronizing transfer on a non-cpu device), and
+    each run of an input element is one copy kernel.
+    """
+    _check("repeat", x)
+    if axis is None:
+        x = reshape(x, (-1,))
+        ax = 0
+    else:
+        if x.ndim == 0:
+            raise ValueError("repeat: a 0-dimensional array has no axis; use axis=None")
+        ax = _axis("repeat", axis, x.ndim)
+    n = x.shape[ax]
+    if isinstance(repeats, Array):
+        if repeats.dtype.kind not in "iu":
+            raise TypeError(f"repeat: repeats must have an integer dtype, got {repeats.dtype}")
+        if repeats.ndim != 1 or repeats.shape[0] not in (1, n):
+            raise ValueError(f"repeat: repeats of shape {repeats.shape} must have shape (1,) or ({n},)")
+        if repeats.device != x.device:
+            raise ValueError(f"repeat: repeats is on {repeats.device}, x on {x.device}")
+        counts = [int(c) for c in repeats._to_numpy().tolist()]
+        if any(c < 0 for c in counts):
+            raise ValueError("repeat: repeats must be non-negative")
+        if len(counts) == 1 or len(set(counts)) == 1:
+            repeats = counts[0] if counts else 0
+        else:
+            return _repeat_runs(x, counts, ax)
+    r = _int("repeat", "repeats", repeats)
+    if r < 0:
+        raise ValueError(f"repeat: repeats must be non-negative, got {r}")
+    shape = x.shape[:ax] + (n * r,) + x.shape[ax + 1:]
+    out = _new_output(shape, x.dtype, x.device)
+    if math.prod(shape) == 0:
+        return out
+    v = x._realize()
+    # the output as (..., n, r, ...); the input broadcast along r
+    ishape = x.shape[:ax + 1] + (r,) + x.shape[ax + 1:]
+    src = LazyNode("buffer", (), x.dtype, x.shape[:ax + 1] + (1,) + x.shape[ax + 1:],
+                   View(v.buffer, v.strides[:ax + 1] + (0,) + v.strides[ax + 1:], v.offset), x.device)
+    _copy_into(src, ishape, View(out._node.arg.buffer, contiguous_strides(ishape), 0))
+    return out
+
+
+def _repeat_runs(x: Array, counts: list, ax: int) -> Array:
+    from ._indexing import basic_view
+    shape = x.shape[:ax] + (sum(counts),) + x.shape[ax + 1:]
+    out = _new_output(shape, x.dtype, x.device)
+    if math.prod(shape) == 0:
+        return out
+    lead = (slice(None),) * ax
+    start = 0
+    for i, c in enumerate(counts):
+        if c:
+            piece = basic_view(x, lead + (slice(i, i + 1),))
+            pshape, view = _sub_view(out, lead + (slice(start, start + c),))
+            _copy_into(piece._node, pshape, view)
+            start += c
+    return out
+
+
+def roll(x, /, shift, *, axis=None) -> Array:
+    """``x`` shifted cyclically along ``axis`` (None: the flattened array, shape restored).
+
+    One copy kernel per rolled block: two per axis with a non-zero shift (their product for
+    several axes).
+    """
+    _check("roll", x)
+    if axis is None:
+        if isinstance(shift, (tuple, list)):
+            if len(shift) != 1:
+                raise ValueError("roll: with axis=None, shift must be an int")
+            shift = shift[0]
+        flat = reshape(x, (-1,))
+        return reshape(roll(flat, shift, axis=0), x.shape)
+    axes = axis if isinstance(axis, (tuple, list)) else (axis,)
+    if isinstance(shift, (tuple, list)):
+        if len(shift) != len(axes):
+            raise ValueError(f"roll: shift {tuple(shift)} and axis {tuple(axes)} must have the same length")
+        shifts = [_int("roll", "shift", s) for s in shift]
+    else:
+        shifts = [_int("roll", "shift", shift)] * len(axes)
+    total = [0] * x.ndim
+    for a, s in zip(axes, shifts):
+        total[_axis("roll", a, x.ndim)] += s
+    out = _new_output(x.shape, x.dtype, x.device)
+    if x.size == 0:
+        return out
+    from ._indexing import basic_view
+    per_axis = []
+    for d, n in enumerate(x.shape):
+        s = total[d] % n
+        if s == 0:
+            per_axis.append([(slice(None), slice(None))])
+        else:  # (source slice, destination slice)
+            per_axis.append([(slice(0, n - s), slice(s, n)), (slice(n - s, n), slice(0, s))])
+    for combo in itertools.product(*per_axis):
+        src = basic_view(x, tuple(c[0] for c in combo))
+        pshape, view = _sub_view(out, tuple(c[1] for c in combo))
+        _copy_into(src._node, pshape, view)
+    return out
