@@ -164,43 +164,50 @@ def lower_elementwise(root: LazyNode):
     gathers: list = []
     append = prog.append
 
+    memo_get = memo.get
+
     def visit(n: LazyNode) -> int:
-        k = memo.get(id(n))
+        k = memo_get(id(n))
         if k is not None:
             return k
+        # chains of binary ops (x = x*a + b, ...) are walked down their first sources iteratively
+        top = n
+        spine = []
+        while len(n.srcs) == 2 and n.op != "gather" and memo_get(id(n)) is None:
+            spine.append(n)
+            n = n.srcs[0]
+        if memo_get(id(n)) is None:
+            memo[id(n)] = lower_one(n)
+        for m in reversed(spine):
+            s0, s1 = m.srcs
+            k1 = memo_get(id(s1))
+            if k1 is None:
+                k1 = visit(s1)
+            memo[id(m)] = len(prog)
+            append((m.op, s1.dtype.name, memo[id(s0)], k1))
+        return memo[id(top)]
+
+    def lower_one(n: LazyNode) -> int:
+        """The instruction index of a node that is not a two-source op (its sources first)."""
         srcs = n.srcs
         op = n.op
         if not srcs:
-            k = _lower_leaf(n, prog, inputs, consts, iotas, buf_index)
-        elif op == "reduce":  # a reduction feeding an expression is computed first
-            k = _lower_leaf(materialize(n), prog, inputs, consts, iotas, buf_index)
-        elif op == "gather":
+            return _lower_leaf(n, prog, inputs, consts, iotas, buf_index)
+        if op == "reduce":  # a reduction feeding an expression is computed first
+            return _lower_leaf(materialize(n), prog, inputs, consts, iotas, buf_index)
+        if op == "gather":
             ga = n.arg
             src_k = prog[_lower_leaf(ga.source, prog, inputs, consts, iotas, buf_index)][1]
             idx = [visit(s) for s in srcs]
             ins = ("gather", src_k, len(gathers)) + tuple(idx)
             for e, st in zip(ga.extents, ga.strides):
                 gathers.append((e, st))
-            k = len(prog)
-            append(ins)
+        elif op == "cast":
+            ins = ("cast", srcs[0].dtype.name, n.dtype.name, visit(srcs[0]))
         else:
-            if op == "cast":
-                ins = ("cast", srcs[0].dtype.name, n.dtype.name, visit(srcs[0]))
-            elif len(srcs) == 2:
-                s0, s1 = srcs
-                k0 = memo.get(id(s0))  # (memo checked inline: most sources are shared leaves)
-                if k0 is None:
-                    k0 = visit(s0)
-                k1 = memo.get(id(s1))
-                if k1 is None:
-                    k1 = visit(s1)
-                ins = (op, s1.dtype.name, k0, k1)
-            else:
-                ins = (op, srcs[-1].dtype.name) + tuple([visit(s) for s in srcs])
-            k = len(prog)
-            append(ins)
-        memo[id(n)] = k
-        return k
+            ins = (op, srcs[-1].dtype.name) + tuple([visit(s) for s in srcs])
+        append(ins)
+        return len(prog) - 1
 
     visit(root)
     return Lowered(tuple(prog), inputs, consts, iotas, gathers)
