@@ -20,6 +20,32 @@ def _cache_summary(folder) -> str:
     return f"{folder} ({len(files)} kernels, {size / 1e6:.1f} MB)"
 
 
+def usb_bridge_lines(backend=None) -> list:
+    """One line per USB bridge pyusb finds (with the GPU behind it), or a line saying none."""
+    try:
+        from egpu_array.backend.usb.staging import UsbGpuLink
+        from egpu_array.backend.usb.transport import find_bridges
+        bridges = find_bridges(backend=backend)
+    except Exception as exc:  # pyusb or libusb trouble: report it, don't fail the listing
+        return [f"usb bridges: cannot search ({type(exc).__name__}: {exc})"]
+    if not bridges:
+        return ["usb bridges: none found (ASM24xx with the custom firmware; needs libusb)"]
+    lines = [f"usb bridges ({len(bridges)}):"]
+    for i, dev in enumerate(bridges):
+        where = f"bus {getattr(dev, 'bus', '?')} address {getattr(dev, 'address', '?')}"
+        try:
+            link = UsbGpuLink.open(backend=backend, index=i)
+            try:
+                g = link.gpu
+                lines.append(f"  usb:{i} {where}: GPU {g.vendor:04x}:{g.device:04x} (class {g.class_code:06x}), "
+                             f"VRAM window {link.vram_size >> 20} MiB; cannot compute yet (no GPU driver)")
+            finally:
+                link.close()
+        except Exception as exc:
+            lines.append(f"  usb:{i} {where}: bridge found, GPU not reachable ({type(exc).__name__}: {exc})")
+    return lines
+
+
 def run(args) -> int:
     import llvmlite
     import numpy as np
@@ -74,5 +100,7 @@ def run(args) -> int:
                 names = f"ERROR {type(exc).__name__}: {exc}"
                 status = 1
             print(f"    dtypes: {names}")
+    for line in usb_bridge_lines():
+        print(line)
     sys.stdout.flush()
     return status

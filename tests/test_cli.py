@@ -189,3 +189,13 @@ def test_cache_folder_that_is_a_file_fails(tmp_path):
         assert r.returncode == 1
         assert "not a folder" in r.stderr
     assert (tmp_path / "kernels").read_text() == "not a folder"
+
+
+def test_info_lists_usb_bridges_with_the_gpu_behind_them():
+    from egpu_array._cli_info import usb_bridge_lines
+    from egpu_array.backend.usb.emulator import EmulatedBridge
+    lines = usb_bridge_lines(EmulatedBridge())     # the emulator plugs in as the pyusb backend
+    assert lines[0] == "usb bridges (1):"
+    assert "GPU 10de:" in lines[1] and "cannot compute yet" in lines[1]
+    none = usb_bridge_lines()                      # this machine: no bridge attached
+    assert len(none) == 1 and none[0].startswith("usb bridges:")
