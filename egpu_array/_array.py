@@ -11,9 +11,9 @@ import weakref
 import numpy as np
 
 from . import _dtypes as dt
-from ._graph import LazyNode, View, contiguous_strides
+from ._graph import LazyNode, View
 from ._info import config
-from ._schedule import realize_into
+from ._schedule import compute_new, realize_into
 
 __all__ = ["Array"]
 
@@ -63,14 +63,8 @@ class Array:
                                     "into it failed")
             return node.arg
         _check_valid(node)
-        size = 1
-        for n in node.shape:
-            size *= n
-        buf = node.device.allocator.alloc(size * node.dtype.itemsize)
-        view = View(buf, contiguous_strides(node.shape), 0)
-        realize_into(node, view)
-        self._node = LazyNode("buffer", (), node.dtype, node.shape, view, node.device)
-        return view
+        self._node = compute_new(node)
+        return self._node.arg
 
     def _write(self, node: LazyNode) -> None:
         """Compute ``node`` into this array's memory (in place): pending readers go first."""

@@ -59,16 +59,17 @@ def materialize(node: LazyNode) -> LazyNode:
     """Compute ``node`` into a new contiguous buffer; returns the buffer leaf."""
     if node.op == "buffer":
         return node
-    if node.computed is not None:
-        return node.computed
-    size = 1
-    for n in node.shape:
-        size *= n
-    buf = node.device.allocator.alloc(size * node.dtype.itemsize)
+    if node.computed is None:
+        node.computed = compute_new(node)
+    return node.computed
+
+
+def compute_new(node: LazyNode) -> LazyNode:
+    """Compute ``node`` into new contiguous device memory; the buffer leaf holding it."""
+    buf = node.device.allocator.alloc(math.prod(node.shape) * node.dtype.itemsize)
     view = View(buf, contiguous_strides(node.shape), 0)
     realize_into(node, view)
-    node.computed = LazyNode("buffer", (), node.dtype, node.shape, view, node.device)
-    return node.computed
+    return LazyNode("buffer", (), node.dtype, node.shape, view, node.device)
 
 
 def _leaf_strides(node: LazyNode, out_shape: tuple) -> list:

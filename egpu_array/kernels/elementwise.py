@@ -12,7 +12,7 @@ from __future__ import annotations
 from llvmlite import ir
 
 from .. import _dtypes
-from .irb import I8, I64, const, mem_type, reg_type
+from .irb import I8, I64, add_offsets, const, mem_type, reg_type
 from .ops import OPS, cast
 from .spec import ElementwiseSpec
 
@@ -204,14 +204,8 @@ def generate_elementwise(spec: ElementwiseSpec, module: ir.Module, fname: str) -
 
     row = b.sdiv(i, inner)
     j0 = b.srem(i, inner)
-    bases = [const(I64, 0)] * (n_mem + spec.n_idx)
-    rem = row
     all_strides = [op.strides for op in ops] + idx_strides
-    for d in range(nd - 2, -1, -1):
-        q = b.sdiv(rem, shape[d])
-        k = b.srem(rem, shape[d])
-        rem = q
-        bases = [b.add(bases[m], b.mul(k, all_strides[m][d])) for m in range(len(bases))]
+    bases = add_offsets(b, row, shape[:-1], all_strides, [const(I64, 0)] * (n_mem + spec.n_idx))
     jend = b.add(j0, b.sub(stop, i))
     jend = b.select(b.icmp_signed("<", jend, inner), jend, inner)
 

@@ -73,6 +73,19 @@ def for_range(b: ir.IRBuilder, start: ir.Value, stop: ir.Value, name: str = "i")
     b.position_at_end(done)
 
 
+def add_offsets(b: ir.IRBuilder, flat, extents: list, strides: list, bases: list, first: int = 0) -> list:
+    """Unravel ``flat`` (C order) over ``extents`` and add ``index * strides[m][first + d]`` to
+    ``bases[m]`` for every operand m; returns the new bases. Shared by every generator."""
+    rem = flat
+    bases = list(bases)
+    for d in range(len(extents) - 1, -1, -1):
+        k = b.srem(rem, extents[d]) if d else rem
+        if d:
+            rem = b.sdiv(rem, extents[d])
+        bases = [b.add(bases[m], b.mul(k, strides[m][first + d])) for m in range(len(bases))]
+    return bases
+
+
 def select(b: ir.IRBuilder, cond, a, c):
     """``a if cond else c`` for plain values and for (re, im) pairs."""
     if isinstance(a, tuple):

@@ -12,7 +12,7 @@ from __future__ import annotations
 from llvmlite import ir
 
 from .elementwise import Leaves, Operand, dtype_named, emit_expr, gather_pairs, load_scalar, operand_slots
-from .irb import F64, I1, I64, const, for_range, intrinsic, reg_type
+from .irb import F64, I1, I64, add_offsets, const, for_range, intrinsic, reg_type
 from .ops import cast
 from .spec import REDUCE_OPS, ReduceSpec
 
@@ -160,12 +160,7 @@ def generate_reduction(spec: ReduceSpec, module: ir.Module, fname: str) -> ir.Fu
         o, c = b.sdiv(w, nchunks), b.srem(w, nchunks)
     else:
         o, c = w, const(I64, 0)
-    kbases = [const(I64, 0)] * len(all_strides)
-    rem = o
-    for d in range(nk - 1, -1, -1):
-        k = b.srem(rem, kept[d])
-        rem = b.sdiv(rem, kept[d])
-        kbases = [b.add(kbases[m], b.mul(k, all_strides[m][d])) for m in range(len(kbases))]
+    kbases = add_offsets(b, o, kept, all_strides, [const(I64, 0)] * len(all_strides))
     r_lo = b.mul(c, chunk)
     r_hi = b.add(r_lo, chunk)
     r_hi = b.select(b.icmp_signed("<", r_hi, total_red), r_hi, total_red)
@@ -184,12 +179,7 @@ def generate_reduction(spec: ReduceSpec, module: ir.Module, fname: str) -> ir.Fu
     b.position_at_end(r_body)
     row = b.sdiv(r, red_inner)
     j0 = b.srem(r, red_inner)
-    bases = list(kbases)
-    rem = row
-    for d in range(nr - 2, -1, -1):
-        k = b.srem(rem, red[d])
-        rem = b.sdiv(rem, red[d])
-        bases = [b.add(bases[m], b.mul(k, all_strides[m][nk + d])) for m in range(len(bases))]
+    bases = add_offsets(b, row, red[:-1], all_strides, kbases, first=nk)
     jend = b.add(j0, b.sub(r_hi, r))
     jend = b.select(b.icmp_signed("<", jend, red_inner), jend, red_inner)
 
@@ -319,12 +309,7 @@ def _generate_finalize(spec: ReduceSpec, module: ir.Module, fname: str, lay: dic
         c.add_incoming(b.add(c, const(I64, 1)), b.block)
         b.branch(head)
         b.position_at_end(done)
-        kb = const(I64, 0)
-        rem = o
-        for d in range(nk - 1, -1, -1):
-            k = b.srem(rem, kept[d])
-            rem = b.sdiv(rem, kept[d])
-            kb = b.add(kb, b.mul(k, out.strides[d]))
+        (kb,) = add_offsets(b, o, kept, [out.strides], [const(I64, 0)])
         _store_value(b, out, kb, _finish(b, spec, acc_dt, out_dt, _unflat(phis, init), divisor))
     b.ret_void()
 
@@ -384,12 +369,7 @@ def _generate_outer(spec: ReduceSpec, module: ir.Module, fname: str) -> ir.Funct
         with for_range(b, const(I64, 0), n, name="z") as z:
             acc_store(z, init)
         with for_range(b, const(I64, 0), total_red, name="r") as r:
-            bases = [b.mul(o0, st[0]) for st in all_strides]
-            rem = r
-            for d in range(spec.n_red - 1, -1, -1):
-                k = b.srem(rem, red[d])
-                rem = b.sdiv(rem, red[d])
-                bases = [b.add(bases[m], b.mul(k, all_strides[m][1 + d])) for m in range(len(bases))]
+            bases = add_offsets(b, r, red, all_strides, [b.mul(o0, st[0]) for st in all_strides], first=1)
             with for_range(b, const(I64, 0), n, name="o") as o:
                 leaf = Leaves(b, args, ops, idx_strides, scalars, spec.classes, bases, o,
                               lay["gather"], lay["error"])
