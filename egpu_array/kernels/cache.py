@@ -28,6 +28,20 @@ from .search import generate_compact, generate_search  # noqa: E402
 GENERATORS["search"] = generate_search
 GENERATORS["compact"] = generate_compact
 
+
+def generator_for(kind: str):
+    """The IR generator for kernels of ``kind``: from :data:`GENERATORS`, else the function
+    ``generate`` of the module ``egpu_array.kernels.<kind>`` (so a new kernel kind is one new module)."""
+    gen = GENERATORS.get(kind)
+    if gen is None:
+        import importlib
+        try:
+            gen = importlib.import_module(f"{__package__}.{kind}").generate
+        except (ImportError, AttributeError):
+            raise KeyError(f"get_program: no kernel generator for kind {kind!r}") from None
+        GENERATORS[kind] = gen
+    return gen
+
 _memory: dict = {}
 _lock = threading.Lock()
 
@@ -98,7 +112,7 @@ def get_program(device, spec):
         if binary is None:
             with profiler.span("compile", spec.name):
                 module = target.new_module(fname)
-                GENERATORS[spec.kind](spec, module, fname)
+                generator_for(spec.kind)(spec, module, fname)
                 binary = target.compile(module)
             profiler.count("compiles")
             if path is not None:
