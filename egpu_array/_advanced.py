@@ -126,7 +126,9 @@ def _packed_values(x: Array, mask: Array, value_node: LazyNode) -> LazyNode:
     from ._statistical import cumulative_sum
     rest = x.shape[mask.ndim:]
     pos = cumulative_sum(reshape(astype(mask, dt.int64), (-1,)))
-    count = int(pos[-1]) if pos.shape[0] else 0
+    from ._transfer import internal
+    with internal("__setitem__"):
+        count = int(pos[-1]) if pos.shape[0] else 0
     profiler.note(f"__setitem__: read the count of True mask elements ({count})")
     if value_node.shape != (count,) + rest:
         raise ValueError(f"__setitem__: values of shape {value_node.shape} for {count} True mask "

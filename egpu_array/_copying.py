@@ -134,7 +134,12 @@ def repeat(x, repeats, /, *, axis=None) -> Array:
             raise ValueError(f"repeat: repeats of shape {repeats.shape} must have shape (1,) or ({n},)")
         if repeats.device != x.device:
             raise ValueError(f"repeat: repeats is on {repeats.device}, x on {x.device}")
-        counts = [int(c) for c in repeats._to_numpy().tolist()]
+        from ._transfer import internal
+        with internal("repeat"):
+            counts = [int(c) for c in repeats._to_numpy().tolist()]
+        if not x.device.host_memory:
+            from . import profiler
+            profiler.note(f"repeat: read the {n} repeat counts to size the output")
         if any(c < 0 for c in counts):
             raise ValueError("repeat: repeats must be non-negative")
         if len(counts) == 1 or len(set(counts)) == 1:

@@ -138,7 +138,9 @@ def full(shape, fill_value, *, dtype=None, device=None) -> Array:
     _check_dtype("full", dtype)
     shape = normalize_shape(shape, "full")
     if isinstance(fill_value, Array):
-        fill_value = fill_value._to_numpy()[()].item()
+        from ._transfer import internal
+        with internal("full"):
+            fill_value = fill_value._to_numpy()[()].item()
     if not isinstance(fill_value, (bool, int, float, complex)):
         raise TypeError(f"full: fill_value must be a Python scalar, got {type(fill_value).__name__}")
     dtype = dtype or dt.dtype_of_scalar(fill_value)

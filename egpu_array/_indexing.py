@@ -34,7 +34,9 @@ def _array_index(k: Array, func: str):
         if not k.device.host_memory:
             from . import profiler
             profiler.note(f"{func}: read a 0-d index array from {k.device} ({k.dtype.itemsize} bytes)")
-        value = k._to_numpy()[()].item()
+        from ._transfer import internal
+        with internal(func):
+            value = k._to_numpy()[()].item()
         return _BoolIndex(value) if k.dtype.kind == "b" else int(value)
     what = "boolean-mask" if k.dtype.kind == "b" else "integer-array"
     if k.dtype.kind not in "iub":

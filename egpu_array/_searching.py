@@ -74,7 +74,9 @@ def count_nonzero(x, /, *, axis=None, keepdims=False) -> Array:
 
 
 def _read_count(counter: Array, what: str) -> int:
-    n = int(counter)
+    from ._transfer import internal
+    with internal(what):
+        n = int(counter)
     profiler.note(f"{what}: read back 1 int64 (the result size {n}) to size the output")
     return n
 

@@ -5,14 +5,35 @@ the profiler when the device's memory is not the host's.
 """
 from __future__ import annotations
 
+import threading
 import time
+from contextlib import contextmanager
 
 import numpy as np
 
 from . import profiler
 from ._graph import buffer_node, contiguous_strides
 
-__all__ = ["to_host", "from_host", "to_device", "view_extent"]
+__all__ = ["to_host", "from_host", "to_device", "view_extent", "internal"]
+
+_local = threading.local()
+
+
+@contextmanager
+def internal(func: str):
+    """Copies made inside the block are the library's own (``func`` needed the data: a
+    data-dependent size, a host LAPACK step); the profiler lists them apart from the ones the
+    caller asked for."""
+    prev = getattr(_local, "func", None)
+    _local.func = prev or func
+    try:
+        yield
+    finally:
+        _local.func = prev
+
+
+def _record(direction: str, nbytes: int, t0: float) -> None:
+    profiler.record_transfer(direction, nbytes, t0, time.perf_counter(), getattr(_local, "func", None))
 
 
 def view_extent(shape, strides, offset) -> tuple:
@@ -45,7 +66,7 @@ def to_host(arr, copy: bool = False, writeable: bool = False) -> np.ndarray:
         raw = np.empty((hi - lo) * item, dtype=np.uint8)
         t0 = time.perf_counter()
         dev.copy_out(view.buffer, lo * item, raw)
-        profiler.record_transfer("from_device", raw.nbytes, t0, time.perf_counter())
+        _record("from_device", raw.nbytes, t0)
     base = raw.view(dtype.np)
     out = np.lib.stride_tricks.as_strided(base[view.offset - lo:], shape=shape,
                                           strides=tuple(s * item for s in view.strides),
@@ -64,7 +85,7 @@ def from_host(host: np.ndarray, dtype, device):
         t0 = time.perf_counter()
         device.copy_in(buf, 0, host.reshape(-1).view(np.uint8))
         if not device.host_memory:
-            profiler.record_transfer("to_device", host.nbytes, t0, time.perf_counter())
+            _record("to_device", host.nbytes, t0)
     return Array._new(buffer_node(buf, dtype, host.shape, contiguous_strides(host.shape)))
 
 

@@ -18,7 +18,7 @@ from . import _dtypes as dt
 from . import profiler
 from ._array import Array
 from ._linalg_funcs import matmul, matrix_transpose, tensordot, vecdot
-from ._transfer import from_host, to_host
+from ._transfer import from_host, internal, to_host
 
 __all__ = ["cholesky", "cross", "det", "diagonal", "eig", "eigvals", "eigh", "eigvalsh", "inv", "matmul", "matrix_norm",
            "matrix_power", "matrix_rank", "matrix_transpose", "outer", "pinv", "qr", "slogdet", "solve",
@@ -44,12 +44,14 @@ def _square(func: str, x) -> None:
 def _host(func: str, *arrays) -> list:
     profiler.note(f"linalg.{func}: host LAPACK step (numpy.linalg) on "
                   f"{', '.join(str(a.shape) for a in arrays)}")
-    return [to_host(a, copy=True) for a in arrays]
+    with internal(f"linalg.{func}"):
+        return [to_host(a, copy=True) for a in arrays]
 
 
 def _back(value, like: Array, dtype=None) -> Array:
     dtype = dtype or like.dtype
-    return from_host(np.asarray(value, dtype=dtype.np), dtype, like.device)
+    with internal("linalg (result of a host LAPACK step)"):
+        return from_host(np.asarray(value, dtype=dtype.np), dtype, like.device)
 
 
 def cholesky(x, /, *, upper=False) -> Array:
@@ -129,10 +131,12 @@ def inv(x, /) -> Array:
 def pinv(x, /, *, rtol=None) -> Array:
     """Moore-Penrose pseudo-inverses."""
     _check("pinv", x)
-    (a,) = _host("pinv", x)
-    if rtol is None:
-        rtol = max(a.shape[-2:]) * np.finfo(a.dtype).eps
-    return _back(np.linalg.pinv(a, rcond=float(rtol) if not isinstance(rtol, Array) else to_host(rtol)), x)
+    if isinstance(rtol, Array):
+        a, rtol = _host("pinv", x, rtol)
+    else:
+        (a,) = _host("pinv", x)
+        rtol = max(a.shape[-2:]) * np.finfo(a.dtype).eps if rtol is None else float(rtol)
+    return _back(np.linalg.pinv(a, rcond=rtol), x)
 
 
 class QRResult(NamedTuple):

@@ -42,6 +42,10 @@ class Profile:
         self.bytes_allocated = 0
         self.kernels: dict[str, list] = {}   # name -> [launches, seconds, bytes]
         self.transfers: dict[str, list] = {"to_device": [0, 0, 0.0], "from_device": [0, 0, 0.0]}
+        #: every copy over a link: dicts of direction, bytes, seconds and ``internal`` (None for a
+        #: copy the caller asked for; else the library function that needed the data, which also
+        #: leaves a note saying why)
+        self.transfer_log: list[dict] = []
         self.notes: list[str] = []
         self.events: list[dict] = []
         self._pids: dict[str, int] = {_HOST_PROCESS: 1}
@@ -70,6 +74,11 @@ class Profile:
             meta.append({"name": "thread_sort_index", "ph": "M", "pid": pid, "tid": tid,
                          "args": {"sort_index": tid}})
         return {"traceEvents": meta + self.events, "displayTimeUnit": "ms"}
+
+    @property
+    def internal_transfers(self) -> list:
+        """The copies the library made on its own (data-dependent sizes, host LAPACK steps)."""
+        return [t for t in self.transfer_log if t["internal"]]
 
     def export_chrome_trace(self, path) -> None:
         """Write :meth:`trace` as JSON to ``path`` (open it in Perfetto or chrome://tracing)."""
