@@ -3,7 +3,9 @@
 ``x[key]`` with integer arrays is one gather kernel over a basic view of ``x`` (NumPy's rules:
 Python ints count as advanced indices next to arrays; adjacent advanced indices keep their place,
 separated ones move to the front). A boolean mask becomes the integer indices of its True elements
-(``nonzero``: its count is read to know the shape). ``x[mask] = scalar`` is one fused ``where``.
+(``nonzero``: its count is read to know the shape). ``x[mask] = value`` with one mask over leading
+axes is one fused ``where``; every other assignment through index arrays is a scatter kernel
+(``_scatter``).
 """
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ from ._elementwise import cast_node, const_node
 from ._gather import gather_axes
 from ._graph import LazyNode
 
-__all__ = ["is_advanced", "advanced_getitem", "masked_setitem"]
+__all__ = ["is_advanced", "advanced_getitem", "advanced_setitem", "masked_setitem"]
 
 
 def is_advanced(key) -> bool:
@@ -93,15 +95,21 @@ def advanced_getitem(x: Array, key, func: str = "__getitem__") -> Array:
     return out
 
 
-def masked_setitem(x: Array, key, value_node: LazyNode) -> None:
-    """``x[mask] = value`` for a boolean mask over leading axes and a scalar/0-d value."""
+def advanced_setitem(x: Array, key, value_node: LazyNode) -> None:
+    """``x[key] = value`` for a key with index arrays or masks: a single boolean mask over leading
+    axes is one fused ``where`` (``masked_setitem``); anything else is one scatter kernel."""
     keys = key if isinstance(key, tuple) else (key,)
     mask = keys[0] if len(keys) == 1 else None
-    if not (isinstance(mask, Array) and mask.dtype is dt.bool and mask.ndim <= x.ndim
+    if (isinstance(mask, Array) and mask.dtype is dt.bool and mask.ndim <= x.ndim
             and mask.shape == x.shape[:mask.ndim]):
-        raise IndexError("__setitem__: assignment through integer arrays, or masks combined with "
-                         "other indices, is not supported yet (it needs a scatter kernel); "
-                         "a single boolean mask over leading axes is")
+        return masked_setitem(x, mask, value_node)
+    from ._scatter import scatter_setitem
+    return scatter_setitem(x, key, value_node)
+
+
+def masked_setitem(x: Array, mask: Array, value_node: LazyNode) -> None:
+    """``x[mask] = value`` for a boolean mask over leading axes: one fused ``where`` (a value per
+    True element is gathered through a scan)."""
     if mask.device != x.device:
         raise ValueError(f"__setitem__: mask on {mask.device}, the array on {x.device}")
     from ._indexing import basic_view

@@ -3,7 +3,8 @@ boolean scalars, 0-d integer arrays).
 
 Basic indices give zero-copy views. Out-of-bounds integers raise IndexError before anything runs,
 so no kernel ever reads or writes outside a buffer. Integer-array and boolean-mask indices go to
-``_advanced`` (gather kernels; masked assignment as a fused ``where``).
+``_advanced`` (gather kernels; masked assignment as a fused ``where``; other assignments through
+index arrays as a scatter kernel, ``_scatter``).
 """
 from __future__ import annotations
 
@@ -127,7 +128,7 @@ def setitem(x: Array, key, value) -> None:
     from ._elementwise import _check_scalar_range, cast_node, const_node
     from ._shapes import broadcast_shapes
     from ._graph import LazyNode
-    from ._advanced import is_advanced, masked_setitem
+    from ._advanced import advanced_setitem, is_advanced
     advanced = is_advanced(key)
     target = x if advanced else basic_view(x, key, "__setitem__")
     if isinstance(value, Array):
@@ -148,7 +149,7 @@ def setitem(x: Array, key, value) -> None:
     else:
         raise TypeError(f"__setitem__: value must be an Array or a Python scalar, got {type(value).__name__}")
     if advanced:
-        return masked_setitem(x, key, node)
+        return advanced_setitem(x, key, node)
     if broadcast_shapes(target.shape, node.shape, func="__setitem__") != target.shape:
         raise ValueError(f"__setitem__: a value of shape {node.shape} cannot be broadcast to {target.shape}")
     if node.op == "const" or node.shape != target.shape or node.op == "buffer":
