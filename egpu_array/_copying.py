@@ -1,8 +1,13 @@
 """Manipulation functions that must copy: ``concat``, ``stack``, ``tile``, ``repeat``, ``roll``.
 
-Each allocates its output and computes pieces into views of it with the fused elementwise kernel:
-``tile`` and ``repeat`` with an int are one launch; ``concat``/``stack`` launch one copy per input,
-``roll`` one per rolled block (two per rolled axis), ``repeat`` with an array one per run.
+Each allocates its output and fills it with one kernel: ``tile`` and ``repeat`` with an int are
+one fused elementwise launch; ``concat``, ``stack``, ``roll`` and ``repeat`` with an array are one
+multi-copy launch (kernels/copies.py: every piece's pointers, shape and strides are run-time
+arguments, and a piece of another dtype is cast in the kernel).
+
+Lazy inputs of ``concat``/``stack``: a pending expression is computed straight into its slot of
+the output (its own fused kernel, no temporary), the realized inputs all share the one copy
+kernel. So joining ten realized arrays is one launch; each pending expression adds its own.
 """
 from __future__ import annotations
 
@@ -13,6 +18,12 @@ from . import _dtypes as dt
 from ._array import Array
 from ._graph import LazyNode, View, contiguous_strides
 from ._manipulation import _axis, _check, _copy_into, _int, _new_output, _same_device, _sub_view, reshape
+from ._schedule import _collapse, _leaf_strides, pack_args
+from .kernels.cache import get_program
+from .kernels.copies import CopiesSpec, record_size
+
+#: elements per work item of the multi-copy kernel (big pieces are split across threads)
+CHUNK = 1 << 15
 
 __all__ = ["concat", "stack", "tile", "repeat", "roll"]
 
@@ -38,8 +49,50 @@ def _array_list(func: str, arrays) -> list:
     return arrays
 
 
+def copy_pieces(pieces: list, out_dtype, device) -> None:
+    """One multi-copy kernel: each ``(source leaf, shape, destination View)`` of ``pieces`` (a
+    buffer leaf broadcastable to ``shape``, any dtype) copied and cast into the destination."""
+    pieces = [p for p in pieces if math.prod(p[1])]
+    if not pieces:
+        return
+    layouts = []
+    for src, shape, dst in pieces:
+        cshape, (dst_st, src_st) = _collapse(list(shape), [list(dst.strides), _leaf_strides(src, shape)])
+        layouts.append((cshape, src_st, dst_st))
+    nd = max(len(c) for c, _, _ in layouts)
+    src_dtypes = tuple(sorted({src.dtype.name for src, _, _ in pieces}))
+    items, records = [], []
+    for k, ((src, _, dst), (cshape, src_st, dst_st)) in enumerate(zip(pieces, layouts)):
+        pad = nd - len(cshape)
+        n = math.prod(cshape)
+        items += [v for lo in range(0, n, CHUNK) for v in (k, lo, min(lo + CHUNK, n))]
+        sv = src.arg
+        records += [src_dtypes.index(src.dtype.name), sv.buffer.ptr + sv.offset * src.dtype.itemsize,
+                    dst.buffer.ptr + dst.offset * out_dtype.itemsize]
+        records += [1] * pad + list(cshape) + [0] * pad + list(src_st) + [0] * pad + list(dst_st)
+    spec = CopiesSpec(out_dtype=out_dtype.name, src_dtypes=src_dtypes, ndim=nd)
+    assert len(records) == len(pieces) * record_size(nd)
+    slots = [1 + len(items)] + items + records
+    total = sum(math.prod(shape) for _, shape, _ in pieces)
+    nbytes = total * out_dtype.itemsize + sum(math.prod(sh) * s.dtype.itemsize for s, sh, _ in pieces)
+    device.launch(get_program(device, spec), pack_args(slots), len(items) // 3, nbytes, work=total)
+
+
+def _join(out: Array, arrays: list, keys: list) -> None:
+    """Each array into ``out[key]``: pending expressions computed in place, the rest in one copy."""
+    pieces = []
+    for a, key in zip(arrays, keys):
+        pshape, view = _sub_view(out, key)
+        if a._node.op == "buffer":
+            pieces.append((a._node, pshape, view))
+        else:
+            _copy_into(_cast(a._node, out.dtype), pshape, view)
+    copy_pieces(pieces, out.dtype, out.device)
+
+
 def concat(arrays, /, *, axis=0) -> Array:
-    """The arrays joined along ``axis`` (None: flattened first). One copy kernel per input."""
+    """The arrays joined along ``axis`` (None: flattened first). One copy kernel (see the module
+    docstring for pending inputs)."""
     arrays = _array_list("concat", arrays)
     dtype = _join_dtype("concat", arrays)
     if axis is None:
@@ -58,18 +111,17 @@ def concat(arrays, /, *, axis=0) -> Array:
             raise ValueError(f"concat: shapes {[a.shape for a in arrays]} differ outside axis {ax}")
     shape = base[:ax] + (sum(a.shape[ax] for a in arrays),) + base[ax + 1:]
     out = _new_output(shape, dtype, arrays[0].device)
-    start = 0
+    keys, start = [], 0
     for a in arrays:
         n = a.shape[ax]
-        if n:
-            pshape, view = _sub_view(out, (slice(None),) * ax + (slice(start, start + n),))
-            _copy_into(_cast(a._node, dtype), pshape, view)
+        keys.append((slice(None),) * ax + (slice(start, start + n),))
         start += n
+    _join(out, arrays, keys)
     return out
 
 
 def stack(arrays, /, *, axis=0) -> Array:
-    """The arrays joined along a new axis ``axis``. One copy kernel per input."""
+    """The arrays joined along a new axis ``axis``. One copy kernel (see the module docstring)."""
     arrays = _array_list("stack", arrays)
     dtype = _join_dtype("stack", arrays)
     base = arrays[0].shape
@@ -78,9 +130,7 @@ def stack(arrays, /, *, axis=0) -> Array:
     ax = _axis("stack", axis, len(base) + 1)
     shape = base[:ax] + (len(arrays),) + base[ax:]
     out = _new_output(shape, dtype, arrays[0].device)
-    for i, a in enumerate(arrays):
-        pshape, view = _sub_view(out, (slice(None),) * ax + (i,))
-        _copy_into(_cast(a._node, dtype), pshape, view)
+    _join(out, arrays, [(slice(None),) * ax + (i,) for i in range(len(arrays))])
     return out
 
 
@@ -116,7 +166,7 @@ def repeat(x, repeats, /, *, axis=None) -> Array:
 
     An int ``repeats`` is one copy kernel. An array ``repeats`` makes the output shape depend on its
     values: they are read to the host (a visible, synchronizing transfer on a non-cpu device), and
-    each run of an input element is one copy kernel.
+    the runs of the input elements are one multi-copy kernel.
     """
     _check("repeat", x)
     if axis is None:
@@ -169,21 +219,22 @@ def _repeat_runs(x: Array, counts: list, ax: int) -> Array:
     if math.prod(shape) == 0:
         return out
     lead = (slice(None),) * ax
-    start = 0
+    start, pieces = 0, []
     for i, c in enumerate(counts):
         if c:
             piece = basic_view(x, lead + (slice(i, i + 1),))
             pshape, view = _sub_view(out, lead + (slice(start, start + c),))
-            _copy_into(piece._node, pshape, view)
+            pieces.append((piece._node, pshape, view))
             start += c
+    copy_pieces(pieces, x.dtype, x.device)
     return out
 
 
 def roll(x, /, shift, *, axis=None) -> Array:
     """``x`` shifted cyclically along ``axis`` (None: the flattened array, shape restored).
 
-    One copy kernel per rolled block: two per axis with a non-zero shift (their product for
-    several axes).
+    One multi-copy kernel over the rolled blocks (two per axis with a non-zero shift, their
+    product for several axes).
     """
     _check("roll", x)
     if axis is None:
@@ -214,8 +265,10 @@ def roll(x, /, shift, *, axis=None) -> Array:
             per_axis.append([(slice(None), slice(None))])
         else:  # (source slice, destination slice)
             per_axis.append([(slice(0, n - s), slice(s, n)), (slice(n - s, n), slice(0, s))])
+    pieces = []
     for combo in itertools.product(*per_axis):
         src = basic_view(x, tuple(c[0] for c in combo))
         pshape, view = _sub_view(out, tuple(c[1] for c in combo))
-        _copy_into(src._node, pshape, view)
+        pieces.append((src._node, pshape, view))
+    copy_pieces(pieces, x.dtype, x.device)
     return out
