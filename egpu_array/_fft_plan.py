@@ -1,0 +1,279 @@
+"""Plans and launches of the FFT kernels (kernels/fft.py) over strided batches of rows.
+
+An :class:`Opnd` describes complex rows in device memory in scalar units (see kernels/fft.py):
+element ``j`` of row ``(b1, b2)`` is at ``ptr + (b1*bs1 + b2*bs2 + j*es)`` scalars, its imaginary
+part ``im`` scalars further. :func:`c2c` computes a complex transform of length ``n`` from one
+operand into another:
+
+- lengths whose prime factors are 2, 3 and 5: Stockham passes of radix 4, 2, 3, 5; all passes of a
+  row (or of a panel of rows along a non-last axis) in one work item when they fit in cache, else
+  one launch per pass with each pass cut in chunks;
+- other lengths: Bluestein's algorithm, a chirp multiply into rows of a 5-smooth length
+  ``M >= 2n - 1``, a forward Stockham FFT, a pointwise product with the transformed chirp, an
+  inverse FFT and a last chirp multiply into the destination.
+
+Tables (pass twiddles, chirps, the real-transform twiddles) are computed in float64 with NumPy,
+rounded once to the working precision and kept on the device per (device, length, sign, dtype);
+on devices with their own memory the upload is a profiled internal transfer, once per table.
+"""
+from __future__ import annotations
+
+import math
+import threading
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from . import _dtypes as dt
+from ._sorting import launch
+from ._transfer import from_host, internal
+from .kernels.cache import get_program
+from .kernels.fft import POINTWISE_FIXED, RADICES, FFTSpec
+
+__all__ = ["Opnd", "c2c", "pointwise", "factor", "bluestein_length", "rows_layout", "real_table"]
+
+#: bytes of a panel (rows of one fused work item) that still count as cache-resident
+FUSE_BYTES = 1 << 18
+#: bytes of one panel of rows transformed together along a non-last axis
+PANEL_BYTES = 256
+
+
+@dataclass(frozen=True)
+class Opnd:
+    """Strided complex rows: ``buf`` (kept alive), ``ptr`` (address of element 0 of row 0) and
+    strides in scalars."""
+    buf: object
+    ptr: int
+    es: int
+    bs1: int
+    bs2: int
+    im: int = 1
+
+    def slots(self) -> list:
+        return [self.ptr, self.es, self.bs1, self.bs2, self.im]
+
+
+def rows_layout(buf, dtype, B1: int, n: int, B2: int, real: bool = False) -> Opnd:
+    """The C-contiguous ``(B1, n, B2)`` layout of ``buf`` (complex rows, or real rows read as
+    packed complex pairs when ``real``: then ``n`` counts complex pairs)."""
+    if real:
+        return Opnd(buf, buf.ptr, 2 * B2, 2 * n * B2, 1, B2)
+    return Opnd(buf, buf.ptr, 2 * B2, 2 * n * B2, 2, 1)
+
+
+def factor(n: int):
+    """Stockham radices of ``n`` (4s first), or None when ``n`` has a prime factor above 5."""
+    out = []
+    while n % 4 == 0:
+        out.append(4)
+        n //= 4
+    for r in (2, 3, 5):
+        while n % r == 0:
+            out.append(r)
+            n //= r
+    return out if n == 1 else None
+
+
+def bluestein_length(n: int) -> int:
+    """The smallest 5-smooth length ``>= 2n - 1``."""
+    target = 2 * n - 1
+    best = 1 << max(0, (target - 1).bit_length())
+    p5 = 1
+    while p5 < best:
+        p35 = p5
+        while p35 < best:
+            m = p35
+            while m < target:
+                m *= 2
+            best = min(best, m)
+            p35 *= 3
+        p5 *= 5
+    return best
+
+
+def _f64_bits(x: float) -> int:
+    return int(np.array(x, dtype=np.float64).view(np.int64))
+
+
+# ---- tables ---------------------------------------------------------------------------------------
+
+_tables: dict = {}
+_tables_lock = threading.Lock()
+
+
+def _table(device, key, dtype, build):
+    """A cached device Array of complex ``dtype`` holding ``build()`` (complex128 from NumPy)."""
+    full = (device, dtype.name) + key
+    arr = _tables.get(full)
+    if arr is None:
+        with _tables_lock:
+            arr = _tables.get(full)
+            if arr is None:
+                host = np.ascontiguousarray(build(), dtype=dtype.np)
+                if host.size == 0:
+                    host = np.zeros(1, dtype=dtype.np)
+                with internal(f"fft.{key[0]} table"):
+                    arr = from_host(host, dtype, device)
+                _tables[full] = arr
+    return arr
+
+
+def _expi(num: np.ndarray, den: int, sign: int) -> np.ndarray:
+    """exp(sign * 2*pi*i * num/den) with ``num`` reduced mod ``den`` exactly first."""
+    num = np.mod(num.astype(np.int64), den)
+    return np.exp(sign * 2j * np.pi * (num / den))
+
+
+def _plan(n: int, radices: list) -> tuple:
+    plan, off, ns = [], 0, 1
+    for r in radices:
+        plan.append((r, ns, off))
+        off += 2 * ns * (r - 1)
+        ns *= r
+    return tuple(plan)
+
+
+def _pass_twiddles(n: int, sign: int):
+    radices = factor(n)
+    parts = []
+    ns = 1
+    for r in radices:
+        rk = np.outer(np.arange(1, r), np.arange(ns)).reshape(-1)
+        parts.append(_expi(rk, ns * r, sign))
+        ns *= r
+    return np.concatenate(parts) if parts else np.ones(1)
+
+
+def real_table(device, dtype, n: int, sign: int):
+    """exp(sign*2*pi*i*k/n) for k in [0, n//2] (the real transforms' pre/post step)."""
+    return _table(device, ("real", n, sign), dtype, lambda: _expi(np.arange(n // 2 + 1), n, sign))
+
+
+def _chirp(n: int, sign: int) -> np.ndarray:
+    j = np.arange(n, dtype=np.int64)
+    return _expi((j * j) % (2 * n), 2 * n, sign)
+
+
+def _bluestein_kernel(n: int, m: int, sign: int) -> np.ndarray:
+    b = np.zeros(m, dtype=np.complex128)
+    w = np.conj(_chirp(n, sign))
+    b[:n] = w
+    b[m - n + 1:] = w[1:][::-1]
+    return np.fft.fft(b) / m
+
+
+# ---- launches -------------------------------------------------------------------------------------
+
+def _threads(device) -> int:
+    return getattr(device, "num_threads", 1)
+
+
+def pointwise(device, dtype, phase: str, src: Opnd, dst: Opnd, B1: int, B2: int, length: int,
+              lpad: int, scale: float, tab) -> None:
+    """Launch a pointwise step (``cmul``, ``rpost``, ``rpre``, ``hext``) over ``B1 x B2`` rows.
+
+    ``length`` is ``L`` (cmul), ``h`` (rpost/rpre) or ``n`` (hext); ``lpad`` the cmul padded length.
+    """
+    rows = B1 * B2
+    out_len = lpad if phase == "cmul" else (length + 1 if phase == "rpost" else length)
+    if rows == 0 or out_len == 0:
+        return
+    nchunk = max(1, min(out_len // 2048, -(-4 * _threads(device) // rows)))
+    head = [length, lpad] if phase == "cmul" else [length]
+    slots = head + [B1, B2, nchunk, _f64_bits(scale)] + src.slots() + dst.slots() + [tab._realize().buffer.ptr]
+    assert len(head) + 4 == POINTWISE_FIXED[phase]
+    prog = get_program(device, FFTSpec(dtype.name, phase))
+    total = rows * out_len
+    launch(device, prog, slots, rows * nchunk, total * dtype.itemsize * 2, total * 4)
+
+
+def c2c(device, dtype, src: Opnd, dst: Opnd, B1: int, B2: int, n: int, sign: int, scale: float) -> None:
+    """``dst = scale * DFT_n(src)`` along the rows (kernel exp(sign*2*pi*i*jk/n)); ``dst`` must
+    not overlap ``src``."""
+    if B1 * B2 == 0:
+        return
+    if n == 1:
+        ones = _table(device, ("one",), dtype, lambda: np.ones(1))
+        pointwise(device, dtype, "cmul", src, dst, B1, B2, 1, 1, scale, ones)
+        return
+    if factor(n) is None:
+        _bluestein(device, dtype, src, dst, B1, B2, n, sign, scale)
+        return
+    _stockham(device, dtype, src, dst, B1, B2, n, sign, scale)
+
+
+def _stockham(device, dtype, src, dst, B1, B2, n, sign, scale):
+    radices = factor(n)
+    plan = _plan(n, radices)
+    tw = _table(device, ("twiddle", n, sign), dtype, lambda: _pass_twiddles(n, sign))
+    P = len(plan)
+    item = dtype.itemsize
+    col = B2 > 1 and abs(dst.bs2) == 2 and dst.es != 2
+    W = min(B2, max(1, PANEL_BYTES // item)) if col else 1
+    panels = B1 * (-(-B2 // W))
+    scratch = device.allocator.alloc(dst.buf.nbytes)
+    scr_ptr = scratch.ptr + (dst.ptr - dst.buf.ptr)
+    prog = get_program(device, FFTSpec(dtype.name, "stockham", sign, "col" if col else "row"))
+    flat_plan = [v for p in plan for v in p]
+    threads = _threads(device)
+    rows = B1 * B2
+    nbytes = rows * n * item * 2
+    fused = n * W * item <= FUSE_BYTES and (panels >= threads or rows * n < (1 << 16))
+
+    def go(p0, p1, s: Opnd, nchunk):
+        slots = ([n, B1, B2, W, nchunk, p0, p1, P, _f64_bits(scale)] + s.slots() + dst.slots()
+                 + [scr_ptr, tw._realize().buffer.ptr] + flat_plan)
+        launch(device, prog, slots, panels * nchunk, nbytes * (p1 - p0), rows * n * (p1 - p0))
+
+    if fused:
+        go(0, P, src, 1)
+        return
+    for p in range(P):
+        m = n // plan[p][0]
+        nchunk = max(1, min(m // 64, -(-8 * threads // panels)))
+        if p == 0:
+            s = src
+        else:  # the buffer pass p-1 wrote: the destination when P-1-(p-1) is even
+            s = dst if (P - p) % 2 == 0 else replace(dst, buf=scratch, ptr=scr_ptr)
+        go(p, p + 1, s, nchunk)
+
+
+def _bluestein(device, dtype, src, dst, B1, B2, n, sign, scale):
+    m = bluestein_length(n)
+    rows = B1 * B2
+    chirp = _table(device, ("chirp", n, sign), dtype, lambda: _chirp(n, sign))
+    kern = _table(device, ("bluestein", n, m, sign), dtype, lambda: _bluestein_kernel(n, m, sign))
+    alloc = device.allocator.alloc
+    a = alloc(rows * m * dtype.itemsize)
+    c = alloc(rows * m * dtype.itemsize)
+    la = Opnd(a, a.ptr, 2, 2 * m * B2, 2 * m)  # rows (b1, b2) of length m, contiguous
+    lc = Opnd(c, c.ptr, 2, 2 * m * B2, 2 * m)
+    pointwise(device, dtype, "cmul", src, la, B1, B2, n, m, 1.0, chirp)
+    _stockham(device, dtype, la, lc, B1, B2, m, -1, 1.0)
+    pointwise(device, dtype, "cmul", lc, lc, B1, B2, m, m, 1.0, kern)
+    _stockham(device, dtype, lc, la, B1, B2, m, 1, 1.0)
+    pointwise(device, dtype, "cmul", la, dst, B1, B2, n, n, scale, chirp)
+
+
+def complex_of(dtype):
+    """The complex dtype of ``dtype``'s precision."""
+    return dt.complex64 if dtype in (dt.float32, dt.complex64) else dt.complex128
+
+
+def real_of(dtype):
+    """The real dtype of ``dtype``'s precision."""
+    return dt.float32 if dtype in (dt.float32, dt.complex64) else dt.float64
+
+
+def norm_scale(norm: str, n: int, inverse: bool, func: str) -> float:
+    """The factor ``norm`` applies to a transform of logical length ``n``."""
+    if norm == "ortho":
+        return 1.0 / math.sqrt(n)
+    if norm == "backward":
+        return 1.0 / n if inverse else 1.0
+    if norm == "forward":
+        return 1.0 if inverse else 1.0 / n
+    raise ValueError(f"{func}: norm must be 'backward', 'ortho' or 'forward', got {norm!r}")
+
+
+assert set(RADICES) == {2, 3, 4, 5}

@@ -1,0 +1,356 @@
+"""Generator of FFT kernels (kind ``"fft"``): Stockham passes and the pointwise steps around them.
+
+Every kernel is ``void NAME(i64* args, i64 start, i64 stop)`` over work items. Data are complex
+values stored as pairs of floats; an operand is described in *scalar* units by five slots
+``ptr, es, bs1, bs2, im``: element ``j`` of row ``(b1, b2)`` has its real part at
+``ptr[b1*bs1 + b2*bs2 + j*es]`` and its imaginary part ``im`` scalars further. A complex array has
+``im == 1``; a real array read as complex pairs (``z[m] = x[2m] + i*x[2m+1]``, the packing of the
+real transforms) has ``es == 2*s`` and ``im == s`` for a real element stride ``s``. Batches are
+``B1 x B2`` rows, so an axis of a C-contiguous array (dims before it: ``b1``, dims after: ``b2``)
+is transformed in place of its strides, never transposed.
+
+Phases (``FFTSpec.phase``):
+
+- ``"stockham"``: passes ``[p0, p1)`` of a Stockham autosort FFT of length ``n`` with radices
+  2, 3, 4 and 5. Slots: ``n, B1, B2, W, nchunk, p0, p1, P, scale`` then the source, output and
+  scratch operands (the scratch shares the output's strides), the twiddle table pointer, and per
+  pass ``(R, Ns, twoff)``. Pass ``p`` reads the source (``p == p0``) or the previous pass's result
+  and writes the output when ``P-1-p`` is even, else the scratch; the last pass multiplies by
+  ``scale``. Work item ``w``: panel ``w // nchunk`` (a row ``b1`` and ``W`` rows ``b2``) and chunk
+  ``w % nchunk`` of the butterflies (``nchunk > 1`` only with one pass per launch). Order ``"row"``
+  loops over butterflies innermost (unit element stride vectorizes); ``"col"`` loops over the
+  ``W`` rows ``b2`` innermost (vectorizes when ``bs2`` is 1: transforms along a non-last axis).
+  Pass twiddles: ``tw[twoff + 2*((r-1)*Ns + k)]`` = exp(sign*2*pi*i*r*k/(Ns*R)).
+- ``"cmul"``: ``dst[j] = src[j] * tab[j] * scale`` for ``j < L``, zero for ``L <= j < Lpad``
+  (Bluestein's chirps and its pointwise product, padding, scaling). Slots ``L, Lpad, B1, B2,
+  nchunk, scale``, src, dst, tab.
+- ``"rpost"``: the spectrum ``X[0..h]`` of a real length-``2h`` row from the FFT ``Z`` of its
+  packing; ``"rpre"``: the inverse step (``Z[0..h)`` from ``X[0..h]``, imaginary parts of
+  ``X[0]``, ``X[h]`` ignored). Slots ``h, B1, B2, nchunk, scale``, src, dst, tab (``tab[k]`` =
+  exp(sign*2*pi*i*k/(2h))).
+- ``"hext"``: a full Hermitian row of length ``n`` from its first ``n//2 + 1`` values
+  (``dst[j] = conj(src[n-j])`` above). Slots ``n, B1, B2, nchunk, scale``, src, dst, tab (unused).
+
+Only loads, stores, add/sub/mul and integer arithmetic: nothing host-only (lowerable for NVPTX).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from llvmlite import ir
+
+from .irb import F32, F64, I64, const, for_range
+
+__all__ = ["FFTSpec", "generate", "RADICES", "STOCKHAM_FIXED", "POINTWISE_FIXED"]
+
+#: radices the Stockham kernel has butterflies for
+RADICES = (4, 2, 3, 5)
+#: number of slots before the operands in the stockham and pointwise layouts
+STOCKHAM_FIXED = 9
+POINTWISE_FIXED = {"cmul": 6, "rpost": 5, "rpre": 5, "hext": 5}
+
+
+@dataclass(frozen=True)
+class FFTSpec:
+    """One FFT kernel: ``dtype`` (complex64/complex128), ``phase`` (see the module docstring),
+    ``sign`` (-1: forward, +1: inverse; Stockham butterflies only) and ``order`` (``"row"`` or
+    ``"col"``; Stockham only)."""
+    dtype: str
+    phase: str
+    sign: int = -1
+    order: str = "row"
+
+    kind = "fft"
+
+    @property
+    def name(self) -> str:
+        extra = f"_{'fwd' if self.sign < 0 else 'inv'}_{self.order}" if self.phase == "stockham" else ""
+        return f"fft_{self.phase}{extra}_{self.dtype}"
+
+
+# ---- complex arithmetic on (re, im) pairs ---------------------------------------------------------
+
+class _C:
+    """Complex helpers bound to a builder and a float type."""
+
+    def __init__(self, b: ir.IRBuilder, ft):
+        self.b, self.ft = b, ft
+
+    def k(self, v):
+        return const(self.ft, v)
+
+    def add(self, x, y):
+        return (self.b.fadd(x[0], y[0]), self.b.fadd(x[1], y[1]))
+
+    def sub(self, x, y):
+        return (self.b.fsub(x[0], y[0]), self.b.fsub(x[1], y[1]))
+
+    def mul(self, x, y):
+        b = self.b
+        return (b.fsub(b.fmul(x[0], y[0]), b.fmul(x[1], y[1])),
+                b.fadd(b.fmul(x[0], y[1]), b.fmul(x[1], y[0])))
+
+    def scale(self, x, s):
+        return (self.b.fmul(x[0], s), self.b.fmul(x[1], s))
+
+    def rmul(self, x, c: float):
+        return self.scale(x, self.k(c))
+
+    def muli(self, x, c: float):
+        """``x * (i*c)`` for a real constant c."""
+        b = self.b
+        return (b.fmul(x[1], self.k(-c)), b.fmul(x[0], self.k(c)))
+
+    def conj(self, x):
+        return (x[0], self.b.fneg(x[1]))
+
+
+def butterfly(C: _C, v: list, sign: int) -> list:
+    """The R-point DFT (R = len(v)) of the values ``v`` with kernel exp(sign*2*pi*i*jk/R)."""
+    R = len(v)
+    if R == 2:
+        return [C.add(v[0], v[1]), C.sub(v[0], v[1])]
+    if R == 4:
+        t0, t1 = C.add(v[0], v[2]), C.sub(v[0], v[2])
+        t2, t3 = C.add(v[1], v[3]), C.muli(C.sub(v[1], v[3]), float(sign))
+        return [C.add(t0, t2), C.add(t1, t3), C.sub(t0, t2), C.sub(t1, t3)]
+    if R == 3:
+        t = C.add(v[1], v[2])
+        u = C.add(v[0], C.rmul(t, -0.5))
+        d = C.muli(C.sub(v[1], v[2]), sign * math.sin(2 * math.pi / 3))
+        return [C.add(v[0], t), C.add(u, d), C.sub(u, d)]
+    if R == 5:
+        c1, c2 = math.cos(2 * math.pi / 5), math.cos(4 * math.pi / 5)
+        s1, s2 = sign * math.sin(2 * math.pi / 5), sign * math.sin(4 * math.pi / 5)
+        a1, a2 = C.add(v[1], v[4]), C.add(v[2], v[3])
+        b1, b2 = C.sub(v[1], v[4]), C.sub(v[2], v[3])
+        u1 = C.add(v[0], C.add(C.rmul(a1, c1), C.rmul(a2, c2)))
+        u2 = C.add(v[0], C.add(C.rmul(a1, c2), C.rmul(a2, c1)))
+        d1 = C.add(C.muli(b1, s1), C.muli(b2, s2))
+        d2 = C.sub(C.muli(b1, s2), C.muli(b2, s1))
+        return [C.add(v[0], C.add(a1, a2)), C.add(u1, d1), C.add(u2, d2), C.sub(u2, d2), C.sub(u1, d1)]
+    raise ValueError(f"fft kernel: no butterfly for radix {R}")
+
+
+# ---- kernel scaffolding ---------------------------------------------------------------------------
+
+class _Op:
+    """A strided complex operand: pointer (to scalars) and strides in scalars."""
+
+    def __init__(self, b, ft, slots):
+        ptr, self.es, self.bs1, self.bs2, self.im = slots
+        self.b = b
+        self.p = b.inttoptr(ptr, ft.as_pointer())
+
+    def load(self, off):
+        b = self.b
+        return (b.load(b.gep(self.p, [off])), b.load(b.gep(self.p, [b.add(off, self.im)])))
+
+    def store(self, off, v):
+        b = self.b
+        b.store(v[0], b.gep(self.p, [off]))
+        b.store(v[1], b.gep(self.p, [b.add(off, self.im)]))
+
+    def row(self, b1, b2):
+        b = self.b
+        return b.add(b.mul(b1, self.bs1), b.mul(b2, self.bs2))
+
+
+def _entry(module, fname):
+    fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [I64.as_pointer(), I64, I64]), name=fname)
+    args, start, stop = fn.args
+    b = ir.IRBuilder(fn.append_basic_block("entry"))
+
+    def slot(k):
+        return b.load(b.gep(args, [k if isinstance(k, ir.Value) else const(I64, k)]))
+    return b, slot, start, stop
+
+
+def _f64_slot(b, slot, k, ft):
+    v = b.bitcast(slot(k), F64)
+    return v if ft is F64 else b.fptrunc(v, ft)
+
+
+def _min(b, x, y):
+    return b.select(b.icmp_signed("<", x, y), x, y)
+
+
+def _max(b, x, y):
+    return b.select(b.icmp_signed(">", x, y), x, y)
+
+
+def generate(spec: FFTSpec, module: ir.Module, fname: str) -> None:
+    """Emit the kernel ``fname`` for ``spec`` into ``module``."""
+    ft = F32 if spec.dtype == "complex64" else F64
+    if spec.phase == "stockham":
+        _stockham(spec, module, fname, ft)
+    elif spec.phase in POINTWISE_FIXED:
+        _pointwise(spec, module, fname, ft)
+    else:
+        raise ValueError(f"fft kernel: unknown phase {spec.phase!r}")
+
+
+def _stockham(spec, module, fname, ft):
+    b, slot, start, stop = _entry(module, fname)
+    C = _C(b, ft)
+    one, zero = const(I64, 1), const(I64, 0)
+    n, B1, B2, W, nchunk, p0, p1, P = (slot(i) for i in range(8))
+    scale = _f64_slot(b, slot, 8, ft)
+    F = STOCKHAM_FIXED
+    src0 = _Op(b, ft, [slot(F + i) for i in range(5)])
+    out = _Op(b, ft, [slot(F + 5 + i) for i in range(5)])
+    scr = _Op(b, ft, [slot(F + 10)] + [slot(F + 6 + i) for i in range(4)])
+    tw = b.inttoptr(slot(F + 11), ft.as_pointer())
+    plan0 = F + 12
+    npb2 = b.sdiv(b.add(B2, b.sub(W, one)), W)
+    with for_range(b, start, stop, name="w") as w:
+        panel, chunk = b.sdiv(w, nchunk), b.srem(w, nchunk)
+        b1 = b.sdiv(panel, npb2)
+        c0 = b.mul(b.srem(panel, npb2), W)
+        c1 = _min(b, b.add(c0, W), B2)
+        with for_range(b, p0, p1, name="p") as p:
+            sl = b.add(const(I64, plan0), b.mul(p, const(I64, 3)))
+            R, Ns, twoff = slot(sl), slot(b.add(sl, one)), slot(b.add(sl, const(I64, 2)))
+            m = b.sdiv(n, R)
+            cs = b.sdiv(b.add(m, b.sub(nchunk, one)), nchunk)
+            j0 = b.mul(chunk, cs)
+            j1 = _min(b, b.add(j0, cs), m)
+            last = b.icmp_signed("==", p, b.sub(P, one))
+            sc = b.select(last, scale, C.k(1.0))
+            to_out = b.icmp_signed("==", b.and_(b.sub(b.sub(P, one), p), one), zero)
+            first = b.icmp_signed("==", p, p0)
+            # the source: the kernel's source operand, or the buffer the previous pass wrote
+            prev_out = b.icmp_signed("==", b.and_(b.sub(P, p), one), zero)  # pass p-1 wrote out
+            src = _Op.__new__(_Op)
+            src.b = b
+            src.p = b.select(first, src0.p, b.select(prev_out, out.p, scr.p))
+            src.es, src.bs1, src.bs2, src.im = (b.select(first, x, y) for x, y in (
+                (src0.es, out.es), (src0.bs1, out.bs1), (src0.bs2, out.bs2), (src0.im, out.im)))
+            dst = _Op.__new__(_Op)
+            dst.b = b
+            dst.p = b.select(to_out, out.p, scr.p)
+            dst.es, dst.bs1, dst.bs2, dst.im = out.es, out.bs1, out.bs2, out.im
+            twp = b.gep(tw, [twoff])
+            done = b.append_basic_block("radix.done")
+            default = b.append_basic_block("radix.none")
+            sw = b.switch(R, default)
+            for radix in RADICES:
+                blk = b.append_basic_block(f"radix{radix}")
+                sw.add_case(const(I64, radix), blk)
+                b.position_at_end(blk)
+                _pass(b, C, spec, radix, src, dst, twp, m, Ns, j0, j1, b1, c0, c1, sc)
+                b.branch(done)
+            b.position_at_end(default)
+            b.branch(done)
+            b.position_at_end(done)
+    b.ret_void()
+
+
+def _pass(b, C, spec, R, src, dst, twp, m, Ns, j0, j1, b1, c0, c1, sc):
+    """One radix-R pass over butterflies ``[j0, j1)`` of rows ``(b1, c0..c1)``."""
+    one, zero = const(I64, 1), const(I64, 0)
+    two = const(I64, 2)
+    nonempty = b.icmp_signed("<", j0, j1)
+    q_hi = b.select(nonempty, b.add(b.sdiv(b.sub(j1, one), Ns), one), zero)
+    q_lo = b.sdiv(j0, Ns)
+    sbase0, dbase0 = src.row(b1, zero), dst.row(b1, zero)
+    with for_range(b, q_lo, q_hi, name="q") as q:
+        qn = b.mul(q, Ns)
+        k_lo = _max(b, b.sub(j0, qn), zero)
+        k_hi = _min(b, b.sub(j1, qn), Ns)
+        dq = b.mul(qn, const(I64, R))
+        with for_range(b, k_lo, k_hi, name="k") as k:
+            j = b.add(qn, k)
+            tws = [(b.load(b.gep(twp, [o])), b.load(b.gep(twp, [b.add(o, one)])))
+                   for o in (b.mul(b.add(b.mul(const(I64, r - 1), Ns), k), two) for r in range(1, R))]
+            s_off = [b.mul(b.add(j, b.mul(const(I64, r), m)), src.es) for r in range(R)]
+            d_off = [b.mul(b.add(b.add(dq, k), b.mul(const(I64, r), Ns)), dst.es) for r in range(R)]
+
+            def body(c):
+                sb = b.add(sbase0, b.mul(c, src.bs2))
+                db = b.add(dbase0, b.mul(c, dst.bs2))
+                v = [src.load(b.add(sb, s_off[r])) for r in range(R)]
+                v = [v[0]] + [C.mul(v[r], tws[r - 1]) for r in range(1, R)]
+                y = butterfly(C, v, spec.sign)
+                for r in range(R):
+                    dst.store(b.add(db, d_off[r]), C.scale(y[r], sc))
+
+            if spec.order == "col":
+                with for_range(b, c0, c1, name="c") as c:
+                    body(c)
+            else:
+                body(c0)
+
+
+def _pointwise(spec, module, fname, ft):
+    b, slot, start, stop = _entry(module, fname)
+    C = _C(b, ft)
+    one, zero = const(I64, 1), const(I64, 0)
+    F = POINTWISE_FIXED[spec.phase]
+    if spec.phase == "cmul":
+        L, Lpad, B1, B2, nchunk = (slot(i) for i in range(5))
+        length = Lpad
+    else:
+        L, B1, B2, nchunk = (slot(i) for i in range(4))
+        # rpost writes h+1 values, rpre h, hext n
+        length = b.add(L, one) if spec.phase == "rpost" else L
+    scale = _f64_slot(b, slot, F - 1, ft)
+    src = _Op(b, ft, [slot(F + i) for i in range(5)])
+    dst = _Op(b, ft, [slot(F + 5 + i) for i in range(5)])
+    tab = b.inttoptr(slot(F + 10), ft.as_pointer())
+    cs = b.sdiv(b.add(length, b.sub(nchunk, one)), nchunk)
+
+    def tab_at(j):
+        o = b.shl(j, one)
+        return (b.load(b.gep(tab, [o])), b.load(b.gep(tab, [b.add(o, one)])))
+
+    with for_range(b, start, stop, name="w") as w:
+        row, chunk = b.sdiv(w, nchunk), b.srem(w, nchunk)
+        r1, r2 = b.sdiv(row, B2), b.srem(row, B2)
+        sb, db = src.row(r1, r2), dst.row(r1, r2)
+        j0 = b.mul(chunk, cs)
+        j1 = _min(b, b.add(j0, cs), length)
+        if spec.phase == "cmul":
+            mid = _max(b, _min(b, L, j1), j0)
+            with for_range(b, j0, mid, name="j") as j:
+                v = C.mul(src.load(b.add(sb, b.mul(j, src.es))), tab_at(j))
+                dst.store(b.add(db, b.mul(j, dst.es)), C.scale(v, scale))
+            zf = C.k(0.0)
+            with for_range(b, mid, j1, name="z") as j:
+                dst.store(b.add(db, b.mul(j, dst.es)), (zf, zf))
+        else:
+            with for_range(b, j0, j1, name="j") as k:
+                _point(b, C, spec.phase, src, dst, sb, db, k, L, tab_at, scale)
+    b.ret_void()
+
+
+def _point(b, C, phase, src, dst, sb, db, k, L, tab_at, scale):
+    """One output value of the rpost / rpre / hext steps."""
+    zero = const(I64, 0)
+    if phase == "hext":
+        h1 = b.add(b.sdiv(L, const(I64, 2)), const(I64, 1))
+        low = b.icmp_signed("<", k, h1)
+        idx = b.select(low, k, b.sub(L, k))
+        v = src.load(b.add(sb, b.mul(idx, src.es)))
+        v = (v[0], b.select(low, v[1], b.fneg(v[1])))
+        dst.store(b.add(db, b.mul(k, dst.es)), C.scale(v, scale))
+        return
+    hk = b.sub(L, k)
+    if phase == "rpost":  # X[k] = E + t[k] O, E = (Zk + conj Zh-k)/2, O = (Zk - conj Zh-k)/(2i)
+        ka = b.select(b.icmp_signed("==", k, L), zero, k)
+        kb = b.select(b.icmp_signed("==", hk, L), zero, hk)
+        zk = src.load(b.add(sb, b.mul(ka, src.es)))
+        zc = C.conj(src.load(b.add(sb, b.mul(kb, src.es))))
+        e = C.rmul(C.add(zk, zc), 0.5)
+        o = C.muli(C.sub(zk, zc), -0.5)
+        v = C.add(e, C.mul(tab_at(k), o))
+    else:  # rpre: Z[k] = (Xk + conj Xh-k) + i t[k] (Xk - conj Xh-k); DC and Nyquist imag ignored
+        xk = src.load(b.add(sb, b.mul(k, src.es)))
+        xc = C.conj(src.load(b.add(sb, b.mul(hk, src.es))))
+        is0 = b.icmp_signed("==", k, zero)
+        zf = C.k(0.0)
+        xk = (xk[0], b.select(is0, zf, xk[1]))
+        xc = (xc[0], b.select(is0, zf, xc[1]))
+        v = C.add(C.add(xk, xc), C.muli(C.mul(tab_at(k), C.sub(xk, xc)), 1.0))
+    dst.store(b.add(db, b.mul(k, dst.es)), C.scale(v, scale))
