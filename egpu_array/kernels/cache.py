@@ -91,8 +91,15 @@ def _write_disk(path: Path, payload: bytes) -> None:
         pass  # a read-only or full disk only costs recompiles
 
 
+#: callables ``f(device, spec)`` told of every spec requested (tests record the suite's specs)
+recorders: list = []
+
+
 def get_program(device, spec):
     """The loaded Program for ``spec`` on ``device``: from memory, disk, or a fresh compile."""
+    if recorders:
+        for r in recorders:
+            r(device, spec)
     target = device.target
     mkey = (device, spec)
     prog = _memory.get(mkey)

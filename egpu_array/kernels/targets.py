@@ -1,4 +1,4 @@
-"""Targets: where generated IR is compiled for (host CPU object code; NVPTX later).
+"""Targets: where generated IR is compiled for (host CPU object code, NVPTX assembly).
 
 A Target knows its triple and data layout, the ops it lowers natively, and how to turn an
 ``ir.Module`` into bytes its device can load. ``key`` identifies it in the kernel cache.
@@ -13,7 +13,7 @@ import llvmlite
 import llvmlite.binding as llvm
 from llvmlite import ir
 
-__all__ = ["Target", "HostTarget", "host_target", "init_llvm"]
+__all__ = ["Target", "HostTarget", "host_target", "init_llvm", "NVPTXTarget", "nvptx_target"]
 
 _init_lock = threading.Lock()
 
@@ -84,3 +84,63 @@ class HostTarget(Target):
 def host_target() -> HostTarget:
     """The process-wide host target."""
     return HostTarget()
+
+
+class NVPTXTarget(Target):
+    """NVIDIA GPUs: ``nvptx64-nvidia-cuda`` for ``sm_<arch>``; emits PTX text (``bytes``).
+
+    ``compile`` adds the ``.entry`` wrappers of :mod:`.ptx` (grid-stride loop, finalize step),
+    links libdevice when a libm call needs it and one is found, optimises at O3, refuses modules
+    NVPTX cannot lower (:class:`.ptx.KernelCompileError` instead of an LLVM abort) and prints the
+    PTX. The PTX starts with a comment ``// egpu_array args=<slots> writes=<0|1>`` that the cuda
+    device reads: how many int64 argument slots the kernel touches and whether it writes them.
+    """
+
+    #: ops the kernels lower natively on this target (the rest through kernels.math expansions)
+    native_ops = frozenset({"sqrt", "fabs", "fma", "floor", "ceil", "trunc", "rint", "copysign",
+                            "minnum", "maxnum"})
+
+    def __init__(self, arch: int = 80, ptx_version: int = 78):
+        init_llvm()
+        self.arch = int(arch)
+        self.ptx_version = int(ptx_version)
+        self.triple = "nvptx64-nvidia-cuda"
+        target = llvm.Target.from_triple(self.triple)
+        self.tm = target.create_target_machine(cpu=f"sm_{self.arch}", features=f"+ptx{self.ptx_version}",
+                                               opt=3)
+        self.data_layout = str(self.tm.target_data)
+        self.key = f"nvptx:sm_{self.arch}:ptx{self.ptx_version}:llvmlite-{llvmlite.__version__}"
+        self._lock = threading.Lock()
+
+    def new_module(self, name: str) -> ir.Module:
+        m = super().new_module(name)
+        m.data_layout = self.data_layout
+        return m
+
+    def optimize(self, module: ir.Module) -> "llvm.ModuleRef":
+        """Wrap the entries, link libdevice if needed, verify, O3, check selectability."""
+        from . import ptx
+        fname = module.name
+        ptx.add_entries(module, fname)
+        mod = llvm.parse_assembly(str(module))
+        ptx.link_libdevice(mod, ptx.find_libdevice())
+        mod.verify()
+        pto = llvm.create_pipeline_tuning_options(speed_level=3)
+        pb = llvm.create_pass_builder(self.tm, pto)
+        pb.getModulePassManager().run(mod, pb)
+        ptx.check_selectable(mod, fname)
+        return mod
+
+    def compile(self, module: ir.Module) -> bytes:
+        from . import ptx
+        slots, writes = ptx.arg_slots(module)
+        with self._lock:
+            text = self.tm.emit_assembly(self.optimize(module))
+        head = f"// egpu_array args={slots if slots is not None else -1} writes={int(writes)}\n"
+        return (head + text).encode()
+
+
+@functools.cache
+def nvptx_target(arch: int = 80) -> NVPTXTarget:
+    """The NVPTX target for compute capability ``arch`` (80 = sm_80), one per process."""
+    return NVPTXTarget(arch)

@@ -1,0 +1,306 @@
+"""The ``cuda`` device: NVIDIA GPUs (eGPUs in Thunderbolt/USB4 enclosures included) through the
+CUDA driver API (:mod:`.cuda_driver`, loaded at run time; no CUDA toolkit needed).
+
+* Kernels: PTX from :class:`~egpu_array.kernels.targets.NVPTXTarget` for the device's compute
+  capability (sm_90 PTX for newer GPUs, which the driver JIT-compiles forward), loaded with
+  ``cuModuleLoadDataEx``. Each launch copies its int64 argument slots into a device block on the
+  compute stream (ordered before the kernel) and runs ``NAME_grid`` over a grid-stride loop; kernels
+  that write their slots (error / retry flags) have them copied back before ``launch`` returns.
+  A chunked reduction's finalize step is a second one-thread kernel on the same stream.
+* Memory: a :class:`~egpu_array.backend.pool.PoolAllocator` over ``cuMemAlloc``; out of memory
+  empties the pool's cache and retries once, then raises DeviceOutOfMemoryError.
+* Queues: a compute stream and a copy stream. A copy first waits (event) for the compute work
+  queued before it, and compute queued after a copy into device memory waits for that copy.
+  Host<->device copies go through two pinned staging buffers in chunks: filling one (a memmove
+  on the host) overlaps the DMA of the other.
+
+Without a driver, a GPU, or a working ``cuInit``, no ``cuda`` device is listed and asking for one
+raises DeviceError saying why.
+"""
+from __future__ import annotations
+
+import ctypes
+import threading
+import time
+
+from .. import profiler
+from .._errors import DeviceError, KernelLaunchError
+from ..kernels.targets import nvptx_target
+from . import cuda_driver as cu
+from .device import Device, Program, register_device
+from .pool import PoolAllocator
+
+__all__ = ["CUDADevice", "BLOCK", "STAGING_CHUNK", "list_devices", "parse_ptx_header"]
+
+#: threads per block of the grid-stride kernels
+BLOCK = 256
+#: bytes per pinned staging buffer (two per device)
+STAGING_CHUNK = 8 << 20
+#: bytes of the device block that holds a launch's argument slots
+ARG_BYTES = 1 << 16
+
+
+def parse_ptx_header(ptx: bytes) -> tuple:
+    """(slots, writes) from the ``// egpu_array args=N writes=W`` line NVPTXTarget writes first."""
+    line = ptx[:ptx.find(b"\n")].decode(errors="replace")
+    fields = dict(f.split("=", 1) for f in line.split()[2:] if "=" in f)
+    try:
+        return int(fields["args"]), fields["writes"] == "1"
+    except (KeyError, ValueError):
+        raise KernelLaunchError("cuda: the PTX lacks its egpu_array header line "
+                                "(it was not produced by NVPTXTarget)") from None
+
+
+class _CudaRaw:
+    """Raw device memory for the pool: ``(device pointer, None)``."""
+
+    def __init__(self, device: "CUDADevice"):
+        self.device = device
+
+    def alloc(self, nbytes: int):
+        self.device._bind()
+        return self.device.drv.mem_alloc(nbytes), None
+
+    def release(self, ptr: int, handle) -> None:
+        self.device._bind()
+        self.device.drv.call("cuMemFree_v2", ptr)
+
+
+class _Staging:
+    """Two pinned host buffers, each with an event marking the end of its last DMA."""
+
+    def __init__(self, drv, nbytes: int):
+        self.drv, self.nbytes = drv, nbytes
+        self.ptrs = [drv.out_ptr("cuMemHostAlloc", nbytes, cu.CU["CU_MEMHOSTALLOC_PORTABLE"],
+                                 what=f"cuMemHostAlloc of {nbytes} pinned bytes") for _ in range(2)]
+        self.events = [drv.out_ptr("cuEventCreate", cu.CU["CU_EVENT_DISABLE_TIMING"]) for _ in range(2)]
+        self.used = [False, False]
+
+    def wait(self, k: int) -> None:
+        """Block until buffer ``k``'s previous DMA is done."""
+        if self.used[k]:
+            self.drv.call("cuEventSynchronize", self.events[k], what="waiting for a staging copy")
+
+
+class CUDADevice(Device):
+    """One CUDA GPU (``cuda:N``), through the driver API."""
+
+    kind = "cuda"
+    host_memory = False
+
+    def __init__(self, index: int = 0):
+        drv = cu.driver()
+        n = drv.device_count()
+        if not 0 <= index < n:
+            raise DeviceError(f"cuda: no device cuda:{index}; the driver sees {n} CUDA device(s)")
+        self.drv = drv
+        self.index = index
+        self.name = f"cuda:{index}"
+        self.handle = drv.device(index)
+        self.ctx = drv.out_ptr("cuDevicePrimaryCtxRetain", self.handle, what=f"opening {self.name}")
+        self._tls = threading.local()
+        self._bind()
+        attr = lambda a: drv.attribute(a, self.handle)  # noqa: E731
+        self.compute_capability = (attr("compute_capability_major"), attr("compute_capability_minor"))
+        self.multiprocessors = attr("multiprocessor_count")
+        self.gpu_name = drv.device_name(self.handle)
+        self.total_memory = drv.total_mem(self.handle)
+        self.integrated = bool(attr("integrated"))
+        arch = self.compute_capability[0] * 10 + self.compute_capability[1]
+        self.target = nvptx_target(min(arch, 90))
+        #: the reduction scheduler splits long reductions into this many chunks per output at most / 4
+        self.num_threads = self.multiprocessors * 4
+        self.max_grid = self.multiprocessors * 32
+        self.allocator = PoolAllocator(self, _CudaRaw(self))
+        flags = cu.CU["CU_STREAM_NON_BLOCKING"]
+        self.compute = drv.out_ptr("cuStreamCreate", flags)
+        self.copy = drv.out_ptr("cuStreamCreate", flags)
+        self._compute_done = drv.out_ptr("cuEventCreate", cu.CU["CU_EVENT_DISABLE_TIMING"])
+        self._copy_done = drv.out_ptr("cuEventCreate", cu.CU["CU_EVENT_DISABLE_TIMING"])
+        self._staging = None
+        self._args = drv.mem_alloc(ARG_BYTES)
+        self._lock = threading.RLock()
+        self._modules = []
+
+    def __repr__(self) -> str:
+        return f"Device({self.name!r}: {self.gpu_name}, sm_{self.compute_capability[0]}{self.compute_capability[1]})"
+
+    def _bind(self) -> None:
+        """Make this device's primary context current on the calling thread."""
+        if getattr(self._tls, "bound", False):
+            return
+        self.drv.call("cuCtxSetCurrent", self.ctx, what=f"binding {self.name}'s context")
+        self._tls.bound = True
+
+    @property
+    def capabilities(self) -> dict:
+        return {"boolean indexing": True, "data-dependent shapes": True, "max dimensions": 64}
+
+    def info(self) -> dict:
+        """Name, compute capability, memory and multiprocessors of the GPU."""
+        self._bind()
+        free, total = self.drv.mem_info()
+        return {"name": self.gpu_name, "compute_capability": self.compute_capability,
+                "multiprocessors": self.multiprocessors, "total_memory": total, "free_memory": free,
+                "integrated": self.integrated, "ptx_target": self.target.key}
+
+    # -- kernels ---------------------------------------------------------------------------------
+    def load(self, binary: bytes, fname: str, spec) -> Program:
+        """Load PTX into a module; the Program's ``fn`` is ``(function, slots, writes)``."""
+        from ..kernels.ptx import ENTRY_SUFFIX
+        slots, writes = parse_ptx_header(binary)
+        with self._lock:
+            self._bind()
+            mod = self.drv.load_module(binary, f"kernel {spec.name} ({fname})")
+            self._modules.append(mod)
+            fn = self.drv.out_ptr("cuModuleGetFunction", mod, (fname + ENTRY_SUFFIX).encode(),
+                                  what=f"finding {fname}{ENTRY_SUFFIX}")
+            tail = None
+            if getattr(spec, "chunked", False):
+                tail = self.drv.out_ptr("cuModuleGetFunction", mod, (fname + "_fin" + ENTRY_SUFFIX).encode(),
+                                        what=f"finding {fname}_fin{ENTRY_SUFFIX}")
+        return Program(fname, (fn, slots, writes), spec, tail)
+
+    def _host_slots(self, args, slots: int):
+        """(address, count) of the launch's int64 slots: a ctypes array, a NumPy array or an address."""
+        if isinstance(args, int):
+            if slots < 0:
+                raise KernelLaunchError("cuda: this kernel indexes its arguments at run time; pass them "
+                                        "as a ctypes or NumPy int64 array, not an address")
+            return args, slots
+        if hasattr(args, "ctypes") and hasattr(args, "nbytes"):
+            return args.ctypes.data, args.nbytes // 8
+        return ctypes.addressof(args), ctypes.sizeof(args) // 8
+
+    def launch(self, program: Program, args, n: int, nbytes: int = 0, work: int | None = None) -> None:
+        """Queue ``program`` over work items ``[0, n)`` on the compute stream (then its finalize
+        kernel, if any). Returns at once unless the kernel writes its argument slots."""
+        t0 = time.perf_counter()
+        fn, slots, writes = program.fn
+        addr, count = self._host_slots(args, slots)
+        if slots >= 0:
+            count = max(min(count, slots), 1)
+        size = count * 8
+        if size > ARG_BYTES:
+            raise KernelLaunchError(f"cuda: kernel {program.name} has {count} argument slots; at most "
+                                    f"{ARG_BYTES // 8} are supported")
+        with self._lock:
+            self._bind()
+            drv = self.drv
+            # pageable source: the driver takes the bytes before returning, ordered in the stream
+            drv.call("cuMemcpyHtoDAsync_v2", self._args, addr, size, self.compute,
+                     what=f"copying the arguments of {program.name}")
+            if n > 0:
+                grid = min(-(-n // BLOCK), self.max_grid)
+                self._launch(fn, grid, BLOCK, [ctypes.c_uint64(self._args), ctypes.c_int64(n)], program.name)
+            if program.tail is not None:
+                self._launch(program.tail, 1, 1, [ctypes.c_uint64(self._args)], program.name + " (finalize)")
+            if writes:
+                drv.call("cuMemcpyDtoHAsync_v2", addr, self._args, size, self.compute,
+                         what=f"reading back the flags of {program.name}")
+                drv.call("cuStreamSynchronize", self.compute, what=f"running {program.name}")
+            elif profiler._active:
+                drv.call("cuStreamSynchronize", self.compute, what=f"running {program.name}")
+        profiler.record_launch(program.name, t0, time.perf_counter(), nbytes, device=self.name)
+
+    def _launch(self, fn: int, grid: int, block: int, params: list, name: str) -> None:
+        ptrs = (ctypes.c_void_p * len(params))(*[ctypes.addressof(p) for p in params])
+        self.drv.call("cuLaunchKernel", fn, grid, 1, 1, block, 1, 1, 0, self.compute, ptrs, None,
+                      what=f"launching {name} ({grid} x {block} threads)")
+
+    def synchronize(self) -> None:
+        """Wait for every queued kernel and copy; raises the error of a failed kernel."""
+        with self._lock:
+            self._bind()
+            self.drv.call("cuStreamSynchronize", self.compute, what=f"{self.name}: synchronize (compute)")
+            self.drv.call("cuStreamSynchronize", self.copy, what=f"{self.name}: synchronize (copies)")
+
+    # -- copies ------------------------------------------------------------------------------------
+    def _stage(self) -> _Staging:
+        if self._staging is None:
+            self._staging = _Staging(self.drv, STAGING_CHUNK)
+        return self._staging
+
+    def _copy_after_compute(self) -> None:
+        """The copy stream waits for the compute work queued so far."""
+        self.drv.call("cuEventRecord", self._compute_done, self.compute)
+        self.drv.call("cuStreamWaitEvent", self.copy, self._compute_done, 0)
+
+    def copy_in(self, buf, offset: int, host) -> None:
+        """Copy a contiguous host array to the buffer at byte ``offset`` (chunks through the two
+        pinned staging buffers; returns when the host array has been read, the last DMAs may
+        still run). Later kernels wait for the copy. On failure the buffer is marked invalid."""
+        total, base = _host_address(host)
+        try:
+            with self._lock:
+                self._bind()
+                drv, st = self.drv, self._stage()
+                self._copy_after_compute()
+                for i, pos in enumerate(range(0, total, st.nbytes)):
+                    k = i & 1
+                    size = min(st.nbytes, total - pos)
+                    st.wait(k)  # the DMA that last used this staging buffer is done
+                    ctypes.memmove(st.ptrs[k], base + pos, size)
+                    drv.call("cuMemcpyHtoDAsync_v2", buf.ptr + offset + pos, st.ptrs[k], size, self.copy,
+                             what=f"copying {size} bytes to {self.name}")
+                    drv.call("cuEventRecord", st.events[k], self.copy)
+                    st.used[k] = True
+                drv.call("cuEventRecord", self._copy_done, self.copy)
+                drv.call("cuStreamWaitEvent", self.compute, self._copy_done, 0)
+        except BaseException:
+            buf.valid = False
+            raise
+
+    def copy_out(self, buf, offset: int, host) -> None:
+        """Copy bytes of the buffer at byte ``offset`` into a contiguous host array, after the
+        compute work queued so far; the DMA of one chunk overlaps the memmove of the previous."""
+        from .._errors import TransferError
+        if not buf.valid:
+            raise TransferError(f"{self.name}: buffer holds invalid data (an earlier copy into it failed)")
+        total, base = _host_address(host)
+        with self._lock:
+            self._bind()
+            drv, st = self.drv, self._stage()
+            self._copy_after_compute()
+            pending = None  # (k, pos, size) whose DMA was queued but not yet copied out
+            for i, pos in enumerate(range(0, total, st.nbytes)):
+                k = i & 1
+                size = min(st.nbytes, total - pos)
+                st.wait(k)
+                drv.call("cuMemcpyDtoHAsync_v2", st.ptrs[k], buf.ptr + offset + pos, size, self.copy,
+                         what=f"copying {size} bytes from {self.name}")
+                drv.call("cuEventRecord", st.events[k], self.copy)
+                st.used[k] = True
+                if pending is not None:
+                    self._drain(st, *pending, base)
+                pending = (k, pos, size)
+            if pending is not None:
+                self._drain(st, *pending, base)
+
+    def _drain(self, st: _Staging, k: int, pos: int, size: int, base: int) -> None:
+        st.wait(k)
+        ctypes.memmove(base + pos, st.ptrs[k], size)
+
+    def copy_device(self, dst, dst_offset: int, src, src_offset: int, nbytes: int) -> None:
+        """Device-to-device copy on the compute stream (ordered with kernels)."""
+        with self._lock:
+            self._bind()
+            self.drv.call("cuMemcpyDtoDAsync_v2", dst.ptr + dst_offset, src.ptr + src_offset, nbytes,
+                          self.compute, what=f"copying {nbytes} bytes within {self.name}")
+
+
+def _host_address(host) -> tuple:
+    """(nbytes, address) of a contiguous host array (NumPy)."""
+    import numpy as np
+    arr = np.asarray(host)
+    if not arr.flags.c_contiguous:
+        raise ValueError("cuda: host side of a copy must be C-contiguous")
+    return arr.nbytes, arr.ctypes.data
+
+
+def list_devices() -> list:
+    """Names of the CUDA devices present (none without a driver or a GPU)."""
+    return [f"cuda:{i}" for i in range(cu.device_count())]
+
+
+register_device("cuda", CUDADevice, list_devices)

@@ -1,0 +1,215 @@
+"""NVPTX form of our kernels: ``.entry`` wrappers, the selectability check, libdevice.
+
+The generators emit the per-range function ``void NAME(i64* args, i64 start, i64 end)`` as for the
+host. For NVPTX, :func:`add_entries` adds the kernels the cuda device launches:
+
+* ``NAME_grid(i64* args, i64 n)``: a grid-stride loop; thread ``t`` of the grid runs work items
+  ``t, t + T, t + 2T, ...`` below ``n`` (``T`` = threads in the grid), each as ``NAME(args, i, i+1)``,
+  so neighbouring threads touch neighbouring elements (coalesced);
+* ``NAME_fin_grid(i64* args)`` when the module has a finalize step ``NAME_fin(i64* args)`` (the
+  second phase of a chunked reduction): one thread runs it.
+
+The per-range functions become internal and always-inline, so LLVM folds them into the entries.
+
+LLVM's NVPTX backend aborts the process (or fails with "Cannot select") on operations it cannot
+lower, e.g. ``llvm.sin.f64`` or a libm call. :func:`check_selectable` rejects such modules with a
+:class:`KernelCompileError` before code generation: every declared function must be an intrinsic
+on the allow-list :data:`SELECTABLE` (or be defined by libdevice, see :func:`link_libdevice`).
+"""
+from __future__ import annotations
+
+import functools
+import glob
+import os
+import re
+
+from llvmlite import ir
+
+from .._errors import KernelLaunchError
+from .irb import I32, I64, const
+
+__all__ = ["KernelCompileError", "add_entries", "check_selectable", "find_libdevice", "link_libdevice",
+           "SELECTABLE", "LIBDEVICE_NAMES", "arg_slots", "ENTRY_SUFFIX"]
+
+ENTRY_SUFFIX = "_grid"
+
+
+class KernelCompileError(KernelLaunchError):
+    """A kernel cannot be compiled for the device (an operation its code generator cannot lower)."""
+
+
+#: LLVM intrinsics (name without the type suffixes) that the NVPTX backend selects for the types we
+#: use. Anything else, or any external function, is refused before code generation.
+SELECTABLE = frozenset({
+    "fabs", "sqrt", "fma", "fmuladd", "floor", "ceil", "trunc", "rint", "nearbyint", "roundeven",
+    "copysign", "minnum", "maxnum", "minimum", "maximum", "fptosi.sat", "fptoui.sat",
+    "smax", "smin", "umax", "umin", "abs", "ctpop", "ctlz", "cttz", "bswap", "fshl", "fshr",
+    "sadd.with.overflow", "uadd.with.overflow", "ssub.with.overflow", "usub.with.overflow",
+    "smul.with.overflow", "umul.with.overflow", "sadd.sat", "uadd.sat", "ssub.sat", "usub.sat",
+    "memcpy", "memset", "memmove", "lifetime.start", "lifetime.end", "assume", "expect",
+    "vector.reduce.add", "vector.reduce.and", "vector.reduce.or", "vector.reduce.xor",
+    "vector.reduce.smax", "vector.reduce.smin", "vector.reduce.umax", "vector.reduce.umin",
+})
+
+#: libm names our generators may call -> their libdevice equivalents (used when libdevice is found)
+LIBDEVICE_NAMES = {name + suffix: f"__nv_{name}{suffix}"
+                   for name in ("hypot", "exp", "log", "log2", "log10", "sin", "cos", "tan", "expm1",
+                                "log1p", "asin", "acos", "atan", "sinh", "cosh", "tanh", "asinh",
+                                "acosh", "atanh", "atan2", "pow", "cbrt", "fmod")
+                   for suffix in ("", "f")}
+
+_TYPE_SUFFIX = re.compile(r"(\.(p\d+|p\d+i\d+|i\d+|f\d+|v\d+[if]\d+|v\d+p\d+))+$")
+
+
+def _intrinsic_base(name: str) -> str:
+    """``llvm.fptosi.sat.i32.f64`` -> ``fptosi.sat``."""
+    return _TYPE_SUFFIX.sub("", name[len("llvm."):])
+
+
+def check_selectable(modref, what: str) -> None:
+    """Raise KernelCompileError when ``modref`` (a parsed module) calls something NVPTX cannot lower.
+
+    ``what`` names the kernel in the message.
+    """
+    bad = []
+    for fn in modref.functions:
+        if not fn.is_declaration:
+            continue
+        name = fn.name
+        if name.startswith("llvm.nvvm."):
+            continue
+        if name.startswith("llvm.") and _intrinsic_base(name) in SELECTABLE:
+            continue
+        bad.append(name)
+    if bad:
+        raise KernelCompileError(
+            f"{what}: cannot be compiled for NVPTX: it calls {', '.join(sorted(bad))}, which the NVPTX "
+            "code generator cannot lower (no libdevice equivalent linked); use the cpu device for it")
+
+
+def arg_slots(module: ir.Module) -> tuple:
+    """(slots, writes): how many int64 argument slots the module's functions touch (one past the
+    highest constant index into their ``i64* args``; None if some index is not constant), and
+    whether any function stores into the slots (then the launcher copies them back)."""
+    top, writes, dynamic = 0, False, False
+    for fn in module.functions:
+        if fn.is_declaration or not fn.args or fn.args[0].type != I64.as_pointer():
+            continue
+        base = fn.args[0]
+        derived = {id(base)}
+        for block in fn.blocks:
+            for ins in block.instructions:
+                ops = getattr(ins, "operands", ())
+                if isinstance(ins, ir.GEPInstr) and id(ins.pointer) in derived:
+                    idx = ins.indices[0]
+                    if isinstance(idx, ir.Constant):
+                        top = max(top, int(idx.constant) + 1)
+                    else:
+                        dynamic = True
+                    derived.add(id(ins))
+                elif isinstance(ins, ir.CastInstr) and ins.opname == "bitcast" and ops and id(ops[0]) in derived:
+                    derived.add(id(ins))
+                elif isinstance(ins, ir.StoreInstr) and id(ops[1]) in derived:
+                    writes = True
+    return (None if dynamic else top), writes
+
+
+def _sreg(b: ir.IRBuilder, name: str) -> ir.Value:
+    """A PTX special register (``tid.x``, ``ntid.x``, ``ctaid.x``, ``nctaid.x``) as i64."""
+    fname = f"llvm.nvvm.read.ptx.sreg.{name}"
+    fn = b.module.globals.get(fname)
+    if fn is None:
+        fn = ir.Function(b.module, ir.FunctionType(I32, []), name=fname)
+    return b.zext(b.call(fn, []), I64)
+
+
+def _mark_kernel(module: ir.Module, fn: ir.Function) -> None:
+    module.add_named_metadata("nvvm.annotations", [fn, "kernel", const(I32, 1)])
+
+
+def _internal(fn: ir.Function) -> None:
+    fn.linkage = "internal"
+    fn.attributes.add("alwaysinline")
+
+
+def add_entries(module: ir.Module, fname: str) -> list:
+    """Add the ``.entry`` kernels of the per-range function ``fname`` (and of ``fname_fin`` when
+    present) to ``module``; returns their names."""
+    body = module.get_global(fname)
+    _internal(body)
+    entry = ir.Function(module, ir.FunctionType(ir.VoidType(), [I64.as_pointer(), I64]),
+                        name=fname + ENTRY_SUFFIX)
+    args, n = entry.args
+    b = ir.IRBuilder(entry.append_basic_block("entry"))
+    first = b.add(b.mul(_sreg(b, "ctaid.x"), _sreg(b, "ntid.x")), _sreg(b, "tid.x"))
+    step = b.mul(_sreg(b, "nctaid.x"), _sreg(b, "ntid.x"))
+    pre = b.block
+    head, loop, done = (b.append_basic_block(s) for s in ("head", "loop", "done"))
+    b.branch(head)
+    b.position_at_end(head)
+    i = b.phi(I64, name="i")
+    i.add_incoming(first, pre)
+    b.cbranch(b.icmp_signed("<", i, n), loop, done)
+    b.position_at_end(loop)
+    nxt = b.add(i, const(I64, 1))
+    b.call(body, [args, i, nxt])
+    i.add_incoming(b.add(i, step), b.block)
+    b.branch(head)
+    b.position_at_end(done)
+    b.ret_void()
+    _mark_kernel(module, entry)
+    names = [entry.name]
+    fin = module.globals.get(fname + "_fin")
+    if isinstance(fin, ir.Function) and not fin.is_declaration:
+        _internal(fin)
+        fentry = ir.Function(module, ir.FunctionType(ir.VoidType(), [I64.as_pointer()]),
+                             name=fin.name + ENTRY_SUFFIX)
+        b = ir.IRBuilder(fentry.append_basic_block("entry"))
+        is_first = b.icmp_unsigned("==", b.add(_sreg(b, "ctaid.x"), _sreg(b, "tid.x")), const(I64, 0))
+        with b.if_then(is_first):
+            b.call(fin, [fentry.args[0]])
+        b.ret_void()
+        _mark_kernel(module, fentry)
+        names.append(fentry.name)
+    return names
+
+
+@functools.cache
+def find_libdevice() -> str | None:
+    """The path of ``libdevice.10.bc``: ``EGPU_ARRAY_LIBDEVICE``, ``CUDA_HOME``/``CUDA_PATH``, the
+    usual toolkit folders, or the ``nvidia-cuda-nvcc`` wheel; None when there is none."""
+    env = os.environ.get("EGPU_ARRAY_LIBDEVICE")
+    if env:
+        return env if os.path.isfile(env) else None
+    roots = [os.environ.get("CUDA_HOME"), os.environ.get("CUDA_PATH"), "/usr/local/cuda",
+             *sorted(glob.glob("/usr/local/cuda-*"), reverse=True), "/usr/lib/cuda", "/opt/cuda"]
+    try:
+        import nvidia.cuda_nvcc as wheel  # the nvidia-cuda-nvcc wheel
+        roots += list(getattr(wheel, "__path__", []))
+    except ImportError:
+        pass
+    for root in roots:
+        if root:
+            for path in glob.glob(os.path.join(root, "nvvm", "libdevice", "libdevice*.bc")):
+                return path
+    return None
+
+
+def link_libdevice(modref, path: str | None) -> bool:
+    """Point the module's libm calls of :data:`LIBDEVICE_NAMES` at libdevice and link it in
+    (every libdevice function internal, so unused ones are dropped). False when nothing to do."""
+    import llvmlite.binding as llvm
+    wanted = [f for f in modref.functions if f.is_declaration and f.name in LIBDEVICE_NAMES]
+    if not wanted or path is None:
+        return False
+    for f in wanted:
+        f.name = LIBDEVICE_NAMES[f.name]
+    with open(path, "rb") as fh:
+        lib = llvm.parse_bitcode(fh.read())
+    lib.triple = modref.triple
+    lib.data_layout = modref.data_layout
+    modref.link_in(lib)
+    for f in modref.functions:
+        if f.name.startswith("__nv_") and not f.is_declaration:
+            f.linkage = "internal"
+    return True
