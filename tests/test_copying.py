@@ -1,0 +1,167 @@
+"""``concat``, ``stack`` and ``roll`` (one multi-copy kernel each) against NumPy: axes, dtypes
+(mixed-dtype promotion for concat/stack), empty pieces, strided and pending inputs, errors."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+from hypothesis.extra import numpy as hnp
+
+import egpu_array as xp
+
+FAST = settings(max_examples=40, deadline=None, derandomize=True)
+# kinds the standard promotes within (no cross-kind promotion between arrays)
+FAMILIES = [["bool"], ["int8", "int16", "int32", "int64"], ["uint8", "uint16", "uint32", "uint64"],
+            ["int8", "uint8", "int16"], ["float32", "float64"], ["float32", "complex64", "complex128"]]
+
+
+def check(out, expected) -> None:
+    expected = np.asarray(expected)
+    assert out.shape == expected.shape, (out.shape, expected.shape)
+    assert str(out.dtype).split(".")[-1] == expected.dtype.name, (out.dtype, expected.dtype)
+    np.testing.assert_array_equal(np.asarray(out), expected)
+
+
+def elements(dtype):
+    kind = np.dtype(dtype).kind
+    if kind == "c":  # (inf * 1 is not inf in complex arithmetic: pending inputs multiply by 1)
+        return hnp.from_dtype(np.dtype(dtype), allow_nan=False, allow_infinity=False)
+    return hnp.from_dtype(np.dtype(dtype), allow_nan=False) if kind == "f" else hnp.from_dtype(np.dtype(dtype))
+
+
+@st.composite
+def inputs(draw, shapes):
+    """Arrays of the given shapes with dtypes from one promotable family; each given to xp as a
+    contiguous array, a strided view (transposed / every other element) or a pending expression."""
+    family = draw(st.sampled_from(FAMILIES))
+    arrays, ours = [], []
+    for shape in shapes:
+        dtype = draw(st.sampled_from(family))
+        a = draw(hnp.arrays(dtype, shape, elements=elements(dtype)))
+        form = draw(st.sampled_from(["plain", "plain", "strided", "pending"]))
+        if form == "strided" and a.ndim:
+            big = np.repeat(a, 2, axis=-1)  # take every other element back: a strided view
+            x = xp.asarray(big)[..., ::2]
+        elif form == "pending" and dtype != "bool":
+            x = xp.asarray(a) * xp.asarray(np.ones((), dtype=dtype))[()]
+        else:
+            x = xp.asarray(a)
+        arrays.append(a)
+        ours.append(x)
+    return arrays, ours
+
+
+@FAST
+@given(st.data())
+def test_concat_matches_numpy(data):
+    nd = data.draw(st.integers(1, 3))
+    base = list(data.draw(hnp.array_shapes(min_dims=nd, max_dims=nd, min_side=0, max_side=4)))
+    axis = data.draw(st.integers(-nd, nd - 1))
+    k = data.draw(st.integers(1, 5))
+    shapes = []
+    for _ in range(k):
+        s = list(base)
+        s[axis] = data.draw(st.integers(0, 4))  # empty pieces too
+        shapes.append(tuple(s))
+    arrays, ours = data.draw(inputs(shapes))
+    check(xp.concat(ours, axis=axis), np.concatenate(arrays, axis=axis))
+    check(xp.concat(ours, axis=None), np.concatenate([a.ravel() for a in arrays]))
+
+
+@FAST
+@given(st.data())
+def test_stack_matches_numpy(data):
+    shape = data.draw(hnp.array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=4))
+    axis = data.draw(st.integers(-len(shape) - 1, len(shape)))
+    arrays, ours = data.draw(inputs([shape] * data.draw(st.integers(1, 5))))
+    check(xp.stack(ours, axis=axis), np.stack(arrays, axis=axis))
+
+
+@FAST
+@given(st.data())
+def test_roll_matches_numpy(data):
+    shape = data.draw(hnp.array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=5))
+    (a,), (x,) = data.draw(inputs([shape]))
+    if not shape or data.draw(st.booleans()):
+        shift = data.draw(st.integers(-12, 12))
+        check(xp.roll(x, shift), np.roll(a, shift))
+        return
+    axes = data.draw(st.lists(st.integers(-len(shape), len(shape) - 1), min_size=1, max_size=3))
+    shifts = data.draw(st.lists(st.integers(-12, 12), min_size=len(axes), max_size=len(axes)))
+    check(xp.roll(x, tuple(shifts), axis=tuple(axes)), np.roll(a, shifts, axis=axes))
+    check(xp.roll(x, shifts[0], axis=axes[0]), np.roll(a, shifts[0], axis=axes[0]))
+
+
+def test_one_kernel_for_ten_arrays_and_for_roll():
+    parts = [np.random.default_rng(k).random((3, k + 1)).astype(np.float32) for k in range(10)]
+    xs = [xp.asarray(p) for p in parts]
+    xs[3] = xp.asarray(np.asfortranarray(parts[3]))  # any strides
+    with xp.profile() as p:
+        out = xp.concat(xs, axis=1)
+    assert p.launches == 1
+    assert p.bytes_to_device == 0 and p.bytes_from_device == 0
+    check(out, np.concatenate(parts, axis=1))
+    with xp.profile() as p:
+        out = xp.stack(xs[:1] * 10)
+    assert p.launches == 1
+    check(out, np.stack(parts[:1] * 10))
+    grid = np.arange(35.0).reshape(5, 7)
+    g = xp.asarray(grid)
+    with xp.profile() as p:
+        out = xp.roll(g, (2, -3), axis=(0, 1))  # four blocks, one kernel
+    assert p.launches == 1
+    check(out, np.roll(grid, (2, -3), axis=(0, 1)))
+
+
+def test_mixed_dtypes_cast_in_the_kernel():
+    parts = [np.array([1, -2], dtype=np.int8), np.array([300], dtype=np.int16),
+             np.array([70000], dtype=np.int32)]
+    with xp.profile() as p:
+        out = xp.concat([xp.asarray(a) for a in parts])
+    assert p.launches == 1
+    check(out, np.concatenate(parts))
+    c = xp.concat([xp.asarray(np.array([1.5], dtype=np.float32)),
+                   xp.asarray(np.array([2 + 3j], dtype=np.complex64))])
+    check(c, np.array([1.5, 2 + 3j], dtype=np.complex64))
+    with pytest.raises(TypeError, match="concat"):
+        xp.concat([xp.asarray([1]), xp.asarray([1.0])])  # no int/float promotion between arrays
+
+
+def test_pending_inputs_keep_their_values():
+    a = np.arange(6.0)
+    x = xp.asarray(a)
+    y = x + 1
+    out = xp.concat([y, x, x[::-1]])
+    x[0:2] = 50.0
+    check(out, np.concatenate([a + 1, a, a[::-1]]))
+    check(y, a + 1)
+    r = xp.roll(x * 2, 1)
+    check(r, np.roll(np.where(np.arange(6) < 2, 50.0, a) * 2, 1))
+
+
+def test_errors():
+    z = xp.reshape(xp.asarray([1.0]), ())
+    with pytest.raises(ValueError, match="zero-dimensional"):
+        xp.concat([z, z])
+    with pytest.raises(ValueError, match="concat"):
+        xp.concat([xp.zeros((2, 3)), xp.zeros((3, 2))], axis=0)
+    with pytest.raises(ValueError, match="concat"):
+        xp.concat([xp.zeros((2,)), xp.zeros((2, 1))])
+    with pytest.raises(IndexError, match="concat"):
+        xp.concat([xp.zeros((2,))], axis=1)
+    with pytest.raises(ValueError, match="stack"):
+        xp.stack([xp.zeros((2,)), xp.zeros((3,))])
+    with pytest.raises(IndexError, match="stack"):
+        xp.stack([xp.zeros((2,))], axis=2)
+    with pytest.raises(ValueError):
+        xp.concat([])
+    with pytest.raises(TypeError):
+        xp.concat(xp.zeros((2,)))
+    with pytest.raises(ValueError, match="roll"):
+        xp.roll(xp.zeros((2, 2)), (1, 2), axis=0)
+    with pytest.raises(IndexError, match="roll"):
+        xp.roll(xp.zeros((2, 2)), 1, axis=2)
+    with pytest.raises(TypeError, match="roll"):
+        xp.roll(xp.zeros((2,)), 1.5)
+    check(xp.roll(z, 3), np.roll(np.array(1.0), 3))
+    check(xp.stack([z, z]), np.array([1.0, 1.0]))
