@@ -17,6 +17,7 @@ from . import profiler
 from ._graph import LazyNode, View, contiguous_strides
 from .kernels.cache import get_program
 from .kernels.reduction import reduce_arg_layout
+from .kernels.reduction_outer import outer_tile
 from .kernels.spec import REDUCE_OPS, ElementwiseSpec, ReduceSpec
 
 __all__ = ["realize_into", "lower_elementwise", "ReduceArg", "GatherArg", "Lowered"]
@@ -307,16 +308,33 @@ def pack_args(slots: list):
     return (ctypes.c_int64 * len(slots))(*slots)
 
 
-def _reduce_order(op: str, chunks: int, kshape, kstrides, rstrides) -> str:
+def _reduce_order(op: str, kshape, kstrides, rstrides) -> str:
     """"outer" (column order) when one contiguous-or-broadcast kept dimension would otherwise be
     walked with strided reads: e.g. a sum over axis 0 of a C-contiguous matrix."""
-    if chunks > 1 or REDUCE_OPS[op] or op in ("argmax", "argmin") or len(kshape) != 1 or kshape[0] < 16:
+    if REDUCE_OPS[op] or op in ("argmax", "argmin") or len(kshape) != 1 or kshape[0] < 2:
         return "inner"
     if any(st[0] not in (0, 1) for st in kstrides):
         return "inner"
     if all(st[-1] in (0, 1) for st in rstrides[1:]):  # the reduced rows are contiguous already
         return "inner"
     return "outer"
+
+
+def _reduce_chunks(op: str, order: str, n_out: int, n_red: int, threads: int, acc) -> tuple:
+    """(chunks, work items) of a reduction: the reduced space is cut into chunks (a second step
+    combines them) when there are too few outputs (inner) or column tiles (outer) to keep every
+    thread busy with even shares."""
+    if order == "outer":
+        tile = outer_tile(acc)
+        units, per_row = -(-n_out // tile), min(n_out, tile)
+    else:
+        units, per_row = n_out, 1
+    chunks = 1
+    if threads > 1 and not REDUCE_OPS[op] and op not in ("argmax", "argmin") \
+            and units < 4 * threads and n_out * n_red >= (1 << 18):
+        want = -(-8 * threads // units)
+        chunks = max(1, min(want, n_red * per_row // (1 << 14), n_red))
+    return chunks, units * chunks
 
 
 def _gather_slots(slots: list, gathers: list) -> None:
@@ -364,11 +382,13 @@ def _realize_reduce(root: LazyNode, out: View, chunks: int | None = None) -> Non
     device = root.device
     threads = getattr(device, "num_threads", 1)
     is_arg = arg.op in ("argmax", "argmin")
-    if chunks is None:
-        chunks = 1
-        if not scan and not is_arg and n_out < threads and n_red >= (1 << 16):
-            chunks = max(1, min(threads * 4, n_red // (1 << 14)))
     acc = arg.acc
+    order = _reduce_order(arg.op, kshape, kstrides, rstrides)
+    auto_chunks, items = _reduce_chunks(arg.op, order, n_out, n_red, threads, acc)
+    if chunks is None:
+        chunks = auto_chunks
+    else:
+        items = (-(-n_out // outer_tile(acc)) if order == "outer" else n_out) * chunks
     partial = device.allocator.alloc(n_out * chunks * acc.itemsize) if chunks > 1 else None
     spec = ReduceSpec(
         op=arg.op, expr=expr,
@@ -379,7 +399,7 @@ def _realize_reduce(root: LazyNode, out: View, chunks: int | None = None) -> Non
         classes=tuple(_stride_class(st[-1]) for st in rstrides),
         post="divide" if arg.divisor is not None else "",
         chunked=chunks > 1,
-        order=_reduce_order(arg.op, chunks, kshape, kstrides, rstrides),
+        order=order,
     )
     if spec.order == "outer":  # the classes describe the kept (vectorized) dimension instead
         spec = dataclasses.replace(spec, classes=tuple(_stride_class(st[0]) for st in kstrides))
@@ -403,5 +423,5 @@ def _realize_reduce(root: LazyNode, out: View, chunks: int | None = None) -> Non
     args = pack_args(slots)
     nbytes = sum(math.prod(n.shape) * n.dtype.itemsize for n in inputs) + n_out * root.dtype.itemsize
     # chunked: one launch of a two-phase kernel (chunks in parallel, then the finalize step)
-    device.launch(program, args, n_out * chunks, nbytes, work=n_out * max(n_red, 1))
+    device.launch(program, args, items, nbytes, work=n_out * max(n_red, 1))
     _check_gather(args, gathers)

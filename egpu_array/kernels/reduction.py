@@ -118,7 +118,11 @@ def _store_value(b, out: Operand, off, value):
 def generate_reduction(spec: ReduceSpec, module: ir.Module, fname: str) -> ir.Function:
     """Add the kernel for ``spec`` to ``module`` under the name ``fname``."""
     if spec.order == "outer":
-        return _generate_outer(spec, module, fname)
+        from .reduction_outer import generate_outer
+        fn = generate_outer(spec, module, fname)
+        if spec.chunked:
+            _generate_finalize(spec, module, fname + "_fin", reduce_arg_layout(spec))
+        return fn
     nk, nr = spec.n_kept, spec.n_red
     nd = nk + nr
     lay = reduce_arg_layout(spec)
@@ -312,72 +316,3 @@ def _generate_finalize(spec: ReduceSpec, module: ir.Module, fname: str, lay: dic
         (kb,) = add_offsets(b, o, kept, [out.strides], [const(I64, 0)])
         _store_value(b, out, kb, _finish(b, spec, acc_dt, out_dt, _unflat(phis, init), divisor))
     b.ret_void()
-
-
-#: kept outputs accumulated together by a column-order kernel (its accumulators live on the stack)
-OUTER_TILE = 512
-
-
-def _generate_outer(spec: ReduceSpec, module: ir.Module, fname: str) -> ir.Function:
-    """Column order: work items are kept indices (one kept dimension); for a tile of them, walk the
-    reduced space once and update a stack array of accumulators with a vectorizable inner loop."""
-    from .irb import mem_type
-    nd = 1 + spec.n_red
-    lay = reduce_arg_layout(spec)
-    fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [I64.as_pointer(), I64, I64]), name=fname)
-    args, start, stop = fn.args
-    b = ir.IRBuilder(fn.append_basic_block("entry"))
-    slot = lambda k: b.load(b.gep(args, [const(I64, k)]))  # noqa: E731
-    red = [slot(d) for d in range(1, nd)]
-    expr_dt, acc_dt, out_dt = (dtype_named(n) for n in (spec.expr_dtype, spec.acc_dtype, spec.out_dtype))
-    dtypes = [out_dt] + [dtype_named(n) for n in spec.in_dtypes]
-    ops = [Operand(b, args, dt, p, q, nd) for dt, (p, q) in zip(dtypes, lay["operands"])]
-    idx_strides = [[slot(q + d) for d in range(nd)] for q in lay["idx"]]
-    scalars = [load_scalar(b, args, q, dtype_named(n)) for q, n in zip(lay["scalars"], spec.arg_dtypes)]
-    divisor = b.bitcast(slot(lay["divisor"]), F64)
-    all_strides = [op.strides for op in ops] + idx_strides
-    total_red = const(I64, 1)
-    for n in red:
-        total_red = b.mul(total_red, n)
-    init = _const_of(acc_dt, identity_of(spec.op, acc_dt))
-    comp = 2 if acc_dt.kind == "c" else 1
-    acc_ty = mem_type(acc_dt) if acc_dt.kind != "b" else ir.IntType(8)
-    accs = b.alloca(ir.ArrayType(acc_ty, OUTER_TILE * comp))
-    acc_ptr = b.bitcast(accs, acc_ty.as_pointer())
-
-    def acc_load(i):
-        if comp == 2:
-            i2 = b.mul(i, const(I64, 2))
-            return (b.load(b.gep(acc_ptr, [i2])), b.load(b.gep(acc_ptr, [b.add(i2, const(I64, 1))])))
-        v = b.load(b.gep(acc_ptr, [i]))
-        return b.icmp_unsigned("!=", v, const(v.type, 0)) if acc_dt.kind == "b" else v
-
-    def acc_store(i, v):
-        if comp == 2:
-            i2 = b.mul(i, const(I64, 2))
-            b.store(v[0], b.gep(acc_ptr, [i2]))
-            b.store(v[1], b.gep(acc_ptr, [b.add(i2, const(I64, 1))]))
-        else:
-            b.store(b.zext(v, acc_ty) if acc_dt.kind == "b" else v, b.gep(acc_ptr, [i]))
-
-    tiles = b.sdiv(b.add(b.sub(stop, start), const(I64, OUTER_TILE - 1)), const(I64, OUTER_TILE))
-    with for_range(b, const(I64, 0), tiles, name="t") as t:
-        o0 = b.add(start, b.mul(t, const(I64, OUTER_TILE)))
-        o1 = b.add(o0, const(I64, OUTER_TILE))
-        o1 = b.select(b.icmp_signed("<", o1, stop), o1, stop)
-        n = b.sub(o1, o0)
-        with for_range(b, const(I64, 0), n, name="z") as z:
-            acc_store(z, init)
-        with for_range(b, const(I64, 0), total_red, name="r") as r:
-            bases = add_offsets(b, r, red, all_strides, [b.mul(o0, st[0]) for st in all_strides], first=1)
-            with for_range(b, const(I64, 0), n, name="o") as o:
-                leaf = Leaves(b, args, ops, idx_strides, scalars, spec.classes, bases, o,
-                              lay["gather"], lay["error"])
-                v = cast(b, expr_dt, acc_dt, emit_expr(b, spec.expr, leaf))
-                acc_store(o, _combine(b, spec.op, acc_dt, acc_load(o), v))
-        out = ops[0]
-        with for_range(b, const(I64, 0), n, name="s") as q:
-            off = b.mul(b.add(o0, q), out.strides[0])
-            _store_value(b, out, off, _finish(b, spec, acc_dt, out_dt, acc_load(q), divisor))
-    b.ret_void()
-    return fn

@@ -1,0 +1,133 @@
+"""Column-order ("outer") reduction kernels: axis-0 style reductions of one kept dimension.
+
+The kept dimension is contiguous (or broadcast) in every operand while the reduced rows are not,
+e.g. ``sum(x, axis=0)`` of a C-contiguous matrix. Work item ``w`` reduces row chunk
+``w % nchunks`` of column tile ``w // nchunks`` (:func:`outer_tile` kept outputs): it zeroes a
+stack array of accumulators (L1-resident), then walks the chunk's rows ``ROW_UNROLL`` at a time,
+adding the rows' values together before one update of each accumulator, so the inner loop streams
+several contiguous rows at once and vectorizes over the columns. With one chunk the tile's results
+are final; with several, the raw accumulators go to the partials buffer at
+``(output * nchunks + chunk)`` and the chunked reduction's ``_fin`` step combines them.
+"""
+from __future__ import annotations
+
+from llvmlite import ir
+
+from .elementwise import Leaves, Operand, dtype_named, emit_expr, load_scalar
+from .irb import F64, I64, add_offsets, const, for_range, mem_type
+from .ops import cast
+from .spec import ReduceSpec
+
+__all__ = ["generate_outer", "outer_tile", "ROW_UNROLL"]
+
+#: bytes of accumulators per work item (they stay in L1 next to the streamed rows)
+TILE_BYTES = 16384
+#: rows combined before each accumulator update
+ROW_UNROLL = 4
+
+
+def outer_tile(acc_dtype) -> int:
+    """Kept outputs per column tile for an accumulator dtype."""
+    return TILE_BYTES // acc_dtype.itemsize
+
+
+def generate_outer(spec: ReduceSpec, module: ir.Module, fname: str) -> ir.Function:
+    """Add the column-order kernel for ``spec`` (``n_kept == 1``) to ``module`` as ``fname``."""
+    from .reduction import _combine, _const_of, _finish, _partials, _store_value, identity_of, \
+        reduce_arg_layout
+    nd = 1 + spec.n_red
+    lay = reduce_arg_layout(spec)
+    fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [I64.as_pointer(), I64, I64]), name=fname)
+    args, start, stop = fn.args
+    b = ir.IRBuilder(fn.append_basic_block("entry"))
+    slot = lambda k: b.load(b.gep(args, [const(I64, k)]))  # noqa: E731
+    n_out = slot(0)
+    red = [slot(d) for d in range(1, nd)]
+    expr_dt, acc_dt, out_dt = (dtype_named(n) for n in (spec.expr_dtype, spec.acc_dtype, spec.out_dtype))
+    dtypes = [out_dt] + [dtype_named(n) for n in spec.in_dtypes]
+    ops = [Operand(b, args, dt, p, q, nd) for dt, (p, q) in zip(dtypes, lay["operands"])]
+    idx_strides = [[slot(q + d) for d in range(nd)] for q in lay["idx"]]
+    scalars = [load_scalar(b, args, q, dtype_named(n)) for q, n in zip(lay["scalars"], spec.arg_dtypes)]
+    divisor = b.bitcast(slot(lay["divisor"]), F64)
+    nchunks, chunk = slot(lay["nchunks"]), slot(lay["chunk"])
+    all_strides = [op.strides for op in ops] + idx_strides
+    total_red = const(I64, 1)
+    for n in red:
+        total_red = b.mul(total_red, n)
+    init = _const_of(acc_dt, identity_of(spec.op, acc_dt))
+    tile = outer_tile(acc_dt)
+    accs = _Accumulators(b, acc_dt, tile)
+
+    def row_bases(r, o0):
+        """Element offsets of row ``r`` of the reduced space at kept index ``o0``, per operand."""
+        firsts = [b.mul(o0, st[0]) for st in all_strides]
+        if spec.n_red == 1:
+            return [b.add(f, b.mul(r, st[1])) for f, st in zip(firsts, all_strides)]
+        return add_offsets(b, r, red, all_strides, firsts, first=1)
+
+    def value(bases, o):
+        leaf = Leaves(b, args, ops, idx_strides, scalars, spec.classes, bases, o, lay["gather"], lay["error"])
+        return cast(b, expr_dt, acc_dt, emit_expr(b, spec.expr, leaf))
+
+    with for_range(b, start, stop, name="w") as w:
+        t, c = b.sdiv(w, nchunks), b.srem(w, nchunks)
+        o0 = b.mul(t, const(I64, tile))
+        n = b.sub(n_out, o0)
+        n = b.select(b.icmp_signed("<", n, const(I64, tile)), n, const(I64, tile))
+        r_lo = b.mul(c, chunk)
+        r_hi = b.add(r_lo, chunk)
+        r_hi = b.select(b.icmp_signed("<", r_hi, total_red), r_hi, total_red)
+        with for_range(b, const(I64, 0), n, name="z") as z:
+            accs.store(z, init)
+        groups = b.sdiv(b.sub(r_hi, r_lo), const(I64, ROW_UNROLL))
+        with for_range(b, const(I64, 0), groups, name="g") as g:
+            r = b.add(r_lo, b.mul(g, const(I64, ROW_UNROLL)))
+            rows = [row_bases(b.add(r, const(I64, u)), o0) for u in range(ROW_UNROLL)]
+            with for_range(b, const(I64, 0), n, name="o") as o:
+                vals = [value(bases, o) for bases in rows]
+                while len(vals) > 1:  # a balanced tree: independent operations
+                    vals = [_combine(b, spec.op, acc_dt, vals[i], vals[i + 1]) for i in range(0, len(vals), 2)]
+                accs.store(o, _combine(b, spec.op, acc_dt, accs.load(o), vals[0]))
+        with for_range(b, b.add(r_lo, b.mul(groups, const(I64, ROW_UNROLL))), r_hi, name="r") as r:
+            bases = row_bases(r, o0)
+            with for_range(b, const(I64, 0), n, name="o1") as o:
+                accs.store(o, _combine(b, spec.op, acc_dt, accs.load(o), value(bases, o)))
+        if spec.chunked:
+            part = _partials(b, args, lay, acc_dt)
+            with for_range(b, const(I64, 0), n, name="p") as q:
+                _store_value(b, part, b.add(b.mul(b.add(o0, q), nchunks), c), accs.load(q))
+        else:
+            out = ops[0]
+            with for_range(b, const(I64, 0), n, name="s") as q:
+                off = b.mul(b.add(o0, q), out.strides[0])
+                _store_value(b, out, off, _finish(b, spec, acc_dt, out_dt, accs.load(q), divisor))
+    b.ret_void()
+    return fn
+
+
+class _Accumulators:
+    """A stack array of ``tile`` accumulators (complex: interleaved pairs; bool: bytes)."""
+
+    def __init__(self, b, acc_dt, tile):
+        self.b, self.dt = b, acc_dt
+        self.comp = 2 if acc_dt.kind == "c" else 1
+        self.ty = mem_type(acc_dt)
+        arr = b.alloca(ir.ArrayType(self.ty, tile * self.comp))
+        self.ptr = b.bitcast(arr, self.ty.as_pointer())
+
+    def load(self, i):
+        b = self.b
+        if self.comp == 2:
+            i2 = b.mul(i, const(I64, 2))
+            return (b.load(b.gep(self.ptr, [i2])), b.load(b.gep(self.ptr, [b.add(i2, const(I64, 1))])))
+        v = b.load(b.gep(self.ptr, [i]))
+        return b.icmp_unsigned("!=", v, const(v.type, 0)) if self.dt.kind == "b" else v
+
+    def store(self, i, v):
+        b = self.b
+        if self.comp == 2:
+            i2 = b.mul(i, const(I64, 2))
+            b.store(v[0], b.gep(self.ptr, [i2]))
+            b.store(v[1], b.gep(self.ptr, [b.add(i2, const(I64, 1))]))
+        else:
+            b.store(b.zext(v, self.ty) if self.dt.kind == "b" else v, b.gep(self.ptr, [i]))

@@ -1,0 +1,142 @@
+"""Reduction kernel paths against NumPy: column order (axis-0 style) tiles and row chunks, forced
+chunking of both orders, strided and permuted inputs, NaN, -0.0 and integer wrap-around."""
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+import egpu_array as xp
+from egpu_array import _schedule
+from egpu_array._array import Array
+from egpu_array._graph import LazyNode, View, contiguous_strides
+from egpu_array.kernels import cache
+from egpu_array.kernels.reduction_outer import outer_tile
+
+OPS = ["sum", "prod", "max", "min", "mean", "all", "any"]
+DTYPES = ["float32", "float64", "int8", "uint16", "int64", "complex64", "bool"]
+
+
+def _reference(name, h, axis):
+    kw = {}
+    if name in ("sum", "prod"):
+        kw["dtype"] = {"i": np.int64, "u": np.uint64, "b": np.int64}.get(h.dtype.kind, h.dtype)
+    with np.errstate(all="ignore"):
+        return getattr(np, name)(h, axis=axis, **kw)
+
+
+def _check(got, ref):
+    got = np.asarray(got)
+    assert got.shape == ref.shape
+    if ref.dtype.kind in "fc":
+        tol = 2e-4 if ref.dtype in (np.float32, np.complex64) else 1e-10
+        np.testing.assert_allclose(got, ref, rtol=tol, atol=tol * (1 + float(np.max(np.abs(ref), initial=0))))
+    else:
+        np.testing.assert_array_equal(got, ref)
+
+
+def _data(rng, dtype, shape):
+    if dtype == "bool":
+        return rng.random(shape) < 0.7
+    if dtype.startswith(("int", "uint")):
+        info = np.iinfo(dtype)
+        return rng.integers(max(info.min, -100), min(info.max, 100), shape, endpoint=True).astype(dtype)
+    h = rng.standard_normal(shape) * 0.6 + 0.3
+    if dtype.startswith("complex"):
+        h = h + 0.5j * rng.standard_normal(shape)
+    return h.astype(dtype)
+
+
+def _chunked(arr: Array, chunks: int) -> np.ndarray:
+    """Compute a lazy reduction with a forced number of row chunks (the two-phase path)."""
+    node = arr._node
+    buf = node.device.allocator.alloc(max(1, math.prod(node.shape)) * node.dtype.itemsize)
+    view = View(buf, contiguous_strides(node.shape), 0)
+    _schedule._realize_reduce(node, view, chunks=chunks)
+    return np.asarray(Array._new(LazyNode("buffer", (), node.dtype, node.shape, view, node.device)))
+
+
+def _orders_used():
+    return {getattr(spec, "order", None) for _, spec in cache._memory}
+
+
+@settings(max_examples=30, deadline=None, derandomize=True)
+@given(st.sampled_from(DTYPES), st.sampled_from(OPS), st.integers(1, 9),
+       st.sampled_from([1, 2, 3, 7, 31, 255, 2047, 2049, 4100]), st.integers(0, 2**32 - 1))
+def test_axis0_tiles_match_numpy(dtype, name, rows, cols, seed):
+    """Odd column counts around the tile width, few and many rows, every accumulator kind."""
+    h = _data(np.random.default_rng(seed), dtype, (rows, cols))
+    if name == "prod" and dtype.startswith(("float", "complex")):
+        h = (np.abs(h) * 0 + 1.01).astype(dtype)
+    try:
+        got = getattr(xp, name)(xp.asarray(h), axis=0)
+    except TypeError:
+        return
+    _check(got, _reference(name, h, 0))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", "int32", "complex128", "bool"])
+@pytest.mark.parametrize("chunks", [2, 3, 7])
+def test_forced_chunks_both_orders(dtype, chunks):
+    h = _data(np.random.default_rng(chunks), dtype, (37, 2050))
+    x = xp.asarray(h)
+    for name in ("sum", "max", "mean", "any"):
+        for axis in (0, 1):
+            try:
+                arr = getattr(xp, name)(x, axis=axis)
+            except TypeError:
+                continue
+            _check(_chunked(arr, chunks), _reference(name, h, axis))
+    assert "outer" in _orders_used()
+
+
+@settings(max_examples=20, deadline=None, derandomize=True)
+@given(st.sampled_from(["float32", "int16", "float64"]), st.sampled_from(["sum", "max", "min"]),
+       st.permutations([0, 1, 2]), st.integers(1, 3), st.sampled_from([(0,), (0, 1), (1, 2), (0, 2), (2,)]))
+def test_strided_and_permuted_inputs(dtype, name, perm, step, axes):
+    h = _data(np.random.default_rng(step), dtype, (6, 10, 9))
+    hv = np.transpose(h, perm)[::step, :, ::-1]
+    xv = xp.permute_dims(xp.asarray(h), tuple(perm))[::step, :, ::-1]
+    _check(getattr(xp, name)(xv, axis=axes), _reference(name, hv, axes))
+
+
+def test_small_columns_many_rows_split_across_threads():
+    """(n_red large, n_out small) and (n_out large, n_red small), with a fused producer."""
+    rng = np.random.default_rng(2)
+    for shape in [(300_000, 3), (3, 300_000), (1, 500_000), (500_000, 1), (70_000, 17)]:
+        h = rng.standard_normal(shape)
+        x = xp.asarray(h)
+        for axis in (0, 1, None):
+            _check(xp.sum(x * 2 - 1, axis=axis), np.sum(h * 2 - 1, axis=axis))
+            _check(xp.max(x, axis=axis), np.max(h, axis=axis))
+
+
+def test_nan_zero_sign_and_wraparound_in_column_order():
+    h = np.zeros((40, 2100), dtype=np.float64)
+    h[:, 5] = -0.0
+    h[17, 7] = np.nan
+    h[3, 2099] = np.nan
+    h[:, 9] = -np.inf
+    x = xp.asarray(h)
+    for name in ("sum", "max", "min"):
+        got = np.asarray(getattr(xp, name)(x, axis=0))
+        ref = getattr(np, name)(h, axis=0)
+        np.testing.assert_array_equal(np.isnan(got), np.isnan(ref))
+        np.testing.assert_array_equal(got[~np.isnan(ref)], ref[~np.isnan(ref)])
+    s = np.asarray(xp.sum(xp.asarray(np.full((8, 300), -0.0)), axis=0))
+    assert np.all(s == 0) and np.all(np.signbit(s))        # a sum of -0.0 stays -0.0
+    hi = np.full((10, 2050), 100, dtype=np.int8)
+    got = np.asarray(xp.sum(xp.asarray(hi), axis=0, dtype=xp.int8))
+    np.testing.assert_array_equal(got, np.sum(hi, axis=0, dtype=np.int8))   # wraps as NumPy does
+    assert "outer" in _orders_used()
+
+
+def test_outer_tile_sizes():
+    assert outer_tile(xp.float64) == outer_tile(xp.int64) == 2048
+    assert outer_tile(xp.complex128) == 1024 and outer_tile(xp.bool) == 16384
+
+
+def test_empty_reduced_space_column_order():
+    h = np.zeros((0, 3000), dtype=np.float32)
+    for name in ("sum", "prod", "any", "all"):
+        _check(getattr(xp, name)(xp.asarray(h), axis=0), _reference(name, h, 0))
