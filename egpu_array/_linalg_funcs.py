@@ -1,9 +1,10 @@
 """Linear algebra functions of the main namespace: matmul, tensordot, vecdot, matrix_transpose.
 
-Products are lazy reductions over a broadcast product: ``matmul`` multiplies a (.., M, 1, K) view
+``matmul`` of float32/float64 is a lazy ``"matmul"`` node computed by the blocked GEMM kernels of
+``kernels.gemm`` (see ``_matmul``), which also absorb an elementwise epilogue. The other products,
+and matmul of integer and complex dtypes, are lazy reductions over a broadcast product: ``matmul`` multiplies a (.., M, 1, K) view
 of x1 by a (.., 1, N, K) view of x2 (x2's transpose, copied once so K is contiguous) and sums over
 K in one generated reduction kernel; every numeric dtype, batching and the 1-D rules come for free.
-This is a plain dot-product kernel, not yet the blocked GEMM of the linalg issue.
 """
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from . import _dtypes as dt
 from ._array import Array
 from ._elementwise import cast_node
 from ._graph import LazyNode, View
+from ._matmul import gemm_dtype, matmul_node
 from ._schedule import ReduceArg, materialize
 from ._shapes import broadcast_shapes, normalize_axis
 
@@ -55,6 +57,11 @@ def matmul(x1, x2, /) -> Array:
                          f"({s1[-1]} != {s2[-2]})")
     batch = broadcast_shapes(s1[:-2], s2[:-2], func="matmul")
     m, k, n = s1[-2], s1[-1], s2[-1]
+    if gemm_dtype(dtype, x1.device):  # float32/float64: a lazy product on the blocked GEMM kernels
+        shape = batch + ((m,) if x1.ndim > 1 else ()) + ((n,) if x2.ndim > 1 else ())
+        node = matmul_node(cast_node(x1._node, dtype), cast_node(x2._node, dtype), dtype, shape,
+                           x1.ndim == 1, x2.ndim == 1, x1.device)
+        return Array._new(node)
     a = materialize(x1._node)
     av = a.arg
     ast = av.strides if x1.ndim > 1 else (0,) + av.strides

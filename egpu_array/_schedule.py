@@ -175,7 +175,7 @@ def lower_elementwise(root: LazyNode):
         # chains of binary ops (x = x*a + b, ...) are walked down their first sources iteratively
         top = n
         spine = []
-        while len(n.srcs) == 2 and n.op != "gather" and memo_get(id(n)) is None:
+        while len(n.srcs) == 2 and n.op != "gather" and n.op != "matmul" and memo_get(id(n)) is None:
             spine.append(n)
             n = n.srcs[0]
         if memo_get(id(n)) is None:
@@ -195,7 +195,7 @@ def lower_elementwise(root: LazyNode):
         op = n.op
         if not srcs:
             return _lower_leaf(n, prog, inputs, consts, iotas, buf_index)
-        if op == "reduce":  # a reduction feeding an expression is computed first
+        if op == "reduce" or op == "matmul":  # a reduction (or product) feeding an expression is computed first
             return _lower_leaf(materialize(n), prog, inputs, consts, iotas, buf_index)
         if op == "gather":
             ga = n.arg
@@ -241,10 +241,19 @@ def _lower_leaf(n: LazyNode, prog, inputs, consts, iotas, buf_index) -> int:
     return len(prog) - 1
 
 
+#: (find, realize) set by egpu_array._matmul: the "matmul" node an expression can absorb as the
+#: epilogue of a GEMM kernel, and the function that launches that kernel
+MATMUL_HOOKS = None
+
+
 def realize_into(root: LazyNode, out: View) -> None:
     """Compute ``root`` into the memory ``out`` describes (``root.shape`` elements)."""
     if root.op == "reduce":
         return _realize_reduce(root, out)
+    if MATMUL_HOOKS is not None:  # a product with this expression as its epilogue: one GEMM
+        mm = MATMUL_HOOKS[0](root)
+        if mm is not None:
+            return MATMUL_HOOKS[1](root, out, mm)
     shape = root.shape
     total = 1
     for n in shape:

@@ -1,0 +1,242 @@
+"""matmul on generated GEMM kernels (kernels.gemm): the lazy node, blocking, workspace, launch.
+
+``matmul`` of float32/float64 arrays builds a lazy ``"matmul"`` node over its two (cast) operands;
+``arg`` is a :class:`MatmulArg` with the standard's 1-D rules. When an elementwise expression over
+that node is realized, the scheduler (``_schedule.realize_into``, through :data:`HOOKS`) asks
+:func:`find_fusable` for the product under it and :func:`realize_matmul` runs ONE GEMM kernel whose
+output writes apply the rest of the expression (bias, activation, scaling: the epilogue), so
+``maximum(x @ w + b, 0)`` is one launch. Anything the epilogue cannot absorb (a gather, another
+dtype for the result, a broadcast of the product) computes the product on its own first.
+
+Blocking is decided here, at run time (shapes are not in the kernel spec): K slices of ``KC``,
+row blocks of ``MC`` (packed A: L2), column blocks of ``NC`` (packed B: L3); the tasks (batch x
+column blocks x row groups) are shared among ``num_threads`` work items, each with its own slot of
+packing workspace allocated on the array's device.
+"""
+from __future__ import annotations
+
+import math
+import weakref
+
+from ._graph import LazyNode, View, contiguous_strides
+from . import _schedule as sch
+from .kernels.cache import get_program
+from .kernels.gemm import TILE, GemmSpec, gemm_arg_layout
+
+__all__ = ["MatmulArg", "gemm_dtype", "matmul_node", "find_fusable", "realize_matmul", "BLOCKING"]
+
+#: dtype -> (MC, KC, NC) upper bounds of the cache blocking (AVX2 host: 32 KiB L1, 512 KiB L2)
+BLOCKING = {"float32": (144, 256, 4080), "float64": (72, 256, 2040)}
+
+#: at most this many nodes are searched for a product under an expression
+_SEARCH_LIMIT = 48
+
+#: the MatmulArg of every live matmul node (the search is skipped while there are none)
+_pending: "weakref.WeakSet[MatmulArg]" = weakref.WeakSet()
+
+
+class MatmulArg:
+    """A ``"matmul"`` node's 1-D rules: ``vec1`` (x1 was 1-D: a (1, K) row whose M axis is
+    dropped from the result), ``vec2`` (x2 was 1-D: a (K, 1) column whose N axis is dropped)."""
+
+    __slots__ = ("vec1", "vec2", "__weakref__")
+
+    def __init__(self, vec1: bool, vec2: bool):
+        self.vec1, self.vec2 = vec1, vec2
+
+
+def gemm_dtype(dtype, device) -> bool:
+    """Whether products of ``dtype`` on ``device`` run on the GEMM kernels (float32/float64 on a
+    device that runs host code: cpu and sim); other dtypes keep the reduction form."""
+    from .kernels.targets import HostTarget
+    return dtype.name in TILE and isinstance(getattr(device, "target", None), HostTarget)
+
+
+def matmul_node(a: LazyNode, b: LazyNode, dtype, shape: tuple, vec1: bool, vec2: bool, device) -> LazyNode:
+    """The lazy product of ``a`` and ``b`` (already of ``dtype``; 1-D operands flagged)."""
+    arg = MatmulArg(vec1, vec2)
+    _pending.add(arg)  # lives as long as the node
+    node = LazyNode("matmul", (a, b), dtype, shape, arg, device)
+    return node
+
+
+def find_fusable(root: LazyNode):
+    """The matmul node whose output writes can compute ``root`` (an elementwise expression over
+    it of the same shape and dtype), or None."""
+    if root.op == "matmul":
+        return root if root.computed is None else None
+    if not _pending or root.op in ("reduce", "buffer", "const", "iota"):
+        return None
+    stack = list(root.srcs)
+    seen = 0
+    while stack and seen < _SEARCH_LIMIT:
+        n = stack.pop()
+        seen += 1
+        if n.op == "matmul":
+            if n.computed is None and n.shape == root.shape and n.dtype is root.dtype:
+                return n
+            continue
+        if n.op in ("reduce", "gather"):
+            continue
+        stack.extend(n.srcs)
+    return None
+
+
+class _Sentinel:
+    """Stands for the product's buffer while the epilogue is lowered (never read)."""
+    ptr = 0
+    device = None
+
+
+def realize_matmul(root: LazyNode, out: View, mm: LazyNode) -> None:
+    """Compute ``root`` (``mm`` itself or an elementwise expression over it) into ``out``."""
+    device = mm.device
+    a_src, b_src = mm.srcs
+    k = a_src.shape[-1]
+    if math.prod(root.shape) == 0:
+        return
+    if k == 0:  # an empty sum: the epilogue over zeros, one elementwise launch
+        mm.computed = LazyNode("const", (), mm.dtype, mm.shape, 0.0, device)
+        return sch.realize_into(root, out)
+    if out.buffer in root.buffers:  # the output is also read: the GEMM writes partial sums early
+        tmp = sch.compute_new(root)
+        return sch.realize_into(tmp, out)
+    sentinel = LazyNode("buffer", (), mm.dtype, mm.shape, View(_Sentinel(), contiguous_strides(mm.shape)), device)
+    mm.computed = sentinel
+    try:
+        low = sch.lower_elementwise(root)
+    finally:
+        mm.computed = None
+    if low.gathers or root.dtype is not mm.dtype:
+        sch.materialize(mm)  # the product on its own, then the expression over it
+        return sch.realize_into(root, out)
+    acc_input = low.inputs.index(sentinel)
+    _launch(root, out, mm, low, acc_input)
+
+
+def _full_strides(strides, arg: MatmulArg) -> list:
+    """Strides over (batch..., M, N) from strides over the result's shape (dropped axes: 0)."""
+    st = list(strides)
+    if arg.vec1 and arg.vec2:
+        return st + [0, 0]
+    if arg.vec1:
+        return st[:-1] + [0, st[-1]]
+    if arg.vec2:
+        return st + [0]
+    return st
+
+
+def _operand(src: LazyNode, vec_axis: int | None, batch: tuple):
+    """A materialized operand's view and its strides over (batch..., rows, cols)."""
+    leaf = sch.materialize(src)
+    v = leaf.arg
+    strides = list(v.strides)
+    shape = list(leaf.shape)
+    if vec_axis is not None:  # a 1-D operand: a row (axis 0 added) or a column (axis 1 added)
+        shape.insert(vec_axis, 1)
+        strides.insert(vec_axis, 0)
+    lead = len(batch) + 2 - len(shape)
+    st = [0] * lead + [0 if (n == 1 and lead + d < len(batch)) else s for d, (n, s) in enumerate(zip(shape, strides))]
+    return leaf, v, st
+
+
+def _layout(rs: int, cs: int) -> str:
+    return "r" if cs == 1 else ("c" if rs == 1 else "s")
+
+
+def _launch(root, out: View, mm, low, acc_input: int) -> None:
+    arg: MatmulArg = mm.arg
+    device = mm.device
+    a_src, b_src = mm.srcs
+    shape = root.shape
+    n_rows = 1 if arg.vec1 else shape[-2 if not arg.vec2 else -1]
+    n_cols = 1 if arg.vec2 else shape[-1]
+    nbatch_dims = len(shape) - (not arg.vec1) - (not arg.vec2)
+    batch = tuple(shape[:nbatch_dims])
+    k = a_src.shape[-1]
+    a_leaf, av, ast = _operand(a_src, 0 if arg.vec1 else None, batch)
+    b_leaf, bv, bst = _operand(b_src, 1 if arg.vec2 else None, batch)
+    inputs, iotas = low.inputs, low.iotas
+    full = [_full_strides(out.strides, arg)] + [_full_strides(sch._leaf_strides(n, shape), arg) for n in inputs] \
+        + [_full_strides(sch._leaf_strides(n, shape), arg) for n in iotas]
+    every = full[:1 + len(inputs)] + [ast, bst] + full[1 + len(inputs):]
+    nb = len(batch)
+    if math.prod(batch) == 1:
+        cbatch, cst = [], [[] for _ in every]
+    else:
+        cbatch, cst = sch._collapse(list(batch), [st[:nb] for st in every])
+    every = [c + st[nb:] for c, st in zip(cst, every)]
+    n_mem = 1 + len(inputs)
+    ep = every[:n_mem] + every[n_mem + 2:]
+    ast, bst = every[n_mem], every[n_mem + 1]
+    dname = mm.dtype.name
+    spec = GemmSpec(dtype=dname, a_layout=_layout(ast[-2], ast[-1]), b_layout=_layout(bst[-2], bst[-1]),
+                    n_batch=len(cbatch), expr=low.expr, in_dtypes=tuple(n.dtype.name for n in inputs),
+                    arg_dtypes=tuple(n.dtype.name for n in low.consts), n_idx=len(iotas), out_dtype=root.dtype.name,
+                    acc_input=acc_input, classes=tuple(sch._stride_class(st[-1]) for st in ep))
+    program = get_program(device, spec)
+    lay = gemm_arg_layout(spec)
+
+    n_batch = math.prod(cbatch)
+    threads = getattr(device, "num_threads", 1)
+    params, ws_elems = plan(dname, n_rows, n_cols, k, n_batch, threads)
+    ws = device.allocator.alloc(max(ws_elems, 1) * mm.dtype.itemsize)
+    params["ws"] = ws.ptr
+
+    slots = list(cbatch) + [n_rows, n_cols]
+    views = [out] + [n.arg for n in inputs]
+    dts = [root.dtype] + [n.dtype for n in inputs]
+    for j in range(n_mem):
+        v = views[j]
+        slots.append(0 if j == acc_input + 1 else v.buffer.ptr + v.offset * dts[j].itemsize)
+        slots.extend(ep[j])
+    for j in range(len(iotas)):
+        slots.extend(ep[n_mem + j])
+    for c in low.consts:
+        slots.extend(sch._scalar_slots(c.arg, c.dtype))
+    slots.append(k)
+    for v, st in ((av, ast), (bv, bst)):
+        slots.append(v.buffer.ptr + v.offset * mm.dtype.itemsize)
+        slots.extend(st)
+    slots.extend(params[name] for name in ("MC", "KC", "NC", "MG", "n_igroups", "n_jblocks", "n_tasks",
+                                           "n_items", "ws", "slot_elems", "a_elems"))
+    assert len(slots) == lay["size"], (len(slots), lay["size"])
+    args = sch.pack_args(slots)
+    isz = mm.dtype.itemsize
+    nbytes = (a_leaf.dtype.itemsize * math.prod(a_leaf.shape) + isz * math.prod(b_leaf.shape)
+              + math.prod(shape) * root.dtype.itemsize
+              + sum(math.prod(n.shape) * n.dtype.itemsize for j, n in enumerate(inputs) if j != acc_input))
+    device.launch(program, args, params["n_items"], nbytes, work=n_batch * n_rows * n_cols * k)
+    del ws  # the workspace goes back to the pool after the (synchronous) launch
+
+
+def _up(x: int, m: int) -> int:
+    return -(-x // m) * m
+
+
+def plan(dtype: str, m: int, n: int, k: int, n_batch: int, threads: int):
+    """Blocking parameters (the names of ``kernels.gemm.PARAMS`` but ``ws``) and the workspace
+    size in elements: column blocks (or, for narrow outputs, row groups) enough for every thread."""
+    mr, nr, _ = TILE[dtype]
+    mc_max, kc_max, nc_max = BLOCKING[dtype]
+    kc = min(k, kc_max)
+    nc = min(nc_max, _up(n, nr))
+    njb = -(-n // nc)
+    mg, nig = m, 1
+    if n_batch * njb < threads and m * n * k >= (1 << 18):
+        if n >= threads * 8 * nr:  # wide enough: split the columns
+            nc = _up(-(-n // threads), nr)
+            njb = -(-n // nc)
+        elif m > mr:
+            mg = _up(-(-m // threads), mr)
+            nig = -(-m // mg)
+    mc = min(mc_max, _up(mg, mr))
+    n_tasks = n_batch * njb * nig
+    n_items = max(1, min(threads, n_tasks))
+    a_elems = _up(mc * kc, 16)
+    slot = a_elems + _up(kc * _up(nc, nr), 16)
+    return ({"MC": mc, "KC": kc, "NC": nc, "MG": mg, "n_igroups": nig, "n_jblocks": njb, "n_tasks": n_tasks,
+             "n_items": n_items, "slot_elems": slot, "a_elems": a_elems}, slot * n_items)
+
+
+sch.MATMUL_HOOKS = (find_fusable, realize_matmul)

@@ -1,0 +1,382 @@
+"""Generator of blocked GEMM kernels with a fused elementwise epilogue (host CPU form).
+
+``C[b] = epilogue(A[b] @ B[b], ...)`` for float32/float64, the BLIS way: the output is cut into
+column blocks of ``NC`` (and optionally row groups of ``MG`` rows); for each block, K is walked in
+slices of ``KC``: the ``KC x NC`` slice of B is packed into micro-panels of ``NR`` columns, then for
+each ``MC``-row slice the ``MC x KC`` slice of A is packed into micro-panels of ``MR`` rows, and a
+register-blocked micro-kernel computes each ``MR x NR`` tile with vector FMAs (``llvm.fma`` on
+``<VL x T>``; 6x16 for float32, 6x8 for float64: twelve accumulator registers). Packing pads edge
+panels with zeros, so the micro-kernel always runs full tiles; stores keep to the valid part.
+
+Partial sums of earlier K slices are kept in the output; the epilogue (a flat program in the format
+of ``kernels.spec``, whose input ``acc_input`` is the product) is applied on the last slice only, so
+the output dtype must be the GEMM's dtype.
+
+Kernel ABI: ``void k(i64* args, i64 start, i64 stop)``; work item ``w`` is one share of the tasks
+(batch x column blocks x row groups) and owns workspace slot ``w`` (packed A, then packed B).
+``args`` (see :func:`gemm_arg_layout`): the extents (batch..., M, N); the epilogue operands as in
+``elementwise.operand_slots`` over those ``n_batch + 2`` dimensions; then K, A and B (pointer and
+strides over batch..., rows, columns), then the blocking parameters and the workspace.
+"""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from llvmlite import ir
+
+from .elementwise import Leaves, Operand, dtype_named, emit_expr, load_scalar, operand_slots, store_elem
+from .irb import I64, add_offsets, const, extern, for_range, mem_type
+
+__all__ = ["GemmSpec", "generate", "gemm_arg_layout", "TILE", "PARAMS"]
+
+#: dtype -> (MR rows, NR columns, VL vector lanes) of the micro-kernel's register tile
+TILE = {"float32": (6, 16, 8), "float64": (6, 8, 4)}
+
+#: the blocking parameters after the A and B operands, in slot order
+PARAMS = ("MC", "KC", "NC", "MG", "n_igroups", "n_jblocks", "n_tasks", "n_items", "ws", "slot_elems",
+          "a_elems")
+
+
+@dataclass(frozen=True)
+class GemmSpec:
+    """A batched GEMM of ``dtype`` with a fused epilogue.
+
+    ``a_layout``/``b_layout``: ``"r"`` when the operand's column stride is 1 (row-major), ``"c"``
+    when its row stride is 1 (a transposed, column-major matrix), ``"s"`` otherwise. The epilogue
+    is ``expr`` over inputs ``in_dtypes`` (input ``acc_input`` is the product; its slots are unused),
+    scalar args and ``n_idx`` index operands; ``classes`` are the column-stride classes
+    (``"c"``/``"0"``/``"s"``) of the output, the inputs and the index operands.
+    """
+    dtype: str
+    a_layout: str
+    b_layout: str
+    n_batch: int
+    expr: tuple
+    in_dtypes: tuple
+    arg_dtypes: tuple
+    n_idx: int
+    out_dtype: str
+    acc_input: int
+    classes: tuple
+
+    kind = "gemm"
+
+    @property
+    def name(self) -> str:
+        ops = [ins[0] if ins[0] != "cast" else f"cast_{ins[2]}" for ins in self.expr
+               if ins[0] not in ("in", "arg", "idx")]
+        epi = "_".join(list(dict.fromkeys(ops))[:4])
+        return f"gemm_{self.dtype}_{self.a_layout}{self.b_layout}" + (f"_{epi}" if epi else "")
+
+    @property
+    def identity(self) -> bool:
+        """Whether the epilogue just stores the product."""
+        return self.expr == (("in", self.acc_input),)
+
+
+def gemm_arg_layout(spec: GemmSpec) -> dict:
+    """Slot offsets: ``operands``/``idx``/``scalars`` of the epilogue, ``K``, ``A``/``B`` (pointer
+    slot, first stride slot), each name of :data:`PARAMS`, and ``size``."""
+    nd = spec.n_batch + 2
+    lay = operand_slots(spec, nd)
+    pos = lay["end"]
+    lay["K"] = pos
+    lay["A"] = (pos + 1, pos + 2)
+    lay["B"] = (pos + 2 + nd, pos + 3 + nd)
+    pos += 3 + 2 * nd
+    for name in PARAMS:
+        lay[name] = pos
+        pos += 1
+    lay["size"] = pos
+    return lay
+
+
+@contextmanager
+def _steps(b, start, stop, step, name):
+    """``for i in range(start, stop, step)`` (step > 0); yields ``i``."""
+    pre = b.block
+    head, body, done = (b.append_basic_block(f"{name}.{s}") for s in ("head", "body", "done"))
+    b.branch(head)
+    b.position_at_end(head)
+    i = b.phi(I64, name=name)
+    i.add_incoming(start, pre)
+    b.cbranch(b.icmp_signed("<", i, stop), body, done)
+    b.position_at_end(body)
+    yield i
+    i.add_incoming(b.add(i, step, flags=["nsw"]), b.block)
+    b.branch(head)
+    b.position_at_end(done)
+
+
+def _min(b, x, y):
+    return b.select(b.icmp_signed("<", x, y), x, y)
+
+
+def _ceil_div(b, x, d):
+    return b.sdiv(b.add(x, const(I64, d - 1)), const(I64, d))
+
+
+class _Gen:
+    """The IR of one GEMM kernel (state shared by the emitting methods)."""
+
+    def __init__(self, spec: GemmSpec, module: ir.Module, fname: str):
+        self.spec = spec
+        self.MR, self.NR, self.VL = TILE[spec.dtype]
+        self.dt = dtype_named(spec.dtype)
+        self.T = mem_type(self.dt)
+        self.vec = ir.VectorType(self.T, self.VL)
+        # llvmlite's declare_intrinsic does not mangle vector types: declared by its full name
+        self.fma = f"llvm.fma.v{self.VL}f{self.dt.itemsize * 8}"
+        self.lay = gemm_arg_layout(spec)
+        self.fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [I64.as_pointer(), I64, I64]), name=fname)
+        self.args, self.start, self.stop = self.fn.args
+        self.b = ir.IRBuilder(self.fn.append_basic_block("entry"))
+
+    def slot(self, k):
+        return self.b.load(self.b.gep(self.args, [const(I64, k)]))
+
+    def param(self, name):
+        return self.slot(self.lay[name])
+
+    # ---- set-up ---------------------------------------------------------------------------
+    def build(self):
+        spec, b, lay = self.spec, self.b, self.lay
+        nb = spec.n_batch
+        nd = nb + 2
+        self.tile = b.alloca(ir.ArrayType(self.T, self.MR * self.NR), name="tile")
+        self.tile.align = 32
+        ext = [self.slot(d) for d in range(nd)]
+        self.bext, self.M, self.N = ext[:nb], ext[nb], ext[nb + 1]
+        self.K = self.slot(lay["K"])
+        dtypes = [dtype_named(spec.out_dtype)] + [dtype_named(n) for n in spec.in_dtypes]
+        self.ops = [Operand(b, self.args, d, p, s, nd) for d, (p, s) in zip(dtypes, lay["operands"])]
+        self.idx_strides = [[self.slot(s + d) for d in range(nd)] for s in lay["idx"]]
+        self.scalars = [load_scalar(b, self.args, s, dtype_named(n)) for s, n in zip(lay["scalars"], spec.arg_dtypes)]
+        self.A = Operand(b, self.args, self.dt, *lay["A"], nd)
+        self.B = Operand(b, self.args, self.dt, *lay["B"], nd)
+        one = const(I64, 1)
+        # unit strides known at compile time let LLVM vectorize the packing loops
+        if spec.a_layout == "r":
+            self.A.strides[-1] = one
+        elif spec.a_layout == "c":
+            self.A.strides[-2] = one
+        if spec.b_layout == "r":
+            self.B.strides[-1] = one
+        elif spec.b_layout == "c":
+            self.B.strides[-2] = one
+        if spec.classes[0] == "c":
+            self.ops[0].strides[-1] = one
+        self.p = {name: self.param(name) for name in PARAMS}
+        ws = b.inttoptr(self.p["ws"], self.T.as_pointer())
+
+        with for_range(b, self.start, self.stop, "w") as w:
+            apack = b.gep(ws, [b.mul(w, self.p["slot_elems"])])
+            bpack = b.gep(apack, [self.p["a_elems"]])
+            n_tasks, n_items = self.p["n_tasks"], self.p["n_items"]
+            t0 = b.sdiv(b.mul(w, n_tasks), n_items)
+            t1 = b.sdiv(b.mul(b.add(w, const(I64, 1)), n_tasks), n_items)
+            with for_range(b, t0, t1, "t") as t:
+                self.task(t, apack, bpack)
+        b.ret_void()
+
+    def task(self, t, apack, bpack):
+        """One column block (and row group) of one batch entry."""
+        b, p = self.b, self.p
+        ig = b.srem(t, p["n_igroups"])
+        rest = b.sdiv(t, p["n_igroups"])
+        jb = b.srem(rest, p["n_jblocks"])
+        bidx = b.sdiv(rest, p["n_jblocks"])
+        mem = self.ops + [self.A, self.B]
+        strides = [o.strides for o in mem] + self.idx_strides
+        zero = const(I64, 0)
+        bases = add_offsets(b, bidx, self.bext, strides, [zero] * len(strides)) if self.bext else [zero] * len(strides)
+        n_ops = len(self.ops)
+        self.obase = bases[:n_ops] + bases[n_ops + 2:]   # epilogue operands, then index operands
+        abase, bbase = bases[n_ops], bases[n_ops + 1]
+        j0 = b.mul(jb, p["NC"])
+        nc = _min(b, p["NC"], b.sub(self.N, j0))
+        i_lo = b.mul(ig, p["MG"])
+        i_hi = _min(b, self.M, b.add(i_lo, p["MG"]))
+        KC, MC = p["KC"], p["MC"]
+        with _steps(b, zero, self.K, KC, "pc") as pc:
+            kc = _min(b, KC, b.sub(self.K, pc))
+            first = b.icmp_signed("==", pc, zero)
+            last = b.icmp_signed(">=", b.add(pc, kc), self.K)
+            self.pack_b(bpack, bbase, pc, kc, j0, nc)
+            with _steps(b, i_lo, i_hi, MC, "ic") as ic:
+                mc = _min(b, MC, b.sub(i_hi, ic))
+                self.pack_a(apack, abase, ic, mc, pc, kc)
+                with _steps(b, zero, nc, const(I64, self.NR), "jr") as jr:
+                    nr = _min(b, const(I64, self.NR), b.sub(nc, jr))
+                    bp = b.gep(bpack, [b.mul(b.sdiv(jr, const(I64, self.NR)), b.mul(kc, const(I64, self.NR)))])
+                    with _steps(b, zero, mc, const(I64, self.MR), "ir") as ir_:
+                        mr = _min(b, const(I64, self.MR), b.sub(mc, ir_))
+                        ap = b.gep(apack, [b.mul(b.sdiv(ir_, const(I64, self.MR)), b.mul(kc, const(I64, self.MR)))])
+                        acc = self.micro(ap, bp, kc)
+                        self.store_tile(acc, b.add(ic, ir_), b.add(j0, jr), mr, nr, first, last)
+
+    # ---- packing --------------------------------------------------------------------------
+    def pack_b(self, bpack, base, pc, kc, j0, nc):
+        """B[pc:pc+kc, j0:j0+nc] into panels of NR columns (k-major, zero-padded)."""
+        b, NR = self.b, self.NR
+        rs, cs = self.B.strides[-2], self.B.strides[-1]
+        npan = _ceil_div(b, nc, NR)
+        with for_range(b, const(I64, 0), npan, "qb") as q:
+            jq = b.add(j0, b.mul(q, const(I64, NR)))
+            nq = _min(b, const(I64, NR), b.sub(b.add(j0, nc), jq))
+            dst = b.gep(bpack, [b.mul(q, b.mul(kc, const(I64, NR)))])
+            self._pack_panel(dst, self.B.ptr, base, pc, kc, jq, nq, NR, rs, cs, k_is_row=True)
+
+    def pack_a(self, apack, base, ic, mc, pc, kc):
+        """A[ic:ic+mc, pc:pc+kc] into panels of MR rows (k-major, zero-padded)."""
+        b, MR = self.b, self.MR
+        rs, cs = self.A.strides[-2], self.A.strides[-1]
+        npan = _ceil_div(b, mc, MR)
+        with for_range(b, const(I64, 0), npan, "pa") as q:
+            iq = b.add(ic, b.mul(q, const(I64, MR)))
+            nq = _min(b, const(I64, MR), b.sub(b.add(ic, mc), iq))
+            dst = b.gep(apack, [b.mul(q, b.mul(kc, const(I64, MR)))])
+            self._pack_panel(dst, self.A.ptr, base, pc, kc, iq, nq, MR, cs, rs, k_is_row=False)
+
+    def _pack_panel(self, dst, src, base, pc, kc, x0, nx, width, k_stride, x_stride, k_is_row):
+        """dst[k*width + x] = src[base + (pc+k)*k_stride + (x0+x)*x_stride] for x < nx, else 0.
+
+        One strided copy loop per panel column (kept small: compile time matters more than the
+        packing's speed, which is O(K*(M+N)) against the product's O(M*N*K))."""
+        b = self.b
+        start = b.add(base, b.mul(pc, k_stride))
+        w = const(I64, width)
+        with for_range(b, const(I64, 0), nx, "px") as x:
+            col = b.add(start, b.mul(b.add(x0, x), x_stride))
+            with for_range(b, const(I64, 0), kc, "pk") as k:
+                v = b.load(b.gep(src, [b.add(col, b.mul(k, k_stride))]))
+                b.store(v, b.gep(dst, [b.add(b.mul(k, w), x)]))
+        with for_range(b, nx, w, "pz") as x:
+            with for_range(b, const(I64, 0), kc, "pzk") as k:
+                b.store(ir.Constant(self.T, 0.0), b.gep(dst, [b.add(b.mul(k, w), x)]))
+
+    # ---- the micro-kernel -----------------------------------------------------------------
+    def micro(self, ap, bp, kc):
+        """The MR x NR product of one packed A panel and one packed B panel: MR*NR/VL vectors."""
+        b, MR, NR, VL = self.b, self.MR, self.NR, self.VL
+        nv = NR // VL
+        zero = ir.Constant(self.vec, [0.0] * VL)
+        pre = b.block
+        head, body, done = (b.append_basic_block(f"uk.{s}") for s in ("head", "body", "done"))
+        b.branch(head)
+        b.position_at_end(head)
+        k = b.phi(I64, name="k")
+        k.add_incoming(const(I64, 0), pre)
+        acc = [[b.phi(self.vec) for _ in range(nv)] for _ in range(MR)]
+        for row in acc:
+            for a in row:
+                a.add_incoming(zero, pre)
+        b.cbranch(b.icmp_signed("<", k, kc), body, done)
+        b.position_at_end(body)
+        vptr = self.vec.as_pointer()
+        brow = b.gep(bp, [b.mul(k, const(I64, NR))])
+        bv = []
+        for v in range(nv):
+            ld = b.load(b.bitcast(b.gep(brow, [const(I64, v * VL)]), vptr))
+            ld.align = 32  # packed rows are NR * itemsize = 64 bytes from a 64-byte aligned start
+            bv.append(ld)
+        arow = b.gep(ap, [b.mul(k, const(I64, MR))])
+        undef = ir.Constant(self.vec, ir.Undefined)
+        mask = ir.Constant(ir.VectorType(ir.IntType(32), VL), [0] * VL)
+        new = []
+        for i in range(MR):
+            a = b.load(b.gep(arow, [const(I64, i)]))
+            splat = b.shuffle_vector(b.insert_element(undef, a, const(ir.IntType(32), 0)), undef, mask)
+            new.append([extern(b, self.fma, self.vec, [self.vec] * 3, splat, bv[v], acc[i][v]) for v in range(nv)])
+        for i in range(MR):
+            for v in range(nv):
+                acc[i][v].add_incoming(new[i][v], b.block)
+        k.add_incoming(b.add(k, const(I64, 1), flags=["nsw"]), b.block)
+        b.branch(head)
+        b.position_at_end(done)
+        return acc
+
+    # ---- stores and the epilogue ----------------------------------------------------------
+    def store_tile(self, acc, i0, j0, mr, nr, first, last):
+        """Write the valid mr x nr part of a tile: partial sums, or the epilogue on the last slice."""
+        b, spec = self.b, self.spec
+        full = b.and_(b.icmp_signed("==", mr, const(I64, self.MR)), b.icmp_signed("==", nr, const(I64, self.NR)))
+        if spec.classes[0] == "c":
+            fast = full if spec.identity else b.and_(full, b.not_(last))
+        else:
+            fast = ir.Constant(ir.IntType(1), 0)
+        with b.if_else(fast) as (then, other):
+            with then:
+                with b.if_else(first) as (t2, o2):
+                    with t2:
+                        self._store_vectors(acc, i0, j0, add=False)
+                    with o2:
+                        self._store_vectors(acc, i0, j0, add=True)
+            with other:
+                tp = b.bitcast(self.tile, self.vec.as_pointer())
+                for i, row in enumerate(acc):
+                    for v, a in enumerate(row):
+                        st = b.store(a, b.gep(tp, [const(I64, i * len(row) + v)]))
+                        st.align = 32
+                if spec.identity:
+                    self._store_scalars(i0, j0, mr, nr, first, epilogue=False)
+                else:
+                    with b.if_else(last) as (t2, o2):
+                        with t2:
+                            self._store_scalars(i0, j0, mr, nr, first, epilogue=True)
+                        with o2:
+                            self._store_scalars(i0, j0, mr, nr, first, epilogue=False)
+
+    def _out_ptr(self, i, j):
+        b, c = self.b, self.ops[0]
+        off = b.add(self.obase[0], b.add(b.mul(i, c.strides[-2]), b.mul(j, c.strides[-1])))
+        return b.gep(c.ptr, [off])
+
+    def _store_vectors(self, acc, i0, j0, add):
+        """A full tile straight from the registers (unit column stride)."""
+        b = self.b
+        vptr = self.vec.as_pointer()
+        for i, row in enumerate(acc):
+            base = self._out_ptr(b.add(i0, const(I64, i)), j0)
+            for v, a in enumerate(row):
+                p = b.bitcast(b.gep(base, [const(I64, v * self.VL)]), vptr)
+                if add:
+                    old = b.load(p)
+                    old.align = self.dt.itemsize
+                    a = b.fadd(a, old)
+                st = b.store(a, p)
+                st.align = self.dt.itemsize
+
+    def _store_scalars(self, i0, j0, mr, nr, first, epilogue):
+        """Element by element from the spilled tile (plus the output's partial sums unless
+        ``first``), through the epilogue on the last K slice."""
+        b, spec = self.b, self.spec
+        c = self.ops[0]
+        with for_range(b, const(I64, 0), mr, "si") as i:
+            row = b.add(i0, i)
+            bases = [b.add(base, b.mul(row, st[-2]))
+                     for base, st in zip(self.obase, [o.strides for o in self.ops] + self.idx_strides)]
+            with for_range(b, const(I64, 0), nr, "sj") as jj:
+                j = b.add(j0, jj)
+                v = b.load(b.gep(self.tile, [const(I64, 0), b.add(b.mul(i, const(I64, self.NR)), jj)]))
+                # a select, not a branch (one loop body): the first slice reads and ignores the output
+                v = b.select(first, v, b.fadd(v, b.load(self._out_ptr(row, j))))
+                if epilogue and not spec.identity:
+                    leaves = Leaves(b, self.args, self.ops, self.idx_strides, self.scalars, spec.classes,
+                                    bases, j, 0, 0)
+                    acc_k = spec.acc_input
+
+                    def leaf(ins, values, v=v):
+                        return v if ins == ("in", acc_k) else leaves(ins, values)
+                    v = emit_expr(b, spec.expr, leaf)
+                store_elem(b, c, bases[0], j, spec.classes[0], v)
+
+
+def generate(spec: GemmSpec, module: ir.Module, fname: str) -> ir.Function:
+    """Add the GEMM kernel for ``spec`` to ``module`` under the name ``fname``."""
+    if spec.dtype not in TILE or spec.out_dtype != spec.dtype:
+        raise ValueError(f"gemm: unsupported dtypes {spec.dtype} -> {spec.out_dtype}")
+    gen = _Gen(spec, module, fname)
+    gen.build()
+    return gen.fn
