@@ -13,6 +13,7 @@ SUITES = {
     "sort": "sort of 1e7 float32 vs NumPy",
     "softmax": "softmax over the rows of 4096x4096 float32 vs NumPy",
     "reductions": "sum/max/mean of 1e7 elements, whole array and along each axis, vs NumPy",
+    "matmul": "float32/float64 matmul of 1024/2048 squares and matmul+bias+relu vs NumPy/OpenBLAS (GFLOP/s)",
 }
 
 

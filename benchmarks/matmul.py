@@ -1,0 +1,104 @@
+"""matmul vs NumPy/OpenBLAS: float32/float64 squares of 1024 and 2048, and matmul + bias + relu.
+
+Each thread setting runs in its own worker process with ``EGPU_ARRAY_NUM_THREADS`` and
+``OPENBLAS_NUM_THREADS`` set before anything is imported (threadpoolctl, when installed, confirms
+the OpenBLAS thread count). Ours and NumPy are timed interleaved in that process (median of
+repeats); GFLOP/s counts 2*M*N*K. The epilogue case is ``maximum(x @ w + b, 0)``: one GEMM launch
+for us, three passes for NumPy. Run: ``python -m benchmarks matmul [--threads 1 2] [--repeats N]``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from ._harness import format_table, interleaved, machine_info, progress, run_worker
+
+CASES = [("float32", 1024), ("float32", 2048), ("float64", 1024), ("float64", 2048)]
+EPILOGUE = [("float32", 1024), ("float32", 2048)]
+GOALS = {"float32": 0.7, "float64": 0.6, "epilogue": 0.9}
+
+
+def _blas_threads():
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return None
+    return [i.get("num_threads") for i in threadpool_info() if i.get("user_api") == "blas"]
+
+
+def worker(repeats: int) -> dict:
+    import numpy as np
+
+    import egpu_array as xp
+    rng = np.random.default_rng(0)
+    rows = []
+    for kind, cases in (("matmul", CASES), ("epilogue", EPILOGUE)):
+        for dtype, n in cases:
+            a = rng.standard_normal((n, n)).astype(dtype)
+            w = rng.standard_normal((n, n)).astype(dtype)
+            bias = rng.standard_normal(n).astype(dtype)
+            xa, xw, xb = xp.asarray(a), xp.asarray(w), xp.asarray(bias)
+            if kind == "matmul":
+                def ours():
+                    return xp.synchronize(xa @ xw)
+
+                def theirs():
+                    return a @ w
+                got, ref = np.asarray(xa @ xw), a @ w
+            else:
+                def ours():
+                    return xp.synchronize(xp.maximum(xa @ xw + xb, 0))
+
+                def theirs():
+                    return np.maximum(a @ w + bias, 0)
+                with xp.profile() as prof:
+                    got = np.asarray(xp.maximum(xa @ xw + xb, 0))
+                ref = theirs()
+            eps = np.finfo(dtype).eps
+            err = float(np.max(np.abs(got - ref)) / (np.max(np.abs(ref)) * n * eps))
+            t = interleaved({"ours": ours, "numpy": theirs}, repeats)
+            flops = 2.0 * n ** 3
+            rows.append({"kind": kind, "dtype": dtype, "n": n, "ours": t["ours"]["median"],
+                         "numpy": t["numpy"]["median"], "gflops_ours": flops / t["ours"]["median"] / 1e9,
+                         "gflops_numpy": flops / t["numpy"]["median"] / 1e9, "err_over_n_eps": err,
+                         "launches": prof.launches if kind == "epilogue" else None})
+            progress(f"  {kind} {dtype} {n}: {rows[-1]['gflops_ours']:.1f} vs {rows[-1]['gflops_numpy']:.1f} GFLOP/s")
+    return {"rows": rows, "blas_threads": _blas_threads()}
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.worker:
+        print(json.dumps(worker(args.repeats)))
+        return 0
+    info = machine_info()
+    print(f"matmul vs NumPy {info['numpy']} (OpenBLAS) on {info.get('cpu', '?')}, {info['cores']} cores; "
+          "the machine is shared with other jobs: figures move between runs")
+    for threads in args.threads:
+        progress(f"threads={threads} ...")
+        os.environ["OPENBLAS_NUM_THREADS"] = str(threads)
+        res = run_worker("benchmarks.matmul", threads, ["--repeats", str(args.repeats)])
+        head = ["case", "dtype", "n", "ours", "NumPy", "ours GFLOP/s", "NumPy GFLOP/s", "ours/NumPy", "goal",
+                "err/(n*eps)", "launches"]
+        table = []
+        for r in res["rows"]:
+            ratio = r["numpy"] / r["ours"]
+            goal = GOALS["epilogue" if r["kind"] == "epilogue" else r["dtype"]]
+            table.append([r["kind"] if r["kind"] == "matmul" else "relu(x@w+b)", r["dtype"], r["n"],
+                          f"{r['ours'] * 1e3:.1f} ms", f"{r['numpy'] * 1e3:.1f} ms", f"{r['gflops_ours']:.1f}",
+                          f"{r['gflops_numpy']:.1f}", f"{ratio:.2f}x", f"{goal}x", f"{r['err_over_n_eps']:.3f}",
+                          "-" if r["launches"] is None else r["launches"]])
+        print(f"\nEGPU_ARRAY_NUM_THREADS={threads}, OPENBLAS_NUM_THREADS={threads} "
+              f"(threadpoolctl reports BLAS threads: {res['blas_threads']})")
+        print(format_table(head, table, left=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
