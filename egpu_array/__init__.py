@@ -61,6 +61,7 @@ from ._linalg_funcs import matmul, matrix_transpose, tensordot, vecdot  # noqa: 
 from ._gather import take, take_along_axis  # noqa: E402
 
 from . import linalg  # noqa: E402  (the linalg extension)
+from . import fft  # noqa: E402  (the fft extension)
 
 _install_operators()
 
