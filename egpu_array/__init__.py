@@ -17,7 +17,7 @@ from ._dtypes import (bool, int8, int16, int32, int64, uint8, uint16, uint32, ui
                       float32, float64, complex64, complex128)
 from ._array import Array, _install_operators  # noqa: E402
 from .profiler import profile  # noqa: E402
-from ._info import __array_namespace_info__  # noqa: E402
+from ._info import __array_namespace_info__, default_device  # noqa: E402
 from ._utility import synchronize  # noqa: E402
 
 # constants

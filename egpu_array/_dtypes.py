@@ -40,6 +40,13 @@ class DType:
         return (_by_name, (self.name,))
 
     @property
+    def dtype(self) -> np.dtype:
+        """The matching NumPy dtype. NumPy reads this attribute, so it accepts our dtypes wherever it
+        takes one (``np.dtype(xp.float32)``, ``numpy_array.astype(x.dtype)``): code that mixes
+        namespaces, as scikit-learn does with dispatch off, keeps working."""
+        return self.np
+
+    @property
     def is_float(self) -> _builtin_bool:
         return self.kind in "fc"
 

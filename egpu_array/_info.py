@@ -3,10 +3,12 @@ from __future__ import annotations
 
 import functools
 import os
+import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["config", "Config"]
+__all__ = ["config", "Config", "default_device", "scoped_default_device"]
 
 
 @dataclass(frozen=True)
@@ -27,6 +29,28 @@ class Config:
 def _default_cache_dir() -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return Path(base) / "egpu_array"
+
+
+_scope = threading.local()
+
+
+@contextmanager
+def default_device(device):
+    """``with egpu_array.default_device("sim"): ...``: inside the block, in this thread, arrays
+    created without ``device=`` go to ``device`` (like ``jax.default_device``); yields the Device."""
+    from .backend.device import get_device
+    dev = get_device(device, "default_device")
+    prev = getattr(_scope, "device", None)
+    _scope.device = dev
+    try:
+        yield dev
+    finally:
+        _scope.device = prev
+
+
+def scoped_default_device():
+    """The device set by the innermost active ``default_device`` block of this thread, or None."""
+    return getattr(_scope, "device", None)
 
 
 @functools.cache

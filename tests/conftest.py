@@ -3,9 +3,12 @@ from __future__ import annotations
 
 import os
 
-import numpy as np
-from hypothesis import HealthCheck, Phase, settings
-from hypothesis import strategies as st
+# scikit-learn's array-API dispatch and SciPy's array-API paths need this before scipy is imported
+os.environ.setdefault("SCIPY_ARRAY_API", "1")
+
+import numpy as np  # noqa: E402
+from hypothesis import HealthCheck, Phase, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
 
 # No "explain" phase: its tracing makes a failing example take minutes. EGPU_HYPOTHESIS_PROFILE=quick
 # also skips shrinking (for a fast first look at failures).

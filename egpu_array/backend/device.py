@@ -128,7 +128,10 @@ def get_device(device=None, func: str = "device"):
     if isinstance(device, Device):
         return device
     if device is None:
-        from .._info import config
+        from .._info import config, scoped_default_device
+        scoped = scoped_default_device()
+        if scoped is not None:
+            return scoped
         device = config().default_device
     if not isinstance(device, str):
         raise TypeError(f"{func}: expected a Device, a device name or None, got {type(device).__name__}")
