@@ -20,10 +20,12 @@ from ._graph import LazyNode, View, contiguous_strides
 from ._manipulation import _axis, _check, _copy_into, _int, _new_output, _same_device, _sub_view, reshape
 from ._schedule import _collapse, _leaf_strides, pack_args
 from .kernels.cache import get_program
-from .kernels.copies import CopiesSpec, record_size
+from .kernels.copies import TILE, CopiesSpec, record_size
 
 #: elements per work item of the multi-copy kernel (big pieces are split across threads)
 CHUNK = 1 << 15
+#: super-block side (in TILE x TILE blocks) of a transposing copy
+GROUP = 32
 
 __all__ = ["concat", "stack", "tile", "repeat", "roll"]
 
@@ -55,19 +57,22 @@ def copy_pieces(pieces: list, out_dtype, device) -> None:
     pieces = [p for p in pieces if math.prod(p[1])]
     if not pieces:
         return
-    layouts = []
-    for src, shape, dst in pieces:
-        cshape, (dst_st, src_st) = _collapse(list(shape), [list(dst.strides), _leaf_strides(src, shape)])
-        layouts.append((cshape, src_st, dst_st))
-    nd = max(len(c) for c, _, _ in layouts)
+    layouts = [_layout(shape, _leaf_strides(src, shape), list(dst.strides)) for src, shape, dst in pieces]
+    nd = max(len(c) for c, _, _, _ in layouts)
     src_dtypes = tuple(sorted({src.dtype.name for src, _, _ in pieces}))
     items, records = [], []
-    for k, ((src, _, dst), (cshape, src_st, dst_st)) in enumerate(zip(pieces, layouts)):
+    for k, ((src, _, dst), (cshape, src_st, dst_st, tiled)) in enumerate(zip(pieces, layouts)):
         pad = nd - len(cshape)
-        n = math.prod(cshape)
-        items += [v for lo in range(0, n, CHUNK) for v in (k, lo, min(lo + CHUNK, n))]
+        if tiled:  # work items count TILE x TILE blocks, in super-blocks of tiled x tiled blocks
+            t0, t1 = -(-cshape[-2] // TILE), -(-cshape[-1] // TILE)
+            tiled = min(GROUP, t0, t1)
+            n = math.prod(cshape[:-2]) * -(-t0 // tiled) * -(-t1 // tiled) * tiled * tiled
+            step = max(1, CHUNK // (TILE * TILE))
+        else:
+            n, step = math.prod(cshape), CHUNK
+        items += [v for lo in range(0, n, step) for v in (k, lo, min(lo + step, n))]
         sv = src.arg
-        records += [src_dtypes.index(src.dtype.name), sv.buffer.ptr + sv.offset * src.dtype.itemsize,
+        records += [src_dtypes.index(src.dtype.name), int(tiled), sv.buffer.ptr + sv.offset * src.dtype.itemsize,
                     dst.buffer.ptr + dst.offset * out_dtype.itemsize]
         records += [1] * pad + list(cshape) + [0] * pad + list(src_st) + [0] * pad + list(dst_st)
     spec = CopiesSpec(out_dtype=out_dtype.name, src_dtypes=src_dtypes, ndim=nd)
@@ -76,6 +81,33 @@ def copy_pieces(pieces: list, out_dtype, device) -> None:
     total = sum(math.prod(shape) for _, shape, _ in pieces)
     nbytes = total * out_dtype.itemsize + sum(math.prod(sh) * s.dtype.itemsize for s, sh, _ in pieces)
     device.launch(get_program(device, spec), pack_args(slots), len(items) // 3, nbytes, work=total)
+
+
+def transposing_copy(root: LazyNode, out: View) -> bool:
+    """Compute the plain copy ``root`` (``positive`` of a buffer leaf) into ``out`` with the tiled
+    multi-copy kernel when it transposes (the source's unit stride is not along the
+    destination's); False (nothing done) otherwise. Called by ``_schedule.realize_into``."""
+    src = root.srcs[0]
+    if math.prod(root.shape) < TILE * TILE * 4 or src.dtype is not root.dtype:
+        return False
+    if not _layout(root.shape, _leaf_strides(src, root.shape), list(out.strides))[3]:
+        return False
+    copy_pieces([(src, root.shape, out)], root.dtype, root.device)
+    return True
+
+
+def _layout(shape, src_st, dst_st) -> tuple:
+    """A piece's collapsed extents, source and destination strides, and whether to copy it in
+    tiles: when the destination is contiguous along the last dimension and the source along
+    another one (a transposing copy), that dimension is moved next to last (the order of the
+    dimensions of a copy is free) and the piece is walked in blocks."""
+    cshape, (src_st, dst_st) = _collapse(list(shape), [src_st, dst_st])
+    unit = [d for d in range(len(cshape) - 1) if abs(src_st[d]) == 1]
+    tiled = len(cshape) >= 2 and dst_st[-1] == 1 and abs(src_st[-1]) != 1 and bool(unit)
+    if tiled and unit[-1] != len(cshape) - 2:
+        order = [d for d in range(len(cshape) - 1) if d != unit[-1]] + [unit[-1], len(cshape) - 1]
+        cshape, src_st, dst_st = ([v[d] for d in order] for v in (cshape, src_st, dst_st))
+    return cshape, src_st, dst_st, tiled
 
 
 def _join(out: Array, arrays: list, keys: list) -> None:

@@ -254,6 +254,10 @@ def realize_into(root: LazyNode, out: View) -> None:
         mm = MATMUL_HOOKS[0](root)
         if mm is not None:
             return MATMUL_HOOKS[1](root, out, mm)
+    if root.op == "positive" and root.srcs[0].op == "buffer":  # a transposing copy: in tiles
+        from ._copying import transposing_copy
+        if transposing_copy(root, out):
+            return
     shape = root.shape
     total = 1
     for n in shape:

@@ -10,12 +10,15 @@ Kernel ``void NAME(i64* args, i64 start, i64 stop)``; ``args``:
 - slot 0: ``R``, the slot where the piece records start;
 - work item ``w``: slots ``1 + 3w .. 3 + 3w``: piece number, first and end flat element (C order
   over the piece's shape);
-- piece record ``k`` at ``R + k * (3 + 3 * ndim)``: source dtype code (an index into
-  ``spec.src_dtypes``), source pointer, destination pointer, ``ndim`` extents, ``ndim`` source
-  strides, ``ndim`` destination strides (elements).
+- piece record ``k`` at ``R + k * (4 + 3 * ndim)``: source dtype code (an index into
+  ``spec.src_dtypes``), tiling (0, or the super-block side in blocks), source pointer, destination pointer, ``ndim`` extents,
+  ``ndim`` source strides, ``ndim`` destination strides (elements).
 
 Rows of the innermost dimension are copied by a counted loop; when both inner strides are 1 the
-loop is the contiguous one LLVM vectorizes.
+loop is the contiguous one LLVM vectorizes. A *tiled* piece (a transposing copy: the source's
+unit stride is along dimension ``ndim - 2``, the destination's along the last one) is walked in
+TILE x TILE blocks of its last two dimensions, grouped in super-blocks, so both sides stay in
+cache and in the TLB; its work items count blocks instead of elements.
 """
 from __future__ import annotations
 
@@ -29,7 +32,10 @@ from .ops import cast
 from .scatter import _Mem
 from .sort import _while
 
-__all__ = ["CopiesSpec", "record_size", "generate"]
+__all__ = ["CopiesSpec", "record_size", "generate", "TILE"]
+
+#: block edge of tiled (transposing) pieces, in elements
+TILE = 16
 
 
 @dataclass(frozen=True)
@@ -49,7 +55,7 @@ class CopiesSpec:
 
 def record_size(ndim: int) -> int:
     """Slots per piece record."""
-    return 3 + 3 * ndim
+    return 4 + 3 * ndim
 
 
 def _copy_row(b, src, dst, sbase, dbase, ss, ds, j0, jend, dtype):
@@ -87,25 +93,80 @@ def generate(spec: CopiesSpec, module: ir.Module, fname: str) -> ir.Function:
         def field(k):
             return slot(b.add(rec, const(I64, k)))
 
-        code, src_raw, dst_raw = field(0), field(1), field(2)
-        shape = [field(3 + d) for d in range(nd)]
-        sst = [field(3 + nd + d) for d in range(nd)]
-        dst_st = [field(3 + 2 * nd + d) for d in range(nd)]
+        code, tiled, src_raw, dst_raw = field(0), field(1), field(2), field(3)
+        shape = [field(4 + d) for d in range(nd)]
+        sst = [field(4 + nd + d) for d in range(nd)]
+        dst_st = [field(4 + 2 * nd + d) for d in range(nd)]
         dst = _Mem(b, dst_raw, out_dtype)
-        inner = shape[-1]
-
-        def row(s):
-            i = s[0]
-            r, j0 = b.sdiv(i, inner), b.srem(i, inner)
-            sbase, dbase = add_offsets(b, r, shape[:-1], [sst, dst_st], [const(I64, 0)] * 2)
-            jend = b.add(j0, b.sub(hi, i))
-            jend = b.select(b.icmp_signed("<", jend, inner), jend, inner)
-            for c, name in enumerate(spec.src_dtypes):
-                with b.if_then(b.icmp_signed("==", code, const(I64, c))):
-                    src = _Mem(b, src_raw, dtype_named(name))
-                    _copy_row(b, src, dst, sbase, dbase, sst[-1], dst_st[-1], j0, jend, out_dtype)
-            return [b.add(i, b.sub(jend, j0))]
-
-        _while(b, [lo], lambda s: b.icmp_signed("<", s[0], hi), row, "row")
+        if nd >= 2:
+            is_tiled = b.icmp_signed("!=", tiled, const(I64, 0))
+            with b.if_else(is_tiled) as (then, other):
+                with then:
+                    _tiles(b, spec, code, src_raw, dst, shape, sst, dst_st, lo, hi, tiled)
+                with other:
+                    _rows(b, spec, code, src_raw, dst, shape, sst, dst_st, lo, hi)
+        else:
+            _rows(b, spec, code, src_raw, dst, shape, sst, dst_st, lo, hi)
     b.ret_void()
     return fn
+
+
+def _by_code(b, spec, code, body):
+    """``body(src_dtype)`` under a branch on the piece's source dtype code."""
+    for c, name in enumerate(spec.src_dtypes):
+        with b.if_then(b.icmp_signed("==", code, const(I64, c))):
+            body(dtype_named(name))
+
+
+def _rows(b, spec, code, src_raw, dst, shape, sst, dst_st, lo, hi):
+    """Copy flat elements [lo, hi) of a piece, a row of the last dimension at a time."""
+    out_dtype = dst.dtype
+    inner = shape[-1]
+
+    def row(s):
+        i = s[0]
+        r, j0 = b.sdiv(i, inner), b.srem(i, inner)
+        sbase, dbase = add_offsets(b, r, shape[:-1], [sst, dst_st], [const(I64, 0)] * 2)
+        jend = b.add(j0, b.sub(hi, i))
+        jend = b.select(b.icmp_signed("<", jend, inner), jend, inner)
+        _by_code(b, spec, code, lambda dt: _copy_row(b, _Mem(b, src_raw, dt), dst, sbase, dbase,
+                                                     sst[-1], dst_st[-1], j0, jend, out_dtype))
+        return [b.add(i, b.sub(jend, j0))]
+
+    _while(b, [lo], lambda s: b.icmp_signed("<", s[0], hi), row, "row")
+
+
+def _tiles(b, spec, code, src_raw, dst, shape, sst, dst_st, lo, hi, group):
+    """Copy blocks [lo, hi) of a tiled piece: TILE x TILE blocks of its last two dimensions,
+    enumerated in C order over the leading dimensions, then super-blocks of ``group`` x ``group``
+    blocks, then the blocks inside (a super-block touches few pages and cache sets; blocks past
+    the piece's edge are empty)."""
+    T = const(I64, TILE)
+    zero = const(I64, 0)
+    n0, n1 = shape[-2], shape[-1]
+    span = b.mul(T, group)  # elements per super-block side
+    s1n = b.sdiv(b.add(n1, b.sub(span, const(I64, 1))), span)
+    s0n = b.sdiv(b.add(n0, b.sub(span, const(I64, 1))), span)
+    gg = b.mul(group, group)
+    with for_range(b, lo, hi, name="t") as t:
+        inside, sb = b.srem(t, gg), b.sdiv(t, gg)
+        sc, rest = b.srem(sb, s1n), b.sdiv(sb, s1n)
+        sr, outer = b.srem(rest, s0n), b.sdiv(rest, s0n)
+        tr = b.add(b.mul(sr, group), b.sdiv(inside, group))
+        tc = b.add(b.mul(sc, group), b.srem(inside, group))
+        sbase, dbase = add_offsets(b, outer, shape[:-2], [sst, dst_st], [zero, zero])
+        i0, j0 = b.mul(tr, T), b.mul(tc, T)
+        iend, jend = b.add(i0, T), b.add(j0, T)
+        iend = b.select(b.icmp_signed("<", iend, n0), iend, n0)
+        jend = b.select(b.icmp_signed("<", jend, n1), jend, n1)
+
+        def block(dt):
+            src = _Mem(b, src_raw, dt)
+            with for_range(b, i0, iend, name="ti") as i:
+                sb_ = b.add(sbase, b.mul(i, sst[-2]))
+                db = b.add(dbase, b.mul(i, dst_st[-2]))
+                with for_range(b, j0, jend, name="tj") as j:
+                    v = cast(b, dt, dst.dtype, src.load(b.add(sb_, b.mul(j, sst[-1]))))
+                    dst.store(b.add(db, b.mul(j, dst_st[-1])), v)
+
+        _by_code(b, spec, code, block)
