@@ -203,6 +203,7 @@ def _stockham(spec, module, fname, ft):
     scr = _Op(b, ft, [slot(F + 10)] + [slot(F + 6 + i) for i in range(4)])
     tw = b.inttoptr(slot(F + 11), ft.as_pointer())
     plan0 = F + 12
+    col = spec.order == "col"
     npb2 = b.sdiv(b.add(B2, b.sub(W, one)), W)
     with for_range(b, start, stop, name="w") as w:
         panel, chunk = b.sdiv(w, nchunk), b.srem(w, nchunk)
@@ -232,6 +233,11 @@ def _stockham(spec, module, fname, ft):
             dst.p = b.select(to_out, out.p, scr.p)
             dst.es, dst.bs1, dst.bs2, dst.im = out.es, out.bs1, out.bs2, out.im
             twp = b.gep(tw, [twoff])
+            # unit layout (complex pairs adjacent along the vectorized loop): constant strides
+            unit_of = (lambda o: b.and_(b.icmp_signed("==", o.im, one),
+                                        b.icmp_signed("==", o.bs2 if col else o.es, const(I64, 2))))
+            unit = b.and_(unit_of(out), b.or_(b.not_(first), unit_of(src0)))
+            ns1 = b.icmp_signed("==", Ns, one)
             done = b.append_basic_block("radix.done")
             default = b.append_basic_block("radix.none")
             sw = b.switch(R, default)
@@ -239,7 +245,21 @@ def _stockham(spec, module, fname, ft):
                 blk = b.append_basic_block(f"radix{radix}")
                 sw.add_case(const(I64, radix), blk)
                 b.position_at_end(blk)
-                _pass(b, C, spec, radix, src, dst, twp, m, Ns, j0, j1, b1, c0, c1, sc)
+                gen_b, unit_b, after = (b.append_basic_block(f"r{radix}.{t}") for t in ("gen", "unit", "end"))
+                b.cbranch(unit, unit_b, gen_b)
+                b.position_at_end(gen_b)
+                _pass(b, C, spec, radix, src, dst, twp, m, Ns, j0, j1, b1, c0, c1, sc, False, False)
+                b.branch(after)
+                b.position_at_end(unit_b)
+                u1, un = b.append_basic_block(f"r{radix}.ns1"), b.append_basic_block(f"r{radix}.nsn")
+                b.cbranch(ns1, u1, un)
+                b.position_at_end(u1)
+                _pass(b, C, spec, radix, src, dst, twp, m, Ns, j0, j1, b1, c0, c1, sc, True, True)
+                b.branch(after)
+                b.position_at_end(un)
+                _pass(b, C, spec, radix, src, dst, twp, m, Ns, j0, j1, b1, c0, c1, sc, True, False)
+                b.branch(after)
+                b.position_at_end(after)
                 b.branch(done)
             b.position_at_end(default)
             b.branch(done)
@@ -247,10 +267,35 @@ def _stockham(spec, module, fname, ft):
     b.ret_void()
 
 
-def _pass(b, C, spec, R, src, dst, twp, m, Ns, j0, j1, b1, c0, c1, sc):
-    """One radix-R pass over butterflies ``[j0, j1)`` of rows ``(b1, c0..c1)``."""
+def _unit(op, col):
+    """``op`` with the strides of the unit layout as constants (pairs adjacent along the inner loop)."""
+    u = _Op.__new__(_Op)
+    u.b, u.p, u.bs1 = op.b, op.p, op.bs1
+    u.im = const(I64, 1)
+    u.es, u.bs2 = (op.es, const(I64, 2)) if col else (const(I64, 2), op.bs2)
+    return u
+
+
+def _pass(b, C, spec, R, src, dst, twp, m, Ns, j0, j1, b1, c0, c1, sc, unit, ns1):
+    """One radix-R pass over butterflies ``[j0, j1)`` of rows ``(b1, c0..c1)``; ``unit``: the unit
+    layout (constant strides, so the inner loop vectorizes); ``ns1``: the first pass (Ns == 1, no
+    twiddles, a single loop over the butterflies in row order)."""
     one, zero = const(I64, 1), const(I64, 0)
     two = const(I64, 2)
+    col = spec.order == "col"
+    if unit:
+        src, dst = _unit(src, col), _unit(dst, col)
+    if ns1:
+        Ns = one
+    if ns1 and not col:  # j = q, k = 0: dst index j*R + r
+        sb, db = src.row(b1, c0), dst.row(b1, c0)
+        with for_range(b, j0, j1, name="j") as j:
+            v = [src.load(b.add(sb, b.mul(b.add(j, b.mul(const(I64, r), m)), src.es))) for r in range(R)]
+            y = butterfly(C, v, spec.sign)
+            jr = b.mul(j, const(I64, R))
+            for r in range(R):
+                dst.store(b.add(db, b.mul(b.add(jr, const(I64, r)), dst.es)), C.scale(y[r], sc))
+        return
     nonempty = b.icmp_signed("<", j0, j1)
     q_hi = b.select(nonempty, b.add(b.sdiv(b.sub(j1, one), Ns), one), zero)
     q_lo = b.sdiv(j0, Ns)
@@ -262,8 +307,8 @@ def _pass(b, C, spec, R, src, dst, twp, m, Ns, j0, j1, b1, c0, c1, sc):
         dq = b.mul(qn, const(I64, R))
         with for_range(b, k_lo, k_hi, name="k") as k:
             j = b.add(qn, k)
-            tws = [(b.load(b.gep(twp, [o])), b.load(b.gep(twp, [b.add(o, one)])))
-                   for o in (b.mul(b.add(b.mul(const(I64, r - 1), Ns), k), two) for r in range(1, R))]
+            tws = [] if ns1 else [(b.load(b.gep(twp, [o])), b.load(b.gep(twp, [b.add(o, one)])))
+                                  for o in (b.mul(b.add(b.mul(const(I64, r - 1), Ns), k), two) for r in range(1, R))]
             s_off = [b.mul(b.add(j, b.mul(const(I64, r), m)), src.es) for r in range(R)]
             d_off = [b.mul(b.add(b.add(dq, k), b.mul(const(I64, r), Ns)), dst.es) for r in range(R)]
 
@@ -271,7 +316,8 @@ def _pass(b, C, spec, R, src, dst, twp, m, Ns, j0, j1, b1, c0, c1, sc):
                 sb = b.add(sbase0, b.mul(c, src.bs2))
                 db = b.add(dbase0, b.mul(c, dst.bs2))
                 v = [src.load(b.add(sb, s_off[r])) for r in range(R)]
-                v = [v[0]] + [C.mul(v[r], tws[r - 1]) for r in range(1, R)]
+                if not ns1:
+                    v = [v[0]] + [C.mul(v[r], tws[r - 1]) for r in range(1, R)]
                 y = butterfly(C, v, spec.sign)
                 for r in range(R):
                     dst.store(b.add(db, d_off[r]), C.scale(y[r], sc))
