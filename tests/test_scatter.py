@@ -241,3 +241,33 @@ def test_one_kernel_and_no_hidden_transfers():
     assert not p.internal_transfers
     assert p.bytes_to_device == 0 and p.bytes_from_device == 0  # (on sim: nothing crossed the link)
     check(x[xp.asarray([3, 50, 99, 0])], np.array([[1.0] * 8] * 3 + [[0.0] * 8]))
+
+
+@settings(max_examples=15, deadline=None, derandomize=True)
+@given(st.data())
+def test_mask_selection_across_chunks(data):
+    """``x[mask]`` (the compress kernel) with masks long enough for several chunks, rows of
+    several elements, strided inputs and pending masks."""
+    n = data.draw(st.sampled_from([1, 7, 65535, 65536, 65537, 200_003]))
+    row = data.draw(st.sampled_from([(), (3,), (2, 5)]))
+    dtype = data.draw(st.sampled_from(["bool", "int16", "float32", "complex128"]))
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    a = (rng.random((n,) + row) * 100).astype(dtype)
+    p = data.draw(st.sampled_from([0.0, 0.01, 0.5, 1.0]))
+    m = rng.random(n) < p
+    x = xp.asarray(a)
+    if data.draw(st.booleans()) and row:
+        x = xp.asarray(np.concatenate([a, a], axis=-1))[..., : row[-1]]  # not contiguous
+    check(x[xp.asarray(m)], a[m])
+    h = rng.random(n)
+    check(x[xp.asarray(h) < p], a[h < p])  # a pending mask
+
+
+def test_mask_selection_counts_are_the_only_read():
+    x = xp.asarray(np.arange(10.0))
+    m = xp.asarray(np.arange(10) % 3 == 0)
+    with xp.profile() as p:
+        y = x[m]
+    assert p.launches == 2
+    assert all(t["internal"] for t in p.transfer_log)
+    check(y, [0.0, 3.0, 6.0, 9.0])
