@@ -140,8 +140,9 @@ def _operand(src: LazyNode, vec_axis: int | None, batch: tuple):
     return leaf, v, st
 
 
-def _layout(rs: int, cs: int) -> str:
-    return "r" if cs == 1 else ("c" if rs == 1 else "s")
+def _layout(k_stride: int, x_stride: int) -> str:
+    """kernels.gemm's layout flag of an operand from its strides along K and the other axis."""
+    return "k" if k_stride == 1 else ("x" if x_stride == 1 else "s")
 
 
 def _launch(root, out: View, mm, low, acc_input: int) -> None:
@@ -170,7 +171,7 @@ def _launch(root, out: View, mm, low, acc_input: int) -> None:
     ep = every[:n_mem] + every[n_mem + 2:]
     ast, bst = every[n_mem], every[n_mem + 1]
     dname = mm.dtype.name
-    spec = GemmSpec(dtype=dname, a_layout=_layout(ast[-2], ast[-1]), b_layout=_layout(bst[-2], bst[-1]),
+    spec = GemmSpec(dtype=dname, a_layout=_layout(ast[-1], ast[-2]), b_layout=_layout(bst[-2], bst[-1]),
                     n_batch=len(cbatch), expr=low.expr, in_dtypes=tuple(n.dtype.name for n in inputs),
                     arg_dtypes=tuple(n.dtype.name for n in low.consts), n_idx=len(iotas), out_dtype=root.dtype.name,
                     acc_input=acc_input, classes=tuple(sch._stride_class(st[-1]) for st in ep))
@@ -180,8 +181,8 @@ def _launch(root, out: View, mm, low, acc_input: int) -> None:
     n_batch = math.prod(cbatch)
     threads = getattr(device, "num_threads", 1)
     params, ws_elems = plan(dname, n_rows, n_cols, k, n_batch, threads)
-    ws = device.allocator.alloc(max(ws_elems, 1) * mm.dtype.itemsize)
-    params["ws"] = ws.ptr
+    ws = device.allocator.alloc(ws_elems * mm.dtype.itemsize + 64)
+    params["ws"] = ws.ptr + (-ws.ptr) % 64  # packed panels are read with aligned vector loads
 
     slots = list(cbatch) + [n_rows, n_cols]
     views = [out] + [n.arg for n in inputs]

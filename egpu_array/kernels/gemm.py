@@ -42,8 +42,9 @@ PARAMS = ("MC", "KC", "NC", "MG", "n_igroups", "n_jblocks", "n_tasks", "n_items"
 class GemmSpec:
     """A batched GEMM of ``dtype`` with a fused epilogue.
 
-    ``a_layout``/``b_layout``: ``"r"`` when the operand's column stride is 1 (row-major), ``"c"``
-    when its row stride is 1 (a transposed, column-major matrix), ``"s"`` otherwise. The epilogue
+    ``a_layout``/``b_layout``: ``"k"`` when the operand is contiguous along K (A row-major, B
+    transposed), ``"x"`` when it is contiguous along the other axis (A transposed, B row-major),
+    ``"s"`` otherwise; packing reads along the contiguous axis. The epilogue
     is ``expr`` over inputs ``in_dtypes`` (input ``acc_input`` is the product; its slots are unused),
     scalar args and ``n_idx`` index operands; ``classes`` are the column-stride classes
     (``"c"``/``"0"``/``"s"``) of the output, the inputs and the index operands.
@@ -157,14 +158,9 @@ class _Gen:
         self.B = Operand(b, self.args, self.dt, *lay["B"], nd)
         one = const(I64, 1)
         # unit strides known at compile time let LLVM vectorize the packing loops
-        if spec.a_layout == "r":
-            self.A.strides[-1] = one
-        elif spec.a_layout == "c":
-            self.A.strides[-2] = one
-        if spec.b_layout == "r":
-            self.B.strides[-1] = one
-        elif spec.b_layout == "c":
-            self.B.strides[-2] = one
+        for op, flag, k_axis in ((self.A, spec.a_layout, -1), (self.B, spec.b_layout, -2)):
+            if flag != "s":
+                op.strides[k_axis if flag == "k" else -3 - k_axis] = one
         if spec.classes[0] == "c":
             self.ops[0].strides[-1] = one
         self.p = {name: self.param(name) for name in PARAMS}
@@ -226,7 +222,7 @@ class _Gen:
             jq = b.add(j0, b.mul(q, const(I64, NR)))
             nq = _min(b, const(I64, NR), b.sub(b.add(j0, nc), jq))
             dst = b.gep(bpack, [b.mul(q, b.mul(kc, const(I64, NR)))])
-            self._pack_panel(dst, self.B.ptr, base, pc, kc, jq, nq, NR, rs, cs, k_is_row=True)
+            self._pack_panel(dst, self.B.ptr, base, pc, kc, jq, nq, NR, rs, cs, self.spec.b_layout == "k")
 
     def pack_a(self, apack, base, ic, mc, pc, kc):
         """A[ic:ic+mc, pc:pc+kc] into panels of MR rows (k-major, zero-padded)."""
@@ -237,24 +233,27 @@ class _Gen:
             iq = b.add(ic, b.mul(q, const(I64, MR)))
             nq = _min(b, const(I64, MR), b.sub(b.add(ic, mc), iq))
             dst = b.gep(apack, [b.mul(q, b.mul(kc, const(I64, MR)))])
-            self._pack_panel(dst, self.A.ptr, base, pc, kc, iq, nq, MR, cs, rs, k_is_row=False)
+            self._pack_panel(dst, self.A.ptr, base, pc, kc, iq, nq, MR, cs, rs, self.spec.a_layout == "k")
 
-    def _pack_panel(self, dst, src, base, pc, kc, x0, nx, width, k_stride, x_stride, k_is_row):
+    def _pack_panel(self, dst, src, base, pc, kc, x0, nx, width, k_stride, x_stride, k_inner):
         """dst[k*width + x] = src[base + (pc+k)*k_stride + (x0+x)*x_stride] for x < nx, else 0.
 
-        One strided copy loop per panel column (kept small: compile time matters more than the
-        packing's speed, which is O(K*(M+N)) against the product's O(M*N*K))."""
+        A plain strided copy (compile time matters more than the packing's speed: O(K*(M+N))
+        against the product's O(M*N*K)); the inner loop runs along the operand's contiguous axis."""
         b = self.b
         start = b.add(base, b.mul(pc, k_stride))
         w = const(I64, width)
-        with for_range(b, const(I64, 0), nx, "px") as x:
-            col = b.add(start, b.mul(b.add(x0, x), x_stride))
-            with for_range(b, const(I64, 0), kc, "pk") as k:
-                v = b.load(b.gep(src, [b.add(col, b.mul(k, k_stride))]))
+        zero = const(I64, 0)
+        outer, inner = ((nx, "px"), (kc, "pk")) if k_inner else ((kc, "pk"), (nx, "px"))
+        with for_range(b, zero, outer[0], outer[1]) as o:
+            with for_range(b, zero, inner[0], inner[1]) as i:
+                x, k = (o, i) if k_inner else (i, o)
+                v = b.load(b.gep(src, [b.add(start, b.add(b.mul(k, k_stride), b.mul(b.add(x0, x), x_stride)))]))
                 b.store(v, b.gep(dst, [b.add(b.mul(k, w), x)]))
-        with for_range(b, nx, w, "pz") as x:
-            with for_range(b, const(I64, 0), kc, "pzk") as k:
-                b.store(ir.Constant(self.T, 0.0), b.gep(dst, [b.add(b.mul(k, w), x)]))
+        with b.if_then(b.icmp_signed("<", nx, w)):  # an edge panel: zero columns past nx
+            with for_range(b, zero, kc, "pz") as k:
+                with for_range(b, nx, w, "pzx") as x:
+                    b.store(ir.Constant(self.T, 0.0), b.gep(dst, [b.add(b.mul(k, w), x)]))
 
     # ---- the micro-kernel -----------------------------------------------------------------
     def micro(self, ap, bp, kc):
