@@ -15,6 +15,7 @@ SUITES = {
     "reductions": "sum/max/mean of 1e7 elements, whole array and along each axis, vs NumPy",
     "matmul": "float32/float64 matmul of 1024/2048 squares and matmul+bias+relu vs NumPy/OpenBLAS (GFLOP/s)",
     "fft": "2^20-point complex64 fft, 1024 x 1024 rfft, 2048x2048 fftn vs numpy.fft",
+    "indexing": "transposed copy of 4096x4096 float32, x[mask], take, x[idx] = v, concat, roll vs NumPy",
 }
 
 
