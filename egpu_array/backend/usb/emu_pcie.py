@@ -89,6 +89,9 @@ class Function:
         return pbase <= addr <= plimit and pbase <= plimit
 
 
+VRAM_ALIGN = 4096
+
+
 class Gpu:
     """The endpoint: config function, VRAM, and a BAR0 register file."""
 
@@ -97,7 +100,10 @@ class Gpu:
         if vram_bytes < 1 << 20 or vram_bytes & (vram_bytes - 1):
             raise ValueError(f"Gpu: vram_bytes must be a power of two >= 1 MiB, got {vram_bytes}")
         self.fn = Function(GPU_ID, GPU_CLASS, 0, {0: (BAR0_SIZE, 0x0), 2: (vram_bytes, 0xC)})
-        self.vram = np.zeros(vram_bytes, dtype=np.uint8)
+        # page-aligned, as a real BAR is: kernels may use aligned vector loads on any allocation
+        raw = np.zeros(vram_bytes + VRAM_ALIGN, dtype=np.uint8)
+        start = -raw.ctypes.data % VRAM_ALIGN
+        self.vram = raw[start:start + vram_bytes]
         self.regs = dict.fromkeys(CE_REGS, 0)
         self.on_doorbell = None  # set by the copy engine: called with the register dict
         self.cq = dict.fromkeys(CQ_REGS, 0)  # compute queue registers

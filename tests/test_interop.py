@@ -1,0 +1,103 @@
+"""Interop: array-api-compat's helpers and array-api-extra's functions on egpu_array arrays.
+
+array-api-extra (installed by the ``test`` extra) is written against the standard only, so each of
+its functions is run on our arrays (cpu and sim) and on NumPy's, and the results compared.
+"""
+import numpy as np
+import pytest
+
+import egpu_array as xp
+
+compat = pytest.importorskip("array_api_compat")
+xpx = pytest.importorskip("array_api_extra")
+
+RNG = np.random.default_rng(1)
+A = RNG.standard_normal((5, 4))
+AN = A.copy()
+AN[1, 2] = np.nan
+I = np.array([3, 1, 2, 3, 1, 5])
+
+# name -> function of (namespace, converter); results compared with NumPy's
+CASES = {
+    "atleast_nd": lambda m, t: xpx.atleast_nd(t(A)[0, 0], ndim=3, xp=m),
+    "cov": lambda m, t: xpx.cov(t(A), xp=m),
+    "create_diagonal": lambda m, t: xpx.create_diagonal(t(A)[0], xp=m),
+    "isclose": lambda m, t: xpx.isclose(t(A), t(A) + 1e-9, xp=m),
+    "kron": lambda m, t: xpx.kron(t(A)[:2, :2], t(A)[:3, :1], xp=m),
+    "nunique": lambda m, t: xpx.nunique(t(I), xp=m),
+    "pad": lambda m, t: xpx.pad(t(A), 2, xp=m),
+    "setdiff1d": lambda m, t: xpx.setdiff1d(t(I), t(np.array([1, 2])), xp=m),
+    "union1d": lambda m, t: xpx.union1d(t(np.array([3, 1])), t(np.array([1, 2])), xp=m),
+    "sinc": lambda m, t: xpx.sinc(t(A), xp=m),
+    "one_hot": lambda m, t: xpx.one_hot(t(np.array([0, 2, 1])), 3, xp=m),
+    "nan_to_num": lambda m, t: xpx.nan_to_num(t(AN), xp=m),
+    "nanmean": lambda m, t: xpx.nanmean(t(AN), xp=m),
+    "nanmax": lambda m, t: xpx.nanmax(t(AN), xp=m),
+    "nanmin": lambda m, t: xpx.nanmin(t(AN), xp=m),
+    "isin": lambda m, t: xpx.isin(t(np.array([3, 1])), t(np.array([1, 2])), xp=m),
+    "searchsorted": lambda m, t: xpx.searchsorted(t(np.array([1.0, 2, 3])), t(np.array([2.5, 0.0])), xp=m),
+    "angle": lambda m, t: xpx.angle(t(A + 1j * A[::-1]), xp=m),
+    "deg2rad": lambda m, t: xpx.deg2rad(t(A), xp=m),
+    "apply_where": lambda m, t: xpx.apply_where(t(A) > 0, t(A), lambda v: v ** 0.5, fill_value=-1.0, xp=m),
+    "at.set": lambda m, t: xpx.at(t(A), (slice(None), 1)).set(7.0, copy=True, xp=m),
+    "at.add(mask)": lambda m, t: xpx.at(t(A), t(A) > 0).add(1.0, copy=True, xp=m),
+    "at.multiply": lambda m, t: xpx.at(t(A), (1, slice(None, 2))).multiply(3.0, copy=True, xp=m),
+    "unravel_index": lambda m, t: xpx.unravel_index(t(np.array([5, 7])), (3, 4), xp=m),
+    "tril_indices": lambda m, t: xpx.tril_indices(4, xp=m),
+    "partition(kth)": lambda m, t: xpx.partition(t(A[0]), 2, xp=m)[2],
+    "argpartition(kth)": lambda m, t: t(A[0])[xpx.argpartition(t(A[0]), 2, xp=m)[2]],
+}
+
+
+def _np(v):
+    if isinstance(v, tuple):
+        return tuple(_np(e) for e in v)
+    if isinstance(v, xp.Array):
+        return np.asarray(v.to_device("cpu"))
+    return np.asarray(v)
+
+
+@pytest.mark.parametrize("device", ["cpu", "sim"])
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_array_api_extra(name, device):
+    f = CASES[name]
+    ref = _np(f(np, np.asarray))
+    with xp.default_device(device):  # functions that create arrays (tril_indices) use the default
+        got = f(xp, lambda a: xp.asarray(a, device=device))
+    for g, r in zip(got if isinstance(got, tuple) else (got,), ref if isinstance(ref, tuple) else (ref,)):
+        if isinstance(g, xp.Array):
+            assert g.device == device
+        np.testing.assert_allclose(_np(g), r, rtol=1e-12, atol=1e-12, equal_nan=True)
+
+
+def test_array_api_extra_finds_our_namespace():
+    """Without ``xp=``, array-api-extra discovers the namespace through array-api-compat."""
+    x = xp.asarray(A)
+    np.testing.assert_allclose(_np(xpx.cov(x)), np.cov(A), rtol=1e-12)
+
+
+@pytest.mark.parametrize("device", ["cpu", "sim"])
+def test_array_api_compat_helpers(device):
+    x = xp.asarray(A, device=device)
+    assert compat.array_namespace(x) is xp
+    assert compat.array_namespace(x, x[0]) is xp
+    assert compat.is_array_api_obj(x) and not compat.is_numpy_array(x)
+    assert compat.device(x) == x.device == device
+    assert compat.size(x) == A.size
+    y = compat.to_device(x, "cpu")
+    assert y.device == "cpu"
+    np.testing.assert_array_equal(np.asarray(y), A)
+    assert compat.is_writeable_array(x)
+    assert compat.is_lazy_array(x) is False
+
+
+@pytest.mark.parametrize("dtype", ["float32", "int16", "complex128", "bool"])
+def test_dlpack_with_numpy(dtype):
+    h = (RNG.standard_normal((3, 4)) * 10).astype(dtype)
+    x = xp.from_dlpack(h)                       # NumPy -> us (a view on the cpu device)
+    np.testing.assert_array_equal(np.asarray(x), h)
+    back = np.from_dlpack(x[:, ::2])             # us -> NumPy, strided
+    np.testing.assert_array_equal(back, h[:, ::2])
+    on_sim = xp.from_dlpack(h, device="sim")    # NumPy -> sim copies over the link
+    assert on_sim.device == "sim"
+    np.testing.assert_array_equal(np.from_dlpack(on_sim, device="cpu"), h)
