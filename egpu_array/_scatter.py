@@ -30,6 +30,8 @@ from .kernels.scatter import ScatterSpec, arg_layout
 __all__ = ["scatter_setitem", "flush_readers"]
 
 FUNC = "__setitem__"
+#: index positions from which a scatter to one outer position is split over threads by target range
+PARTITION_MIN = 1 << 15
 
 
 def flush_readers(x: Array):
@@ -138,7 +140,10 @@ def scatter_setitem(x: Array, key, value_node: LazyNode) -> None:
     else:
         vv = value_node.arg
         slots += [vv.buffer.ptr + vv.offset * value_node.dtype.itemsize] + list(ov) + list(istr[-1])
-    slots.append(0)  # error flag
+    parts = 1
+    if n_outer == 1 and n_inner >= PARTITION_MIN:  # spread the writes over threads (see the kernel)
+        parts = max(1, min(getattr(x.device, "num_threads", 1), view.shape[axes[0]]))
+    slots += [parts, 0]  # partitions, error flag
     assert len(slots) == arg_layout(spec)["size"]
     device = x.device
     program = get_program(device, spec)
@@ -147,7 +152,7 @@ def scatter_setitem(x: Array, key, value_node: LazyNode) -> None:
     n_items = n_outer * n_inner
     nbytes = n_items * x.dtype.itemsize * (1 if scalar else 2) + sum(
         math.prod(n.shape) * n.dtype.itemsize for n in idx_nodes)
-    device.launch(program, args, max(n_outer, 1), nbytes, work=max(n_items, 1))
+    device.launch(program, args, parts if parts > 1 else max(n_outer, 1), nbytes, work=max(n_items, 1) * parts)
     if args[len(slots) - 1]:
         raise IndexError(f"{FUNC}: an index array holds a value outside [-n, n) for the axis it "
                          f"indexes (sizes {[view.shape[a] for a in axes]}); nothing was assigned")

@@ -271,3 +271,28 @@ def test_mask_selection_counts_are_the_only_read():
     assert p.launches == 2
     assert all(t["internal"] for t in p.transfer_log)
     check(y, [0.0, 3.0, 6.0, 9.0])
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_long_scatter_split_by_target_range_keeps_last_write(threads, monkeypatch):
+    """Many indices into one outer position: work items own ranges of the target and each scans
+    every index in order, so with heavy duplication the last write still wins."""
+    rng = np.random.default_rng(threads)
+    a = np.zeros((997, 3), dtype=np.float32)
+    x = xp.asarray(a)
+    monkeypatch.setattr(x.device, "num_threads", threads, raising=False)
+    i = rng.integers(-997, 997, 40_000)
+    j = rng.integers(0, 3, 40_000)
+    v = np.arange(40_000, dtype=np.float32)
+    x[xp.asarray(i), xp.asarray(j)] = xp.asarray(v)
+    a[i, j] = v
+    check(x, a)
+    flat = xp.asarray(np.zeros(500, dtype=np.int32))
+    k = rng.integers(0, 500, 50_000)
+    flat[xp.asarray(k)] = xp.asarray(np.arange(50_000, dtype=np.int32))
+    ref = np.zeros(500, dtype=np.int32)
+    ref[k] = np.arange(50_000, dtype=np.int32)
+    check(flat, ref)
+    with pytest.raises(IndexError):
+        flat[xp.asarray(np.append(k, 500))] = 1
+    check(flat, ref)

@@ -15,7 +15,12 @@ Kernel ``void NAME(i64* args, i64 start, i64 stop)``; ``args`` (see :func:`arg_l
 ``n_outer`` (total outer positions), ``n_inner`` (total inner positions), the outer extents, the
 inner extents, the target pointer and its outer strides, per index array a pointer, its inner
 strides, the extent and the target stride of the axis it indexes, then the value (a pointer with
-outer then inner strides, or a scalar: one slot, two for complex), then the error slot.
+outer then inner strides, or a scalar: one slot, two for complex), ``parts``, then the error slot.
+
+With one outer position (``x[idx] = v`` on a 1-D ``x``) and ``parts > 1``, work item ``p`` scans
+all inner positions in order but writes only the targets whose first index falls in the
+``p``-th of ``parts`` equal ranges of its axis: the writes are spread over threads and the last
+duplicate still wins.
 """
 from __future__ import annotations
 
@@ -67,8 +72,9 @@ def arg_layout(spec: ScatterSpec) -> dict:
         pos += 2 if spec.dtype.startswith("complex") else 1
     else:
         pos += 1 + no + ni
-    lay["error"] = pos
-    lay["size"] = pos + 1
+    lay["parts"] = pos
+    lay["error"] = pos + 1
+    lay["size"] = pos + 2
     return lay
 
 
@@ -166,20 +172,40 @@ def generate(spec: ScatterSpec, module: ir.Module, fname: str) -> ir.Function:
     b.ret_void()
     b.position_at_end(write)
 
-    # phase 2: inner positions in C order (the last duplicate wins), this range's outer positions
-    wend = b.select(b.icmp_signed("<", stop, n_outer), stop, n_outer)
-    with for_range(b, zero, n_inner, name="q") as q:
-        got, v_in = positions(q)
+    def target_offset(got):
         t_in = zero
         for (i, _), (_, _, _, axis_stride) in zip(got, idx):
             t_in = b.add(t_in, b.mul(i, axis_stride))
-        with for_range(b, start, wend, name="w") as w:
-            if spec.scalar_value:
-                t_off, = add_offsets(b, w, outer, [t_strides], [t_in])
-                v = scalar
-            else:
-                t_off, v_off = add_offsets(b, w, outer, [t_strides, v_outer], [t_in, v_in])
-                v = cast(b, vdtype, dtype, value.load(v_off))
-            target.store(t_off, v)
+        return t_in
+
+    def value_at(v_off):
+        return scalar if spec.scalar_value else cast(b, vdtype, dtype, value.load(v_off))
+
+    # phase 2: inner positions in C order (the last duplicate wins)
+    parts = slot(lay["parts"])
+    with b.if_else(b.icmp_signed(">", parts, const(I64, 1))) as (split, plain):
+        with split:  # one outer position; work item p owns the p-th range of the first index's axis
+            extent = idx[0][2]
+            with for_range(b, start, stop, name="p") as p:
+                lo = b.sdiv(b.mul(p, extent), parts)
+                hi = b.sdiv(b.mul(b.add(p, const(I64, 1)), extent), parts)
+                with for_range(b, zero, n_inner, name="pq") as q:
+                    got, v_in = positions(q)
+                    i0 = got[0][0]
+                    mine = b.and_(b.icmp_signed(">=", i0, lo), b.icmp_signed("<", i0, hi))
+                    with b.if_then(mine):
+                        target.store(target_offset(got), value_at(v_in))
+        with plain:  # this range's outer positions, for every inner position
+            wend = b.select(b.icmp_signed("<", stop, n_outer), stop, n_outer)
+            with for_range(b, zero, n_inner, name="q") as q:
+                got, v_in = positions(q)
+                t_in = target_offset(got)
+                with for_range(b, start, wend, name="w") as w:
+                    if spec.scalar_value:
+                        t_off, = add_offsets(b, w, outer, [t_strides], [t_in])
+                        v_off = None
+                    else:
+                        t_off, v_off = add_offsets(b, w, outer, [t_strides, v_outer], [t_in, v_in])
+                    target.store(t_off, value_at(v_off))
     b.ret_void()
     return fn
