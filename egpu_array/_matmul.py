@@ -101,6 +101,9 @@ def realize_matmul(root: LazyNode, out: View, mm: LazyNode) -> None:
     if out.buffer in root.buffers:  # the output is also read: the GEMM writes partial sums early
         tmp = sch.compute_new(root)
         return sch.realize_into(tmp, out)
+    _compute_reductions(root)  # a reduction over the product must not see the stand-in below
+    if mm.computed is not None:
+        return sch.realize_into(root, out)
     sentinel = LazyNode("buffer", (), mm.dtype, mm.shape, View(_Sentinel(), contiguous_strides(mm.shape)), device)
     mm.computed = sentinel
     try:
@@ -112,6 +115,20 @@ def realize_matmul(root: LazyNode, out: View, mm: LazyNode) -> None:
         return sch.realize_into(root, out)
     acc_input = low.inputs.index(sentinel)
     _launch(root, out, mm, low, acc_input)
+
+
+def _compute_reductions(root: LazyNode) -> None:
+    """Compute the reductions in ``root``'s expression (lowering would compute them anyway)."""
+    stack, seen = [root], set()
+    while stack:
+        n = stack.pop()
+        if id(n) in seen or n.op == "matmul":
+            continue
+        seen.add(id(n))
+        if n.op == "reduce":
+            sch.materialize(n)
+        else:
+            stack.extend(n.srcs)
 
 
 def _full_strides(strides, arg: MatmulArg) -> list:

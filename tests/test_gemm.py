@@ -129,6 +129,10 @@ def test_epilogue_cases_that_do_not_fuse():
     # a product used twice and by a reduction
     p = xx @ xw
     np.testing.assert_allclose(np.asarray(xp.sum(p * p, axis=1)), np.sum((x @ w) ** 2, axis=1), rtol=1e-4)
+    # the product inside the epilogue and under a reduction in it (softmax-like)
+    got = np.asarray(xp.exp(p - xp.max(p, axis=1, keepdims=True)))
+    ref = np.exp(x @ w - np.max(x @ w, axis=1, keepdims=True))
+    np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-5)
     # mixed dtypes promote (float32 @ float64 -> float64)
     _check(xx @ xp.asarray(w.astype(np.float64)), x, w.astype(np.float64))
 
