@@ -12,6 +12,7 @@ from ._errors import (DeviceError, DeviceLostError, DeviceOutOfMemoryError,  # n
                       KernelLaunchError, LinkError, LinkStallError, LinkTimeoutError, TransferError)
 from .backend import cpu as _cpu_backend  # noqa: E402,F401  (registers the cpu device)
 from .backend.usb import sim as _sim_backend  # noqa: E402,F401
+from .backend import cuda as _cuda_backend  # noqa: E402,F401  (lists no devices without a driver)
 from .backend.device import Device  # noqa: E402
 from ._dtypes import (bool, int8, int16, int32, int64, uint8, uint16, uint32, uint64,  # noqa: E402
                       float32, float64, complex64, complex128)

@@ -1,8 +1,8 @@
 """The ``cuda`` device: NVIDIA GPUs (eGPUs in Thunderbolt/USB4 enclosures included) through the
 CUDA driver API (:mod:`.cuda_driver`, loaded at run time; no CUDA toolkit needed).
 
-* Kernels: PTX from :class:`~egpu_array.kernels.targets.NVPTXTarget` for the device's compute
-  capability (sm_90 PTX for newer GPUs, which the driver JIT-compiles forward), loaded with
+* Kernels: PTX from :class:`~egpu_array.kernels.targets.NVPTXTarget` (sm_80 PTX for every GPU of
+  compute capability 8.0 and up, which the driver JIT-compiles for the GPU at hand), loaded with
   ``cuModuleLoadDataEx``. Each launch copies its int64 argument slots into a device block on the
   compute stream (ordered before the kernel) and runs ``NAME_grid`` over a grid-stride loop; kernels
   that write their slots (error / retry flags) have them copied back before ``launch`` returns.
@@ -107,7 +107,9 @@ class CUDADevice(Device):
         self.total_memory = drv.total_mem(self.handle)
         self.integrated = bool(attr("integrated"))
         arch = self.compute_capability[0] * 10 + self.compute_capability[1]
-        self.target = nvptx_target(min(arch, 90))
+        # one PTX for every GPU of compute capability 8.0 and up (the driver JIT-compiles it for
+        # the actual GPU): the PTX the tests assemble for sm_80/86/89/90 is the PTX that runs
+        self.target = nvptx_target(80 if arch >= 80 else arch)
         #: the reduction scheduler splits long reductions into this many chunks per output at most / 4
         self.num_threads = self.multiprocessors * 4
         self.max_grid = self.multiprocessors * 32

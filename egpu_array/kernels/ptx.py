@@ -26,9 +26,10 @@ import re
 from llvmlite import ir
 
 from .._errors import KernelLaunchError
-from .irb import I32, I64, const
+from .irb import I32, I64, const, intrinsic
 
 __all__ = ["KernelCompileError", "add_entries", "check_selectable", "find_libdevice", "link_libdevice",
+           "define_fallbacks", "FALLBACKS",
            "SELECTABLE", "LIBDEVICE_NAMES", "arg_slots", "ENTRY_SUFFIX"]
 
 ENTRY_SUFFIX = "_grid"
@@ -172,6 +173,46 @@ def add_entries(module: ir.Module, fname: str) -> list:
         _mark_kernel(module, fentry)
         names.append(fentry.name)
     return names
+
+
+def _nextafter_body(b: ir.IRBuilder, x, y):
+    """C99 nextafter on the bits: NaN if either is NaN, y if x == y, the smallest subnormal
+    towards y from zero, else x's bit pattern moved one step towards y."""
+    ity = ir.IntType(32 if x.type == ir.FloatType() else 64)
+    one, zero = const(ity, 1), ir.Constant(x.type, 0.0)
+    bits = b.bitcast(x, ity)
+    up = b.icmp_signed("==", b.fcmp_ordered("<", x, y), b.fcmp_ordered(">", x, zero))
+    moved = b.bitcast(b.select(up, b.add(bits, one), b.sub(bits, one)), x.type)
+    tiny = intrinsic(b, "llvm.copysign", x.type, b.bitcast(one, x.type), y)
+    r = b.select(b.fcmp_ordered("==", x, zero), tiny, moved)
+    r = b.select(b.fcmp_ordered("==", x, y), y, r)
+    nan = b.fadd(x, y)
+    return b.select(b.fcmp_unordered("uno", x, y), nan, r)
+
+
+def _hypot_body(b: ir.IRBuilder, x, y):
+    from .math import emit_math
+    return emit_math(b, "hypot", [x, y])
+
+
+#: libm functions our generators call that we define in the module for NVPTX (no libdevice needed)
+FALLBACKS = {"hypot": _hypot_body, "hypotf": _hypot_body,
+             "nextafter": _nextafter_body, "nextafterf": _nextafter_body}
+
+
+def define_fallbacks(module: ir.Module) -> list:
+    """Give the module's declared libm functions of :data:`FALLBACKS` an internal body (emitted
+    IR: kernels.math for hypot, bit steps for nextafter); returns their names."""
+    done = []
+    for fn in list(module.functions):
+        body = FALLBACKS.get(fn.name)
+        if body is None or not fn.is_declaration:
+            continue
+        b = ir.IRBuilder(fn.append_basic_block("entry"))
+        b.ret(body(b, *fn.args))
+        _internal(fn)
+        done.append(fn.name)
+    return done
 
 
 @functools.cache

@@ -117,13 +117,19 @@ class NVPTXTarget(Target):
         m.data_layout = self.data_layout
         return m
 
-    def optimize(self, module: ir.Module) -> "llvm.ModuleRef":
-        """Wrap the entries, link libdevice if needed, verify, O3, check selectability."""
+    def optimize(self, module: ir.Module, fnames: tuple = ()) -> "llvm.ModuleRef":
+        """Wrap the entries of the kernels ``fnames`` (default: the one named like the module),
+        link libdevice if needed, verify, O3, check selectability."""
         from . import ptx
         fname = module.name
-        ptx.add_entries(module, fname)
+        for f in fnames or (fname,):
+            ptx.add_entries(module, f)
+        ptx.define_fallbacks(module)
         mod = llvm.parse_assembly(str(module))
         ptx.link_libdevice(mod, ptx.find_libdevice())
+        for g in mod.global_variables:  # module-local: several kernels' PTX may be assembled together
+            if not g.is_declaration:
+                g.linkage = "internal"
         mod.verify()
         pto = llvm.create_pipeline_tuning_options(speed_level=3)
         pb = llvm.create_pass_builder(self.tm, pto)
@@ -131,11 +137,12 @@ class NVPTXTarget(Target):
         ptx.check_selectable(mod, fname)
         return mod
 
-    def compile(self, module: ir.Module) -> bytes:
+    def compile(self, module: ir.Module, fnames: tuple = ()) -> bytes:
+        """PTX of ``module``; ``fnames`` lists its kernels when there are several (tests batch them)."""
         from . import ptx
         slots, writes = ptx.arg_slots(module)
         with self._lock:
-            text = self.tm.emit_assembly(self.optimize(module))
+            text = self.tm.emit_assembly(self.optimize(module, fnames))
         head = f"// egpu_array args={slots if slots is not None else -1} writes={int(writes)}\n"
         return (head + text).encode()
 

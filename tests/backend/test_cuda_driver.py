@@ -1,0 +1,221 @@
+"""The cuda driver layer and device without a GPU: error mapping, no driver -> no devices and a clean
+import, and the device's memory pool and staged copies against a fake ``libcuda`` (a small C
+library built here whose "device memory" is host memory), selected with ``EGPU_ARRAY_LIBCUDA``.
+"""
+from __future__ import annotations
+
+import ctypes
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from egpu_array import DeviceError, DeviceLostError, DeviceOutOfMemoryError, KernelLaunchError
+from egpu_array.backend import cuda_driver as cu
+from egpu_array.kernels.ptx import KernelCompileError
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+# ---------------------------------------------------------------------------------- error mapping
+@pytest.mark.parametrize("code, cls", [
+    (2, DeviceOutOfMemoryError), (4, DeviceLostError), (999, DeviceLostError), (100, DeviceError),
+    (218, KernelCompileError), (209, KernelCompileError), (700, KernelLaunchError),
+    (719, KernelLaunchError), (1, DeviceError), (12345, DeviceError)])
+def test_error_classes(code, cls):
+    e = cu.error_for(code, "cuSomething(x)")
+    assert type(e) is cls
+    assert isinstance(e, DeviceError)
+    assert "cuSomething(x)" in str(e)
+
+
+def test_out_of_memory_is_a_memory_error():
+    e = cu.error_for(2, "cuMemAlloc of 10 bytes")
+    assert isinstance(e, MemoryError) and "CUDA_ERROR_OUT_OF_MEMORY" in str(e)
+
+
+def test_sticky_faults_say_the_context_is_gone():
+    assert "restart the process" in str(cu.error_for(700, "k"))
+    assert "restart" not in str(cu.error_for(2, "k"))
+
+
+def test_driver_names_and_log_go_into_the_message():
+    e = cu.error_for(218, "loading kernel k", ("CUDA_ERROR_INVALID_PTX", "a PTX JIT compilation failed"),
+                     "JIT log:\nline 3: syntax error")
+    assert "a PTX JIT compilation failed" in str(e) and "syntax error" in str(e)
+    assert "CUresult 4242" in str(cu.error_for(4242, "x"))
+
+
+# ---------------------------------------------------------------------------------- no driver
+def _run(code: str, **env) -> subprocess.CompletedProcess:
+    e = dict(os.environ, PYTHONPATH=str(ROOT), **env)
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
+                          env=e, timeout=120, cwd=ROOT)
+
+
+def test_no_driver_lists_no_devices_and_imports_cleanly():
+    r = _run("""
+        import egpu_array as xp
+        from egpu_array.backend import cuda_driver as cu
+        assert cu._driver is None and cu._driver_error is None, "import must not load libcuda"
+        names = [d.name for d in xp.__array_namespace_info__().devices()]
+        assert not any(n.startswith("cuda") for n in names), names
+        try:
+            xp.ones(3, device="cuda:0")
+        except xp.DeviceError as e:
+            print("ERR", e)
+        """, EGPU_ARRAY_LIBCUDA="/nonexistent/libcuda.so.1")
+    assert r.returncode == 0, r.stderr
+    assert "ERR cuda: cannot load the CUDA driver library '/nonexistent/libcuda.so.1'" in r.stdout
+
+
+# ---------------------------------------------------------------------------------- fake driver
+FAKE_C = r"""
+#include <stdlib.h>
+#include <string.h>
+#include <stdint.h>
+typedef int CUresult;
+static size_t used = 0;
+static size_t limit(void) { const char *s = getenv("FAKE_CUDA_MEM"); return s ? strtoull(s, 0, 10) : (1u << 30); }
+static int envint(const char *n, int d) { const char *s = getenv(n); return s ? atoi(s) : d; }
+CUresult cuInit(unsigned f) { return envint("FAKE_CUDA_INIT", 0); }
+CUresult cuDriverGetVersion(int *v) { *v = 12040; return 0; }
+CUresult cuGetErrorName(int c, const char **s) { *s = c == 2 ? "CUDA_ERROR_OUT_OF_MEMORY" : c == 218 ? "CUDA_ERROR_INVALID_PTX" : c == 100 ? "CUDA_ERROR_NO_DEVICE" : "CUDA_ERROR_OTHER"; return 0; }
+CUresult cuGetErrorString(int c, const char **s) { *s = "fake driver says so"; return 0; }
+CUresult cuDeviceGetCount(int *n) { *n = envint("FAKE_CUDA_COUNT", 1); return 0; }
+CUresult cuDeviceGet(int *d, int i) { *d = i; return 0; }
+CUresult cuDeviceGetName(char *b, int n, int d) { strncpy(b, "Fake GPU", n); return 0; }
+CUresult cuDeviceGetAttribute(int *v, int a, int d) { *v = a == 75 ? 8 : a == 76 ? 6 : a == 16 ? 10 : 0; return 0; }
+CUresult cuDeviceTotalMem_v2(size_t *b, int d) { *b = limit(); return 0; }
+CUresult cuDevicePrimaryCtxRetain(void **c, int d) { *c = (void *)0x1234; return 0; }
+CUresult cuCtxSetCurrent(void *c) { return 0; }
+CUresult cuMemGetInfo_v2(size_t *f, size_t *t) { *t = limit(); *f = limit() - used; return 0; }
+CUresult cuStreamCreate(void **s, unsigned f) { *s = malloc(1); return 0; }
+CUresult cuStreamSynchronize(void *s) { return 0; }
+CUresult cuStreamWaitEvent(void *s, void *e, unsigned f) { return 0; }
+CUresult cuEventCreate(void **e, unsigned f) { *e = malloc(1); return 0; }
+CUresult cuEventRecord(void *e, void *s) { return 0; }
+CUresult cuEventSynchronize(void *e) { return 0; }
+CUresult cuMemAlloc_v2(uint64_t *p, size_t n) {
+  if (used + n > limit()) return 2;
+  size_t *b = malloc(n + 16); b[0] = n; used += n; *p = (uint64_t)(b + 2); return 0; }
+CUresult cuMemFree_v2(uint64_t p) { size_t *b = (size_t *)p - 2; used -= b[0]; free(b); return 0; }
+CUresult cuMemHostAlloc(void **p, size_t n, unsigned f) { *p = malloc(n); return 0; }
+CUresult cuMemFreeHost(void *p) { free(p); return 0; }
+static int copies = 0;
+int fake_copies(void) { return copies; }
+size_t fake_used(void) { return used; }
+CUresult cuMemcpyHtoDAsync_v2(uint64_t d, const void *h, size_t n, void *s) { copies++; memcpy((void *)d, h, n); return 0; }
+CUresult cuMemcpyDtoHAsync_v2(void *h, uint64_t d, size_t n, void *s) { copies++; memcpy(h, (void *)d, n); return 0; }
+CUresult cuMemcpyDtoDAsync_v2(uint64_t d, uint64_t s2, size_t n, void *s) { memcpy((void *)d, (void *)s2, n); return 0; }
+CUresult cuModuleLoadDataEx(void **m, const void *img, unsigned n, int *opts, void **vals) {
+  for (unsigned i = 0; i < n; i++) if (opts[i] == 5) strcpy((char *)vals[i], "ptxas fatal: fake JIT refuses everything");
+  return 218; }
+"""
+
+
+@pytest.fixture(scope="module")
+def fake_libcuda(tmp_path_factory):
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if cc is None:
+        pytest.skip("no C compiler to build the fake libcuda")
+    d = tmp_path_factory.mktemp("fakecuda")
+    (d / "fake.c").write_text(FAKE_C)
+    so = d / "libcuda_fake.so"
+    subprocess.run([cc, "-shared", "-fPIC", "-O1", "-o", str(so), str(d / "fake.c")], check=True)
+    return str(so)
+
+
+@pytest.fixture
+def fake_device(fake_libcuda, monkeypatch):
+    """A CUDADevice over the fake driver (not registered: a fresh instance per test)."""
+    from egpu_array.backend import cuda
+    lib = ctypes.CDLL(fake_libcuda)  # the same loaded library the driver layer will use
+    lib.fake_used.restype = ctypes.c_size_t
+    monkeypatch.setenv("EGPU_ARRAY_LIBCUDA", fake_libcuda)
+    monkeypatch.setenv("FAKE_CUDA_MEM", str(lib.fake_used() + (1 << 20)))  # 1 MiB free
+    monkeypatch.setattr(cuda, "STAGING_CHUNK", 4096)
+    cu.reset_for_tests()
+    try:
+        yield cuda.CUDADevice(0), lib
+    finally:
+        cu.reset_for_tests()
+
+
+def test_cuinit_failure_lists_no_devices(fake_libcuda):
+    r = _run("""
+        from egpu_array.backend import cuda, cuda_driver as cu
+        assert cuda.list_devices() == [], cuda.list_devices()
+        try:
+            cuda.CUDADevice(0)
+        except cu.DeviceError as e:
+            print("ERR", e)
+        """, EGPU_ARRAY_LIBCUDA=fake_libcuda, FAKE_CUDA_INIT="100")
+    assert r.returncode == 0, r.stderr
+    assert "ERR cuda: cuInit (driver initialisation) failed: CUDA_ERROR_NO_DEVICE" in r.stdout
+
+
+def test_fake_driver_device_properties(fake_device):
+    dev, lib = fake_device
+    assert dev.name == "cuda:0" and dev.compute_capability == (8, 6) and dev.gpu_name == "Fake GPU"
+    assert dev.target.key.startswith("nvptx:sm_80:")
+    info = dev.info()
+    assert info["total_memory"] == int(os.environ["FAKE_CUDA_MEM"])
+    assert info["free_memory"] == info["total_memory"] - lib.fake_used()
+
+
+@pytest.mark.parametrize("nbytes", [0, 1, 4095, 4096, 4097, 3 * 4096 + 5, 40000])
+def test_staged_copies_round_trip(fake_device, nbytes):
+    """Chunked, double-buffered copies through the pinned staging buffers keep every byte."""
+    dev, lib = fake_device
+    host = np.random.default_rng(nbytes).integers(0, 256, nbytes + 8, dtype=np.uint8)
+    buf = dev.allocator.alloc(nbytes + 8)
+    before = lib.fake_copies()
+    dev.copy_in(buf, 8, host[8:])
+    dev.copy_in(buf, 0, host[:8])
+    back = np.zeros_like(host)
+    dev.copy_out(buf, 0, back)
+    assert np.array_equal(back, host)
+    part = np.zeros(nbytes, dtype=np.uint8)
+    dev.copy_out(buf, 8, part)
+    assert np.array_equal(part, host[8:])
+    chunks = -(-nbytes // 4096)
+    assert lib.fake_copies() - before == 2 * chunks + 1 + (-(-(nbytes + 8) // 4096))
+
+
+def test_out_of_memory_empties_the_pool_then_raises(fake_device, monkeypatch):
+    dev, lib = fake_device
+    monkeypatch.setenv("FAKE_CUDA_MEM", str(lib.fake_used() + 1_000_000))  # 1 MB free from here
+    a = dev.allocator.alloc(300_000)
+    del a  # cached by the pool, not freed
+    assert dev.allocator.cached_bytes > 0
+    b = dev.allocator.alloc(900_000)  # fits only after the cache is given back
+    assert dev.allocator.cached_bytes == 0
+    with pytest.raises(DeviceOutOfMemoryError, match="requested 500000 bytes") as info:
+        dev.allocator.alloc(500_000)
+    assert isinstance(info.value, MemoryError)
+    del b
+
+
+def test_module_load_failure_carries_the_jit_log(fake_device):
+    from egpu_array.kernels.spec import SortSpec
+    from egpu_array.kernels.targets import nvptx_target
+    dev, _ = fake_device
+    spec = SortSpec("float32", False, False, "local")
+    ptx = b"// egpu_array args=8 writes=0\n.version 7.8\n"
+    with pytest.raises(KernelCompileError, match="fake JIT refuses everything") as info:
+        dev.load(ptx, "k_x", spec)
+    assert "CUDA_ERROR_INVALID_PTX" in str(info.value) and spec.name in str(info.value)
+    assert nvptx_target(80) is dev.target
+
+
+def test_ptx_header_is_required(fake_device):
+    dev, _ = fake_device
+    from egpu_array.kernels.spec import SortSpec
+    with pytest.raises(KernelLaunchError, match="header"):
+        dev.load(b".version 7.8\n", "k_x", SortSpec("float32", False, False, "local"))
