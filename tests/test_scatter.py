@@ -296,3 +296,43 @@ def test_long_scatter_split_by_target_range_keeps_last_write(threads, monkeypatc
     with pytest.raises(IndexError):
         flat[xp.asarray(np.append(k, 500))] = 1
     check(flat, ref)
+
+
+@settings(max_examples=30, deadline=None, derandomize=True)
+@given(st.data())
+def test_random_view_and_mutation_sequences(data):
+    """Random programs over one base array: views (slices, transposes), pending expressions,
+    scatters, masked and basic assignments, in-place operators. Every handle must match NumPy
+    running the same program at the end (views see every write, pending expressions keep the
+    values they had when built)."""
+    shape = data.draw(st.sampled_from([(12,), (4, 5), (3, 2, 4)]))
+    base = np.arange(np.prod(shape), dtype=np.int64).reshape(shape)
+    pool = [(base, xp.asarray(base), True)]  # (numpy, ours, is a view of the base)
+    for _ in range(data.draw(st.integers(1, 10))):
+        k = data.draw(st.integers(0, len(pool) - 1))
+        a, x, is_view = pool[k]
+        op = data.draw(st.sampled_from(["view", "transpose", "lazy", "scatter", "set", "iadd", "mask"]))
+        if op == "view" and a.ndim and a.shape[0] > 1:
+            start = data.draw(st.integers(0, a.shape[0] - 1))
+            step = data.draw(st.sampled_from([1, 2, -1]))
+            pool.append((a[start::step], x[start::step], is_view))
+        elif op == "transpose" and a.ndim >= 2:
+            pool.append((np.swapaxes(a, 0, -1), xp.moveaxis(xp.moveaxis(x, 0, -1), -2, 0), is_view))
+        elif op == "lazy":
+            pool.append((a * 2 + 1, x * 2 + 1, False))
+        elif op == "scatter" and a.ndim and a.shape[0]:
+            idx = np.array(data.draw(st.lists(st.integers(-a.shape[0], a.shape[0] - 1), min_size=1, max_size=4)))
+            value = data.draw(st.integers(-50, 50))
+            a[idx] = value
+            x[xp.asarray(idx)] = value
+        elif op == "set" and a.ndim and a.shape[-1] > 1:
+            a[..., :2] = -1
+            x[..., :2] = -1
+        elif op == "iadd":
+            a += 3
+            x += 3
+        elif op == "mask":
+            a[a % 3 == 0] = 100
+            x[x % 3 == 0] = 100
+    for a, x, _ in pool:
+        check(x, a)
