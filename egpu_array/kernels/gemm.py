@@ -318,14 +318,7 @@ class _Gen:
                     for v, a in enumerate(row):
                         st = b.store(a, b.gep(tp, [const(I64, i * len(row) + v)]))
                         st.align = 32
-                if spec.identity:
-                    self._store_scalars(i0, j0, mr, nr, first, epilogue=False)
-                else:
-                    with b.if_else(last) as (t2, o2):
-                        with t2:
-                            self._store_scalars(i0, j0, mr, nr, first, epilogue=True)
-                        with o2:
-                            self._store_scalars(i0, j0, mr, nr, first, epilogue=False)
+                self._store_scalars(i0, j0, mr, nr, first, last)
 
     def _out_ptr(self, i, j):
         b, c = self.b, self.ops[0]
@@ -347,9 +340,11 @@ class _Gen:
                 st = b.store(a, p)
                 st.align = self.dt.itemsize
 
-    def _store_scalars(self, i0, j0, mr, nr, first, epilogue):
+    def _store_scalars(self, i0, j0, mr, nr, first, last):
         """Element by element from the spilled tile (plus the output's partial sums unless
-        ``first``), through the epilogue on the last K slice."""
+        ``first``), through the epilogue on the last K slice. Selects, not branches, keep one
+        loop body (compile time): the first slice reads and ignores the output, and earlier
+        slices compute and ignore the epilogue."""
         b, spec = self.b, self.spec
         c = self.ops[0]
         with for_range(b, const(I64, 0), mr, "si") as i:
@@ -359,16 +354,15 @@ class _Gen:
             with for_range(b, const(I64, 0), nr, "sj") as jj:
                 j = b.add(j0, jj)
                 v = b.load(b.gep(self.tile, [const(I64, 0), b.add(b.mul(i, const(I64, self.NR)), jj)]))
-                # a select, not a branch (one loop body): the first slice reads and ignores the output
                 v = b.select(first, v, b.fadd(v, b.load(self._out_ptr(row, j))))
-                if epilogue and not spec.identity:
+                if not spec.identity:
                     leaves = Leaves(b, self.args, self.ops, self.idx_strides, self.scalars, spec.classes,
                                     bases, j, 0, 0)
                     acc_k = spec.acc_input
 
                     def leaf(ins, values, v=v):
                         return v if ins == ("in", acc_k) else leaves(ins, values)
-                    v = emit_expr(b, spec.expr, leaf)
+                    v = b.select(last, emit_expr(b, spec.expr, leaf), v)
                 store_elem(b, c, bases[0], j, spec.classes[0], v)
 
 
