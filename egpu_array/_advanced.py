@@ -2,8 +2,10 @@
 
 ``x[key]`` with integer arrays is one gather kernel over a basic view of ``x`` (NumPy's rules:
 Python ints count as advanced indices next to arrays; adjacent advanced indices keep their place,
-separated ones move to the front). A boolean mask becomes the integer indices of its True elements
-(``nonzero``: its count is read to know the shape). ``x[mask] = value`` with one mask over leading
+separated ones move to the front). ``x[mask]`` with one mask over leading axes is the compress
+kernel (``mask_select``); a mask mixed with other indices becomes the integer indices of its True
+elements (``nonzero``). Either way the True count is read to know the shape. ``x[mask] = value``
+with one mask over leading
 axes is one fused ``where``; every other assignment through index arrays is a scatter kernel
 (``_scatter``).
 """

@@ -9,7 +9,7 @@ from hypothesis.extra import numpy as hnp
 
 import egpu_array as xp
 
-FAST = settings(max_examples=40, deadline=None, derandomize=True)
+FAST = settings(max_examples=30, deadline=None, derandomize=True)
 # kinds the standard promotes within (no cross-kind promotion between arrays)
 FAMILIES = [["bool"], ["int8", "int16", "int32", "int64"], ["uint8", "uint16", "uint32", "uint64"],
             ["int8", "uint8", "int16"], ["float32", "float64"], ["float32", "complex64", "complex128"]]

@@ -243,7 +243,7 @@ def test_one_kernel_and_no_hidden_transfers():
     check(x[xp.asarray([3, 50, 99, 0])], np.array([[1.0] * 8] * 3 + [[0.0] * 8]))
 
 
-@settings(max_examples=15, deadline=None, derandomize=True)
+@settings(max_examples=10, deadline=None, derandomize=True)
 @given(st.data())
 def test_mask_selection_across_chunks(data):
     """``x[mask]`` (the compress kernel) with masks long enough for several chunks, rows of
