@@ -8,6 +8,11 @@ output writes apply the rest of the expression (bias, activation, scaling: the e
 ``maximum(x @ w + b, 0)`` is one launch. Anything the epilogue cannot absorb (a gather, another
 dtype for the result, a broadcast of the product) computes the product on its own first.
 
+Scaling and accumulation (BLAS's alpha and beta) are epilogues like any other: ``2 * (a @ b) + 0.5 * c``
+is one launch. Integer and complex products keep the reduction form of ``_linalg_funcs`` (exact
+integer wrap-around, NumPy's complex rounding); producers of the operands are computed before the
+launch (not fused into the packing).
+
 Blocking is decided here, at run time (shapes are not in the kernel spec): K slices of ``KC``,
 row blocks of ``MC`` (packed A: L2), column blocks of ``NC`` (packed B: L3); the tasks (batch x
 column blocks x row groups) are shared among ``num_threads`` work items, each with its own slot of

@@ -30,7 +30,7 @@ def _rand(rng, shape, dtype):
     return rng.standard_normal(shape).astype(dtype)
 
 
-@settings(max_examples=40, deadline=None, derandomize=True)
+@settings(max_examples=30, deadline=None, derandomize=True)
 @given(st.sampled_from(EDGE), st.sampled_from(EDGE), st.sampled_from(EDGE), st.sampled_from(BATCHES),
        st.sampled_from(BATCHES), st.sampled_from(["float32", "float64"]), st.integers(0, 3))
 def test_matmul_shapes(m, n, k, batch1, batch2, dtype, vec):
@@ -41,7 +41,7 @@ def test_matmul_shapes(m, n, k, batch1, batch2, dtype, vec):
     _check(xp.asarray(a) @ xp.asarray(b), a, b)
 
 
-@settings(max_examples=20, deadline=None, derandomize=True)
+@settings(max_examples=16, deadline=None, derandomize=True)
 @given(st.sampled_from(["float32", "float64"]), st.sampled_from(["n", "t", "step", "neg"]),
        st.sampled_from(["n", "t", "step", "neg"]), st.integers(1, 40), st.integers(1, 40), st.integers(1, 40))
 def test_transposed_and_strided(dtype, la, lb, m, n, k):
