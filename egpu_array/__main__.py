@@ -1,4 +1,4 @@
-"""Command line: ``python -m egpu_array demo | info | cache``.
+"""Command line: ``python -m egpu_array demo | info | cache | bench | selftest``.
 
 Each subcommand lives in its own ``egpu_array/_cli_<name>.py`` module with two functions,
 ``add_arguments(parser)`` and ``run(args) -> int``; adding one (``bench``, ``selftest``, ``cache``)
@@ -17,9 +17,28 @@ COMMANDS = {
     "demo": ("egpu_array._cli_demo", "run realistic workloads, check them against NumPy, time both"),
     "info": ("egpu_array._cli_info", "list the devices, their capabilities and the configuration"),
     "cache": ("egpu_array._cli_cache", "show (info) or empty (clear) the on-disk kernel cache"),
+    "bench": ("egpu_array._cli_bench", "time the standard workloads on a device against NumPy"),
+    "selftest": ("egpu_array._cli_selftest", "check every namespace function on a device against NumPy"),
 }
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+
+
+def resolve_device(name, command: str):
+    """The device called ``name`` (the default device when None); on failure, None after telling
+    the user on stderr what went wrong, which devices are present and where to look next."""
+    from .backend.device import all_devices, get_device
+    try:
+        return get_device(name, command)
+    except Exception as exc:  # unknown name, absent or broken hardware
+        try:
+            present = ", ".join(d.name for d in all_devices())
+        except Exception:
+            present = "(cannot list them)"
+        print(f"{command}: cannot use device {name or '(the default)'}: {exc}\n"
+              f"{command}: devices present: {present}; choose one with --device "
+              "(`python -m egpu_array info` shows each with its capabilities)", file=sys.stderr)
+        return None
 
 
 def build_parser() -> tuple[argparse.ArgumentParser, dict]:

@@ -1,6 +1,7 @@
 """The command line, run as a user runs it: ``python -m egpu_array ...`` in a subprocess."""
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -199,3 +200,126 @@ def test_info_lists_usb_bridges_with_the_gpu_behind_them():
     assert "GPU 10de:" in lines[1] and "cannot compute yet" in lines[1]
     none = usb_bridge_lines()                      # this machine: no bridge attached
     assert len(none) == 1 and none[0].startswith("usb bridges:")
+
+
+# --- bench and selftest ------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def kernel_cache(tmp_path_factory):
+    """The kernel cache of the test session (as a user's runs share theirs): the selftest compiles
+    about 250 kernels, seconds each under load, once per cache rather than once per test."""
+    from egpu_array._info import config
+    folder = config().cache_dir
+    return {"EGPU_ARRAY_CACHE_DIR": str(folder) if folder else str(tmp_path_factory.mktemp("kernels"))}
+
+
+@pytest.mark.parametrize("cmd", ["bench", "selftest"])
+def test_bench_and_selftest_help(tmp_path, cmd):
+    r = run_cli(cmd, "--help", tmp_path=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("usage:") and "--device" in r.stdout
+    assert cmd in run_cli("--help", tmp_path=tmp_path).stdout
+
+
+@pytest.mark.parametrize("cmd", ["bench", "selftest"])
+def test_unknown_device_lists_the_devices_present(tmp_path, cmd):
+    r = run_cli(cmd, "--device", "cuda:7", tmp_path=tmp_path)
+    assert r.returncode == 2
+    assert "cuda:7" in r.stderr and "devices present: cpu, sim" in r.stderr
+    assert "python -m egpu_array info" in r.stderr
+    assert r.stdout == ""
+
+
+def test_bench_quick_json(tmp_path, kernel_cache):
+    r = run_cli("bench", "--quick", "--json", "--repeats", "1", tmp_path=tmp_path, env_extra=kernel_cache)
+    assert r.returncode == 0, r.stdout + r.stderr
+    result = json.loads(r.stdout)
+    assert result["device"] == "cpu" and result["size"] == 200_000 and result["failed"] == 0
+    names = [w["name"] for w in result["workloads"]]
+    for word in ("sin(e)", "sum", "axis 0", "sort", "matmul", "softmax"):
+        assert any(word in n for n in names), (word, names)
+    for w in result["workloads"]:
+        assert w["ok"] is True, w
+        assert w["ours_s"] > 0 and w["numpy_s"] > 0 and w["ratio"] == pytest.approx(w["numpy_s"] / w["ours_s"])
+        assert w["bytes"] > 0 and w["GBps"] == pytest.approx(w["bytes"] / w["ours_s"] / 1e9)
+    matmul = next(w for w in result["workloads"] if w["name"].startswith("matmul"))
+    assert matmul["measure"] == "GFLOP/s" and matmul["flops"] > 0
+    fused = next(w for w in result["workloads"] if "sin(e)" in w["name"])
+    assert fused["launches"] == 1   # the whole chain is one kernel
+    assert "bench [" in r.stderr     # the progress bar
+
+
+def test_bench_table_on_sim(tmp_path, kernel_cache):
+    r = run_cli("bench", "--quick", "--repeats", "1", "--device", "sim", "--only", "softmax", "axis",
+                tmp_path=tmp_path, env_extra=kernel_cache)
+    assert r.returncode == 0, r.stdout + r.stderr
+    lines = r.stdout.splitlines()
+    assert "bench on device sim" in lines[0]
+    header = next(line for line in lines if line.startswith("workload"))
+    for col in ("check", "NumPy/ours", "kernels"):
+        assert col in header
+    rows = [line for line in lines if line.startswith(("softmax", "sum over", "max over"))]
+    assert len(rows) == 3 and all(" ok " in row and "GB/s" in row for row in rows)
+    assert "3/3 checks passed" in r.stdout
+
+
+def test_bench_usage_errors(tmp_path):
+    r = run_cli("bench", "--only", "nosuchworkload", tmp_path=tmp_path)
+    assert r.returncode == 2 and "matches no workload" in r.stderr and "softmax" in r.stderr
+    r = run_cli("bench", "--size", "0", tmp_path=tmp_path)
+    assert r.returncode == 2
+
+
+@pytest.mark.parametrize("device", ["cpu", "sim"])
+def test_selftest_passes_and_covers_the_namespace(tmp_path, kernel_cache, device):
+    import egpu_array as xp
+    r = run_cli("selftest", "--device", device, tmp_path=tmp_path, env_extra=kernel_cache, timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert f"selftest on device {device}" in r.stdout
+    checked = {line.split()[1] for line in r.stdout.splitlines() if line.startswith("  ok  ")}
+    functions = {n for n in xp.__all__ if callable(getattr(xp, n)) and not isinstance(getattr(xp, n), type)}
+    for ext in ("linalg", "fft"):
+        if hasattr(xp, ext):
+            functions |= {f"{ext}.{n}" for n in getattr(xp, ext).__all__}
+    assert functions - {"profiler"} <= checked
+    assert "FAIL" not in r.stdout
+    summary = next(line for line in r.stdout.splitlines() if line.startswith(f"selftest on {device}:"))
+    assert " 0 failed" in summary
+
+
+def _selftest_with(code: str, *args, tmp_path, env_extra):
+    """Run the selftest in a process where ``code`` changed the namespace first."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT), **env_extra)
+    env.pop("EGPU_ARRAY_DEVICE", None)
+    script = (f"import sys, egpu_array as xp\n{code}\nfrom egpu_array.__main__ import main\n"
+              f"sys.exit(main(['selftest', *{list(args)!r}]))")
+    return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env,
+                          timeout=120, cwd=tmp_path)
+
+
+def test_selftest_fails_on_a_wrong_function(tmp_path, kernel_cache):
+    r = _selftest_with("_sin = xp.sin\nxp.sin = lambda x: _sin(x) * 1.001", "--only", "sin", "cos",
+                       tmp_path=tmp_path, env_extra=kernel_cache)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "  FAIL  sin: float32:" in r.stdout and "  ok    cos" in r.stdout
+    assert "FAILED: sin" in r.stdout
+
+
+def test_selftest_fails_on_a_result_left_on_another_device(tmp_path, kernel_cache):
+    r = _selftest_with("import numpy as np\nxp.exp = lambda x: xp.asarray(np.exp(np.asarray(x)))",
+                       "--only", "exp", "--device", "sim", tmp_path=tmp_path, env_extra=kernel_cache)
+    assert r.returncode == 1
+    assert "FAIL  exp" in r.stdout and "expected sim" in r.stdout
+
+
+def test_selftest_reports_a_function_without_a_case(tmp_path, kernel_cache):
+    r = _selftest_with("xp.brand_new = lambda x: x\nxp.__all__.append('brand_new')", "--failures-only",
+                       "--only", "brand_new", "sin", tmp_path=tmp_path, env_extra=kernel_cache)
+    assert r.returncode == 1
+    assert "FAIL  brand_new: no selftest case" in r.stdout
+    assert r.stdout.count("FAIL  ") == 1
+
+
+def test_selftest_only_unknown_name_is_a_usage_error(tmp_path):
+    r = run_cli("selftest", "--only", "no_such_function", tmp_path=tmp_path)
+    assert r.returncode == 2 and "not a public name" in r.stderr
