@@ -187,6 +187,17 @@ def record_transfer(direction: str, nbytes: int, t0: float, t1: float, device=No
             p._event(f"copy {direction}", f"copy {direction}", t0, t1, {"bytes": nbytes}, device)
 
 
+def record_virtual(name: str, queue: str, t0: float, t1: float, process: str, args=None) -> None:
+    """A trace event on ``queue`` of ``process`` with times from a device's virtual clock (the
+    ``sim`` device's modeled timeline); counters are not touched (the real launch or copy records
+    those). The process's first event in a profile sets its time origin."""
+    if _active:
+        for p in _active:
+            origins = p.__dict__.setdefault("_virtual_t0", {})
+            base = origins.setdefault(process, t0)
+            p._event(name, queue, p._t0 + t0 - base, p._t0 + t1 - base, args, process)
+
+
 def note(text: str) -> None:
     """A line for the report (e.g. what a data-dependent function had to read)."""
     if _active:

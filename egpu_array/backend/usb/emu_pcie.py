@@ -108,6 +108,7 @@ class Gpu:
         self.on_doorbell = None  # set by the copy engine: called with the register dict
         self.cq = dict.fromkeys(CQ_REGS, 0)  # compute queue registers
         self.on_launch = None  # set by a compute engine (the sim device): called with the doorbell
+        self.on_fence = None  # set by a compute engine: returns the fence register's value
 
     def mmio_read(self, off: int) -> int:
         """BAR0 dword read."""
@@ -115,6 +116,8 @@ class Gpu:
             return GPU_ID[1] << 16 | GPU_ID[0]
         j = (off - CQ_BASE) // 4
         if 0 <= j < len(CQ_REGS):
+            if CQ_REGS[j] == "fence" and self.on_fence is not None:
+                return self.on_fence()  # the last kernel completed by now (virtual clock)
             return self.cq[CQ_REGS[j]]
         i = (off - CE_BASE) // 4
         return self.regs[CE_REGS[i]] if 0 <= i < len(CE_REGS) else 0
@@ -128,11 +131,11 @@ class Gpu:
                 self.on_doorbell(dict(self.regs))
         j = (off - CQ_BASE) // 4
         if 0 <= j < len(CQ_REGS) and CQ_REGS[j] == "doorbell":
-            # the compute engine runs the queued work up to ``value``, then the fence shows it
+            # the compute engine takes the queued work up to ``value``; the fence shows each
+            # kernel's sequence number once it completes (see backend/usb/compute.py)
             self.cq["doorbell"] = value
             if self.on_launch is not None:
                 self.on_launch(value)
-                self.cq["fence"] = value
 
 
 class PcieBus:

@@ -12,11 +12,14 @@ fences), so every byte crosses the modeled link and is counted by the profiler.
   kernels directly on the VRAM array. Out of VRAM raises DeviceOutOfMemoryError.
 * Compute: kernels are compiled for the host target and loaded into this device's own MCJIT
   engine (the cpu device's ``load``). A launch goes through the GPU's in-order command queue
-  (:class:`ComputeQueue`): the host queues the command, rings the queue doorbell in BAR0 (a posted
-  TLP over the link), the emulated GPU runs every queued command in order and advances the virtual
-  clock by the modeled compute time (:data:`COMPUTE`), and the host reads the fence back (a
-  non-posted TLP). So launches are synchronous on the virtual clock, pay the link's register
-  latency, and see link faults (timeouts, completion errors, a pulled cable) like copies do.
+  (:mod:`.compute`): the host queues the command and rings the queue doorbell in BAR0 (a posted
+  TLP over the link) and returns; the emulated GPU runs the kernel on the host at once but places
+  it on the virtual clock after the previous kernel, for its modeled time (:data:`COMPUTE`). So
+  kernels overlap copies in virtual time: a copy waits (polling the BAR0 fence) only for the
+  in-flight kernels touching the buffer it copies. Register accesses pay the link's latency and
+  see link faults (timeouts, completion errors, a pulled cable) like copies do.
+  ``timeline()`` lists the virtual-time intervals of kernels and copies (the profiler shows
+  them as tracks of a ``sim (virtual time)`` process).
 * Faults: a failed copy into a Buffer marks it invalid (arrays holding it raise TransferError
   instead of exposing partial data); a failed copy out raises and writes nothing to the host.
   After the cable comes back (``device.bridge.replug()``), :meth:`SimDevice.reset` reconnects;
@@ -36,41 +39,24 @@ from collections import deque
 
 import llvmlite.binding as llvm
 
-from ..._errors import KernelLaunchError, TransferError
+from ... import profiler
+from ..._errors import TransferError
 from ...kernels.targets import host_target
 from ..cpu import CPUDevice
 from ..device import Device, get_device, register_device
 from ..pool import PoolAllocator
+from .compute import COMPUTE, ComputeEngine, ComputeModel, ComputeQueue, overlap
 
-__all__ = ["SimDevice", "ComputeModel", "ComputeQueue", "COMPUTE", "LINKS", "sim_settings"]
+__all__ = ["SimDevice", "ComputeModel", "ComputeQueue", "COMPUTE", "LINKS", "sim_settings",
+           "overlap"]
 
 #: EGPU_ARRAY_SIM_LINK values -> names of emu_link.PRESETS (imported on first use, not at import)
 LINKS = {"usb3": "USB3_GEN2", "usb4": "USB4"}
 DEFAULT_VRAM_MB = 512
-MASK32 = 0xFFFFFFFF
+HISTORY = 4096  # copy intervals kept for timeline()
+TRACE_PROCESS = "sim (virtual time)"
 
 
-class ComputeModel:
-    """Modeled cost of one kernel on the emulated GPU: ``launch_s + bytes / vram_bytes_per_s``.
-
-    Figures of a mid-range discrete GPU (a few microseconds to start a kernel, some hundreds of
-    GB/s of VRAM bandwidth); a model, not a measurement of any card.
-    """
-
-    __slots__ = ("launch_s", "vram_bytes_per_s")
-
-    def __init__(self, launch_s: float = 5e-6, vram_bytes_per_s: float = 400e9):
-        self.launch_s, self.vram_bytes_per_s = launch_s, vram_bytes_per_s
-
-    def __repr__(self) -> str:
-        return f"ComputeModel(launch_s={self.launch_s}, vram_bytes_per_s={self.vram_bytes_per_s})"
-
-    def seconds(self, nbytes: int) -> float:
-        """Modeled run time of a kernel touching ``nbytes``."""
-        return self.launch_s + nbytes / self.vram_bytes_per_s
-
-
-COMPUTE = ComputeModel()
 
 
 def sim_settings() -> tuple:
@@ -87,49 +73,6 @@ def sim_settings() -> tuple:
         raise ValueError(f"sim: EGPU_ARRAY_SIM_LINK must be one of {sorted(LINKS)}, got {link!r}")
     from .emu_link import PRESETS
     return mb << 20, PRESETS[LINKS[link]]
-
-
-class ComputeQueue:
-    """The emulated GPU's in-order compute queue, host side and GPU side.
-
-    :meth:`submit` appends a command and rings the BAR0 doorbell with its sequence number; the
-    emulated GPU (:meth:`_run`, called from the doorbell register) runs the queued commands in
-    submission order, each advancing the virtual clock by :class:`ComputeModel` time, and the
-    fence register then shows the sequence number, which :meth:`submit` reads back before it
-    returns. There is one queue and no overlap with copies: every launch is synchronous.
-    """
-
-    def __init__(self, link, clock, run, model: ComputeModel = COMPUTE):
-        from .memmap import cq_offset
-        self.link, self.clock, self.run, self.model = link, clock, run, model
-        self.doorbell, self.fence = cq_offset("doorbell"), cq_offset("fence")
-        self.pending: deque = deque()
-        self.launches = 0
-        self.seconds = 0.0  # modeled compute time
-        self.seq = link.read32(0, self.fence)
-
-    def _run(self, seq: int) -> None:
-        """GPU side (doorbell): run every queued command in order."""
-        while self.pending:
-            program, args, n, nbytes, work = self.pending.popleft()
-            self.run(program, args, n, nbytes, work)
-            dt = self.model.seconds(nbytes)
-            self.clock.sleep(dt)
-            self.seconds += dt
-            self.launches += 1
-
-    def submit(self, program, args, n: int, nbytes: int, work=None) -> None:
-        """Queue one kernel, ring the doorbell, wait for the fence."""
-        self.seq = (self.seq + 1) & MASK32
-        self.pending.append((program, args, n, nbytes, work))
-        try:
-            self.link.write32(0, self.doorbell, self.seq)
-            fence = self.link.read32(0, self.fence)
-        finally:
-            self.pending.clear()  # nothing outlives its submit (args are the caller's memory)
-        if fence != self.seq:
-            raise KernelLaunchError(f"sim: kernel {program.name} did not complete: queue fence "
-                                    f"{fence:#x}, expected {self.seq:#x} (doorbell lost?)")
 
 
 class _VramRaw:
@@ -176,12 +119,16 @@ class _State:
         self.connect(device)
 
     def connect(self, device) -> None:
-        self.gpu.on_launch = None
-        queue = ComputeQueue(self.link, self.bridge.clock, device._run_kernel)
+        engine = ComputeEngine(self.gpu, self.bridge.clock, device._run_kernel, device.compute_model)
         if self.queue is not None:
-            queue.launches, queue.seconds = self.queue.launches, self.queue.seconds
-        self.queue = queue
-        self.gpu.on_launch = queue._run
+            old = self.queue.engine
+            engine.launches, engine.seconds, engine.intervals = old.launches, old.seconds, old.intervals
+        self.queue = ComputeQueue(self.link, self.bridge.clock, self.vram_range, engine)
+
+    def vram_range(self, addr: int):
+        """(start, end) VRAM offsets of the allocation holding host address ``addr``, or None."""
+        off = addr - self.base
+        return self.vram_alloc.find(off) if 0 <= off < self.vram.size else None
 
 
 class SimDevice(Device):
@@ -197,12 +144,14 @@ class SimDevice(Device):
     host_memory = False
 
     def __init__(self, index: int = 0, vram_bytes: int | None = None,
-                 link_model=None):
+                 link_model=None, compute_model: ComputeModel | None = None):
         env_vram, env_link = sim_settings()
         self.index = index
         self.name = "sim" if index == 0 else f"sim:{index}"
         self.vram_bytes = vram_bytes or env_vram
         self.link_model = link_model or env_link
+        self.compute_model = compute_model or COMPUTE
+        self._copies = deque(maxlen=HISTORY)  # (direction, start, end, bytes), virtual seconds
         self.target = host_target()
         self.allocator = _SimPool(self, _VramRaw(self))
         self._live = weakref.WeakSet()
@@ -255,9 +204,20 @@ class SimDevice(Device):
         return {"link": self.link_model.name, "h2d_bytes": s.h2d_bytes, "h2d_seconds": s.h2d_seconds,
                 "d2h_bytes": s.d2h_bytes, "d2h_seconds": s.d2h_seconds,
                 "h2d_bytes_per_s": s.rate("h2d"), "d2h_bytes_per_s": s.rate("d2h"),
-                "launches": q.launches, "compute_seconds": q.seconds,
+                "launches": q.engine.launches, "compute_seconds": q.engine.seconds,
+                "compute_busy_until": q.engine.free_at,
                 "virtual_seconds": st.bridge.clock.now(), "vram_bytes": st.link.vram_size,
                 "vram_used": st.vram_alloc.used}
+
+    def timeline(self) -> dict:
+        """Virtual-time intervals (seconds) of recent work: ``compute`` holds (kernel, start, end),
+        ``copies`` (direction, start, end, bytes); at most the last 4096 of each."""
+        st = self._open()
+        return {"compute": list(st.queue.engine.intervals), "copies": list(self._copies)}
+
+    def copy_overlap(self, start: float, end: float) -> float:
+        """Seconds of [start, end) during which a copy was moving data over the link."""
+        return overlap([(t0, t1) for _, t0, t1, _ in self._copies], start, end)
 
     @property
     def capabilities(self) -> dict:
@@ -278,18 +238,34 @@ class SimDevice(Device):
         get_device("cpu").launch(program, args, n, nbytes, work=work)
 
     def launch(self, program, args, n: int, nbytes: int = 0, work: int | None = None) -> None:
-        """Run ``program`` over ``[0, n)`` through the compute queue (see :class:`ComputeQueue`);
-        ``work`` (elements touched) is passed on to the cpu device's launch."""
+        """Queue ``program`` over ``[0, n)`` on the compute queue (see :mod:`.compute`); returns
+        before it completes in virtual time. ``work`` (elements touched, or multiply-adds) feeds
+        the compute model and the cpu device's launch."""
         with self._lock:
-            self._open().queue.submit(program, args, n, nbytes, work)
+            st = self._open()
+            st.queue.submit(program, args, n, nbytes, work)
+            if profiler._active:
+                name, t0, t1 = st.queue.engine.intervals[-1]
+                profiler.record_virtual(name, "compute", t0, t1, TRACE_PROCESS, {"bytes": nbytes})
 
     def synchronize(self) -> None:
-        """Wait for queued work: launches complete before ``launch`` returns, so this only
-        checks that the GPU still answers (one register read over the link) once it is open."""
+        """Wait (polling the fence over the link) until every queued kernel has completed."""
         if self._state is not None:
             with self._lock:
-                st = self._state
-                st.link.read32(0, st.queue.fence)
+                self._state.queue.wait_all()
+
+    def _copy(self, direction: str, vram: int, nbytes: int, move):
+        """Wait for kernels touching VRAM [vram, vram + nbytes), then ``move()``; record it."""
+        st = self._open()
+        st.queue.wait_range(vram, vram + nbytes)
+        t0 = st.bridge.clock.now()
+        result = move(st.link)
+        t1 = st.bridge.clock.now()
+        self._copies.append((direction, t0, t1, nbytes))
+        if profiler._active:
+            profiler.record_virtual(f"copy {direction}", f"copy {direction}", t0, t1,
+                                    TRACE_PROCESS, {"bytes": nbytes})
+        return result
 
     # -- copies -------------------------------------------------------------------------------
     def copy_in(self, buf, offset: int, host) -> None:
@@ -299,7 +275,8 @@ class SimDevice(Device):
         """
         try:
             with self._lock:
-                self._open().link.copy_in(buf.handle + offset, memoryview(host).cast("B"))
+                src, at = memoryview(host).cast("B"), buf.handle + offset
+                self._copy("to_device", at, host.nbytes, lambda link: link.copy_in(at, src))
         except BaseException:
             buf.valid = False
             raise
@@ -313,7 +290,9 @@ class SimDevice(Device):
             raise TransferError(f"{self.name}: buffer holds invalid data (an earlier copy into it "
                                 "failed, or the device was reset)")
         with self._lock:
-            data = self._open().link.copy_out(buf.handle + offset, host.nbytes)
+            at = buf.handle + offset
+            data = self._copy("from_device", at, host.nbytes,
+                              lambda link: link.copy_out(at, host.nbytes))
         memoryview(host).cast("B")[:] = data
 
     # -- cable ----------------------------------------------------------------------------------

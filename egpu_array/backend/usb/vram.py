@@ -21,6 +21,7 @@ class VramAllocator:
         self.size, self.align = size, align
         self.free_ranges: list[tuple[int, int]] = [(0, size)]  # sorted (start, length)
         self.live: dict[int, int] = {}
+        self.starts: list[int] = []  # sorted keys of ``live``
 
     @property
     def used(self) -> int:
@@ -39,6 +40,7 @@ class VramAllocator:
                 else:
                     self.free_ranges[i] = (start + need, length - need)
                 self.live[start] = need
+                bisect.insort(self.starts, start)
                 return start
         raise DeviceOutOfMemoryError(
             f"VramAllocator.alloc: no free range of {need} bytes (used {self.used} of "
@@ -49,6 +51,7 @@ class VramAllocator:
         if offset not in self.live:
             raise ValueError(f"VramAllocator.free: {offset:#x} is not an allocated offset")
         length = self.live.pop(offset)
+        del self.starts[bisect.bisect_left(self.starts, offset)]
         i = bisect.bisect(self.free_ranges, (offset, length))
         self.free_ranges.insert(i, (offset, length))
         if i + 1 < len(self.free_ranges) and offset + length == self.free_ranges[i + 1][0]:
@@ -56,3 +59,12 @@ class VramAllocator:
         if i > 0 and sum(self.free_ranges[i - 1]) == offset:
             prev = self.free_ranges.pop(i - 1)
             self.free_ranges[i - 1] = (prev[0], prev[1] + self.free_ranges[i - 1][1])
+
+    def find(self, offset: int):
+        """(start, end) of the live range containing ``offset``, or None."""
+        i = bisect.bisect_right(self.starts, offset) - 1
+        if i < 0:
+            return None
+        start = self.starts[i]
+        end = start + self.live[start]
+        return (start, end) if offset < end else None
