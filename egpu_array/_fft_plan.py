@@ -5,7 +5,7 @@ element ``j`` of row ``(b1, b2)`` is at ``ptr + (b1*bs1 + b2*bs2 + j*es)`` scala
 part ``im`` scalars further. :func:`c2c` computes a complex transform of length ``n`` from one
 operand into another:
 
-- lengths whose prime factors are 2, 3 and 5: Stockham passes of radix 4, 2, 3, 5; all passes of a
+- lengths whose prime factors are 2, 3 and 5: Stockham passes of radix 8, 4, 2, 3, 5; all passes of a
   row (or of a panel of rows along a non-last axis) in one work item when they fit in cache, else
   one launch per pass with each pass cut in chunks;
 - other lengths: Bluestein's algorithm, a chirp multiply into rows of a 5-smooth length
@@ -34,8 +34,10 @@ __all__ = ["Opnd", "c2c", "pointwise", "factor", "bluestein_length", "rows_layou
 
 #: bytes of a panel (rows of one fused work item) that still count as cache-resident
 FUSE_BYTES = 1 << 18
-#: bytes of one panel of rows transformed together along a non-last axis
+#: bytes of one panel of rows transformed together along a non-last axis (at most), and of the
+#: panel's whole transform (the panel narrows for long transforms)
 PANEL_BYTES = 256
+COL_FUSE_BYTES = 1 << 17
 
 
 @dataclass(frozen=True)
@@ -62,12 +64,13 @@ def rows_layout(buf, dtype, B1: int, n: int, B2: int, real: bool = False) -> Opn
 
 
 def factor(n: int):
-    """Stockham radices of ``n`` (4s first), or None when ``n`` has a prime factor above 5."""
+    """Stockham radices of ``n`` (8s first, then one 4 or 2), or None when ``n`` has a prime
+    factor above 5."""
     out = []
-    while n % 4 == 0:
-        out.append(4)
-        n //= 4
-    for r in (2, 3, 5):
+    while n % 8 == 0:
+        out.append(8)
+        n //= 8
+    for r in (4, 2, 3, 5):
         while n % r == 0:
             out.append(r)
             n //= r
@@ -209,20 +212,27 @@ def _stockham(device, dtype, src, dst, B1, B2, n, sign, scale):
     P = len(plan)
     item = dtype.itemsize
     col = B2 > 1 and abs(dst.bs2) == 2 and dst.es != 2
-    W = min(B2, max(1, PANEL_BYTES // item)) if col else 1
+    # a panel of W rows along a non-last axis: W*item bytes adjacent, all of it cache-resident
+    W = min(B2, max(4, min(PANEL_BYTES, COL_FUSE_BYTES // (n * item)) // item)) if col else 1
     panels = B1 * (-(-B2 // W))
-    scratch = device.allocator.alloc(dst.buf.nbytes)
-    scr_ptr = scratch.ptr + (dst.ptr - dst.buf.ptr)
     prog = get_program(device, FFTSpec(dtype.name, "stockham", sign, "col" if col else "row"))
     flat_plan = [v for p in plan for v in p]
     threads = _threads(device)
     rows = B1 * B2
     nbytes = rows * n * item * 2
     fused = n * W * item <= FUSE_BYTES and (panels >= threads or rows * n < (1 << 16))
+    alloc = device.allocator.alloc
+    if fused:  # scratch: per panel, compact (n x W pairs)
+        a, b = (alloc(panels * n * W * item) if P > k else None for k in (1, 2))
+        scr = [2 * W, 2 * n * W, 2, 1]
+    else:  # scratch: (B1, n, B2) rows
+        a, b = (alloc(rows * n * item) if P > k else None for k in (1, 2))
+        scr = [2 * B2, 2 * n * B2, 2, 0]
+    ptrs = [a.ptr if a is not None else 0, b.ptr if b is not None else 0]
 
     def go(p0, p1, s: Opnd, nchunk):
         slots = ([n, B1, B2, W, nchunk, p0, p1, P, _f64_bits(scale)] + s.slots() + dst.slots()
-                 + [scr_ptr, tw._realize().buffer.ptr] + flat_plan)
+                 + ptrs + scr + [tw._realize().buffer.ptr] + flat_plan)
         launch(device, prog, slots, panels * nchunk, nbytes * (p1 - p0), rows * n * (p1 - p0))
 
     if fused:
@@ -233,8 +243,9 @@ def _stockham(device, dtype, src, dst, B1, B2, n, sign, scale):
         nchunk = max(1, min(m // 64, -(-8 * threads // panels)))
         if p == 0:
             s = src
-        else:  # the buffer pass p-1 wrote: the destination when P-1-(p-1) is even
-            s = dst if (P - p) % 2 == 0 else replace(dst, buf=scratch, ptr=scr_ptr)
+        else:  # what pass p-1 wrote: A when P-p is odd, else B
+            buf = a if (P - p) % 2 else b
+            s = Opnd(buf, buf.ptr, 2 * B2, 2 * n * B2, 2, 1)
         go(p, p + 1, s, nchunk)
 
 
@@ -276,4 +287,4 @@ def norm_scale(norm: str, n: int, inverse: bool, func: str) -> float:
     raise ValueError(f"{func}: norm must be 'backward', 'ortho' or 'forward', got {norm!r}")
 
 
-assert set(RADICES) == {2, 3, 4, 5}
+assert set(RADICES) == {2, 3, 4, 5, 8}

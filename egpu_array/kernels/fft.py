@@ -12,11 +12,12 @@ is transformed in place of its strides, never transposed.
 Phases (``FFTSpec.phase``):
 
 - ``"stockham"``: passes ``[p0, p1)`` of a Stockham autosort FFT of length ``n`` with radices
-  2, 3, 4 and 5. Slots: ``n, B1, B2, W, nchunk, p0, p1, P, scale`` then the source, output and
-  scratch operands (the scratch shares the output's strides), the twiddle table pointer, and per
-  pass ``(R, Ns, twoff)``. Pass ``p`` reads the source (``p == p0``) or the previous pass's result
-  and writes the output when ``P-1-p`` is even, else the scratch; the last pass multiplies by
-  ``scale``. Work item ``w``: panel ``w // nchunk`` (a row ``b1`` and ``W`` rows ``b2``) and chunk
+  2, 3, 4, 5 and 8. Slots: ``n, B1, B2, W, nchunk, p0, p1, P, scale``, the source and output
+  operands, scratch pointers A and B with ``es, bs1, bs2, compact`` (compact: a panel ``w`` owns
+  ``bs1`` scalars at ``w*bs1``, pair ``(j, c)`` at ``j*es + (c-c0)*bs2``; else the strides of an
+  operand), the twiddle table pointer, and per pass ``(R, Ns, twoff)``. Pass ``p`` reads the
+  source (``p == p0``) or the previous pass's result and writes the output when it is the last
+  pass (times ``scale``), else A when ``P-1-p`` is odd, B when even. Work item ``w``: panel ``w // nchunk`` (a row ``b1`` and ``W`` rows ``b2``) and chunk
   ``w % nchunk`` of the butterflies (``nchunk > 1`` only with one pass per launch). Order ``"row"``
   loops over butterflies innermost (unit element stride vectorizes); ``"col"`` loops over the
   ``W`` rows ``b2`` innermost (vectorizes when ``bs2`` is 1: transforms along a non-last axis).
@@ -45,7 +46,7 @@ from .irb import F32, F64, I64, const, for_range
 __all__ = ["FFTSpec", "generate", "RADICES", "STOCKHAM_FIXED", "POINTWISE_FIXED"]
 
 #: radices the Stockham kernel has butterflies for
-RADICES = (4, 2, 3, 5)
+RADICES = (8, 4, 2, 3, 5)
 #: number of slots before the operands in the stockham and pointwise layouts
 STOCKHAM_FIXED = 9
 POINTWISE_FIXED = {"cmul": 6, "rpost": 5, "rpre": 5, "hext": 5}
@@ -115,6 +116,12 @@ def butterfly(C: _C, v: list, sign: int) -> list:
         t0, t1 = C.add(v[0], v[2]), C.sub(v[0], v[2])
         t2, t3 = C.add(v[1], v[3]), C.muli(C.sub(v[1], v[3]), float(sign))
         return [C.add(t0, t2), C.add(t1, t3), C.sub(t0, t2), C.sub(t1, t3)]
+    if R == 8:  # two radix-4 halves (even, odd inputs), odd half rotated by w8^k
+        e, o = butterfly(C, v[0::2], sign), butterfly(C, v[1::2], sign)
+        h = math.sqrt(0.5)
+        o = [o[0], C.mul(o[1], (C.k(h), C.k(sign * h))), C.muli(o[2], float(sign)),
+             C.mul(o[3], (C.k(-h), C.k(sign * h)))]
+        return [C.add(e[k], o[k]) for k in range(4)] + [C.sub(e[k], o[k]) for k in range(4)]
     if R == 3:
         t = C.add(v[1], v[2])
         u = C.add(v[0], C.rmul(t, -0.5))
@@ -200,43 +207,58 @@ def _stockham(spec, module, fname, ft):
     F = STOCKHAM_FIXED
     src0 = _Op(b, ft, [slot(F + i) for i in range(5)])
     out = _Op(b, ft, [slot(F + 5 + i) for i in range(5)])
-    scr = _Op(b, ft, [slot(F + 10)] + [slot(F + 6 + i) for i in range(4)])
-    tw = b.inttoptr(slot(F + 11), ft.as_pointer())
-    plan0 = F + 12
+    scr_a = b.inttoptr(slot(F + 10), ft.as_pointer())
+    scr_b = b.inttoptr(slot(F + 11), ft.as_pointer())
+    s_es, s_bs1, s_bs2, compact = (slot(F + 12 + i) for i in range(4))
+    tw = b.inttoptr(slot(F + 16), ft.as_pointer())
+    plan0 = F + 17
     col = spec.order == "col"
     npb2 = b.sdiv(b.add(B2, b.sub(W, one)), W)
+    two = const(I64, 2)
+
+    def pick(cond, x, y):
+        o = _Op.__new__(_Op)
+        o.b = b
+        o.p, o.es, o.bs1, o.bs2, o.im = (b.select(cond, u, v) for u, v in (
+            (x.p, y.p), (x.es, y.es), (x.bs1, y.bs1), (x.bs2, y.bs2), (x.im, y.im)))
+        return o
+
+    def unit_of(o):
+        return b.and_(b.icmp_signed("==", o.im, one), b.icmp_signed("==", o.bs2 if col else o.es, two))
+
     with for_range(b, start, stop, name="w") as w:
         panel, chunk = b.sdiv(w, nchunk), b.srem(w, nchunk)
         b1 = b.sdiv(panel, npb2)
         c0 = b.mul(b.srem(panel, npb2), W)
         c1 = _min(b, b.add(c0, W), B2)
+        # the scratch buffers: per panel compact (n x W pairs), or with the output's strides
+        is_c = b.icmp_signed("!=", compact, zero)
+        shift = b.select(is_c, b.sub(b.mul(panel, s_bs1), b.mul(c0, s_bs2)), zero)
+        scr = []
+        for base in (scr_a, scr_b):
+            o = _Op.__new__(_Op)
+            o.b, o.p, o.es, o.bs2, o.im = b, b.gep(base, [shift]), s_es, s_bs2, one
+            o.bs1 = b.select(is_c, zero, s_bs1)
+            scr.append(o)
         with for_range(b, p0, p1, name="p") as p:
             sl = b.add(const(I64, plan0), b.mul(p, const(I64, 3)))
-            R, Ns, twoff = slot(sl), slot(b.add(sl, one)), slot(b.add(sl, const(I64, 2)))
+            R, Ns, twoff = slot(sl), slot(b.add(sl, one)), slot(b.add(sl, two))
             m = b.sdiv(n, R)
             cs = b.sdiv(b.add(m, b.sub(nchunk, one)), nchunk)
             j0 = b.mul(chunk, cs)
             j1 = _min(b, b.add(j0, cs), m)
-            last = b.icmp_signed("==", p, b.sub(P, one))
-            sc = b.select(last, scale, C.k(1.0))
-            to_out = b.icmp_signed("==", b.and_(b.sub(b.sub(P, one), p), one), zero)
+            t = b.sub(b.sub(P, one), p)  # passes after this one
+            sc = b.select(b.icmp_signed("==", t, zero), scale, C.k(1.0))
+            # pass p writes: out when it is the last, else A when P-1-p is odd, B when even
+            odd = b.icmp_signed("!=", b.and_(t, one), zero)
+            dst = pick(b.icmp_signed("==", t, zero), out, pick(odd, scr[0], scr[1]))
+            # ... and reads the kernel's source (first pass of the launch) or what pass p-1 wrote
             first = b.icmp_signed("==", p, p0)
-            # the source: the kernel's source operand, or the buffer the previous pass wrote
-            prev_out = b.icmp_signed("==", b.and_(b.sub(P, p), one), zero)  # pass p-1 wrote out
-            src = _Op.__new__(_Op)
-            src.b = b
-            src.p = b.select(first, src0.p, b.select(prev_out, out.p, scr.p))
-            src.es, src.bs1, src.bs2, src.im = (b.select(first, x, y) for x, y in (
-                (src0.es, out.es), (src0.bs1, out.bs1), (src0.bs2, out.bs2), (src0.im, out.im)))
-            dst = _Op.__new__(_Op)
-            dst.b = b
-            dst.p = b.select(to_out, out.p, scr.p)
-            dst.es, dst.bs1, dst.bs2, dst.im = out.es, out.bs1, out.bs2, out.im
+            prev_odd = b.icmp_signed("==", b.and_(t, one), zero)
+            src = pick(first, src0, pick(prev_odd, scr[0], scr[1]))
             twp = b.gep(tw, [twoff])
             # unit layout (complex pairs adjacent along the vectorized loop): constant strides
-            unit_of = (lambda o: b.and_(b.icmp_signed("==", o.im, one),
-                                        b.icmp_signed("==", o.bs2 if col else o.es, const(I64, 2))))
-            unit = b.and_(unit_of(out), b.or_(b.not_(first), unit_of(src0)))
+            unit = b.and_(unit_of(dst), unit_of(src))
             ns1 = b.icmp_signed("==", Ns, one)
             done = b.append_basic_block("radix.done")
             default = b.append_basic_block("radix.none")
@@ -248,16 +270,16 @@ def _stockham(spec, module, fname, ft):
                 gen_b, unit_b, after = (b.append_basic_block(f"r{radix}.{t}") for t in ("gen", "unit", "end"))
                 b.cbranch(unit, unit_b, gen_b)
                 b.position_at_end(gen_b)
-                _pass(b, C, spec, radix, src, dst, twp, m, Ns, j0, j1, b1, c0, c1, sc, False, False)
+                _pass_call(b, spec, ft, fname, radix, src, dst, twp, m, Ns, j0, j1, b1, c0, c1, sc, False, False)
                 b.branch(after)
                 b.position_at_end(unit_b)
                 u1, un = b.append_basic_block(f"r{radix}.ns1"), b.append_basic_block(f"r{radix}.nsn")
                 b.cbranch(ns1, u1, un)
                 b.position_at_end(u1)
-                _pass(b, C, spec, radix, src, dst, twp, m, Ns, j0, j1, b1, c0, c1, sc, True, True)
+                _pass_call(b, spec, ft, fname, radix, src, dst, twp, m, Ns, j0, j1, b1, c0, c1, sc, True, True)
                 b.branch(after)
                 b.position_at_end(un)
-                _pass(b, C, spec, radix, src, dst, twp, m, Ns, j0, j1, b1, c0, c1, sc, True, False)
+                _pass_call(b, spec, ft, fname, radix, src, dst, twp, m, Ns, j0, j1, b1, c0, c1, sc, True, False)
                 b.branch(after)
                 b.position_at_end(after)
                 b.branch(done)
@@ -265,6 +287,33 @@ def _stockham(spec, module, fname, ft):
             b.branch(done)
             b.position_at_end(done)
     b.ret_void()
+
+
+def _pass_call(b, spec, ft, fname, R, src, dst, twp, m, Ns, j0, j1, b1, c0, c1, sc, unit, ns1):
+    """Call the pass function of (R, unit, ns1), made once per module: its source, destination and
+    twiddle pointers are ``noalias`` arguments, so its loops vectorize without runtime alias checks
+    (a pass never writes what it reads)."""
+    module = b.module
+    name = f"{fname}_r{R}{'_unit' if unit else ''}{'_ns1' if ns1 else ''}"
+    fn = module.globals.get(name)
+    if fn is None:
+        pt = ft.as_pointer()
+        fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [pt] + [I64] * 4 + [pt] + [I64] * 4 + [pt]
+                                                 + [I64] * 7 + [ft]), name=name)
+        fn.linkage = "internal"
+        for k in (0, 5, 10):
+            fn.args[k].add_attribute("noalias")
+        fb = ir.IRBuilder(fn.append_basic_block("entry"))
+        a = fn.args
+        ops = []
+        for base in (0, 5):
+            op = _Op.__new__(_Op)
+            op.b, op.p, op.es, op.bs1, op.bs2, op.im = fb, *a[base:base + 5]
+            ops.append(op)
+        _pass(fb, _C(fb, ft), spec, R, ops[0], ops[1], a[10], *a[11:18], a[18], unit, ns1)
+        fb.ret_void()
+    b.call(fn, [src.p, src.es, src.bs1, src.bs2, src.im, dst.p, dst.es, dst.bs1, dst.bs2, dst.im,
+                twp, m, Ns, j0, j1, b1, c0, c1, sc])
 
 
 def _unit(op, col):
