@@ -24,6 +24,7 @@ from ._array import Array
 from ._graph import LazyNode, View, contiguous_strides
 from ._shapes import normalize_axis
 from .kernels.cache import get_program
+from .kernels.sort_radix import radix_passes
 from .kernels.spec import SortSpec
 
 __all__ = ["sort", "argsort", "sort_rows", "launch", "contiguous_copy"]
@@ -118,24 +119,43 @@ RADIX_MAX_ROWS = 8
 
 
 def _radix_rows(keys, scratch, ia, ib, dtype, n_rows, row_len, device, descending, with_idx, threads):
-    """LSD radix sort (8-bit digits, stable) of each row: per pass a histogram per chunk of the row
-    (chunks = threads, in parallel), one prefix kernel, a stable scatter per chunk (in parallel)."""
+    """LSD radix sort (8-bit digits, stable) of each row. One ``hist_all`` kernel per row counts
+    the digits of every pass at once (chunks of the row in parallel); passes whose digit is the
+    same for every element of every row are skipped (host-memory devices, where the counts are
+    readable for free); each remaining pass runs a prefix kernel and a stable scatter per chunk.
+    Per-chunk counts depend on the order, so with several chunks every pass after the first one
+    run recounts its digit (``hist``) in the order the previous pass left."""
     nchunks = max(1, min(threads, row_len // 4096))
     chunk = -(-row_len // nchunks)
-    hist = device.allocator.alloc(nchunks * 256 * 8)
-    passes = max(1, dtype.itemsize)
+    passes = radix_passes(dtype)
+    per = nchunks * 256  # counts of one pass of one row
+    hist = device.allocator.alloc(n_rows * passes * per * 8)
     progs = {ph: get_program(device, SortSpec(dtype.name, bool(descending), with_idx, ph))
-             for ph in ("hist", "prefix", "scatter", "scatter_first")}
+             for ph in ("hist_all", "hist", "prefix", "scatter", "scatter_first")}
     isz = dtype.itemsize
     nbytes = row_len * (isz + (8 if with_idx else 0))
-    for p in range(passes):
+
+    def row_slots(r, p, src, dst, si, di):
+        k_off, i_off = r * row_len * isz, r * row_len * 8
+        return [row_len, chunk, nchunks, 8 * p, src.ptr + k_off, dst.ptr + k_off,
+                (si.ptr + i_off) if with_idx else 0, (di.ptr + i_off) if with_idx else 0,
+                hist.ptr + (r * passes + p) * per * 8]
+
+    for r in range(n_rows):
+        launch(device, progs["hist_all"], row_slots(r, 0, keys, scratch, ia, ib), nchunks, row_len * isz,
+               row_len * passes)
+    run = list(range(passes))
+    if getattr(device, "host_memory", False):
+        counts = device.host_view(hist, 0, n_rows * passes * per * 8).view(np.int64)
+        totals = counts.reshape(n_rows, passes, nchunks, 256).sum(axis=2)
+        run = [p for p in run if not (totals[:, p, :] == row_len).any(axis=1).all()] or ([0] if with_idx else [])
+    for k, p in enumerate(run):
         for r in range(n_rows):
-            k_off, i_off = r * row_len * isz, r * row_len * 8
-            sl = [row_len, chunk, nchunks, 8 * p, keys.ptr + k_off, scratch.ptr + k_off,
-                  (ia.ptr + i_off) if with_idx else 0, (ib.ptr + i_off) if with_idx else 0, hist.ptr]
-            launch(device, progs["hist"], sl, nchunks, row_len * isz, row_len)
+            sl = row_slots(r, p, keys, scratch, ia, ib)
+            if k > 0 and nchunks > 1:  # per-chunk counts of the order the last pass left
+                launch(device, progs["hist"], sl, nchunks, row_len * isz, row_len)
             launch(device, progs["prefix"], sl, 1, nchunks * 256 * 8, 1)
-            launch(device, progs["scatter_first" if p == 0 else "scatter"], sl, nchunks, 2 * nbytes, row_len)
+            launch(device, progs["scatter_first" if k == 0 else "scatter"], sl, nchunks, 2 * nbytes, row_len)
         keys, scratch, ia, ib = scratch, keys, ib, ia
     return keys, ia
 

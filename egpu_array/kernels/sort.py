@@ -252,79 +252,15 @@ class _if:
         return False
 
 
-def radix_key(b, dtype, v, descending: bool):
-    """The unsigned key whose integer order is the sort order of ``v`` (NaNs last, ``-0.0 == 0.0``)."""
-    kind = dtype.kind
-    if kind == "f":
-        ity = ir.IntType(dtype.bits)
-        bits = b.bitcast(v, ity)
-        bits = b.select(b.fcmp_ordered("==", v, ir.Constant(v.type, 0.0)), ir.Constant(ity, 0), bits)
-        ones, sign = ir.Constant(ity, -1), ir.Constant(ity, 1 << (dtype.bits - 1))
-        k = b.xor(bits, b.select(b.icmp_signed("<", bits, ir.Constant(ity, 0)), ones, sign))
-        k = b.select(b.fcmp_unordered("uno", v, v), ones, k)
-    elif kind == "i":
-        k = b.xor(v, ir.Constant(v.type, 1 << (v.type.width - 1)))
-    else:
-        k = v
-    return b.not_(k) if descending else k
-
-
-def _generate_radix(spec: SortSpec, b, slot, start, stop):
-    """One phase of an LSD radix sort (8-bit digits) of one row: ``hist`` (per-chunk digit
-    counts), ``prefix`` (the counts become scatter offsets, chunk order within a digit) or
-    ``scatter`` (stable: values, and indices, move to their digit's next slot; ``scatter_first``
-    takes the indices as positions)."""
-    K = Keys(b, dtype_named(spec.dtype))
-    n, chunk, nchunks, shift = slot(0), slot(1), slot(2), slot(3)
-    sk, dk = K.ptr(slot(4)), K.ptr(slot(5))
-    si, di = (b.inttoptr(slot(k), I64.as_pointer()) for k in (6, 7))
-    hist = b.inttoptr(slot(8), I64.as_pointer())
-    zero, one, nb = const(I64, 0), const(I64, 1), const(I64, 256)
-    if spec.phase == "prefix":
-        with _if(b, b.icmp_signed("==", start, zero)):
-            def dbody(u):
-                d, run = u
-
-                def cbody(q):
-                    c, r = q
-                    p = b.gep(hist, [b.add(b.mul(c, nb), d)])
-                    t = b.load(p)
-                    b.store(r, p)
-                    return [b.add(c, one), b.add(r, t)]
-                _, run2 = _while(b, [zero, run], lambda q: b.icmp_signed("<", q[0], nchunks), cbody, "pc")
-                return [b.add(d, one), run2]
-            _while(b, [zero, zero], lambda u: b.icmp_signed("<", u[0], nb), dbody, "pd")
-        return
-    with for_range(b, start, stop, name="c") as c:
-        lo = b.mul(c, chunk)
-        hi = _min(b, b.add(lo, chunk), n)
-        hrow = b.gep(hist, [b.mul(c, nb)])
-        if spec.phase == "hist":
-            with for_range(b, zero, nb, name="z") as z:
-                b.store(zero, b.gep(hrow, [z]))
-        with for_range(b, lo, hi, name="e") as i:
-            v = K.load(sk, i)
-            k = radix_key(b, K.dtype, v, spec.descending)
-            sh = b.trunc(shift, k.type) if k.type.width < 64 else shift
-            d = b.and_(b.lshr(k, sh), ir.Constant(k.type, 255))
-            d = b.zext(d, I64) if k.type.width < 64 else d
-            hp = b.gep(hrow, [d])
-            pos = b.load(hp)
-            b.store(b.add(pos, one), hp)
-            if spec.phase != "hist":
-                K.store(dk, pos, v)
-                if spec.with_idx:
-                    b.store(i if spec.phase == "scatter_first" else b.load(b.gep(si, [i])), b.gep(di, [pos]))
-
-
 def generate_sort(spec: SortSpec, module: ir.Module, fname: str) -> ir.Function:
     """Add the sort kernel for ``spec`` to ``module`` under the name ``fname``."""
     fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [I64.as_pointer(), I64, I64]), name=fname)
     args, start, stop = fn.args
     b = ir.IRBuilder(fn.append_basic_block("entry"))
     slot = lambda k: b.load(b.gep(args, [const(I64, k)]))  # noqa: E731
-    if spec.phase in ("hist", "prefix", "scatter", "scatter_first"):
-        _generate_radix(spec, b, slot, start, stop)
+    if spec.phase in ("hist", "hist_all", "prefix", "scatter", "scatter_first"):
+        from .sort_radix import generate_radix
+        generate_radix(spec, b, slot, start, stop)
         b.ret_void()
         return fn
     row_len, seg, nseg = slot(1), slot(2), slot(3)

@@ -1,0 +1,198 @@
+"""Phases of the stable LSD radix sort (8-bit digits) of one row, for the ``sort`` kernel kind.
+
+Slots (shared by every phase): ``row_len``, ``chunk``, ``nchunks``, ``shift`` (8 * pass), keys
+source, keys destination, indices source, indices destination, counts. Work item ``c`` handles
+chunk ``c`` of the row (``[c * chunk, min((c + 1) * chunk, row_len))``).
+
+- ``hist``: chunk ``c``'s counts of the digit at ``shift``, at ``counts[c * 256 + digit]``;
+- ``hist_all``: the counts of every pass in one read, at ``counts[(p * nchunks + c) * 256 + digit]``;
+- ``prefix`` (work item 0): the counts become scatter offsets (digit-major, chunk order inside);
+- ``scatter`` / ``scatter_first``: values (and indices; ``scatter_first`` takes the positions as
+  indices) move to their digit's next offset, in order, so the sort is stable.
+
+Keys are order-preserving unsigned integers (:func:`radix_key`). Each phase walks its chunk in
+blocks of :data:`BLOCK`: a vectorizable loop computes the block's keys into a stack buffer, then a
+scalar loop counts or scatters; counters live on the stack in several copies (alternate elements
+use alternate copies) so runs of equal digits do not serialize on one counter.
+"""
+from __future__ import annotations
+
+from llvmlite import ir
+
+from .elementwise import dtype_named
+from .irb import I64, const, for_range
+from .spec import SortSpec
+
+__all__ = ["generate_radix", "radix_key", "radix_passes", "BLOCK"]
+
+#: elements whose keys are computed together before counting / scattering them
+BLOCK = 256
+
+
+def radix_passes(dtype) -> int:
+    """8-bit digit passes of an LSD radix sort of ``dtype`` keys."""
+    return max(1, dtype.itemsize)
+
+
+def radix_key(b, dtype, v, descending: bool):
+    """The unsigned key whose integer order is the sort order of ``v`` (NaNs last, ``-0.0 == 0.0``)."""
+    kind = dtype.kind
+    if kind == "f":
+        ity = ir.IntType(dtype.bits)
+        bits = b.bitcast(v, ity)
+        bits = b.select(b.fcmp_ordered("==", v, ir.Constant(v.type, 0.0)), ir.Constant(ity, 0), bits)
+        ones, sign = ir.Constant(ity, -1), ir.Constant(ity, 1 << (dtype.bits - 1))
+        k = b.xor(bits, b.select(b.icmp_signed("<", bits, ir.Constant(ity, 0)), ones, sign))
+        k = b.select(b.fcmp_unordered("uno", v, v), ones, k)
+    elif kind == "i":
+        k = b.xor(v, ir.Constant(v.type, 1 << (v.type.width - 1)))
+    else:
+        k = v
+    return b.not_(k) if descending else k
+
+
+def _min(b, x, y):
+    return b.select(b.icmp_signed("<", x, y), x, y)
+
+
+def _digit(b, k, shift):
+    """``(k >> shift) & 255`` as an i64 (``shift`` an i64 value or a Python int)."""
+    if isinstance(shift, int):
+        sh = ir.Constant(k.type, shift)
+    else:
+        sh = b.trunc(shift, k.type) if k.type.width < 64 else shift
+    d = b.and_(b.lshr(k, sh), ir.Constant(k.type, 255))
+    return b.zext(d, I64) if k.type.width < 64 else d
+
+
+def key_type(dtype) -> ir.IntType:
+    """The integer type of :func:`radix_key` for ``dtype``."""
+    return ir.IntType(8 * dtype.itemsize)
+
+
+class _Row:
+    """The chunk of a row a work item handles, walked block by block with the keys precomputed.
+    Create it in the entry block (it allocates the key buffer), then set ``lo``/``hi``."""
+
+    def __init__(self, spec, b, keys, src):
+        self.spec, self.b, self.K, self.src = spec, b, keys, src
+        kty = key_type(keys.dtype)
+        self.kbuf = b.bitcast(b.alloca(ir.ArrayType(kty, BLOCK)), kty.as_pointer())
+        self.lo = self.hi = None
+
+    def blocks(self, body):
+        """``body(first, m)`` per block, after the block's keys are in ``key(j)``, j < m."""
+        b = self.b
+        span = b.sub(self.hi, self.lo)
+        nblk = b.sdiv(b.add(span, const(I64, BLOCK - 1)), const(I64, BLOCK))
+        with for_range(b, const(I64, 0), nblk, name="blk") as blk:
+            first = b.add(self.lo, b.mul(blk, const(I64, BLOCK)))
+            m = _min(b, const(I64, BLOCK), b.sub(self.hi, first))
+            with for_range(b, const(I64, 0), m, name="kj") as j:
+                v = self.K.load(self.src, b.add(first, j))
+                b.store(radix_key(b, self.K.dtype, v, self.spec.descending), b.gep(self.kbuf, [j]))
+            body(first, m)
+
+    def key(self, j):
+        return self.b.load(self.b.gep(self.kbuf, [j]))
+
+
+def _count(b, row: _Row, shifts: list, copies: int, cnt):
+    """Count the digits at each of ``shifts`` into ``cnt[(s * copies + copy) * 256 + digit]``."""
+    one = const(I64, 1)
+
+    def inc(k, copy):
+        for s, sh in enumerate(shifts):
+            hp = b.gep(cnt, [b.add(const(I64, (s * copies + copy) * 256), _digit(b, k, sh))])
+            b.store(b.add(b.load(hp), one), hp)
+
+    def body(first, m):
+        groups = b.sdiv(m, const(I64, copies))
+        with for_range(b, const(I64, 0), groups, name="cg") as g:
+            for copy in range(copies):
+                inc(row.key(b.add(b.mul(g, const(I64, copies)), const(I64, copy))), copy)
+        with for_range(b, b.mul(groups, const(I64, copies)), m, name="cr") as j:
+            inc(row.key(j), 0)
+    row.blocks(body)
+
+
+def _stack_counts(b, n: int):
+    arr = b.alloca(ir.ArrayType(I64, n))
+    return b.bitcast(arr, I64.as_pointer())
+
+
+def generate_radix(spec: SortSpec, b, slot, start, stop):
+    """Emit the body of radix phase ``spec.phase`` (the builder is in the kernel's entry block)."""
+    from .sort import Keys
+    K = Keys(b, dtype_named(spec.dtype))
+    n, chunk, nchunks, shift = slot(0), slot(1), slot(2), slot(3)
+    sk, dk = K.ptr(slot(4)), K.ptr(slot(5))
+    si, di = (b.inttoptr(slot(k), I64.as_pointer()) for k in (6, 7))
+    hist = b.inttoptr(slot(8), I64.as_pointer())
+    zero, one, nb = const(I64, 0), const(I64, 1), const(I64, 256)
+    if spec.phase == "prefix":
+        _prefix(b, hist, nchunks, start)
+        return
+    counting = spec.phase.startswith("hist")
+    passes = radix_passes(K.dtype)
+    shifts = [8 * p for p in range(passes)] if spec.phase == "hist_all" else [shift]
+    copies = (4 if passes == 1 else 2) if spec.phase == "hist_all" else 4
+    ncnt = len(shifts) * copies * 256 if counting else 256
+    cnt = b.bitcast(b.alloca(ir.ArrayType(I64, ncnt)), I64.as_pointer())
+    row = _Row(spec, b, K, sk)
+    with for_range(b, start, stop, name="c") as c:
+        row.lo = b.mul(c, chunk)
+        row.hi = _min(b, b.add(row.lo, chunk), n)
+        if counting:
+            _count_chunk(spec, b, row, shifts, copies, cnt, ncnt, hist, nchunks, c)
+        else:
+            _scatter_chunk(spec, b, row, K, cnt, hist, c, shift, sk, dk, si, di)
+
+
+def _count_chunk(spec, b, row, shifts, copies, cnt, ncnt, hist, nchunks, c):
+    """hist / hist_all for one chunk: count on the stack, then store the summed copies."""
+    zero, nb = const(I64, 0), const(I64, 256)
+    with for_range(b, zero, const(I64, ncnt), name="z") as z:
+        b.store(zero, b.gep(cnt, [z]))
+    _count(b, row, shifts, copies, cnt)
+    for s in range(len(shifts)):
+        base = b.mul(b.add(b.mul(const(I64, s), nchunks), c), nb) if spec.phase == "hist_all" else b.mul(c, nb)
+        with for_range(b, zero, nb, name="h") as d:
+            tot = zero
+            for copy in range(copies):
+                tot = b.add(tot, b.load(b.gep(cnt, [b.add(const(I64, (s * copies + copy) * 256), d)])))
+            b.store(tot, b.gep(hist, [b.add(base, d)]))
+
+
+def _scatter_chunk(spec, b, row, K, cnt, hist, c, shift, sk, dk, si, di):
+    """scatter / scatter_first for one chunk, with its offsets copied to the stack."""
+    zero, one, nb = const(I64, 0), const(I64, 1), const(I64, 256)
+    hrow = b.gep(hist, [b.mul(c, nb)])
+    with for_range(b, zero, nb, name="l") as d:
+        b.store(b.load(b.gep(hrow, [d])), b.gep(cnt, [d]))
+
+    def body(first, m):
+        with for_range(b, zero, m, name="e") as j:
+            i = b.add(first, j)
+            hp = b.gep(cnt, [_digit(b, row.key(j), shift)])
+            pos = b.load(hp)
+            b.store(b.add(pos, one), hp)
+            K.store(dk, pos, K.load(sk, i))
+            if spec.with_idx:
+                b.store(i if spec.phase == "scatter_first" else b.load(b.gep(si, [i])), b.gep(di, [pos]))
+    row.blocks(body)
+
+
+def _prefix(b, hist, nchunks, start):
+    """Counts -> offsets: digit-major, chunks in order within a digit (work item 0 only)."""
+    zero, nb = const(I64, 0), const(I64, 256)
+    run = b.alloca(I64)
+    with b.if_then(b.icmp_signed("==", start, zero)):
+        b.store(zero, run)
+        with for_range(b, zero, nb, name="pd") as d:
+            with for_range(b, zero, nchunks, name="pc") as c:
+                p = b.gep(hist, [b.add(b.mul(c, nb), d)])
+                t = b.load(p)
+                r = b.load(run)
+                b.store(r, p)
+                b.store(b.add(r, t), run)

@@ -1,0 +1,89 @@
+"""The radix sort path (rows of >= RADIX_MIN elements) against NumPy's stable sort: skipped digit
+passes (constant bytes), several rows, descending order, NaN/-0.0/inf, every real dtype."""
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+import egpu_array as xp
+from egpu_array import profiler
+from egpu_array._sorting import RADIX_MIN
+
+N = RADIX_MIN + 4099  # an odd length: the last chunk is short
+
+
+def _check(h, axis=-1, descending=False):
+    x = xp.asarray(h)
+    ref_idx = _desc_argsort(h, axis) if descending else np.argsort(h, axis=axis, kind="stable")
+    got_idx = np.asarray(xp.argsort(x, axis=axis, descending=descending))
+    np.testing.assert_array_equal(got_idx, ref_idx)
+    got = np.asarray(xp.sort(x, axis=axis, descending=descending))
+    np.testing.assert_array_equal(got, np.take_along_axis(h, ref_idx, axis=axis))
+
+
+def _desc_argsort(h, axis):
+    """Stable descending order (NaNs first, equal elements in their original order)."""
+    h = np.moveaxis(h, axis, -1)
+    out = np.empty(h.shape, dtype=np.int64)
+    for idx in np.ndindex(h.shape[:-1]):
+        row = h[idx]
+        keys = [(0 if (row.dtype.kind == "f" and np.isnan(v)) else 1,
+                 -v if not (row.dtype.kind == "f" and np.isnan(v)) else 0, i) for i, v in enumerate(row.tolist())]
+        out[idx] = [k[2] for k in sorted(keys)]
+    return np.moveaxis(out, -1, axis)
+
+
+@settings(max_examples=8, deadline=None, derandomize=True)
+@given(st.sampled_from(["int8", "uint8", "int16", "int32", "uint32", "int64", "uint64", "float32", "float64"]),
+       st.sampled_from([3, 300, 70_000, None]), st.integers(0, 2**32 - 1))
+def test_radix_rows_match_numpy(dtype, spread, seed):
+    """Small spreads make most digit passes constant (skipped); None uses the full range."""
+    rng = np.random.default_rng(seed)
+    if dtype.startswith("float"):
+        h = rng.standard_normal(N).astype(dtype) * (spread or 1e6)
+    else:
+        info = np.iinfo(dtype)
+        hi = info.max if spread is None else min(info.max, spread)
+        lo = info.min if spread is None else max(info.min, -spread)
+        h = rng.integers(lo, hi, N, endpoint=True, dtype=dtype)
+    _check(h)
+
+
+def test_radix_special_values_and_descending():
+    rng = np.random.default_rng(1)
+    h = rng.choice(np.array([np.nan, -0.0, 0.0, np.inf, -np.inf, 1.5, -1.5, 2.0]), N)
+    for dtype in ("float32", "float64"):
+        hv = h.astype(dtype)
+        x = xp.asarray(hv)
+        np.testing.assert_array_equal(np.asarray(xp.argsort(x)), np.argsort(hv, kind="stable"))
+        got = np.asarray(xp.sort(x))
+        np.testing.assert_array_equal(got, np.sort(hv))   # NaNs last; -0.0 and 0.0 keep their order
+    hi = rng.integers(-5, 5, N).astype(np.int32)
+    _check(hi, descending=True)
+
+
+def test_all_equal_row_keeps_positions():
+    """Every digit pass is constant: nothing moves, argsort is the identity."""
+    h = np.full(N, 7.25, dtype=np.float32)
+    np.testing.assert_array_equal(np.asarray(xp.argsort(xp.asarray(h))), np.arange(N))
+    np.testing.assert_array_equal(np.asarray(xp.sort(xp.asarray(h))), h)
+
+
+def test_several_rows_and_axis0():
+    rng = np.random.default_rng(2)
+    h = rng.integers(0, 1000, (3, N)).astype(np.int64)
+    _check(h, axis=1)
+    _check(np.ascontiguousarray(h.T), axis=0)
+
+
+def test_constant_passes_are_skipped():
+    h = np.random.default_rng(3).integers(0, 200, N).astype(np.int64)   # 7 of 8 bytes constant
+    with profiler.profile() as prof:
+        got = np.asarray(xp.sort(xp.asarray(h)))
+    np.testing.assert_array_equal(got, np.sort(h))
+    assert prof.launches <= 6   # copy, counts, one prefix + scatter (+ the asarray copy)
+
+
+@pytest.mark.parametrize("dtype", ["bool", "int8"])
+def test_one_byte_keys(dtype):
+    h = (np.random.default_rng(4).integers(0, 3, N) - (dtype == "int8")).astype(dtype)
+    _check(h)
