@@ -30,7 +30,7 @@ from . import cuda_driver as cu
 from .device import Device, Program, register_device
 from .pool import PoolAllocator
 
-__all__ = ["CUDADevice", "BLOCK", "STAGING_CHUNK", "list_devices", "parse_ptx_header"]
+__all__ = ["CUDADevice", "EventTimer", "BLOCK", "STAGING_CHUNK", "list_devices", "parse_ptx_header"]
 
 #: threads per block of the grid-stride kernels
 BLOCK = 256
@@ -289,6 +289,32 @@ class CUDADevice(Device):
             self._bind()
             self.drv.call("cuMemcpyDtoDAsync_v2", dst.ptr + dst_offset, src.ptr + src_offset, nbytes,
                           self.compute, what=f"copying {nbytes} bytes within {self.name}")
+
+
+class EventTimer:
+    """Device time between two events on a device's compute stream (benchmarks)::
+
+        t = EventTimer(dev); t.start(); ...queue work...; seconds = t.stop()
+    """
+
+    def __init__(self, device: CUDADevice):
+        self.device = device
+        device._bind()
+        self.events = [device.drv.out_ptr("cuEventCreate", cu.CU["CU_EVENT_DEFAULT"]) for _ in range(2)]
+
+    def start(self) -> None:
+        self.device._bind()
+        self.device.drv.call("cuEventRecord", self.events[0], self.device.compute)
+
+    def stop(self) -> float:
+        """Seconds of device time since :meth:`start` (waits for the queued work)."""
+        drv = self.device.drv
+        self.device._bind()
+        drv.call("cuEventRecord", self.events[1], self.device.compute)
+        drv.call("cuEventSynchronize", self.events[1], what="waiting for a timing event")
+        ms = ctypes.c_float()
+        drv.call("cuEventElapsedTime", ctypes.byref(ms), self.events[0], self.events[1])
+        return ms.value / 1e3
 
 
 def _host_address(host) -> tuple:

@@ -114,8 +114,23 @@ CUresult cuMemcpyHtoDAsync_v2(uint64_t d, const void *h, size_t n, void *s) { co
 CUresult cuMemcpyDtoHAsync_v2(void *h, uint64_t d, size_t n, void *s) { copies++; memcpy(h, (void *)d, n); return 0; }
 CUresult cuMemcpyDtoDAsync_v2(uint64_t d, uint64_t s2, size_t n, void *s) { memcpy((void *)d, (void *)s2, n); return 0; }
 CUresult cuModuleLoadDataEx(void **m, const void *img, unsigned n, int *opts, void **vals) {
+  if (envint("FAKE_CUDA_JIT_OK", 0)) { *m = malloc(1); return 0; }
   for (unsigned i = 0; i < n; i++) if (opts[i] == 5) strcpy((char *)vals[i], "ptxas fatal: fake JIT refuses everything");
   return 218; }
+CUresult cuModuleGetFunction(void **f, void *m, const char *name) { *f = strdup(name); return 0; }
+/* a launch records its grid, block, function name and parameters; the "kernel" sets slot
+   FAKE_CUDA_WRITE_SLOT of the argument block to 7 (a flag written by the kernel) */
+static int64_t last[4]; static char last_name[128];
+int64_t fake_last(int i) { return last[i]; }
+const char *fake_last_name(void) { return last_name; }
+CUresult cuLaunchKernel(void *f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz,
+                        unsigned shm, void *s, void **params, void **extra) {
+  strncpy(last_name, (const char *)f, 127);
+  last[0] = gx; last[1] = bx; last[2] = (int64_t)*(uint64_t *)params[0];
+  last[3] = strstr(last_name, "_fin") ? -1 : *(int64_t *)params[1];
+  int w = envint("FAKE_CUDA_WRITE_SLOT", -1);
+  if (w >= 0) ((int64_t *)last[2])[w] = 7;
+  return 0; }
 """
 
 
@@ -219,3 +234,54 @@ def test_ptx_header_is_required(fake_device):
     from egpu_array.kernels.spec import SortSpec
     with pytest.raises(KernelLaunchError, match="header"):
         dev.load(b".version 7.8\n", "k_x", SortSpec("float32", False, False, "local"))
+
+
+@pytest.mark.parametrize("writes", [False, True])
+def test_launch_copies_slots_and_reads_flags_back(fake_device, monkeypatch, writes):
+    """A launch puts the int64 slots in the device block, sizes the grid-stride grid, and copies
+    the slots back only for kernels that write them (error / retry flags)."""
+    from egpu_array.backend import cuda
+    from egpu_array.backend.device import Program
+    from egpu_array.kernels.spec import SortSpec
+    dev, lib = fake_device
+    lib.fake_last.restype = ctypes.c_int64
+    lib.fake_last_name.restype = ctypes.c_char_p
+    monkeypatch.setenv("FAKE_CUDA_JIT_OK", "1")
+    monkeypatch.setenv("FAKE_CUDA_WRITE_SLOT", "3")
+    prog = dev.load(f"// egpu_array args=4 writes={int(writes)}\n".encode(), "k_t", SortSpec("int8", 0, 0, "local"))
+    assert isinstance(prog, Program) and prog.tail is None
+    slots = (ctypes.c_int64 * 4)(11, 22, 33, 0)
+    n = 10 ** 6
+    dev.launch(prog, slots, n)
+    assert lib.fake_last_name() == b"k_t_grid"
+    assert lib.fake_last(0) == min(-(-n // cuda.BLOCK), dev.max_grid) and lib.fake_last(1) == cuda.BLOCK
+    assert lib.fake_last(3) == n
+    block = (ctypes.c_int64 * 4).from_address(lib.fake_last(2))
+    assert list(block) == [11, 22, 33, 7]  # the slots reached the device; the "kernel" wrote slot 3
+    assert slots[3] == (7 if writes else 0)  # read back only when the kernel writes its slots
+    arr = np.array([5, 6, 7, 8], dtype=np.int64)  # the sorting launcher passes an address
+    dev.launch(prog, arr.ctypes.data, 3)
+    assert lib.fake_last(0) == 1 and list((ctypes.c_int64 * 4).from_address(lib.fake_last(2)))[:3] == [5, 6, 7]
+
+
+def test_launch_runs_the_finalize_kernel(fake_device, monkeypatch):
+    from egpu_array.kernels.spec import ReduceSpec
+    dev, lib = fake_device
+    lib.fake_last.restype = ctypes.c_int64
+    lib.fake_last_name.restype = ctypes.c_char_p
+    monkeypatch.setenv("FAKE_CUDA_JIT_OK", "1")
+    spec = ReduceSpec("sum", (("in", 0),), ("float32",), (), 0, "float32", "float32", "float32", 1, 1,
+                      ("c", "c"), "", True)
+    prog = dev.load(b"// egpu_array args=20 writes=0\n", "k_r", spec)
+    dev.launch(prog, (ctypes.c_int64 * 20)(), 64)
+    assert lib.fake_last_name() == b"k_r_fin_grid" and lib.fake_last(0) == 1 and lib.fake_last(1) == 1
+
+
+def test_dynamic_slot_kernels_need_a_sized_argument_block(fake_device, monkeypatch):
+    from egpu_array.kernels.spec import SortSpec
+    dev, _ = fake_device
+    monkeypatch.setenv("FAKE_CUDA_JIT_OK", "1")
+    prog = dev.load(b"// egpu_array args=-1 writes=0\n", "k_d", SortSpec("int8", 0, 0, "local"))
+    with pytest.raises(KernelLaunchError, match="indexes its arguments at run time"):
+        dev.launch(prog, np.zeros(4, dtype=np.int64).ctypes.data, 5)
+    dev.launch(prog, np.zeros(4, dtype=np.int64), 5)  # a NumPy array carries its size

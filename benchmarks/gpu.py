@@ -1,0 +1,271 @@
+"""GPU benchmarks of the cuda device against CuPy and PyTorch in the same process.
+
+Every figure is device time between two CUDA events (after ``--warmup`` untimed runs, median of
+``--repeats``) on random data (never zeros), except the host->device copy of a NumPy array, which
+is host time (the copy ends when the data is on the device). Measures, with the goals of issue 7:
+
+* ``d2d``: device-to-device copy bandwidth (the reference for elementwise and reductions, >= 85%);
+* ``axpy``: ``a * b + c`` float32 and ``sum`` float32 in GB/s;
+* ``chain``: ``a*b + c*d - sin(e)*exp(-a)`` fused (ours) vs CuPy's unfused ops (goal: 3x faster);
+* ``matmul``: float32 at 4096 and 8192 vs PyTorch with TF32 off (cuBLAS; goal 50%);
+* ``h2d``: a 1 GB NumPy array to the device vs the pinned-memory copy bandwidth (goal 80%);
+* ``launch``: host time per launch of a one-element kernel (goal < 10 us).
+
+Run ``python -m benchmarks.gpu [--device cuda:0] [--repeats 20] [--only d2d,chain]``. Without a cuda
+device it says why and exits with status 2.
+"""
+from __future__ import annotations
+
+import argparse
+import ctypes
+import statistics
+import sys
+import time
+
+import numpy as np
+
+ALL = ("d2d", "axpy", "chain", "matmul", "h2d", "launch")
+
+
+def _optional(name):
+    try:
+        return __import__(name)
+    except Exception:  # not installed, or installed without a usable GPU build
+        return None
+
+
+class Bench:
+    """Timing helpers around one cuda device (and CuPy / PyTorch when importable)."""
+
+    def __init__(self, xp, dev, repeats: int, warmup: int):
+        from egpu_array.backend.cuda import EventTimer
+        self.xp, self.dev, self.repeats, self.warmup = xp, dev, repeats, warmup
+        self.timer = EventTimer(dev)
+        self.rng = np.random.default_rng(12345)
+        self.cupy = _optional("cupy")
+        self.torch = _optional("torch")
+        if self.torch is not None and not self.torch.cuda.is_available():
+            self.torch = None
+        self.rows = []
+
+    def rand(self, shape, dtype="float32"):
+        return self.rng.standard_normal(shape, dtype=np.float64).astype(dtype) + 0.5
+
+    def ours(self, fn) -> float:
+        """Median device seconds of ``fn()`` (returns an Array, computed here)."""
+        def once():
+            self.timer.start()
+            out = fn()
+            if out is not None:
+                out._realize()
+            return self.timer.stop()
+        for _ in range(self.warmup):
+            once()
+        return statistics.median(once() for _ in range(self.repeats))
+
+    def cupy_time(self, fn) -> float | None:
+        if self.cupy is None:
+            return None
+        cp = self.cupy
+        start, end = cp.cuda.Event(), cp.cuda.Event()
+        for _ in range(self.warmup):
+            fn()
+        ts = []
+        for _ in range(self.repeats):
+            start.record()
+            fn()
+            end.record()
+            end.synchronize()
+            ts.append(cp.cuda.get_elapsed_time(start, end) / 1e3)
+        return statistics.median(ts)
+
+    def torch_time(self, fn) -> float | None:
+        if self.torch is None:
+            return None
+        t = self.torch
+        start, end = t.cuda.Event(enable_timing=True), t.cuda.Event(enable_timing=True)
+        for _ in range(self.warmup):
+            fn()
+        ts = []
+        for _ in range(self.repeats):
+            start.record()
+            fn()
+            end.record()
+            end.synchronize()
+            ts.append(start.elapsed_time(end) / 1e3)
+        return statistics.median(ts)
+
+    def row(self, name, ours, nbytes=None, flops=None, cupy=None, torch=None, note=""):
+        self.rows.append((name, ours, nbytes, flops, cupy, torch, note))
+
+    def table(self) -> str:
+        def ms(s):
+            return f"{s * 1e3:9.3f}" if s else "        -"
+        lines = [f"{'benchmark':34s} {'ours ms':>9s} {'GB/s':>8s} {'GFLOP/s':>8s} {'cupy ms':>9s} "
+                 f"{'torch ms':>9s}  note"]
+        for name, t, nb, fl, c, tt, note in self.rows:
+            gbs = f"{nb / t / 1e9:8.1f}" if nb and t else "       -"
+            gfl = f"{fl / t / 1e9:8.1f}" if fl and t else "       -"
+            lines.append(f"{name:34s} {ms(t)} {gbs} {gfl} {ms(c)} {ms(tt)}  {note}")
+        return "\n".join(lines)
+
+
+def bench_d2d(b: Bench) -> float:
+    n = 1 << 30
+    src, dst = b.dev.allocator.alloc(n), b.dev.allocator.alloc(n)
+    h = b.rng.integers(1, 255, n, dtype=np.uint8)
+    b.dev.copy_in(src, 0, h)
+    t = b.ours(lambda: b.dev.copy_device(dst, 0, src, 0, n))
+    b.row("d2d copy 1 GiB", t, 2 * n, note="reference bandwidth")
+    return 2 * n / t
+
+
+def bench_axpy(b: Bench, ref: float | None) -> None:
+    xp, n = b.xp, 1 << 26
+    a, c, d = (xp.asarray(b.rand(n), device=b.dev) for _ in range(3))
+    t = b.ours(lambda: a * c + d)
+    nb = 4 * 4 * n
+    share = f"{nb / t / ref:.0%} of d2d (goal 85%)" if ref else ""
+    b.row("a*b+c float32 2^26", t, nb, cupy=_cupy_fn(b, lambda x, y, z: x * y + z, n, 3),
+          torch=_torch_fn(b, lambda x, y, z: x * y + z, n, 3), note=share)
+    big = xp.asarray(b.rand(1 << 28), device=b.dev)
+    t = b.ours(lambda: xp.sum(big))
+    nb = 4 << 28
+    share = f"{nb / t / ref:.0%} of d2d (goal 85%)" if ref else ""
+    b.row("sum float32 2^28", t, nb, cupy=_cupy_fn(b, lambda x: x.sum(), 1 << 28, 1),
+          torch=_torch_fn(b, lambda x: x.sum(), 1 << 28, 1), note=share)
+
+
+def _cupy_fn(b, f, n, k):
+    if b.cupy is None:
+        return None
+    args = [b.cupy.asarray(b.rand(n)) for _ in range(k)]
+    return b.cupy_time(lambda: f(*args))
+
+
+def _torch_fn(b, f, n, k):
+    if b.torch is None:
+        return None
+    args = [b.torch.from_numpy(b.rand(n)).cuda() for _ in range(k)]
+    return b.torch_time(lambda: f(*args))
+
+
+def bench_chain(b: Bench) -> None:
+    xp, n = b.xp, 1 << 26
+    hs = [b.rand(n) for _ in range(5)]
+    a, c, d, e, g = (xp.asarray(h, device=b.dev) for h in hs)
+    t = b.ours(lambda: a * c + d * e - xp.sin(g) * xp.exp(-a))
+
+    def chain(x, y, z, w, v, lib):
+        return x * y + z * w - lib.sin(v) * lib.exp(-x)
+    tc = b.cupy_time((lambda xs: lambda: chain(*xs, b.cupy))([b.cupy.asarray(h) for h in hs])) \
+        if b.cupy is not None else None
+    tt = b.torch_time((lambda xs: lambda: chain(*xs, b.torch))([b.torch.from_numpy(h).cuda() for h in hs])) \
+        if b.torch is not None else None
+    note = f"{tc / t:.2f}x CuPy unfused (goal 3x)" if tc else ""
+    b.row("a*b+c*d-sin(e)*exp(-a) f32 2^26", t, 6 * 4 * n, cupy=tc, torch=tt, note=note)
+
+
+def bench_matmul(b: Bench) -> None:
+    xp = b.xp
+    if b.torch is not None:
+        b.torch.backends.cuda.matmul.allow_tf32 = False
+    for n in (4096, 8192):
+        ha, hb = b.rand((n, n)), b.rand((n, n))
+        a, c = xp.asarray(ha, device=b.dev), xp.asarray(hb, device=b.dev)
+        t = b.ours(lambda: a @ c)
+        tt = None
+        if b.torch is not None:
+            ta, tb = b.torch.from_numpy(ha).cuda(), b.torch.from_numpy(hb).cuda()
+            tt = b.torch_time(lambda: ta @ tb)
+        note = f"{tt / t:.0%} of cuBLAS (TF32 off; goal 50%)" if tt else ""
+        b.row(f"matmul float32 {n}", t, flops=2 * n ** 3, torch=tt, note=note)
+
+
+def bench_h2d(b: Bench) -> None:
+    from egpu_array.backend.cuda import EventTimer
+    dev, n = b.dev, 1 << 30
+    h = b.rng.integers(1, 255, n, dtype=np.uint8)
+    # pinned reference: one 256 MiB pinned buffer copied with cuMemcpyHtoDAsync
+    m = 256 << 20
+    pinned = dev.drv.out_ptr("cuMemHostAlloc", m, 0)
+    ctypes.memmove(pinned, h.ctypes.data, m)
+    dst = dev.allocator.alloc(n)
+    timer = EventTimer(dev)
+    ts = []
+    for _ in range(b.warmup + b.repeats):
+        timer.start()
+        dev.drv.call("cuMemcpyHtoDAsync_v2", dst.ptr, pinned, m, dev.compute)
+        ts.append(timer.stop())
+    t_pinned = statistics.median(ts[b.warmup:])
+    b.row("h2d pinned 256 MiB", t_pinned, m, note="reference")
+    dev.drv.call("cuMemFreeHost", pinned)
+    del dst
+    ts = []
+    for _ in range(max(3, b.repeats // 4)):
+        t0 = time.perf_counter()
+        x = b.xp.asarray(h, device=dev)
+        dev.synchronize()
+        ts.append(time.perf_counter() - t0)
+        del x
+    t = statistics.median(ts)
+    b.row("h2d numpy 1 GiB (host time)", t, n, note=f"{(n / t) / (m / t_pinned):.0%} of pinned (goal 80%)")
+
+
+def bench_launch(b: Bench) -> None:
+    xp = b.xp
+    x = xp.asarray(b.rand(1), device=b.dev)
+    k = 1000
+    for _ in range(10):
+        (x + 1.0)._realize()
+    b.dev.synchronize()
+    t0 = time.perf_counter()
+    for _ in range(k):
+        (x + 1.0)._realize()
+    b.dev.synchronize()
+    t = (time.perf_counter() - t0) / k
+    b.row("launch: x + 1 on one element", t, note=f"{t * 1e6:.1f} us host time per kernel (goal < 10 us)")
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--device", default="cuda:0")
+    p.add_argument("--repeats", type=int, default=20)
+    p.add_argument("--warmup", type=int, default=3)
+    p.add_argument("--only", default=",".join(ALL), help=f"comma-separated subset of {','.join(ALL)}")
+    args = p.parse_args(argv)
+    import egpu_array as xp
+    from egpu_array.backend import cuda, cuda_driver
+    if args.device not in cuda.list_devices():
+        try:
+            cuda_driver.driver()
+            why = f"the driver sees {cuda_driver.device_count()} CUDA device(s)"
+        except xp.DeviceError as e:
+            why = str(e)
+        print(f"benchmarks.gpu: no cuda device {args.device!r} ({why}); these benchmarks need an NVIDIA GPU",
+              file=sys.stderr)
+        return 2
+    dev = xp.asarray(0.0, device=args.device).device
+    b = Bench(xp, dev, args.repeats, args.warmup)
+    info = dev.info()
+    print(f"{info['name']} sm_{''.join(map(str, info['compute_capability']))}, {info['multiprocessors']} SMs, "
+          f"{info['total_memory'] / 2**30:.1f} GiB; cupy {'yes' if b.cupy else 'no'}, "
+          f"torch {'yes' if b.torch else 'no'}; median of {args.repeats} after {args.warmup} warm-up runs")
+    only = set(args.only.split(","))
+    ref = bench_d2d(b) if "d2d" in only else None
+    if "axpy" in only:
+        bench_axpy(b, ref)
+    if "chain" in only:
+        bench_chain(b)
+    if "matmul" in only:
+        bench_matmul(b)
+    if "h2d" in only:
+        bench_h2d(b)
+    if "launch" in only:
+        bench_launch(b)
+    print(b.table())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
