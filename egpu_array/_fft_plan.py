@@ -261,9 +261,9 @@ def _bluestein(device, dtype, src, dst, B1, B2, n, sign, scale):
     lc = Opnd(c, c.ptr, 2, 2 * m * B2, 2 * m)
     pointwise(device, dtype, "cmul", src, la, B1, B2, n, m, 1.0, chirp)
     _stockham(device, dtype, la, lc, B1, B2, m, -1, 1.0)
-    pointwise(device, dtype, "cmul", lc, lc, B1, B2, m, m, 1.0, kern)
-    _stockham(device, dtype, lc, la, B1, B2, m, 1, 1.0)
-    pointwise(device, dtype, "cmul", la, dst, B1, B2, n, n, scale, chirp)
+    pointwise(device, dtype, "cmul", lc, la, B1, B2, m, m, 1.0, kern)
+    _stockham(device, dtype, la, lc, B1, B2, m, 1, 1.0)
+    pointwise(device, dtype, "cmul", lc, dst, B1, B2, n, n, scale, chirp)
 
 
 def complex_of(dtype):

@@ -23,7 +23,8 @@ Phases (``FFTSpec.phase``):
   ``W`` rows ``b2`` innermost (vectorizes when ``bs2`` is 1: transforms along a non-last axis).
   Pass twiddles: ``tw[twoff + 2*((r-1)*Ns + k)]`` = exp(sign*2*pi*i*r*k/(Ns*R)).
 - ``"cmul"``: ``dst[j] = src[j] * tab[j] * scale`` for ``j < L``, zero for ``L <= j < Lpad``
-  (Bluestein's chirps and its pointwise product, padding, scaling). Slots ``L, Lpad, B1, B2,
+  (Bluestein's chirps and its pointwise product, padding, scaling; ``src`` and ``dst`` must not
+  overlap). Slots ``L, Lpad, B1, B2,
   nchunk, scale``, src, dst, tab.
 - ``"rpost"``: the spectrum ``X[0..h]`` of a real length-``2h`` row from the FFT ``Z`` of its
   packing; ``"rpre"``: the inverse step (``Z[0..h)`` from ``X[0..h]``, imaginary parts of
@@ -395,29 +396,66 @@ def _pointwise(spec, module, fname, ft):
     dst = _Op(b, ft, [slot(F + 5 + i) for i in range(5)])
     tab = b.inttoptr(slot(F + 10), ft.as_pointer())
     cs = b.sdiv(b.add(length, b.sub(nchunk, one)), nchunk)
+    two = const(I64, 2)
+    unit = b.and_(b.and_(b.icmp_signed("==", src.es, two), b.icmp_signed("==", dst.es, two)),
+                  b.and_(b.icmp_signed("==", src.im, one), b.icmp_signed("==", dst.im, one)))
+    with for_range(b, start, stop, name="w") as w:
+        row, chunk = b.sdiv(w, nchunk), b.srem(w, nchunk)
+        r1, r2 = b.sdiv(row, B2), b.srem(row, B2)
+        sp, dp = b.gep(src.p, [src.row(r1, r2)]), b.gep(dst.p, [dst.row(r1, r2)])
+        j0 = b.mul(chunk, cs)
+        j1 = _min(b, b.add(j0, cs), length)
+        args = [sp, src.es, src.im, dp, dst.es, dst.im, tab, j0, j1, L, scale]
+        with b.if_else(unit) as (then, otherwise):
+            with then:
+                b.call(_row_fn(module, spec, ft, fname, True), args)
+            with otherwise:
+                b.call(_row_fn(module, spec, ft, fname, False), args)
+    b.ret_void()
+
+
+def _row_fn(module, spec, ft, fname, unit):
+    """The loop over values ``[j0, j1)`` of one row of a pointwise step, as a function whose
+    pointers are ``noalias`` (source, destination and table never overlap); ``unit``: both rows
+    have adjacent pairs (constant strides, the loop vectorizes)."""
+    name = f"{fname}_row{'_unit' if unit else ''}"
+    fn = module.globals.get(name)
+    if fn is not None:
+        return fn
+    pt = ft.as_pointer()
+    fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [pt, I64, I64, pt, I64, I64, pt] + [I64] * 3 + [ft]),
+                     name=name)
+    fn.linkage = "internal"
+    for k in (0, 3, 6):
+        fn.args[k].add_attribute("noalias")
+    b = ir.IRBuilder(fn.append_basic_block("entry"))
+    C = _C(b, ft)
+    sp, ses, sim, dp, des, dim, tab, j0, j1, L, scale = fn.args
+    one, zero = const(I64, 1), const(I64, 0)
+    if unit:
+        ses = des = const(I64, 2)
+        sim = dim = one
+    src, dst = _Op.__new__(_Op), _Op.__new__(_Op)
+    src.b, src.p, src.es, src.im, src.bs1, src.bs2 = b, sp, ses, sim, zero, zero
+    dst.b, dst.p, dst.es, dst.im, dst.bs1, dst.bs2 = b, dp, des, dim, zero, zero
 
     def tab_at(j):
         o = b.shl(j, one)
         return (b.load(b.gep(tab, [o])), b.load(b.gep(tab, [b.add(o, one)])))
 
-    with for_range(b, start, stop, name="w") as w:
-        row, chunk = b.sdiv(w, nchunk), b.srem(w, nchunk)
-        r1, r2 = b.sdiv(row, B2), b.srem(row, B2)
-        sb, db = src.row(r1, r2), dst.row(r1, r2)
-        j0 = b.mul(chunk, cs)
-        j1 = _min(b, b.add(j0, cs), length)
-        if spec.phase == "cmul":
-            mid = _max(b, _min(b, L, j1), j0)
-            with for_range(b, j0, mid, name="j") as j:
-                v = C.mul(src.load(b.add(sb, b.mul(j, src.es))), tab_at(j))
-                dst.store(b.add(db, b.mul(j, dst.es)), C.scale(v, scale))
-            zf = C.k(0.0)
-            with for_range(b, mid, j1, name="z") as j:
-                dst.store(b.add(db, b.mul(j, dst.es)), (zf, zf))
-        else:
-            with for_range(b, j0, j1, name="j") as k:
-                _point(b, C, spec.phase, src, dst, sb, db, k, L, tab_at, scale)
+    if spec.phase == "cmul":
+        mid = _max(b, _min(b, L, j1), j0)
+        with for_range(b, j0, mid, name="j") as j:
+            v = C.mul(src.load(b.mul(j, src.es)), tab_at(j))
+            dst.store(b.mul(j, dst.es), C.scale(v, scale))
+        zf = C.k(0.0)
+        with for_range(b, mid, j1, name="z") as j:
+            dst.store(b.mul(j, dst.es), (zf, zf))
+    else:
+        with for_range(b, j0, j1, name="j") as k:
+            _point(b, C, spec.phase, src, dst, zero, zero, k, L, tab_at, scale)
     b.ret_void()
+    return fn
 
 
 def _point(b, C, phase, src, dst, sb, db, k, L, tab_at, scale):
