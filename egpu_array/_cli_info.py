@@ -20,6 +20,29 @@ def _cache_summary(folder) -> str:
     return f"{folder} ({len(files)} kernels, {size / 1e6:.1f} MB)"
 
 
+def pcie_link_lines(link) -> list:
+    """The PCIe link of the GPU and of the bridge's downstream port above it, from the Link
+    Status register of each one's PCI Express capability (read over ``link``, a UsbGpuLink)."""
+    from egpu_array.backend.usb.pcie import GPU_BUS
+    lines = []
+    for what, bus in (("GPU link", GPU_BUS), ("bridge downstream port", GPU_BUS - 1)):
+        try:
+            info = link.bus.link(bus)
+        except Exception as exc:  # a config read failed: say so, keep listing
+            lines.append(f"{what}: cannot read ({type(exc).__name__}: {exc})")
+            continue
+        lines.append(f"{what}: {info if info is not None else 'no PCI Express capability'}")
+    return lines
+
+
+def sim_lines(dev) -> list:
+    """The sim device's emulated link: the USB preset and the PCIe link read from config space."""
+    try:
+        return [f"link: emulated bridge, {dev.link_model.name} preset"] + pcie_link_lines(dev.link)
+    except Exception as exc:
+        return [f"link: cannot open the emulator ({type(exc).__name__}: {exc})"]
+
+
 def usb_bridge_lines(backend=None) -> list:
     """One line per USB bridge pyusb finds (with the GPU behind it), or a line saying none."""
     try:
@@ -39,6 +62,7 @@ def usb_bridge_lines(backend=None) -> list:
                 g = link.gpu
                 lines.append(f"  usb:{i} {where}: GPU {g.vendor:04x}:{g.device:04x} (class {g.class_code:06x}), "
                              f"VRAM window {link.vram_size >> 20} MiB; cannot compute yet (no GPU driver)")
+                lines += [f"    {line}" for line in pcie_link_lines(link)]
             finally:
                 link.close()
         except Exception as exc:
@@ -85,6 +109,9 @@ def run(args) -> int:
             print(f"    target: {desc}{f' ({cpu})' if cpu else ''}")
         if getattr(dev, "num_threads", None):
             print(f"    threads: {dev.num_threads}")
+        if getattr(dev, "kind", None) == "sim":
+            for line in sim_lines(dev):
+                print(f"    {line}")
         try:
             caps = info.capabilities(device=dev)
         except Exception as exc:

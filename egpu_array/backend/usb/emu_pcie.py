@@ -20,6 +20,14 @@ GPU_CLASS = 0x030000  # display controller, VGA
 BAR0_SIZE = 16 << 20
 CMD_MEMORY, CMD_MASTER = 0x2, 0x4
 GPU_BUS = 4
+#: PCI Express capability (ID 0x10): where it sits, its port type per function, and the link.
+#: The ASM2464's downstream port trains PCIe Gen4 x4 (16 GT/s) with a GPU; the internal
+#: bridges report the same link. ``PcieBus.link`` = (speed code, width): 1 = 2.5 GT/s ...
+#: 4 = 16 GT/s, 5 = 32 GT/s.
+PCIE_CAP_ID = 0x10
+PCIE_CAP_AT = {0: 0x60, 1: 0x80}  # by header type
+PORT_TYPE = {"endpoint": 0x0, "upstream": 0x5, "downstream": 0x6}
+LINK_GEN4_X4 = (4, 4)
 
 # Config dwords software may write, per header type (others are read-only).
 WRITABLE = {
@@ -48,13 +56,28 @@ class Function:
         for reg, (_, flags) in self.bar_masks.items():
             struct.pack_into("<I", self.cfg, reg, flags)
 
+    def add_pcie_capability(self, port: str, link: tuple[int, int],
+                            max_link: tuple[int, int] = LINK_GEN4_X4) -> None:
+        """Put a PCI Express capability (v2) in the list: port type, Link Capabilities (max
+        speed and width) and Link Status (current speed and negotiated width); read-only."""
+        at = PCIE_CAP_AT[self.header]
+        self.cfg[0x06] |= 0x10  # status: capabilities list present
+        self.cfg[0x34] = at
+        struct.pack_into("<BBH", self.cfg, at, PCIE_CAP_ID, 0, 0x2 | PORT_TYPE[port] << 4)
+        struct.pack_into("<I", self.cfg, at + 0x0C, max_link[0] | max_link[1] << 4)
+        struct.pack_into("<H", self.cfg, at + 0x12, link[0] | link[1] << 4)
+        struct.pack_into("<I", self.cfg, at + 0x2C, ((1 << max_link[0]) - 1) << 1)  # speeds
+        self.readonly = range(at, at + 0x3C)
+
+    readonly = range(0)
+
     def read(self, reg: int) -> int:
         """Dword at ``reg`` (dword aligned)."""
         return struct.unpack_from("<I", self.cfg, reg)[0]
 
     def write(self, reg: int, value: int, be: int) -> None:
         """Write the enabled bytes; BARs keep only their address bits."""
-        if reg not in WRITABLE[self.header] and reg < 0x40:
+        if reg not in WRITABLE[self.header] and reg < 0x40 or reg in self.readonly:
             return
         old = self.read(reg)
         mask = sum(0xFF << 8 * i for i in range(4) if be >> i & 1)
@@ -141,15 +164,20 @@ class Gpu:
 class PcieBus:
     """Topology and TLP routing: bridges at (b, 0, 0) for b in 0-3, GPU at (4, 0, 0)."""
 
-    def __init__(self, vram_bytes: int):
-        """Build the hierarchy with ``vram_bytes`` of GPU memory."""
+    def __init__(self, vram_bytes: int, link: tuple[int, int] = LINK_GEN4_X4):
+        """Build the hierarchy with ``vram_bytes`` of GPU memory; ``link`` is the trained
+        (speed code, width) of the GPU's link, shown in every PCIe capability."""
         self.gpu = Gpu(vram_bytes)
+        self.link = link
         self.reset()
 
     def reset(self) -> None:
         """Power-on state of the config spaces (VRAM is kept)."""
         self.bridges = [Function(BRIDGE_ID, 0x060400, 1) for _ in range(GPU_BUS)]
+        for b, fn in enumerate(self.bridges):
+            fn.add_pcie_capability("upstream" if b % 2 == 0 else "downstream", self.link)
         self.gpu.fn = Function(GPU_ID, GPU_CLASS, 0, self.gpu.fn.bars)
+        self.gpu.fn.add_pcie_capability("endpoint", self.link)
         self.gpu.regs = dict.fromkeys(CE_REGS, 0)
         self.gpu.cq = dict.fromkeys(CQ_REGS, 0)
 

@@ -64,6 +64,39 @@ class Bar:
             self.bus.proto.stream_write(self.base + offset + o, bytes(data[o:o + step]))
 
 
+#: Link speed codes of the PCIe Link Status / Capabilities registers, in GT/s per lane.
+LINK_SPEEDS = {1: 2.5, 2: 5.0, 3: 8.0, 4: 16.0, 5: 32.0, 6: 64.0}
+PCIE_CAP_ID = 0x10
+
+
+@dataclass(frozen=True)
+class LinkInfo:
+    """A function's PCIe link from its PCI Express capability: the current speed and negotiated
+    width (Link Status, cap + 0x12) and the maximum ones (Link Capabilities, cap + 0x0C)."""
+
+    speed_code: int
+    width: int
+    max_speed_code: int
+    max_width: int
+
+    @property
+    def gts(self) -> float | None:
+        """Current speed in GT/s per lane (None for an unknown code)."""
+        return LINK_SPEEDS.get(self.speed_code)
+
+    @property
+    def generation(self) -> int:
+        """PCIe generation of the current speed (Gen1 = 2.5 GT/s ...)."""
+        return self.speed_code
+
+    def __str__(self) -> str:
+        gts = f"{self.gts:g} GT/s" if self.gts else f"speed code {self.speed_code}"
+        text = f"PCIe Gen{self.speed_code} x{self.width} ({gts})"
+        if (self.speed_code, self.width) != (self.max_speed_code, self.max_width):
+            text += f", capable of Gen{self.max_speed_code} x{self.max_width}"
+        return text
+
+
 @dataclass
 class GpuInfo:
     """What the walk found on bus 4."""
@@ -141,6 +174,29 @@ class PcieBus:
             raise DeviceError(f"PcieBus.enumerate: expected {what} (header type {header}) "
                               f"at {bus:02x}:00.0, found id {ids:#010x} type {kind}")
         return ids
+
+    def find_capability(self, bus: int, cap_id: int) -> int | None:
+        """Config offset of capability ``cap_id`` of (bus, 0, 0), walking the list from 0x34;
+        None when the function has no capability list or not that capability."""
+        if not self.config_read(bus, 0, 0, 0x06, 2) & 0x10:
+            return None
+        at, seen = self.config_read(bus, 0, 0, 0x34, 1) & 0xFC, set()
+        while at >= 0x40 and at not in seen:  # a loop in the list ends the walk
+            seen.add(at)
+            head = self.config_read(bus, 0, 0, at, 2)
+            if head & 0xFF == cap_id:
+                return at
+            at = head >> 8 & 0xFC
+        return None
+
+    def link(self, bus: int) -> LinkInfo | None:
+        """The PCIe link of (bus, 0, 0) from its PCI Express capability (None without one)."""
+        at = self.find_capability(bus, PCIE_CAP_ID)
+        if at is None:
+            return None
+        status = self.config_read(bus, 0, 0, at + 0x12, 2)
+        caps = self.config_read(bus, 0, 0, at + 0x0C)
+        return LinkInfo(status & 0xF, status >> 4 & 0x3F, caps & 0xF, caps >> 4 & 0x3F)
 
     def size_bars(self, bus: int) -> list[tuple[int, int, bool, bool]]:
         """(index, size, is64, prefetchable) per memory BAR, by all-ones sizing."""
