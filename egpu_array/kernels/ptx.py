@@ -133,17 +133,19 @@ def _internal(fn: ir.Function) -> None:
     fn.attributes.add("alwaysinline")
 
 
-def add_entries(module: ir.Module, fname: str) -> list:
+def add_entries(module: ir.Module, fname: str, sreg=None) -> list:
     """Add the ``.entry`` kernels of the per-range function ``fname`` (and of ``fname_fin`` when
-    present) to ``module``; returns their names."""
+    present) to ``module``; returns their names. ``sreg(builder, name) -> i64`` reads a special
+    register (default: the NVVM intrinsics; tests pass an emulation to run the entries on the host)."""
+    _sreg_ = sreg or _sreg
     body = module.get_global(fname)
     _internal(body)
     entry = ir.Function(module, ir.FunctionType(ir.VoidType(), [I64.as_pointer(), I64]),
                         name=fname + ENTRY_SUFFIX)
     args, n = entry.args
     b = ir.IRBuilder(entry.append_basic_block("entry"))
-    first = b.add(b.mul(_sreg(b, "ctaid.x"), _sreg(b, "ntid.x")), _sreg(b, "tid.x"))
-    step = b.mul(_sreg(b, "nctaid.x"), _sreg(b, "ntid.x"))
+    first = b.add(b.mul(_sreg_(b, "ctaid.x"), _sreg_(b, "ntid.x")), _sreg_(b, "tid.x"))
+    step = b.mul(_sreg_(b, "nctaid.x"), _sreg_(b, "ntid.x"))
     pre = b.block
     head, loop, done = (b.append_basic_block(s) for s in ("head", "loop", "done"))
     b.branch(head)
@@ -166,7 +168,7 @@ def add_entries(module: ir.Module, fname: str) -> list:
         fentry = ir.Function(module, ir.FunctionType(ir.VoidType(), [I64.as_pointer()]),
                              name=fin.name + ENTRY_SUFFIX)
         b = ir.IRBuilder(fentry.append_basic_block("entry"))
-        is_first = b.icmp_unsigned("==", b.add(_sreg(b, "ctaid.x"), _sreg(b, "tid.x")), const(I64, 0))
+        is_first = b.icmp_unsigned("==", b.add(_sreg_(b, "ctaid.x"), _sreg_(b, "tid.x")), const(I64, 0))
         with b.if_then(is_first):
             b.call(fin, [fentry.args[0]])
         b.ret_void()
