@@ -63,14 +63,19 @@ def rows_layout(buf, dtype, B1: int, n: int, B2: int, real: bool = False) -> Opn
     return Opnd(buf, buf.ptr, 2 * B2, 2 * n * B2, 2, 1)
 
 
-def factor(n: int):
-    """Stockham radices of ``n`` (8s first, then one 4 or 2), or None when ``n`` has a prime
-    factor above 5."""
+def factor(n: int, allow8: bool = True):
+    """Stockham radices of ``n``, or None when ``n`` has a prime factor above 5. With ``allow8``
+    the power of two is mostly radix 8, never in the first pass (kernels.fft.RADIX8_RULE);
+    else radix 4 (and one 2)."""
     out = []
-    while n % 8 == 0:
-        out.append(8)
-        n //= 8
-    for r in (4, 2, 3, 5):
+    a = (n & -n).bit_length() - 1
+    n >>= a
+    if allow8 and a >= 3:
+        head = {0: [4, 2], 1: [2], 2: [4]}[a % 3]
+        out = head + [8] * ((a - sum(r.bit_length() - 1 for r in head)) // 3)
+    else:
+        out = [4] * (a // 2) + [2] * (a % 2)
+    for r in (3, 5):
         while n % r == 0:
             out.append(r)
             n //= r
@@ -136,8 +141,7 @@ def _plan(n: int, radices: list) -> tuple:
     return tuple(plan)
 
 
-def _pass_twiddles(n: int, sign: int):
-    radices = factor(n)
+def _pass_twiddles(radices, sign: int):
     parts = []
     ns = 1
     for r in radices:
@@ -206,16 +210,17 @@ def c2c(device, dtype, src: Opnd, dst: Opnd, B1: int, B2: int, n: int, sign: int
 
 
 def _stockham(device, dtype, src, dst, B1, B2, n, sign, scale):
-    radices = factor(n)
+    col = B2 > 1 and abs(dst.bs2) == 2 and dst.es != 2
+    unit_out = dst.im == 1 and (dst.bs2 if col else dst.es) == 2
+    radices = tuple(factor(n, allow8=unit_out))
     plan = _plan(n, radices)
-    tw = _table(device, ("twiddle", n, sign), dtype, lambda: _pass_twiddles(n, sign))
+    tw = _table(device, ("twiddle", radices, sign), dtype, lambda: _pass_twiddles(radices, sign))
     P = len(plan)
     item = dtype.itemsize
-    col = B2 > 1 and abs(dst.bs2) == 2 and dst.es != 2
     # a panel of W rows along a non-last axis: W*item bytes adjacent, all of it cache-resident
     W = min(B2, max(4, min(PANEL_BYTES, COL_FUSE_BYTES // (n * item)) // item)) if col else 1
     panels = B1 * (-(-B2 // W))
-    prog = get_program(device, FFTSpec(dtype.name, "stockham", sign, "col" if col else "row"))
+    prog = get_program(device, FFTSpec(dtype.name, "stockham", "col" if col else "row"))
     flat_plan = [v for p in plan for v in p]
     threads = _threads(device)
     rows = B1 * B2
@@ -231,7 +236,7 @@ def _stockham(device, dtype, src, dst, B1, B2, n, sign, scale):
     ptrs = [a.ptr if a is not None else 0, b.ptr if b is not None else 0]
 
     def go(p0, p1, s: Opnd, nchunk):
-        slots = ([n, B1, B2, W, nchunk, p0, p1, P, _f64_bits(scale)] + s.slots() + dst.slots()
+        slots = ([n, B1, B2, W, nchunk, p0, p1, P, _f64_bits(scale), _f64_bits(float(sign))] + s.slots() + dst.slots()
                  + ptrs + scr + [tw._realize().buffer.ptr] + flat_plan)
         launch(device, prog, slots, panels * nchunk, nbytes * (p1 - p0), rows * n * (p1 - p0))
 

@@ -12,7 +12,8 @@ is transformed in place of its strides, never transposed.
 Phases (``FFTSpec.phase``):
 
 - ``"stockham"``: passes ``[p0, p1)`` of a Stockham autosort FFT of length ``n`` with radices
-  2, 3, 4, 5 and 8. Slots: ``n, B1, B2, W, nchunk, p0, p1, P, scale``, the source and output
+  2, 3, 4, 5 and 8. Slots: ``n, B1, B2, W, nchunk, p0, p1, P, scale, sign`` (both float64
+  bits; sign -1.0 forward, 1.0 inverse), the source and output
   operands, scratch pointers A and B with ``es, bs1, bs2, compact`` (compact: a panel ``w`` owns
   ``bs1`` scalars at ``w*bs1``, pair ``(j, c)`` at ``j*es + (c-c0)*bs2``; else the strides of an
   operand), the twiddle table pointer, and per pass ``(R, Ns, twoff)``. Pass ``p`` reads the
@@ -48,26 +49,27 @@ __all__ = ["FFTSpec", "generate", "RADICES", "STOCKHAM_FIXED", "POINTWISE_FIXED"
 
 #: radices the Stockham kernel has butterflies for
 RADICES = (8, 4, 2, 3, 5)
+#: radix 8 has only the unit-layout variant with twiddles (a large butterfly compiles slowly):
+#: plans put it after the first pass and use none when the output is not in the unit layout
+RADIX8_RULE = "not first, unit layouts only"
 #: number of slots before the operands in the stockham and pointwise layouts
-STOCKHAM_FIXED = 9
+STOCKHAM_FIXED = 10
 POINTWISE_FIXED = {"cmul": 6, "rpost": 5, "rpre": 5, "hext": 5}
 
 
 @dataclass(frozen=True)
 class FFTSpec:
     """One FFT kernel: ``dtype`` (complex64/complex128), ``phase`` (see the module docstring),
-    ``sign`` (-1: forward, +1: inverse; Stockham butterflies only) and ``order`` (``"row"`` or
-    ``"col"``; Stockham only)."""
+    and ``order`` (``"row"`` or ``"col"``; Stockham only). The direction is a runtime value."""
     dtype: str
     phase: str
-    sign: int = -1
     order: str = "row"
 
     kind = "fft"
 
     @property
     def name(self) -> str:
-        extra = f"_{'fwd' if self.sign < 0 else 'inv'}_{self.order}" if self.phase == "stockham" else ""
+        extra = f"_{self.order}" if self.phase == "stockham" else ""
         return f"fft_{self.phase}{extra}_{self.dtype}"
 
 
@@ -104,39 +106,46 @@ class _C:
         b = self.b
         return (b.fmul(x[1], self.k(-c)), b.fmul(x[0], self.k(c)))
 
+    def muli_s(self, x, c: float, sg):
+        """``x * (i*c*sg)`` for a real constant c and a float value sg."""
+        b = self.b
+        cs = b.fmul(self.k(c), sg)
+        return (b.fmul(x[1], b.fneg(cs)), b.fmul(x[0], cs))
+
     def conj(self, x):
         return (x[0], self.b.fneg(x[1]))
 
 
-def butterfly(C: _C, v: list, sign: int) -> list:
-    """The R-point DFT (R = len(v)) of the values ``v`` with kernel exp(sign*2*pi*i*jk/R)."""
+def butterfly(C: _C, v: list, sg) -> list:
+    """The R-point DFT (R = len(v)) of the values ``v`` with kernel exp(sign*2*pi*i*jk/R); ``sg``
+    is the sign as a float value of the kernel (-1.0 forward, 1.0 inverse)."""
     R = len(v)
     if R == 2:
         return [C.add(v[0], v[1]), C.sub(v[0], v[1])]
     if R == 4:
         t0, t1 = C.add(v[0], v[2]), C.sub(v[0], v[2])
-        t2, t3 = C.add(v[1], v[3]), C.muli(C.sub(v[1], v[3]), float(sign))
+        t2, t3 = C.add(v[1], v[3]), C.muli_s(C.sub(v[1], v[3]), 1.0, sg)
         return [C.add(t0, t2), C.add(t1, t3), C.sub(t0, t2), C.sub(t1, t3)]
     if R == 8:  # two radix-4 halves (even, odd inputs), odd half rotated by w8^k
-        e, o = butterfly(C, v[0::2], sign), butterfly(C, v[1::2], sign)
+        e, o = butterfly(C, v[0::2], sg), butterfly(C, v[1::2], sg)
         h = math.sqrt(0.5)
-        o = [o[0], C.mul(o[1], (C.k(h), C.k(sign * h))), C.muli(o[2], float(sign)),
-             C.mul(o[3], (C.k(-h), C.k(sign * h)))]
+        sh = C.b.fmul(C.k(h), sg)
+        o = [o[0], C.mul(o[1], (C.k(h), sh)), C.muli_s(o[2], 1.0, sg), C.mul(o[3], (C.k(-h), sh))]
         return [C.add(e[k], o[k]) for k in range(4)] + [C.sub(e[k], o[k]) for k in range(4)]
     if R == 3:
         t = C.add(v[1], v[2])
         u = C.add(v[0], C.rmul(t, -0.5))
-        d = C.muli(C.sub(v[1], v[2]), sign * math.sin(2 * math.pi / 3))
+        d = C.muli_s(C.sub(v[1], v[2]), math.sin(2 * math.pi / 3), sg)
         return [C.add(v[0], t), C.add(u, d), C.sub(u, d)]
     if R == 5:
         c1, c2 = math.cos(2 * math.pi / 5), math.cos(4 * math.pi / 5)
-        s1, s2 = sign * math.sin(2 * math.pi / 5), sign * math.sin(4 * math.pi / 5)
+        s1, s2 = math.sin(2 * math.pi / 5), math.sin(4 * math.pi / 5)
         a1, a2 = C.add(v[1], v[4]), C.add(v[2], v[3])
         b1, b2 = C.sub(v[1], v[4]), C.sub(v[2], v[3])
         u1 = C.add(v[0], C.add(C.rmul(a1, c1), C.rmul(a2, c2)))
         u2 = C.add(v[0], C.add(C.rmul(a1, c2), C.rmul(a2, c1)))
-        d1 = C.add(C.muli(b1, s1), C.muli(b2, s2))
-        d2 = C.sub(C.muli(b1, s2), C.muli(b2, s1))
+        d1 = C.add(C.muli_s(b1, s1, sg), C.muli_s(b2, s2, sg))
+        d2 = C.sub(C.muli_s(b1, s2, sg), C.muli_s(b2, s1, sg))
         return [C.add(v[0], C.add(a1, a2)), C.add(u1, d1), C.add(u2, d2), C.sub(u2, d2), C.sub(u1, d1)]
     raise ValueError(f"fft kernel: no butterfly for radix {R}")
 
@@ -205,6 +214,7 @@ def _stockham(spec, module, fname, ft):
     one, zero = const(I64, 1), const(I64, 0)
     n, B1, B2, W, nchunk, p0, p1, P = (slot(i) for i in range(8))
     scale = _f64_slot(b, slot, 8, ft)
+    sg = _f64_slot(b, slot, 9, ft)
     F = STOCKHAM_FIXED
     src0 = _Op(b, ft, [slot(F + i) for i in range(5)])
     out = _Op(b, ft, [slot(F + 5 + i) for i in range(5)])
@@ -260,7 +270,8 @@ def _stockham(spec, module, fname, ft):
             twp = b.gep(tw, [twoff])
             # unit layout (complex pairs adjacent along the vectorized loop): constant strides
             unit = b.and_(unit_of(dst), unit_of(src))
-            ns1 = b.icmp_signed("==", Ns, one)
+            # the twiddle-free first pass has its own loop in row order (col order: twiddles of 1)
+            ns1 = b.icmp_signed("==", Ns, one) if not col else const(ir.IntType(1), 0)
             done = b.append_basic_block("radix.done")
             default = b.append_basic_block("radix.none")
             sw = b.switch(R, default)
@@ -268,19 +279,26 @@ def _stockham(spec, module, fname, ft):
                 blk = b.append_basic_block(f"radix{radix}")
                 sw.add_case(const(I64, radix), blk)
                 b.position_at_end(blk)
+                if radix == 8:  # only after the first pass, between unit layouts (see RADIX8_RULE)
+                    _pass_call(b, spec, ft, fname, radix, src, dst, twp, m, Ns, j0, j1, b1, c0, c1, sc, sg,
+                               True, False)
+                    b.branch(done)
+                    continue
                 gen_b, unit_b, after = (b.append_basic_block(f"r{radix}.{t}") for t in ("gen", "unit", "end"))
                 b.cbranch(unit, unit_b, gen_b)
                 b.position_at_end(gen_b)
-                _pass_call(b, spec, ft, fname, radix, src, dst, twp, m, Ns, j0, j1, b1, c0, c1, sc, False, False)
+                _pass_call(b, spec, ft, fname, radix, src, dst, twp, m, Ns, j0, j1, b1, c0, c1, sc, sg, False, False)
                 b.branch(after)
                 b.position_at_end(unit_b)
-                u1, un = b.append_basic_block(f"r{radix}.ns1"), b.append_basic_block(f"r{radix}.nsn")
-                b.cbranch(ns1, u1, un)
-                b.position_at_end(u1)
-                _pass_call(b, spec, ft, fname, radix, src, dst, twp, m, Ns, j0, j1, b1, c0, c1, sc, True, True)
-                b.branch(after)
-                b.position_at_end(un)
-                _pass_call(b, spec, ft, fname, radix, src, dst, twp, m, Ns, j0, j1, b1, c0, c1, sc, True, False)
+                if not col:
+                    u1, un = b.append_basic_block(f"r{radix}.ns1"), b.append_basic_block(f"r{radix}.nsn")
+                    b.cbranch(ns1, u1, un)
+                    b.position_at_end(u1)
+                    _pass_call(b, spec, ft, fname, radix, src, dst, twp, m, Ns, j0, j1, b1, c0, c1, sc, sg,
+                               True, True)
+                    b.branch(after)
+                    b.position_at_end(un)
+                _pass_call(b, spec, ft, fname, radix, src, dst, twp, m, Ns, j0, j1, b1, c0, c1, sc, sg, True, False)
                 b.branch(after)
                 b.position_at_end(after)
                 b.branch(done)
@@ -290,7 +308,7 @@ def _stockham(spec, module, fname, ft):
     b.ret_void()
 
 
-def _pass_call(b, spec, ft, fname, R, src, dst, twp, m, Ns, j0, j1, b1, c0, c1, sc, unit, ns1):
+def _pass_call(b, spec, ft, fname, R, src, dst, twp, m, Ns, j0, j1, b1, c0, c1, sc, sg, unit, ns1):
     """Call the pass function of (R, unit, ns1), made once per module: its source, destination and
     twiddle pointers are ``noalias`` arguments, so its loops vectorize without runtime alias checks
     (a pass never writes what it reads)."""
@@ -300,8 +318,9 @@ def _pass_call(b, spec, ft, fname, R, src, dst, twp, m, Ns, j0, j1, b1, c0, c1, 
     if fn is None:
         pt = ft.as_pointer()
         fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [pt] + [I64] * 4 + [pt] + [I64] * 4 + [pt]
-                                                 + [I64] * 7 + [ft]), name=name)
+                                                 + [I64] * 7 + [ft, ft]), name=name)
         fn.linkage = "internal"
+        fn.attributes.add("noinline")  # one optimised function per pass kind: compile time stays low
         for k in (0, 5, 10):
             fn.args[k].add_attribute("noalias")
         fb = ir.IRBuilder(fn.append_basic_block("entry"))
@@ -311,10 +330,10 @@ def _pass_call(b, spec, ft, fname, R, src, dst, twp, m, Ns, j0, j1, b1, c0, c1, 
             op = _Op.__new__(_Op)
             op.b, op.p, op.es, op.bs1, op.bs2, op.im = fb, *a[base:base + 5]
             ops.append(op)
-        _pass(fb, _C(fb, ft), spec, R, ops[0], ops[1], a[10], *a[11:18], a[18], unit, ns1)
+        _pass(fb, _C(fb, ft), spec, R, ops[0], ops[1], a[10], *a[11:18], a[18], a[19], unit, ns1)
         fb.ret_void()
     b.call(fn, [src.p, src.es, src.bs1, src.bs2, src.im, dst.p, dst.es, dst.bs1, dst.bs2, dst.im,
-                twp, m, Ns, j0, j1, b1, c0, c1, sc])
+                twp, m, Ns, j0, j1, b1, c0, c1, sc, sg])
 
 
 def _unit(op, col):
@@ -326,7 +345,7 @@ def _unit(op, col):
     return u
 
 
-def _pass(b, C, spec, R, src, dst, twp, m, Ns, j0, j1, b1, c0, c1, sc, unit, ns1):
+def _pass(b, C, spec, R, src, dst, twp, m, Ns, j0, j1, b1, c0, c1, sc, sg, unit, ns1):
     """One radix-R pass over butterflies ``[j0, j1)`` of rows ``(b1, c0..c1)``; ``unit``: the unit
     layout (constant strides, so the inner loop vectorizes); ``ns1``: the first pass (Ns == 1, no
     twiddles, a single loop over the butterflies in row order)."""
@@ -341,7 +360,7 @@ def _pass(b, C, spec, R, src, dst, twp, m, Ns, j0, j1, b1, c0, c1, sc, unit, ns1
         sb, db = src.row(b1, c0), dst.row(b1, c0)
         with for_range(b, j0, j1, name="j") as j:
             v = [src.load(b.add(sb, b.mul(b.add(j, b.mul(const(I64, r), m)), src.es))) for r in range(R)]
-            y = butterfly(C, v, spec.sign)
+            y = butterfly(C, v, sg)
             jr = b.mul(j, const(I64, R))
             for r in range(R):
                 dst.store(b.add(db, b.mul(b.add(jr, const(I64, r)), dst.es)), C.scale(y[r], sc))
@@ -368,7 +387,7 @@ def _pass(b, C, spec, R, src, dst, twp, m, Ns, j0, j1, b1, c0, c1, sc, unit, ns1
                 v = [src.load(b.add(sb, s_off[r])) for r in range(R)]
                 if not ns1:
                     v = [v[0]] + [C.mul(v[r], tws[r - 1]) for r in range(1, R)]
-                y = butterfly(C, v, spec.sign)
+                y = butterfly(C, v, sg)
                 for r in range(R):
                     dst.store(b.add(db, d_off[r]), C.scale(y[r], sc))
 
