@@ -256,6 +256,13 @@ class _Gen:
                     b.store(ir.Constant(self.T, 0.0), b.gep(dst, [b.add(b.mul(k, w), x)]))
 
     # ---- the micro-kernel -----------------------------------------------------------------
+    def splat(self, x):
+        """``<VL x T>`` with every lane ``x``."""
+        b = self.b
+        undef = ir.Constant(self.vec, ir.Undefined)
+        mask = ir.Constant(ir.VectorType(ir.IntType(32), self.VL), [0] * self.VL)
+        return b.shuffle_vector(b.insert_element(undef, x, const(ir.IntType(32), 0)), undef, mask)
+
     def micro(self, ap, bp, kc):
         """The MR x NR product of one packed A panel and one packed B panel: MR*NR/VL vectors."""
         b, MR, NR, VL = self.b, self.MR, self.NR, self.VL
@@ -281,12 +288,10 @@ class _Gen:
             ld.align = 32  # packed rows are NR * itemsize = 64 bytes from a 64-byte aligned start
             bv.append(ld)
         arow = b.gep(ap, [b.mul(k, const(I64, MR))])
-        undef = ir.Constant(self.vec, ir.Undefined)
-        mask = ir.Constant(ir.VectorType(ir.IntType(32), VL), [0] * VL)
         new = []
         for i in range(MR):
             a = b.load(b.gep(arow, [const(I64, i)]))
-            splat = b.shuffle_vector(b.insert_element(undef, a, const(ir.IntType(32), 0)), undef, mask)
+            splat = self.splat(a)
             new.append([extern(b, self.fma, self.vec, [self.vec] * 3, splat, bv[v], acc[i][v]) for v in range(nv)])
         for i in range(MR):
             for v in range(nv):
@@ -301,17 +306,19 @@ class _Gen:
         """Write the valid mr x nr part of a tile: partial sums, or the epilogue on the last slice."""
         b, spec = self.b, self.spec
         full = b.and_(b.icmp_signed("==", mr, const(I64, self.MR)), b.icmp_signed("==", nr, const(I64, self.NR)))
+        vec_epi = vector_epilogue(spec)
         if spec.classes[0] == "c":
-            fast = full if spec.identity else b.and_(full, b.not_(last))
+            fast = full if (spec.identity or vec_epi) else b.and_(full, b.not_(last))
         else:
             fast = ir.Constant(ir.IntType(1), 0)
         with b.if_else(fast) as (then, other):
             with then:
+                epi = last if vec_epi and not spec.identity else None
                 with b.if_else(first) as (t2, o2):
                     with t2:
-                        self._store_vectors(acc, i0, j0, add=False)
+                        self._store_vectors(acc, i0, j0, False, epi)
                     with o2:
-                        self._store_vectors(acc, i0, j0, add=True)
+                        self._store_vectors(acc, i0, j0, True, epi)
             with other:
                 tp = b.bitcast(self.tile, self.vec.as_pointer())
                 for i, row in enumerate(acc):
@@ -325,20 +332,45 @@ class _Gen:
         off = b.add(self.obase[0], b.add(b.mul(i, c.strides[-2]), b.mul(j, c.strides[-1])))
         return b.gep(c.ptr, [off])
 
-    def _store_vectors(self, acc, i0, j0, add):
-        """A full tile straight from the registers (unit column stride)."""
-        b = self.b
+    def _store_vectors(self, acc, i0, j0, add, last):
+        """A full tile straight from the registers (unit column stride); when ``last`` is given,
+        the epilogue on vectors (see :func:`vector_epilogue`) is selected on the last K slice."""
+        b, spec = self.b, self.spec
         vptr = self.vec.as_pointer()
         for i, row in enumerate(acc):
-            base = self._out_ptr(b.add(i0, const(I64, i)), j0)
+            r = b.add(i0, const(I64, i))
+            base = self._out_ptr(r, j0)
+            rows = [b.add(o, b.mul(r, op.strides[-2])) for o, op in zip(self.obase, self.ops)]
             for v, a in enumerate(row):
                 p = b.bitcast(b.gep(base, [const(I64, v * self.VL)]), vptr)
                 if add:
                     old = b.load(p)
                     old.align = self.dt.itemsize
                     a = b.fadd(a, old)
+                if last is not None:
+                    jv = b.add(j0, const(I64, v * self.VL))
+                    a = b.select(last, emit_expr(b, spec.expr, self._vector_leaf(a, rows, jv)), a)
                 st = b.store(a, p)
                 st.align = self.dt.itemsize
+
+    def _vector_leaf(self, acc, rows, jv):
+        """Leaf values of the epilogue for lanes ``jv .. jv + VL`` of a row (element offsets
+        ``rows`` of the operands): the product, contiguous or broadcast inputs, splat scalars."""
+        b, spec = self.b, self.spec
+
+        def leaf(ins, values):
+            if ins[0] == "arg":
+                return self.splat(self.scalars[ins[1]])
+            if ins[1] == spec.acc_input:
+                return acc
+            m = ins[1] + 1
+            op = self.ops[m]
+            if spec.classes[m] == "0":
+                return self.splat(b.load(b.gep(op.ptr, [rows[m]])))
+            ld = b.load(b.bitcast(b.gep(op.ptr, [b.add(rows[m], jv)]), self.vec.as_pointer()))
+            ld.align = self.dt.itemsize
+            return ld
+        return leaf
 
     def _store_scalars(self, i0, j0, mr, nr, first, last):
         """Element by element from the spilled tile (plus the output's partial sums unless
@@ -364,6 +396,32 @@ class _Gen:
                         return v if ins == ("in", acc_k) else leaves(ins, values)
                     v = b.select(last, emit_expr(b, spec.expr, leaf), v)
                 store_elem(b, c, bases[0], j, spec.classes[0], v)
+
+
+#: ops whose lowering (for float dtypes and bool) is plain IR that works lane-wise on vectors
+_VECTOR_OPS = frozenset({"add", "subtract", "multiply", "divide", "negative", "positive", "maximum", "minimum",
+                         "where", "equal", "not_equal", "less", "less_equal", "greater", "greater_equal",
+                         "logical_and", "logical_or", "logical_not"})
+
+
+def vector_epilogue(spec: GemmSpec) -> bool:
+    """Whether full tiles can run the epilogue on vectors: a unit-stride output, inputs of the
+    GEMM's dtype that are contiguous or broadcast along N, scalars of that dtype, and ops from
+    :data:`_VECTOR_OPS` (others, such as libm calls, run element by element)."""
+    if spec.classes[0] != "c" or spec.n_idx:
+        return False
+    for ins in spec.expr:
+        tag = ins[0]
+        if tag == "in":
+            k = ins[1]
+            if spec.in_dtypes[k] != spec.dtype or (k != spec.acc_input and spec.classes[k + 1] == "s"):
+                return False
+        elif tag == "arg":
+            if spec.arg_dtypes[ins[1]] != spec.dtype:
+                return False
+        elif tag not in _VECTOR_OPS or ins[1] not in (spec.dtype, "bool"):
+            return False
+    return True
 
 
 def generate(spec: GemmSpec, module: ir.Module, fname: str) -> ir.Function:
