@@ -2,8 +2,9 @@
 where, isin.
 
 argmax/argmin/count_nonzero are lazy reductions (one fused kernel with their producers).
-``nonzero`` has a data-dependent shape: one reduction counts the nonzero elements, that one
-integer is read back (noted in the profiler), then a compaction kernel writes the indices.
+``nonzero`` has a data-dependent shape: one kernel counts the nonzero elements of each chunk of
+the input, those few integers are read back (noted in the profiler), then a compaction kernel
+writes each chunk's indices in parallel.
 searchsorted and isin are binary-search kernels (kernels/search.py); isin sorts ``x2`` first.
 """
 from __future__ import annotations
@@ -86,21 +87,51 @@ def _launch(device, program, slots, n_items, nbytes, work):
     launch(device, program, slots, n_items, nbytes, work)
 
 
+def compact_chunks(n: int, device) -> int:
+    """Chunks of a parallel compaction pass over ``n`` elements (1 for small inputs)."""
+    return max(1, min(4 * getattr(device, "num_threads", 1), n // (1 << 15)))
+
+
+def read_chunk_counts(buf, k: int, device, what: str):
+    """The ``k`` per-chunk result counts of a compaction (int64), read back to size the output
+    (a profiled internal transfer off host-memory devices, and a profiler note)."""
+    import numpy as np
+
+    from ._transfer import internal
+    arr = Array._new(LazyNode("buffer", (), dt.int64, (k,), View(buf, (1,), 0), device))
+    with internal(what):
+        counts = np.asarray(arr).copy()
+    profiler.note(f"{what}: read back {k} int64 (results per chunk; {int(counts.sum())} in all) "
+                  f"to size the output")
+    return counts
+
+
 def nonzero(x, /) -> tuple:
-    """Indices of the nonzero elements, one int64 array per dimension (C order)."""
+    """Indices of the nonzero elements, one int64 array per dimension (C order).
+
+    Parallel over chunks: one kernel counts each chunk's nonzeros, the counts are read back
+    (the output size), one kernel fills every chunk's coordinates from its own offset."""
     from ._sorting import contiguous_buffer
     _check("nonzero", x)
     if x.ndim == 0:
         raise ValueError("nonzero: 0-d arrays are not supported; use atleast_1d or x[None] first")
     device = x.device
     n = x.size
-    count = _read_count(count_nonzero(x), "nonzero") if n else 0
+    count = 0
+    if n:
+        src = contiguous_buffer(x)
+        nchunks = compact_chunks(n, device)
+        chunk = -(-n // nchunks)
+        counts = device.allocator.alloc(nchunks * 8)
+        spec = CompactSpec("nonzero", x.dtype.name, x.ndim, (), "count")
+        _launch(device, get_program(device, spec), [n, chunk, src.ptr, counts.ptr], nchunks,
+                n * x.dtype.itemsize, n)
+        count = int(read_chunk_counts(counts, nchunks, device, "nonzero").sum())
     out = device.allocator.alloc(max(1, x.ndim * count) * 8)
     if count:
-        src = contiguous_buffer(x)
-        prog = get_program(device, CompactSpec("nonzero", x.dtype.name, x.ndim, ()))
-        _launch(device, prog, [n, count, src.ptr, out.ptr] + list(x.shape), 1,
-                n * x.dtype.itemsize + x.ndim * count * 8, 1)
+        spec = CompactSpec("nonzero", x.dtype.name, x.ndim, (), "fill")
+        _launch(device, get_program(device, spec), [n, count, src.ptr, out.ptr, chunk, counts.ptr]
+                + list(x.shape), nchunks, n * x.dtype.itemsize + x.ndim * count * 8, n)
     return tuple(Array._new(LazyNode("buffer", (), dt.int64, (count,), View(out, (1,), d * count), device))
                  for d in range(x.ndim))
 

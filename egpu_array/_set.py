@@ -2,9 +2,11 @@
 
 ``x`` is flattened (C order) and sorted with the merge-sort kernels (with the original positions
 when indices or the inverse are wanted, the stable sort makes the first one the first occurrence).
-One fused reduction counts the distinct values (``1 + sum(s[1:] != s[:-1])``, so each NaN is
-distinct, and ``-0.0 == 0.0``); that one integer is read back (noted in the profiler) to size the
-outputs, and one compaction kernel writes values, first indices, counts and the inverse map.
+A kernel counts the run starts of each chunk of the sorted values (position 0 and every value
+unequal to the one before it, so each NaN is distinct, and ``-0.0 == 0.0``); those few integers are
+read back (noted in the profiler) to size the outputs; a fill kernel writes, chunks in parallel,
+the values, first indices, run starts and the inverse map; the counts are differences of the run
+starts (kernels/compact_chunks.py).
 """
 from __future__ import annotations
 
@@ -24,22 +26,8 @@ UniqueCountsResult = namedtuple("UniqueCountsResult", ["values", "counts"])
 UniqueInverseResult = namedtuple("UniqueInverseResult", ["values", "inverse_indices"])
 
 
-def _count_distinct(keys, n: int, dtype, device) -> int:
-    from ._searching import _read_count
-    if n <= 1:
-        return n
-    hi = LazyNode("buffer", (), dtype, (n - 1,), View(keys, (1,), 1), device)
-    lo = LazyNode("buffer", (), dtype, (n - 1,), View(keys, (1,), 0), device)
-    ne = LazyNode("not_equal", (hi, lo), dt.bool, (n - 1,), None, device)
-    from ._elementwise import cast_node
-    from ._statistical import reduce_node
-    shim = Array._new(LazyNode("buffer", (), dtype, (n - 1,), View(keys, (1,), 0), device))
-    total = reduce_node("unique", "sum", shim, None, False, dt.int64, src=cast_node(ne, dt.int64), acc=dt.int64)
-    return 1 + _read_count(total, "unique")
-
-
 def _unique(func: str, x, outputs: tuple) -> dict:
-    from ._searching import _launch
+    from ._searching import _launch, compact_chunks, read_chunk_counts
     from ._sorting import contiguous_copy, sort_rows
     if not isinstance(x, Array):
         raise TypeError(f"{func}: expected an egpu_array.Array, got {type(x).__name__}")
@@ -47,8 +35,16 @@ def _unique(func: str, x, outputs: tuple) -> dict:
     with_idx = "indices" in outputs or "inverse" in outputs
     keys = contiguous_copy(x._node)
     keys, idx = sort_rows(keys, None, dtype, 1, n, device, False, with_idx)
-    count = _count_distinct(keys, n, dtype, device)
     alloc = device.allocator.alloc
+    count = 0
+    if n:
+        nchunks = compact_chunks(n, device)
+        chunk = -(-n // nchunks)
+        per_chunk = alloc(nchunks * 8)
+        spec = CompactSpec("unique", dtype.name, 1, (), "count")
+        _launch(device, get_program(device, spec), [n, chunk, keys.ptr, per_chunk.ptr], nchunks,
+                n * dtype.itemsize, n)
+        count = int(read_chunk_counts(per_chunk, nchunks, device, "unique").sum())
     bufs = {"values": alloc(max(count, 1) * dtype.itemsize)}
     for name in ("indices", "counts"):
         if name in outputs:
@@ -59,10 +55,16 @@ def _unique(func: str, x, outputs: tuple) -> dict:
         if with_idx and idx is None:  # one element: nothing was sorted
             idx = alloc(8)
             _launch_zero(idx)
-        prog = get_program(device, CompactSpec("unique", dtype.name, 1, tuple(sorted(outputs))))
+        starts = alloc(max(count, 1) * 8) if "counts" in outputs else None
         ptr = lambda k: bufs[k].ptr if k in bufs else 0  # noqa: E731
-        _launch(device, prog, [n, count, keys.ptr, idx.ptr if idx is not None else 0, ptr("values"),
-                               ptr("indices"), ptr("counts"), ptr("inverse")], 1, n * (dtype.itemsize + 24), 1)
+        want = tuple(sorted(outputs))
+        _launch(device, get_program(device, CompactSpec("unique", dtype.name, 1, want, "fill")),
+                [n, count, keys.ptr, idx.ptr if idx is not None else 0, ptr("values"), ptr("indices"),
+                 starts.ptr if starts is not None else 0, ptr("inverse"), chunk, per_chunk.ptr],
+                nchunks, n * (dtype.itemsize + 24), n)
+        if starts is not None:  # occurrence counts: differences of the run starts
+            _launch(device, get_program(device, CompactSpec("unique", dtype.name, 1, (), "runs")),
+                    [n, count, starts.ptr, ptr("counts")], count, count * 16, count)
 
     def arr(name, dtype_, shape):
         return Array._new(LazyNode("buffer", (), dtype_, shape, View(bufs[name], contiguous_strides(shape), 0),

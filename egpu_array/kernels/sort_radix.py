@@ -129,7 +129,6 @@ def generate_radix(spec: SortSpec, b, slot, start, stop):
     sk, dk = K.ptr(slot(4)), K.ptr(slot(5))
     si, di = (b.inttoptr(slot(k), I64.as_pointer()) for k in (6, 7))
     hist = b.inttoptr(slot(8), I64.as_pointer())
-    zero, one, nb = const(I64, 0), const(I64, 1), const(I64, 256)
     if spec.phase == "prefix":
         _prefix(b, hist, nchunks, start)
         return

@@ -124,7 +124,7 @@ class SearchSpec:
 
 @dataclass(frozen=True)
 class CompactSpec:
-    """A sequential pass that writes a data-dependent number of results (kernels.search).
+    """A compaction that writes a data-dependent number of results (kernels.compact_chunks).
 
     ``op == "nonzero"``: coordinates of the nonzero elements of a contiguous ``ndim``-D array;
     ``op == "unique"``: from sorted values (and their original positions) the distinct values and,
@@ -134,9 +134,12 @@ class CompactSpec:
     dtype: str
     ndim: int
     outputs: tuple
+    #: over chunks of the input: "count" (results per chunk), "fill" (each chunk writes from the
+    #: sum of the counts before it), "runs" (unique: occurrence counts from the run starts)
+    phase: str = "fill"
 
     kind = "compact"
 
     @property
     def name(self) -> str:
-        return f"{self.op}_{self.dtype}"
+        return f"{self.op}_{self.phase}_{self.dtype}"

@@ -1,0 +1,143 @@
+"""Parallel compaction (nonzero, unique) over chunks of the input: count, then fill.
+
+Work item ``c`` handles elements ``[c * chunk, min((c + 1) * chunk, n))``. Args:
+
+- nonzero ``count``: ``n``, ``chunk``, input, counts (int64 per chunk);
+- nonzero ``fill``: ``n``, ``count`` (the total), input, output (``ndim x count`` int64,
+  dimension-major), ``chunk``, counts, then the ``ndim`` extents. Chunk ``c`` writes from the sum
+  of the counts of the chunks before it, so every chunk writes its own slots;
+- unique ``count``: ``n``, ``chunk``, sorted values, counts (run starts per chunk: position 0 and
+  every value that differs from the one before it, so each NaN starts a run, ``-0.0 == 0.0``);
+- unique ``fill``: ``n``, ``count``, sorted values, positions (int64, the stable sort's original
+  indices), values, indices, starts (int64 per result: where its run begins), inverse (0 where not
+  requested), ``chunk``, counts. Only a run's first element writes the run's slot; each element
+  writes its own inverse entry;
+- unique ``runs``: ``n``, ``count``, starts, occurrence counts; work item ``k`` stores
+  ``starts[k + 1] - starts[k]`` (``n - starts[k]`` for the last run).
+
+Writes are guarded by ``count`` (a total read back before the fill), never past the outputs.
+"""
+from __future__ import annotations
+
+from llvmlite import ir
+
+from .elementwise import dtype_named
+from .irb import I64, const, for_range
+from .sort import Keys, _if, _while
+from .spec import CompactSpec
+
+__all__ = ["generate_compact_chunks"]
+
+
+def _min(b, x, y):
+    return b.select(b.icmp_signed("<", x, y), x, y)
+
+
+def _nonzero_of(b, K, v):
+    """``v != 0`` (NaN counts as nonzero; complex: either part)."""
+    kind = K.dtype.kind
+    if kind == "c":
+        z = ir.Constant(v[0].type, 0.0)
+        return b.or_(b.fcmp_unordered("!=", v[0], z), b.fcmp_unordered("!=", v[1], z))
+    if kind == "f":
+        return b.fcmp_unordered("!=", v, ir.Constant(v.type, 0.0))
+    return b.icmp_unsigned("!=", v, ir.Constant(v.type, 0))
+
+
+def _run_start(b, K, x, i):
+    """Whether sorted element ``i`` starts a run (i == 0 or differs from element i - 1)."""
+    zero, one = const(I64, 0), const(I64, 1)
+    prev = K.load(x, b.select(b.icmp_signed(">", i, zero), b.sub(i, one), zero))
+    return b.or_(b.icmp_signed("==", i, zero), b.not_(K.eq(K.load(x, i), prev)))
+
+
+def generate_compact_chunks(spec: CompactSpec, b, slot, start, stop) -> None:
+    """Emit the body of the parallel compaction phase ``spec.phase`` (builder in the entry block)."""
+    K = Keys(b, dtype_named(spec.dtype))
+    zero, one = const(I64, 0), const(I64, 1)
+    n = slot(0)
+    ptr = lambda k: b.inttoptr(slot(k), I64.as_pointer())  # noqa: E731
+    if spec.phase == "runs":
+        count, starts, counts = slot(1), ptr(2), ptr(3)
+        with for_range(b, start, stop, name="k") as k:
+            nxt = b.add(k, one)
+            hi = b.select(b.icmp_signed("<", nxt, count), b.load(b.gep(starts, [_min(b, nxt, b.sub(count, one))])), n)
+            b.store(b.sub(hi, b.load(b.gep(starts, [k]))), b.gep(counts, [k]))
+        return
+    x = K.ptr(slot(2))
+    is_nz = spec.op == "nonzero"
+    hit = (lambda i: _nonzero_of(b, K, K.load(x, i))) if is_nz else (lambda i: _run_start(b, K, x, i))
+    if spec.phase == "count":
+        chunk, counts = slot(1), ptr(3)
+        with for_range(b, start, stop, name="c") as c:
+            lo = b.mul(c, chunk)
+            hi = _min(b, b.add(lo, chunk), n)
+
+            def body(s):
+                i, acc = s
+                return [b.add(i, one), b.add(acc, b.zext(hit(i), I64))]
+            _, total = _while(b, [lo, zero], lambda s: b.icmp_signed("<", s[0], hi), body, "cnt")
+            b.store(total, b.gep(counts, [c]))
+        return
+    count = slot(1)
+    chunk, counts = (slot(4), ptr(5)) if is_nz else (slot(8), ptr(9))
+    with for_range(b, start, stop, name="c") as c:
+        lo = b.mul(c, chunk)
+        hi = _min(b, b.add(lo, chunk), n)
+
+        def before(s):  # results of the chunks before this one
+            j, acc = s
+            return [b.add(j, one), b.add(acc, b.load(b.gep(counts, [j])))]
+        _, k0 = _while(b, [zero, zero], lambda s: b.icmp_signed("<", s[0], c), before, "off")
+        if is_nz:
+            _fill_nonzero(spec, b, slot, ptr(3), count, hit, lo, hi, k0)
+        else:
+            _fill_unique(spec, b, K, x, ptr, count, hit, lo, hi, k0)
+
+
+def _fill_nonzero(spec, b, slot, out, count, hit, lo, hi, k0):
+    one = const(I64, 1)
+    shape = [slot(6 + d) for d in range(spec.ndim)]
+
+    def body(s):
+        i, k = s
+        nz = b.and_(hit(i), b.icmp_signed("<", k, count))
+        with _if(b, nz):
+            rem = i
+            for d in range(spec.ndim - 1, -1, -1):
+                c = b.srem(rem, shape[d]) if d else rem
+                rem = b.sdiv(rem, shape[d])
+                b.store(c, b.gep(out, [b.add(b.mul(const(I64, d), count), k)]))
+        return [b.add(i, one), b.add(k, b.zext(nz, I64))]
+    _while(b, [lo, k0], lambda s: b.icmp_signed("<", s[0], hi), body, "nz")
+
+
+def _fill_unique(spec, b, K, x, ptr, count, hit, lo, hi, k0):
+    one = const(I64, 1)
+    want = spec.outputs
+    pos = ptr(3)
+    vals = K.ptr(b.ptrtoint(ptr(4), I64))
+    indices, starts, inverse = ptr(5), ptr(6), ptr(7)
+
+    def body(s):
+        i, k = s
+        new = hit(i)
+        k2 = b.add(k, b.zext(new, I64))
+        slot_k = b.sub(k2, one)
+        ok = b.and_(b.icmp_signed(">=", slot_k, const(I64, 0)), b.icmp_signed("<", slot_k, count))
+        with _if(b, ok):
+            p = b.load(b.gep(pos, [i])) if ("indices" in want or "inverse" in want) else None
+            with _if(b, new):
+                if "values" in want:
+                    K.store(vals, slot_k, K.load(x, i))
+                if "indices" in want:
+                    b.store(p, b.gep(indices, [slot_k]))
+                if "counts" in want:
+                    b.store(i, b.gep(starts, [slot_k]))
+            if "inverse" in want:
+                n = b.load(b.gep(b.function.args[0], [const(I64, 0)]))
+                with _if(b, b.and_(b.icmp_signed(">=", p, const(I64, 0)), b.icmp_signed("<", p, n))):
+                    b.store(slot_k, b.gep(inverse, [p]))
+        return [b.add(i, one), k2]
+    _while(b, [lo, k0], lambda s: b.icmp_signed("<", s[0], hi), body, "uq")
+

@@ -1,0 +1,86 @@
+"""Parallel compaction (nonzero, unique_*) against NumPy: inputs long enough for several chunks,
+runs of equal values across chunk borders, NaN (each one distinct), -0.0 == 0.0, tiny inputs."""
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+import egpu_array as xp
+from egpu_array._searching import compact_chunks
+
+
+def _unique_ref(h):
+    """NumPy's unique_all with every NaN distinct (the standard's rule)."""
+    flat = h.reshape(-1)
+    order = np.argsort(flat, kind="stable")
+    s = flat[order]
+    start = np.ones(len(s), dtype=bool)
+    if len(s):
+        start[1:] = ~(s[1:] == s[:-1])
+    ids = np.cumsum(start) - 1
+    inverse = np.empty(len(s), dtype=np.int64)
+    inverse[order] = ids
+    firsts = np.flatnonzero(start)
+    counts = np.diff(np.append(firsts, len(s)))
+    return s[firsts], order[firsts], inverse.reshape(h.shape), counts
+
+
+@settings(max_examples=12, deadline=None, derandomize=True)
+@given(st.sampled_from(["float32", "float64", "int16", "uint8", "bool"]),
+       st.sampled_from([1, 2, 7, 5000]), st.sampled_from([(1,), (3,), (200_003,), (70, 3001), (5, 7, 4099)]),
+       st.integers(0, 2**32 - 1))
+def test_unique_all_matches_numpy(dtype, distinct, shape, seed):
+    rng = np.random.default_rng(seed)
+    h = rng.integers(0, distinct, shape)
+    if dtype.startswith("float"):
+        h = h.astype(dtype) - 0.5
+        if h.size > 10:
+            h.reshape(-1)[rng.integers(0, h.size, 3)] = np.nan
+            h.reshape(-1)[rng.integers(0, h.size, 5)] = -0.0
+            h.reshape(-1)[rng.integers(0, h.size, 5)] = 0.0
+    h = h.astype(dtype)
+    r = xp.unique_all(xp.asarray(h))
+    values, indices, inverse, counts = _unique_ref(h)
+    got = np.asarray(r.values)
+    np.testing.assert_array_equal(got, values)
+    np.testing.assert_array_equal(np.asarray(r.indices), indices)
+    np.testing.assert_array_equal(np.asarray(r.inverse_indices), inverse)
+    np.testing.assert_array_equal(np.asarray(r.counts), counts)
+    c = xp.unique_counts(xp.asarray(h))
+    np.testing.assert_array_equal(np.asarray(c.counts), counts)
+    np.testing.assert_array_equal(np.asarray(xp.unique_values(xp.asarray(h))), values)
+
+
+def test_long_runs_cross_chunk_borders():
+    n = 400_000
+    assert compact_chunks(n, xp.asarray([1]).device) >= 2 or xp.asarray([1]).device.num_threads == 1
+    h = np.repeat(np.array([3.0, 1.0, 2.0, 1.0]), n // 4)
+    r = xp.unique_all(xp.asarray(h))
+    np.testing.assert_array_equal(np.asarray(r.values), [1.0, 2.0, 3.0])
+    np.testing.assert_array_equal(np.asarray(r.counts), [n // 2, n // 4, n // 4])
+    np.testing.assert_array_equal(np.asarray(r.indices), [n // 4, n // 2, 0])
+    inv = np.asarray(xp.unique_inverse(xp.asarray(h)).inverse_indices)
+    np.testing.assert_array_equal(inv, np.searchsorted([1.0, 2.0, 3.0], h))
+
+
+@settings(max_examples=12, deadline=None, derandomize=True)
+@given(st.sampled_from(["float32", "int8", "bool", "complex64", "uint64"]),
+       st.sampled_from([(5,), (1,), (300_001,), (60, 5000), (3, 17, 4111)]),
+       st.sampled_from([0.0, 0.001, 0.5, 1.0]), st.integers(0, 2**32 - 1))
+def test_nonzero_matches_numpy(dtype, shape, density, seed):
+    rng = np.random.default_rng(seed)
+    h = (rng.random(shape) < density) * rng.integers(1, 5, shape)
+    h = h.astype(dtype)
+    if dtype == "float32" and h.size > 10:
+        h.reshape(-1)[:3] = [np.nan, -0.0, 0.0]   # NaN is nonzero, -0.0 is zero
+    got = xp.nonzero(xp.asarray(h))
+    want = np.nonzero(h)
+    assert len(got) == len(want)
+    for g, w in zip(got, want):
+        np.testing.assert_array_equal(np.asarray(g), w)
+
+
+@pytest.mark.parametrize("n", [0, 1, 2])
+def test_tiny_inputs(n):
+    h = np.arange(n, dtype=np.float64)
+    np.testing.assert_array_equal(np.asarray(xp.nonzero(xp.asarray(h))[0]), np.nonzero(h)[0])
+    np.testing.assert_array_equal(np.asarray(xp.unique_counts(xp.asarray(h)).counts), np.ones(n, np.int64))
