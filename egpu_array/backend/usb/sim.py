@@ -243,8 +243,9 @@ class SimDevice(Device):
         the compute model and the cpu device's launch."""
         with self._lock:
             st = self._open()
+            ran = st.queue.engine.launches
             st.queue.submit(program, args, n, nbytes, work)
-            if profiler._active:
+            if profiler._active and st.queue.engine.launches > ran:
                 name, t0, t1 = st.queue.engine.intervals[-1]
                 profiler.record_virtual(name, "compute", t0, t1, TRACE_PROCESS, {"bytes": nbytes})
 

@@ -139,3 +139,19 @@ def test_profiler_trace_has_virtual_time_tracks(dev, tmp_path):
 def test_overlap_helper():
     assert overlap([(0, 1), (0.5, 2), (3, 4)], 0.5, 3.5) == pytest.approx(2.0)
     assert overlap([], 0, 1) == 0.0
+
+
+def test_lost_doorbell_is_an_error_not_stale_data():
+    from egpu_array._errors import KernelLaunchError
+    dev = SimDevice(index=13, vram_bytes=4 << 20, link_model=PRESETS["USB4"])
+    a = RNG.standard_normal(1000)
+    x = xp.asarray(a, device=dev)
+    st = dev._open()
+    st.gpu.on_launch = None  # the GPU no longer hears the doorbell
+    st.queue.timeout_s = 0.002
+    y = x + 1
+    y._realize()  # queued: the host does not wait
+    with pytest.raises(KernelLaunchError, match="did not complete"):
+        np.asarray(y)  # the copy out waits for the fence, which never comes
+    dev.replug()  # reconnect: a fresh compute engine
+    np.testing.assert_array_equal(np.asarray(xp.asarray(a, device=dev) + 1), a + 1)
