@@ -209,6 +209,7 @@ class _Gen:
                     with _steps(b, zero, mc, const(I64, self.MR), "ir") as ir_:
                         mr = _min(b, const(I64, self.MR), b.sub(mc, ir_))
                         ap = b.gep(apack, [b.mul(b.sdiv(ir_, const(I64, self.MR)), b.mul(kc, const(I64, self.MR)))])
+                        self.prefetch_tile(b.add(ic, ir_), b.add(j0, jr))
                         acc = self.micro(ap, bp, kc)
                         self.store_tile(acc, b.add(ic, ir_), b.add(j0, jr), mr, nr, first, last)
 
@@ -256,6 +257,19 @@ class _Gen:
                     b.store(ir.Constant(self.T, 0.0), b.gep(dst, [b.add(b.mul(k, w), x)]))
 
     # ---- the micro-kernel -----------------------------------------------------------------
+    def prefetch_tile(self, i0, j0):
+        """Ask for the output tile's cache lines (first and last element of each row) while the
+        micro-kernel runs; a prefetch never faults, so edge tiles need no care."""
+        b = self.b
+        i8p = ir.IntType(8).as_pointer()
+        i32 = ir.IntType(32)
+        for i in range(self.MR):
+            r = b.add(i0, const(I64, i))
+            for j in (j0, b.add(j0, const(I64, self.NR - 1))):
+                p = b.bitcast(self._out_ptr(r, j), i8p)
+                extern(b, "llvm.prefetch.p0", ir.VoidType(), [i8p, i32, i32, i32], p,
+                       const(i32, 1), const(i32, 3), const(i32, 1))
+
     def splat(self, x):
         """``<VL x T>`` with every lane ``x``."""
         b = self.b
