@@ -63,15 +63,15 @@ def rows_layout(buf, dtype, B1: int, n: int, B2: int, real: bool = False) -> Opn
     return Opnd(buf, buf.ptr, 2 * B2, 2 * n * B2, 2, 1)
 
 
-def factor(n: int, allow8: bool = True):
+def factor(n: int, allow8: bool = True, first8: bool = False):
     """Stockham radices of ``n``, or None when ``n`` has a prime factor above 5. With ``allow8``
-    the power of two is mostly radix 8, never in the first pass (kernels.fft.RADIX8_RULE);
-    else radix 4 (and one 2)."""
+    the power of two is mostly radix 8, in the first pass only with ``first8`` (row order, unit
+    source: kernels.fft.RADIX8_RULE); else radix 4 (and one 2)."""
     out = []
     a = (n & -n).bit_length() - 1
     n >>= a
     if allow8 and a >= 3:
-        head = {0: [4, 2], 1: [2], 2: [4]}[a % 3]
+        head = {0: [] if first8 else [4, 2], 1: [2], 2: [4]}[a % 3]
         out = head + [8] * ((a - sum(r.bit_length() - 1 for r in head)) // 3)
     else:
         out = [4] * (a // 2) + [2] * (a % 2)
@@ -212,20 +212,21 @@ def c2c(device, dtype, src: Opnd, dst: Opnd, B1: int, B2: int, n: int, sign: int
 def _stockham(device, dtype, src, dst, B1, B2, n, sign, scale):
     col = B2 > 1 and abs(dst.bs2) == 2 and dst.es != 2
     unit_out = dst.im == 1 and (dst.bs2 if col else dst.es) == 2
-    radices = tuple(factor(n, allow8=unit_out))
+    unit_in = src.im == 1 and (src.bs2 if col else src.es) == 2
+    radices = tuple(factor(n, allow8=unit_out, first8=unit_in and not col))
     plan = _plan(n, radices)
     tw = _table(device, ("twiddle", radices, sign), dtype, lambda: _pass_twiddles(radices, sign))
     P = len(plan)
     item = dtype.itemsize
     # a panel of W rows along a non-last axis: W*item bytes adjacent, all of it cache-resident
-    W = min(B2, max(4, min(PANEL_BYTES, COL_FUSE_BYTES // (n * item)) // item)) if col else 1
+    W = min(B2, max(64 // item, min(PANEL_BYTES // item, COL_FUSE_BYTES // (n * item)))) if col else 1
     panels = B1 * (-(-B2 // W))
     prog = get_program(device, FFTSpec(dtype.name, "stockham", "col" if col else "row"))
     flat_plan = [v for p in plan for v in p]
     threads = _threads(device)
     rows = B1 * B2
     nbytes = rows * n * item * 2
-    fused = n * W * item <= FUSE_BYTES and (panels >= threads or rows * n < (1 << 16))
+    fused = n * W * item <= max(FUSE_BYTES, COL_FUSE_BYTES if col else 0) and (panels >= threads or rows * n < (1 << 16))
     alloc = device.allocator.alloc
     if fused:  # scratch: per panel, compact (n x W pairs)
         a, b = (alloc(panels * n * W * item) if P > k else None for k in (1, 2))
@@ -234,6 +235,9 @@ def _stockham(device, dtype, src, dst, B1, B2, n, sign, scale):
         a, b = (alloc(rows * n * item) if P > k else None for k in (1, 2))
         scr = [2 * B2, 2 * n * B2, 2, 0]
     ptrs = [a.ptr if a is not None else 0, b.ptr if b is not None else 0]
+    scr_unit = fused or col or B2 == 1
+    if 8 in radices and not (unit_out and scr_unit and (radices[0] != 8 or (unit_in and not col))):
+        raise RuntimeError(f"fft: internal error: radix-8 plan {radices} for a non-unit layout")
 
     def go(p0, p1, s: Opnd, nchunk):
         slots = ([n, B1, B2, W, nchunk, p0, p1, P, _f64_bits(scale), _f64_bits(float(sign))] + s.slots() + dst.slots()

@@ -49,9 +49,9 @@ __all__ = ["FFTSpec", "generate", "RADICES", "STOCKHAM_FIXED", "POINTWISE_FIXED"
 
 #: radices the Stockham kernel has butterflies for
 RADICES = (8, 4, 2, 3, 5)
-#: radix 8 has only the unit-layout variant with twiddles (a large butterfly compiles slowly):
-#: plans put it after the first pass and use none when the output is not in the unit layout
-RADIX8_RULE = "not first, unit layouts only"
+#: radix 8 has only unit-layout variants (a large butterfly compiles slowly): plans use it
+#: only where the layouts are unit, in the first pass only in row order
+RADIX8_RULE = "unit layouts only; the first pass only in row order"
 #: number of slots before the operands in the stockham and pointwise layouts
 STOCKHAM_FIXED = 10
 POINTWISE_FIXED = {"cmul": 6, "rpost": 5, "rpre": 5, "hext": 5}
@@ -279,7 +279,15 @@ def _stockham(spec, module, fname, ft):
                 blk = b.append_basic_block(f"radix{radix}")
                 sw.add_case(const(I64, radix), blk)
                 b.position_at_end(blk)
-                if radix == 8:  # only after the first pass, between unit layouts (see RADIX8_RULE)
+                if radix == 8:  # only between unit layouts (see RADIX8_RULE)
+                    if not col:
+                        u1, un = b.append_basic_block("r8.ns1"), b.append_basic_block("r8.nsn")
+                        b.cbranch(ns1, u1, un)
+                        b.position_at_end(u1)
+                        _pass_call(b, spec, ft, fname, radix, src, dst, twp, m, Ns, j0, j1, b1, c0, c1, sc, sg,
+                                   True, True)
+                        b.branch(done)
+                        b.position_at_end(un)
                     _pass_call(b, spec, ft, fname, radix, src, dst, twp, m, Ns, j0, j1, b1, c0, c1, sc, sg,
                                True, False)
                     b.branch(done)
