@@ -10,7 +10,10 @@ panels with zeros, so the micro-kernel always runs full tiles; stores keep to th
 
 Partial sums of earlier K slices are kept in the output; the epilogue (a flat program in the format
 of ``kernels.spec``, whose input ``acc_input`` is the product) is applied on the last slice only, so
-the output dtype must be the GEMM's dtype.
+the output dtype must be the GEMM's dtype. Full tiles of a unit-stride output are stored from the
+registers, through the epilogue on vectors when its ops allow (:func:`vector_epilogue`); edge tiles
+and other epilogues go through a spilled tile element by element (``emit_expr`` with the
+elementwise generator's ``Leaves``). Each tile's output lines are prefetched before its K loop.
 
 Kernel ABI: ``void k(i64* args, i64 start, i64 stop)``; work item ``w`` is one share of the tasks
 (batch x column blocks x row groups) and owns workspace slot ``w`` (packed A, then packed B).
@@ -157,10 +160,12 @@ class _Gen:
         self.A = Operand(b, self.args, self.dt, *lay["A"], nd)
         self.B = Operand(b, self.args, self.dt, *lay["B"], nd)
         one = const(I64, 1)
-        # unit strides known at compile time let LLVM vectorize the packing loops
-        for op, flag, k_axis in ((self.A, spec.a_layout, -1), (self.B, spec.b_layout, -2)):
-            if flag != "s":
-                op.strides[k_axis if flag == "k" else -3 - k_axis] = one
+        # unit strides known at compile time let LLVM vectorize the packing and store loops
+        for op, flag, k_axis, x_axis in ((self.A, spec.a_layout, -1, -2), (self.B, spec.b_layout, -2, -1)):
+            if flag == "k":
+                op.strides[k_axis] = one
+            elif flag == "x":
+                op.strides[x_axis] = one
         if spec.classes[0] == "c":
             self.ops[0].strides[-1] = one
         self.p = {name: self.param(name) for name in PARAMS}
