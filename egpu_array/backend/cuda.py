@@ -4,7 +4,8 @@ CUDA driver API (:mod:`.cuda_driver`, loaded at run time; no CUDA toolkit needed
 * Kernels: PTX from :class:`~egpu_array.kernels.targets.NVPTXTarget` (sm_80 PTX for every GPU of
   compute capability 8.0 and up, which the driver JIT-compiles for the GPU at hand), loaded with
   ``cuModuleLoadDataEx``. Each launch copies its int64 argument slots into a device block on the
-  compute stream (ordered before the kernel) and runs ``NAME_grid`` over a grid-stride loop; kernels
+  compute stream (ordered before the kernel) and runs ``NAME_grid`` over a grid-stride loop (runs of
+  :data:`PER_CALL` work items per call); kernels
   that write their slots (error / retry flags) have them copied back before ``launch`` returns.
   A chunked reduction's finalize step is a second one-thread kernel on the same stream.
 * Memory: a :class:`~egpu_array.backend.pool.PoolAllocator` over ``cuMemAlloc``; out of memory
@@ -30,12 +31,15 @@ from . import cuda_driver as cu
 from .device import Device, Program, register_device
 from .pool import PoolAllocator
 
-__all__ = ["CUDADevice", "EventTimer", "BLOCK", "STAGING_CHUNK", "list_devices", "parse_ptx_header"]
+__all__ = ["CUDADevice", "EventTimer", "BLOCK", "PER_CALL", "STAGING_CHUNK", "list_devices", "parse_ptx_header"]
 
 #: threads per block of the grid-stride kernels
 BLOCK = 256
 #: bytes per pinned staging buffer (two per device)
 STAGING_CHUNK = 8 << 20
+#: work items per call of the per-range function, by kernel kind (default 1): elementwise runs of 4
+#: elements share one index unravel (64-bit divisions are slow on GPUs); not yet tuned on a GPU
+PER_CALL = {"elementwise": 4}
 #: bytes of the device block that holds a launch's argument slots
 ARG_BYTES = 1 << 16
 
@@ -193,8 +197,10 @@ class CUDADevice(Device):
             drv.call("cuMemcpyHtoDAsync_v2", self._args, addr, size, self.compute,
                      what=f"copying the arguments of {program.name}")
             if n > 0:
-                grid = min(-(-n // BLOCK), self.max_grid)
-                self._launch(fn, grid, BLOCK, [ctypes.c_uint64(self._args), ctypes.c_int64(n)], program.name)
+                per = PER_CALL.get(program.spec.kind, 1)
+                grid = min(-(-n // (BLOCK * per)), self.max_grid)
+                self._launch(fn, grid, BLOCK, [ctypes.c_uint64(self._args), ctypes.c_int64(n), ctypes.c_int64(per)],
+                             program.name)
             if program.tail is not None:
                 self._launch(program.tail, 1, 1, [ctypes.c_uint64(self._args)], program.name + " (finalize)")
             if writes:

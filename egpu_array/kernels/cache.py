@@ -119,7 +119,9 @@ def get_program(device, spec):
         if binary is None:
             with profiler.span("compile", spec.name):
                 module = target.new_module(fname)
-                generator_for(spec.kind)(spec, module, fname)
+                # a target may bring its own generator of a kind (NVPTXTarget.generators)
+                gen = getattr(target, "generators", {}).get(spec.kind) or generator_for(spec.kind)
+                gen(spec, module, fname)
                 binary = target.compile(module)
             profiler.count("compiles")
             if path is not None:

@@ -3,9 +3,11 @@
 The generators emit the per-range function ``void NAME(i64* args, i64 start, i64 end)`` as for the
 host. For NVPTX, :func:`add_entries` adds the kernels the cuda device launches:
 
-* ``NAME_grid(i64* args, i64 n)``: a grid-stride loop; thread ``t`` of the grid runs work items
-  ``t, t + T, t + 2T, ...`` below ``n`` (``T`` = threads in the grid), each as ``NAME(args, i, i+1)``,
-  so neighbouring threads touch neighbouring elements (coalesced);
+* ``NAME_grid(i64* args, i64 n, i64 per)``: a grid-stride loop over runs of ``per`` work items;
+  thread ``t`` of the grid runs runs ``t, t + T, t + 2T, ...`` (``T`` = threads in the grid), run
+  ``r`` as ``NAME(args, r * per, min((r + 1) * per, n))``, so neighbouring threads touch
+  neighbouring elements (coalesced for ``per == 1``) and a run of ``per`` elements pays one index
+  unravel (64-bit divisions) instead of one per element;
 * ``NAME_fin_grid(i64* args)`` when the module has a finalize step ``NAME_fin(i64* args)`` (the
   second phase of a chunked reduction): one thread runs it.
 
@@ -138,24 +140,28 @@ def add_entries(module: ir.Module, fname: str, sreg=None) -> list:
     present) to ``module``; returns their names. ``sreg(builder, name) -> i64`` reads a special
     register (default: the NVVM intrinsics; tests pass an emulation to run the entries on the host)."""
     _sreg_ = sreg or _sreg
+    if isinstance(module.globals.get(fname + ENTRY_SUFFIX), ir.Function):
+        return [fname + ENTRY_SUFFIX]  # the generator wrote its own entry (a GPU-specific kernel)
     body = module.get_global(fname)
     _internal(body)
-    entry = ir.Function(module, ir.FunctionType(ir.VoidType(), [I64.as_pointer(), I64]),
+    entry = ir.Function(module, ir.FunctionType(ir.VoidType(), [I64.as_pointer(), I64, I64]),
                         name=fname + ENTRY_SUFFIX)
-    args, n = entry.args
+    args, n, per = entry.args  # per: work items per call (a short run shares one index unravel)
     b = ir.IRBuilder(entry.append_basic_block("entry"))
     first = b.add(b.mul(_sreg_(b, "ctaid.x"), _sreg_(b, "ntid.x")), _sreg_(b, "tid.x"))
     step = b.mul(_sreg_(b, "nctaid.x"), _sreg_(b, "ntid.x"))
+    calls = b.sdiv(b.add(n, b.sub(per, const(I64, 1))), per)
     pre = b.block
     head, loop, done = (b.append_basic_block(s) for s in ("head", "loop", "done"))
     b.branch(head)
     b.position_at_end(head)
     i = b.phi(I64, name="i")
     i.add_incoming(first, pre)
-    b.cbranch(b.icmp_signed("<", i, n), loop, done)
+    b.cbranch(b.icmp_signed("<", i, calls), loop, done)
     b.position_at_end(loop)
-    nxt = b.add(i, const(I64, 1))
-    b.call(body, [args, i, nxt])
+    lo = b.mul(i, per)
+    hi = b.add(lo, per)
+    b.call(body, [args, lo, b.select(b.icmp_signed("<", hi, n), hi, n)])
     i.add_incoming(b.add(i, step), b.block)
     b.branch(head)
     b.position_at_end(done)

@@ -100,6 +100,10 @@ class NVPTXTarget(Target):
     native_ops = frozenset({"sqrt", "fabs", "fma", "floor", "ceil", "trunc", "rint", "copysign",
                             "minnum", "maxnum"})
 
+    #: kind -> generator used instead of the host one (a GPU-specific form of that kind, which may
+    #: define its own ``NAME_grid`` entry: then no grid-stride wrapper is added). None yet.
+    generators: dict = {}
+
     def __init__(self, arch: int = 80, ptx_version: int = 78):
         init_llvm()
         self.arch = int(arch)

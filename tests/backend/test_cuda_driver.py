@@ -120,7 +120,7 @@ CUresult cuModuleLoadDataEx(void **m, const void *img, unsigned n, int *opts, vo
 CUresult cuModuleGetFunction(void **f, void *m, const char *name) { *f = strdup(name); return 0; }
 /* a launch records its grid, block, function name and parameters; the "kernel" sets slot
    FAKE_CUDA_WRITE_SLOT of the argument block to 7 (a flag written by the kernel) */
-static int64_t last[4]; static char last_name[128];
+static int64_t last[5]; static char last_name[128];
 int64_t fake_last(int i) { return last[i]; }
 const char *fake_last_name(void) { return last_name; }
 CUresult cuLaunchKernel(void *f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz,
@@ -128,6 +128,7 @@ CUresult cuLaunchKernel(void *f, unsigned gx, unsigned gy, unsigned gz, unsigned
   strncpy(last_name, (const char *)f, 127);
   last[0] = gx; last[1] = bx; last[2] = (int64_t)*(uint64_t *)params[0];
   last[3] = strstr(last_name, "_fin") ? -1 : *(int64_t *)params[1];
+  last[4] = strstr(last_name, "_fin") ? -1 : *(int64_t *)params[2];
   int w = envint("FAKE_CUDA_WRITE_SLOT", -1);
   if (w >= 0) ((int64_t *)last[2])[w] = 7;
   return 0; }
@@ -254,8 +255,8 @@ def test_launch_copies_slots_and_reads_flags_back(fake_device, monkeypatch, writ
     n = 10 ** 6
     dev.launch(prog, slots, n)
     assert lib.fake_last_name() == b"k_t_grid"
-    assert lib.fake_last(0) == min(-(-n // cuda.BLOCK), dev.max_grid) and lib.fake_last(1) == cuda.BLOCK
-    assert lib.fake_last(3) == n
+    assert lib.fake_last(0) == min(-(-n // cuda.BLOCK), dev.max_grid) and lib.fake_last(1) == cuda.BLOCK  # sort: 1 per call
+    assert lib.fake_last(3) == n and lib.fake_last(4) == 1
     block = (ctypes.c_int64 * 4).from_address(lib.fake_last(2))
     assert list(block) == [11, 22, 33, 7]  # the slots reached the device; the "kernel" wrote slot 3
     assert slots[3] == (7 if writes else 0)  # read back only when the kernel writes its slots
@@ -285,3 +286,16 @@ def test_dynamic_slot_kernels_need_a_sized_argument_block(fake_device, monkeypat
     with pytest.raises(KernelLaunchError, match="indexes its arguments at run time"):
         dev.launch(prog, np.zeros(4, dtype=np.int64).ctypes.data, 5)
     dev.launch(prog, np.zeros(4, dtype=np.int64), 5)  # a NumPy array carries its size
+
+
+def test_elementwise_launches_runs_of_work_items(fake_device, monkeypatch):
+    from egpu_array.backend import cuda
+    from egpu_array.kernels.spec import ElementwiseSpec
+    dev, lib = fake_device
+    lib.fake_last.restype = ctypes.c_int64
+    monkeypatch.setenv("FAKE_CUDA_JIT_OK", "1")
+    spec = ElementwiseSpec((("in", 0),), ("float32",), (), 0, "float32", 1, ("c", "c"))
+    prog = dev.load(b"// egpu_array args=5 writes=0\n", "k_e", spec)
+    dev.launch(prog, (ctypes.c_int64 * 5)(), 10_000)
+    per = cuda.PER_CALL["elementwise"]
+    assert lib.fake_last(4) == per and lib.fake_last(0) == -(-10_000 // (cuda.BLOCK * per))

@@ -19,6 +19,7 @@ from llvmlite import ir
 
 import egpu_array as xp
 from egpu_array.backend.cpu import CPUDevice
+from egpu_array.backend.cuda import PER_CALL
 from egpu_array.backend.device import Program, register_device
 from egpu_array.kernels import ptx
 from egpu_array.kernels.irb import I32, I64
@@ -26,7 +27,7 @@ from egpu_array.kernels.targets import HostTarget
 
 BLOCK, MAX_GRID = 4, 3  # tiny grid: 12 threads, so every launch strides
 SREGS = ("tid.x", "ntid.x", "ctaid.x", "nctaid.x")
-_ENTRY = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_int64)
+_ENTRY = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64)
 _FIN = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
 
 
@@ -90,7 +91,8 @@ class GridEmuDevice(CPUDevice):
         entry, regs = program.fn
         assert all(regs[r] is not None for r in SREGS), "the entry must read every special register"
         addr = args if isinstance(args, int) else ctypes.addressof(args)
-        grid = min(-(-n // BLOCK), MAX_GRID)
+        per = PER_CALL.get(program.spec.kind, 1)
+        grid = min(-(-n // (BLOCK * per)), MAX_GRID)
         self.launches.append((program.spec.kind, n, grid, program.tail is not None))
 
         def run(fn, g, blk, *a):
@@ -101,7 +103,7 @@ class GridEmuDevice(CPUDevice):
                             regs[r].value = v
                     fn(addr, *a)
         if n > 0:
-            run(entry, grid, BLOCK, n)
+            run(entry, grid, BLOCK, n, per)
         if program.tail is not None:
             run(program.tail, 2, 2)  # only thread 0 of block 0 may run the finalize step
 
