@@ -29,6 +29,8 @@ def main(argv=None) -> int:
     p.add_argument("--n", type=float, default=1e7)
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--argsort", action="store_true", help="also time argsort (NumPy: kind='stable')")
+    p.add_argument("--compaction", action="store_true",
+                   help="also time nonzero (10%% nonzero) and unique_counts (1000 distinct values)")
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
     import egpu_array as xp
@@ -42,6 +44,15 @@ def main(argv=None) -> int:
     if args.argsort:
         cases["argsort"] = {"ours": lambda: xp.synchronize(xp.argsort(x)),
                             "numpy": lambda: np.argsort(a, kind="stable")}
+    if args.compaction:
+        m = np.where(a > 1.2816, a, 0).astype(np.float32)   # about 10% nonzero
+        xm = xp.asarray(m)
+        u = np.floor(a * 200).astype(np.float32)           # about 1000 distinct values
+        xu = xp.asarray(u)
+        xp.synchronize(xm, xu)
+        cases["nonzero"] = {"ours": lambda: xp.synchronize(*xp.nonzero(xm)), "numpy": lambda: np.nonzero(m)}
+        cases["unique_counts"] = {"ours": lambda: xp.synchronize(*xp.unique_counts(xu)),
+                                  "numpy": lambda: np.unique(u, return_counts=True)}
     results = {}
     for name, fns in cases.items():
         r = interleaved(fns, args.repeats)
@@ -54,7 +65,7 @@ def main(argv=None) -> int:
         print(json.dumps(info, indent=1, default=str))
     else:
         for name, r in results.items():
-            print(f"{name:8s} n={n:.0e} float32  ours {fmt_time(r['ours_s'])}  numpy {fmt_time(r['numpy_s'])}  "
+            print(f"{name:13s} n={n:.0e} float32  ours {fmt_time(r['ours_s'])}  numpy {fmt_time(r['numpy_s'])}  "
                   f"NumPy/ours = {r['ratio_numpy_over_ours']:.2f} (median of {args.repeats}, interleaved)")
     return 0
 

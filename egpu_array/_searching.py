@@ -127,7 +127,7 @@ def nonzero(x, /) -> tuple:
         _launch(device, get_program(device, spec), [n, chunk, src.ptr, counts.ptr], nchunks,
                 n * x.dtype.itemsize, n)
         count = int(read_chunk_counts(counts, nchunks, device, "nonzero").sum())
-    out = device.allocator.alloc(max(1, x.ndim * count) * 8)
+    out = device.allocator.alloc((x.ndim * count + (nchunks if count else 1)) * 8)  # + spare slots
     if count:
         spec = CompactSpec("nonzero", x.dtype.name, x.ndim, (), "fill")
         _launch(device, get_program(device, spec), [n, count, src.ptr, out.ptr, chunk, counts.ptr]

@@ -4,8 +4,9 @@ Work item ``c`` handles elements ``[c * chunk, min((c + 1) * chunk, n))``. Args:
 
 - nonzero ``count``: ``n``, ``chunk``, input, counts (int64 per chunk);
 - nonzero ``fill``: ``n``, ``count`` (the total), input, output (``ndim x count`` int64,
-  dimension-major), ``chunk``, counts, then the ``ndim`` extents. Chunk ``c`` writes from the sum
-  of the counts of the chunks before it, so every chunk writes its own slots;
+  dimension-major, then one spare slot per chunk), ``chunk``, counts, then the ``ndim`` extents.
+  Chunk ``c`` writes from the sum of the counts of the chunks before it, so every chunk writes its
+  own slots; 1-D inputs are compacted without branches (a miss stores to the chunk's spare slot);
 - unique ``count``: ``n``, ``chunk``, sorted values, counts (run starts per chunk: position 0 and
   every value that differs from the one before it, so each NaN starts a run, ``-0.0 == 0.0``);
 - unique ``fill``: ``n``, ``count``, sorted values, positions (int64, the stable sort's original
@@ -90,14 +91,24 @@ def generate_compact_chunks(spec: CompactSpec, b, slot, start, stop) -> None:
             return [b.add(j, one), b.add(acc, b.load(b.gep(counts, [j])))]
         _, k0 = _while(b, [zero, zero], lambda s: b.icmp_signed("<", s[0], c), before, "off")
         if is_nz:
-            _fill_nonzero(spec, b, slot, ptr(3), count, hit, lo, hi, k0)
+            _fill_nonzero(spec, b, slot, ptr(3), count, hit, lo, hi, k0, c)
         else:
             _fill_unique(spec, b, K, x, ptr, count, hit, lo, hi, k0)
 
 
-def _fill_nonzero(spec, b, slot, out, count, hit, lo, hi, k0):
+def _fill_nonzero(spec, b, slot, out, count, hit, lo, hi, k0, c):
     one = const(I64, 1)
     shape = [slot(6 + d) for d in range(spec.ndim)]
+    if spec.ndim == 1:  # branch-free: a miss stores to this chunk's spare slot out[count + c]
+        spare = b.add(count, c)
+
+        def flat(s):
+            i, k = s
+            nz = b.and_(hit(i), b.icmp_signed("<", k, count))
+            b.store(i, b.gep(out, [b.select(nz, k, spare)]))
+            return [b.add(i, one), b.add(k, b.zext(nz, I64))]
+        _while(b, [lo, k0], lambda s: b.icmp_signed("<", s[0], hi), flat, "nz1")
+        return
 
     def body(s):
         i, k = s
