@@ -106,7 +106,7 @@ def realize_matmul(root: LazyNode, out: View, mm: LazyNode) -> None:
     if out.buffer in root.buffers:  # the output is also read: the GEMM writes partial sums early
         tmp = sch.compute_new(root)
         return sch.realize_into(tmp, out)
-    _compute_reductions(root)  # a reduction over the product must not see the stand-in below
+    _compute_barriers(root, mm)  # a reduction or product over mm must not see the stand-in below
     if mm.computed is not None:
         return sch.realize_into(root, out)
     sentinel = LazyNode("buffer", (), mm.dtype, mm.shape, View(_Sentinel(), contiguous_strides(mm.shape)), device)
@@ -122,15 +122,16 @@ def realize_matmul(root: LazyNode, out: View, mm: LazyNode) -> None:
     _launch(root, out, mm, low, acc_input)
 
 
-def _compute_reductions(root: LazyNode) -> None:
-    """Compute the reductions in ``root``'s expression (lowering would compute them anyway)."""
+def _compute_barriers(root: LazyNode, mm: LazyNode) -> None:
+    """Compute the reductions and the other products in ``root``'s expression (lowering would
+    compute them anyway), so none of them reads ``mm`` while a stand-in holds its place."""
     stack, seen = [root], set()
     while stack:
         n = stack.pop()
-        if id(n) in seen or n.op == "matmul":
+        if id(n) in seen or n is mm:
             continue
         seen.add(id(n))
-        if n.op == "reduce":
+        if n.op == "reduce" or n.op == "matmul":
             sch.materialize(n)
         else:
             stack.extend(n.srcs)

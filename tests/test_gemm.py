@@ -138,6 +138,10 @@ def test_epilogue_cases_that_do_not_fuse():
     got = np.asarray(xp.exp(p - xp.max(p, axis=1, keepdims=True)))
     ref = np.exp(x @ w - np.max(x @ w, axis=1, keepdims=True))
     np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-5)
+    # the product and a product over it in one expression
+    q = xp.asarray(_rand(rng, (6, 6), "float32"))
+    got = np.asarray(p + p @ q)
+    np.testing.assert_allclose(got, x @ w + (x @ w) @ np.asarray(q), rtol=1e-4, atol=1e-4)
     # mixed dtypes promote (float32 @ float64 -> float64)
     _check(xx @ xp.asarray(w.astype(np.float64)), x, w.astype(np.float64))
 
