@@ -7,7 +7,8 @@ CUDA driver API (:mod:`.cuda_driver`, loaded at run time; no CUDA toolkit needed
   compute stream (ordered before the kernel) and runs ``NAME_grid`` over a grid-stride loop (runs of
   :data:`PER_CALL` work items per call); kernels
   that write their slots (error / retry flags) have them copied back before ``launch`` returns.
-  A chunked reduction's finalize step is a second one-thread kernel on the same stream.
+  Chunked reductions run one thread block per chunk (kernels.ptx_reduce: shared memory and warp
+  shuffles); their finalize step is a second one-thread kernel on the same stream.
 * Memory: a :class:`~egpu_array.backend.pool.PoolAllocator` over ``cuMemAlloc``; out of memory
   empties the pool's cache and retries once, then raises DeviceOutOfMemoryError.
 * Queues: a compute stream and a copy stream. A copy first waits (event) for the compute work
@@ -45,11 +46,12 @@ ARG_BYTES = 1 << 16
 
 
 def parse_ptx_header(ptx: bytes) -> tuple:
-    """(slots, writes) from the ``// egpu_array args=N writes=W`` line NVPTXTarget writes first."""
+    """(slots, writes, mode) from the ``// egpu_array args=N writes=W mode=M`` line that
+    NVPTXTarget writes first (mode "grid" when absent)."""
     line = ptx[:ptx.find(b"\n")].decode(errors="replace")
     fields = dict(f.split("=", 1) for f in line.split()[2:] if "=" in f)
     try:
-        return int(fields["args"]), fields["writes"] == "1"
+        return int(fields["args"]), fields["writes"] == "1", fields.get("mode", "grid")
     except (KeyError, ValueError):
         raise KernelLaunchError("cuda: the PTX lacks its egpu_array header line "
                                 "(it was not produced by NVPTXTarget)") from None
@@ -152,9 +154,9 @@ class CUDADevice(Device):
 
     # -- kernels ---------------------------------------------------------------------------------
     def load(self, binary: bytes, fname: str, spec) -> Program:
-        """Load PTX into a module; the Program's ``fn`` is ``(function, slots, writes)``."""
+        """Load PTX into a module; the Program's ``fn`` is ``(function, slots, writes, mode)``."""
         from ..kernels.ptx import ENTRY_SUFFIX
-        slots, writes = parse_ptx_header(binary)
+        slots, writes, mode = parse_ptx_header(binary)
         with self._lock:
             self._bind()
             mod = self.drv.load_module(binary, f"kernel {spec.name} ({fname})")
@@ -165,7 +167,7 @@ class CUDADevice(Device):
             if getattr(spec, "chunked", False):
                 tail = self.drv.out_ptr("cuModuleGetFunction", mod, (fname + "_fin" + ENTRY_SUFFIX).encode(),
                                         what=f"finding {fname}_fin{ENTRY_SUFFIX}")
-        return Program(fname, (fn, slots, writes), spec, tail)
+        return Program(fname, (fn, slots, writes, mode), spec, tail)
 
     def _host_slots(self, args, slots: int):
         """(address, count) of the launch's int64 slots: a ctypes array, a NumPy array or an address."""
@@ -182,7 +184,7 @@ class CUDADevice(Device):
         """Queue ``program`` over work items ``[0, n)`` on the compute stream (then its finalize
         kernel, if any). Returns at once unless the kernel writes its argument slots."""
         t0 = time.perf_counter()
-        fn, slots, writes = program.fn
+        fn, slots, writes, mode = program.fn
         addr, count = self._host_slots(args, slots)
         if slots >= 0:
             count = max(min(count, slots), 1)
@@ -197,8 +199,9 @@ class CUDADevice(Device):
             drv.call("cuMemcpyHtoDAsync_v2", self._args, addr, size, self.compute,
                      what=f"copying the arguments of {program.name}")
             if n > 0:
-                per = PER_CALL.get(program.spec.kind, 1)
-                grid = min(-(-n // (BLOCK * per)), self.max_grid)
+                per = PER_CALL.get(program.spec.kind, 1) if mode == "grid" else 1
+                # grid: a thread per run of `per` items; block: a block per item (block reductions)
+                grid = min(-(-n // (BLOCK * per)) if mode == "grid" else n, self.max_grid)
                 self._launch(fn, grid, BLOCK, [ctypes.c_uint64(self._args), ctypes.c_int64(n), ctypes.c_int64(per)],
                              program.name)
             if program.tail is not None:

@@ -140,8 +140,26 @@ def add_entries(module: ir.Module, fname: str, sreg=None) -> list:
     present) to ``module``; returns their names. ``sreg(builder, name) -> i64`` reads a special
     register (default: the NVVM intrinsics; tests pass an emulation to run the entries on the host)."""
     _sreg_ = sreg or _sreg
-    if isinstance(module.globals.get(fname + ENTRY_SUFFIX), ir.Function):
-        return [fname + ENTRY_SUFFIX]  # the generator wrote its own entry (a GPU-specific kernel)
+    names = [fname + ENTRY_SUFFIX]
+    if not isinstance(module.globals.get(names[0]), ir.Function):  # else the generator wrote it
+        _add_grid_entry(module, fname, _sreg_)
+    fin = module.globals.get(fname + "_fin")
+    if isinstance(fin, ir.Function) and not fin.is_declaration:
+        _internal(fin)
+        fentry = ir.Function(module, ir.FunctionType(ir.VoidType(), [I64.as_pointer()]),
+                             name=fin.name + ENTRY_SUFFIX)
+        b = ir.IRBuilder(fentry.append_basic_block("entry"))
+        is_first = b.icmp_unsigned("==", b.add(_sreg_(b, "ctaid.x"), _sreg_(b, "tid.x")), const(I64, 0))
+        with b.if_then(is_first):
+            b.call(fin, [fentry.args[0]])
+        b.ret_void()
+        _mark_kernel(module, fentry)
+        names.append(fentry.name)
+    return names
+
+
+def _add_grid_entry(module: ir.Module, fname: str, _sreg_) -> None:
+    """The grid-stride ``NAME_grid`` entry over runs of work items of the per-range function."""
     body = module.get_global(fname)
     _internal(body)
     entry = ir.Function(module, ir.FunctionType(ir.VoidType(), [I64.as_pointer(), I64, I64]),
@@ -167,20 +185,6 @@ def add_entries(module: ir.Module, fname: str, sreg=None) -> list:
     b.position_at_end(done)
     b.ret_void()
     _mark_kernel(module, entry)
-    names = [entry.name]
-    fin = module.globals.get(fname + "_fin")
-    if isinstance(fin, ir.Function) and not fin.is_declaration:
-        _internal(fin)
-        fentry = ir.Function(module, ir.FunctionType(ir.VoidType(), [I64.as_pointer()]),
-                             name=fin.name + ENTRY_SUFFIX)
-        b = ir.IRBuilder(fentry.append_basic_block("entry"))
-        is_first = b.icmp_unsigned("==", b.add(_sreg_(b, "ctaid.x"), _sreg_(b, "tid.x")), const(I64, 0))
-        with b.if_then(is_first):
-            b.call(fin, [fentry.args[0]])
-        b.ret_void()
-        _mark_kernel(module, fentry)
-        names.append(fentry.name)
-    return names
 
 
 def _nextafter_body(b: ir.IRBuilder, x, y):

@@ -92,17 +92,22 @@ class NVPTXTarget(Target):
     ``compile`` adds the ``.entry`` wrappers of :mod:`.ptx` (grid-stride loop, finalize step),
     links libdevice when a libm call needs it and one is found, optimises at O3, refuses modules
     NVPTX cannot lower (:class:`.ptx.KernelCompileError` instead of an LLVM abort) and prints the
-    PTX. The PTX starts with a comment ``// egpu_array args=<slots> writes=<0|1>`` that the cuda
-    device reads: how many int64 argument slots the kernel touches and whether it writes them.
+    PTX. The PTX starts with a comment ``// egpu_array args=<slots> writes=<0|1> mode=<grid|block>``
+    that the cuda device reads: how many int64 argument slots the kernel touches, whether it writes
+    them, and whether its entry wants one thread per work item (grid) or one block (block).
     """
 
     #: ops the kernels lower natively on this target (the rest through kernels.math expansions)
     native_ops = frozenset({"sqrt", "fabs", "fma", "floor", "ceil", "trunc", "rint", "copysign",
                             "minnum", "maxnum"})
 
-    #: kind -> generator used instead of the host one (a GPU-specific form of that kind, which may
-    #: define its own ``NAME_grid`` entry: then no grid-stride wrapper is added). None yet.
-    generators: dict = {}
+    @property
+    def generators(self) -> dict:
+        """kind -> generator used instead of the host one: a GPU form of that kind, which may define
+        its own ``NAME_grid`` entry (then no grid-stride wrapper is added). ``reduce``: block
+        reductions for chunked specs (:mod:`.ptx_reduce`)."""
+        from . import ptx_reduce
+        return {"reduce": ptx_reduce.generate}
 
     def __init__(self, arch: int = 80, ptx_version: int = 78):
         init_llvm()
@@ -147,7 +152,8 @@ class NVPTXTarget(Target):
         slots, writes = ptx.arg_slots(module)
         with self._lock:
             text = self.tm.emit_assembly(self.optimize(module, fnames))
-        head = f"// egpu_array args={slots if slots is not None else -1} writes={int(writes)}\n"
+        mode = getattr(module, "egpu_launch", "grid")  # "block": one thread block per work item
+        head = f"// egpu_array args={slots if slots is not None else -1} writes={int(writes)} mode={mode}\n"
         return (head + text).encode()
 
 

@@ -299,3 +299,26 @@ def test_elementwise_launches_runs_of_work_items(fake_device, monkeypatch):
     dev.launch(prog, (ctypes.c_int64 * 5)(), 10_000)
     per = cuda.PER_CALL["elementwise"]
     assert lib.fake_last(4) == per and lib.fake_last(0) == -(-10_000 // (cuda.BLOCK * per))
+
+
+def test_block_mode_kernels_get_a_block_per_work_item(fake_device, monkeypatch):
+    from egpu_array.backend import cuda
+    from egpu_array.kernels.spec import ReduceSpec
+    dev, lib = fake_device
+    lib.fake_last.restype = ctypes.c_int64
+    lib.fake_last_name.restype = ctypes.c_char_p
+    monkeypatch.setenv("FAKE_CUDA_JIT_OK", "1")
+    spec = ReduceSpec("sum", (("in", 0),), ("float32",), (), 0, "float32", "float64", "float32", 1, 1,
+                      ("c", "c"), "", True)
+    prog = dev.load(b"// egpu_array args=20 writes=0 mode=block\n", "k_b", spec)
+    slots = (ctypes.c_int64 * 20)()
+    dev.launch(prog, slots, 7)
+    assert lib.fake_last_name() == b"k_b_fin_grid"  # the chunked spec's finalize kernel ran last
+    prog2 = dev.load(b"// egpu_array args=20 writes=0 mode=block\n", "k_c",
+                     ReduceSpec("sum", (("in", 0),), ("float32",), (), 0, "float32", "float64", "float32", 1, 1,
+                                ("c", "c"), "", False))
+    dev.launch(prog2, slots, 7)
+    assert lib.fake_last_name() == b"k_c_grid"
+    assert lib.fake_last(0) == 7 and lib.fake_last(1) == cuda.BLOCK and lib.fake_last(4) == 1
+    dev.launch(prog2, slots, 10 ** 6)
+    assert lib.fake_last(0) == dev.max_grid

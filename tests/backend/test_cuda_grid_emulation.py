@@ -21,7 +21,7 @@ import egpu_array as xp
 from egpu_array.backend.cpu import CPUDevice
 from egpu_array.backend.cuda import PER_CALL
 from egpu_array.backend.device import Program, register_device
-from egpu_array.kernels import ptx
+from egpu_array.kernels import ptx, ptx_reduce
 from egpu_array.kernels.irb import I32, I64
 from egpu_array.kernels.targets import HostTarget
 
@@ -40,12 +40,29 @@ def _emu_sreg(b: ir.IRBuilder, name: str) -> ir.Value:
     return b.zext(b.load(g), I64)
 
 
+class HostIntrinsics(ptx_reduce.Intrinsics):
+    """Block-reduction operations on the host, for one-thread blocks: special registers from the
+    emulation's globals, shuffles that the kernel never uses (no partner lane), no barriers."""
+
+    shared_addrspace = 0
+
+    def sreg(self, b, name):
+        return _emu_sreg(b, name)
+
+    def shfl_down(self, b, v, delta):
+        return v
+
+    def barrier(self, b):
+        pass
+
+
 class GridEmuTarget(HostTarget):
-    """Host object code of the NVPTX entries, special registers emulated."""
+    """Host object code of the NVPTX entries (and NVPTX generators), special registers emulated."""
 
     def __init__(self):
         super().__init__()
         self.key = "gridemu:" + self.key
+        self.generators = {"reduce": lambda spec, m, f: ptx_reduce.generate(spec, m, f, HostIntrinsics())}
 
     def compile(self, module: ir.Module) -> bytes:
         ptx.add_entries(module, module.name, sreg=_emu_sreg)
@@ -85,15 +102,17 @@ class GridEmuDevice(CPUDevice):
                 addr = self._engine.get_global_value_address("emu_" + r.replace(".", "_"))
                 regs[r] = ctypes.c_int32.from_address(addr) if addr else None
         assert entry and (fin or not getattr(spec, "chunked", False))
-        return Program(fname, (_ENTRY(entry), regs), spec, _FIN(fin) if fin else None)
+        mode = "block" if ptx_reduce.block_reducible(spec) else "grid"
+        return Program(fname, (_ENTRY(entry), regs, mode), spec, _FIN(fin) if fin else None)
 
     def launch(self, program, args, n, nbytes=0, work=None):
-        entry, regs = program.fn
-        assert all(regs[r] is not None for r in SREGS), "the entry must read every special register"
+        entry, regs, mode = program.fn
+        assert all(regs[r] is not None for r in ("tid.x", "ctaid.x", "nctaid.x")), "special registers unread"
         addr = args if isinstance(args, int) else ctypes.addressof(args)
-        per = PER_CALL.get(program.spec.kind, 1)
-        grid = min(-(-n // (BLOCK * per)), MAX_GRID)
-        self.launches.append((program.spec.kind, n, grid, program.tail is not None))
+        per = PER_CALL.get(program.spec.kind, 1) if mode == "grid" else 1
+        grid = min(-(-n // (BLOCK * per)) if mode == "grid" else n, MAX_GRID)
+        block = BLOCK if mode == "grid" else 1  # block reductions: one-thread blocks (see HostIntrinsics)
+        self.launches.append((program.spec.kind, n, grid, program.tail is not None, mode))
 
         def run(fn, g, blk, *a):
             for c in range(g):
@@ -103,7 +122,7 @@ class GridEmuDevice(CPUDevice):
                             regs[r].value = v
                     fn(addr, *a)
         if n > 0:
-            run(entry, grid, BLOCK, n, per)
+            run(entry, grid, block, n, per)
         if program.tail is not None:
             run(program.tail, 2, 2)  # only thread 0 of block 0 may run the finalize step
 
@@ -144,10 +163,28 @@ def test_reductions(op, axis):
     np.testing.assert_allclose(got, want, rtol=1e-12)
 
 
-def test_chunked_reduction_runs_the_finalize_entry():
-    h = rng.standard_normal(1 << 19)  # few outputs, long rows: the scheduler chunks it
-    np.testing.assert_allclose(float(xp.sum(_on(h))), h.sum(), rtol=1e-10)
-    np.testing.assert_allclose(float(xp.max(_on(h))), h.max())
+@pytest.mark.parametrize("dtype", ["float32", "float64", "int64", "complex64", "bool"])
+def test_chunked_block_reductions(dtype):
+    """Few outputs, long rows: the scheduler chunks them; on NVPTX each chunk is a block reduction
+    (kernels.ptx_reduce), combined by the finalize entry."""
+    h = rng.standard_normal(1 << 19) * 4
+    if dtype == "complex64":
+        h = h + 1j * rng.standard_normal(1 << 19)
+    h = (h > 0) if dtype == "bool" else h.astype(dtype)
+    x = _on(h)
+    if dtype == "bool":
+        assert bool(xp.any(x)) and not bool(xp.all(x))
+        assert int(xp.count_nonzero(x)) == int(h.sum())
+        return
+    np.testing.assert_allclose(complex(xp.sum(x)), h.sum(dtype="complex128" if dtype == "complex64" else None),
+                               rtol=1e-5 if dtype in ("float32", "complex64") else 1e-10)
+    if dtype != "complex64":
+        assert float(xp.max(x)) == h.max() and float(xp.min(x)) == h.min()
+    m = _on(h.reshape(2, -1))
+    np.testing.assert_allclose(np.asarray(xp.sum(m, axis=1)), h.reshape(2, -1).sum(axis=1),
+                               rtol=1e-5 if dtype in ("float32", "complex64") else 1e-10)
+    if dtype in ("float32", "float64"):
+        np.testing.assert_allclose(float(xp.mean(x * 2)), (h * 2).mean(), rtol=1e-6)
 
 
 @pytest.mark.parametrize("dtype", ["float32", "int64", "uint8"])
@@ -190,5 +227,5 @@ def test_every_kind_ran_through_the_grid():
     launches = get_device(DEV).launches
     kinds = {k for k, *_ in launches}
     assert {"elementwise", "reduce", "sort", "search", "compact", "scatter", "copies"} <= kinds, kinds
-    assert any(n > BLOCK * MAX_GRID for _, n, _, _ in launches)
-    assert any(fin for *_, fin in launches)
+    assert any(n > BLOCK * MAX_GRID for _, n, *_ in launches)
+    assert any(fin and mode == "block" for *_, fin, mode in launches)  # ptx_reduce + finalize ran

@@ -199,7 +199,8 @@ def _worker(outdir: Path) -> None:
             try:
                 for s, n in zip(group, names):
                     print(f"sm_{arch} {n} {s.kind} {s.name}", flush=True)
-                    cache.generator_for(s.kind)(s, module, n)
+                    gen = target.generators.get(s.kind) or cache.generator_for(s.kind)  # as get_program
+                    gen(s, module, n)
                 ptx = target.compile(module, names)
             except KernelCompileError as e:
                 if len(group) == 1:
@@ -213,6 +214,8 @@ def _worker(outdir: Path) -> None:
         for a in GEN_ARCHS[arch]:
             manifest["files"][str(a)] = files
     manifest["seconds"] = {"battery": t0 - t_start, "nvptx": time.perf_counter() - t0}
+    from egpu_array.kernels.ptx_reduce import block_reducible
+    manifest["block_reductions"] = sum(map(block_reducible, specs))
     for s in specs:
         manifest["specs"].append({"kind": s.kind, "name": s.name, "repr": repr(s),
                                   "refused": refused.get(s), "not_lowered": not_lowered(s)})
@@ -240,6 +243,12 @@ def test_battery_covers_every_kind(battery_ptx):
     kinds = {s["kind"] for s in manifest["specs"]}
     assert REQUIRED_KINDS <= kinds, f"battery lost kinds {REQUIRED_KINDS - kinds}"
     assert len(manifest["specs"]) > 100
+
+
+def test_block_reductions_are_in_the_battery(battery_ptx):
+    from egpu_array.kernels.ptx_reduce import block_reducible  # noqa: F401
+    _, manifest = battery_ptx
+    assert manifest["block_reductions"] >= 4
 
 
 def test_refused_specs_are_exactly_the_listed_ones(battery_ptx):
