@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import math
 import threading
-from dataclasses import dataclass, replace
+from collections import OrderedDict
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -105,24 +106,30 @@ def _f64_bits(x: float) -> int:
 
 # ---- tables ---------------------------------------------------------------------------------------
 
-_tables: dict = {}
+#: tables kept per device (least recently used dropped beyond this many)
+MAX_TABLES = 64
+_tables: OrderedDict = OrderedDict()
 _tables_lock = threading.Lock()
 
 
 def _table(device, key, dtype, build):
-    """A cached device Array of complex ``dtype`` holding ``build()`` (complex128 from NumPy)."""
+    """A cached device Array of complex ``dtype`` holding ``build()`` (complex128 from NumPy);
+    rebuilt when its buffer was invalidated (a device reset)."""
     full = (device, dtype.name) + key
-    arr = _tables.get(full)
-    if arr is None:
-        with _tables_lock:
-            arr = _tables.get(full)
-            if arr is None:
-                host = np.ascontiguousarray(build(), dtype=dtype.np)
-                if host.size == 0:
-                    host = np.zeros(1, dtype=dtype.np)
-                with internal(f"fft.{key[0]} table"):
-                    arr = from_host(host, dtype, device)
-                _tables[full] = arr
+    with _tables_lock:
+        arr = _tables.get(full)
+        if arr is not None and arr._node.arg.buffer.valid:
+            _tables.move_to_end(full)
+            return arr
+    host = np.ascontiguousarray(build(), dtype=dtype.np)
+    if host.size == 0:
+        host = np.zeros(1, dtype=dtype.np)
+    with internal(f"fft.{key[0]} table"):
+        arr = from_host(host, dtype, device)
+    with _tables_lock:
+        _tables[full] = arr
+        while len(_tables) > MAX_TABLES:
+            _tables.popitem(last=False)
     return arr
 
 

@@ -12,21 +12,21 @@ is transformed in place of its strides, never transposed.
 Phases (``FFTSpec.phase``):
 
 - ``"stockham"``: passes ``[p0, p1)`` of a Stockham autosort FFT of length ``n`` with radices
-  2, 3, 4, 5 and 8. Slots: ``n, B1, B2, W, nchunk, p0, p1, P, scale, sign`` (both float64
-  bits; sign -1.0 forward, 1.0 inverse), the source and output
-  operands, scratch pointers A and B with ``es, bs1, bs2, compact`` (compact: a panel ``w`` owns
-  ``bs1`` scalars at ``w*bs1``, pair ``(j, c)`` at ``j*es + (c-c0)*bs2``; else the strides of an
-  operand), the twiddle table pointer, and per pass ``(R, Ns, twoff)``. Pass ``p`` reads the
-  source (``p == p0``) or the previous pass's result and writes the output when it is the last
-  pass (times ``scale``), else A when ``P-1-p`` is odd, B when even. Work item ``w``: panel ``w // nchunk`` (a row ``b1`` and ``W`` rows ``b2``) and chunk
-  ``w % nchunk`` of the butterflies (``nchunk > 1`` only with one pass per launch). Order ``"row"``
-  loops over butterflies innermost (unit element stride vectorizes); ``"col"`` loops over the
-  ``W`` rows ``b2`` innermost (vectorizes when ``bs2`` is 1: transforms along a non-last axis).
-  Pass twiddles: ``tw[twoff + 2*((r-1)*Ns + k)]`` = exp(sign*2*pi*i*r*k/(Ns*R)).
+  2, 3, 4, 5 and 8. Slots: ``n, B1, B2, W, nchunk, p0, p1, P, scale, sign`` (the last two as
+  float64 bits; sign -1.0 forward, 1.0 inverse), the source and output operands, scratch
+  pointers A and B with ``es, bs1, bs2, compact`` (compact: panel ``w`` owns ``bs1`` scalars at
+  ``w*bs1``, pair ``(j, c)`` at ``j*es + (c-c0)*bs2``; else operand strides), the twiddle table
+  pointer, and per pass ``(R, Ns, twoff)``. Pass ``p`` reads the source (``p == p0``) or the
+  previous pass's result and writes the output when it is the last pass (times ``scale``), else
+  A when ``P-1-p`` is odd, B when even. Work item ``w``: panel ``w // nchunk`` (a row ``b1``
+  and ``W`` rows ``b2``) and chunk ``w % nchunk`` of the butterflies (``nchunk > 1`` only with
+  one pass per launch). Order ``"row"`` loops over butterflies innermost; ``"col"`` over the
+  ``W`` rows ``b2`` (transforms along a non-last axis). Each pass has a variant for the unit
+  layout (pairs adjacent along the inner loop: constant strides, it vectorizes) and a generic
+  one. Pass twiddles: ``tw[twoff + 2*((r-1)*Ns + k)]`` = exp(sign*2*pi*i*r*k/(Ns*R)).
 - ``"cmul"``: ``dst[j] = src[j] * tab[j] * scale`` for ``j < L``, zero for ``L <= j < Lpad``
   (Bluestein's chirps and its pointwise product, padding, scaling; ``src`` and ``dst`` must not
-  overlap). Slots ``L, Lpad, B1, B2,
-  nchunk, scale``, src, dst, tab.
+  overlap). Slots ``L, Lpad, B1, B2, nchunk, scale``, src, dst, tab.
 - ``"rpost"``: the spectrum ``X[0..h]`` of a real length-``2h`` row from the FFT ``Z`` of its
   packing; ``"rpre"``: the inverse step (``Z[0..h)`` from ``X[0..h]``, imaginary parts of
   ``X[0]``, ``X[h]`` ignored). Slots ``h, B1, B2, nchunk, scale``, src, dst, tab (``tab[k]`` =
@@ -408,8 +408,7 @@ def _pass(b, C, spec, R, src, dst, twp, m, Ns, j0, j1, b1, c0, c1, sc, sg, unit,
 
 def _pointwise(spec, module, fname, ft):
     b, slot, start, stop = _entry(module, fname)
-    C = _C(b, ft)
-    one, zero = const(I64, 1), const(I64, 0)
+    one = const(I64, 1)
     F = POINTWISE_FIXED[spec.phase]
     if spec.phase == "cmul":
         L, Lpad, B1, B2, nchunk = (slot(i) for i in range(5))
