@@ -235,13 +235,17 @@ def _stockham(device, dtype, src, dst, B1, B2, n, sign, scale):
     nbytes = rows * n * item * 2
     fused = n * W * item <= max(FUSE_BYTES, COL_FUSE_BYTES if col else 0) and (panels >= threads or rows * n < (1 << 16))
     alloc = device.allocator.alloc
+    # contiguous output rows have the compact layout: they serve as B (written before the last pass)
+    out_b = fused and not col and B2 == 1 and dst.es == 2 and dst.im == 1 and dst.bs1 == 2 * n
     if fused:  # scratch: per panel, compact (n x W pairs)
-        a, b = (alloc(panels * n * W * item) if P > k else None for k in (1, 2))
+        a, b = (alloc(panels * n * W * item) if P > k else None for k in (1, 2 if not out_b else P))
+        if out_b:
+            b = dst.buf
         scr = [2 * W, 2 * n * W, 2, 1]
     else:  # scratch: (B1, n, B2) rows
         a, b = (alloc(rows * n * item) if P > k else None for k in (1, 2))
         scr = [2 * B2, 2 * n * B2, 2, 0]
-    ptrs = [a.ptr if a is not None else 0, b.ptr if b is not None else 0]
+    ptrs = [a.ptr if a is not None else 0, (dst.ptr if out_b else b.ptr) if b is not None else 0]
     scr_unit = fused or col or B2 == 1
     if 8 in radices and not (unit_out and scr_unit and (radices[0] != 8 or (unit_in and not col))):
         raise RuntimeError(f"fft: internal error: radix-8 plan {radices} for a non-unit layout")
