@@ -91,8 +91,9 @@ REDUCE_OPS = {"sum": False, "prod": False, "max": False, "min": False, "all": Fa
 
 @dataclass(frozen=True)
 class SortSpec:
-    """A stable merge sort of contiguous rows of ``dtype`` (see kernels.sort); ``phase`` is
-    ``"local"`` (sort segments in place) or ``"merge"`` (one merge pass between two buffers)."""
+    """A stable sort of contiguous rows of ``dtype`` (see kernels.sort); ``phase`` is ``"local"``
+    (merge sort segments in place) or ``"merge"`` (one merge pass between two buffers), or a radix
+    sort phase (``"hist_all"``, ``"hist"``, ``"prefix"``, ``"scatter[_first]"``: kernels.sort_radix)."""
     dtype: str
     descending: bool
     with_idx: bool
