@@ -79,19 +79,24 @@ def test_trace_puts_compute_and_each_copy_direction_on_its_own_track(tmp_path):
     events = [e for e in trace["traceEvents"] if e["ph"] == "X"]
     meta = [e for e in trace["traceEvents"] if e["ph"] == "M"]
     names = {(e["pid"], e["tid"]): e["args"]["name"] for e in meta if e["name"] == "thread_name"}
+    processes = {e["pid"]: e["args"]["name"] for e in meta if e["name"] == "process_name"}
     by_track = {}
     for e in events:
-        assert e["dur"] >= 0 and e["ts"] >= 0
-        by_track.setdefault(names[(e["pid"], e["tid"])], []).append(e)
-    assert {"compute", "copy to_device", "copy from_device"} <= set(by_track)
-    tids = {track: {e["tid"] for e in evs} for track, evs in by_track.items()}
-    assert tids["compute"] != tids["copy to_device"] != tids["copy from_device"] != tids["compute"]
-    assert [e["args"]["bytes"] for e in by_track["copy to_device"]] == [h.nbytes]
-    assert [e["args"]["bytes"] for e in by_track["copy from_device"]] == [h.nbytes]
-    assert all(e["cat"] == "copy" for e in by_track["copy from_device"])
-    assert all(e["cat"] == "compute" for e in by_track["compute"])
-    processes = [e for e in meta if e["name"] == "process_name"]
-    assert [p["args"]["name"] for p in processes] == ["egpu_array"]
+        assert e["dur"] >= 0
+        by_track.setdefault((processes[e["pid"]], names[(e["pid"], e["tid"])]), []).append(e)
+    # the host's wall-clock process and the sim device's virtual-time process, each with a track
+    # per queue
+    assert set(processes.values()) == {"egpu_array", "sim (virtual time)"}
+    for process in processes.values():
+        tracks = {track: evs for (proc, track), evs in by_track.items() if proc == process}
+        assert {"compute", "copy to_device", "copy from_device"} <= set(tracks), process
+        tids = {track: {e["tid"] for e in evs} for track, evs in tracks.items()}
+        assert len({frozenset(t) for t in tids.values()}) == len(tids)   # one tid per queue
+        assert [e["args"]["bytes"] for e in tracks["copy to_device"]] == [h.nbytes]
+        assert [e["args"]["bytes"] for e in tracks["copy from_device"]] == [h.nbytes]
+        assert all(e["cat"] == "copy" for e in tracks["copy from_device"])
+        assert all(e["cat"] == "compute" for e in tracks["compute"])
+        assert len(tracks["compute"]) == 1   # one fused kernel
 
 
 def test_trace_gives_each_named_device_its_own_process():
