@@ -11,8 +11,9 @@ Two sides, as on real hardware:
 * :class:`ComputeQueue` is the host side (the driver): :meth:`~ComputeQueue.submit` appends a
   command, rings the doorbell (a posted TLP) and returns without waiting, so copies that follow
   run on the link while the kernel runs on the GPU. It remembers which VRAM ranges each in-flight
-  kernel touches; :meth:`~ComputeQueue.wait_range` (called before every copy) polls the fence
-  until every kernel touching the copied range has completed. So a copy out of a buffer waits
+  kernel touches; :meth:`~ComputeQueue.wait_range` (called before every copy) sleeps until the
+  modeled completion of the last kernel touching the copied range, then reads the fence (polling
+  with backoff until it shows that kernel). So a copy out of a buffer waits
   for the kernel that writes it, a copy into a buffer waits for kernels still reading it, and
   unrelated copies proceed. A kernel reading a buffer needs no wait for the copy that filled it:
   copies are host-driven and return only after their last copy-engine fence, so the doorbell
@@ -120,7 +121,8 @@ class ComputeQueue:
         self.vram_ranges, self.timeout_s = vram_ranges, timeout_s
         self.doorbell, self.fence_reg = cq_offset("doorbell"), cq_offset("fence")
         self.seq = self.fence = link.read32(0, self.fence_reg)
-        self.inflight: deque = deque()  # (seq, ranges, modeled seconds)
+        self.inflight: deque = deque()  # (seq, ranges, modeled seconds, expected end)
+        self.expected_free = 0.0  # the driver's estimate of when the queue drains
 
     def _ranges(self, args):
         """VRAM ranges named by the argument slots, and a snapshot of the slots (None: unknown)."""
@@ -145,7 +147,8 @@ class ComputeQueue:
             self.link.write32(0, self.doorbell, self.seq)
         finally:
             self.engine.commands.clear()  # nothing outlives its submit (args are the caller's)
-        self.inflight.append((self.seq, ranges, dt))
+        self.expected_free = max(self.clock.now(), self.expected_free) + dt
+        self.inflight.append((self.seq, ranges, dt, self.expected_free))
         if snap is None or tuple((ctypes.c_int64 * snap[1]).from_address(snap[0])) != snap[2]:
             self.wait_seq(self.seq, program.name)
 
@@ -153,9 +156,11 @@ class ComputeQueue:
         return (self.fence - seq) & MASK32 < 0x80000000
 
     def wait_seq(self, seq: int, what: str = "kernel") -> None:
-        """Poll the fence (one register read each, with backoff) until it shows ``seq``."""
+        """Sleep until the modeled completion of ``seq`` (the driver knows the model), then poll
+        the fence (one register read each, with backoff) until it shows ``seq``."""
         if not self._reached(seq):
-            budget = self.timeout_s + sum(dt for _, _, dt in self.inflight)
+            budget = self.timeout_s + sum(entry[2] for entry in self.inflight)
+            self.clock.advance_to(max((e[3] for e in self.inflight if e[0] == seq), default=0.0))
             deadline, delay = self.clock.now() + budget, 2e-6
             while True:
                 self.fence = self.link.read32(0, self.fence_reg)
@@ -173,7 +178,7 @@ class ComputeQueue:
     def wait_range(self, lo: int, hi: int) -> None:
         """Wait for every in-flight kernel touching VRAM offsets [lo, hi)."""
         last = None
-        for seq, ranges, _ in self.inflight:
+        for seq, ranges, _, _ in self.inflight:
             if any(a < hi and lo < b for a, b in ranges):
                 last = seq
         if last is not None:
