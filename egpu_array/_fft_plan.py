@@ -201,22 +201,27 @@ def pointwise(device, dtype, phase: str, src: Opnd, dst: Opnd, B1: int, B2: int,
     launch(device, prog, slots, rows * nchunk, total * dtype.itemsize * 2, total * 4)
 
 
-def c2c(device, dtype, src: Opnd, dst: Opnd, B1: int, B2: int, n: int, sign: int, scale: float) -> None:
+def c2c(device, dtype, src: Opnd, dst: Opnd, B1: int, B2: int, n: int, sign: int, scale: float,
+        post=None) -> None:
     """``dst = scale * DFT_n(src)`` along the rows (kernel exp(sign*2*pi*i*jk/n)); ``dst`` must
-    not overlap ``src``."""
+    not overlap ``src``. ``post = (out, tab, scale)``: then the ``rpost`` step from ``dst`` into
+    ``out`` (fused into the transform's launch when its rows are done one per work item)."""
     if B1 * B2 == 0:
         return
     if n == 1:
         ones = _table(device, ("one",), dtype, lambda: np.ones(1))
         pointwise(device, dtype, "cmul", src, dst, B1, B2, 1, 1, scale, ones)
-        return
-    if factor(n) is None:
+    elif factor(n) is None:
         _bluestein(device, dtype, src, dst, B1, B2, n, sign, scale)
-        return
-    _stockham(device, dtype, src, dst, B1, B2, n, sign, scale)
+    else:
+        post = _stockham(device, dtype, src, dst, B1, B2, n, sign, scale, post)
+    if post is not None:
+        out, tab, pscale = post
+        pointwise(device, dtype, "rpost", dst, out, B1, B2, n, 0, pscale, tab)
 
 
-def _stockham(device, dtype, src, dst, B1, B2, n, sign, scale):
+def _stockham(device, dtype, src, dst, B1, B2, n, sign, scale, post=None):
+    """Stockham passes (see c2c); returns ``post`` when it was not fused (the caller runs it)."""
     col = B2 > 1 and abs(dst.bs2) == 2 and dst.es != 2
     unit_out = dst.im == 1 and (dst.bs2 if col else dst.es) == 2
     unit_in = src.im == 1 and (src.bs2 if col else src.es) == 2
@@ -250,14 +255,20 @@ def _stockham(device, dtype, src, dst, B1, B2, n, sign, scale):
     if 8 in radices and not (unit_out and scr_unit and (radices[0] != 8 or (unit_in and not col))):
         raise RuntimeError(f"fft: internal error: radix-8 plan {radices} for a non-unit layout")
 
-    def go(p0, p1, s: Opnd, nchunk):
-        slots = ([n, B1, B2, W, nchunk, p0, p1, P, _f64_bits(scale), _f64_bits(float(sign))] + s.slots() + dst.slots()
-                 + ptrs + scr + [tw._realize().buffer.ptr] + flat_plan)
+    def go(p0, p1, s: Opnd, nchunk, fuse_post=None):
+        if fuse_post is None:
+            tail = [0] * 8
+        else:
+            out, tab, pscale = fuse_post
+            tail = [1] + out.slots() + [tab._realize().buffer.ptr, _f64_bits(pscale)]
+        slots = ([n, B1, B2, W, nchunk, p0, p1, P, _f64_bits(scale), _f64_bits(float(sign))] + s.slots()
+                 + dst.slots() + ptrs + scr + [tw._realize().buffer.ptr] + tail + flat_plan)
         launch(device, prog, slots, panels * nchunk, nbytes * (p1 - p0), rows * n * (p1 - p0))
 
     if fused:
-        go(0, P, src, 1)
-        return
+        fuse = post is not None and not col
+        go(0, P, src, 1, post if fuse else None)
+        return None if fuse else post
     for p in range(P):
         m = n // plan[p][0]
         nchunk = max(1, min(m // 64, -(-8 * threads // panels)))
@@ -267,6 +278,7 @@ def _stockham(device, dtype, src, dst, B1, B2, n, sign, scale):
             buf = a if (P - p) % 2 else b
             s = Opnd(buf, buf.ptr, 2 * B2, 2 * n * B2, 2, 1)
         go(p, p + 1, s, nchunk)
+    return post
 
 
 def _bluestein(device, dtype, src, dst, B1, B2, n, sign, scale):

@@ -179,9 +179,8 @@ def _r2c_axis(func, x: Array, n: int, axis: int, scale: float) -> Array:
         src, _, _ = _rows(x, axis, real_of(x.dtype), packed=True)
         zbuf = dev.allocator.alloc(B1 * h * B2 * cdt.itemsize)
         z = rows_layout(zbuf, cdt, B1, h, B2)
-        c2c(dev, cdt, src, z, B1, B2, h, -1, 1.0)
-        pointwise(dev, cdt, "rpost", z, rows_layout(buf, cdt, B1, h + 1, B2), B1, B2, h, 0, scale,
-                  real_table(dev, cdt, n, -1))
+        c2c(dev, cdt, src, z, B1, B2, h, -1, 1.0,
+            post=(rows_layout(buf, cdt, B1, h + 1, B2), real_table(dev, cdt, n, -1), scale))
     return out
 
 

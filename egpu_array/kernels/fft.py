@@ -16,7 +16,9 @@ Phases (``FFTSpec.phase``):
   float64 bits; sign -1.0 forward, 1.0 inverse), the source and output operands, scratch
   pointers A and B with ``es, bs1, bs2, compact`` (compact: panel ``w`` owns ``bs1`` scalars at
   ``w*bs1``, pair ``(j, c)`` at ``j*es + (c-c0)*bs2``; else operand strides), the twiddle table
-  pointer, and per pass ``(R, Ns, twoff)``. Pass ``p`` reads the source (``p == p0``) or the
+  pointer, ``post`` (1: after the last pass, each row of length ``n = h`` goes through the
+  ``rpost`` step into the operand that follows, with its table and scale; row order, one chunk),
+  and per pass ``(R, Ns, twoff)``. Pass ``p`` reads the source (``p == p0``) or the
   previous pass's result and writes the output when it is the last pass (times ``scale``), else
   A when ``P-1-p`` is odd, B when even. Work item ``w``: panel ``w // nchunk`` (a row ``b1``
   and ``W`` rows ``b2``) and chunk ``w % nchunk`` of the butterflies (``nchunk > 1`` only with
@@ -222,7 +224,7 @@ def _stockham(spec, module, fname, ft):
     scr_b = b.inttoptr(slot(F + 11), ft.as_pointer())
     s_es, s_bs1, s_bs2, compact = (slot(F + 12 + i) for i in range(4))
     tw = b.inttoptr(slot(F + 16), ft.as_pointer())
-    plan0 = F + 17
+    plan0 = F + 25
     col = spec.order == "col"
     npb2 = b.sdiv(b.add(B2, b.sub(W, one)), W)
     two = const(I64, 2)
@@ -313,6 +315,19 @@ def _stockham(spec, module, fname, ft):
             b.position_at_end(default)
             b.branch(done)
             b.position_at_end(done)
+        if not col:  # the real transform's last step on the row just computed (still in cache)
+            with b.if_then(b.icmp_signed("!=", slot(F + 17), zero)):
+                xo = _Op(b, ft, [slot(F + 18 + i) for i in range(5)])
+                ptab = b.inttoptr(slot(F + 23), ft.as_pointer())
+                args = [b.gep(out.p, [out.row(b1, c0)]), out.es, out.im, b.gep(xo.p, [xo.row(b1, c0)]),
+                        xo.es, xo.im, ptab, zero, b.add(n, one), n, _f64_slot(b, slot, F + 24, ft)]
+                post = FFTSpec(spec.dtype, "rpost")
+                unit = b.and_(unit_of(out), b.and_(b.icmp_signed("==", xo.es, two), b.icmp_signed("==", xo.im, one)))
+                with b.if_else(unit) as (then, otherwise):
+                    with then:
+                        b.call(_row_fn(module, post, ft, fname, True), args)
+                    with otherwise:
+                        b.call(_row_fn(module, post, ft, fname, False), args)
     b.ret_void()
 
 
