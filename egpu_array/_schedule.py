@@ -322,26 +322,30 @@ def pack_args(slots: list):
 
 
 def _reduce_order(op: str, kshape, kstrides, rstrides) -> str:
-    """"outer" (column order) when one contiguous-or-broadcast kept dimension would otherwise be
-    walked with strided reads: e.g. a sum over axis 0 of a C-contiguous matrix."""
-    if REDUCE_OPS[op] or op in ("argmax", "argmin") or len(kshape) != 1 or kshape[0] < 2:
+    """"outer" (column order) when the last kept dimension, contiguous or broadcast in every
+    operand, would otherwise be walked with strided reads: e.g. a sum over axis 0 of a C-contiguous
+    matrix, or over axis 1 of a 3-D array (the kept dimensions before the last are a batch)."""
+    if REDUCE_OPS[op] or op in ("argmax", "argmin") or kshape[-1] < 2:
         return "inner"
-    if any(st[0] not in (0, 1) for st in kstrides):
+    if any(st[-1] not in (0, 1) for st in kstrides):
         return "inner"
     if all(st[-1] in (0, 1) for st in rstrides[1:]):  # the reduced rows are contiguous already
         return "inner"
     return "outer"
 
 
-def _reduce_chunks(op: str, order: str, n_out: int, n_red: int, threads: int, acc) -> tuple:
+def _reduce_chunks(op: str, order: str, kshape, n_out: int, n_red: int, threads: int, acc,
+                   chunks: int | None = None) -> tuple:
     """(chunks, work items) of a reduction: the reduced space is cut into chunks (a second step
     combines them) when there are too few outputs (inner) or column tiles (outer) to keep every
     thread busy with even shares."""
     if order == "outer":
-        tile = outer_tile(acc)
-        units, per_row = -(-n_out // tile), min(n_out, tile)
+        inner = kshape[-1]
+        units, per_row = n_out // inner * -(-inner // outer_tile(acc)), min(inner, outer_tile(acc))
     else:
         units, per_row = n_out, 1
+    if chunks is not None:  # given (tests of the two-phase path)
+        return chunks, units * chunks
     chunks = 1
     if threads > 1 and not REDUCE_OPS[op] and op not in ("argmax", "argmin") \
             and units < 4 * threads and n_out * n_red >= (1 << 18):
@@ -394,14 +398,9 @@ def _realize_reduce(root: LazyNode, out: View, chunks: int | None = None) -> Non
     rshape, rstrides = _subset_collapse(in_shape, operand_strides, list(axes))
     device = root.device
     threads = getattr(device, "num_threads", 1)
-    is_arg = arg.op in ("argmax", "argmin")
     acc = arg.acc
     order = _reduce_order(arg.op, kshape, kstrides, rstrides)
-    auto_chunks, items = _reduce_chunks(arg.op, order, n_out, n_red, threads, acc)
-    if chunks is None:
-        chunks = auto_chunks
-    else:
-        items = (-(-n_out // outer_tile(acc)) if order == "outer" else n_out) * chunks
+    chunks, items = _reduce_chunks(arg.op, order, kshape, n_out, n_red, threads, acc, chunks)
     partial = device.allocator.alloc(n_out * chunks * acc.itemsize) if chunks > 1 else None
     spec = ReduceSpec(
         op=arg.op, expr=expr,
@@ -415,7 +414,7 @@ def _realize_reduce(root: LazyNode, out: View, chunks: int | None = None) -> Non
         order=order,
     )
     if spec.order == "outer":  # the classes describe the kept (vectorized) dimension instead
-        spec = dataclasses.replace(spec, classes=tuple(_stride_class(st[0]) for st in kstrides))
+        spec = dataclasses.replace(spec, classes=tuple(_stride_class(st[-1]) for st in kstrides))
     program = get_program(device, spec)
     slots = list(kshape) + list(rshape)
     views = [out] + [n.arg for n in inputs]

@@ -100,6 +100,20 @@ def test_strided_and_permuted_inputs(dtype, name, perm, step, axes):
     _check(getattr(xp, name)(xv, axis=axes), _reference(name, hv, axes))
 
 
+@pytest.mark.parametrize("chunks", [None, 1, 3])
+@pytest.mark.parametrize("shape,axis", [((3, 50, 2100), 1), ((2, 3, 40, 70), (1, 2)), ((4, 30, 5, 9), (0, 2)),
+                                        ((5, 7, 11), (0, 1)), ((6, 1, 9), 0)])
+def test_batched_column_order(shape, axis, chunks):
+    """Kept dimensions before the vectorized one are a batch (e.g. a sum over axis 1 of 3-D)."""
+    h = _data(np.random.default_rng(len(shape)), "float64", shape)
+    x = xp.asarray(h)
+    for name in ("sum", "max", "mean"):
+        arr = getattr(xp, name)(x * 2 - 1, axis=axis)
+        got = _chunked(arr, chunks) if chunks else np.asarray(arr)
+        _check(got, _reference(name, h * 2 - 1, axis))
+    assert "outer" in _orders_used()
+
+
 def test_small_columns_many_rows_split_across_threads():
     """(n_red large, n_out small) and (n_out large, n_red small), with a fused producer."""
     rng = np.random.default_rng(2)

@@ -1,13 +1,15 @@
-"""Column-order ("outer") reduction kernels: axis-0 style reductions of one kept dimension.
+"""Column-order ("outer") reduction kernels: axis-0 style reductions.
 
-The kept dimension is contiguous (or broadcast) in every operand while the reduced rows are not,
-e.g. ``sum(x, axis=0)`` of a C-contiguous matrix. Work item ``w`` reduces row chunk
-``w % nchunks`` of column tile ``w // nchunks`` (:func:`outer_tile` kept outputs): it zeroes a
-stack array of accumulators (L1-resident), then walks the chunk's rows ``ROW_UNROLL`` at a time,
-adding the rows' values together before one update of each accumulator, so the inner loop streams
-several contiguous rows at once and vectorizes over the columns. With one chunk the tile's results
+The last kept dimension is contiguous (or broadcast) in every operand while the reduced rows are
+not, e.g. ``sum(x, axis=0)`` of a C-contiguous matrix or ``sum(x, axis=1)`` of a 3-D one (the
+kept dimensions before the last one are a batch). Work item ``w`` reduces row chunk
+``w % nchunks`` of column tile ``(w // nchunks) % ntiles`` (:func:`outer_tile` kept outputs) of
+batch index ``w // (nchunks * ntiles)``: it zeroes a stack array of accumulators (L1-resident),
+then walks the chunk's rows ``ROW_UNROLL`` at a time, adding the rows' values together before one
+update of each accumulator, so the inner loop streams several contiguous rows at once and
+vectorizes over the columns. With one chunk the tile's results
 are final; with several, the raw accumulators go to the partials buffer at
-``(output * nchunks + chunk)`` and the chunked reduction's ``_fin`` step combines them.
+``(flat output * nchunks + chunk)`` and the chunked reduction's ``_fin`` step combines them.
 """
 from __future__ import annotations
 
@@ -32,17 +34,21 @@ def outer_tile(acc_dtype) -> int:
 
 
 def generate_outer(spec: ReduceSpec, module: ir.Module, fname: str) -> ir.Function:
-    """Add the column-order kernel for ``spec`` (``n_kept == 1``) to ``module`` as ``fname``."""
+    """Add the column-order kernel for ``spec`` to ``module`` as ``fname``. The last kept dimension
+    is the vectorized one; the kept dimensions before it (if any) are a batch: work item ``w`` is
+    (batch index, column tile, row chunk), the chunk varying fastest."""
     from .reduction import _combine, _const_of, _finish, _partials, _store_value, identity_of, \
         reduce_arg_layout
-    nd = 1 + spec.n_red
+    nk = spec.n_kept
+    nd = nk + spec.n_red
     lay = reduce_arg_layout(spec)
     fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [I64.as_pointer(), I64, I64]), name=fname)
     args, start, stop = fn.args
     b = ir.IRBuilder(fn.append_basic_block("entry"))
     slot = lambda k: b.load(b.gep(args, [const(I64, k)]))  # noqa: E731
-    n_out = slot(0)
-    red = [slot(d) for d in range(1, nd)]
+    kept = [slot(d) for d in range(nk)]
+    red = [slot(d) for d in range(nk, nd)]
+    n_inner = kept[-1]
     expr_dt, acc_dt, out_dt = (dtype_named(n) for n in (spec.expr_dtype, spec.acc_dtype, spec.out_dtype))
     dtypes = [out_dt] + [dtype_named(n) for n in spec.in_dtypes]
     ops = [Operand(b, args, dt, p, q, nd) for dt, (p, q) in zip(dtypes, lay["operands"])]
@@ -56,24 +62,28 @@ def generate_outer(spec: ReduceSpec, module: ir.Module, fname: str) -> ir.Functi
         total_red = b.mul(total_red, n)
     init = _const_of(acc_dt, identity_of(spec.op, acc_dt))
     tile = outer_tile(acc_dt)
+    ntiles = b.sdiv(b.add(n_inner, const(I64, tile - 1)), const(I64, tile))
     accs = _Accumulators(b, acc_dt, tile)
 
-    def row_bases(r, o0):
-        """Element offsets of row ``r`` of the reduced space at kept index ``o0``, per operand."""
-        firsts = [b.mul(o0, st[0]) for st in all_strides]
+    def row_bases(r, firsts):
+        """Element offsets of row ``r`` of the reduced space, per operand."""
         if spec.n_red == 1:
-            return [b.add(f, b.mul(r, st[1])) for f, st in zip(firsts, all_strides)]
-        return add_offsets(b, r, red, all_strides, firsts, first=1)
+            return [b.add(f, b.mul(r, st[nk])) for f, st in zip(firsts, all_strides)]
+        return add_offsets(b, r, red, all_strides, firsts, first=nk)
 
     def value(bases, o):
         leaf = Leaves(b, args, ops, idx_strides, scalars, spec.classes, bases, o, lay["gather"], lay["error"])
         return cast(b, expr_dt, acc_dt, emit_expr(b, spec.expr, leaf))
 
     with for_range(b, start, stop, name="w") as w:
-        t, c = b.sdiv(w, nchunks), b.srem(w, nchunks)
+        c, rest = b.srem(w, nchunks), b.sdiv(w, nchunks)
+        t, batch = b.srem(rest, ntiles), b.sdiv(rest, ntiles)
         o0 = b.mul(t, const(I64, tile))
-        n = b.sub(n_out, o0)
+        n = b.sub(n_inner, o0)
         n = b.select(b.icmp_signed("<", n, const(I64, tile)), n, const(I64, tile))
+        zeros = [const(I64, 0)] * len(all_strides)
+        bbase = add_offsets(b, batch, kept[:-1], all_strides, zeros) if nk > 1 else zeros
+        firsts = [b.add(f, b.mul(o0, st[nk - 1])) for f, st in zip(bbase, all_strides)]
         r_lo = b.mul(c, chunk)
         r_hi = b.add(r_lo, chunk)
         r_hi = b.select(b.icmp_signed("<", r_hi, total_red), r_hi, total_red)
@@ -82,24 +92,25 @@ def generate_outer(spec: ReduceSpec, module: ir.Module, fname: str) -> ir.Functi
         groups = b.sdiv(b.sub(r_hi, r_lo), const(I64, ROW_UNROLL))
         with for_range(b, const(I64, 0), groups, name="g") as g:
             r = b.add(r_lo, b.mul(g, const(I64, ROW_UNROLL)))
-            rows = [row_bases(b.add(r, const(I64, u)), o0) for u in range(ROW_UNROLL)]
+            rows = [row_bases(b.add(r, const(I64, u)), firsts) for u in range(ROW_UNROLL)]
             with for_range(b, const(I64, 0), n, name="o") as o:
                 vals = [value(bases, o) for bases in rows]
                 while len(vals) > 1:  # a balanced tree: independent operations
                     vals = [_combine(b, spec.op, acc_dt, vals[i], vals[i + 1]) for i in range(0, len(vals), 2)]
                 accs.store(o, _combine(b, spec.op, acc_dt, accs.load(o), vals[0]))
         with for_range(b, b.add(r_lo, b.mul(groups, const(I64, ROW_UNROLL))), r_hi, name="r") as r:
-            bases = row_bases(r, o0)
+            bases = row_bases(r, firsts)
             with for_range(b, const(I64, 0), n, name="o1") as o:
                 accs.store(o, _combine(b, spec.op, acc_dt, accs.load(o), value(bases, o)))
         if spec.chunked:
             part = _partials(b, args, lay, acc_dt)
+            flat0 = b.add(b.mul(batch, n_inner), o0)
             with for_range(b, const(I64, 0), n, name="p") as q:
-                _store_value(b, part, b.add(b.mul(b.add(o0, q), nchunks), c), accs.load(q))
+                _store_value(b, part, b.add(b.mul(b.add(flat0, q), nchunks), c), accs.load(q))
         else:
             out = ops[0]
             with for_range(b, const(I64, 0), n, name="s") as q:
-                off = b.mul(b.add(o0, q), out.strides[0])
+                off = b.add(bbase[0], b.mul(b.add(o0, q), out.strides[nk - 1]))
                 _store_value(b, out, off, _finish(b, spec, acc_dt, out_dt, accs.load(q), divisor))
     b.ret_void()
     return fn
