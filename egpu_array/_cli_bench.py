@@ -129,6 +129,11 @@ def _throughput(row: dict, measure: str, seen: dict) -> None:
     row["measure"] = measure
 
 
+def _num(x: float) -> str:
+    """A rate with two significant digits below 10 (0.031, 2.4), one decimal above."""
+    return f"{x:.1f}" if x >= 10 else f"{x:.2g}"
+
+
 def _fmt_time(s: float) -> str:
     return f"{s * 1e3:.2f} ms" if s >= 1e-3 else f"{s * 1e6:.0f} us"
 
@@ -142,10 +147,10 @@ def table(rows: list) -> str:
             lines.append([r["name"], "skipped: " + r["skipped"] if "skipped" in r else "FAIL: " + r["error"]])
             continue
         if r["measure"] == "GFLOP/s":
-            ours = f"{r['GFLOPps']:.1f} GFLOP/s"
-            theirs = f"{r['flops'] / r['numpy_s'] / 1e9:.1f} GFLOP/s"
+            ours = f"{_num(r['GFLOPps'])} GFLOP/s"
+            theirs = f"{_num(r['flops'] / r['numpy_s'] / 1e9)} GFLOP/s"
         else:
-            ours, theirs = f"{r['GBps']:.1f} GB/s", f"{r['numpy_GBps']:.1f} GB/s"
+            ours, theirs = f"{_num(r['GBps'])} GB/s", f"{_num(r['numpy_GBps'])} GB/s"
         lines.append([r["name"], "ok" if r["ok"] else f"FAIL ({r['max_error']:.1e})", _fmt_time(r["ours_s"]),
                       _fmt_time(r["numpy_s"]), f"{r['ratio']:.2f}x", ours, theirs, f"{r['launches']:g}"])
     widths = [max([len(h)] + [len(l[i]) for l in lines if len(l) == len(head)]) for i, h in enumerate(head)]
