@@ -20,6 +20,7 @@ packing workspace allocated on the array's device.
 """
 from __future__ import annotations
 
+import functools
 import math
 import weakref
 
@@ -205,7 +206,7 @@ def _launch(root, out: View, mm, low, acc_input: int) -> None:
     threads = getattr(device, "num_threads", 1)
     params, ws_elems = plan(dname, n_rows, n_cols, k, n_batch, threads)
     ws = device.allocator.alloc(ws_elems * mm.dtype.itemsize + 64)
-    params["ws"] = ws.ptr + (-ws.ptr) % 64  # packed panels are read with aligned vector loads
+    params = dict(params, ws=ws.ptr + (-ws.ptr) % 64)  # packed panels are read with aligned vector loads
 
     slots = list(cbatch) + [n_rows, n_cols]
     views = [out] + [n.arg for n in inputs]
@@ -238,6 +239,7 @@ def _up(x: int, m: int) -> int:
     return -(-x // m) * m
 
 
+@functools.lru_cache(maxsize=512)
 def plan(dtype: str, m: int, n: int, k: int, n_batch: int, threads: int):
     """Blocking parameters (the names of ``kernels.gemm.PARAMS`` but ``ws``) and the workspace
     size in elements: column blocks (or, for narrow outputs, row groups) enough for every thread."""

@@ -23,6 +23,7 @@ strides over batch..., rows, columns), then the blocking parameters and the work
 """
 from __future__ import annotations
 
+import functools
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -79,6 +80,7 @@ class GemmSpec:
         return self.expr == (("in", self.acc_input),)
 
 
+@functools.lru_cache(maxsize=256)
 def gemm_arg_layout(spec: GemmSpec) -> dict:
     """Slot offsets: ``operands``/``idx``/``scalars`` of the epilogue, ``K``, ``A``/``B`` (pointer
     slot, first stride slot), each name of :data:`PARAMS`, and ``size``."""
