@@ -35,7 +35,8 @@ def resolve_device(name, command: str):
             present = ", ".join(d.name for d in all_devices())
         except Exception:
             present = "(cannot list them)"
-        print(f"{command}: cannot use device {name or '(the default)'}: {exc}\n"
+        reason = str(exc).removeprefix(f"{command}: ").split("; devices present")[0]
+        print(f"{command}: cannot use device {name or '(the default)'}: {reason}\n"
               f"{command}: devices present: {present}; choose one with --device "
               "(`python -m egpu_array info` shows each with its capabilities)", file=sys.stderr)
         return None

@@ -223,11 +223,12 @@ def test_bench_and_selftest_help(tmp_path, cmd):
 
 @pytest.mark.parametrize("cmd", ["bench", "selftest"])
 def test_unknown_device_lists_the_devices_present(tmp_path, cmd):
-    r = run_cli(cmd, "--device", "cuda:7", tmp_path=tmp_path)
-    assert r.returncode == 2
-    assert "cuda:7" in r.stderr and "devices present: cpu, sim" in r.stderr
-    assert "python -m egpu_array info" in r.stderr
-    assert r.stdout == ""
+    for name, why in (("cuda:7", "cuda"), ("tpu", "unknown device 'tpu'")):
+        r = run_cli(cmd, "--device", name, tmp_path=tmp_path)
+        assert r.returncode == 2
+        assert f"cannot use device {name}: " in r.stderr and why in r.stderr
+        assert "devices present: cpu, sim" in r.stderr and "python -m egpu_array info" in r.stderr
+        assert r.stdout == ""
 
 
 def test_bench_quick_json(tmp_path, kernel_cache):
