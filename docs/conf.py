@@ -79,8 +79,14 @@ class EgpuApi(Directive):
 
     def run(self):
         module_name = self.arguments[0]
+        try:
+            functions = public_functions(module_name)
+        except ImportError as exc:  # an extension that is not part of this build
+            text = f"``{module_name}`` is not available in this build ({type(exc).__name__}: {exc})."
+            self.state_machine.insert_input(StringList([text, ""], "egpu-api"), "egpu-api")
+            return []
         groups: dict = {}
-        for name, defined_in in public_functions(module_name):
+        for name, defined_in in functions:
             title = "" if "flat" in self.options else SECTIONS.get(defined_in, "Other functions")
             groups.setdefault(title, []).append(name)
         order = list(dict.fromkeys(SECTIONS.values())) + ["Other functions", ""]
