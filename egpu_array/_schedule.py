@@ -399,7 +399,9 @@ def _realize_reduce(root: LazyNode, out: View, chunks: int | None = None) -> Non
     device = root.device
     threads = getattr(device, "num_threads", 1)
     acc = arg.acc
-    order = _reduce_order(arg.op, kshape, kstrides, rstrides)
+    # column order suits CPU threads (long row streams, L1 accumulators); on a GPU one thread per
+    # output, adjacent outputs in adjacent threads, already reads coalesced rows
+    order = _reduce_order(arg.op, kshape, kstrides, rstrides) if device.kind != "cuda" else "inner"
     chunks, items = _reduce_chunks(arg.op, order, kshape, n_out, n_red, threads, acc, chunks)
     partial = device.allocator.alloc(n_out * chunks * acc.itemsize) if chunks > 1 else None
     spec = ReduceSpec(
