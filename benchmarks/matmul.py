@@ -4,7 +4,9 @@ Each thread setting runs in its own worker process with ``EGPU_ARRAY_NUM_THREADS
 ``OPENBLAS_NUM_THREADS`` set before anything is imported (threadpoolctl, when installed, confirms
 the OpenBLAS thread count). Ours and NumPy are timed interleaved in that process; times and
 GFLOP/s (2*M*N*K) are medians of the repeats, "best/best" the ratio of the fastest runs (on a shared
-machine the least disturbed ones). The epilogue case is ``maximum(x @ w + b, 0)``: one GEMM launch
+machine the least disturbed ones); single-threaded, the "CPU-time ratio" compares the calling
+thread's CPU time (both sides compute on it), which discounts time other jobs hold the core.
+The epilogue case is ``maximum(x @ w + b, 0)``: one GEMM launch
 for us, three passes for NumPy. Run: ``python -m benchmarks matmul [--threads 1 2] [--repeats N]``.
 """
 from __future__ import annotations
@@ -27,6 +29,19 @@ def _blas_threads():
     except ImportError:
         return None
     return [i.get("num_threads") for i in threadpool_info() if i.get("user_api") == "blas"]
+
+
+def cpu_times(fns: dict, repeats: int) -> dict:
+    """Median CPU time of this thread per call, interleaved: with one thread every flop of both
+    sides runs on the calling thread, so this discounts the time other jobs hold the core."""
+    import time
+    times = {name: [] for name in fns}
+    for k in range(repeats):
+        for name in (list(fns) if k % 2 == 0 else list(fns)[::-1]):
+            t0 = time.thread_time()
+            fns[name]()
+            times[name].append(time.thread_time() - t0)
+    return {name: sorted(ts)[len(ts) // 2] for name, ts in times.items()}
 
 
 def worker(repeats: int) -> dict:
@@ -60,9 +75,14 @@ def worker(repeats: int) -> dict:
             eps = np.finfo(dtype).eps
             err = float(np.max(np.abs(got - ref)) / (np.max(np.abs(ref)) * n * eps))
             t = interleaved({"ours": ours, "numpy": theirs}, repeats)
+            single = os.environ.get("EGPU_ARRAY_NUM_THREADS") == "1" == os.environ.get("OPENBLAS_NUM_THREADS")
+            cpu = cpu_times({"ours": ours, "numpy": theirs}, repeats) if single else None
             flops = 2.0 * n ** 3
             rows.append({"kind": kind, "dtype": dtype, "n": n, "ours": t["ours"]["median"],
-                         "numpy": t["numpy"]["median"], "ours_min": t["ours"]["min"], "numpy_min": t["numpy"]["min"], "gflops_ours": flops / t["ours"]["median"] / 1e9,
+                         "numpy": t["numpy"]["median"], "ours_min": t["ours"]["min"], "numpy_min": t["numpy"]["min"],
+                         "cpu_ratio": cpu["numpy"] / cpu["ours"] if cpu else None,
+                         "gflops_cpu": flops / cpu["ours"] / 1e9 if cpu else None,
+                         "gflops_ours": flops / t["ours"]["median"] / 1e9,
                          "gflops_numpy": flops / t["numpy"]["median"] / 1e9, "err_over_n_eps": err,
                          "launches": prof.launches if kind == "epilogue" else None})
             progress(f"  {kind} {dtype} {n}: {rows[-1]['gflops_ours']:.1f} vs {rows[-1]['gflops_numpy']:.1f} GFLOP/s")
@@ -85,7 +105,8 @@ def main(argv=None) -> int:
         progress(f"threads={threads} ...")
         os.environ["OPENBLAS_NUM_THREADS"] = str(threads)
         res = run_worker("benchmarks.matmul", threads, ["--repeats", str(args.repeats)])
-        head = ["case", "dtype", "n", "ours", "NumPy", "ours GFLOP/s", "NumPy GFLOP/s", "ours/NumPy", "best/best", "goal",
+        head = ["case", "dtype", "n", "ours", "NumPy", "ours GFLOP/s", "NumPy GFLOP/s", "ours/NumPy", "best/best",
+                "CPU-time ratio", "goal",
                 "err/(n*eps)", "launches"]
         table = []
         for r in res["rows"]:
@@ -93,7 +114,9 @@ def main(argv=None) -> int:
             goal = GOALS["epilogue" if r["kind"] == "epilogue" else r["dtype"]]
             table.append([r["kind"] if r["kind"] == "matmul" else "relu(x@w+b)", r["dtype"], r["n"],
                           f"{r['ours'] * 1e3:.1f} ms", f"{r['numpy'] * 1e3:.1f} ms", f"{r['gflops_ours']:.1f}",
-                          f"{r['gflops_numpy']:.1f}", f"{ratio:.2f}x", f"{r['numpy_min'] / r['ours_min']:.2f}x", f"{goal}x", f"{r['err_over_n_eps']:.3f}",
+                          f"{r['gflops_numpy']:.1f}", f"{ratio:.2f}x", f"{r['numpy_min'] / r['ours_min']:.2f}x",
+                          "-" if r["cpu_ratio"] is None else f"{r['cpu_ratio']:.2f}x ({r['gflops_cpu']:.0f} GF/s)",
+                          f"{goal}x", f"{r['err_over_n_eps']:.3f}",
                           "-" if r["launches"] is None else r["launches"]])
         print(f"\nEGPU_ARRAY_NUM_THREADS={threads}, OPENBLAS_NUM_THREADS={threads} "
               f"(threadpoolctl reports BLAS threads: {res['blas_threads']})")

@@ -113,8 +113,10 @@ def test_other_epilogues():
     cases = [
         (lambda m, a, b, c: m.tanh(a @ b * s - c), lambda: np.tanh(x @ w * s - col)),
         (lambda m, a, b, c: m.minimum(a @ b * s - c, 1.5), lambda: np.minimum(x @ w * s - col, 1.5)),
-        (lambda m, a, b, c: (a @ b) / 3 + m.arange(17, dtype=m.float32), lambda: (x @ w) / 3 + np.arange(17, dtype=np.float32)),
-        (lambda m, a, b, c: (lambda p: m.where(p > 0, p, 0.1 * p))(a @ b), lambda: np.where(x @ w > 0, x @ w, 0.1 * (x @ w))),
+        (lambda m, a, b, c: (a @ b) / 3 + m.arange(17, dtype=m.float32),
+         lambda: (x @ w) / 3 + np.arange(17, dtype=np.float32)),
+        (lambda m, a, b, c: (lambda p: m.where(p > 0, p, 0.1 * p))(a @ b),
+         lambda: np.where(x @ w > 0, x @ w, 0.1 * (x @ w))),
     ]
     for f, ref in cases:
         with xp.profile() as prof:
