@@ -211,7 +211,8 @@ def _c2r_axis(func, x: Array, n: int, axis: int, scale: float) -> Array:
     return out
 
 
-def _one_d(func, x, n, axis, norm, want):
+def _one_d(func, x, axis, norm, want):
+    """Checks of a one-dimensional transform's arguments; returns the normalized axis."""
     _check_x(func, x, want)
     _check_norm(func, norm)
     if isinstance(axis, bool) or not isinstance(axis, int):
@@ -222,28 +223,28 @@ def _one_d(func, x, n, axis, norm, want):
 
 def fft(x, /, *, n=None, axis=-1, norm="backward") -> Array:
     """The one-dimensional discrete Fourier transform along ``axis``."""
-    ax = _one_d("fft", x, n, axis, norm, "complex")
+    ax = _one_d("fft", x, axis, norm, "complex")
     n = _check_n("fft", x.shape[ax] if n is None else n)
     return _c2c_axis("fft", x, n, ax, -1, norm_scale(norm, n, False, "fft.fft"))
 
 
 def ifft(x, /, *, n=None, axis=-1, norm="backward") -> Array:
     """The one-dimensional inverse discrete Fourier transform along ``axis``."""
-    ax = _one_d("ifft", x, n, axis, norm, "complex")
+    ax = _one_d("ifft", x, axis, norm, "complex")
     n = _check_n("ifft", x.shape[ax] if n is None else n)
     return _c2c_axis("ifft", x, n, ax, 1, norm_scale(norm, n, True, "fft.ifft"))
 
 
 def rfft(x, /, *, n=None, axis=-1, norm="backward") -> Array:
     """The transform of real ``x`` along ``axis``: the ``n//2 + 1`` non-negative frequencies."""
-    ax = _one_d("rfft", x, n, axis, norm, "real")
+    ax = _one_d("rfft", x, axis, norm, "real")
     n = _check_n("rfft", x.shape[ax] if n is None else n)
     return _r2c_axis("rfft", x, n, ax, norm_scale(norm, n, False, "fft.rfft"))
 
 
 def irfft(x, /, *, n=None, axis=-1, norm="backward") -> Array:
     """The inverse of ``rfft``: a real array of length ``n`` (default ``2*(m-1)``) along ``axis``."""
-    ax = _one_d("irfft", x, n, axis, norm, "complex")
+    ax = _one_d("irfft", x, axis, norm, "complex")
     n = _check_n("irfft", 2 * (x.shape[ax] - 1) if n is None else n)
     return _c2r_axis("irfft", x, n, ax, norm_scale(norm, n, True, "fft.irfft"))
 
@@ -253,7 +254,7 @@ _SWAP = {"backward": "forward", "forward": "backward", "ortho": "ortho"}
 
 def hfft(x, /, *, n=None, axis=-1, norm="backward") -> Array:
     """The transform of a Hermitian-symmetric signal given by its first half: a real array."""
-    ax = _one_d("hfft", x, n, axis, norm, "complex")
+    ax = _one_d("hfft", x, axis, norm, "complex")
     n = _check_n("hfft", 2 * (x.shape[ax] - 1) if n is None else n)
     from ._elementwise import conj
     xc = conj(x) if x.dtype.kind == "c" else x
@@ -262,7 +263,7 @@ def hfft(x, /, *, n=None, axis=-1, norm="backward") -> Array:
 
 def ihfft(x, /, *, n=None, axis=-1, norm="backward") -> Array:
     """The inverse of ``hfft`` for real ``x``: ``n//2 + 1`` complex values along ``axis``."""
-    ax = _one_d("ihfft", x, n, axis, norm, "real")
+    ax = _one_d("ihfft", x, axis, norm, "real")
     n = _check_n("ihfft", x.shape[ax] if n is None else n)
     from ._elementwise import conj
     return conj(_r2c_axis("ihfft", x, n, ax, norm_scale(_SWAP[norm], n, False, "fft.ihfft")))
@@ -314,10 +315,12 @@ def rfftn(x, /, *, s=None, axes=None, norm="backward") -> Array:
 
 def irfftn(x, /, *, s=None, axes=None, norm="backward") -> Array:
     """The inverse of ``rfftn``: a real array whose last transformed axis has ``s[-1]``
-    (default ``2*(m-1)``) elements."""
+    (default ``2*(m-1)``) elements. A last entry ``-1`` of ``s`` uses every input element, as the
+    standard says (``2*(m-1)`` outputs; NumPy 2.4 gives ``m`` outputs from a trimmed input)."""
     _check_x("irfftn", x, "complex")
     _check_norm("irfftn", norm)
-    default_last = s is None
+    # s None, or a last entry of -1 ("use every input element"): 2*(m-1) output elements
+    default_last = s is None or (len(tuple(s)) > 0 and isinstance(tuple(s)[-1], int) and tuple(s)[-1] == -1)
     s, axes = _axes_and_s("irfftn", x, s, axes)
     if not axes:
         raise ValueError("fft.irfftn: expected at least one axis to transform")

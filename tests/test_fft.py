@@ -169,6 +169,14 @@ def test_long_rows_per_pass_and_bluestein_batches():
     _close(F.rfft(xp.asarray(y), axis=0, n=202), np.fft.rfft(y, axis=0, n=202), "float64", 202)
 
 
+def test_s_entries_of_minus_one_use_the_whole_axis():
+    x = np.random.default_rng(4).standard_normal((4, 6)) + 1j
+    a = xp.asarray(x)
+    _close(F.fftn(a, s=(-1, 9), axes=(0, 1)), np.fft.fftn(x, s=(4, 9)), "complex128", 9)
+    # the standard: every input element is used, so the last axis gets 2*(6-1) outputs
+    _close(F.irfftn(a, s=(3, -1), axes=(0, 1)), np.fft.irfftn(x, s=(3, 10)), "complex128", 10)
+
+
 def test_non_finite_values_propagate():
     x = np.ones(16, dtype=np.complex128)
     x[3] = np.nan
