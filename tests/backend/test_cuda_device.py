@@ -110,7 +110,7 @@ def test_indexing_and_errors():
 def test_out_of_memory_is_a_memory_error():
     dev = xp.asarray(0.0, device=DEV).device
     with pytest.raises(MemoryError) as info:
-        xp.empty(dev.total_memory * 2 // 4, dtype=xp.float32, device=DEV)
+        xp.synchronize(xp.empty(dev.total_memory * 2 // 4, dtype=xp.float32, device=DEV))
     assert isinstance(info.value, xp.DeviceOutOfMemoryError) and "requested" in str(info.value)
 
 
