@@ -11,8 +11,10 @@ CUDA driver API (:mod:`.cuda_driver`, loaded at run time; no CUDA toolkit needed
   shuffles); their finalize step is a second one-thread kernel on the same stream.
 * Memory: a :class:`~egpu_array.backend.pool.PoolAllocator` over ``cuMemAlloc``; out of memory
   empties the pool's cache and retries once, then raises DeviceOutOfMemoryError.
-* Queues: a compute stream and a copy stream. A copy first waits (event) for the compute work
-  queued before it, and compute queued after a copy into device memory waits for that copy.
+* Queues: a compute stream and a copy stream. A copy to the device waits (event) only for the
+  kernels that used its block before the pool recycled it, so uploads overlap queued kernels; a
+  copy from the device waits for all compute queued before it; compute queued after a copy into
+  device memory waits for that copy.
   Host<->device copies go through two pinned staging buffers in chunks: filling one (a memmove
   on the host) overlaps the DMA of the other.
 
@@ -68,8 +70,35 @@ class _CudaRaw:
         return self.device.drv.mem_alloc(nbytes), None
 
     def release(self, ptr: int, handle) -> None:
-        self.device._bind()
-        self.device.drv.call("cuMemFree_v2", ptr)
+        dev = self.device
+        dev._bind()
+        with dev._lock:
+            ev = dev._freed.pop(ptr, None)
+            if ev is not None:
+                dev._free_events.append(ev)
+        dev.drv.call("cuMemFree_v2", ptr)  # (cuMemFree waits for the device to finish with it)
+
+
+class _CudaPool(PoolAllocator):
+    """The caching pool, plus an event per freed block recorded on the compute stream: a copy into
+    a recycled block waits for the kernels that used it before (only those), so uploads of new
+    data overlap the kernels already queued."""
+
+    def free(self, buf) -> None:
+        dev = self.device
+        try:
+            with dev._lock:
+                dev._bind()
+                ev = dev._free_events.pop() if dev._free_events else \
+                    dev.drv.out_ptr("cuEventCreate", cu.CU["CU_EVENT_DISABLE_TIMING"])
+                dev.drv.call("cuEventRecord", ev, dev.compute)
+                old = dev._freed.pop(buf.ptr, None)
+                if old is not None:
+                    dev._free_events.append(old)
+                dev._freed[buf.ptr] = ev
+        except DeviceError:  # a lost device: nothing to order against any more
+            pass
+        super().free(buf)
 
 
 class _Staging:
@@ -119,7 +148,10 @@ class CUDADevice(Device):
         #: the reduction scheduler splits long reductions into this many chunks per output at most / 4
         self.num_threads = self.multiprocessors * 4
         self.max_grid = self.multiprocessors * 32
-        self.allocator = PoolAllocator(self, _CudaRaw(self))
+        self._freed = {}  # block address -> event recorded on the compute stream when it was freed
+        self._free_events = []
+        self._lock = threading.RLock()
+        self.allocator = _CudaPool(self, _CudaRaw(self))
         flags = cu.CU["CU_STREAM_NON_BLOCKING"]
         self.compute = drv.out_ptr("cuStreamCreate", flags)
         self.copy = drv.out_ptr("cuStreamCreate", flags)
@@ -127,7 +159,6 @@ class CUDADevice(Device):
         self._copy_done = drv.out_ptr("cuEventCreate", cu.CU["CU_EVENT_DISABLE_TIMING"])
         self._staging = None
         self._args = drv.mem_alloc(ARG_BYTES)
-        self._lock = threading.RLock()
         self._modules = []
 
     def __repr__(self) -> str:
@@ -237,16 +268,27 @@ class CUDADevice(Device):
         self.drv.call("cuEventRecord", self._compute_done, self.compute)
         self.drv.call("cuStreamWaitEvent", self.copy, self._compute_done, 0)
 
+    def _copy_after_users(self, buf) -> None:
+        """The copy stream waits for the kernels that used ``buf``'s block before it was last freed
+        (nothing to wait for on a block fresh from the driver)."""
+        ev = self._freed.pop(buf.ptr, None)
+        if ev is not None:
+            self.drv.call("cuStreamWaitEvent", self.copy, ev, 0)
+            self._free_events.append(ev)  # the wait took the event's state: it may be re-recorded
+
     def copy_in(self, buf, offset: int, host) -> None:
         """Copy a contiguous host array to the buffer at byte ``offset`` (chunks through the two
         pinned staging buffers; returns when the host array has been read, the last DMAs may
-        still run). Later kernels wait for the copy. On failure the buffer is marked invalid."""
+        still run). It waits only for earlier kernels that used the buffer's block (so it overlaps
+        other queued work); later kernels wait for it. On failure the buffer is marked invalid.
+        The buffer must be one no queued kernel uses any more (a new one from the pool, as
+        ``_transfer.from_host`` passes)."""
         total, base = _host_address(host)
         try:
             with self._lock:
                 self._bind()
                 drv, st = self.drv, self._stage()
-                self._copy_after_compute()
+                self._copy_after_users(buf)
                 for i, pos in enumerate(range(0, total, st.nbytes)):
                     k = i & 1
                     size = min(st.nbytes, total - pos)

@@ -97,7 +97,9 @@ CUresult cuCtxSetCurrent(void *c) { return 0; }
 CUresult cuMemGetInfo_v2(size_t *f, size_t *t) { *t = limit(); *f = limit() - used; return 0; }
 CUresult cuStreamCreate(void **s, unsigned f) { *s = malloc(1); return 0; }
 CUresult cuStreamSynchronize(void *s) { return 0; }
-CUresult cuStreamWaitEvent(void *s, void *e, unsigned f) { return 0; }
+static int waits = 0;
+int fake_waits(void) { return waits; }
+CUresult cuStreamWaitEvent(void *s, void *e, unsigned f) { waits++; return 0; }
 CUresult cuEventCreate(void **e, unsigned f) { *e = malloc(1); return 0; }
 CUresult cuEventRecord(void *e, void *s) { return 0; }
 CUresult cuEventSynchronize(void *e) { return 0; }
@@ -322,3 +324,27 @@ def test_block_mode_kernels_get_a_block_per_work_item(fake_device, monkeypatch):
     assert lib.fake_last(0) == 7 and lib.fake_last(1) == cuda.BLOCK and lib.fake_last(4) == 1
     dev.launch(prog2, slots, 10 ** 6)
     assert lib.fake_last(0) == dev.max_grid
+
+
+def test_uploads_wait_only_for_the_previous_users_of_their_block(fake_device):
+    """A copy into a block fresh from the driver orders nothing before it (it overlaps queued
+    kernels); into a recycled block it first waits for the event recorded when it was freed."""
+    dev, lib = fake_device
+    h = np.arange(1000, dtype=np.uint8)
+    a = dev.allocator.alloc(1000)
+    w0 = lib.fake_waits()
+    dev.copy_in(a, 0, h)
+    assert lib.fake_waits() - w0 == 1  # only: compute waits for this copy
+    ptr = a.ptr
+    del a  # back to the pool, with an event on the compute stream
+    b = dev.allocator.alloc(1000)
+    assert b.ptr == ptr
+    w0 = lib.fake_waits()
+    dev.copy_in(b, 0, h)
+    assert lib.fake_waits() - w0 == 2  # the copy waits for the block's earlier users, compute for the copy
+    w0 = lib.fake_waits()
+    dev.copy_in(b, 0, h)
+    assert lib.fake_waits() - w0 == 1  # that event was consumed
+    out = np.zeros_like(h)
+    dev.copy_out(b, 0, out)
+    assert np.array_equal(out, h)
