@@ -30,8 +30,12 @@ from .kernels.scatter import ScatterSpec, arg_layout
 __all__ = ["scatter_setitem", "flush_readers"]
 
 FUNC = "__setitem__"
-#: index positions from which a scatter to one outer position is split over threads by target range
+#: index positions from which a scatter to one outer position is split over threads by target
+#: range, on devices with at least PARTITION_THREADS threads: every part scans all the indices, so
+#: two threads lose (measured on the 2-core dev machine under load: 1e6 random writes 27-33 ms in
+#: one part, 44-48 ms in two); wider machines are not measured yet
 PARTITION_MIN = 1 << 15
+PARTITION_THREADS = 4
 
 
 def flush_readers(x: Array):
@@ -140,9 +144,12 @@ def scatter_setitem(x: Array, key, value_node: LazyNode) -> None:
     else:
         vv = value_node.arg
         slots += [vv.buffer.ptr + vv.offset * value_node.dtype.itemsize] + list(ov) + list(istr[-1])
-    parts = 1
-    if n_outer == 1 and n_inner >= PARTITION_MIN:  # spread the writes over threads (see the kernel)
-        parts = max(1, min(getattr(x.device, "num_threads", 1), view.shape[axes[0]]))
+    parts = 0  # work items are outer positions
+    if n_outer == 1:  # work items are ranges of the target (see the kernel); several for long scatters
+        parts = 1
+        threads = getattr(x.device, "num_threads", 1)
+        if n_inner >= PARTITION_MIN and threads >= PARTITION_THREADS:
+            parts = max(1, min(threads, view.shape[axes[0]]))
     slots += [parts, 0]  # partitions, error flag
     assert len(slots) == arg_layout(spec)["size"]
     device = x.device
@@ -152,7 +159,7 @@ def scatter_setitem(x: Array, key, value_node: LazyNode) -> None:
     n_items = n_outer * n_inner
     nbytes = n_items * x.dtype.itemsize * (1 if scalar else 2) + sum(
         math.prod(n.shape) * n.dtype.itemsize for n in idx_nodes)
-    device.launch(program, args, parts if parts > 1 else max(n_outer, 1), nbytes, work=max(n_items, 1) * parts)
+    device.launch(program, args, parts or max(n_outer, 1), nbytes, work=max(n_items, 1) * max(parts, 1))
     if args[len(slots) - 1]:
         raise IndexError(f"{FUNC}: an index array holds a value outside [-n, n) for the axis it "
                          f"indexes (sizes {[view.shape[a] for a in axes]}); nothing was assigned")

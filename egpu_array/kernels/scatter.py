@@ -17,10 +17,10 @@ inner extents, the target pointer and its outer strides, per index array a point
 strides, the extent and the target stride of the axis it indexes, then the value (a pointer with
 outer then inner strides, or a scalar: one slot, two for complex), ``parts``, then the error slot.
 
-With one outer position (``x[idx] = v`` on a 1-D ``x``) and ``parts > 1``, work item ``p`` scans
-all inner positions in order but writes only the targets whose first index falls in the
-``p``-th of ``parts`` equal ranges of its axis: the writes are spread over threads and the last
-duplicate still wins.
+With one outer position (``x[idx] = v`` on a 1-D ``x``), ``parts >= 1`` and work items are
+parts: item ``p`` scans all inner positions in order but writes only the targets whose first
+index falls in the ``p``-th of ``parts`` equal ranges of its axis, so the writes are spread over
+threads and the last duplicate still wins (``parts == 0``: the outer loop described above).
 """
 from __future__ import annotations
 
@@ -183,7 +183,7 @@ def generate(spec: ScatterSpec, module: ir.Module, fname: str) -> ir.Function:
 
     # phase 2: inner positions in C order (the last duplicate wins)
     parts = slot(lay["parts"])
-    with b.if_else(b.icmp_signed(">", parts, const(I64, 1))) as (split, plain):
+    with b.if_else(b.icmp_signed(">", parts, zero)) as (split, plain):
         with split:  # one outer position; work item p owns the p-th range of the first index's axis
             extent = idx[0][2]
             with for_range(b, start, stop, name="p") as p:
