@@ -174,9 +174,11 @@ def record_launch(name: str, t0: float, t1: float, nbytes: int, device=None) -> 
             p._event(name, "compute", t0, t1, {"bytes": nbytes}, device)
 
 
-def record_transfer(direction: str, nbytes: int, t0: float, t1: float, device=None) -> None:
+def record_transfer(direction: str, nbytes: int, t0: float, t1: float, internal: str | None = None,
+                    device=None) -> None:
     """A copy of ``nbytes`` in ``direction`` ("to_device" / "from_device") over the link, on the
-    copy queue of that direction."""
+    copy queue of that direction. ``internal``: None for a copy the caller asked for, else the
+    library function that needed the data (see ``Profile.transfer_log``)."""
     if _active:
         for p in _active:
             setattr(p, f"bytes_{direction}", getattr(p, f"bytes_{direction}") + nbytes)
@@ -184,7 +186,10 @@ def record_transfer(direction: str, nbytes: int, t0: float, t1: float, device=No
             t[0] += 1
             t[1] += nbytes
             t[2] += t1 - t0
-            p._event(f"copy {direction}", f"copy {direction}", t0, t1, {"bytes": nbytes}, device)
+            p.transfer_log.append({"direction": direction, "bytes": nbytes, "seconds": t1 - t0,
+                                   "internal": internal})
+            args = {"bytes": nbytes} if internal is None else {"bytes": nbytes, "internal": internal}
+            p._event(f"copy {direction}", f"copy {direction}", t0, t1, args, device)
 
 
 def record_virtual(name: str, queue: str, t0: float, t1: float, process: str, args=None) -> None:

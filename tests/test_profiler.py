@@ -122,3 +122,27 @@ def test_nested_profiles_both_record_and_nothing_is_recorded_outside():
     profiler.record_launch("k", 0.0, 1e-3, 10)   # no profile active: ignored
     assert inner.launches == 1 and outer.launches == 2
     assert outer.kernels["k"] == [2, pytest.approx(2e-3), 20]
+
+
+def test_transfer_log_tells_the_library_s_own_copies_from_the_caller_s():
+    h = np.arange(1000, dtype=np.float32)
+    with xp.profile() as prof:
+        d = xp.asarray(h, device="sim")          # asked for
+        np.asarray(xp.sqrt(d))                   # asked for
+        xp.nonzero(d > 500.0)                    # the library reads the output size
+    log = prof.transfer_log
+    assert [(t["direction"], t["bytes"], t["internal"]) for t in log[:2]] == [
+        ("to_device", h.nbytes, None), ("from_device", h.nbytes, None)]
+    assert prof.internal_transfers and all(t["internal"] == "nonzero" for t in prof.internal_transfers)
+    assert sum(t["bytes"] for t in log) == prof.bytes_to_device + prof.bytes_from_device
+    assert any(n.startswith("nonzero") for n in prof.notes)
+    copies = [e for e in prof.trace()["traceEvents"] if e["ph"] == "X" and e["cat"] == "copy"]
+    assert any(e["args"].get("internal") == "nonzero" for e in copies)
+
+
+def test_record_transfer_keeps_its_positional_form():
+    with xp.profile() as prof:
+        profiler.record_transfer("from_device", 8, 0.0, 1e-6, "unique_values")
+        profiler.record_transfer("to_device", 16, 0.0, 1e-6)
+    assert [t["internal"] for t in prof.transfer_log] == ["unique_values", None]
+    assert [t["internal"] for t in prof.internal_transfers] == ["unique_values"]
