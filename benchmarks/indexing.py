@@ -5,7 +5,8 @@ the table gives both times, the ratio (NumPy time / ours: above 1 we are faster)
 GB/s (bytes read + written) next to the machine's memory limit. Run:
 ``python -m benchmarks indexing [--repeats N] [--n N]``.
 
-Cases (float32 data): a copy of the transpose of a 4096x4096 array (tiled multi-copy kernel);
+Cases (float32 data): a copy of the transpose of a 4096x4096 array (tiled multi-copy kernel), into
+a new array and into an existing one (no page faults of a fresh output);
 ``x[mask]`` with a random half-True mask over ``n`` elements (scan + gather); ``take`` of 1e6
 random indices from ``n`` elements (one gather); ``x[idx] = v`` with 1e6 random indices (one
 scatter kernel: bounds checked first, last duplicate wins); ``concat`` of ten 1e6-element arrays
@@ -31,6 +32,15 @@ def _cases(n: int, rng) -> list:
     cases.append(("transposed copy 4096^2", lambda: xp.synchronize(xp.asarray(x.T, copy=True)),
                   lambda: np.ascontiguousarray(a.T), 2 * a.nbytes,
                   lambda: np.array_equal(np.asarray(xp.asarray(x.T, copy=True)), a.T)))
+    b, y = np.empty_like(a), xp.asarray(np.empty_like(a))
+
+    def into_ours():
+        y[...] = x.T
+
+    def into_ok():
+        into_ours()
+        return np.array_equal(np.asarray(y), a.T)
+    cases.append(("y[...] = x.T 4096^2 (no alloc)", into_ours, lambda: np.copyto(b, a.T), 2 * a.nbytes, into_ok))
     h = rng.random(n, dtype=np.float32)
     v = xp.asarray(h)
     m = h > 0.5
