@@ -370,6 +370,9 @@ def _subset_collapse(shape, strides_list, dims):
     return _collapse([shape[d] for d in dims], [[st[d] for d in dims] for st in strides_list])
 
 
+_LAYOUT_SIZE: dict = {}  # ReduceSpec -> its argument block size (checked on every launch)
+
+
 def _realize_reduce(root: LazyNode, out: View, chunks: int | None = None) -> None:
     """Compute a reduction/scan node into ``out`` (one kernel, or two with partial sums)."""
     arg: ReduceArg = root.arg
@@ -410,13 +413,12 @@ def _realize_reduce(root: LazyNode, out: View, chunks: int | None = None) -> Non
         arg_dtypes=tuple(n.dtype.name for n in consts),
         n_idx=len(iotas), expr_dtype=src.dtype.name, acc_dtype=acc.name, out_dtype=root.dtype.name,
         n_kept=len(kshape), n_red=len(rshape),
-        classes=tuple(_stride_class(st[-1]) for st in rstrides),
+        # outer: the classes describe the kept (vectorized) dimension instead
+        classes=tuple(_stride_class(st[-1]) for st in (kstrides if order == "outer" else rstrides)),
         post="divide" if arg.divisor is not None else "",
         chunked=chunks > 1,
         order=order,
     )
-    if spec.order == "outer":  # the classes describe the kept (vectorized) dimension instead
-        spec = dataclasses.replace(spec, classes=tuple(_stride_class(st[-1]) for st in kstrides))
     program = get_program(device, spec)
     slots = list(kshape) + list(rshape)
     views = [out] + [n.arg for n in inputs]
@@ -433,7 +435,10 @@ def _realize_reduce(root: LazyNode, out: View, chunks: int | None = None) -> Non
     slots.extend(_scalar_slots(divisor, _F64) + [chunks, -(-n_red // chunks)])
     slots.append(partial.ptr if partial is not None else 0)
     _gather_slots(slots, gathers)
-    assert len(slots) == reduce_arg_layout(spec)["size"]
+    size = _LAYOUT_SIZE.get(spec)
+    if size is None:
+        size = _LAYOUT_SIZE[spec] = reduce_arg_layout(spec)["size"]
+    assert len(slots) == size
     args = pack_args(slots)
     nbytes = sum(math.prod(n.shape) * n.dtype.itemsize for n in inputs) + n_out * root.dtype.itemsize
     # chunked: one launch of a two-phase kernel (chunks in parallel, then the finalize step)
