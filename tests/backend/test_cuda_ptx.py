@@ -25,12 +25,13 @@ ARCHS = (80, 86, 89, 90)
 #: on every GPU of compute capability 8.0 and up, so this is the PTX that runs on all four.
 GEN_ARCHS = {80: ARCHS}
 BATCH = 16  # kernels per PTX module (ptxas costs ~50 ms per call and ~0.2-0.5 s per module)
-#: sm_80 with ptxas's full optimisation (what the driver's JIT does); the others at -O0, which
-#: still parses, checks and assembles every instruction for that arch at a third of the time
-PTXAS_OPT = {80: "-O3", 86: "-O0", 89: "-O0", 90: "-O0"}
+#: every module at -O0 for every arch (parses, checks and assembles every instruction for that arch
+#: at a third of the time of -O3); a few modules also at -O3 for sm_80, as the driver's JIT does
+PTXAS_OPT = {80: "-O0", 86: "-O0", 89: "-O0", 90: "-O0"}
+O3_MODULES = 4
 
 #: kinds every battery run must cover (the test fails if the battery stops producing one)
-REQUIRED_KINDS = {"elementwise", "reduce", "sort", "search", "compact", "scatter", "copies"}
+REQUIRED_KINDS = {"elementwise", "reduce", "sort", "search", "compact", "scatter", "copies", "gemm", "fft"}
 
 
 def not_lowered(spec) -> str | None:
@@ -153,6 +154,14 @@ def battery(xp, np):
             np.asarray(o)
     except Exception as e:  # reported by test_battery_ran_cleanly
         errors.append(f"linear algebra: {type(e).__name__}: {e}")
+    try:  # fft (run apart, as above)
+        z = xp.asarray((rng.standard_normal(60) + 1j * rng.standard_normal(60)).astype("complex64"))
+        r = xp.asarray(rng.standard_normal((8, 30)))
+        for o in (xp.fft.fft(z), xp.fft.ifft(z[:32]), xp.fft.rfft(r, axis=1), xp.fft.fftn(xp.astype(r, xp.complex128)),
+                  xp.fft.irfft(xp.fft.rfft(r))):
+            np.asarray(o)
+    except Exception as e:
+        errors.append(f"fft: {type(e).__name__}: {e}")
     return errors
 
 
@@ -267,17 +276,24 @@ def test_refused_specs_are_exactly_the_listed_ones(battery_ptx):
 @pytest.mark.parametrize("arch", ARCHS)
 def test_ptx_assembles(battery_ptx, arch):
     """Every generated module assembles with ptxas for its arch."""
+    out, manifest = battery_ptx
+    _assemble(out, manifest["files"][str(arch)], arch, PTXAS_OPT[arch])
+
+
+def test_ptx_assembles_optimized(battery_ptx):
+    out, manifest = battery_ptx
+    _assemble(out, manifest["files"]["80"][:O3_MODULES], 80, "-O3")
+
+
+def _assemble(out, files, arch, opt):
     ptxas = shutil.which("ptxas")
     if ptxas is None:
         pytest.skip("ptxas not found on PATH (install the CUDA toolkit or nvidia-cuda-nvcc to run this)")
-    out, manifest = battery_ptx
-    files = manifest["files"][str(arch)]
     assert files
     # two ptxas processes at a time (each ~50-100 ms per module)
     procs = []
     for name in files:
-        procs.append((name, subprocess.Popen([ptxas, f"-arch=sm_{arch}", PTXAS_OPT[arch], str(out / name),
-                                              "-o", os.devnull],
+        procs.append((name, subprocess.Popen([ptxas, f"-arch=sm_{arch}", opt, str(out / name), "-o", os.devnull],
                                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)))
         if len(procs) >= 2:
             _check_ptxas(arch, *procs.pop(0))
