@@ -105,6 +105,40 @@ def test_relu_bias_epilogue_is_one_launch(dtype):
                                atol=1e-3 if dtype == "float32" else 1e-11)
 
 
+EPILOGUE_OPS = [
+    ("+ row", lambda m, p, o: p + o["row"]), ("- col", lambda m, p, o: p - o["col"]),
+    ("* 2.5", lambda m, p, o: p * 2.5), ("/ full", lambda m, p, o: p / (m.abs(o["full"]) + 1)),
+    ("+ full.T", lambda m, p, o: p + o["fullT"]), ("relu", lambda m, p, o: m.maximum(p, 0)),
+    ("min", lambda m, p, o: m.minimum(p, o["row"])), ("where", lambda m, p, o: m.where(p > o["col"], p, -p)),
+    ("tanh", lambda m, p, o: m.tanh(p)), ("exp-scale", lambda m, p, o: m.exp(p * 0.01)),
+]
+
+
+@settings(max_examples=10, deadline=None, derandomize=True)
+@given(st.sampled_from(["float32", "float64"]), st.sampled_from([1, 5, 6, 13, 30]), st.sampled_from([1, 8, 16, 17, 40]),
+       st.sampled_from([1, 7, 300]), st.lists(st.sampled_from(range(len(EPILOGUE_OPS))), min_size=1, max_size=3))
+def test_random_epilogues_fuse(dtype, m, n, k, chain):
+    """Chains of epilogue ops over p = x @ w (row/column/full operands, scalars, libm calls) are
+    one launch and match NumPy, for edge and full tiles and with several K slices."""
+    rng = np.random.default_rng(m * 7 + n * 11 + k)
+    x, w = _rand(rng, (m, k), dtype), _rand(rng, (k, n), dtype)
+    others = {"row": _rand(rng, (n,), dtype), "col": _rand(rng, (m, 1), dtype), "full": _rand(rng, (m, n), dtype)}
+    others["fullT"] = np.ascontiguousarray(_rand(rng, (n, m), dtype)).T
+    ours = {key: xp.asarray(v) for key, v in others.items() if key != "fullT"}
+    ours["fullT"] = xp.asarray(np.ascontiguousarray(others["fullT"].T)).mT
+    xx, xw = xp.asarray(x), xp.asarray(w)
+    with xp.profile() as prof:
+        got = xx @ xw
+        ref = x @ w
+        for i in chain:
+            got = EPILOGUE_OPS[i][1](xp, got, ours)
+            ref = EPILOGUE_OPS[i][1](np, ref, others)
+        got = np.asarray(got)
+    assert prof.launches == 1, [EPILOGUE_OPS[i][0] for i in chain]
+    tol = 50 * k * np.finfo(dtype).eps * max(1.0, float(np.abs(ref).max()))
+    np.testing.assert_allclose(got, ref, rtol=tol, atol=tol)
+
+
 def test_other_epilogues():
     rng = np.random.default_rng(4)
     x, w = _rand(rng, (2, 9, 20), "float32"), _rand(rng, (20, 17), "float32")

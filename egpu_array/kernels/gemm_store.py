@@ -121,21 +121,29 @@ class TileStores:
         loop body (compile time): the first slice reads and ignores the output, and earlier
         slices compute and ignore the epilogue."""
         b, spec = self.b, self.spec
-        c = self.ops[0]
-        with for_range(b, const(I64, 0), mr, "si") as i:
-            row = b.add(i0, i)
-            bases = [b.add(base, b.mul(row, st[-2]))
-                     for base, st in zip(self.obase, [o.strides for o in self.ops] + self.idx_strides)]
-            with for_range(b, const(I64, 0), nr, "sj") as jj:
-                j = b.add(j0, jj)
-                v = b.load(b.gep(self.tile, [const(I64, 0), b.add(b.mul(i, const(I64, self.NR)), jj)]))
-                v = b.select(first, v, b.fadd(v, b.load(self._out_ptr(row, j))))
-                if not spec.identity:
-                    leaves = Leaves(b, self.args, self.ops, self.idx_strides, self.scalars, spec.classes,
-                                    bases, j, 0, 0)
-                    acc_k = spec.acc_input
+        if spec.classes[0] == "c" and (spec.identity or vector_epilogue(spec)):
+            # only edge tiles come here: one flat loop, which LLVM leaves scalar (quick to compile)
+            with for_range(b, const(I64, 0), b.mul(mr, nr), "se") as e:
+                i = b.udiv(e, nr)
+                self._store_element(i, b.sub(e, b.mul(i, nr)), i0, j0, first, last)
+        else:  # every tile: rows LLVM vectorizes (the epilogue's math included)
+            with for_range(b, const(I64, 0), mr, "si") as i:
+                with for_range(b, const(I64, 0), nr, "sj") as jj:
+                    self._store_element(i, jj, i0, j0, first, last)
 
-                    def leaf(ins, values, v=v):
-                        return v if ins == ("in", acc_k) else leaves(ins, values)
-                    v = b.select(last, emit_expr(b, spec.expr, leaf), v)
-                store_elem(b, c, bases[0], j, spec.classes[0], v)
+    def _store_element(self, i, jj, i0, j0, first, last):
+        """Element (i, jj) of the spilled tile to the output at (i0 + i, j0 + jj)."""
+        b, spec = self.b, self.spec
+        row, j = b.add(i0, i), b.add(j0, jj)
+        bases = [b.add(base, b.mul(row, st[-2]))
+                 for base, st in zip(self.obase, [o.strides for o in self.ops] + self.idx_strides)]
+        v = b.load(b.gep(self.tile, [const(I64, 0), b.add(b.mul(i, const(I64, self.NR)), jj)]))
+        v = b.select(first, v, b.fadd(v, b.load(self._out_ptr(row, j))))
+        if not spec.identity:
+            leaves = Leaves(b, self.args, self.ops, self.idx_strides, self.scalars, spec.classes, bases, j, 0, 0)
+            acc_k = spec.acc_input
+
+            def leaf(ins, values):
+                return v if ins == ("in", acc_k) else leaves(ins, values)
+            v = b.select(last, emit_expr(b, spec.expr, leaf), v)
+        store_elem(b, self.ops[0], bases[0], j, spec.classes[0], v)
