@@ -2,7 +2,7 @@
 
 ``matmul`` of float32/float64 is a lazy ``"matmul"`` node computed by the blocked GEMM kernels of
 ``kernels.gemm`` (see ``_matmul``), which also absorb an elementwise epilogue. The other products,
-and matmul of integer and complex dtypes, are lazy reductions over a broadcast product: ``matmul``
+matmul of integer and complex dtypes and matrix @ vector (one output column) are lazy reductions over a broadcast product: ``matmul``
 multiplies a (.., M, 1, K) view of x1 by a (.., 1, N, K) view of x2 (x2's transpose, copied once so K is contiguous) and sums over
 K in one generated reduction kernel; every numeric dtype, batching and the 1-D rules come for free.
 """
@@ -57,7 +57,9 @@ def matmul(x1, x2, /) -> Array:
                          f"({s1[-1]} != {s2[-2]})")
     batch = broadcast_shapes(s1[:-2], s2[:-2], func="matmul")
     m, k, n = s1[-2], s1[-1], s2[-1]
-    if gemm_dtype(dtype, x1.device):  # float32/float64: a lazy product on the blocked GEMM kernels
+    # float32/float64: a lazy product on the blocked GEMM kernels; a single column (matrix @ vector)
+    # stays a row-wise dot product, which reads x1 once instead of packing it for 16-wide tiles
+    if n > 1 and gemm_dtype(dtype, x1.device):
         shape = batch + ((m,) if x1.ndim > 1 else ()) + ((n,) if x2.ndim > 1 else ())
         node = matmul_node(cast_node(x1._node, dtype), cast_node(x2._node, dtype), dtype, shape,
                            x1.ndim == 1, x2.ndim == 1, x1.device)

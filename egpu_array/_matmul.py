@@ -8,6 +8,8 @@ output writes apply the rest of the expression (bias, activation, scaling: the e
 ``maximum(x @ w + b, 0)`` is one launch. Anything the epilogue cannot absorb (a gather, another
 dtype for the result, a broadcast of the product) computes the product on its own first.
 
+Products with one output column (matrix @ vector) are not built here: ``_linalg_funcs`` keeps them
+row-wise dot products, which read x1 once (4-5x faster than packing it for 16-wide tiles).
 Scaling and accumulation (BLAS's alpha and beta) are epilogues like any other: ``2 * (a @ b) + 0.5 * c``
 is one launch. Integer and complex products keep the reduction form of ``_linalg_funcs`` (exact
 integer wrap-around, NumPy's complex rounding); producers of the operands are computed before the
