@@ -2,9 +2,10 @@
 
 ``matmul`` of float32/float64 is a lazy ``"matmul"`` node computed by the blocked GEMM kernels of
 ``kernels.gemm`` (see ``_matmul``), which also absorb an elementwise epilogue. The other products,
-matmul of integer and complex dtypes and matrix @ vector (one output column) are lazy reductions over a broadcast product: ``matmul``
-multiplies a (.., M, 1, K) view of x1 by a (.., 1, N, K) view of x2 (x2's transpose, copied once so K is contiguous) and sums over
-K in one generated reduction kernel; every numeric dtype, batching and the 1-D rules come for free.
+matmul of integer and complex dtypes and matrix @ vector (one output column) are lazy reductions
+over a broadcast product: ``matmul`` multiplies a (.., M, 1, K) view of x1 by a (.., 1, N, K) view
+of x2 (x2's transpose, copied once so K is contiguous) and sums over K in one generated reduction
+kernel; every numeric dtype, batching and the 1-D rules come for free.
 """
 from __future__ import annotations
 
