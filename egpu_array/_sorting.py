@@ -71,8 +71,15 @@ def _is_c_contiguous(shape, strides) -> bool:
     return True
 
 
-def sort_rows(keys, idx, dtype, n_rows: int, row_len: int, device, descending: bool, with_idx: bool):
-    """Sort ``n_rows`` contiguous rows of ``keys`` (a Buffer, overwritten).
+def radix_applies(dtype, n_rows: int, row_len: int) -> bool:
+    """Whether :func:`sort_rows` sorts these rows with the radix sort."""
+    return dtype.kind != "c" and row_len >= RADIX_MIN and n_rows <= RADIX_MAX_ROWS
+
+
+def sort_rows(keys, idx, dtype, n_rows: int, row_len: int, device, descending: bool, with_idx: bool,
+              read_only: bool = False):
+    """Sort ``n_rows`` contiguous rows of ``keys`` (a Buffer, overwritten unless ``read_only``,
+    which only the radix sort accepts: its first pass reads ``keys`` and writes a new buffer).
 
     Returns ``(keys, idx)``, the Buffers holding the result (possibly the scratch ones); ``idx`` is
     None without ``with_idx`` (else a Buffer of ``n_rows * row_len`` int64 to use, or None to
@@ -88,8 +95,12 @@ def sort_rows(keys, idx, dtype, n_rows: int, row_len: int, device, descending: b
         ia = idx or alloc(total * 8)
         ib = alloc(total * 8)
     threads = getattr(device, "num_threads", 1)
-    if dtype.kind != "c" and row_len >= RADIX_MIN and n_rows <= RADIX_MAX_ROWS:
-        return _radix_rows(keys, scratch, ia, ib, dtype, n_rows, row_len, device, descending, with_idx, threads)
+    if radix_applies(dtype, n_rows, row_len):
+        spare = alloc(total * dtype.itemsize) if read_only else None
+        return _radix_rows(keys, scratch, ia, ib, dtype, n_rows, row_len, device, descending, with_idx, threads,
+                           spare)
+    if read_only:
+        raise AssertionError("sort_rows: read_only keys need the radix sort")
     nseg = 1
     if n_rows < threads and row_len >= (1 << 15):
         nseg = 1 << max(0, (threads // n_rows - 1)).bit_length()
@@ -118,13 +129,15 @@ RADIX_MIN = 1 << 16
 RADIX_MAX_ROWS = 8
 
 
-def _radix_rows(keys, scratch, ia, ib, dtype, n_rows, row_len, device, descending, with_idx, threads):
+def _radix_rows(keys, scratch, ia, ib, dtype, n_rows, row_len, device, descending, with_idx, threads,
+                spare=None):
     """LSD radix sort (8-bit digits, stable) of each row. One ``hist_all`` kernel per row counts
     the digits of every pass at once (chunks of the row in parallel); passes whose digit is the
     same for every element of every row are skipped (host-memory devices, where the counts are
     readable for free); each remaining pass runs a prefix kernel and a stable scatter per chunk.
     Per-chunk counts depend on the order, so with several chunks every pass after the first one
-    run recounts its digit (``hist``) in the order the previous pass left."""
+    run recounts its digit (``hist``) in the order the previous pass left. With ``spare`` (a
+    second buffer) ``keys`` is only read: the passes ping-pong between ``scratch`` and ``spare``."""
     nchunks = max(1, min(threads, row_len // 4096))
     chunk = -(-row_len // nchunks)
     passes = radix_passes(dtype)
@@ -148,7 +161,8 @@ def _radix_rows(keys, scratch, ia, ib, dtype, n_rows, row_len, device, descendin
     if getattr(device, "host_memory", False):
         counts = device.host_view(hist, 0, n_rows * passes * per * 8).view(np.int64)
         totals = counts.reshape(n_rows, passes, nchunks, 256).sum(axis=2)
-        run = [p for p in run if not (totals[:, p, :] == row_len).any(axis=1).all()] or ([0] if with_idx else [])
+        run = [p for p in run if not (totals[:, p, :] == row_len).any(axis=1).all()] \
+            or ([0] if with_idx or spare is not None else [])
     for k, p in enumerate(run):
         for r in range(n_rows):
             sl = row_slots(r, p, keys, scratch, ia, ib)
@@ -156,7 +170,7 @@ def _radix_rows(keys, scratch, ia, ib, dtype, n_rows, row_len, device, descendin
                 launch(device, progs["hist"], sl, nchunks, row_len * isz, row_len)
             launch(device, progs["prefix"], sl, 1, nchunks * 256 * 8, 1)
             launch(device, progs["scatter_first" if k == 0 else "scatter"], sl, nchunks, 2 * nbytes, row_len)
-        keys, scratch, ia, ib = scratch, keys, ib, ia
+        keys, scratch, ia, ib = scratch, (spare if k == 0 and spare is not None else keys), ib, ia
     return keys, ia
 
 
@@ -175,8 +189,12 @@ def _sort_impl(func: str, x, axis, descending, want_idx: bool) -> Array:
     row_len = shape[-1]
     n_rows = math.prod(shape[:-1])
     device = x.device
-    keys = contiguous_copy(moved._node)
-    keys, idx = sort_rows(keys, None, x.dtype, n_rows, row_len, device, descending, want_idx)
+    node = moved._node
+    # a radix sort reads a contiguous input in place (its first pass writes a new buffer)
+    direct = radix_applies(x.dtype, n_rows, row_len) and node.op == "buffer" and node.arg.offset == 0 \
+        and _is_c_contiguous(node.shape, node.arg.strides)
+    keys = node.arg.buffer if direct else contiguous_copy(node)
+    keys, idx = sort_rows(keys, None, x.dtype, n_rows, row_len, device, descending, want_idx, read_only=direct)
     if want_idx:
         if idx is None:  # nothing to sort: empty
             idx = device.allocator.alloc(8)

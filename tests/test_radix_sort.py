@@ -87,3 +87,24 @@ def test_constant_passes_are_skipped():
 def test_one_byte_keys(dtype):
     h = (np.random.default_rng(4).integers(0, 3, N) - (dtype == "int8")).astype(dtype)
     _check(h)
+
+
+def test_input_is_read_in_place_and_left_intact(monkeypatch):
+    """The radix sort reads a contiguous input directly (no copy); the input never changes."""
+    from egpu_array import _sorting
+    copies = []
+    real_copy = _sorting.contiguous_copy
+    monkeypatch.setattr(_sorting, "contiguous_copy", lambda *a, **k: copies.append(1) or real_copy(*a, **k))
+    rng = np.random.default_rng(5)
+    for h in (rng.standard_normal(N).astype(np.float32), np.full(N, 3, dtype=np.int16),
+              rng.integers(0, 9, (2, N)).astype(np.int64)):
+        x = xp.asarray(h)
+        before = h.copy()
+        got = np.asarray(xp.sort(x, axis=-1))
+        np.testing.assert_array_equal(got, np.sort(before, axis=-1))
+        np.testing.assert_array_equal(np.asarray(x), before)
+        np.testing.assert_array_equal(np.asarray(xp.argsort(x)), np.argsort(before, kind="stable"))
+        np.testing.assert_array_equal(np.asarray(x), before)
+    assert not copies
+    np.testing.assert_array_equal(np.asarray(xp.sort(xp.asarray(h)[:, ::-1])), np.sort(h[:, ::-1]))
+    assert copies   # a reversed view is copied first
