@@ -5,7 +5,8 @@
 matmul of integer and complex dtypes and matrix @ vector (one output column) are lazy reductions
 over a broadcast product: ``matmul`` multiplies a (.., M, 1, K) view of x1 by a (.., 1, N, K) view
 of x2 (x2's transpose, copied once so K is contiguous) and sums over K in one generated reduction
-kernel; every numeric dtype, batching and the 1-D rules come for free.
+kernel; every numeric dtype, batching and the 1-D rules come for free. vector @ matrix is a
+column-order reduction over the matrix's rows (read once, in place).
 """
 from __future__ import annotations
 
@@ -60,6 +61,8 @@ def matmul(x1, x2, /) -> Array:
     m, k, n = s1[-2], s1[-1], s2[-1]
     # float32/float64: a lazy product on the blocked GEMM kernels; a single column (matrix @ vector)
     # stays a row-wise dot product, which reads x1 once instead of packing it for 16-wide tiles
+    if x1.ndim == 1 and x2.ndim == 2 and n > 1:
+        return _vecmat(x1, x2, dtype)
     if n > 1 and gemm_dtype(dtype, x1.device):
         shape = batch + ((m,) if x1.ndim > 1 else ()) + ((n,) if x2.ndim > 1 else ())
         node = matmul_node(cast_node(x1._node, dtype), cast_node(x2._node, dtype), dtype, shape,
@@ -82,6 +85,18 @@ def matmul(x1, x2, /) -> Array:
         axes = ((-2,) if x1.ndim == 1 else ()) + ((-1,) if x2.ndim == 1 else ())
         out = squeeze(out, axis=tuple(a % out.ndim for a in axes))
     return out
+
+
+def _vecmat(x1, x2, dtype) -> Array:
+    """vector @ matrix as a column-order reduction: the sum over rows k of x1[k] * x2[k, :]
+    reads x2 once, along its rows (no transposed copy, no packing)."""
+    a = materialize(x1._node)
+    k, n = x2.shape
+    col = LazyNode("buffer", (), a.dtype, (k, 1), View(a.arg.buffer, (a.arg.strides[0], 0), a.arg.offset),
+                   a.device)
+    prod = LazyNode("multiply", (cast_node(col, dtype), cast_node(x2._node, dtype)), dtype, (k, n), None,
+                    x1.device)
+    return Array._new(LazyNode("reduce", (prod,), dtype, (n,), ReduceArg("sum", (0,), False, dtype), x1.device))
 
 
 def _transposed(node: LazyNode, ndim: int) -> LazyNode:
