@@ -66,4 +66,8 @@ from . import fft  # noqa: E402  (the fft extension)
 
 _install_operators()
 
-__all__ = [name for name in dir() if not name.startswith("_")] + ["__array_namespace_info__"]
+# the public names: functions, constants, dtypes, classes and the two extensions; not the
+# implementation packages (backend, kernels) or the profiler module (``profile`` is its entry)
+__all__ = sorted(name for name, obj in list(globals().items())
+                 if not name.startswith("_") and name != "annotations"
+                 and (not isinstance(obj, type(_math)) or name in ("linalg", "fft"))) + ["__array_namespace_info__"]

@@ -83,7 +83,8 @@ def _info(folder: Path | None) -> int:
         return EXIT_OK
     try:
         files = _kernel_files(folder)
-        others = [p for p in folder.iterdir() if p not in set(files)]
+        known = set(files)
+        others = [p for p in folder.iterdir() if p not in known]
     except OSError as exc:
         print(f"error: cannot read {folder}: {exc}", file=sys.stderr)
         return EXIT_FAIL

@@ -176,21 +176,25 @@ def _like(func, x, dtype, device):
 
 
 def empty_like(x, /, *, dtype=None, device=None) -> Array:
+    """An uninitialized array with the shape of ``x`` (and its dtype and device unless given)."""
     shape, dtype, device = _like("empty_like", x, dtype, device)
     return empty(shape, dtype=dtype, device=device)
 
 
 def zeros_like(x, /, *, dtype=None, device=None) -> Array:
+    """Zeros with the shape of ``x`` (and its dtype and device unless given)."""
     shape, dtype, device = _like("zeros_like", x, dtype, device)
     return full(shape, 0, dtype=dtype, device=device)
 
 
 def ones_like(x, /, *, dtype=None, device=None) -> Array:
+    """Ones with the shape of ``x`` (and its dtype and device unless given)."""
     shape, dtype, device = _like("ones_like", x, dtype, device)
     return full(shape, 1, dtype=dtype, device=device)
 
 
 def full_like(x, /, fill_value, *, dtype=None, device=None) -> Array:
+    """``fill_value`` in the shape of ``x`` (and its dtype and device unless given)."""
     shape, dtype, device = _like("full_like", x, dtype, device)
     if not dt.scalar_fits(fill_value, dtype) and not (dtype.kind in "fc" and isinstance(fill_value, (int, float))
                                                      and not isinstance(fill_value, bool)):

@@ -9,7 +9,7 @@ vectorizes on CPUs and compiles for GPUs.  sin/cos/tan keep a constant
 global table of 2/pi bits (Payne-Hanek reduction of huge arguments).
 
 Special values follow C99 Annex F / the Array API standard.  Accuracy
-bounds (max ULP error, measured) are listed in ``docs/accuracy.md``.
+bounds (max ULP error, measured) are listed in ``docs/accuracy.rst``.
 
 The implementation is split over ``math_core`` (emission helpers),
 ``math_explog`` (exp/log/pow/hyperbolic/hypot/logaddexp/cbrt),

@@ -5,7 +5,7 @@ over numpy buffers and compared with numpy references: special values
 exactly, random values within the documented ULP bounds.
 
 ``python3 tests/kernels/test_math.py --measure [N]`` runs the large accuracy
-measurement whose results are recorded in docs/accuracy.md.
+measurement whose results are recorded in docs/accuracy.rst.
 """
 
 import ctypes
@@ -517,7 +517,7 @@ def test_nvptx_compiles(tmp_path):
 
 
 # ---------------------------------------------------------------------------
-# large measurement (docs/accuracy.md)
+# large measurement (docs/accuracy.rst)
 # ---------------------------------------------------------------------------
 def measure(n):  # pragma: no cover - manual tool
     print(f"| function | dtype | max ULP measured | documented bound | samples | worst input |")
