@@ -13,10 +13,12 @@ SUITES = {
     "sort": "sort of 1e7 float32 vs NumPy",
     "softmax": "softmax over the rows of 4096x4096 float32 vs NumPy",
     "reductions": "sum/max/mean of 1e7 elements, whole array and along each axis, vs NumPy",
-    "sklearn": "scikit-learn PCA, Ridge, pairwise_distances on 100,000 x 100 float32: cpu vs NumPy, sim with link time",
     "matmul": "float32/float64 matmul of 1024/2048 squares and matmul+bias+relu vs NumPy/OpenBLAS (GFLOP/s)",
     "fft": "2^20-point complex64 fft, 1024 x 1024 rfft, 2048x2048 fftn vs numpy.fft",
+    "sklearn": "scikit-learn PCA, Ridge, pairwise_distances on 100,000 x 100 float32: cpu vs NumPy, sim with link time",
     "indexing": "transposed copy of 4096x4096 float32, x[mask], take, x[idx] = v, concat, roll vs NumPy",
+    "gpu": "cuda device: elementwise, reductions, fused chain, matmul, copies, launch overhead vs CuPy/PyTorch (needs a GPU)",
+    "usb_link": "modeled (virtual-clock) time to move 1 GB over the USB3/USB4 bridge presets, with and without overlap",
 }
 
 
