@@ -28,13 +28,16 @@ UniqueInverseResult = namedtuple("UniqueInverseResult", ["values", "inverse_indi
 
 def _unique(func: str, x, outputs: tuple) -> dict:
     from ._searching import _launch, compact_chunks, read_chunk_counts
-    from ._sorting import contiguous_copy, sort_rows
+    from ._sorting import _is_c_contiguous, contiguous_copy, radix_applies, sort_rows
     if not isinstance(x, Array):
         raise TypeError(f"{func}: expected an egpu_array.Array, got {type(x).__name__}")
     device, dtype, n = x.device, x.dtype, x.size
     with_idx = "indices" in outputs or "inverse" in outputs
-    keys = contiguous_copy(x._node)
-    keys, idx = sort_rows(keys, None, dtype, 1, n, device, False, with_idx)
+    node = x._node  # a radix sort reads a contiguous input in place (no copy)
+    direct = radix_applies(dtype, 1, n) and node.op == "buffer" and node.arg.offset == 0 \
+        and _is_c_contiguous(node.shape, node.arg.strides)
+    keys = node.arg.buffer if direct else contiguous_copy(node)
+    keys, idx = sort_rows(keys, None, dtype, 1, n, device, False, with_idx, read_only=direct)
     alloc = device.allocator.alloc
     count = 0
     if n:

@@ -84,3 +84,11 @@ def test_tiny_inputs(n):
     h = np.arange(n, dtype=np.float64)
     np.testing.assert_array_equal(np.asarray(xp.nonzero(xp.asarray(h))[0]), np.nonzero(h)[0])
     np.testing.assert_array_equal(np.asarray(xp.unique_counts(xp.asarray(h)).counts), np.ones(n, np.int64))
+
+
+def test_unique_leaves_its_input_intact():
+    h = np.random.default_rng(9).integers(0, 50, (300, 300)).astype(np.float32)
+    x = xp.asarray(h)
+    r = xp.unique_all(x)
+    np.testing.assert_array_equal(np.asarray(r.values), np.unique(h))
+    np.testing.assert_array_equal(np.asarray(x), h)
