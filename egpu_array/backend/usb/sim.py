@@ -220,6 +220,11 @@ class SimDevice(Device):
         return overlap([(t0, t1) for _, t0, t1, _ in self._copies], start, end)
 
     @property
+    def num_threads(self) -> int:
+        """Threads of the host CPU that executes the emulated GPU's kernels (work splitting)."""
+        return get_device("cpu").num_threads
+
+    @property
     def capabilities(self) -> dict:
         return {"boolean indexing": True, "data-dependent shapes": True, "max dimensions": 64}
 
