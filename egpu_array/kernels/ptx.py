@@ -50,7 +50,7 @@ SELECTABLE = frozenset({
     "sadd.with.overflow", "uadd.with.overflow", "ssub.with.overflow", "usub.with.overflow",
     "smul.with.overflow", "umul.with.overflow", "sadd.sat", "uadd.sat", "ssub.sat", "usub.sat",
     "memcpy", "memset", "memmove", "lifetime.start", "lifetime.end", "assume", "expect",
-    "prefetch",  # dropped by the NVPTX code generator (a hint only)
+    "prefetch", "experimental.noalias.scope.decl",  # hints the NVPTX code generator drops
     "vector.reduce.add", "vector.reduce.and", "vector.reduce.or", "vector.reduce.xor",
     "vector.reduce.smax", "vector.reduce.smin", "vector.reduce.umax", "vector.reduce.umin",
 })

@@ -221,11 +221,19 @@ def test_matmul():
     np.testing.assert_allclose(np.asarray(_on(a) @ _on(b)), a @ b, rtol=1e-12)
 
 
+@pytest.mark.parametrize("n", [64, 60, 97])
+def test_fft(n):
+    h = rng.standard_normal((3, n)) + 1j * rng.standard_normal((3, n))
+    np.testing.assert_allclose(np.asarray(xp.fft.fft(_on(h))), np.fft.fft(h), rtol=1e-9, atol=1e-9)
+    r = rng.standard_normal((4, n))
+    np.testing.assert_allclose(np.asarray(xp.fft.rfft(_on(r))), np.fft.rfft(r), rtol=1e-9, atol=1e-9)
+
+
 def test_every_kind_ran_through_the_grid():
     """Run last: the launches above covered every kernel kind, strided, and a finalize step."""
     from egpu_array.backend.device import get_device
     launches = get_device(DEV).launches
     kinds = {k for k, *_ in launches}
-    assert {"elementwise", "reduce", "sort", "search", "compact", "scatter", "copies"} <= kinds, kinds
+    assert {"elementwise", "reduce", "sort", "search", "compact", "scatter", "copies", "gemm", "fft"} <= kinds, kinds
     assert any(n > BLOCK * MAX_GRID for _, n, *_ in launches)
     assert any(fin and mode == "block" for *_, fin, mode in launches)  # ptx_reduce + finalize ran

@@ -83,8 +83,10 @@ def battery(xp, np):
                "trunc", "reciprocal"]
     for k, dt in enumerate(real):
         x = arrs[dt]
-        # every function on float32; on float64 the math-library ones (their f64 code differs)
-        out += [getattr(xp, f)(x) for f in unary_f if k == 0 or f not in CHEAP_UNARY]
+        # every function on float32; on float64 every other math-library one (their f64 code
+        # differs in constants more than in structure; the test time stays under a minute)
+        math_f = [f for f in unary_f if f not in CHEAP_UNARY]
+        out += [getattr(xp, f)(x) for f in (unary_f if k == 0 else math_f[1::2])]
         out += [xp.atan2(x, x + 1), xp.hypot(x, x), xp.pow(xp.abs(x), x), xp.logaddexp(x, x),
                 xp.remainder(x, x + 3), xp.floor_divide(x, x + 3), xp.maximum(x, x * 2),
                 xp.minimum(x, 1.5), xp.copysign(x, -x), xp.nextafter(x, x + 1), xp.clip(x, -1, 1),
