@@ -224,25 +224,23 @@ class _Gen(TileStores):
     # ---- packing --------------------------------------------------------------------------
     def pack_b(self, bpack, base, pc, kc, j0, nc):
         """B[pc:pc+kc, j0:j0+nc] into panels of NR columns (k-major, zero-padded)."""
-        b, NR = self.b, self.NR
         rs, cs = self.B.strides[-2], self.B.strides[-1]
-        npan = _ceil_div(b, nc, NR)
-        with for_range(b, const(I64, 0), npan, "qb") as q:
-            jq = b.add(j0, b.mul(q, const(I64, NR)))
-            nq = _min(b, const(I64, NR), b.sub(b.add(j0, nc), jq))
-            dst = b.gep(bpack, [b.mul(q, b.mul(kc, const(I64, NR)))])
-            self._pack_panel(dst, self.B.ptr, base, pc, kc, jq, nq, NR, rs, cs, self.spec.b_layout == "k")
+        self._pack(bpack, self.B.ptr, base, pc, kc, j0, nc, self.NR, rs, cs, self.spec.b_layout == "k")
 
     def pack_a(self, apack, base, ic, mc, pc, kc):
         """A[ic:ic+mc, pc:pc+kc] into panels of MR rows (k-major, zero-padded)."""
-        b, MR = self.b, self.MR
         rs, cs = self.A.strides[-2], self.A.strides[-1]
-        npan = _ceil_div(b, mc, MR)
-        with for_range(b, const(I64, 0), npan, "pa") as q:
-            iq = b.add(ic, b.mul(q, const(I64, MR)))
-            nq = _min(b, const(I64, MR), b.sub(b.add(ic, mc), iq))
-            dst = b.gep(apack, [b.mul(q, b.mul(kc, const(I64, MR)))])
-            self._pack_panel(dst, self.A.ptr, base, pc, kc, iq, nq, MR, cs, rs, self.spec.a_layout == "k")
+        self._pack(apack, self.A.ptr, base, pc, kc, ic, mc, self.MR, cs, rs, self.spec.a_layout == "k")
+
+    def _pack(self, dst0, src, base, pc, kc, x0, nx, width, k_stride, x_stride, k_inner):
+        """Rows/columns ``x0:x0+nx`` (of the K slice ``pc:pc+kc``) as panels of ``width``."""
+        b = self.b
+        npan = _ceil_div(b, nx, width)
+        with for_range(b, const(I64, 0), npan, "pk") as q:
+            xq = b.add(x0, b.mul(q, const(I64, width)))
+            nq = _min(b, const(I64, width), b.sub(b.add(x0, nx), xq))
+            dst = b.gep(dst0, [b.mul(q, b.mul(kc, const(I64, width)))])
+            self._pack_panel(dst, src, base, pc, kc, xq, nq, width, k_stride, x_stride, k_inner)
 
     def _pack_panel(self, dst, src, base, pc, kc, x0, nx, width, k_stride, x_stride, k_inner):
         """dst[k*width + x] = src[base + (pc+k)*k_stride + (x0+x)*x_stride] for x < nx, else 0.
