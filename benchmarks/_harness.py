@@ -32,9 +32,11 @@ def progress(msg: str) -> None:
     sys.stderr.flush()
 
 
-def interleaved(fns: dict, repeats: int, warmup: int = 1) -> dict:
+def interleaved(fns: dict, repeats: int, warmup: int = 1, settle: float = 0.0) -> dict:
     """Time each callable ``repeats`` times, interleaved (A B A B ...; the order alternates so
     neither side always runs on a cache warmed by the other), after ``warmup`` untimed calls.
+    ``settle`` seconds of sleep before each timed call let the other side's idle worker threads go
+    to sleep (OpenBLAS's spin for a while after a call and would steal cores from the next one).
     Returns name -> {"median": s, "min": s, "times": [...]}."""
     names = list(fns)
     for _ in range(warmup):
@@ -44,6 +46,8 @@ def interleaved(fns: dict, repeats: int, warmup: int = 1) -> dict:
     for k in range(repeats):
         order = names if k % 2 == 0 else names[::-1]
         for name in order:
+            if settle:
+                time.sleep(settle)
             t0 = time.perf_counter()
             fns[name]()
             times[name].append(time.perf_counter() - t0)

@@ -74,7 +74,7 @@ def worker(repeats: int) -> dict:
                 ref = theirs()
             eps = np.finfo(dtype).eps
             err = float(np.max(np.abs(got - ref)) / (np.max(np.abs(ref)) * n * eps))
-            t = interleaved({"ours": ours, "numpy": theirs}, repeats)
+            t = interleaved({"ours": ours, "numpy": theirs}, repeats, settle=0.2)
             single = os.environ.get("EGPU_ARRAY_NUM_THREADS") == "1" == os.environ.get("OPENBLAS_NUM_THREADS")
             cpu = cpu_times({"ours": ours, "numpy": theirs}, repeats) if single else None
             flops = 2.0 * n ** 3

@@ -251,6 +251,11 @@ def plan(dtype: str, m: int, n: int, k: int, n_batch: int, threads: int):
     nc = min(nc_max, _up(n, nr))
     njb = -(-n // nc)
     mg, nig = m, 1
+    if n_batch == 1 and threads <= njb < 4 * threads and m * n * k >= (1 << 18):
+        # a few column blocks, the last maybe a sliver (2040 + 8 of 2048): a multiple of the
+        # threads, of even widths, so every thread gets the same work
+        nc = _up(-(-n // (-(-njb // threads) * threads)), nr)
+        njb = -(-n // nc)
     if n_batch * njb < threads and m * n * k >= (1 << 18):
         if n >= threads * 8 * nr:  # wide enough: split the columns
             nc = _up(-(-n // threads), nr)
