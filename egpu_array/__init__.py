@@ -9,7 +9,8 @@ __version__ = "0.1.0"
 __array_api_version__ = "2025.12"
 
 from ._errors import (DeviceError, DeviceLostError, DeviceOutOfMemoryError,  # noqa: E402
-                      KernelLaunchError, LinkError, LinkStallError, LinkTimeoutError, TransferError)
+                      KernelCompileError, KernelLaunchError, LinkError, LinkStallError,
+                      LinkTimeoutError, TransferError)
 from .backend import cpu as _cpu_backend  # noqa: E402,F401  (registers the cpu device)
 from .backend.usb import sim as _sim_backend  # noqa: E402,F401
 from .backend import cuda as _cuda_backend  # noqa: E402,F401  (lists no devices without a driver)

@@ -14,6 +14,7 @@ __all__ = [
     "LinkStallError",
     "TransferError",
     "KernelLaunchError",
+    "KernelCompileError",
 ]
 
 
@@ -47,3 +48,7 @@ class TransferError(LinkError):
 
 class KernelLaunchError(DeviceError):
     """A kernel could not be compiled, loaded or launched on the device."""
+
+
+class KernelCompileError(KernelLaunchError):
+    """A kernel cannot be compiled for the device (an operation its code generator cannot lower)."""

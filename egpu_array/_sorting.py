@@ -31,12 +31,12 @@ __all__ = ["sort", "argsort", "sort_rows", "launch", "contiguous_copy"]
 
 
 def launch(device, program, slots, n_items: int, nbytes: int, work: int) -> None:
-    """Launch with int64 argument ``slots`` (the cpu launcher also takes a work estimate)."""
-    args = np.array(slots, dtype=np.int64)
-    if getattr(device, "kind", None) == "cpu":
-        device.launch(program, args.ctypes.data, n_items, nbytes, work=work)
-    else:
-        device.launch(program, args.ctypes.data, n_items, nbytes)
+    """Launch with int64 argument ``slots`` (and a work estimate for splitting it over threads).
+
+    The slots go as a ctypes array, not a bare address: sim reads which VRAM buffers a kernel
+    touches from them (so copies of other buffers overlap it) and cuda copies them to the GPU."""
+    from ._schedule import pack_args
+    device.launch(program, pack_args(slots), n_items, nbytes, work=work)
 
 
 def contiguous_copy(node: LazyNode, dtype=None):

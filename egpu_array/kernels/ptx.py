@@ -27,7 +27,7 @@ import re
 
 from llvmlite import ir
 
-from .._errors import KernelLaunchError
+from .._errors import KernelCompileError, KernelLaunchError  # noqa: F401  (re-exported here)
 from .irb import I32, I64, const, intrinsic
 
 __all__ = ["KernelCompileError", "add_entries", "check_selectable", "find_libdevice", "link_libdevice",
@@ -37,8 +37,6 @@ __all__ = ["KernelCompileError", "add_entries", "check_selectable", "find_libdev
 ENTRY_SUFFIX = "_grid"
 
 
-class KernelCompileError(KernelLaunchError):
-    """A kernel cannot be compiled for the device (an operation its code generator cannot lower)."""
 
 
 #: LLVM intrinsics (name without the type suffixes) that the NVPTX backend selects for the types we

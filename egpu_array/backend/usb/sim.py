@@ -41,6 +41,7 @@ import llvmlite.binding as llvm
 
 from ... import profiler
 from ..._errors import TransferError
+from ..._info import config
 from ...kernels.targets import host_target
 from ..cpu import CPUDevice
 from ..device import Device, get_device, register_device
@@ -150,6 +151,8 @@ class SimDevice(Device):
         self.name = "sim" if index == 0 else f"sim:{index}"
         self.vram_bytes = vram_bytes or env_vram
         self.link_model = link_model or env_link
+        #: threads of the host CPU that executes the emulated GPU's kernels (for work splitting)
+        self.num_threads = config().num_threads   # (get_device here would re-enter its lock)
         self.compute_model = compute_model or COMPUTE
         self._copies = deque(maxlen=HISTORY)  # (direction, start, end, bytes), virtual seconds
         self.target = host_target()
@@ -218,11 +221,6 @@ class SimDevice(Device):
     def copy_overlap(self, start: float, end: float) -> float:
         """Seconds of [start, end) during which a copy was moving data over the link."""
         return overlap([(t0, t1) for _, t0, t1, _ in self._copies], start, end)
-
-    @property
-    def num_threads(self) -> int:
-        """Threads of the host CPU that executes the emulated GPU's kernels (work splitting)."""
-        return get_device("cpu").num_threads
 
     @property
     def capabilities(self) -> dict:
