@@ -22,11 +22,12 @@ from __future__ import annotations
 
 from llvmlite import ir
 
-from .elementwise import Leaves, Operand, dtype_named, emit_expr, load_scalar
+from .elementwise import Leaves, emit_expr
 from .irb import I1, I32, I64, add_offsets, const
 from .ops import cast
 from .ptx import ENTRY_SUFFIX, _mark_kernel, _sreg
-from .reduction import (_combine, _const_of, _flat, _generate_finalize, _partials, _store_value, _unflat,
+from .reduction import (ReduceArgs, _combine, _const_of, _flat, _generate_finalize, _partials, _store_value,
+                        _unflat,
                         generate_reduction, identity_of, reduce_arg_layout)
 from .spec import REDUCE_OPS, ReduceSpec
 
@@ -78,20 +79,11 @@ def generate(spec, module: ir.Module, fname: str, intr: Intrinsics | None = None
                      name=fname + ENTRY_SUFFIX)
     args, n_items, _per = fn.args
     b = ir.IRBuilder(fn.append_basic_block("entry"))
-    slot = lambda k: b.load(b.gep(args, [const(I64, k)]))  # noqa: E731
-    nk, nd = spec.n_kept, spec.n_kept + spec.n_red
-    shape = [slot(d) for d in range(nd)]
-    kept, red = shape[:nk], shape[nk:]
-    expr_dt, acc_dt = dtype_named(spec.expr_dtype), dtype_named(spec.acc_dtype)
-    dtypes = [dtype_named(spec.out_dtype)] + [dtype_named(n) for n in spec.in_dtypes]
-    ops = [Operand(b, args, dt, p, s, nd) for dt, (p, s) in zip(dtypes, lay["operands"])]
-    idx_strides = [[slot(s + d) for d in range(nd)] for s in lay["idx"]]
-    scalars = [load_scalar(b, args, s, dtype_named(n)) for s, n in zip(lay["scalars"], spec.arg_dtypes)]
-    nchunks, chunk = slot(lay["nchunks"]), slot(lay["chunk"])
-    all_strides = [op.strides for op in ops] + idx_strides
-    total_red = const(I64, 1)
-    for n in red:
-        total_red = b.mul(total_red, n)
+    ra = ReduceArgs(b, args, spec)
+    nk = spec.n_kept
+    kept, red, ops, idx_strides, scalars = ra.kept, ra.red, ra.ops, ra.idx_strides, ra.scalars
+    expr_dt, acc_dt = ra.expr_dt, ra.acc_dt
+    nchunks, chunk, all_strides, total_red = ra.nchunks, ra.chunk, ra.all_strides, ra.total_red
     init = _const_of(acc_dt, identity_of(spec.op, acc_dt))
     tid, ntid = intr.sreg(b, "tid.x"), intr.sreg(b, "ntid.x")
     lane, warp = b.and_(tid, const(I64, WARP - 1)), b.lshr(tid, const(I64, 5))

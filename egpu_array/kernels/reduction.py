@@ -115,6 +115,32 @@ def _store_value(b, out: Operand, off, value):
         b.store(value, b.gep(out.ptr, [off]))
 
 
+class ReduceArgs:
+    """The runtime arguments of a reduce kernel, loaded from its int64 slots (one unpacking for
+    the host generators here and in reduction_outer, and the NVPTX block reduction)."""
+
+    def __init__(self, b: ir.IRBuilder, args, spec):
+        lay = reduce_arg_layout(spec)
+        nk, nd = spec.n_kept, spec.n_kept + spec.n_red
+        slot = lambda k: b.load(b.gep(args, [const(I64, k)]))  # noqa: E731
+        shape = [slot(d) for d in range(nd)]
+        self.kept, self.red = shape[:nk], shape[nk:]
+        self.expr_dt, self.acc_dt, self.out_dt = (dtype_named(n) for n in
+                                                  (spec.expr_dtype, spec.acc_dtype, spec.out_dtype))
+        dtypes = [self.out_dt] + [dtype_named(n) for n in spec.in_dtypes]
+        self.ops = [Operand(b, args, dt, p, q, nd) for dt, (p, q) in zip(dtypes, lay["operands"])]
+        self.idx_strides = [[slot(q + d) for d in range(nd)] for q in lay["idx"]]
+        self.scalars = [load_scalar(b, args, q, dtype_named(n)) for q, n in zip(lay["scalars"], spec.arg_dtypes)]
+        self.divisor = b.bitcast(slot(lay["divisor"]), F64)
+        self.nchunks, self.chunk = slot(lay["nchunks"]), slot(lay["chunk"])
+        self.all_strides = [op.strides for op in self.ops] + self.idx_strides
+        total = const(I64, 1)
+        for n in self.red:
+            total = b.mul(total, n)
+        self.total_red = total
+        self.layout = lay
+
+
 def generate_reduction(spec: ReduceSpec, module: ir.Module, fname: str) -> ir.Function:
     """Add the kernel for ``spec`` to ``module`` under the name ``fname``."""
     if spec.order == "outer":
@@ -123,30 +149,17 @@ def generate_reduction(spec: ReduceSpec, module: ir.Module, fname: str) -> ir.Fu
         if spec.chunked:
             _generate_finalize(spec, module, fname + "_fin", reduce_arg_layout(spec))
         return fn
-    nk, nr = spec.n_kept, spec.n_red
-    nd = nk + nr
+    nk = spec.n_kept
     lay = reduce_arg_layout(spec)
     scan = REDUCE_OPS[spec.op]
     is_arg = spec.op in ("argmax", "argmin")
     fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [I64.as_pointer(), I64, I64]), name=fname)
     args, start, stop = fn.args
     b = ir.IRBuilder(fn.append_basic_block("entry"))
-    slot = lambda k: b.load(b.gep(args, [const(I64, k)]))  # noqa: E731
-
-    shape = [slot(d) for d in range(nd)]
-    kept, red = shape[:nk], shape[nk:]
-    expr_dt, acc_dt, out_dt = (dtype_named(n) for n in (spec.expr_dtype, spec.acc_dtype, spec.out_dtype))
-    dtypes = [out_dt] + [dtype_named(n) for n in spec.in_dtypes]
-    ops = [Operand(b, args, dt, p, s, nd) for dt, (p, s) in zip(dtypes, lay["operands"])]
-    idx_strides = [[slot(s + d) for d in range(nd)] for s in lay["idx"]]
-    scalars = [load_scalar(b, args, s, dtype_named(n)) for s, n in zip(lay["scalars"], spec.arg_dtypes)]
-    divisor = b.bitcast(slot(lay["divisor"]), F64)
-    nchunks = slot(lay["nchunks"])
-    chunk = slot(lay["chunk"])
-    all_strides = [op.strides for op in ops] + idx_strides
-    total_red = const(I64, 1)
-    for n in red:
-        total_red = b.mul(total_red, n)
+    ra = ReduceArgs(b, args, spec)
+    kept, red, ops, idx_strides, scalars = ra.kept, ra.red, ra.ops, ra.idx_strides, ra.scalars
+    expr_dt, acc_dt, out_dt = ra.expr_dt, ra.acc_dt, ra.out_dt
+    divisor, nchunks, chunk, all_strides, total_red = ra.divisor, ra.nchunks, ra.chunk, ra.all_strides, ra.total_red
     red_inner = red[-1]
     init = _const_of(acc_dt if not is_arg else expr_dt, identity_of(spec.op, acc_dt if not is_arg else expr_dt))
     init_flat = _flat(init) + ([const(I64, 0)] if is_arg else [])

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from llvmlite import ir
 
-from .elementwise import Leaves, Operand, dtype_named, emit_expr, load_scalar
-from .irb import F64, I64, add_offsets, const, for_range, mem_type
+from .elementwise import Leaves, emit_expr
+from .irb import I64, add_offsets, const, for_range, mem_type
 from .ops import cast
 from .spec import ReduceSpec
 
@@ -37,29 +37,18 @@ def generate_outer(spec: ReduceSpec, module: ir.Module, fname: str) -> ir.Functi
     """Add the column-order kernel for ``spec`` to ``module`` as ``fname``. The last kept dimension
     is the vectorized one; the kept dimensions before it (if any) are a batch: work item ``w`` is
     (batch index, column tile, row chunk), the chunk varying fastest."""
-    from .reduction import _combine, _const_of, _finish, _partials, _store_value, identity_of, \
+    from .reduction import ReduceArgs, _combine, _const_of, _finish, _partials, _store_value, identity_of, \
         reduce_arg_layout
     nk = spec.n_kept
-    nd = nk + spec.n_red
     lay = reduce_arg_layout(spec)
     fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [I64.as_pointer(), I64, I64]), name=fname)
     args, start, stop = fn.args
     b = ir.IRBuilder(fn.append_basic_block("entry"))
-    slot = lambda k: b.load(b.gep(args, [const(I64, k)]))  # noqa: E731
-    kept = [slot(d) for d in range(nk)]
-    red = [slot(d) for d in range(nk, nd)]
+    ra = ReduceArgs(b, args, spec)
+    kept, red, ops, idx_strides, scalars = ra.kept, ra.red, ra.ops, ra.idx_strides, ra.scalars
     n_inner = kept[-1]
-    expr_dt, acc_dt, out_dt = (dtype_named(n) for n in (spec.expr_dtype, spec.acc_dtype, spec.out_dtype))
-    dtypes = [out_dt] + [dtype_named(n) for n in spec.in_dtypes]
-    ops = [Operand(b, args, dt, p, q, nd) for dt, (p, q) in zip(dtypes, lay["operands"])]
-    idx_strides = [[slot(q + d) for d in range(nd)] for q in lay["idx"]]
-    scalars = [load_scalar(b, args, q, dtype_named(n)) for q, n in zip(lay["scalars"], spec.arg_dtypes)]
-    divisor = b.bitcast(slot(lay["divisor"]), F64)
-    nchunks, chunk = slot(lay["nchunks"]), slot(lay["chunk"])
-    all_strides = [op.strides for op in ops] + idx_strides
-    total_red = const(I64, 1)
-    for n in red:
-        total_red = b.mul(total_red, n)
+    expr_dt, acc_dt, out_dt = ra.expr_dt, ra.acc_dt, ra.out_dt
+    divisor, nchunks, chunk, all_strides, total_red = ra.divisor, ra.nchunks, ra.chunk, ra.all_strides, ra.total_red
     init = _const_of(acc_dt, identity_of(spec.op, acc_dt))
     tile = outer_tile(acc_dt)
     ntiles = b.sdiv(b.add(n_inner, const(I64, tile - 1)), const(I64, tile))
