@@ -67,23 +67,17 @@ class Bench:
         if self.cupy is None:
             return None
         cp = self.cupy
-        start, end = cp.cuda.Event(), cp.cuda.Event()
-        for _ in range(self.warmup):
-            fn()
-        ts = []
-        for _ in range(self.repeats):
-            start.record()
-            fn()
-            end.record()
-            end.synchronize()
-            ts.append(cp.cuda.get_elapsed_time(start, end) / 1e3)
-        return statistics.median(ts)
+        return self._event_time(fn, cp.cuda.Event, lambda a, b: cp.cuda.get_elapsed_time(a, b) / 1e3)
 
     def torch_time(self, fn) -> float | None:
         if self.torch is None:
             return None
-        t = self.torch
-        start, end = t.cuda.Event(enable_timing=True), t.cuda.Event(enable_timing=True)
+        return self._event_time(fn, lambda: self.torch.cuda.Event(enable_timing=True),
+                                lambda a, b: a.elapsed_time(b) / 1e3)
+
+    def _event_time(self, fn, make_event, seconds) -> float:
+        """Median seconds of ``fn`` between two device events of another library, after warm-up."""
+        start, end = make_event(), make_event()
         for _ in range(self.warmup):
             fn()
         ts = []
@@ -92,7 +86,7 @@ class Bench:
             fn()
             end.record()
             end.synchronize()
-            ts.append(start.elapsed_time(end) / 1e3)
+            ts.append(seconds(start, end))
         return statistics.median(ts)
 
     def row(self, name, ours, nbytes=None, flops=None, cupy=None, torch=None, note=""):
