@@ -70,9 +70,14 @@ class Array:
         """Compute ``node`` into this array's memory (in place): pending readers go first."""
         view = self._realize()
         readers, view.buffer.readers = view.buffer.readers, []
+        values = []  # arrays whose pending expression is the value written: computed straight in
         for ref in readers:
             reader = ref()
-            if reader is not None and reader is not self and reader._node is not node and reader._node.srcs:
+            if reader is None or reader is self or not reader._node.srcs:
+                continue
+            if reader._node is node:
+                values.append(reader)
+            else:
                 reader._realize()
         _check_valid(node)
         if node.buffers and view.buffer in node.buffers and _overlaps_differently(node, view):
@@ -80,6 +85,14 @@ class Array:
             tmp._realize()
             node = tmp._node
         realize_into(node, view)
+        if values:
+            # The value arrays still name an expression of the memory just overwritten: they become
+            # a pending copy of what was written (computed only if they are used, or before the
+            # next write to this memory), never a view that later writes would change.
+            written = LazyNode("buffer", (), node.dtype, node.shape, view, node.device)
+            for value in values:
+                value._node = LazyNode("positive", (written,), node.dtype, node.shape, None, node.device)
+                view.buffer.readers.append(weakref.ref(value))
 
     # ---- attributes ---------------------------------------------------------------------------
     @property

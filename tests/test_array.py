@@ -125,3 +125,19 @@ def test_errors_name_the_function():
         xp.add(xp.asarray([1.0, 2.0]), xp.asarray([1.0, 2.0, 3.0]))
     assert issubclass(xp.DeviceOutOfMemoryError, xp.DeviceError)
     assert issubclass(xp.DeviceOutOfMemoryError, MemoryError)
+
+
+@pytest.mark.parametrize("make", [lambda v: v * 2, lambda v: v @ xp.asarray(np.eye(2) * 2)],
+                         ids=["elementwise", "matmul"])
+def test_value_written_into_its_own_source_keeps_its_values(make):
+    """``m = x[v] op ...; x[v] = m``: m is computed straight into x, yet stays m: later reads of m,
+    and later writes to x, must not change it."""
+    base = np.arange(16.0).reshape(4, 4)
+    x = xp.asarray(base)
+    m = make(x[2:, :2])
+    x[2:, :2] = m
+    expected = base[2:, :2] * 2
+    np.testing.assert_array_equal(np.asarray(x)[2:, :2], expected)
+    x[2:, :2] = 0
+    np.testing.assert_array_equal(np.asarray(m), expected)
+    np.testing.assert_array_equal(np.asarray(x)[2:, :2], 0)
