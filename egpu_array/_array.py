@@ -228,11 +228,19 @@ def _check_valid(node: LazyNode) -> None:
                                 "it failed; recreate that array")
 
 
+#: ops whose output element depends on more than the same element of their inputs
+_NOT_ELEMENTWISE = frozenset({"matmul", "reduce", "gather"})
+
+
 def _overlaps_differently(node: LazyNode, view: View) -> bool:
-    """Whether ``node`` reads ``view.buffer`` through a view other than ``view`` itself."""
+    """Whether ``node`` reads ``view.buffer`` other than element for element through ``view``
+    itself (through another view, or under a product, reduction or gather), so that computing it
+    straight into ``view`` could read elements already overwritten."""
     stack = [node]
     while stack:
         n = stack.pop()
+        if n.op in _NOT_ELEMENTWISE and view.buffer in n.buffers:
+            return True
         if n.op == "buffer":
             v = n.arg
             if v.buffer is view.buffer and (v.strides != view.strides or v.offset != view.offset):

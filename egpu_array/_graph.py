@@ -67,6 +67,8 @@ class LazyNode:
                 if sb and sb is not bufs:
                     bufs = bufs | sb if bufs else sb
             self.size = size
+            if op == "gather":  # the gathered array is read too (it is the arg, not a source)
+                bufs = bufs | arg.source.buffers
             self.buffers = bufs
         else:
             self.size = 0

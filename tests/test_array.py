@@ -141,3 +141,20 @@ def test_value_written_into_its_own_source_keeps_its_values(make):
     x[2:, :2] = 0
     np.testing.assert_array_equal(np.asarray(m), expected)
     np.testing.assert_array_equal(np.asarray(x)[2:, :2], 0)
+
+
+def test_writes_of_products_and_gathers_of_the_target_itself():
+    """``x[...] = f(x)`` where f reads other elements of x than the one written (a product, a
+    gather) must read x as it was before the write."""
+    base = np.arange(9.0).reshape(3, 3)
+    x = xp.asarray(base)
+    x[...] = x @ x
+    np.testing.assert_array_equal(np.asarray(x), base @ base)
+    rows = np.array([2, 0, 1])
+    x = xp.asarray(base)
+    x[1:, :] = xp.take_along_axis(x[1:, :], xp.asarray(np.array([[1], [0]])), axis=-2)
+    np.testing.assert_array_equal(np.asarray(x), base[[0, 2, 1]])
+    x = xp.asarray(base)
+    y = xp.take_along_axis(x, xp.asarray(rows[:, None]), axis=0)
+    x[...] = 0
+    np.testing.assert_array_equal(np.asarray(y), base[rows])
