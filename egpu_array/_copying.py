@@ -20,11 +20,11 @@ from ._graph import LazyNode, View, contiguous_strides
 from ._manipulation import _axis, _check, _copy_into, _int, _new_output, _same_device, _sub_view, reshape
 from ._schedule import _collapse, _leaf_strides, pack_args
 from .kernels.cache import get_program
-from .kernels.copies import TILE, CopiesSpec, record_size
+from .kernels.copies import CopiesSpec, record_size, tile_of
 
 #: elements per work item of the multi-copy kernel (big pieces are split across threads)
 CHUNK = 1 << 15
-#: super-block side (in TILE x TILE blocks) of a transposing copy
+#: super-block side (in blocks, see kernels.copies.tile_of) of a transposing copy
 GROUP = 32
 
 __all__ = ["concat", "stack", "tile", "repeat", "roll"]
@@ -63,11 +63,12 @@ def copy_pieces(pieces: list, out_dtype, device) -> None:
     items, records = [], []
     for k, ((src, _, dst), (cshape, src_st, dst_st, tiled)) in enumerate(zip(pieces, layouts)):
         pad = nd - len(cshape)
-        if tiled:  # work items count TILE x TILE blocks, in super-blocks of tiled x tiled blocks
-            t0, t1 = -(-cshape[-2] // TILE), -(-cshape[-1] // TILE)
+        if tiled:  # work items count T x T blocks, in super-blocks of tiled x tiled blocks
+            tile = tile_of(out_dtype.itemsize)
+            t0, t1 = -(-cshape[-2] // tile), -(-cshape[-1] // tile)
             tiled = min(GROUP, t0, t1)
             n = math.prod(cshape[:-2]) * -(-t0 // tiled) * -(-t1 // tiled) * tiled * tiled
-            step = max(1, CHUNK // (TILE * TILE))
+            step = max(1, CHUNK // (tile * tile))
         else:
             n, step = math.prod(cshape), CHUNK
         items += [v for lo in range(0, n, step) for v in (k, lo, min(lo + step, n))]
@@ -88,7 +89,7 @@ def transposing_copy(root: LazyNode, out: View) -> bool:
     multi-copy kernel when it transposes (the source's unit stride is not along the
     destination's); False (nothing done) otherwise. Called by ``_schedule.realize_into``."""
     src = root.srcs[0]
-    if math.prod(root.shape) < TILE * TILE * 4 or src.dtype is not root.dtype:
+    if math.prod(root.shape) < 4 * tile_of(root.dtype.itemsize) ** 2 or src.dtype is not root.dtype:
         return False
     if not _layout(root.shape, _leaf_strides(src, root.shape), list(out.strides))[3]:
         return False

@@ -11,14 +11,17 @@ Kernel ``void NAME(i64* args, i64 start, i64 stop)``; ``args``:
 - work item ``w``: slots ``1 + 3w .. 3 + 3w``: piece number, first and end flat element (C order
   over the piece's shape);
 - piece record ``k`` at ``R + k * (4 + 3 * ndim)``: source dtype code (an index into
-  ``spec.src_dtypes``), tiling (0, or the super-block side in blocks), source pointer, destination pointer, ``ndim`` extents,
-  ``ndim`` source strides, ``ndim`` destination strides (elements).
+  ``spec.src_dtypes``), tiling (0, or the super-block side in blocks), source pointer,
+  destination pointer, ``ndim`` extents, ``ndim`` source strides, ``ndim`` destination strides
+  (elements).
 
 Rows of the innermost dimension are copied by a counted loop; when both inner strides are 1 the
 loop is the contiguous one LLVM vectorizes. A *tiled* piece (a transposing copy: the source's
 unit stride is along dimension ``ndim - 2``, the destination's along the last one) is walked in
-TILE x TILE blocks of its last two dimensions, grouped in super-blocks, so both sides stay in
-cache and in the TLB; its work items count blocks instead of elements.
+T x T blocks of its last two dimensions (:func:`tile_of`: 64-byte rows, a cache line on both
+sides), grouped in super-blocks, so both sides stay in cache and in the TLB; its work items count
+blocks instead of elements. A full block of a same-dtype copy is moved with vector loads,
+shuffles (a transpose in registers) and vector stores; edge blocks and casts element by element.
 """
 from __future__ import annotations
 
@@ -32,10 +35,19 @@ from .ops import cast
 from .scatter import _Mem
 from .sort import _while
 
-__all__ = ["CopiesSpec", "record_size", "generate", "TILE"]
+__all__ = ["CopiesSpec", "record_size", "generate", "tile_of"]
 
-#: block edge of tiled (transposing) pieces, in elements
-TILE = 16
+#: bytes of one block row of a tiled (transposing) piece: a cache line on both sides
+BLOCK_BYTES = 64
+#: most elements along a block edge (1-byte elements: 32 x 32 blocks, not 64 x 64)
+MAX_TILE = 32
+#: bytes of a vector register (AVX2): blocks are transposed in squares of this width
+VECTOR_BYTES = 32
+
+
+def tile_of(itemsize: int) -> int:
+    """Block edge, in elements, of tiled pieces copied into elements of ``itemsize`` bytes."""
+    return min(MAX_TILE, BLOCK_BYTES // itemsize)
 
 
 @dataclass(frozen=True)
@@ -102,7 +114,7 @@ def generate(spec: CopiesSpec, module: ir.Module, fname: str) -> ir.Function:
             is_tiled = b.icmp_signed("!=", tiled, const(I64, 0))
             with b.if_else(is_tiled) as (then, other):
                 with then:
-                    _tiles(b, spec, code, src_raw, dst, shape, sst, dst_st, lo, hi, tiled)
+                    _tiles(b, spec, code, src_raw, dst_raw, dst, shape, sst, dst_st, lo, hi, tiled)
                 with other:
                     _rows(b, spec, code, src_raw, dst, shape, sst, dst_st, lo, hi)
         else:
@@ -136,18 +148,24 @@ def _rows(b, spec, code, src_raw, dst, shape, sst, dst_st, lo, hi):
     _while(b, [lo], lambda s: b.icmp_signed("<", s[0], hi), row, "row")
 
 
-def _tiles(b, spec, code, src_raw, dst, shape, sst, dst_st, lo, hi, group):
-    """Copy blocks [lo, hi) of a tiled piece: TILE x TILE blocks of its last two dimensions,
-    enumerated in C order over the leading dimensions, then super-blocks of ``group`` x ``group``
-    blocks, then the blocks inside (a super-block touches few pages and cache sets; blocks past
-    the piece's edge are empty)."""
-    T = const(I64, TILE)
-    zero = const(I64, 0)
+def _tiles(b, spec, code, src_raw, dst_raw, dst, shape, sst, dst_st, lo, hi, group):
+    """Copy blocks [lo, hi) of a tiled piece: T x T blocks of its last two dimensions (T from
+    :func:`tile_of`), enumerated in C order over the leading dimensions, then super-blocks of
+    ``group`` x ``group`` blocks, then the blocks inside, along the destination's rows (a
+    super-block touches few pages; blocks past the piece's edge are empty).
+
+    A full block of a plain copy (same dtype, unit strides inside the block) is copied by
+    :func:`_block_copy` (row loads, transposes in registers, row stores); other blocks (edges,
+    casts, strided blocks) element by element."""
+    tile = tile_of(dst.dtype.itemsize)
+    T = const(I64, tile)
+    zero, one = const(I64, 0), const(I64, 1)
     n0, n1 = shape[-2], shape[-1]
     span = b.mul(T, group)  # elements per super-block side
-    s1n = b.sdiv(b.add(n1, b.sub(span, const(I64, 1))), span)
-    s0n = b.sdiv(b.add(n0, b.sub(span, const(I64, 1))), span)
+    s1n = b.sdiv(b.add(n1, b.sub(span, one)), span)
+    s0n = b.sdiv(b.add(n0, b.sub(span, one)), span)
     gg = b.mul(group, group)
+    unit = b.and_(b.icmp_signed("==", sst[-2], one), b.icmp_signed("==", dst_st[-1], one))
     with for_range(b, lo, hi, name="t") as t:
         inside, sb = b.srem(t, gg), b.sdiv(t, gg)
         sc, rest = b.srem(sb, s1n), b.sdiv(sb, s1n)
@@ -157,10 +175,11 @@ def _tiles(b, spec, code, src_raw, dst, shape, sst, dst_st, lo, hi, group):
         sbase, dbase = add_offsets(b, outer, shape[:-2], [sst, dst_st], [zero, zero])
         i0, j0 = b.mul(tr, T), b.mul(tc, T)
         iend, jend = b.add(i0, T), b.add(j0, T)
+        full = b.and_(unit, b.and_(b.icmp_signed("<=", iend, n0), b.icmp_signed("<=", jend, n1)))
         iend = b.select(b.icmp_signed("<", iend, n0), iend, n0)
         jend = b.select(b.icmp_signed("<", jend, n1), jend, n1)
 
-        def block(dt):
+        def elementwise(dt):
             src = _Mem(b, src_raw, dt)
             with for_range(b, i0, iend, name="ti") as i:
                 sb_ = b.add(sbase, b.mul(i, sst[-2]))
@@ -169,4 +188,76 @@ def _tiles(b, spec, code, src_raw, dst, shape, sst, dst_st, lo, hi, group):
                     v = cast(b, dt, dst.dtype, src.load(b.add(sb_, b.mul(j, sst[-1]))))
                     dst.store(b.add(db, b.mul(j, dst_st[-1])), v)
 
+        def block(dt):
+            if dt.name != dst.dtype.name:
+                elementwise(dt)
+                return
+            with b.if_else(full) as (fast, slow):
+                with fast:
+                    size = const(I64, dt.itemsize)
+                    src_at = b.add(src_raw, b.mul(b.add(sbase, b.add(i0, b.mul(j0, sst[-1]))), size))
+                    dst_at = b.add(dst_raw, b.mul(b.add(dbase, b.add(b.mul(i0, dst_st[-2]), j0)), size))
+                    _block_copy(b, dt, tile, src_at, b.mul(sst[-1], size), dst_at, b.mul(dst_st[-2], size))
+                with slow:
+                    elementwise(dt)
+
         _by_code(b, spec, code, block)
+
+
+def _block_copy(b, dtype, tile, src_at, src_row, dst_at, dst_row) -> None:
+    """One full block: source row j (``tile`` contiguous elements from byte ``src_at + j *
+    src_row``) becomes column j of the destination (row i from byte ``dst_at + i * dst_row``).
+
+    The block is cut in squares of one vector register's width (:data:`VECTOR_BYTES`), each loaded,
+    transposed in registers (:func:`_transpose`) and stored on its own (a whole 64-byte block
+    would not fit the registers), in the order top-left, bottom-left, bottom-right, top-right, so
+    the two halves of every line are read (written) by consecutive squares. A compiler barrier
+    after each square keeps that order: rows are often a power of two of bytes apart, all in one
+    cache set, and interleaved squares would evict lines between their halves."""
+    v = min(tile, VECTOR_BYTES // dtype.itemsize)
+    size = dtype.itemsize
+    squares = [(0, 0)] if v == tile else [(0, 0), (1, 0), (1, 1), (0, 1)]
+    for a, c in squares:  # square (a, c): elements a*v.. of source rows c*v..
+        s_at = b.add(src_at, b.add(b.mul(const(I64, c * v), src_row), const(I64, a * v * size)))
+        d_at = b.add(dst_at, b.add(b.mul(const(I64, a * v), dst_row), const(I64, c * v * size)))
+        vec, k = _row_type(dtype, v)
+        ptr = vec.as_pointer()
+        rows = [b.load(b.inttoptr(b.add(s_at, b.mul(const(I64, j), src_row)), ptr), align=size)
+                for j in range(v)]
+        for i, col in enumerate(_transpose(b, rows, k)):
+            b.store(col, b.inttoptr(b.add(d_at, b.mul(const(I64, i), dst_row)), ptr), align=size)
+        _in_order(b)
+
+
+def _row_type(dtype, n: int):
+    """The vector type of a row of ``n`` elements (integer lanes of at most 64 bits: the copy
+    moves bits) and the lanes per element."""
+    lane = min(dtype.itemsize, 8)
+    k = dtype.itemsize // lane
+    return ir.VectorType(ir.IntType(8 * lane), n * k), k
+
+
+def _transpose(b, rows: list, k: int) -> list:
+    """The transpose of a square held as row vectors of ``k`` lanes per element: for each bit s of
+    the element index, rows r and r + s (r without bit s) swap their s-wide column halves (one
+    two-input shuffle per row), which exchanges bit s of the row and of the column index."""
+    n = len(rows)
+    s = n // 2
+    while s:
+        lo = [c if not c & s else n + c - s for c in range(n)]
+        hi = [c + s if not c & s else n + c for c in range(n)]
+        masks = [ir.Constant(ir.VectorType(ir.IntType(32), n * k), [m * k + q for m in mask for q in range(k)])
+                 for mask in (lo, hi)]
+        new = list(rows)
+        for r in range(n):
+            if not r & s:
+                new[r] = b.shuffle_vector(rows[r], rows[r + s], masks[0])
+                new[r + s] = b.shuffle_vector(rows[r], rows[r + s], masks[1])
+        rows = new
+        s //= 2
+    return rows
+
+
+def _in_order(b) -> None:
+    """A compiler-only barrier (an empty asm that clobbers memory): no load or store moves across."""
+    b.call(ir.InlineAsm(ir.FunctionType(ir.VoidType(), []), "", "~{memory}", side_effect=True), [])
