@@ -30,6 +30,8 @@ from ._graph import LazyNode, View, contiguous_strides
 from . import _schedule as sch
 from .kernels.cache import get_program
 from .kernels.gemm import TILE, GemmSpec, gemm_arg_layout
+from .kernels.ptx_gemm import PtxGemmSpec, tile_count
+from .kernels.ptx_gemm import arg_layout as ptx_arg_layout
 
 __all__ = ["MatmulArg", "gemm_dtype", "matmul_node", "find_fusable", "realize_matmul", "BLOCKING"]
 
@@ -55,9 +57,19 @@ class MatmulArg:
 
 def gemm_dtype(dtype, device) -> bool:
     """Whether products of ``dtype`` on ``device`` run on the GEMM kernels (float32/float64 on a
-    device that runs host code: cpu and sim); other dtypes keep the reduction form."""
+    device that runs host code, cpu and sim, or on a tiled one, see :func:`tiled`); other dtypes
+    keep the reduction form."""
     from .kernels.targets import HostTarget
-    return dtype.name in TILE and isinstance(getattr(device, "target", None), HostTarget)
+    return dtype.name in TILE and (isinstance(getattr(device, "target", None), HostTarget) or tiled(device))
+
+
+def tiled(device) -> bool:
+    """Whether ``device`` runs the tiled shared-memory GEMM of ``kernels.ptx_gemm`` (one thread
+    block per output tile): NVPTX targets (cuda), and targets that set ``tiled_gemm`` (the tests'
+    host emulation of its thread blocks)."""
+    from .kernels.targets import NVPTXTarget
+    target = getattr(device, "target", None)
+    return isinstance(target, NVPTXTarget) or bool(getattr(target, "tiled_gemm", False))
 
 
 def matmul_node(a: LazyNode, b: LazyNode, dtype, shape: tuple, vec1: bool, vec2: bool, device) -> LazyNode:
@@ -197,18 +209,23 @@ def _launch(root, out: View, mm, low, acc_input: int) -> None:
     ep = every[:n_mem] + every[n_mem + 2:]
     ast, bst = every[n_mem], every[n_mem + 1]
     dname = mm.dtype.name
-    spec = GemmSpec(dtype=dname, a_layout=_layout(ast[-1], ast[-2]), b_layout=_layout(bst[-2], bst[-1]),
-                    n_batch=len(cbatch), expr=low.expr, in_dtypes=tuple(n.dtype.name for n in inputs),
-                    arg_dtypes=tuple(n.dtype.name for n in low.consts), n_idx=len(iotas), out_dtype=root.dtype.name,
-                    acc_input=acc_input, classes=tuple(sch._stride_class(st[-1]) for st in ep))
+    gpu = tiled(device)
+    make = PtxGemmSpec if gpu else GemmSpec
+    spec = make(dtype=dname, a_layout=_layout(ast[-1], ast[-2]), b_layout=_layout(bst[-2], bst[-1]),
+                n_batch=len(cbatch), expr=low.expr, in_dtypes=tuple(n.dtype.name for n in inputs),
+                arg_dtypes=tuple(n.dtype.name for n in low.consts), n_idx=len(iotas), out_dtype=root.dtype.name,
+                acc_input=acc_input, classes=tuple(sch._stride_class(st[-1]) for st in ep))
     program = get_program(device, spec)
     lay = gemm_arg_layout(spec)
 
     n_batch = math.prod(cbatch)
-    threads = getattr(device, "num_threads", 1)
-    params, ws_elems = plan(dname, n_rows, n_cols, k, n_batch, threads)
-    ws = device.allocator.alloc(ws_elems * mm.dtype.itemsize + 64)
-    params = dict(params, ws=ws.ptr + (-ws.ptr) % 64)  # packed panels are read with aligned vector loads
+    if gpu:  # no blocking parameters, no workspace: one thread block per 64 x 64 output tile
+        lay, params, ws = ptx_arg_layout(spec), None, None
+    else:
+        threads = getattr(device, "num_threads", 1)
+        params, ws_elems = plan(dname, n_rows, n_cols, k, n_batch, threads)
+        ws = device.allocator.alloc(ws_elems * mm.dtype.itemsize + 64)
+        params = dict(params, ws=ws.ptr + (-ws.ptr) % 64)  # packed panels are read with aligned vector loads
 
     slots = list(cbatch) + [n_rows, n_cols]
     views = [out] + [n.arg for n in inputs]
@@ -225,15 +242,17 @@ def _launch(root, out: View, mm, low, acc_input: int) -> None:
     for v, st in ((av, ast), (bv, bst)):
         slots.append(v.buffer.ptr + v.offset * mm.dtype.itemsize)
         slots.extend(st)
-    slots.extend(params[name] for name in ("MC", "KC", "NC", "MG", "n_igroups", "n_jblocks", "n_tasks",
-                                           "n_items", "ws", "slot_elems", "a_elems"))
+    if params is not None:
+        slots.extend(params[name] for name in ("MC", "KC", "NC", "MG", "n_igroups", "n_jblocks", "n_tasks",
+                                               "n_items", "ws", "slot_elems", "a_elems"))
     assert len(slots) == lay["size"], (len(slots), lay["size"])
     args = sch.pack_args(slots)
     isz = mm.dtype.itemsize
     nbytes = (a_leaf.dtype.itemsize * math.prod(a_leaf.shape) + isz * math.prod(b_leaf.shape)
               + math.prod(shape) * root.dtype.itemsize
               + sum(math.prod(n.shape) * n.dtype.itemsize for j, n in enumerate(inputs) if j != acc_input))
-    device.launch(program, args, params["n_items"], nbytes, work=n_batch * n_rows * n_cols * k)
+    items = tile_count(n_rows, n_cols, n_batch) if gpu else params["n_items"]
+    device.launch(program, args, items, nbytes, work=n_batch * n_rows * n_cols * k)
     del ws  # the workspace goes back to the pool after the (synchronous) launch
 
 

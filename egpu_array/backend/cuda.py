@@ -29,6 +29,7 @@ import time
 
 from .. import profiler
 from .._errors import DeviceError, KernelLaunchError
+from ..kernels import ptx_gemm as _ptx_gemm
 from ..kernels.targets import nvptx_target
 from . import cuda_driver as cu
 from .device import Device, Program, register_device
@@ -38,6 +39,9 @@ __all__ = ["CUDADevice", "EventTimer", "BLOCK", "PER_CALL", "STAGING_CHUNK", "li
 
 #: threads per block of the grid-stride kernels
 BLOCK = 256
+#: threads per block by launch mode, where the kernel fixes them (default BLOCK): the tiled GEMM
+#: (kernels.ptx_gemm, mode "tile2d") runs 16 x 16 threads per 64 x 64 output tile
+MODE_THREADS = {_ptx_gemm.LAUNCH_MODE: _ptx_gemm.THREADS}
 #: bytes per pinned staging buffer (two per device)
 STAGING_CHUNK = 8 << 20
 #: work items per call of the per-range function, by kernel kind (default 1): elementwise runs of 4
@@ -233,7 +237,8 @@ class CUDADevice(Device):
                 per = PER_CALL.get(program.spec.kind, 1) if mode == "grid" else 1
                 # grid: a thread per run of `per` items; block: a block per item (block reductions)
                 grid = min(-(-n // (BLOCK * per)) if mode == "grid" else n, self.max_grid)
-                self._launch(fn, grid, BLOCK, [ctypes.c_uint64(self._args), ctypes.c_int64(n), ctypes.c_int64(per)],
+                self._launch(fn, grid, MODE_THREADS.get(mode, BLOCK),
+                             [ctypes.c_uint64(self._args), ctypes.c_int64(n), ctypes.c_int64(per)],
                              program.name)
             if program.tail is not None:
                 self._launch(program.tail, 1, 1, [ctypes.c_uint64(self._args)], program.name + " (finalize)")

@@ -31,7 +31,18 @@ PTXAS_OPT = {80: "-O0", 86: "-O0", 89: "-O0", 90: "-O0"}
 O3_MODULES = 4
 
 #: kinds every battery run must cover (the test fails if the battery stops producing one)
-REQUIRED_KINDS = {"elementwise", "reduce", "sort", "search", "compact", "scatter", "copies", "gemm", "fft"}
+REQUIRED_KINDS = {"elementwise", "reduce", "sort", "search", "compact", "scatter", "copies", "gemm", "fft",
+                  "ptx_gemm"}
+
+
+def gpu_forms(spec) -> list:
+    """Specs the cuda device runs instead of a recorded cpu spec: the tiled GEMM of a GemmSpec."""
+    if spec.kind != "gemm":
+        return []
+    from dataclasses import fields
+
+    from egpu_array.kernels.ptx_gemm import PtxGemmSpec
+    return [PtxGemmSpec(**{f.name: getattr(spec, f.name) for f in fields(spec)})]
 
 
 def not_lowered(spec) -> str | None:
@@ -152,7 +163,7 @@ def battery(xp, np):
         a = xp.asarray(rng.standard_normal((64, 48)).astype("float32"))
         c = xp.asarray(rng.standard_normal((48, 32)).astype("float32"))
         for o in (a @ c, xp.tensordot(a, a, axes=([0], [0])), xp.linalg.vector_norm(a),
-                  xp.linalg.matrix_norm(a)):
+                  xp.linalg.matrix_norm(a), xp.maximum(a @ c + 1, 0), xp.tanh(a.mT @ a)):
             np.asarray(o)
     except Exception as e:  # reported by test_battery_ran_cleanly
         errors.append(f"linear algebra: {type(e).__name__}: {e}")
@@ -194,6 +205,7 @@ def _worker(outdir: Path) -> None:
     finally:
         cache.recorders.clear()
     specs = list(specs)
+    specs += [g for s in specs for g in gpu_forms(s)]
     manifest = {"specs": [], "files": {}, "battery_errors": errors}
     refused = {}
     ok = []

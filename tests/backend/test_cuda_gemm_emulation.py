@@ -1,0 +1,296 @@
+"""The cuda device's tiled GEMM (kernels.ptx_gemm), its thread blocks emulated on the host.
+
+The generator emits each phase between barriers as the body of ``gpu.threads(b)``. Here that body
+is a loop over the 256 threads of the block (:class:`HostThreads`), so a block runs phase by
+phase as barriers order it on a GPU: every thread's loads into shared memory, then every thread's
+products, ... The per-thread accumulators live in an array with one row per thread, the special
+registers (``ctaid.x``, ``nctaid.x``) are globals the launcher sets per block, and the "shared"
+arrays are module globals. Matmuls go through the namespace (``_matmul``'s dispatch, argument
+slots, epilogue lowering) on a device whose target says ``tiled_gemm``; NumPy is the oracle.
+
+Shared-memory races are checked: every shared load and store also stamps a shadow word with
+(phase, thread); a thread touching a slot that another thread wrote (or, for a store, read) in the
+same phase counts as a race, and every launch must count none. Since the kernel's shared addresses
+depend on the thread index and the arguments only (not on timing), this finds every pair of
+unordered conflicting shared accesses of the launches run here. A test removes a barrier and
+checks that races are then reported.
+
+What this cannot show: NVPTX code generation and ptxas (test_cuda_ptx assembles these kernels),
+races on global memory (each output element is written by one thread by construction; not
+checked), bank conflicts, coalescing, occupancy or speed, warp-level behaviour, or that the GPU's
+barrier (``bar.sync 0``) is reached by all threads (the generator keeps barriers outside the
+per-thread phases, in loops whose bounds are the same for every thread of a block).
+"""
+from __future__ import annotations
+
+import ctypes
+from contextlib import contextmanager
+
+import llvmlite.binding as llvm
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+from llvmlite import ir
+
+import egpu_array as xp
+from egpu_array.backend.cpu import CPUDevice
+from egpu_array.backend.device import Program, register_device
+from egpu_array.kernels import ptx, ptx_gemm
+from egpu_array.kernels.irb import I32, I64, const, for_range
+from egpu_array.kernels.targets import HostTarget
+
+MAX_GRID = 3  # few blocks, so that blocks stride over the tiles
+MASK = (1 << 20) - 1
+_ENTRY = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64)
+
+
+def _global(module, name, ty):
+    g = module.globals.get(name)
+    if g is None:
+        g = ir.GlobalVariable(module, ty, name)
+        g.initializer = ir.Constant(ty, None)
+    return g
+
+
+class HostThreads(ptx_gemm.Gpu):
+    """The block's threads as loops, shared memory as globals with a race-checking shadow.
+
+    ``skip_barrier``: the number (0, 1, ...) of an emitted barrier to drop (negative test)."""
+
+    shared_addrspace = 0
+    lanes = ptx_gemm.THREADS
+
+    def __init__(self, skip_barrier: int | None = None):
+        self.skip_barrier = skip_barrier
+        self.n_barriers = 0
+
+    def sreg(self, b, name):
+        return b.zext(b.load(_global(b.module, "emu_" + name.replace(".", "_"), I32)), I64)
+
+    @contextmanager
+    def threads(self, b):
+        with for_range(b, const(I64, 0), const(I64, ptx_gemm.THREADS), "thread") as tid:
+            yield tid
+
+    def lane(self, b, tid):
+        return tid
+
+    def barrier(self, b):
+        k, self.n_barriers = self.n_barriers, self.n_barriers + 1
+        if k != self.skip_barrier:
+            phase = _global(b.module, "emu_phase", I64)
+            b.store(b.add(b.load(phase), const(I64, 1)), phase)
+
+    def _shadow(self, b, g, idx, kind):
+        arr = _global(b.module, f"{g.name}_{kind}", ir.ArrayType(I64, g.value_type.count))
+        return b.gep(arr, [const(I32, 0), idx])
+
+    def _stamps(self, b, g, idx, tid):
+        """(phase, this thread's stamp, writer's and reader's shadow pointers, their values)."""
+        phase = b.load(_global(b.module, "emu_phase", I64))
+        me = b.add(tid, const(I64, 1))
+        wp, rp = self._shadow(b, g, idx, "w"), self._shadow(b, g, idx, "r")
+        return phase, me, wp, rp, b.load(wp), b.load(rp)
+
+    def _other(self, b, stamp, phase, me):
+        """Whether ``stamp`` was left in this phase by another thread (or by several)."""
+        same = b.icmp_unsigned("==", b.lshr(stamp, const(I64, 20)), phase)
+        return b.and_(same, b.icmp_unsigned("!=", b.and_(stamp, const(I64, MASK)), me))
+
+    def _race(self, b, cond):
+        races = _global(b.module, "emu_races", I64)
+        b.store(b.add(b.load(races), b.zext(cond, I64)), races)
+
+    def shared_load(self, b, g, idx, tid):
+        phase, me, wp, rp, w, r = self._stamps(b, g, idx, tid)
+        self._race(b, self._other(b, w, phase, me))
+        stamp = b.shl(phase, const(I64, 20))
+        b.store(b.or_(stamp, b.select(self._other(b, r, phase, me), const(I64, MASK), me)), rp)
+        return b.load(b.gep(g, [const(I32, 0), idx]))
+
+    def shared_store(self, b, value, g, idx, tid):
+        phase, me, wp, rp, w, r = self._stamps(b, g, idx, tid)
+        self._race(b, b.or_(self._other(b, w, phase, me), self._other(b, r, phase, me)))
+        b.store(b.or_(b.shl(phase, const(I64, 20)), me), wp)
+        b.store(value, b.gep(g, [const(I32, 0), idx]))
+
+
+class TileEmuTarget(HostTarget):
+    """Host code; ``ptx_gemm`` specs through :class:`HostThreads` (``tiled_gemm``: _matmul picks them)."""
+
+    tiled_gemm = True
+
+    def __init__(self, skip_barrier=None):
+        super().__init__()
+        self.key = f"tileemu{skip_barrier}:" + self.key
+        self.generators = {"ptx_gemm": lambda spec, m, f: ptx_gemm.generate(spec, m, f, HostThreads(skip_barrier))}
+
+    def optimize(self, module):
+        """No IR passes (compile time; the emulation runs small products)."""
+        mod = llvm.parse_assembly(str(module))
+        mod.verify()
+        return mod
+
+
+class TileEmuDevice(CPUDevice):
+    """Host memory; ``ptx_gemm`` kernels launched as blocks (one call per block), the rest as on cpu."""
+
+    kind = "tileemu"
+
+    def __init__(self, index: int = 0, skip_barrier=None, kind: str = "tileemu"):
+        import threading
+
+        from egpu_array.backend.cpu import HostAllocator
+        from egpu_array.backend.pool import PoolAllocator
+        self.name = f"{kind}:{index}"  # (devices compare by name: kernels are cached per device)
+        self.target = TileEmuTarget(skip_barrier)  # its own target machine: the engine below owns it
+        self.allocator = PoolAllocator(self, HostAllocator())
+        self.num_threads = 1
+        self._pool = None
+        empty = llvm.parse_assembly("")
+        empty.triple = self.target.triple
+        self._engine = llvm.create_mcjit_compiler(empty, self.target.tm)
+        self._engine_lock = threading.Lock()
+        self.launches = []  # (work items, blocks, races) of each tiled GEMM launch
+
+    def load(self, binary, fname, spec):
+        if spec.kind != "ptx_gemm":
+            return super().load(binary, fname, spec)
+        with self._engine_lock:
+            self._engine.add_object_file(llvm.ObjectFileRef.from_data(binary))
+            self._engine.finalize_object()
+            entry = self._engine.get_function_address(fname + ptx.ENTRY_SUFFIX)
+            names = ("emu_ctaid_x", "emu_nctaid_x", "emu_phase", "emu_races")
+            regs = {n: self._engine.get_global_value_address(n) for n in names}
+        assert entry and all(regs.values()), regs
+        kinds = {"emu_ctaid_x": ctypes.c_int32, "emu_nctaid_x": ctypes.c_int32}
+        regs = {n: kinds.get(n, ctypes.c_int64).from_address(a) for n, a in regs.items()}
+        return Program(fname, ("tiled", _ENTRY(entry), regs), spec)
+
+    def launch(self, program, args, n, nbytes=0, work=None):
+        if not (isinstance(program.fn, tuple) and program.fn[0] == "tiled"):
+            return super().launch(program, args, n, nbytes, work)
+        _, entry, regs = program.fn
+        grid = min(n, MAX_GRID)
+        before = regs["emu_races"].value
+        for c in range(grid):
+            regs["emu_ctaid_x"].value, regs["emu_nctaid_x"].value = c, grid
+            regs["emu_phase"].value += 1  # blocks have shared memory of their own
+            entry(args, n, 1)
+        self.launches.append((n, grid, regs["emu_races"].value - before))
+
+
+register_device("tileemu", TileEmuDevice, lambda: [])
+DEV = "tileemu:0"
+rng = np.random.default_rng(11)
+
+
+def _dev():
+    from egpu_array.backend.device import get_device
+    return get_device(DEV)
+
+
+def _check(got, want, k, dtype):
+    got = np.asarray(got)
+    assert got.shape == want.shape and got.dtype == want.dtype
+    tol = 8 * max(k, 1) * np.finfo(dtype).eps
+    np.testing.assert_allclose(got, want, rtol=tol, atol=tol * max(1.0, np.abs(want).max(initial=0)))
+
+
+def _last_launch_clean(expect_tiles=None):
+    n, grid, races = _dev().launches[-1]
+    assert races == 0, f"{races} shared-memory races"
+    if expect_tiles is not None:
+        assert n == expect_tiles
+    return n, grid
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("m,n,k", [(1, 2, 1), (64, 64, 16), (65, 63, 17), (130, 70, 33), (5, 129, 50)])
+def test_shapes(dtype, m, n, k):
+    a, b = rng.standard_normal((m, k)).astype(dtype), rng.standard_normal((k, n)).astype(dtype)
+    got = xp.asarray(a, device=DEV) @ xp.asarray(b, device=DEV)
+    _check(got, a @ b, k, dtype)
+    _last_launch_clean(ptx_gemm.tile_count(m, n, 1))
+
+
+@settings(max_examples=12, deadline=None, derandomize=True)
+@given(st.integers(1, 140), st.integers(2, 140), st.integers(1, 70), st.sampled_from([(), (2,), (3, 1)]))
+def test_random_shapes(m, n, k, batch):
+    """Tile edges in M, N and K slices, batches; one kernel (float64, row-major operands)."""
+    a, b = rng.standard_normal(batch + (m, k)), rng.standard_normal((k, n))
+    _check(xp.asarray(a, device=DEV) @ xp.asarray(b, device=DEV), a @ b, k, "float64")
+    _last_launch_clean(ptx_gemm.tile_count(m, n, max(1, int(np.prod(batch)))))
+
+
+@pytest.mark.parametrize("la,lb", [("n", "t"), ("t", "n"), ("t", "t"), ("step", "neg")])
+def test_transposed_and_strided(la, lb):
+    dtype = "float32"
+    m, n, k = 37, 70, 21
+
+    def make(rows, cols, how):
+        if how == "t":
+            h = rng.standard_normal((cols, rows)).astype(dtype)
+            return h.T, xp.asarray(h, device=DEV).mT
+        if how == "step":
+            h = rng.standard_normal((2 * rows, 3 * cols)).astype(dtype)
+            return h[::2, ::3], xp.asarray(h, device=DEV)[::2, ::3]
+        if how == "neg":
+            h = rng.standard_normal((rows, cols)).astype(dtype)
+            return h[::-1, ::-1], xp.asarray(h, device=DEV)[::-1, ::-1]
+        h = rng.standard_normal((rows, cols)).astype(dtype)
+        return h, xp.asarray(h, device=DEV)
+    ha, da = make(m, k, la)
+    hb, db = make(k, n, lb)
+    _check(da @ db, ha @ hb, k, dtype)
+    _last_launch_clean()
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_batches_and_broadcast(dtype):
+    a = rng.standard_normal((3, 1, 20, 9)).astype(dtype)
+    b = rng.standard_normal((2, 9, 67)).astype(dtype)
+    got = xp.asarray(a, device=DEV) @ xp.asarray(b, device=DEV)
+    _check(got, a @ b, 9, dtype)
+    n, grid = _last_launch_clean(ptx_gemm.tile_count(20, 67, 6))
+    assert n > grid  # blocks strided over tiles
+    v = rng.standard_normal(9).astype(dtype)  # a 1-D x1: one row per batch entry
+    _check(xp.asarray(v, device=DEV) @ xp.asarray(b, device=DEV), v @ b, 9, dtype)
+
+
+def test_fused_epilogue_is_one_launch():
+    dtype = "float32"
+    a, w = rng.standard_normal((70, 30)).astype(dtype), rng.standard_normal((30, 66)).astype(dtype)
+    bias, c = rng.standard_normal(66).astype(dtype), rng.standard_normal((70, 66)).astype(dtype)
+    da, dw, db, dc = (xp.asarray(h, device=DEV) for h in (a, w, bias, c))
+    before = len(_dev().launches)
+    got = np.asarray(xp.maximum(2 * (da @ dw) + db, 0) - 0.5 * dc)
+    assert len(_dev().launches) == before + 1
+    _last_launch_clean()
+    _check(got, np.maximum(2 * (a @ w) + bias, 0) - 0.5 * c, 30, dtype)
+    got = np.asarray(xp.tanh(da @ dw) * dc[:, ::-1])  # a libm call, a strided input
+    _check(got, np.tanh(a @ w) * c[:, ::-1], 30, dtype)
+
+
+def test_strided_output_view():
+    """The product written into a strided view (the output's column stride is not 1)."""
+    a, b = rng.standard_normal((20, 8)), rng.standard_normal((8, 30))
+    out = xp.zeros((20, 60), dtype=xp.float64, device=DEV)
+    out[:, ::2] = xp.asarray(a, device=DEV) @ xp.asarray(b, device=DEV)
+    want = np.zeros((20, 60))
+    want[:, ::2] = a @ b
+    _check(out, want, 8, "float64")
+
+
+@pytest.mark.parametrize("skip", [0, 1])
+def test_dropping_a_barrier_is_reported_as_a_race(skip):
+    """Without the barrier after the loads (0), threads read shared memory that others write in
+    the same phase; without the one after the products (1), the next K slice's loads overwrite
+    what others read in the same phase: the shadow check must count races either way."""
+    kind = f"tilenobar{skip}"
+    register_device(kind, lambda i: TileEmuDevice(i, skip, kind), lambda: [])
+    from egpu_array.backend.device import get_device
+    dev = get_device(f"{kind}:0")
+    a, b = rng.standard_normal((40, 40)), rng.standard_normal((40, 40))  # three K slices
+    np.asarray(xp.asarray(a, device=dev) @ xp.asarray(b, device=dev))
+    assert dev.launches[-1][2] > 0
