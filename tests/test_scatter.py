@@ -123,6 +123,31 @@ def test_unsigned_and_extreme_indices():
     check(x, [0, 1, 2, 3, 7])
 
 
+@pytest.mark.parametrize("idt", INDEX_DTYPES)
+def test_bounds_check_edges_for_every_index_dtype(idt):
+    """The bounds check (one unsigned comparison of ``i + n`` against ``2n``) at its edges: -n and
+    n - 1 pass, -n - 1, n and the dtype's extremes raise and write nothing, on a long index array
+    (the vectorized check loop) with the bad value last."""
+    info = np.iinfo(idt)
+    for n in (1, 5, 100):
+        a = np.arange(n, dtype=np.float32)
+        edges = [v for v in (-n, -1, 0, n - 1) if info.min <= v <= info.max]
+        idx = np.resize(np.array(edges, dtype=idt), 1000)
+        x = xp.asarray(a)
+        x[xp.asarray(idx)] = xp.asarray(np.arange(1000, dtype=np.float32))
+        expected = a.copy()
+        expected[idx] = np.arange(1000, dtype=np.float32)
+        check(x, expected)
+        for bad in {-n - 1, n, info.min, info.max, -(2**31), 2**31 - 1}:
+            if not info.min <= bad <= info.max or -n <= bad < n:
+                continue
+            worse = idx.copy()
+            worse[-1] = bad
+            with pytest.raises(IndexError, match="nothing was assigned"):
+                x[xp.asarray(worse)] = 9.0
+            check(x, expected)
+
+
 def test_empty_and_zero_size_cases():
     x = xp.asarray(np.arange(6.0).reshape(2, 3))
     x[xp.asarray(np.zeros(0, dtype=np.int64))] = 5.0  # nothing selected

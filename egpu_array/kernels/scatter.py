@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from llvmlite import ir
 
 from .elementwise import dtype_named, load_scalar
-from .irb import I1, I64, add_offsets, const, for_range, mem_type
+from .irb import I64, add_offsets, const, for_range, mem_type
 from .ops import cast
 
 __all__ = ["ScatterSpec", "arg_layout", "generate"]
@@ -116,6 +116,15 @@ def _index(b, dtype, raw, extent):
     return i, b.or_(b.icmp_signed("<", i, zero), b.icmp_signed(">=", i, extent))
 
 
+def _outside(b, dtype, raw, extent):
+    """Whether an index value is outside ``[-extent, extent)`` (unsigned: ``[0, extent)``), as one
+    unsigned comparison (the bounds check of every index, vectorized)."""
+    if dtype.kind == "u":
+        return b.icmp_unsigned(">=", b.zext(raw, I64) if raw.type.width < 64 else raw, extent)
+    i = b.sext(raw, I64) if raw.type.width < 64 else raw
+    return b.icmp_unsigned(">=", b.add(i, extent), b.add(extent, extent))
+
+
 def generate(spec: ScatterSpec, module: ir.Module, fname: str) -> ir.Function:
     """Add the scatter kernel for ``spec`` to ``module`` under the name ``fname``."""
     lay = arg_layout(spec)
@@ -157,16 +166,16 @@ def generate(spec: ScatterSpec, module: ir.Module, fname: str) -> ir.Function:
         return got, (None if spec.scalar_value else offs[-1])
 
     # phase 1: every work-item range checks all indices, so either all ranges write or none does
-    bad_slot = b.alloca(I1)
-    b.store(ir.Constant(I1, 0), bad_slot)
+    bad_slot = b.alloca(I64)
+    b.store(zero, bad_slot)
     with for_range(b, zero, n_inner, name="chk") as q:
-        got, _ = positions(q)
+        offs = add_offsets(b, q, inner, inner_strides, [zero] * len(inner_strides))
         bad = b.load(bad_slot)
-        for _, oob in got:
-            bad = b.or_(bad, oob)
+        for k, (mem, _, extent, _) in enumerate(idx):
+            bad = b.or_(bad, b.sext(_outside(b, mem.dtype, b.load(b.gep(mem.ptr, [offs[k]])), extent), I64))
         b.store(bad, bad_slot)
     fail, write = b.append_basic_block("fail"), b.append_basic_block("write")
-    b.cbranch(b.load(bad_slot), fail, write)
+    b.cbranch(b.icmp_signed("!=", b.load(bad_slot), zero), fail, write)
     b.position_at_end(fail)
     b.store(const(I64, 1), b.gep(args, [const(I64, lay["error"])]))
     b.ret_void()
