@@ -194,3 +194,67 @@ def test_transposed_copy_is_one_tiled_launch():
         y._realize()
     assert p.launches == 1
     check(y, a.T)
+
+
+# every element width the register transposes handle: 1, 2, 4, 8 and 16 bytes
+WIDTHS = ["bool", "uint8", "int16", "float32", "int64", "complex64", "complex128"]
+
+
+def _filled(shape, dtype):
+    a = np.arange(int(np.prod(shape)), dtype=np.int64).reshape(shape)
+    if dtype == "bool":
+        return (a % 3 == 1)
+    if dtype.startswith("complex"):
+        return (a + 1j * (a[..., ::-1] if a.ndim else a)).astype(dtype)
+    return (a % np.iinfo(dtype).max if np.dtype(dtype).kind in "iu" else a).astype(dtype)
+
+
+@pytest.mark.parametrize("dtype", WIDTHS)
+def test_transposed_copy_blocks_and_edges_every_width(dtype):
+    """Full register-transposed blocks (shapes that are multiples of the block edge), partial edge
+    blocks (one more or one fewer), a 3-D permutation, views at odd offsets (unaligned rows), a
+    reversed source (unit stride -1: element by element) and a transposed copy into a view."""
+    from egpu_array.kernels.copies import tile_of
+    t = tile_of(np.dtype(dtype).itemsize)
+    for shape in [(2 * t, 3 * t), (2 * t + 1, 3 * t - 1), (t - 1, 4 * t + 3), (3, 2 * t, t + 5)]:
+        a = _filled(shape, dtype)
+        perm = tuple(range(a.ndim - 2)) + (a.ndim - 1, a.ndim - 2)
+        x = xp.asarray(a)
+        check(xp.asarray(xp.permute_dims(x, perm), copy=True), np.transpose(a, perm))
+        if a.ndim == 3:
+            check(xp.asarray(xp.permute_dims(x, (2, 0, 1)), copy=True), np.transpose(a, (2, 0, 1)))
+            check(xp.asarray(xp.permute_dims(x, (1, 2, 0)), copy=True), np.transpose(a, (1, 2, 0)))
+    a = _filled((3 * t + 2, 2 * t + 3), dtype)
+    x = xp.asarray(a)
+    check(xp.asarray(x[1:, 3:].T, copy=True), a[1:, 3:].T)
+    check(xp.asarray(x[::-1].T, copy=True), a[::-1].T)
+    check(xp.asarray(x[:, ::-1].T, copy=True), a[:, ::-1].T)
+    out = np.zeros((2 * t + 5, 3 * t + 4), dtype=dtype)
+    y = xp.asarray(out)
+    y[1:2 * t + 4, 2:] = x.T
+    out[1:2 * t + 4, 2:] = a.T
+    check(y, out)
+
+
+def test_transposed_pieces_with_casts_and_mixed_widths():
+    """Tiled pieces of another dtype (cast element by element) next to same-dtype ones."""
+    a = _filled((70, 45), "float32")
+    b = _filled((70, 33), "float64")
+    got = xp.concat([xp.asarray(a).T, xp.asarray(b).T], axis=0)
+    check(got, np.concatenate([a.T, b.T], axis=0))
+    c = _filled((40, 50), "int16")
+    check(xp.stack([xp.asarray(c).T, xp.asarray(c.astype(np.int8)).T]),
+          np.stack([c.T, c.astype(np.int8).T]))
+
+
+def test_tiled_kernel_transposes_in_vector_registers():
+    """The float32 multi-copy kernel's full blocks are shuffles of 256-bit registers on an AVX2 host."""
+    from egpu_array.kernels import copies
+    from egpu_array.kernels.targets import host_target
+    target = host_target()
+    if "+avx2" not in target.features:
+        pytest.skip("host without AVX2")
+    module = target.new_module("copies_asm")
+    copies.generate(copies.CopiesSpec(out_dtype="float32", src_dtypes=("float32",), ndim=2), module, "k")
+    asm = target.assembly(module)
+    assert "vperm2" in asm and ("vunpck" in asm or "vshufps" in asm), "no register transpose in the kernel"
