@@ -23,15 +23,15 @@ from __future__ import annotations
 from llvmlite import ir
 
 from .elementwise import Leaves, emit_expr
-from .irb import I1, I32, I64, add_offsets, const
+from .irb import I1, I32, I64, add_offsets, const, for_range
 from .ops import cast
 from .ptx import ENTRY_SUFFIX, _mark_kernel, _sreg
-from .reduction import (ReduceArgs, _combine, _const_of, _flat, _generate_finalize, _partials, _store_value,
-                        _unflat,
-                        generate_reduction, identity_of, reduce_arg_layout)
+from .reduction import (ReduceArgs, _arg_better, _combine, _const_of, _flat, _generate_finalize, _partials,
+                        _store_value, _unflat, generate_reduction, identity_of, reduce_arg_layout)
 from .spec import REDUCE_OPS, ReduceSpec
 
-__all__ = ["generate", "block_reducible", "Intrinsics", "LAUNCH_MODE"]
+__all__ = ["generate", "block_reducible", "launch_mode", "Intrinsics", "LAUNCH_MODE", "warp_combine",
+           "shared_array", "shared_store", "shared_load"]
 
 #: what NVPTXTarget writes in the PTX header for kernels whose entry wants one block per work item
 LAUNCH_MODE = "block"
@@ -42,6 +42,19 @@ class Intrinsics:
     """The GPU operations the block reduction uses (NVVM intrinsics); tests substitute a host form."""
 
     shared_addrspace = 3
+    #: lanes per warp (32 on NVIDIA GPUs; the host emulation may use fewer: the same code, cheaper)
+    warp = WARP
+
+    def lanes(self, b: ir.IRBuilder, tid, ntid) -> tuple:
+        """(lane, warp index, warps in the block, threads of the block from this warp's first on)."""
+        w, sh = self.warp, self.warp.bit_length() - 1
+        wid = b.lshr(tid, const(I64, sh))
+        return (b.and_(tid, const(I64, w - 1)), wid, b.lshr(b.add(ntid, const(I64, w - 1)), const(I64, sh)),
+                b.sub(ntid, b.mul(wid, const(I64, w))))
+
+    def deltas(self) -> list:
+        """The shuffle distances of a warp tree, largest first: 16, 8, 4, 2, 1 for 32 lanes."""
+        return [1 << k for k in reversed(range(self.warp.bit_length() - 1))]
 
     def sreg(self, b: ir.IRBuilder, name: str) -> ir.Value:
         return _sreg(b, name)
@@ -54,6 +67,14 @@ class Intrinsics:
             fn = ir.Function(b.module, ir.FunctionType(I32, [I32, I32, I32, I32]), name=name)
         return b.call(fn, [const(I32, -1), v, const(I32, delta), const(I32, WARP - 1)])
 
+    def shfl_up(self, b: ir.IRBuilder, v: ir.Value, delta: int) -> ir.Value:
+        """The i32 ``v`` of lane ``lane - delta`` (lanes below ``delta`` keep their own)."""
+        name = "llvm.nvvm.shfl.sync.up.i32"
+        fn = b.module.globals.get(name)
+        if fn is None:
+            fn = ir.Function(b.module, ir.FunctionType(I32, [I32, I32, I32, I32]), name=name)
+        return b.call(fn, [const(I32, -1), v, const(I32, delta), const(I32, 0)])
+
     def barrier(self, b: ir.IRBuilder) -> None:
         name = "llvm.nvvm.barrier0"
         fn = b.module.globals.get(name)
@@ -63,14 +84,25 @@ class Intrinsics:
 
 
 def block_reducible(spec) -> bool:
-    """Whether :func:`generate` lowers ``spec`` as a block reduction."""
-    return (isinstance(spec, ReduceSpec) and spec.chunked and spec.order == "inner"
-            and not REDUCE_OPS[spec.op] and spec.op not in ("argmax", "argmin"))
+    """Whether :func:`generate` lowers ``spec`` as a block reduction (chunked, inner order, not a
+    scan; argmax/argmin included: their partials are int64 indices, see :class:`_ArgBest`)."""
+    return isinstance(spec, ReduceSpec) and spec.chunked and spec.order == "inner" and not REDUCE_OPS[spec.op]
+
+
+def launch_mode(spec) -> str:
+    """How the cuda device launches the NVPTX form of a ``reduce`` spec: ``"block"`` (a thread
+    block per work item: block reductions, block scans) or ``"grid"`` (a thread per work item)."""
+    from .ptx_scan import block_scannable
+    return LAUNCH_MODE if block_reducible(spec) or block_scannable(spec) else "grid"
 
 
 def generate(spec, module: ir.Module, fname: str, intr: Intrinsics | None = None):
     """NVPTXTarget's generator of ``reduce`` specs: a block reduction when :func:`block_reducible`,
-    else the host generator (then the grid-stride wrapper is added as for every kind)."""
+    a block scan when :func:`.ptx_scan.block_scannable`, else the host generator (then the
+    grid-stride wrapper is added as for every kind)."""
+    from . import ptx_scan
+    if ptx_scan.block_scannable(spec):
+        return ptx_scan.generate_scan(spec, module, fname, intr or Intrinsics())
     if not block_reducible(spec):
         return generate_reduction(spec, module, fname)
     intr = intr or Intrinsics()
@@ -81,18 +113,12 @@ def generate(spec, module: ir.Module, fname: str, intr: Intrinsics | None = None
     b = ir.IRBuilder(fn.append_basic_block("entry"))
     ra = ReduceArgs(b, args, spec)
     nk = spec.n_kept
-    kept, red, ops, idx_strides, scalars = ra.kept, ra.red, ra.ops, ra.idx_strides, ra.scalars
-    expr_dt, acc_dt = ra.expr_dt, ra.acc_dt
+    red = ra.red
     nchunks, chunk, all_strides, total_red = ra.nchunks, ra.chunk, ra.all_strides, ra.total_red
-    init = _const_of(acc_dt, identity_of(spec.op, acc_dt))
+    acc = (_ArgBest if spec.op in ("argmax", "argmin") else _Accumulate)(spec, ra)
     tid, ntid = intr.sreg(b, "tid.x"), intr.sreg(b, "ntid.x")
-    lane, warp = b.and_(tid, const(I64, WARP - 1)), b.lshr(tid, const(I64, 5))
-    nwarps = b.lshr(b.add(ntid, const(I64, WARP - 1)), const(I64, 5))
-    comps = len(_flat(init))
-    shared = ir.GlobalVariable(module, ir.ArrayType(I64, WARP * comps), fname + "_shared",
-                               addrspace=intr.shared_addrspace)
-    shared.linkage = "internal"
-    shared.initializer = ir.Constant(shared.value_type, None)
+    lane, warp, nwarps, in_warp = intr.lanes(b, tid, ntid)
+    shared = shared_array(module, fname + "_shared", intr.warp * len(acc.init), intr)
 
     # ---- work items, one per block, block-strided ----------------------------------------------
     first, nblocks = intr.sreg(b, "ctaid.x"), intr.sreg(b, "nctaid.x")
@@ -105,7 +131,7 @@ def generate(spec, module: ir.Module, fname: str, intr: Intrinsics | None = None
     b.cbranch(b.icmp_signed("<", w, n_items), w_body, w_done)
     b.position_at_end(w_body)
     o, c = b.sdiv(w, nchunks), b.srem(w, nchunks)
-    kbases = add_offsets(b, o, kept, all_strides, [const(I64, 0)] * len(all_strides))
+    kbases = add_offsets(b, o, ra.kept, all_strides, [const(I64, 0)] * len(all_strides))
     r_lo = b.mul(c, chunk)
     r_hi = b.add(r_lo, chunk)
     r_hi = b.select(b.icmp_signed("<", r_hi, total_red), r_hi, total_red)
@@ -118,16 +144,15 @@ def generate(spec, module: ir.Module, fname: str, intr: Intrinsics | None = None
     b.position_at_end(r_head)
     r = b.phi(I64, name="r")
     r.add_incoming(r_first, r_pre)
-    accs = [b.phi(v.type) for v in _flat(init)]
-    for p, v in zip(accs, _flat(init)):
+    accs = [b.phi(v.type) for v in acc.init]
+    for p, v in zip(accs, acc.init):
         p.add_incoming(v, r_pre)
     b.cbranch(b.icmp_signed("<", r, r_hi), r_body, r_done)
     b.position_at_end(r_body)
     row, j = b.sdiv(r, red[-1]), b.srem(r, red[-1])
     bases = add_offsets(b, row, red[:-1], all_strides, kbases, first=nk)
-    leaf = Leaves(b, args, ops, idx_strides, scalars, spec.classes, bases, j, lay["gather"], lay["error"])
-    v = cast(b, expr_dt, acc_dt, emit_expr(b, spec.expr, leaf))
-    new = _flat(_combine(b, spec.op, acc_dt, _unflat(accs, init), v))
+    leaf = Leaves(b, args, ra.ops, ra.idx_strides, ra.scalars, spec.classes, bases, j, lay["gather"], lay["error"])
+    new = acc.step(b, accs, emit_expr(b, spec.expr, leaf), r)
     for p, x in zip(accs, new):
         p.add_incoming(x, b.block)
     r.add_incoming(b.add(r, ntid), b.block)
@@ -135,17 +160,17 @@ def generate(spec, module: ir.Module, fname: str, intr: Intrinsics | None = None
     b.position_at_end(r_done)
 
     # ---- combine the block's accumulators ------------------------------------------------------
-    acc = _warp_combine(b, intr, spec, acc_dt, init, _unflat(accs, init), lane, b.sub(ntid, b.mul(warp, const(I64, WARP))))
+    mine = warp_combine(b, intr, acc.merge, list(accs), lane, in_warp)
     with b.if_then(b.icmp_unsigned("==", lane, const(I64, 0))):
-        _shared_store(b, shared, warp, acc_dt, acc, comps)
+        shared_store(b, shared, warp, mine)
     intr.barrier(b)
     with b.if_then(b.icmp_unsigned("==", warp, const(I64, 0))):
-        mine = b.icmp_unsigned("<", lane, nwarps)
-        got = _shared_load(b, shared, b.select(mine, lane, const(I64, 0)), acc_dt, init, comps)
-        val = tuple(b.select(mine, g, i) for g, i in zip(_flat(got), _flat(init)))
-        total = _warp_combine(b, intr, spec, acc_dt, init, _unflat(list(val), init), lane, nwarps)
+        has = b.icmp_unsigned("<", lane, nwarps)
+        got = shared_load(b, shared, b.select(has, lane, const(I64, 0)), acc.init)
+        val = [b.select(has, g, i) for g, i in zip(got, acc.init)]
+        total = warp_combine(b, intr, acc.merge, val, lane, nwarps)
         with b.if_then(b.icmp_unsigned("==", lane, const(I64, 0))):
-            _store_value(b, _partials(b, args, lay, acc_dt), w, total)
+            acc.store_partial(b, args, lay, w, total)
     intr.barrier(b)  # the shared slots are reused by the next work item
     w.add_incoming(b.add(w, nblocks), b.block)
     b.branch(w_head)
@@ -153,19 +178,134 @@ def generate(spec, module: ir.Module, fname: str, intr: Intrinsics | None = None
     b.ret_void()
     _mark_kernel(module, fn)
     module.egpu_launch = LAUNCH_MODE
-    _generate_finalize(spec, module, fname + "_fin", lay)
+    acc.finalize(module, fname + "_fin", lay)
     return fn
 
 
-def _warp_combine(b, intr, spec, acc_dt, init, acc, lane, active):
-    """Tree-combine ``acc`` over the warp: after it, lane 0 holds the combination of lanes
-    ``[0, active)``; a lane whose partner ``lane + d`` is not below ``active`` keeps its value."""
-    for d in (16, 8, 4, 2, 1):
-        other = _unflat([_from_i32s(b, [intr.shfl_down(b, p, d) for p in _to_i32s(b, x)], x.type)
-                         for x in _flat(acc)], init)
+class _Accumulate:
+    """sum/prod/min/max/all/any: the accumulator of :mod:`.reduction` (flattened: complex is two
+    components); partials and finalize as there."""
+
+    def __init__(self, spec, ra):
+        self.spec, self.expr_dt, self.acc_dt = spec, ra.expr_dt, ra.acc_dt
+        self.like = _const_of(ra.acc_dt, identity_of(spec.op, ra.acc_dt))
+        self.init = _flat(self.like)
+
+    def step(self, b, accs, v, r):
+        v = cast(b, self.expr_dt, self.acc_dt, v)
+        return _flat(_combine(b, self.spec.op, self.acc_dt, _unflat(accs, self.like), v))
+
+    def merge(self, b, a, o):
+        return _flat(_combine(b, self.spec.op, self.acc_dt, _unflat(a, self.like), _unflat(o, self.like)))
+
+    def store_partial(self, b, args, lay, w, accs):
+        _store_value(b, _partials(b, args, lay, self.acc_dt), w, _unflat(accs, self.like))
+
+    def finalize(self, module, fname, lay):
+        _generate_finalize(self.spec, module, fname, lay)
+
+
+class _ArgBest:
+    """argmax/argmin: the pair (best value, its flat index in the reduced space), index -1 while
+    a thread has seen no element. A thread visits its elements in increasing index order and keeps
+    the host rule (:func:`.reduction._arg_better`: strictly better, or the first NaN); pairs of
+    different threads merge by the total order (NaN first, then the better value, then the
+    smaller index), which is associative and commutative, so any merge tree gives the host's
+    answer: the first NaN, else the first best. A chunk's partial is the int64 index (-1 for an
+    empty chunk), so the partials buffer needs 8 bytes per chunk; the finalize step re-evaluates
+    the expression at each chunk's index and keeps the host rule over chunks in order."""
+
+    def __init__(self, spec, ra):
+        self.spec, self.dt = spec, ra.expr_dt
+        self.init = [_const_of(self.dt, identity_of(spec.op, self.dt)), const(I64, -1)]
+
+    def step(self, b, accs, v, r):
+        best, idx = accs
+        take = b.or_(b.icmp_signed("<", idx, const(I64, 0)), _arg_better(b, self.spec.op, self.dt, best, v))
+        return [b.select(take, v, best), b.select(take, r, idx)]
+
+    def merge(self, b, a, o):
+        (va, ia), (vo, io) = a, o
+        if self.dt.kind == "f":
+            both_nan = b.and_(b.fcmp_unordered("uno", vo, vo), b.fcmp_unordered("uno", va, va))
+            tie = b.or_(b.fcmp_ordered("==", vo, va), both_nan)
+        else:
+            tie = b.icmp_unsigned("==", vo, va)
+        wins = b.or_(_arg_better(b, self.spec.op, self.dt, va, vo),
+                     b.and_(tie, b.icmp_signed("<", io, ia)))
+        take = b.or_(b.icmp_signed("<", ia, const(I64, 0)),
+                     b.and_(b.icmp_signed(">=", io, const(I64, 0)), wins))
+        return [b.select(take, vo, va), b.select(take, io, ia)]
+
+    def store_partial(self, b, args, lay, w, accs):
+        part = b.inttoptr(b.load(b.gep(args, [const(I64, lay["partials"])])), I64.as_pointer())
+        b.store(accs[1], b.gep(part, [w]))
+
+    def finalize(self, module, fname, lay):
+        _generate_arg_finalize(self.spec, module, fname, lay, self.dt)
+
+
+def _generate_arg_finalize(spec, module, fname, lay, dt) -> None:
+    """Phase 2 of a chunked argmax/argmin, ``void NAME(i64* args)``: per output, the chunks'
+    indices in chunk order; the value at each is recomputed from the inputs and the host rule
+    picks the first best (or first NaN); the index is stored into the output."""
+    fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [I64.as_pointer()]), name=fname)
+    (args,) = fn.args
+    b = ir.IRBuilder(fn.append_basic_block("entry"))
+    ra = ReduceArgs(b, args, spec)
+    part = b.inttoptr(b.load(b.gep(args, [const(I64, lay["partials"])])), I64.as_pointer())
+    n_out = const(I64, 1)
+    for n in ra.kept:
+        n_out = b.mul(n_out, n)
+    with for_range(b, const(I64, 0), n_out, name="o") as o:
+        kbases = add_offsets(b, o, ra.kept, ra.all_strides, [const(I64, 0)] * len(ra.all_strides))
+        init = [_const_of(dt, identity_of(spec.op, dt)), const(I64, -1)]
+        pre = b.block
+        head, body, done = (b.append_basic_block(n) for n in ("c.head", "c.body", "c.done"))
+        b.branch(head)
+        b.position_at_end(head)
+        c = b.phi(I64)
+        c.add_incoming(const(I64, 0), pre)
+        best, bidx = (b.phi(v.type) for v in init)
+        for p, v in zip((best, bidx), init):
+            p.add_incoming(v, pre)
+        b.cbranch(b.icmp_signed("<", c, ra.nchunks), body, done)
+        b.position_at_end(body)
+        idx = b.load(b.gep(part, [b.add(b.mul(o, ra.nchunks), c)]))
+        valid = b.icmp_signed(">=", idx, const(I64, 0))
+        safe = b.select(valid, idx, const(I64, 0))
+        row, j = b.sdiv(safe, ra.red[-1]), b.srem(safe, ra.red[-1])
+        bases = add_offsets(b, row, ra.red[:-1], ra.all_strides, kbases, first=spec.n_kept)
+        leaf = Leaves(b, args, ra.ops, ra.idx_strides, ra.scalars, spec.classes, bases, j, lay["gather"],
+                      lay["error"])
+        v = emit_expr(b, spec.expr, leaf)
+        take = b.and_(valid, b.or_(b.icmp_signed("<", bidx, const(I64, 0)), _arg_better(b, spec.op, dt, best, v)))
+        best.add_incoming(b.select(take, v, best), b.block)
+        bidx.add_incoming(b.select(take, idx, bidx), b.block)
+        c.add_incoming(b.add(c, const(I64, 1)), b.block)
+        b.branch(head)
+        b.position_at_end(done)
+        _store_value(b, ra.ops[0], kbases[0], bidx)
+    b.ret_void()
+
+
+def shared_array(module: ir.Module, name: str, words: int, intr: Intrinsics) -> ir.GlobalVariable:
+    """A block-shared array of ``words`` int64 words (internal, zero-initialised)."""
+    shared = ir.GlobalVariable(module, ir.ArrayType(I64, words), name, addrspace=intr.shared_addrspace)
+    shared.linkage = "internal"
+    shared.initializer = ir.Constant(shared.value_type, None)
+    return shared
+
+
+def warp_combine(b, intr, merge, acc: list, lane, active) -> list:
+    """Tree-merge the flat values ``acc`` over the warp with ``merge(b, mine, other) -> flat``:
+    after it, lane 0 holds the merge of lanes ``[0, active)``, lower lanes on the left; a lane
+    whose partner ``lane + d`` is not below ``active`` keeps its value."""
+    for d in intr.deltas():
+        other = [_from_i32s(b, [intr.shfl_down(b, p, d) for p in _to_i32s(b, x)], x.type) for x in acc]
         has = b.icmp_unsigned("<", b.add(lane, const(I64, d)), active)
-        comb = _combine(b, spec.op, acc_dt, acc, other)
-        acc = _unflat([b.select(has, y, x) for x, y in zip(_flat(acc), _flat(comb))], init)
+        comb = merge(b, acc, other)
+        acc = [b.select(has, y, x) for x, y in zip(acc, comb)]
     return acc
 
 
@@ -198,15 +338,15 @@ def _shared_slot(b, shared, idx, k, comps):
     return b.gep(shared, [const(I32, 0), b.add(b.mul(idx, const(I64, comps)), const(I64, k))])
 
 
-def _shared_store(b, shared, idx, acc_dt, acc, comps) -> None:
-    for k, x in enumerate(_flat(acc)):
-        b.store(_to_i64(b, x), _shared_slot(b, shared, idx, k, comps))
+def shared_store(b, shared, idx, vals: list) -> None:
+    """Store the flat values ``vals`` as record ``idx`` (one int64 word each) of ``shared``."""
+    for k, x in enumerate(vals):
+        b.store(_to_i64(b, x), _shared_slot(b, shared, idx, k, len(vals)))
 
 
-def _shared_load(b, shared, idx, acc_dt, init, comps):
-    vals = [_from_i64(b, b.load(_shared_slot(b, shared, idx, k, comps)), x.type)
-            for k, x in enumerate(_flat(init))]
-    return _unflat(vals, init)
+def shared_load(b, shared, idx, like: list) -> list:
+    """Record ``idx`` of ``shared`` as values of the types of ``like``."""
+    return [_from_i64(b, b.load(_shared_slot(b, shared, idx, k, len(like))), x.type) for k, x in enumerate(like)]
 
 
 def _to_i64(b, x):

@@ -11,10 +11,12 @@ or races between threads running at once.
 from __future__ import annotations
 
 import ctypes
+import threading
 
 import llvmlite.binding as llvm
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
 from llvmlite import ir
 
 import egpu_array as xp
@@ -22,10 +24,16 @@ from egpu_array.backend.cpu import CPUDevice
 from egpu_array.backend.cuda import PER_CALL
 from egpu_array.backend.device import Program, register_device
 from egpu_array.kernels import ptx, ptx_reduce
-from egpu_array.kernels.irb import I32, I64
+from egpu_array.kernels.irb import I32, I64, const, extern
 from egpu_array.kernels.targets import HostTarget
 
 BLOCK, MAX_GRID = 4, 3  # tiny grid: 12 threads, so every launch strides
+#: (lanes per warp, threads per block) of block kernels on the gridemu device: warps of 4 lanes
+#: run the same code as 32-lane ones (shuffle trees of 2 steps instead of 5) at a fraction of the
+#: emulation's cost (a shuffle is two barrier waits of every lane); three warps per block. The
+#: gridemu32 device runs real 32-lane warps, two per block, on small data.
+EMU_WARP, BLOCK_THREADS = 4, 12
+BARRIER_TIMEOUT = 60.0  # seconds: a barrier not every thread reaches fails the launch
 SREGS = ("tid.x", "ntid.x", "ctaid.x", "nctaid.x")
 _ENTRY = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64)
 _FIN = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
@@ -40,29 +48,107 @@ def _emu_sreg(b: ir.IRBuilder, name: str) -> ir.Value:
     return b.zext(b.load(g), I64)
 
 
+class _BlockRun:
+    """One emulated thread block: its special registers, the block barrier and, per warp, a
+    barrier and the 32 words a shuffle exchanges. Every thread of the block is an OS thread."""
+
+    def __init__(self, ntid: int, ctaid: int, nctaid: int, warp: int):
+        self.ntid, self.ctaid, self.nctaid, self.warp = ntid, ctaid, nctaid, warp
+        self.bar = threading.Barrier(ntid, timeout=BARRIER_TIMEOUT)
+        self.warps = [(threading.Barrier(min(warp, ntid - warp * w), timeout=BARRIER_TIMEOUT), [0] * warp)
+                      for w in range(-(-ntid // warp))]
+        self.errors = []
+        self.barriers = 0  # block barriers passed (thread 0 counts)
+
+    def fail(self, e: BaseException) -> None:
+        self.errors.append(e)
+        self.bar.abort()
+        for bar, _ in self.warps:
+            bar.abort()
+
+
+_tls = threading.local()  # .run (the _BlockRun), .tid of the calling emulated thread
+
+
+def _cb(restype, *argtypes):
+    """A ctypes callback that records any exception in the block run instead of losing it."""
+    def wrap(f):
+        def safe(*a):
+            try:
+                return f(*a)
+            except BaseException as e:  # noqa: BLE001
+                _tls.run.fail(e)
+                return 0 if restype is not None else None
+        return ctypes.CFUNCTYPE(restype, *argtypes)(safe)
+    return wrap
+
+
+@_cb(ctypes.c_int32, ctypes.c_int32)
+def _cb_sreg(code):
+    run = _tls.run
+    return (_tls.tid, run.ntid, run.ctaid, run.nctaid)[code]
+
+
+@_cb(ctypes.c_int32, ctypes.c_int32, ctypes.c_int32, ctypes.c_int32)
+def _cb_shfl(v, delta, mode):
+    """shfl.sync (full mask) in mode 0 (down, clamp to the last lane), 1 (up, clamp 0) or 2 (idx):
+    every lane of the warp must call it; out-of-range sources give the lane its own value."""
+    run, tid = _tls.run, _tls.tid
+    bar, words = run.warps[tid // run.warp]
+    lane = tid % run.warp
+    words[lane] = v
+    bar.wait()
+    src = (lane + delta, lane - delta, delta)[mode]
+    got = words[src] if 0 <= src < bar.parties else v
+    bar.wait()  # nobody overwrites a word before every lane has read
+    return got
+
+
+@_cb(None)
+def _cb_barrier():
+    if _tls.run.bar.wait() == 0:
+        _tls.run.barriers += 1
+
+
+for _name, _f in (("emu_block_sreg", _cb_sreg), ("emu_block_shfl", _cb_shfl), ("emu_block_bar", _cb_barrier)):
+    llvm.add_symbol(_name, ctypes.cast(_f, ctypes.c_void_p).value)
+_SREG_CODE = {"tid.x": 0, "ntid.x": 1, "ctaid.x": 2, "nctaid.x": 3}
+
+
 class HostIntrinsics(ptx_reduce.Intrinsics):
-    """Block-reduction operations on the host, for one-thread blocks: special registers from the
-    emulation's globals, shuffles that the kernel never uses (no partner lane), no barriers."""
+    """The GPU operations of block kernels as calls into the emulator (the callbacks above): the
+    threads of a block run at once as OS threads, shuffles exchange words through a per-warp
+    barrier, ``bar.sync`` is a block-wide barrier. Shared memory is a plain global: blocks run one
+    after the other, so one copy serves them all."""
 
     shared_addrspace = 0
 
+    def __init__(self, warp: int):
+        self.warp = warp
+
     def sreg(self, b, name):
-        return _emu_sreg(b, name)
+        return b.zext(extern(b, "emu_block_sreg", I32, [I32], const(I32, _SREG_CODE[name])), I64)
+
+    def _shfl(self, b, v, delta, mode):
+        return extern(b, "emu_block_shfl", I32, [I32, I32, I32], v, const(I32, delta), const(I32, mode))
 
     def shfl_down(self, b, v, delta):
-        return v
+        return self._shfl(b, v, delta, 0)
+
+    def shfl_up(self, b, v, delta):
+        return self._shfl(b, v, delta, 1)
 
     def barrier(self, b):
-        pass
+        extern(b, "emu_block_bar", ir.VoidType(), [])
 
 
 class GridEmuTarget(HostTarget):
     """Host object code of the NVPTX entries (and NVPTX generators), special registers emulated."""
 
-    def __init__(self):
+    def __init__(self, warp: int):
         super().__init__()
-        self.key = "gridemu:" + self.key
-        self.generators = {"reduce": lambda spec, m, f: ptx_reduce.generate(spec, m, f, HostIntrinsics())}
+        self.key = f"gridemu-threads-w{warp}:" + self.key  # (block kernels call the emulator's callbacks)
+        self.generators = {"reduce": lambda spec, m, f: ptx_reduce.generate(spec, m, f, HostIntrinsics(warp))}
 
     def compile(self, module: ir.Module) -> bytes:
         ptx.add_entries(module, module.name, sreg=_emu_sreg)
@@ -73,14 +159,15 @@ class GridEmuDevice(CPUDevice):
     """Host memory; kernels launched as a grid of BLOCK x (up to) MAX_GRID emulated threads."""
 
     kind = "gridemu"
+    warp, block_threads = EMU_WARP, BLOCK_THREADS
 
     def __init__(self, index: int = 0):
         import threading
 
         from egpu_array.backend.cpu import HostAllocator
         from egpu_array.backend.pool import PoolAllocator
-        self.name = "gridemu"
-        self.target = GridEmuTarget()  # its own target machine: the engine below owns it
+        self.name = type(self).kind
+        self.target = GridEmuTarget(self.warp)  # its own target machine: the engine below owns it
         self.allocator = PoolAllocator(self, HostAllocator())
         self.num_threads = 8  # the reduction scheduler splits long reductions into chunks
         self._pool = None
@@ -102,19 +189,18 @@ class GridEmuDevice(CPUDevice):
                 addr = self._engine.get_global_value_address("emu_" + r.replace(".", "_"))
                 regs[r] = ctypes.c_int32.from_address(addr) if addr else None
         assert entry and (fin or not getattr(spec, "chunked", False))
-        mode = "block" if ptx_reduce.block_reducible(spec) else "grid"
+        mode = ptx_reduce.launch_mode(spec)
         return Program(fname, (_ENTRY(entry), regs, mode), spec, _FIN(fin) if fin else None)
 
     def launch(self, program, args, n, nbytes=0, work=None):
         entry, regs, mode = program.fn
-        assert all(regs[r] is not None for r in ("tid.x", "ctaid.x", "nctaid.x")), "special registers unread"
         addr = args if isinstance(args, int) else ctypes.addressof(args)
         per = PER_CALL.get(program.spec.kind, 1) if mode == "grid" else 1
         grid = min(-(-n // (BLOCK * per)) if mode == "grid" else n, MAX_GRID)
-        block = BLOCK if mode == "grid" else 1  # block reductions: one-thread blocks (see HostIntrinsics)
         self.launches.append((program.spec.kind, n, grid, program.tail is not None, mode))
 
-        def run(fn, g, blk, *a):
+        def run(fn, g, blk, *a):  # threads one after the other (kernels without barriers)
+            assert all(regs[r] is not None for r in ("tid.x", "ctaid.x")), "special registers unread"
             for c in range(g):
                 for t in range(blk):
                     for r, v in zip(SREGS, (t, blk, c, g)):
@@ -122,12 +208,42 @@ class GridEmuDevice(CPUDevice):
                             regs[r].value = v
                     fn(addr, *a)
         if n > 0:
-            run(entry, grid, block, n, per)
+            if mode == "grid":
+                run(entry, grid, BLOCK, n, per)
+            else:
+                for c in range(grid):
+                    run_block(entry, self.block_threads, self.warp, c, grid, addr, n, per)
         if program.tail is not None:
             run(program.tail, 2, 2)  # only thread 0 of block 0 may run the finalize step
 
 
+def run_block(entry, ntid: int, warp: int, ctaid: int, nctaid: int, *args) -> "_BlockRun":
+    """Run block ``ctaid`` of a block kernel: ``ntid`` OS threads call ``entry(*args)`` at once
+    (ctypes releases the GIL while they run compiled code; the callbacks take it back)."""
+    block = _BlockRun(ntid, ctaid, nctaid, warp)
+
+    def thread(t):
+        _tls.run, _tls.tid = block, t
+        entry(*args)
+    threads = [threading.Thread(target=thread, args=(t,)) for t in range(ntid)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    if block.errors:
+        raise AssertionError(f"block {ctaid}: {block.errors[0]!r}") from block.errors[0]
+    return block
+
+
+class GridEmu32Device(GridEmuDevice):
+    """The emulation with the GPU's 32-lane warps, two per block (slower: small data only)."""
+
+    kind = "gridemu32"
+    warp, block_threads = 32, 64
+
+
 register_device("gridemu", GridEmuDevice, lambda: [])
+register_device("gridemu32", GridEmu32Device, lambda: [])
 
 DEV = "gridemu"
 rng = np.random.default_rng(7)
@@ -185,6 +301,115 @@ def test_chunked_block_reductions(dtype):
                                rtol=1e-5 if dtype in ("float32", "complex64") else 1e-10)
     if dtype in ("float32", "float64"):
         np.testing.assert_allclose(float(xp.mean(x * 2)), (h * 2).mean(), rtol=1e-6)
+
+
+def _scan_ref(op, h, axis, dtype):
+    f = np.cumsum if op == "cumulative_sum" else np.cumprod
+    with np.errstate(all="ignore"):
+        return f(h, axis=axis, dtype=dtype)
+
+
+@settings(max_examples=25, deadline=None, derandomize=True)
+@given(st.sampled_from(["float32", "float64", "int8", "uint8", "int64", "uint64", "complex64"]),
+       st.sampled_from(["cumulative_sum", "cumulative_prod"]),
+       st.sampled_from([(1,), (11,), (12,), (13,), (100,), (3, 37), (5, 1), (2, 3, 25)]),
+       st.booleans(), st.booleans(), st.integers(0, 2**32 - 1))
+def test_block_scans_match_numpy(dtype, op, shape, last_axis, flip, seed):
+    """cumsum/cumprod as block scans (kernels.ptx_scan): rows shorter and longer than a block
+    (tiles with carries), integer wrap-around, strided (reversed) input, NaN/inf, complex."""
+    r = np.random.default_rng(seed)
+    if dtype.startswith(("int", "uint")):
+        info = np.iinfo(dtype)
+        h = r.integers(info.min, info.max, shape, endpoint=True, dtype=dtype)  # sums and products wrap
+    else:
+        h = r.standard_normal(shape) * (1.2 if op == "cumulative_prod" else 3)
+        if dtype.startswith("complex"):
+            h = h + 1j * r.standard_normal(shape)
+        h = h.astype(dtype)
+        if h.size > 4 and dtype.startswith("float"):
+            h.flat[r.integers(0, h.size, 2)] = [np.nan, np.inf]
+    axis = h.ndim - 1 if last_axis else 0
+    x = _on(h)
+    if flip:
+        x, h = x[..., ::-1], h[..., ::-1]
+    acc = {"int8": np.int64, "uint8": np.uint64}.get(dtype)  # the standard's default sum/prod dtypes
+    got = np.asarray(getattr(xp, op)(x, axis=axis))
+    want = _scan_ref(op, h, axis, acc)
+    assert got.dtype == want.dtype
+    if dtype.startswith(("int", "uint")):
+        assert np.array_equal(got, want)
+    else:
+        tol = 1e-5 if dtype in ("float32", "complex64") else 1e-12
+        np.testing.assert_allclose(got, want, rtol=tol, atol=tol)
+
+
+def test_block_scans_ran_as_blocks_with_barriers():
+    from egpu_array.backend.device import get_device
+    dev = get_device(DEV)
+    before = len(dev.launches)
+    h = np.arange(1, 40, dtype=np.int64)
+    assert np.array_equal(np.asarray(xp.cumulative_sum(_on(h), include_initial=True)), np.concatenate([[0], np.cumsum(h)]))
+    assert [mode for *_, mode in dev.launches[before:] if _] [-1:] == ["block"]
+
+
+def _chunked_arg(x, op: str, axis, chunks: int) -> np.ndarray:
+    """argmax/argmin with a forced number of chunks per output (the block-reduction path; the
+    scheduler does not chunk them yet): the node's accumulator is int64, so the partials buffer
+    has the 8 bytes per chunk that kernels.ptx_reduce._ArgBest stores (an int64 index)."""
+    from egpu_array import _schedule
+    from egpu_array._array import Array
+    from egpu_array._graph import LazyNode, View, contiguous_strides
+    from egpu_array._statistical import reduce_node
+    node = reduce_node(op, op, x, axis, False, xp.int64, acc=xp.int64)._node
+    buf = node.device.allocator.alloc(max(1, int(np.prod(node.shape))) * 8)
+    view = View(buf, contiguous_strides(node.shape), 0)
+    _schedule._realize_reduce(node, view, chunks=chunks)
+    return np.asarray(Array._new(LazyNode("buffer", (), node.dtype, node.shape, view, node.device)))
+
+
+@settings(max_examples=30, deadline=None, derandomize=True)
+@given(st.sampled_from(["float32", "float64", "int8", "uint8", "int64", "bool"]),
+       st.sampled_from(["argmax", "argmin"]), st.sampled_from([(1,), (7,), (60,), (257,), (3, 41), (2, 5, 9)]),
+       st.sampled_from([None, 0, -1]), st.integers(2, 9), st.sampled_from(["plain", "ties", "nan", "inf", "zeros"]),
+       st.integers(0, 2**32 - 1))
+def test_chunked_argmax_argmin_match_numpy(dtype, op, shape, axis, chunks, kind, seed):
+    """Block argmax/argmin (value + index pairs merged across threads, warps and chunks): ties go
+    to the first index, the first NaN wins, -0.0 equals 0.0, all -inf/+inf rows, empty chunks."""
+    r = np.random.default_rng(seed)
+    if dtype == "bool":
+        h = r.random(shape) < (0.1 if kind == "plain" else 0.9)
+    elif dtype.startswith(("int", "uint")):
+        h = r.integers(0, 3 if kind == "ties" else 100, shape).astype(dtype)
+    else:
+        h = (r.integers(-2, 3, shape) if kind == "ties" else r.standard_normal(shape)).astype(dtype)
+        if kind == "nan":
+            h.flat[r.integers(0, h.size, 1 + h.size // 5)] = np.nan
+        elif kind == "inf":
+            h[...] = np.inf if r.random() < 0.5 else -np.inf
+        elif kind == "zeros":
+            h[...] = np.where(r.random(shape) < 0.5, -0.0, 0.0)
+    if axis is not None and axis >= h.ndim:
+        axis = -1
+    got = _chunked_arg(_on(h), op, axis, chunks)
+    want = getattr(np, op)(h, axis=axis)
+    assert np.array_equal(got, want), (h, got, want)
+
+
+def test_block_forms_with_32_lane_warps():
+    """The real warp width (32 lanes, 5-step shuffle trees, 2 warps per block) on small data."""
+    h = rng.standard_normal(300)
+    h[[77, 201]] = np.nan
+    x = xp.asarray(h, device="gridemu32")
+    np.testing.assert_allclose(np.asarray(xp.cumulative_sum(x)), np.cumsum(h), rtol=1e-12)
+    i = rng.integers(-2**62, 2**62, (2, 150))
+    np.testing.assert_array_equal(np.asarray(xp.cumulative_prod(xp.asarray(i, device="gridemu32"), axis=1)),
+                                  np.cumprod(i, axis=1))
+    assert _chunked_arg(x, "argmax", None, 3) == 77
+    g = rng.standard_normal((2, 333))
+    g[1, 100:] = g[1].max()  # ties: the first index wins
+    assert np.array_equal(_chunked_arg(xp.asarray(g, device="gridemu32"), "argmax", 1, 4), np.argmax(g, axis=1))
+    np.testing.assert_allclose(float(xp.sum(xp.asarray(rng.standard_normal(1 << 18), device="gridemu32"))),
+                               0.0, atol=3e3)
 
 
 @pytest.mark.parametrize("dtype", ["float32", "int64", "uint8"])
