@@ -36,7 +36,12 @@ REQUIRED_KINDS = {"elementwise", "reduce", "sort", "search", "compact", "scatter
 
 
 def gpu_forms(spec) -> list:
-    """Specs the cuda device runs instead of a recorded cpu spec: the tiled GEMM of a GemmSpec."""
+    """Specs the cuda device runs instead of a recorded cpu spec: the tiled GEMM of a GemmSpec;
+    the chunked (block) form of an argmax/argmin (kernels.ptx_reduce; the scheduler does not chunk
+    them yet, so the battery would not produce it)."""
+    if spec.kind == "reduce" and spec.op in ("argmax", "argmin") and spec.order == "inner" and not spec.chunked:
+        from dataclasses import replace
+        return [replace(spec, chunked=True)]
     if spec.kind != "gemm":
         return []
     from dataclasses import fields
@@ -239,6 +244,9 @@ def _worker(outdir: Path) -> None:
     manifest["seconds"] = {"battery": t0 - t_start, "nvptx": time.perf_counter() - t0}
     from egpu_array.kernels.ptx_reduce import block_reducible
     manifest["block_reductions"] = sum(map(block_reducible, specs))
+    from egpu_array.kernels.ptx_scan import block_scannable
+    manifest["block_scans"] = sum(map(block_scannable, specs))
+    manifest["block_argreductions"] = sum(block_reducible(s) and s.op in ("argmax", "argmin") for s in specs)
     for s in specs:
         manifest["specs"].append({"kind": s.kind, "name": s.name, "repr": repr(s),
                                   "refused": refused.get(s), "not_lowered": not_lowered(s)})
@@ -272,6 +280,13 @@ def test_block_reductions_are_in_the_battery(battery_ptx):
     from egpu_array.kernels.ptx_reduce import block_reducible  # noqa: F401
     _, manifest = battery_ptx
     assert manifest["block_reductions"] >= 4
+
+
+def test_block_scans_and_argreductions_are_in_the_battery(battery_ptx):
+    """cumsum/cumprod as block scans (kernels.ptx_scan) and chunked argmax/argmin as block
+    reductions (kernels.ptx_reduce) are generated and assembled with the rest."""
+    _, manifest = battery_ptx
+    assert manifest["block_scans"] >= 8 and manifest["block_argreductions"] >= 4
 
 
 def test_refused_specs_are_exactly_the_listed_ones(battery_ptx):
