@@ -154,3 +154,71 @@ def test_empty_reduced_space_column_order():
     h = np.zeros((0, 3000), dtype=np.float32)
     for name in ("sum", "prod", "any", "all"):
         _check(getattr(xp, name)(xp.asarray(h), axis=0), _reference(name, h, 0))
+
+
+def _minmax_rule(name, h, axis):
+    """max/min with NaN propagation and -0.0 < +0.0 (the rule of llvm.maximum/minimum; NumPy's
+    own sign of a zero result depends on the order of the elements)."""
+    ref = np.asarray(getattr(np, name)(h, axis=axis))
+    zero_sign = np.all(np.signbit(h), axis=axis) if name == "max" else np.any(np.signbit(h) & (h == 0), axis=axis)
+    fixed = np.where(ref == 0, np.where(zero_sign, -0.0, 0.0).astype(h.dtype), ref)
+    return np.where(np.isnan(ref), ref, fixed)
+
+
+def _same_bits_or_nan(got, ref):
+    got = np.asarray(got)
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(ref))
+    keep = ~np.isnan(ref)
+    np.testing.assert_array_equal(got[keep], ref[keep])
+    np.testing.assert_array_equal(np.signbit(got[keep]), np.signbit(ref[keep]))
+
+
+_SPECIAL = [np.nan, -0.0, 0.0, -np.inf, np.inf, 1.5, -2.0, 3e-39, -7.0]
+
+
+@settings(max_examples=40, deadline=None, derandomize=True)
+@given(st.sampled_from(["float32", "float64"]), st.sampled_from(["max", "min"]),
+       st.sampled_from([1, 2, 7, 33, 64, 100, 1000]), st.integers(1, 5),
+       st.lists(st.sampled_from(_SPECIAL), min_size=1, max_size=6), st.sampled_from([None, 2, 5]),
+       st.integers(0, 2**32 - 1))
+def test_inner_minmax_nan_and_zero_sign(dtype, name, cols, rows, specials, chunks, seed):
+    """Row-order max/min (vector extremum + NaN and zero-sign accumulators) against the rule:
+    NaN anywhere, zeros of either sign among negative/positive data, chunked or not."""
+    rng = np.random.default_rng(seed)
+    base = -np.abs(rng.standard_normal((rows, cols))) if seed % 2 else np.abs(rng.standard_normal((rows, cols)))
+    h = base.astype(dtype)
+    flat = h.reshape(-1)
+    for v in specials:
+        flat[rng.integers(0, flat.size, rng.integers(1, 4))] = v
+    if seed % 3 == 0:   # a whole row of one value: all zeros of one sign, or all NaN
+        h[rng.integers(0, rows)] = specials[0]
+    # zeros of random signs in data of the sign that makes a zero the extremum
+    z = (-np.abs(rng.standard_normal((rows, cols))) if name == "max" else np.abs(rng.standard_normal((rows, cols))))
+    zeros = rng.random((rows, cols)) < 0.3
+    z[zeros] = np.where(rng.random((rows, cols)) < 0.5, -0.0, 0.0)[zeros]
+    for h in (h, z.astype(dtype)):
+        x = xp.asarray(h)
+        for axis in (1, None):
+            arr = getattr(xp, name)(x, axis=axis)
+            got = _chunked(arr, chunks) if chunks and axis == 1 else np.asarray(arr)
+            _same_bits_or_nan(got, _minmax_rule(name, h, axis))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_inner_minmax_special_value_in_one_chunk(dtype):
+    """A large array reduced in parallel chunks: one NaN, or the only +0.0 / -0.0, in one chunk."""
+    n = 1_200_000
+    for pos in (0, 333_333, n - 1):
+        h = np.full(n, -1.0, dtype=dtype)
+        h[pos] = np.nan
+        assert np.isnan(float(xp.max(xp.asarray(h)))) and np.isnan(float(xp.min(xp.asarray(h))))
+        h = np.full(n, -0.0, dtype=dtype)
+        h[pos] = 0.0
+        assert not np.signbit(float(xp.max(xp.asarray(h)))) and np.signbit(float(xp.min(xp.asarray(h))))
+        h = np.full(n, 0.0, dtype=dtype)
+        h[pos] = -0.0
+        assert not np.signbit(float(xp.max(xp.asarray(h)))) and np.signbit(float(xp.min(xp.asarray(h))))
+        h = -np.abs(np.random.default_rng(pos).standard_normal(n)).astype(dtype) - 1
+        h[pos] = -0.0
+        assert float(xp.max(xp.asarray(h))) == 0 and np.signbit(float(xp.max(xp.asarray(h))))
+        assert float(xp.min(xp.asarray(h))) == float(h.min())
