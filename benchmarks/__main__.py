@@ -14,6 +14,7 @@ SUITES = {
     "softmax": "softmax over the rows of 4096x4096 float32 vs NumPy",
     "reductions": "sum/max/mean of 1e7 elements, whole array and along each axis, vs NumPy",
     "matmul": "float32/float64 matmul of 1024/2048 squares and matmul+bias+relu vs NumPy/OpenBLAS (GFLOP/s)",
+    "linalg": "float64 cholesky/solve/inv/slogdet/qr/svd of 1000x1000 (blocked on our GEMM) vs numpy.linalg",
     "fft": "2^20-point complex64 fft, 1024 x 1024 rfft, 2048x2048 fftn vs numpy.fft",
     "sklearn": "scikit-learn PCA, Ridge, pairwise_distances on 100,000 x 100 float32: cpu vs NumPy, sim with link time",
     "indexing": "transposed copy of 4096x4096 float32, x[mask], take, x[idx] = v, concat, roll vs NumPy",

@@ -3,10 +3,13 @@
 Products, norms, ``trace``, ``diagonal``, ``cross``, ``outer`` and ``matrix_power`` are generated
 kernels on the array's device (views, fused elementwise expressions and reductions).
 
-The decompositions (cholesky, eigh, inv, qr, solve, svd, ...) run on the host with LAPACK (NumPy) as
-an explicit hybrid step for now: on the cpu device this copies nothing; on other devices the
-operands cross the link and the profiler shows the bytes and a note naming the step. Blocked
-factorizations whose bulk flops run in our own GEMM kernels on the device are future work.
+``cholesky``, ``qr``, ``solve``, ``inv``, ``det`` and ``slogdet`` of matrices wider than one panel
+are blocked factorizations (:mod:`._linalg_blocked`): panels on the host with LAPACK, every
+trailing update a GEMM on the array's device. ``svd``, ``svdvals`` and ``pinv`` of tall matrices
+(``m >= 2n``) start with that blocked QR, so only the small ``n x n`` factor goes to the host.
+Everything else (single panels, ``eigh``, ``eig``, the SVD of square matrices) is one host LAPACK
+step (NumPy): on the cpu device this copies nothing; on other devices the operands cross the link
+and the profiler shows the bytes and a note naming the step.
 """
 from __future__ import annotations
 
@@ -15,6 +18,7 @@ from typing import NamedTuple
 import numpy as np
 
 from . import _dtypes as dt
+from . import _linalg_blocked as blocked
 from . import profiler
 from ._array import Array
 from ._linalg_funcs import matmul, matrix_transpose, tensordot, vecdot
@@ -39,6 +43,30 @@ def _square(func: str, x) -> None:
         raise ValueError(f"linalg.{func}: expected square matrices, got shape {x.shape}")
 
 
+def _blocked(x, n: int | None = None) -> bool:
+    """Whether a factorization of ``x`` runs blocked on its device (more than one panel, nonempty)."""
+    n = x.shape[-1] if n is None else n
+    return not blocked.single_panel(n) and x.size > 0
+
+
+def _solve_blocked(x1: Array, x2: Array, dtype) -> Array:
+    """``solve`` through the blocked LU of ``x1``: batch dimensions broadcast; a 1-D ``x2`` is one
+    right-hand side column."""
+    from ._data_type import astype
+    from ._manipulation import broadcast_to
+    from ._shapes import broadcast_shapes
+    n = x1.shape[-1]
+    vector = x2.ndim == 1
+    b = x2[:, None] if vector else x2
+    if b.shape[-2] != n:
+        raise ValueError(f"linalg.solve: x2 has {b.shape[-2]} rows, expected {n} (shape {x2.shape})")
+    batch = broadcast_shapes(x1.shape[:-2], b.shape[:-2], func="linalg.solve")
+    a = broadcast_to(astype(x1, dtype), batch + (n, n))
+    b = broadcast_to(astype(b, dtype), batch + b.shape[-2:])
+    out = blocked.lu_solve(blocked.lu(a, "solve"), b, "solve")
+    return out[..., 0] if vector else out
+
+
 # ---- host LAPACK steps (explicit, visible in the profiler) ---------------------------------------
 
 def _host(func: str, *arrays) -> list:
@@ -58,6 +86,9 @@ def cholesky(x, /, *, upper=False) -> Array:
     """Cholesky factor (lower, or upper with ``upper=True``) of Hermitian positive-definite matrices."""
     _check("cholesky", x)
     _square("cholesky", x)
+    if _blocked(x):
+        lower = blocked.cholesky(x)
+        return blocked.conj_transpose(lower) if upper else lower
     (a,) = _host("cholesky", x)
     lower = np.linalg.cholesky(a)
     return _back(np.conj(np.swapaxes(lower, -1, -2)) if upper else lower, x)
@@ -67,6 +98,9 @@ def det(x, /) -> Array:
     """Determinants of square matrices."""
     _check("det", x)
     _square("det", x)
+    if _blocked(x):
+        f = blocked.lu(x, "det")
+        return _back(f.parity * np.prod(f.diag, axis=-1), x)
     (a,) = _host("det", x)
     return _back(np.linalg.det(a), x)
 
@@ -124,6 +158,11 @@ def inv(x, /) -> Array:
     """Inverses of square matrices."""
     _check("inv", x)
     _square("inv", x)
+    if _blocked(x):
+        from ._creation import eye
+        from ._manipulation import broadcast_to
+        return blocked.lu_solve(blocked.lu(x, "inv"), broadcast_to(eye(x.shape[-1], dtype=x.dtype, device=x.device),
+                                                                  x.shape), "inv")
     (a,) = _host("inv", x)
     return _back(np.linalg.inv(a), x)
 
@@ -149,6 +188,8 @@ def qr(x, /, *, mode="reduced") -> QRResult:
     _check("qr", x)
     if mode not in ("reduced", "complete"):
         raise ValueError(f"linalg.qr: mode must be 'reduced' or 'complete', got {mode!r}")
+    if _blocked(x, min(x.shape[-2:])):
+        return QRResult(*blocked.qr(x, complete=mode == "complete"))
     (a,) = _host("qr", x)
     q, r = np.linalg.qr(a, mode=mode)
     return QRResult(_back(q, x), _back(r, x))
@@ -163,6 +204,14 @@ def slogdet(x, /) -> SlogdetResult:
     """Sign and log of the absolute value of determinants."""
     _check("slogdet", x)
     _square("slogdet", x)
+    if _blocked(x):
+        f = blocked.lu(x, "slogdet")
+        mag = np.abs(f.diag)
+        with np.errstate(divide="ignore"):
+            logabs = np.sum(np.log(mag), axis=-1)
+        unit = np.where(mag == 0, 0, f.diag / np.where(mag == 0, 1, mag))
+        sign = f.parity * np.prod(unit, axis=-1)
+        return SlogdetResult(_back(sign, x), _back(logabs, x, x.dtype.real_dtype))
     (a,) = _host("slogdet", x)
     s, l = np.linalg.slogdet(a)
     return SlogdetResult(_back(s, x), _back(l, x, x.dtype.real_dtype))
@@ -175,6 +224,8 @@ def solve(x1, x2, /) -> Array:
     if not isinstance(x2, Array):
         raise TypeError("linalg.solve: x2 must be an Array")
     dtype = dt.promote_types(x1.dtype, x2.dtype, "linalg.solve")
+    if _blocked(x1) and x2.ndim >= 1:
+        return _solve_blocked(x1, x2, dtype)
     a, b = _host("solve", x1, x2)
     if b.ndim == 1:
         out = np.linalg.solve(a, b[..., None])[..., 0] if a.ndim > 2 else np.linalg.solve(a, b)
@@ -192,14 +243,45 @@ class SVDResult(NamedTuple):
 def svd(x, /, *, full_matrices=True) -> SVDResult:
     """Singular value decomposition."""
     _check("svd", x)
+    if _tall(x):
+        return _svd_tall(x, full_matrices)
+    if _tall(x.mT):
+        u, s, vh = _svd_tall(blocked.conj_transpose(x), full_matrices)
+        return SVDResult(blocked.conj_transpose(vh), s, blocked.conj_transpose(u))
     (a,) = _host("svd", x)
     u, s, vh = np.linalg.svd(a, full_matrices=full_matrices)
     return SVDResult(_back(u, x), _back(s, x, x.dtype.real_dtype), _back(vh, x))
 
 
+def _tall(x) -> bool:
+    """Whether the SVD of ``x`` starts with a blocked QR: at least twice as tall as wide, and
+    wider than one panel (the host then decomposes only the ``n x n`` factor R)."""
+    m, n = x.shape[-2:]
+    return m >= 2 * n and _blocked(x, n)
+
+
+def _svd_tall(x, full_matrices: bool) -> SVDResult:
+    """SVD of tall ``x`` (..., m, n): blocked QR on the device, the SVD of R on the host, U = Q U_R
+    on the device (with the complete Q's trailing columns when ``full_matrices``)."""
+    from ._linalg_funcs import matmul
+    from ._manipulation import concat
+    n = x.shape[-1]
+    q, r = blocked.qr(x, complete=full_matrices)
+    (rh,) = _host("svd", r[..., :n, :])
+    ur, s, vh = np.linalg.svd(rh, full_matrices=False)
+    u = matmul(q[..., :, :n], _back(ur, x))
+    if full_matrices:
+        u = concat([u, q[..., :, n:]], axis=-1)
+    return SVDResult(u, _back(s, x, x.dtype.real_dtype), _back(vh, x))
+
+
 def svdvals(x, /) -> Array:
     """Singular values, descending."""
     _check("svdvals", x)
+    if _tall(x) or _tall(x.mT):
+        q, r = blocked.qr(x if _tall(x) else blocked.conj_transpose(x), complete=False)
+        (rh,) = _host("svdvals", r)
+        return _back(np.linalg.svd(rh, compute_uv=False), x, x.dtype.real_dtype)
     (a,) = _host("svdvals", x)
     return _back(np.linalg.svd(a, compute_uv=False), x, x.dtype.real_dtype)
 

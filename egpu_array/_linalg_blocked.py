@@ -1,0 +1,336 @@
+"""Blocked factorizations whose bulk flops run in our GEMM kernels on the array's device.
+
+The shape is MAGMA's hybrid one: a factorization walks the matrix in panels of :data:`NB` columns.
+Each panel (an ``m x NB`` slab) is factored on the host with LAPACK (numpy.linalg), an explicit
+step the profiler notes; every trailing update, which holds all but ``O(n^2 NB)`` of the flops, is a
+matmul on the array's device (the generated GEMM on the cpu device, with the subtraction fused
+into its output writes). Triangular solves against a panel's diagonal block are products with its
+inverse, computed on the host from the small block (as MAGMA's GPU trsm does).
+
+On the cpu device the host steps read the device memory in place: nothing is copied but the
+panels themselves. On other devices each panel crosses the link twice (down, factored, up), and the
+profiler lists those copies as the library's own, named after the function.
+
+* :func:`cholesky`: right-looking, lower; reads only the lower triangle, like LAPACK.
+* :func:`lu`: right-looking with partial pivoting (LAPACK's getrf pivot order); :func:`lu_solve`
+  applies it blockwise (forward and back substitution as GEMMs). ``solve``, ``inv``, ``det``
+  and ``slogdet`` are built on them.
+* :func:`qr`: Householder panels from LAPACK's geqrf (``numpy.linalg.qr(mode="raw")``), applied to
+  the trailing matrix and accumulated into Q in compact WY form ``I - V T V^H``.
+
+Matrices whose factorization is a single panel (``min(m, n) <= NB``) go to the host in one step:
+blocking buys nothing there, and batches of small matrices stay one LAPACK call.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from . import _dtypes as dt
+from . import profiler
+from ._array import Array
+from ._transfer import from_host, internal, to_host
+
+__all__ = ["NB", "conj_transpose", "cholesky", "lu", "lu_solve", "LU", "qr", "single_panel"]
+
+#: panel width: columns factored per host step (a multiple of the GEMM's register tiles)
+NB = 128
+
+
+def single_panel(n: int) -> bool:
+    """Whether a factorization of ``n`` columns is one panel (done in one host step)."""
+    return n <= NB
+
+
+# ---- small helpers: host reads/writes of device blocks, device products ------------------------
+
+def _read(func: str, block: Array) -> np.ndarray:
+    """The values of a device block as a writable host array (on the cpu device, one host copy;
+    elsewhere the block is first made contiguous on the device, so only its own bytes cross)."""
+    if not block.device.host_memory:
+        from ._creation import asarray
+        block = asarray(block, copy=True)
+    with internal(f"linalg.{func}"):
+        return np.array(to_host(block), copy=True)
+
+
+def _up(func: str, host: np.ndarray, like: Array) -> Array:
+    """A host array on ``like``'s device, in ``like``'s dtype."""
+    with internal(f"linalg.{func}"):
+        return from_host(host, like.dtype, like.device)
+
+
+def _work_copy(x: Array) -> Array:
+    """A private contiguous copy of ``x`` on its device, realized (the blocked steps update it)."""
+    from ._creation import asarray
+    a = asarray(x, copy=True)
+    a._realize()
+    return a
+
+
+def conj_transpose(a: Array) -> Array:
+    """Conjugate transpose of the last two axes (a view, or a lazy expression for complex)."""
+    from ._elementwise import conj
+    t = a.mT
+    return conj(t) if a.dtype.kind == "c" else t
+
+
+def _hn(a: np.ndarray) -> np.ndarray:
+    """Conjugate transpose of the last two axes of a host array."""
+    return np.conj(np.swapaxes(a, -1, -2))
+
+
+def _permute_rows(func: str, a: Array, k: int, order: np.ndarray) -> None:
+    """Reorder rows ``k:`` of ``a`` in place: row ``k + i`` takes row ``k + order[..., i]``.
+
+    A single matrix moves only the rows that change (partial pivoting over a panel of NB columns
+    moves at most 2 NB): one gather and one scatter of those rows. A batch reorders all rows
+    with one gather."""
+    from ._gather import take_along_axis
+    rows = a[..., k:, :]
+    if order.ndim == 1:
+        moved = np.flatnonzero(order != np.arange(order.shape[0]))
+        if moved.size:
+            with internal(f"linalg.{func}"):
+                dst, src = (from_host(i, dt.int64, a.device) for i in (moved, order[moved]))
+            rows[dst] = rows[src]
+        return
+    with internal(f"linalg.{func}"):
+        idx = from_host(order[..., None], dt.int64, a.device)
+    a[..., k:, :] = take_along_axis(rows, idx, axis=-2)
+
+
+def _note(func: str, n: int) -> None:
+    profiler.note(f"linalg.{func}: blocked, {-(-n // NB)} panel(s) of {NB} columns factored on the "
+                  f"host (LAPACK); trailing updates are GEMMs on the device")
+
+
+# ---- Cholesky ------------------------------------------------------------------------------------
+
+def cholesky(x: Array) -> Array:
+    """Lower Cholesky factor of Hermitian positive-definite matrices (last two axes), blocked.
+
+    Raises ``numpy.linalg.LinAlgError`` when a leading minor is not positive definite."""
+    from ._creation import tril
+    from ._linalg_funcs import matmul
+    n = x.shape[-1]
+    _note("cholesky", n)
+    a = _work_copy(x)
+    for k in range(0, n, NB):
+        e = min(k + NB, n)
+        l11 = np.linalg.cholesky(_read("cholesky", a[..., k:e, k:e]))
+        a[..., k:e, k:e] = _up("cholesky", l11, a)
+        if e < n:
+            w = _up("cholesky", _hn(np.linalg.inv(l11)), a)   # L11^-H: L21 = A21 L11^-H
+            l21 = matmul(a[..., e:, k:e], w)
+            a[..., e:, k:e] = l21
+            _lower_update(a, e, l21)
+    return tril(a)
+
+
+def _lower_update(a: Array, e: int, l21: Array) -> None:
+    """``A[e:, e:] -= L21 L21^H`` on the lower triangle only, one column block of NB at a time
+    (the blocks above the diagonal are never read)."""
+    from ._linalg_funcs import matmul
+    n = a.shape[-1]
+    l21h = conj_transpose(l21)
+    for j in range(e, n, NB):
+        f = min(j + NB, n)
+        rows = l21[..., j - e:, :]
+        a[..., j:, j:f] = a[..., j:, j:f] - matmul(rows, l21h[..., :, j - e:f - e])
+
+
+# ---- LU with partial pivoting ---------------------------------------------------------------------
+
+class LU(NamedTuple):
+    """A blocked LU factorization ``P A = L U`` of the matrices in ``a`` (L unit lower below the
+    diagonal, U on and above it). ``perm``: the row order (host, ``(..., n)``); ``parity``: the
+    permutation's sign (host, batch shape); ``blocks``: per panel ``(k, e, L11^-1, U11^-1)`` as
+    device arrays (None where U11 is singular)."""
+    a: Array
+    perm: np.ndarray
+    parity: np.ndarray
+    blocks: list
+    diag: np.ndarray
+
+
+#: panel columns below which the host panel LU runs column by column (rank-1 updates)
+LEAF = 8
+
+
+def _panel_lu(p: np.ndarray):
+    """LU with partial pivoting of host panels ``p`` (B, m, w), ``m >= w``, in place.
+
+    Recursive as LAPACK's getrf2 (factor the left half; update the right half with a triangular
+    solve and a matrix product, BLAS; factor its lower part), on a column-major copy so that the
+    column steps of panels of at most :data:`LEAF` columns read contiguous memory. Pivots are the
+    first entry of largest magnitude in the column, as LAPACK picks them; a zero pivot leaves its
+    column unscaled (the matrix is singular; U shows it).
+
+    Returns (order (B, m): row ``i`` of the result is row ``order[:, i]`` of the input;
+    swaps (B,): how many row exchanges each matrix needed, for the determinant's sign)."""
+    cols = np.ascontiguousarray(np.swapaxes(p, -1, -2))
+    order, swaps = _lu_kernel(cols) if p.dtype.kind == "f" and p.shape[1] >= p.shape[2] else _lu_cols(cols)
+    p[...] = np.swapaxes(cols, -1, -2)
+    return order, swaps
+
+
+def _lu_kernel(c: np.ndarray):
+    """:func:`_panel_lu` of real panels by the generated kernel (kernels/lu_panel), run by the cpu
+    device on the host array ``c`` (B, w, m) in place."""
+    from ._sorting import launch
+    from .backend.device import get_device
+    from .kernels.cache import get_program
+    from .kernels.lu_panel import LUPanelSpec
+    bsz, w, m = c.shape
+    cpu = get_device("cpu")
+    order = np.empty((bsz, m), dtype=np.int64)
+    swaps = np.empty(bsz, dtype=np.int64)
+    launch(cpu, get_program(cpu, LUPanelSpec(c.dtype.name)),
+           [c.ctypes.data, m, w, order.ctypes.data, swaps.ctypes.data], bsz, c.nbytes, m * w * w)
+    return order, swaps
+
+
+def _lu_cols(c: np.ndarray):
+    """:func:`_panel_lu` on the transposed panel ``c`` (B, w, m): ``c[:, j]`` is column ``j``."""
+    bsz, w, m = c.shape
+    if w <= LEAF:
+        return _lu_columns(c)
+    h = w // 2
+    order, swaps = _lu_cols(c[:, :h])
+    c[:, h:] = np.take_along_axis(c[:, h:], order[:, None, :], axis=2)
+    l11 = np.swapaxes(np.triu(c[:, :h, :h], 1), -1, -2)       # unit lower L11 (rows x columns)
+    l11[:, np.arange(h), np.arange(h)] = 1
+    c[:, h:, :h] = np.swapaxes(np.linalg.solve(l11, np.swapaxes(c[:, h:, :h], -1, -2)), -1, -2)
+    c[:, h:, h:] -= c[:, h:, :h] @ c[:, :h, h:]
+    order2, swaps2 = _lu_cols(c[:, h:, h:])
+    c[:, :h, h:] = np.take_along_axis(c[:, :h, h:], order2[:, None, :], axis=2)
+    order[:, h:] = np.take_along_axis(order[:, h:], order2, axis=1)
+    return order, swaps + swaps2
+
+
+def _lu_columns(c: np.ndarray):
+    """:func:`_lu_cols` for narrow panels: one column at a time (getf2)."""
+    bsz, kb, m = c.shape
+    rows = np.arange(bsz)
+    order = np.tile(np.arange(m), (bsz, 1))
+    swaps = np.zeros(bsz, dtype=np.int64)
+    for j in range(min(m, kb)):
+        r = j + np.argmax(np.abs(c[:, j, j:]), axis=1)
+        moved = r != j
+        if moved.any():
+            swaps += moved
+            c[rows, :, j], c[rows, :, r] = c[rows, :, r], c[rows, :, j].copy()
+            order[rows, j], order[rows, r] = order[rows, r], order[rows, j].copy()
+        piv = c[:, j, j]
+        c[:, j, j + 1:] /= np.where(piv == 0, 1, piv)[:, None]
+        if j + 1 < kb:
+            c[:, j + 1:, j + 1:] -= c[:, j + 1:, j:j + 1] * c[:, j:j + 1, j + 1:]
+    return order, swaps
+
+
+def lu(x: Array, func: str = "lu") -> LU:
+    """Blocked LU with partial pivoting of square matrices ``x`` (..., n, n) on their device."""
+    from ._linalg_funcs import matmul
+    n = x.shape[-1]
+    batch = x.shape[:-2]
+    bsz = int(np.prod(batch, dtype=np.int64))
+    _note(func, n)
+    a = _work_copy(x)
+    perm = np.tile(np.arange(n), (bsz, 1))
+    swaps = np.zeros(bsz, dtype=np.int64)
+    blocks, diag = [], np.empty((bsz, n), dtype=x.dtype.np)
+    for k in range(0, n, NB):
+        e = min(k + NB, n)
+        p = _read(func, a[..., k:, k:e]).reshape(bsz, n - k, e - k)
+        order, s = _panel_lu(p)
+        swaps += s
+        if (order != np.arange(n - k)).any():
+            _permute_rows(func, a, k, order.reshape(batch + (n - k,)))
+            perm[:, k:] = np.take_along_axis(perm[:, k:], order, axis=1)
+        a[..., k:, k:e] = _up(func, p.reshape(batch + p.shape[1:]), a)
+        l11 = np.tril(p[:, :e - k], -1) + np.eye(e - k, dtype=p.dtype)
+        u11 = np.triu(p[:, :e - k])
+        d = np.diagonal(u11, axis1=-2, axis2=-1)
+        diag[:, k:e] = d
+        linv = np.linalg.inv(l11)
+        uinv = np.linalg.inv(u11) if (d != 0).all() else None
+        shape = batch + (e - k, e - k)
+        blocks.append((k, e, _up(func, linv.reshape(shape), a),
+                       None if uinv is None else _up(func, uinv.reshape(shape), a)))
+        if e < n:
+            u12 = matmul(blocks[-1][2], a[..., k:e, e:])
+            a[..., k:e, e:] = u12
+            a[..., e:, e:] = a[..., e:, e:] - matmul(a[..., e:, k:e], u12)
+    parity = np.where(swaps % 2, -1, 1).reshape(batch)
+    return LU(a, perm.reshape(batch + (n,)), parity, blocks, diag.reshape(batch + (n,)))
+
+
+def lu_solve(f: LU, b: Array, func: str = "solve") -> Array:
+    """Solve ``A X = B`` from the factorization ``f`` of A; ``b`` (..., n, k) with the batch shape of
+    ``f``. Raises ``numpy.linalg.LinAlgError`` when A is singular."""
+    from ._linalg_funcs import matmul
+    if (f.diag == 0).any():
+        raise np.linalg.LinAlgError(f"linalg.{func}: singular matrix")
+    n = f.a.shape[-1]
+    x = _work_copy(b)
+    _permute_rows(func, x, 0, f.perm)
+    for k, e, linv, _ in f.blocks:                       # forward: L Y = P B
+        y = matmul(linv, x[..., k:e, :])
+        x[..., k:e, :] = y
+        if e < n:
+            x[..., e:, :] = x[..., e:, :] - matmul(f.a[..., e:, k:e], y)
+    for k, e, _, uinv in reversed(f.blocks):             # back: U X = Y
+        z = matmul(uinv, x[..., k:e, :])
+        x[..., k:e, :] = z
+        if k:
+            x[..., :k, :] = x[..., :k, :] - matmul(f.a[..., :k, k:e], z)
+    return x
+
+
+# ---- QR ------------------------------------------------------------------------------------------
+
+def _larft(v: np.ndarray, tau: np.ndarray) -> np.ndarray:
+    """The upper triangular T of the compact WY form ``H_1 ... H_k = I - V T V^H`` (LAPACK's
+    larft, forward and columnwise) for host reflectors ``v`` (..., m, k) and ``tau`` (..., k)."""
+    k = v.shape[-1]
+    gram = _hn(v) @ v                                   # V^H V, (..., k, k)
+    t = np.zeros(v.shape[:-2] + (k, k), dtype=v.dtype)
+    for i in range(k):
+        t[..., i, i] = tau[..., i]
+        if i:
+            t[..., :i, i] = -tau[..., i, None] * np.einsum("...ij,...j->...i", t[..., :i, :i], gram[..., :i, i])
+    return t
+
+
+def qr(x: Array, complete: bool) -> tuple:
+    """Blocked Householder QR of ``x`` (..., m, n): (Q, R) reduced, or complete when asked."""
+    from ._creation import eye, triu
+    from ._linalg_funcs import matmul
+    from ._manipulation import broadcast_to
+    m, n = x.shape[-2:]
+    kmax = min(m, n)
+    batch = x.shape[:-2]
+    _note("qr", kmax)
+    a = _work_copy(x)
+    panels = []
+    for k in range(0, kmax, NB):
+        e = min(k + NB, kmax)
+        h, tau = np.linalg.qr(_read("qr", a[..., k:, k:e]), mode="raw")
+        h = np.swapaxes(h, -1, -2)                      # LAPACK's layout: (..., m - k, kb)
+        v = np.tril(h, -1)
+        v[..., np.arange(e - k), np.arange(e - k)] = 1
+        a[..., k:, k:e] = _up("qr", np.triu(h), a)
+        vd, td = _up("qr", v, a), _up("qr", _larft(v, tau), a)
+        if e < n:                                       # A2 <- Q^H A2 = A2 - V T^H (V^H A2)
+            c = a[..., k:, e:]
+            a[..., k:, e:] = c - matmul(vd, matmul(conj_transpose(td), matmul(conj_transpose(vd), c)))
+        panels.append((k, vd, td))
+    cols = m if complete else kmax
+    q = _work_copy(broadcast_to(eye(m, cols, dtype=x.dtype, device=x.device), batch + (m, cols)))
+    for k, vd, td in reversed(panels):                  # Q = H_1 ... H_p I, applied backwards
+        c = q[..., k:, k:]
+        q[..., k:, k:] = c - matmul(vd, matmul(td, matmul(conj_transpose(vd), c)))
+    r = triu(a if complete else a[..., :kmax, :])
+    return q, r
