@@ -75,6 +75,14 @@ class Intrinsics:
             fn = ir.Function(b.module, ir.FunctionType(I32, [I32, I32, I32, I32]), name=name)
         return b.call(fn, [const(I32, -1), v, const(I32, delta), const(I32, 0)])
 
+    def match_any(self, b: ir.IRBuilder, v: ir.Value) -> ir.Value:
+        """The i32 mask of the warp's lanes whose i32 ``v`` equals this lane's (all lanes take part)."""
+        name = "llvm.nvvm.match.any.sync.i32"
+        fn = b.module.globals.get(name)
+        if fn is None:
+            fn = ir.Function(b.module, ir.FunctionType(I32, [I32, I32]), name=name)
+        return b.call(fn, [const(I32, -1), v])
+
     def barrier(self, b: ir.IRBuilder) -> None:
         name = "llvm.nvvm.barrier0"
         fn = b.module.globals.get(name)
@@ -90,10 +98,12 @@ def block_reducible(spec) -> bool:
 
 
 def launch_mode(spec) -> str:
-    """How the cuda device launches the NVPTX form of a ``reduce`` spec: ``"block"`` (a thread
-    block per work item: block reductions, block scans) or ``"grid"`` (a thread per work item)."""
+    """How the cuda device launches the NVPTX form of a ``reduce`` or ``sort`` spec: ``"block"``
+    (a thread block per work item: block reductions, block scans, radix sort phases) or
+    ``"grid"`` (a thread per work item)."""
     from .ptx_scan import block_scannable
-    return LAUNCH_MODE if block_reducible(spec) or block_scannable(spec) else "grid"
+    from .ptx_sort import block_sortable
+    return LAUNCH_MODE if block_reducible(spec) or block_scannable(spec) or block_sortable(spec) else "grid"
 
 
 def generate(spec, module: ir.Module, fname: str, intr: Intrinsics | None = None):

@@ -105,9 +105,11 @@ class NVPTXTarget(Target):
     def generators(self) -> dict:
         """kind -> generator used instead of the host one: a GPU form of that kind, which may define
         its own ``NAME_grid`` entry (then no grid-stride wrapper is added). ``reduce``: block
-        reductions for chunked specs (:mod:`.ptx_reduce`)."""
-        from . import ptx_reduce
-        return {"reduce": ptx_reduce.generate}
+        reductions for chunked specs (:mod:`.ptx_reduce`, argmax/argmin included) and block scans
+        (:mod:`.ptx_scan`); ``sort``: block forms of the radix sort's count and scatter phases
+        (:mod:`.ptx_sort`)."""
+        from . import ptx_reduce, ptx_sort
+        return {"reduce": ptx_reduce.generate, "sort": ptx_sort.generate}
 
     def __init__(self, arch: int = 80, ptx_version: int = 78):
         init_llvm()
