@@ -247,6 +247,8 @@ def _worker(outdir: Path) -> None:
     from egpu_array.kernels.ptx_scan import block_scannable
     manifest["block_scans"] = sum(map(block_scannable, specs))
     manifest["block_argreductions"] = sum(block_reducible(s) and s.op in ("argmax", "argmin") for s in specs)
+    from egpu_array.kernels.ptx_sort import block_sortable
+    manifest["block_sort_phases"] = sorted({s.phase for s in specs if block_sortable(s)})
     for s in specs:
         manifest["specs"].append({"kind": s.kind, "name": s.name, "repr": repr(s),
                                   "refused": refused.get(s), "not_lowered": not_lowered(s)})
@@ -287,6 +289,7 @@ def test_block_scans_and_argreductions_are_in_the_battery(battery_ptx):
     reductions (kernels.ptx_reduce) are generated and assembled with the rest."""
     _, manifest = battery_ptx
     assert manifest["block_scans"] >= 8 and manifest["block_argreductions"] >= 4
+    assert manifest["block_sort_phases"] == ["hist", "hist_all", "scatter", "scatter_first"]  # kernels.ptx_sort
 
 
 def test_refused_specs_are_exactly_the_listed_ones(battery_ptx):
