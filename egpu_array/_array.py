@@ -233,20 +233,57 @@ _NOT_ELEMENTWISE = frozenset({"matmul", "reduce", "gather"})
 
 
 def _overlaps_differently(node: LazyNode, view: View) -> bool:
-    """Whether ``node`` reads ``view.buffer`` other than element for element through ``view``
-    itself (through another view, or under a product, reduction or gather), so that computing it
-    straight into ``view`` could read elements already overwritten."""
-    stack = [node]
+    """Whether ``node`` reads elements of ``view.buffer`` that ``view`` (of ``node.shape``) covers
+    other than element for element through ``view`` itself (through another view, or under a
+    product, reduction or gather), so that computing it straight into ``view`` could read elements
+    already overwritten. Reads of a disjoint part of the buffer (another block of the matrix) are
+    safe."""
+    stack = [(node, False)]
     while stack:
-        n = stack.pop()
-        if n.op in _NOT_ELEMENTWISE and view.buffer in n.buffers:
-            return True
+        n, under = stack.pop()
         if n.op == "buffer":
             v = n.arg
-            if v.buffer is view.buffer and (v.strides != view.strides or v.offset != view.offset):
+            if v.buffer is view.buffer and (under or v.strides != view.strides or v.offset != view.offset) \
+                    and not _disjoint(v, n.shape, view, node.shape):
                 return True
-        stack.extend(n.srcs)
+            continue
+        if view.buffer not in n.buffers:
+            continue
+        deeper = under or n.op in _NOT_ELEMENTWISE
+        if n.op == "gather":
+            stack.append((n.arg.source, True))
+        stack.extend((src, deeper) for src in n.srcs)
     return False
+
+
+def _disjoint(a: View, a_shape: tuple, b: View, b_shape: tuple) -> bool:
+    """Whether two views of one buffer share no element: their extents do not meet, or they are
+    boxes of the same strided layout (same strides, each coordinate within its dimension's pitch)
+    that are apart along some dimension."""
+    from ._transfer import view_extent
+    lo1, hi1 = view_extent(a_shape, a.strides, a.offset)
+    lo2, hi2 = view_extent(b_shape, b.strides, b.offset)
+    if hi1 <= lo1 or hi2 <= lo2 or hi1 <= lo2 or hi2 <= lo1:
+        return True
+    if a.strides != b.strides or len(a_shape) != len(b_shape):
+        return False
+    dims = sorted((st, i) for i, st in enumerate(a.strides) if st != 0 and (a_shape[i] > 1 or b_shape[i] > 1))
+    if any(st < 0 for st, _ in dims):
+        return False
+    boxes = []
+    for off, shape in ((a.offset, a_shape), (b.offset, b_shape)):
+        box = {}
+        for k in range(len(dims) - 1, -1, -1):  # largest stride first
+            st, i = dims[k]
+            c, off = divmod(off, st)
+            pitch = dims[k + 1][0] // st if k + 1 < len(dims) else None
+            if pitch is not None and (dims[k + 1][0] % st or c + shape[i] > pitch):
+                return False
+            box[i] = (c, c + shape[i])
+        if off:
+            return False
+        boxes.append(box)
+    return any(boxes[0][i][1] <= boxes[1][i][0] or boxes[1][i][1] <= boxes[0][i][0] for _, i in dims)
 
 
 # ---- operators: one table, forwarded to the namespace functions ------------------------------

@@ -118,8 +118,8 @@ def realize_matmul(root: LazyNode, out: View, mm: LazyNode) -> None:
     if k == 0:  # an empty sum: the epilogue over zeros, one elementwise launch
         mm.computed = LazyNode("const", (), mm.dtype, mm.shape, 0.0, device)
         return sch.realize_into(root, out)
-    if out.buffer in root.buffers:  # the output is also read: the GEMM writes partial sums early
-        tmp = sch.compute_new(root)
+    if out.buffer in root.buffers and not _reads_safely(root, out, mm, k):
+        tmp = sch.compute_new(root)  # the output is also read, and the GEMM writes partial sums early
         return sch.realize_into(tmp, out)
     _compute_barriers(root, mm)  # a reduction or product over mm must not see the stand-in below
     if mm.computed is not None:
@@ -135,6 +135,16 @@ def realize_matmul(root: LazyNode, out: View, mm: LazyNode) -> None:
         return sch.realize_into(root, out)
     acc_input = low.inputs.index(sentinel)
     _launch(root, out, mm, low, acc_input)
+
+
+def _reads_safely(root: LazyNode, out: View, mm: LazyNode, k: int) -> bool:
+    """Whether the GEMM may write ``out`` although ``root`` reads its buffer (``C = C - A @ B`` in
+    a blocked factorization): K is one slice, so no partial sum is stored before the epilogue
+    reads its element, the epilogue reads ``out`` only element for element, and the operands read
+    a disjoint part of the buffer (host GEMM only)."""
+    from ._array import _overlaps_differently
+    return (not tiled(mm.device) and mm.dtype.name in BLOCKING and k <= BLOCKING[mm.dtype.name][1]
+            and not _overlaps_differently(root, out))
 
 
 def _compute_barriers(root: LazyNode, mm: LazyNode) -> None:

@@ -158,3 +158,22 @@ def test_writes_of_products_and_gathers_of_the_target_itself():
     y = xp.take_along_axis(x, xp.asarray(rows[:, None]), axis=0)
     x[...] = 0
     np.testing.assert_array_equal(np.asarray(y), base[rows])
+
+
+@pytest.mark.parametrize("rows, cols", [((slice(128, None), slice(None, 128)), (slice(None, 128), slice(128, None))),
+                                        ((slice(None, -1), slice(None, 100)), (slice(None, 100), slice(None, -1)))],
+                         ids=["disjoint blocks", "overlapping"])
+def test_product_written_into_its_own_matrix(rows, cols):
+    """``A[e:, e:] = A[e:, e:] - A[e:, :k] @ A[:k, e:]`` (a blocked factorization's update) is one
+    GEMM when the operands are other blocks of A; overlapping operands go through a temporary."""
+    base = np.random.default_rng(0).standard_normal((300, 300))
+    start = 128 if rows[0].start == 128 else 1
+    x = xp.asarray(base)
+    xp.synchronize(x)
+    with xp.profile() as prof:
+        x[start:, start:] = x[start:, start:] - x[rows] @ x[cols]
+        xp.synchronize(x)
+    ref = base.copy()
+    ref[start:, start:] -= base[rows] @ base[cols]
+    np.testing.assert_allclose(np.asarray(x), ref, rtol=1e-12, atol=1e-12)
+    assert prof.launches == (1 if start == 128 else 2)
