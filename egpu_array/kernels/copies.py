@@ -18,8 +18,8 @@ Kernel ``void NAME(i64* args, i64 start, i64 stop)``; ``args``:
 Rows of the innermost dimension are copied by a counted loop; when both inner strides are 1 the
 loop is the contiguous one LLVM vectorizes. A *tiled* piece (a transposing copy: the source's
 unit stride is along dimension ``ndim - 2``, the destination's along the last one) is walked in
-T x T blocks of its last two dimensions (:func:`tile_of`: 64-byte rows, a cache line on both
-sides), grouped in super-blocks, so both sides stay in cache and in the TLB; its work items count
+T x T blocks of its last two dimensions (:func:`tile_of`: rows of whole cache lines on both
+sides, but for 1-byte elements), grouped in super-blocks, so both sides stay in cache and in the TLB; its work items count
 blocks instead of elements. A full block of a same-dtype copy is moved with vector loads,
 shuffles (a transpose in registers) and vector stores; edge blocks and casts element by element.
 """
@@ -37,17 +37,18 @@ from .sort import _while
 
 __all__ = ["CopiesSpec", "record_size", "generate", "tile_of"]
 
-#: bytes of one block row of a tiled (transposing) piece: a cache line on both sides
-BLOCK_BYTES = 64
-#: most elements along a block edge (1-byte elements: 32 x 32 blocks, not 64 x 64)
-MAX_TILE = 32
+#: bytes of a cache line: a block's rows are whole lines on both sides
+LINE_BYTES = 64
+#: fewest and most elements along a block edge (wide elements: several lines per row, so the
+#: per-block bookkeeping is shared by at least 256 elements; 1-byte elements: 32 x 32 blocks)
+MIN_TILE, MAX_TILE = 16, 32
 #: bytes of a vector register (AVX2): blocks are transposed in squares of this width
 VECTOR_BYTES = 32
 
 
 def tile_of(itemsize: int) -> int:
     """Block edge, in elements, of tiled pieces copied into elements of ``itemsize`` bytes."""
-    return min(MAX_TILE, BLOCK_BYTES // itemsize)
+    return max(MIN_TILE, min(MAX_TILE, LINE_BYTES // itemsize))
 
 
 @dataclass(frozen=True)
@@ -209,24 +210,29 @@ def _block_copy(b, dtype, tile, src_at, src_row, dst_at, dst_row) -> None:
     src_row``) becomes column j of the destination (row i from byte ``dst_at + i * dst_row``).
 
     The block is cut in squares of one vector register's width (:data:`VECTOR_BYTES`), each loaded,
-    transposed in registers (:func:`_transpose`) and stored on its own (a whole 64-byte block
-    would not fit the registers), in the order top-left, bottom-left, bottom-right, top-right, so
-    the two halves of every line are read (written) by consecutive squares. A compiler barrier
-    after each square keeps that order: rows are often a power of two of bytes apart, all in one
-    cache set, and interleaved squares would evict lines between their halves."""
+    transposed in registers (:func:`_transpose`) and stored on its own (a whole block would not
+    fit the registers). Squares go by groups of 2 x 2 covering one cache line per row on each
+    side, in the order top-left, bottom-left, bottom-right, top-right, so the two halves of every
+    line are read (written) by consecutive squares; groups go along the destination's rows. A
+    compiler barrier after each square keeps that order: rows are often a power of two of bytes
+    apart, all in one cache set, and interleaved squares would evict lines between their halves."""
     v = min(tile, VECTOR_BYTES // dtype.itemsize)
     size = dtype.itemsize
-    squares = [(0, 0)] if v == tile else [(0, 0), (1, 0), (1, 1), (0, 1)]
-    for a, c in squares:  # square (a, c): elements a*v.. of source rows c*v..
-        s_at = b.add(src_at, b.add(b.mul(const(I64, c * v), src_row), const(I64, a * v * size)))
-        d_at = b.add(dst_at, b.add(b.mul(const(I64, a * v), dst_row), const(I64, c * v * size)))
-        vec, k = _row_type(dtype, v)
-        ptr = vec.as_pointer()
-        rows = [b.load(b.inttoptr(b.add(s_at, b.mul(const(I64, j), src_row)), ptr), align=size)
-                for j in range(v)]
-        for i, col in enumerate(_transpose(b, rows, k)):
-            b.store(col, b.inttoptr(b.add(d_at, b.mul(const(I64, i), dst_row)), ptr), align=size)
-        _in_order(b)
+    vec, k = _row_type(dtype, v)
+    ptr = vec.as_pointer()
+    pair = [(0, 0)] if v == tile else [(0, 0), (1, 0), (1, 1), (0, 1)]
+    groups = max(1, tile // (2 * v))
+    for ga in range(groups):
+        for gc in range(groups):
+            for a, c in pair:  # square (a, c): elements a*v.. of source rows c*v..
+                a, c = a + 2 * ga, c + 2 * gc
+                s_at = b.add(src_at, b.add(b.mul(const(I64, c * v), src_row), const(I64, a * v * size)))
+                d_at = b.add(dst_at, b.add(b.mul(const(I64, a * v), dst_row), const(I64, c * v * size)))
+                rows = [b.load(b.inttoptr(b.add(s_at, b.mul(const(I64, j), src_row)), ptr), align=size)
+                        for j in range(v)]
+                for i, col in enumerate(_transpose(b, rows, k)):
+                    b.store(col, b.inttoptr(b.add(d_at, b.mul(const(I64, i), dst_row)), ptr), align=size)
+                _in_order(b)
 
 
 def _row_type(dtype, n: int):
