@@ -1,7 +1,7 @@
 """Block reductions for NVPTX: the phase 1 of a chunked reduction, one thread block per work item.
 
 Used by NVPTXTarget for ``reduce`` specs that are ``chunked`` (few outputs, long rows: a whole-array
-sum, a sum over a long axis) and neither scans nor argmax/argmin, in the "inner" order; every other
+sum, a sum over a long axis), not scans (see :mod:`.ptx_scan`), in the "inner" order; every other
 reduce spec uses the host generator under the grid-stride wrapper. Same argument slots and partials
 layout as :mod:`.reduction` (work item ``w`` reduces chunk ``w % nchunks`` of output
 ``w // nchunks`` into ``partials[w]``; the one-thread finalize step of :mod:`.reduction` combines
@@ -14,9 +14,16 @@ them), but the chunk is shared by the threads of a block:
 3. lane 0 of every warp writes its value to shared memory; after a barrier, warp 0 combines those
    the same way and thread 0 stores the partial.
 
+argmax/argmin carry (value, index) pairs (:class:`_ArgBest`): their partial is the chunk's int64
+index (8 bytes per chunk, whatever the dtype) and their finalize step re-evaluates the value at
+each chunk's index. The scheduler does not chunk argmax/argmin yet (``_schedule._reduce_chunks``
+excludes them and sizes partials by the accumulator dtype), so on a GPU they still run one thread
+per output until it does; tests force the chunking.
+
 The entry ``NAME_grid(i64* args, i64 n, i64 per)`` strides over work items by blocks. The GPU
-operations go through an :class:`Intrinsics` object, so tests can run the kernel on the host with
-one-thread blocks (shuffles then have no partner; barriers are no-ops).
+operations go through an :class:`Intrinsics` object, so tests run the kernel on the host with
+emulated blocks (tests/backend/test_cuda_grid_emulation.py: concurrent OS threads, shuffles and
+barriers as callbacks, warps of 4 or 32 lanes).
 """
 from __future__ import annotations
 

@@ -37,7 +37,7 @@ from .ptx_reduce import (LAUNCH_MODE, Intrinsics, _from_i32s, _to_i32s, shared_a
 from .reduction import ReduceArgs, _combine, _const_of, _flat, _store_value, _unflat, identity_of, reduce_arg_layout
 from .spec import REDUCE_OPS, ReduceSpec
 
-__all__ = ["block_scannable", "generate_scan", "warp_scan"]
+__all__ = ["block_scannable", "generate_scan", "warp_scan", "block_scan"]
 
 
 def block_scannable(spec) -> bool:
@@ -55,6 +55,33 @@ def warp_scan(b, intr: Intrinsics, merge, vals: list, lane) -> list:
         comb = merge(b, up, vals)
         vals = [b.select(has, y, x) for x, y in zip(vals, comb)]
     return vals
+
+
+def block_scan(b, intr: Intrinsics, shared, merge, vals: list, ident: list, carry: list) -> tuple:
+    """Inclusive scan of one value per thread over the block in thread order, after ``carry``:
+    ``(carry (+) vals[0..tid], the block's total)``. Warp scans, the last lane of every warp
+    stores the warp's total in ``shared`` (a record per warp), warp 0 scans those, each warp adds
+    the total of the warps before it. Two barriers; the caller needs a third before ``shared``
+    is written again (the totals are read after the second)."""
+    tid, ntid = intr.sreg(b, "tid.x"), intr.sreg(b, "ntid.x")
+    lane, warp, nwarps, in_warp = intr.lanes(b, tid, ntid)
+    width = const(I64, intr.warp)
+    last_lane = b.sub(b.select(b.icmp_unsigned("<", in_warp, width), in_warp, width), const(I64, 1))
+    scanned = warp_scan(b, intr, merge, vals, lane)
+    with b.if_then(b.icmp_unsigned("==", lane, last_lane)):
+        shared_store(b, shared, warp, scanned)
+    intr.barrier(b)
+    with b.if_then(b.icmp_unsigned("==", warp, const(I64, 0))):
+        has = b.icmp_unsigned("<", lane, nwarps)
+        mine = shared_load(b, shared, b.select(has, lane, const(I64, 0)), ident)
+        totals = warp_scan(b, intr, merge, [b.select(has, m, x) for m, x in zip(mine, ident)], lane)
+        with b.if_then(has):
+            shared_store(b, shared, lane, totals)
+    intr.barrier(b)
+    is_first = b.icmp_unsigned("==", warp, const(I64, 0))
+    before = shared_load(b, shared, b.select(is_first, const(I64, 0), b.sub(warp, const(I64, 1))), ident)
+    before = [b.select(is_first, x, y) for x, y in zip(ident, before)]
+    return merge(b, carry, merge(b, before, scanned)), shared_load(b, shared, b.sub(nwarps, const(I64, 1)), ident)
 
 
 def generate_scan(spec: ReduceSpec, module: ir.Module, fname: str, intr: Intrinsics) -> ir.Function:
@@ -76,9 +103,6 @@ def generate_scan(spec: ReduceSpec, module: ir.Module, fname: str, intr: Intrins
         return _flat(_combine(b, op, acc_dt, _unflat(x, like), _unflat(y, like)))
 
     tid, ntid = intr.sreg(b, "tid.x"), intr.sreg(b, "ntid.x")
-    lane, warp, nwarps, in_warp = intr.lanes(b, tid, ntid)
-    width = const(I64, intr.warp)
-    last_lane = b.sub(b.select(b.icmp_unsigned("<", in_warp, width), in_warp, width), const(I64, 1))
     shared = shared_array(module, fname + "_shared", intr.warp * len(ident), intr)
     total_red, red = ra.total_red, ra.red
 
@@ -126,26 +150,11 @@ def generate_scan(spec: ReduceSpec, module: ir.Module, fname: str, intr: Intrins
         p.add_incoming(x, other_block)
         vals.append(p)
 
-    scanned = warp_scan(b, intr, merge, vals, lane)
-    with b.if_then(b.icmp_unsigned("==", lane, last_lane)):
-        shared_store(b, shared, warp, scanned)
-    intr.barrier(b)
-    with b.if_then(b.icmp_unsigned("==", warp, const(I64, 0))):
-        has = b.icmp_unsigned("<", lane, nwarps)
-        mine = shared_load(b, shared, b.select(has, lane, const(I64, 0)), ident)
-        totals = warp_scan(b, intr, merge, [b.select(has, m, x) for m, x in zip(mine, ident)], lane)
-        with b.if_then(has):
-            shared_store(b, shared, lane, totals)
-    intr.barrier(b)
-    is_first = b.icmp_unsigned("==", warp, const(I64, 0))
-    before = shared_load(b, shared, b.select(is_first, const(I64, 0), b.sub(warp, const(I64, 1))), ident)
-    before = [b.select(is_first, x, y) for x, y in zip(ident, before)]
-    result = merge(b, carry, merge(b, before, scanned))
+    result, tile = block_scan(b, intr, shared, merge, vals, ident, carry)
     with b.if_then(valid):
         out = ra.ops[0]
         off = b.add(bases[0], b.mul(j, out.strides[-1]))
         _store_value(b, out, off, cast(b, acc_dt, out_dt, _unflat(result, like)))
-    tile = shared_load(b, shared, b.sub(nwarps, const(I64, 1)), ident)
     new_carry = merge(b, carry, tile)
     intr.barrier(b)  # every thread has read the totals before the next tile writes them
     for p, x in zip(carry, new_carry):

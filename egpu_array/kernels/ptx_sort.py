@@ -16,8 +16,9 @@ one thread:
   base (the chunk's offset from the ``prefix`` phase plus the earlier tiles), and the base moves
   on; after another barrier every element goes to ``wcount[warp][digit] + rank``. Elements of a
   tile are ordered by (warp, lane), that is by position, so equal digits keep their order: stable.
-* ``prefix`` (one work item, ``nchunks * 256`` counters) stays the host phase under the
-  grid-stride wrapper.
+* ``prefix`` (one work item): one block turns the ``nchunks * 256`` counts into offsets
+  (digit-major, chunks in order inside) with the block scan of :mod:`.ptx_scan`, in tiles of
+  ``ntid`` counters with a running carry (the host form is one thread's sequential loop).
 
 The host emulation (tests/backend/test_cuda_grid_emulation.py) runs these blocks with concurrent
 threads; it checks results against NumPy, not the absence of races on a GPU.
@@ -37,7 +38,7 @@ __all__ = ["block_sortable", "generate"]
 
 #: digits per pass (8-bit digits); an invalid lane of a tile takes digit NONE (matches no real one)
 DIGITS, NONE = 256, 256
-BLOCK_PHASES = ("hist", "hist_all", "scatter", "scatter_first")
+BLOCK_PHASES = ("hist", "hist_all", "prefix", "scatter", "scatter_first")
 
 
 def block_sortable(spec) -> bool:
@@ -47,7 +48,7 @@ def block_sortable(spec) -> bool:
 
 def generate(spec, module: ir.Module, fname: str, intr: Intrinsics | None = None):
     """NVPTXTarget's generator of ``sort`` specs: block forms of the radix phases, the host
-    generator for the rest (merge sort phases, the radix prefix)."""
+    generator for the rest (merge sort phases)."""
     if not block_sortable(spec):
         from .sort import generate_sort
         return generate_sort(spec, module, fname)
@@ -61,6 +62,8 @@ def generate(spec, module: ir.Module, fname: str, intr: Intrinsics | None = None
     K = Keys(b, dtype_named(spec.dtype))
     s = _Slots(b, K, slot)
     tid, ntid = intr.sreg(b, "tid.x"), intr.sreg(b, "ntid.x")
+    if spec.phase == "prefix":
+        return _block_prefix(module, fname, fn, b, intr, s)
     counting = spec.phase.startswith("hist")
     shifts = [8 * p for p in range(radix_passes(K.dtype))] if spec.phase == "hist_all" else [s.shift]
     if counting:
@@ -225,6 +228,47 @@ def _block_scatter(spec, b, intr, K, s, sh, c, lo, hi, tid, ntid) -> None:
                 b.store(src, b.gep(s.di, [pos]))
         intr.barrier(b)  # base and wcount change at the next tile's start
     _strided(b, const(I64, 0), ntiles, const(I64, 1), "tile", tile)
+
+
+def _block_prefix(module, fname, fn, b, intr, s):
+    """The prefix phase as one block: an exclusive scan of the counts in the order (digit, chunk)
+    (element ``e`` is ``hist[(e % nchunks) * 256 + e // nchunks]``), in place, tile by tile."""
+    from .ptx_scan import block_scan
+    from .ptx_reduce import shared_array
+    tid, ntid = intr.sreg(b, "tid.x"), intr.sreg(b, "ntid.x")
+    shared = shared_array(module, fname + "_shared", intr.warp, intr)
+    zero = const(I64, 0)
+    total = b.mul(s.nchunks, const(I64, DIGITS))
+    pre = b.block
+    head, body, done = (b.append_basic_block(f"p.{x}") for x in ("head", "body", "done"))
+    b.branch(head)
+    b.position_at_end(head)
+    first = b.phi(I64)
+    carry = b.phi(I64)
+    first.add_incoming(zero, pre)
+    carry.add_incoming(zero, pre)
+    # only block 0 works (one work item; a launch of more blocks leaves the rest idle)
+    go = b.and_(b.icmp_signed("<", first, total), b.icmp_unsigned("==", intr.sreg(b, "ctaid.x"), zero))
+    b.cbranch(go, body, done)
+    b.position_at_end(body)
+    e = b.add(first, tid)
+    valid = b.icmp_signed("<", e, total)
+    safe = b.select(valid, e, zero)
+    ptr = b.gep(s.hist, [b.add(b.mul(b.urem(safe, s.nchunks), const(I64, DIGITS)), b.udiv(safe, s.nchunks))])
+    v = b.select(valid, b.load(ptr), zero)
+    add = lambda b, x, y: [b.add(x[0], y[0])]  # noqa: E731
+    (incl,), (tile,) = block_scan(b, intr, shared, add, [v], [zero], [carry])
+    with b.if_then(valid):
+        b.store(b.sub(incl, v), ptr)
+    intr.barrier(b)  # the warp totals are read before the next tile writes them
+    first.add_incoming(b.add(first, ntid), b.block)
+    carry.add_incoming(b.add(carry, tile), b.block)
+    b.branch(head)
+    b.position_at_end(done)
+    b.ret_void()
+    _mark_kernel(module, fn)
+    module.egpu_launch = LAUNCH_MODE
+    return fn
 
 
 def _popc(b, x):
