@@ -20,7 +20,8 @@ outer then inner strides, or a scalar: one slot, two for complex), ``parts``, th
 With one outer position (``x[idx] = v`` on a 1-D ``x``), ``parts >= 1`` and work items are
 parts: item ``p`` scans all inner positions in order but writes only the targets whose first
 index falls in the ``p``-th of ``parts`` equal ranges of its axis, so the writes are spread over
-threads and the last duplicate still wins (``parts == 0``: the outer loop described above).
+threads and the last duplicate still wins (``parts == 0``: the outer loop described above;
+``parts == 1``: one loop that writes every position, no range test).
 """
 from __future__ import annotations
 
@@ -198,12 +199,18 @@ def generate(spec: ScatterSpec, module: ir.Module, fname: str) -> ir.Function:
             with for_range(b, start, stop, name="p") as p:
                 lo = b.sdiv(b.mul(p, extent), parts)
                 hi = b.sdiv(b.mul(b.add(p, const(I64, 1)), extent), parts)
-                with for_range(b, zero, n_inner, name="pq") as q:
-                    got, v_in = positions(q)
-                    i0 = got[0][0]
-                    mine = b.and_(b.icmp_signed(">=", i0, lo), b.icmp_signed("<", i0, hi))
-                    with b.if_then(mine):
-                        target.store(target_offset(got), value_at(v_in))
+                with b.if_else(b.icmp_signed("==", parts, const(I64, 1))) as (whole, part):
+                    with whole:  # one part: every write is this work item's
+                        with for_range(b, zero, n_inner, name="aq") as q:
+                            got, v_in = positions(q)
+                            target.store(target_offset(got), value_at(v_in))
+                    with part:
+                        with for_range(b, zero, n_inner, name="pq") as q:
+                            got, v_in = positions(q)
+                            i0 = got[0][0]
+                            mine = b.and_(b.icmp_signed(">=", i0, lo), b.icmp_signed("<", i0, hi))
+                            with b.if_then(mine):
+                                target.store(target_offset(got), value_at(v_in))
         with plain:  # this range's outer positions, for every inner position
             wend = b.select(b.icmp_signed("<", stop, n_outer), stop, n_outer)
             with for_range(b, zero, n_inner, name="q") as q:
