@@ -168,14 +168,27 @@ def inv(x, /) -> Array:
 
 
 def pinv(x, /, *, rtol=None) -> Array:
-    """Moore-Penrose pseudo-inverses."""
+    """Moore-Penrose pseudo-inverses: ``V diag(1/s) U^H`` over the singular values above
+    ``rtol * max(s)`` (from :func:`svd`; the product is a GEMM on the device)."""
+    from ._searching import where
     _check("pinv", x)
-    if isinstance(rtol, Array):
-        a, rtol = _host("pinv", x, rtol)
-    else:
+    if x.size == 0:
         (a,) = _host("pinv", x)
-        rtol = max(a.shape[-2:]) * np.finfo(a.dtype).eps if rtol is None else float(rtol)
-    return _back(np.linalg.pinv(a, rcond=rtol), x)
+        return _back(np.linalg.pinv(a), x)
+    u, s, vh = svd(x, full_matrices=False)
+    keep = s > _cutoff(x, s, rtol)
+    inv_s = where(keep, 1.0 / where(keep, s, 1.0), 0.0)
+    return matmul(blocked.conj_transpose(vh) * inv_s[..., None, :], blocked.conj_transpose(u))
+
+
+def _cutoff(x, s, rtol):
+    """``rtol * max(s)`` per matrix, keeping the last axis (rtol: None for ``max(M, N) * eps``, a
+    float, or an Array broadcast against the batch)."""
+    from ._statistical import max as _max
+    if rtol is None:
+        rtol = max(x.shape[-2:]) * float(np.finfo(x.dtype.real_dtype.np).eps)
+    largest = _max(s, axis=-1, keepdims=True)
+    return largest * (rtol[..., None] if isinstance(rtol, Array) else float(rtol))
 
 
 class QRResult(NamedTuple):
@@ -287,15 +300,14 @@ def svdvals(x, /) -> Array:
 
 
 def matrix_rank(x, /, *, rtol=None) -> Array:
-    """Numerical rank: singular values above rtol * largest."""
+    """Numerical rank: how many singular values (:func:`svdvals`) exceed ``rtol * max(s)``."""
+    from ._data_type import astype
+    from ._statistical import sum as _sum
     _check("matrix_rank", x)
-    (a,) = _host("matrix_rank", x)
-    s = np.linalg.svd(a, compute_uv=False)
-    if rtol is None:
-        rtol = max(a.shape[-2:]) * np.finfo(s.dtype).eps
-    tol = np.max(s, axis=-1, keepdims=True, initial=0.0) * np.asarray(rtol)[..., None] \
-        if s.size else 0.0
-    return _back(np.sum(s > tol, axis=-1), x, dt.int64)
+    if x.size == 0:
+        return _back(np.zeros(x.shape[:-2], dtype=np.int64), x, dt.int64)
+    s = svdvals(x)
+    return astype(_sum(astype(s > _cutoff(x, s, rtol), dt.int64), axis=-1), dt.int64)
 
 
 # ---- device kernels ------------------------------------------------------------------------------
