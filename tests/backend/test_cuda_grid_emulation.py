@@ -419,8 +419,13 @@ def test_chunked_argmax_argmin_match_numpy(dtype, op, shape, axis, chunks, kind,
     assert np.array_equal(got, want), (h, got, want)
 
 
-def test_block_forms_with_32_lane_warps():
+def test_block_forms_with_32_lane_warps(monkeypatch):
     """The real warp width (32 lanes, 5-step shuffle trees, 2 warps per block) on small data."""
+    from egpu_array import _sorting
+    monkeypatch.setattr(_sorting, "RADIX_MIN", 256)
+    k = rng.integers(-3, 3, 900).astype(np.float32) / 2  # long runs of equal keys: match.any masks
+    k[::50] = np.nan
+    assert np.array_equal(np.asarray(xp.argsort(xp.asarray(k, device="gridemu32"))), np.argsort(k, kind="stable"))
     h = rng.standard_normal(300)
     h[[77, 201]] = np.nan
     x = xp.asarray(h, device="gridemu32")
