@@ -73,8 +73,14 @@ def copy_pieces(pieces: list, out_dtype, device) -> None:
             n, step = math.prod(cshape), CHUNK
         items += [v for lo in range(0, n, step) for v in (k, lo, min(lo + step, n))]
         sv = src.arg
-        records += [src_dtypes.index(src.dtype.name), int(tiled), sv.buffer.ptr + sv.offset * src.dtype.itemsize,
-                    dst.buffer.ptr + dst.offset * out_dtype.itemsize]
+        src_at = sv.buffer.ptr + sv.offset * src.dtype.itemsize
+        dst_at = dst.buffer.ptr + dst.offset * out_dtype.itemsize
+        if tiled and src_st[-2] == -1:  # walk that dimension backwards: the source's stride is +1
+            src_at -= (cshape[-2] - 1) * src.dtype.itemsize
+            dst_at += (cshape[-2] - 1) * dst_st[-2] * out_dtype.itemsize
+            src_st = list(src_st[:-2]) + [1, src_st[-1]]
+            dst_st = list(dst_st[:-2]) + [-dst_st[-2], dst_st[-1]]
+        records += [src_dtypes.index(src.dtype.name), int(tiled), src_at, dst_at]
         records += [1] * pad + list(cshape) + [0] * pad + list(src_st) + [0] * pad + list(dst_st)
     spec = CopiesSpec(out_dtype=out_dtype.name, src_dtypes=src_dtypes, ndim=nd)
     assert len(records) == len(pieces) * record_size(nd)

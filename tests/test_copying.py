@@ -212,8 +212,8 @@ def _filled(shape, dtype):
 @pytest.mark.parametrize("dtype", WIDTHS)
 def test_transposed_copy_blocks_and_edges_every_width(dtype):
     """Full register-transposed blocks (shapes that are multiples of the block edge), partial edge
-    blocks (one more or one fewer), a 3-D permutation, views at odd offsets (unaligned rows), a
-    reversed source (unit stride -1: element by element) and a transposed copy into a view."""
+    blocks (one more or one fewer), a 3-D permutation, views at odd offsets (unaligned rows),
+    reversed sources and destinations (unit stride -1) and a transposed copy into a view."""
     from egpu_array.kernels.copies import tile_of
     t = tile_of(np.dtype(dtype).itemsize)
     for shape in [(2 * t, 3 * t), (2 * t + 1, 3 * t - 1), (t - 1, 4 * t + 3), (3, 2 * t, t + 5)]:
@@ -227,8 +227,15 @@ def test_transposed_copy_blocks_and_edges_every_width(dtype):
     a = _filled((3 * t + 2, 2 * t + 3), dtype)
     x = xp.asarray(a)
     check(xp.asarray(x[1:, 3:].T, copy=True), a[1:, 3:].T)
-    check(xp.asarray(x[::-1].T, copy=True), a[::-1].T)
+    check(xp.asarray(x[::-1].T, copy=True), a[::-1].T)  # unit stride -1: walked backwards
     check(xp.asarray(x[:, ::-1].T, copy=True), a[:, ::-1].T)
+    check(xp.asarray(x[2::-1, ::-1].T, copy=True), a[2::-1, ::-1].T)
+    check(xp.asarray(x[::-2].T, copy=True), a[::-2].T)  # no unit stride: not tiled
+    back = np.zeros((2 * t + 3, 3 * t + 2), dtype=dtype)
+    z = xp.asarray(back)
+    z[::-1] = x[::-1].T
+    back[::-1] = a[::-1].T
+    check(z, back)
     out = np.zeros((2 * t + 5, 3 * t + 4), dtype=dtype)
     y = xp.asarray(out)
     y[1:2 * t + 4, 2:] = x.T
