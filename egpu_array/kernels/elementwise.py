@@ -174,6 +174,26 @@ def emit_expr(b, program: tuple, leaf):
     return values[-1]
 
 
+def _has_math(program: tuple) -> bool:
+    from .math import MATH_FUNCS
+    return any(ins[0] in MATH_FUNCS and ins[0] != "sqrt" for ins in program)
+
+
+def _interleaved_loop(module: ir.Module, fname: str):
+    """Loop metadata asking the loop vectorizer for two interleaved vector iterations.
+
+    A transcendental function is a long dependency chain of ~100 vector instructions; the CPU's
+    scheduler holds about one such iteration, so on its own the vector loop runs at the chain's
+    latency. Two independent iterations side by side in program order let it overlap them.
+    """
+    count = module.add_metadata([ir.MetaDataString(module, "llvm.loop.interleave.count"),
+                                 ir.Constant(ir.IntType(32), 2)])
+    tag = module.add_metadata([ir.MetaDataString(module, "egpu.loop"), ir.MetaDataString(module, fname)])
+    loop_id = module.add_metadata([count, tag])
+    loop_id.operands = (loop_id,) + tuple(loop_id.operands)  # a loop ID refers to itself
+    return loop_id
+
+
 def generate_elementwise(spec: ElementwiseSpec, module: ir.Module, fname: str) -> ir.Function:
     """Add the kernel for ``spec`` to ``module`` under the name ``fname``."""
     nd = spec.ndim
@@ -217,8 +237,8 @@ def generate_elementwise(spec: ElementwiseSpec, module: ir.Module, fname: str) -
     b.position_at_end(j_head)
     j = b.phi(I64, name="j")
     j.add_incoming(j0, pre_j)
-    flag = b.phi(I8, name="retry")
-    flag.add_incoming(const(I8, 0), pre_j)
+    flag = b.phi(ir.IntType(1), name="retry")  # i1: the vector loop ORs the lane masks as they are
+    flag.add_incoming(ir.Constant(ir.IntType(1), 0), pre_j)
     b.cbranch(b.icmp_signed("<", j, jend), j_body, j_done)
     b.position_at_end(j_body)
     b.trig_guards = [] if spec.fast_trig else None
@@ -226,14 +246,16 @@ def generate_elementwise(spec: ElementwiseSpec, module: ir.Module, fname: str) -
     store_elem(b, ops[0], bases[0], j, classes[0], emit_expr(b, spec.expr, leaf))
     new_flag = flag
     for g in b.trig_guards or ():
-        new_flag = b.or_(new_flag, b.zext(g, I8))
+        new_flag = b.or_(new_flag, g)
     b.trig_guards = None
     flag.add_incoming(new_flag, b.block)
     j.add_incoming(b.add(j, const(I64, 1), flags=["nsw"]), b.block)
-    b.branch(j_head)
+    latch = b.branch(j_head)
+    if spec.fast_trig or _has_math(spec.expr):
+        latch.set_metadata("llvm.loop", _interleaved_loop(module, fname))
     b.position_at_end(j_done)
     if spec.fast_trig:
-        with b.if_then(b.icmp_unsigned("!=", flag, const(I8, 0)), likely=False):
+        with b.if_then(flag, likely=False):
             b.store(const(I64, 1), b.gep(args, [const(I64, lay["retry"])]))
     i.add_incoming(b.add(i, b.sub(jend, j0)), b.block)
     b.branch(head)

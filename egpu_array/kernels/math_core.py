@@ -206,11 +206,20 @@ class Ctx:
         return self.fmin(self.fmax(a, lo), hi)
 
     def poly(self, t, coeffs):
-        """Horner evaluation sum(coeffs[i] * t**i) with fma."""
-        acc = self.c(self.rnd(coeffs[-1]), t.type)
-        for cf in reversed(coeffs[:-1]):
-            acc = self.fma(acc, t, self.rnd(cf))
-        return acc
+        """sum(coeffs[i] * t**i) with fma, in Estrin's order: pairs c[2i] + c[2i+1]*t, then pairs
+        of those with t**2, t**4, ... A Horner chain of n fmas is n fma latencies deep; this is
+        about log2(n) (plus the squarings, which run beside it), so the out-of-order window of the
+        CPU overlaps more loop iterations of a vectorized kernel."""
+        terms = [self.c(self.rnd(cf), t.type) for cf in coeffs]
+        power = t
+        while len(terms) > 1:
+            nxt = [self.fma(terms[i + 1], power, terms[i]) for i in range(0, len(terms) - 1, 2)]
+            if len(terms) % 2:
+                nxt.append(terms[-1])
+            terms = nxt
+            if len(terms) > 1:
+                power = self.mul(power, power)
+        return terms[0]
 
     # -- comparisons and selects ----------------------------------------------
     def _cmp(self, op, a, b):
@@ -269,6 +278,20 @@ class Ctx:
     def to_float(self, i):
         return self.b.sitofp(i, self.ty)
 
+    @property
+    def magic(self):
+        """1.5 * 2**M: adding it to |t| < 2**(M-1) rounds t to an integer kept in the low bits."""
+        return 1.5 * 2.0 ** self.M
+
+    def round_magic(self, t):
+        """(k, n) for t + magic (a sum that already holds the magic number, e.g. from an fma):
+        k = rint(t) as a float and n the same integer in the int type of the width; no fptosi
+        (a <4 x double> -> <4 x i64> conversion is scalar code on AVX2). Garbage for |t| >= 2**(M-1)."""
+        k = self.sub(t, self.magic)
+        n = self.b.sub(self.bits(t), self.ci(struct.unpack("<Q" if self.double else "<I", struct.pack(
+            "<d" if self.double else "<f", self.magic))[0]))
+        return k, n
+
     def pow2i(self, n):
         """2**n for an integer vector n with 1-bias <= n <= bias (normal range)."""
         e = self.b.add(n, self.ci(self.bias))
@@ -281,7 +304,7 @@ class Ctx:
         range (one rounding, at the last multiply).
         """
         lo, hi = -(self.bias + self.M + 2), self.bias + 1
-        n = self.to_int(self.clamp(k, lo, hi))
+        n = self.round_magic(self.add(self.clamp(k, lo, hi), self.magic))[1]
         negn = self.b.icmp_signed("<", n, self.ci(0))
         n1 = self.b.select(negn, self.b.add(n, self.ci(self.M + 2)),
                            self.b.sub(n, self.ci(1)))
@@ -290,6 +313,13 @@ class Ctx:
         s1 = self.pow2i(n1)
         s2 = self.sel(negn, 2.0 ** -(self.M + 2), 2.0)
         return self.mul(self.mul(y, s1), s2)
+
+    def scale2(self, y, n):
+        """y * 2**n for an integer vector n in [2 - 2*bias, 2*bias], y normal: two exact power-of-two
+        factors, so a result in the subnormal range is rounded once (at the last multiply) and one
+        beyond the range becomes inf."""
+        n1 = self.b.ashr(n, self.ci(1))
+        return self.mul(self.mul(y, self.pow2i(n1)), self.pow2i(self.b.sub(n, n1)))
 
     # -- double-word helpers -------------------------------------------------
     def two_sum(self, a, b):

@@ -46,11 +46,16 @@ def _thresholds(cx):
 
 
 def emit_exp(cx, x):
-    y, k = _exp_parts(cx, x)
-    res = cx.ldexp(y, k)
+    # clamp (a NaN passes) to where the result is already inf / 0: no select on the result
     ovf, unf = _thresholds(cx)
-    res = cx.sel(cx.gt(x, ovf), cx.inf, res)
-    return cx.sel(cx.lt(x, unf), 0.0, res)
+    x = cx.sel(cx.gt(x, ovf), ovf, x)
+    x = cx.sel(cx.lt(x, unf), unf, x)
+    h, l = cx.dd("ln2")
+    k, n = cx.round_magic(cx.fma(x, cx.dd("log2e")[0], cx.magic))
+    nk = cx.neg(k)
+    r = cx.fma(nk, l, cx.fma(nk, h, x))  # the inner fma is exact
+    y = cx.add(cx.fma(cx.mul(r, r), cx.poly(r, cx.poly_coeffs("exp_q")), r), 1.0)
+    return cx.scale2(y, n)
 
 
 def emit_exp2(cx, x):

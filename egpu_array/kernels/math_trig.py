@@ -49,16 +49,14 @@ def _cw_threshold(cx):
 
 def _reduce_cw(cx, ax):
     p1, p2, p3 = split3(PIO2_FRACTION, cx.double)
-    twoopi = cx.dd("twoopi")[0]
-    k = cx.rint(cx.mul(ax, twoopi))
-    k = cx.fmin(k, 2.0 ** 31)
+    # k = rint(ax * 2/pi) as a float and (q) as an integer of the float's width, without fptosi
+    k, q = cx.round_magic(cx.fma(ax, cx.dd("twoopi")[0], cx.magic))
     nk = cx.neg(k)
     r1 = cx.fma(nk, p1, ax)  # exact
     th, tl = cx.two_prod(k, cx.c(p2, ax.type))
     r, e = cx.two_sum(r1, cx.neg(th))
     e = cx.fma(nk, p3, cx.sub(e, tl))
-    r, e = cx.two_sum(r, e)
-    q = cx.b.fptosi(k, cx.i64)
+    r, e = cx.fast_two_sum(r, e)  # |e| <~ ulp(r)
     return r, e, q
 
 
@@ -116,6 +114,8 @@ def _reduce_ph(cx, ax):
     fb = b.or_(b.or_(b.shl(l3, k64(34)), b.shl(l4, k64(2))), b.lshr(l5, k64(30)))
     neg = b.icmp_signed("<", fa, k64(0))
     q = b.add(b.lshr(l1, k64(30)), b.zext(neg, i64))
+    if not cx.double:
+        q = b.trunc(q, cx.ity)
     # fraction of a quarter turn: (fa + fb/2^64) / 2^64, fa signed
     a1 = b.ashr(fa, k64(1))
     ah = b.sitofp(a1, cx.ty)
@@ -163,24 +163,24 @@ def _trig(cx, x, which):
     ax = cx.abs(x)
     r, rl, q = _reduce(cx, ax)
     sn, cs = _sin_cos_k(cx, r, rl)
+    # bit 0 of q moved to the sign bit: a select on it is one blend
+    odd = b.icmp_signed("<", b.shl(q, cx.ci(cx.W - 1)), cx.ci(0))
+    sign = cx.ci(1 << (cx.W - 1))
 
-    def bit(v, k):
-        return b.icmp_unsigned("!=", b.and_(v, cx.ci(k, cx.i64)), cx.ci(0, cx.i64))
+    def flip(v, s):
+        """v with its sign bit xor-ed with the sign bit of the integer s."""
+        return cx.from_bits(b.xor(cx.bits(v), b.and_(s, sign)))
 
-    odd = bit(q, 1)
-    if which == "sin":
-        res = cx.sel(odd, cs, sn)
-        flip = b.xor(bit(q, 2), cx.signbit(x))
-        res = cx.sel(flip, cx.neg(res), res)
-    elif which == "cos":
-        res = cx.sel(odd, sn, cs)
-        flip = bit(b.add(q, cx.ci(1, cx.i64)), 2)
-        res = cx.sel(flip, cx.neg(res), res)
+    if which == "sin":  # sign: bit 1 of q xor the sign of x
+        res = flip(cx.sel(odd, cs, sn), b.xor(b.shl(q, cx.ci(cx.W - 2)), cx.bits(x)))
+    elif which == "cos":  # sign: bit 1 of q + 1
+        res = flip(cx.sel(odd, sn, cs), b.shl(b.add(q, cx.ci(1)), cx.ci(cx.W - 2)))
     else:
         num = cx.sel(odd, cx.neg(cs), sn)
         den = cx.sel(odd, sn, cs)
-        res = cx.div(num, den)
-        res = cx.sel(cx.signbit(x), cx.neg(res), res)
+        res = flip(cx.div(num, den), cx.bits(x))
+    if cx.guards is not None:  # infinities and NaNs already gave NaN (no wide reduction ran)
+        return res
     return cx.sel(cx.lt(ax, cx.inf), res, cx.sub(x, x))
 
 
