@@ -118,6 +118,11 @@ def realize_matmul(root: LazyNode, out: View, mm: LazyNode) -> None:
     if k == 0:  # an empty sum: the epilogue over zeros, one elementwise launch
         mm.computed = LazyNode("const", (), mm.dtype, mm.shape, 0.0, device)
         return sch.realize_into(root, out)
+    if _small(mm, k):  # a batch of small matrices: the product on its own, then the epilogue
+        if root is not mm:
+            sch.materialize(mm)
+            return sch.realize_into(root, out)
+        return _launch_small(mm, out, k)
     if out.buffer in root.buffers and not _reads_safely(root, out, mm, k):
         tmp = sch.compute_new(root)  # the output is also read, and the GEMM writes partial sums early
         return sch.realize_into(tmp, out)
@@ -264,6 +269,48 @@ def _launch(root, out: View, mm, low, acc_input: int) -> None:
     items = tile_count(n_rows, n_cols, n_batch) if gpu else params["n_items"]
     device.launch(program, args, items, nbytes, work=n_batch * n_rows * n_cols * k)
     del ws  # the workspace goes back to the pool after the (synchronous) launch
+
+
+#: products whose M, N and K are all at most this, in batches of at least SMALL_BATCH matrices, run
+#: on kernels.gemm_small (no packing, no padding to register tiles)
+SMALL_DIM, SMALL_BATCH = 8, 2
+
+
+def _small(mm: LazyNode, k: int) -> bool:
+    """Whether ``mm`` is a batch of small products for kernels.gemm_small (host targets)."""
+    shape = mm.shape
+    arg = mm.arg
+    m = 1 if arg.vec1 else shape[-2 if not arg.vec2 else -1]
+    n = 1 if arg.vec2 else shape[-1]
+    batch = math.prod(shape[:len(shape) - (not arg.vec1) - (not arg.vec2)])
+    return batch >= SMALL_BATCH and max(m, n, k) <= SMALL_DIM and not tiled(mm.device)
+
+
+def _launch_small(mm: LazyNode, out: View, k: int) -> None:
+    """``out = mm`` (a batch of small products) by one kernels.gemm_small launch."""
+    from .kernels.gemm_small import GemmSmallSpec
+    arg: MatmulArg = mm.arg
+    a_src, b_src = mm.srcs
+    shape = mm.shape
+    nbd = len(shape) - (not arg.vec1) - (not arg.vec2)
+    batch = tuple(shape[:nbd])
+    m = 1 if arg.vec1 else shape[nbd]
+    n = 1 if arg.vec2 else shape[-1]
+    _, av, ast = _operand(a_src, 0 if arg.vec1 else None, batch)
+    _, bv, bst = _operand(b_src, 1 if arg.vec2 else None, batch)
+    every = [_full_strides(out.strides, arg), ast, bst]
+    cbatch, cst = sch._collapse(list(batch), [st[:nbd] for st in every])
+    every = [c + st[nbd:] for c, st in zip(cst, every)]
+    unit = every[0][-1] == 1 and every[2][-1] == 1
+    spec = GemmSmallSpec(mm.dtype.name, len(cbatch), unit)
+    isz = mm.dtype.itemsize
+    slots = list(cbatch) + [m, n, k]
+    for v, st in zip((out, av, bv), every):
+        slots.append(v.buffer.ptr + v.offset * isz)
+        slots.extend(st)
+    count = math.prod(cbatch)
+    mm.device.launch(get_program(mm.device, spec), sch.pack_args(slots), count,
+                     count * (m * k + k * n + m * n) * isz, work=count * m * n * k)
 
 
 def _up(x: int, m: int) -> int:

@@ -221,3 +221,39 @@ def test_errors():
         xp.matmul(a, np.ones((3, 2)))
     with pytest.raises(TypeError):
         xp.matmul(xp.asarray(np.ones((2, 3), bool)), xp.asarray(np.ones((3, 2), bool)))
+
+
+SMALL = [0, 1, 2, 3, 5, 8]
+
+
+@settings(max_examples=30, deadline=None, derandomize=True)
+@given(st.sampled_from(SMALL), st.sampled_from(SMALL), st.sampled_from(SMALL),
+       st.sampled_from([(2,), (3, 1), (1, 2), (3, 2)]), st.sampled_from([(), (1,), (3, 1), (1, 2)]),
+       st.sampled_from(["float32", "float64"]), st.integers(0, 2), st.sampled_from(["n", "t", "neg"]))
+def test_batches_of_small_matrices(m, n, k, batch1, batch2, dtype, vec, layout):
+    """Batches of matrices up to SMALL_DIM run on kernels.gemm_small: broadcast batches, the 1-D
+    rules, transposed and reversed operands, and an epilogue over the product."""
+    rng = np.random.default_rng(m * 100 + n * 10 + k)
+    s1 = batch1 + (m, k)
+    s2 = (k,) if vec == 2 else batch2 + (k, n)
+    a, b = _rand(rng, s1, dtype), _rand(rng, s2, dtype)
+    xa = xp.asarray(a)
+    if layout == "t":
+        xa = xp.asarray(np.ascontiguousarray(np.swapaxes(a, -1, -2))).mT
+    elif layout == "neg":
+        xa = xp.asarray(np.ascontiguousarray(a[..., ::-1, ::-1]))[..., ::-1, ::-1]
+    _check(xa @ xp.asarray(b), a, b)
+    if vec == 1:
+        _check(xp.asarray(a) @ xp.asarray(b) + 1, a, b, np.matmul(a, b) + 1)
+
+
+def test_small_batches_take_the_small_kernel(monkeypatch):
+    calls = []
+    launch = _matmul._launch_small
+    monkeypatch.setattr(_matmul, "_launch_small", lambda *args: calls.append(1) or launch(*args))
+    a = np.random.default_rng(0).standard_normal((500, 3, 3))
+    x = xp.asarray(a)
+    with xp.profile() as prof:
+        y = np.asarray(x @ x)
+    assert prof.launches == 1 and calls == [1]
+    _check(y, a, a)
