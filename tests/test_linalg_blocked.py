@@ -174,3 +174,30 @@ def test_on_sim_only_panels_cross_the_link():
     assert prof.transfer_log and all(t["internal"] == "linalg.solve" for t in prof.transfer_log)
     assert max(t["bytes"] for t in prof.transfer_log) <= n * blocked.NB * 8
     np.testing.assert_allclose(a @ np.asarray(sol), 1, atol=1e-10)
+
+
+def test_ill_conditioned_and_rank_deficient():
+    """Hilbert matrices (condition ~1e17 at n = 13): LU with partial pivoting is backward stable,
+    so the residual stays near eps even though the solution is inaccurate; QR of a rank-deficient
+    matrix still reconstructs it."""
+    n = 13
+    i = np.arange(n)
+    hilbert = 1.0 / (i[:, None] + i[None, :] + 1)
+    b = np.ones((n, 1))
+    x = np.asarray(xp.linalg.solve(xp.asarray(hilbert), xp.asarray(b)))
+    backward = np.abs(hilbert @ x - b).max() / (np.abs(hilbert).sum(axis=1).max() * np.abs(x).max())
+    assert backward <= 10 * n * np.finfo(np.float64).eps
+    low_rank = np.random.default_rng(4).standard_normal((11, 3)) @ np.random.default_rng(5).standard_normal((3, 9))
+    q, r = (np.asarray(v) for v in xp.linalg.qr(xp.asarray(low_rank)))
+    assert np.abs(q @ r - low_rank).max() <= 100 * np.finfo(np.float64).eps * np.abs(low_rank).max()
+    assert int(xp.linalg.matrix_rank(xp.asarray(low_rank))) == 3
+
+
+def test_empty_matrices():
+    for shape in [(0, 0), (2, 0, 0), (0, 9, 9)]:
+        a = np.zeros(shape)
+        assert np.asarray(xp.linalg.cholesky(xp.asarray(a))).shape == shape
+        assert np.asarray(xp.linalg.inv(xp.asarray(a))).shape == shape
+        np.testing.assert_array_equal(np.asarray(xp.linalg.det(xp.asarray(a))), np.linalg.det(a))
+    q, r = xp.linalg.qr(xp.asarray(np.zeros((0, 9, 6))))
+    assert q.shape == (0, 9, 6) and r.shape == (0, 6, 6)
