@@ -53,18 +53,9 @@ def gpu_forms(spec) -> list:
 def not_lowered(spec) -> str | None:
     """Why ``spec`` has no NVPTX lowering yet (None: it must compile and assemble).
 
-    Complex transcendentals call C99 complex libm functions (csin, cexp, ...; kernels/complex_ops)
-    for which neither libdevice nor kernels/math has an equivalent yet.
+    Nothing is refused now: complex transcendentals are emitted as IR (kernels/complex_math) instead
+    of calls to C99 complex libm functions.
     """
-    from egpu_array.kernels.complex_ops import _libm_complex  # noqa: F401  (the path that calls libm)
-    exprs = [getattr(spec, "expr", ())]
-    complex_libm = {"exp", "log", "sin", "cos", "tan", "sinh", "cosh", "tanh", "asin", "acos", "atan",
-                    "asinh", "acosh", "atanh", "sqrt", "expm1", "log1p", "log2", "log10", "pow"}
-    for expr in exprs:
-        for ins in expr:
-            if len(ins) > 1 and isinstance(ins[1], str) and ins[1].startswith("complex") \
-                    and ins[0] in complex_libm:
-                return f"complex {ins[0]} calls C99 complex libm"
     return None
 
 
