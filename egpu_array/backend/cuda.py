@@ -346,6 +346,37 @@ class CUDADevice(Device):
             self.drv.call("cuMemcpyDtoDAsync_v2", dst.ptr + dst_offset, src.ptr + src_offset, nbytes,
                           self.compute, what=f"copying {nbytes} bytes within {self.name}")
 
+    # -- DLPack (see egpu_array._dlpack) -----------------------------------------------------------
+    @property
+    def dlpack_code(self) -> tuple:
+        """(kDLCUDA, ordinal): DLPack's name for this device."""
+        return (2, self.index)
+
+    @property
+    def stream_handle(self) -> int:
+        """The compute stream (a ``CUstream``): what a DLPack producer is asked to order work on."""
+        return self.compute
+
+    def stream_wait(self, waiter: int | None, on: int | None = None) -> None:
+        """Make stream ``waiter`` wait (an event, no host block) for the work queued so far on
+        stream ``on`` (default: our compute stream). ``waiter`` None: block the host until it is
+        done instead (cuCtxSynchronize when ``on`` is None too: a stream we cannot name)."""
+        with self._lock:
+            self._bind()
+            drv = self.drv
+            if waiter is None and on is None:
+                drv.call("cuCtxSynchronize", what=f"{self.name}: DLPack synchronize")
+                return
+            ev = drv.out_ptr("cuEventCreate", cu.CU["CU_EVENT_DISABLE_TIMING"])
+            try:
+                drv.call("cuEventRecord", ev, self.compute if on is None else on, what="DLPack: recording an event")
+                if waiter is None:
+                    drv.call("cuEventSynchronize", ev, what="DLPack: waiting for the consumer's stream")
+                else:
+                    drv.call("cuStreamWaitEvent", waiter, ev, 0, what="DLPack: ordering the consumer's stream")
+            finally:
+                drv.call("cuEventDestroy_v2", ev)  # (a destroyed event's pending waits still hold)
+
 
 class EventTimer:
     """Device time between two events on a device's compute stream (benchmarks)::
