@@ -121,3 +121,78 @@ def test_namespace_suite_on_cuda():
     r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", *files],
                        cwd=ROOT, env=env, capture_output=True, text=True, timeout=3000)
     assert r.returncode == 0, r.stdout[-6000:] + r.stderr[-3000:]
+
+
+# ---- the tiled GEMM (kernels.ptx_gemm) and DLPack exchange on the GPU ------------------------------
+def _close(got, a, b, add=0):
+    """Within 4 K eps (|a| @ |b|) of NumPy's a @ b + add (the bound of a K-term dot product)."""
+    want = a @ b + add
+    bound = 4 * a.shape[-1] * np.finfo(a.dtype).eps * (np.abs(a) @ np.abs(b) + np.abs(add)) + 1e-30
+    assert np.all(np.abs(np.asarray(got) - want) <= bound)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("m,n,k,batch", [(1, 2, 1, ()), (64, 64, 16, ()), (129, 67, 33, (3,)), (512, 384, 300, ())])
+def test_tiled_gemm(dtype, m, n, k, batch):
+    a, b, c = _rand(batch + (m, k), dtype, 1), _rand((k, n), dtype, 2), _rand(n, dtype, 3)
+    x, w, bias = (xp.asarray(v, device=DEV) for v in (a, b, c))
+    _close(x @ w, a, b)
+    _close(x @ w + bias, a, b, c)  # fused epilogue
+    if not batch:
+        _close(x.mT @ x, a.T, a)  # A contiguous along M
+        _close(x @ w[::-1].mT.mT, a, b[::-1])
+
+
+def _torch_cuda():
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("PyTorch sees no CUDA device")
+    return torch
+
+
+def _cupy():
+    cp = pytest.importorskip("cupy")
+    try:
+        cp.cuda.runtime.getDeviceCount()
+    except Exception as e:
+        pytest.skip(f"CuPy cannot use the GPU: {e}")
+    return cp
+
+
+def test_dlpack_device_pointer_is_exported():
+    x = xp.asarray(np.arange(12.0).reshape(3, 4), device=DEV) * 2
+    assert x.__dlpack_device__() == (2, 0)
+    from egpu_array._dlpack import read_capsule
+    t = read_capsule(x.__dlpack__(stream=-1, max_version=(1, 0)))
+    view = x._node.arg
+    assert t.device == (2, 0) and t.ptr == view.buffer.ptr + 8 * view.offset and t.shape == (3, 4)
+    t.release()
+
+
+def test_dlpack_with_torch():
+    torch = _torch_cuda()
+    h = _rand((64, 33), "float32")
+    x = xp.asarray(h, device=DEV) + 1  # pending when exported: the export computes it
+    t = torch.from_dlpack(x)
+    assert t.is_cuda and t.data_ptr() == x._node.arg.buffer.ptr + 4 * x._node.arg.offset
+    np.testing.assert_allclose(t.cpu().numpy(), h + 1)
+    src = torch.arange(20, dtype=torch.float64, device="cuda").reshape(4, 5)[:, ::2]
+    y = xp.from_dlpack(src)
+    assert y.device == DEV and y._node.arg.buffer.ptr == src.data_ptr()  # no copy
+    np.testing.assert_array_equal(np.asarray(y * 1), src.cpu().numpy())
+    src.add_(1)  # shared memory: torch's in-place write is seen (after its stream is ordered)
+    torch.cuda.synchronize()
+    np.testing.assert_array_equal(np.asarray(y * 1), src.cpu().numpy())
+
+
+def test_dlpack_with_cupy():
+    cp = _cupy()
+    h = _rand((50, 7), "float64")
+    x = xp.asarray(h, device=DEV)
+    c = cp.from_dlpack(x)
+    assert c.data.ptr == x._node.arg.buffer.ptr
+    np.testing.assert_array_equal(cp.asnumpy(c), h)
+    src = cp.arange(30, dtype=cp.float32).reshape(5, 6)
+    y = xp.from_dlpack(src)
+    assert y._node.arg.buffer.ptr == src.data.ptr
+    np.testing.assert_array_equal(np.asarray(xp.sum(y, axis=0)), cp.asnumpy(src).sum(axis=0))
