@@ -15,6 +15,10 @@ is one launch. Integer and complex products keep the reduction form of ``_linalg
 integer wrap-around, NumPy's complex rounding); producers of the operands are computed before the
 launch (not fused into the packing).
 
+On the cuda device (an NVPTX target, :func:`tiled`) the same node runs the tiled shared-memory
+GEMM of ``kernels.ptx_gemm`` instead (one thread block per 64 x 64 output tile, the same argument
+slots and epilogue fusion, no blocking parameters or workspace).
+
 Blocking is decided here, at run time (shapes are not in the kernel spec): K slices of ``KC``,
 row blocks of ``MC`` (packed A: L2), column blocks of ``NC`` (packed B: L3); the tasks (batch x
 column blocks x row groups) are shared among ``num_threads`` work items, each with its own slot of

@@ -8,7 +8,10 @@ CUDA driver API (:mod:`.cuda_driver`, loaded at run time; no CUDA toolkit needed
   :data:`PER_CALL` work items per call); kernels
   that write their slots (error / retry flags) have them copied back before ``launch`` returns.
   Chunked reductions run one thread block per chunk (kernels.ptx_reduce: shared memory and warp
-  shuffles); their finalize step is a second one-thread kernel on the same stream.
+  shuffles); their finalize step is a second one-thread kernel on the same stream. float32/float64
+  products run one block of 16 x 16 threads per 64 x 64 output tile (kernels.ptx_gemm, mode tile2d).
+* DLPack: arrays export their device pointer as kDLCUDA and kDLCUDA tensors import without a
+  copy (egpu_array._dlpack; streams are ordered with events, see :meth:`CUDADevice.stream_wait`).
 * Memory: a :class:`~egpu_array.backend.pool.PoolAllocator` over ``cuMemAlloc``; out of memory
   empties the pool's cache and retries once, then raises DeviceOutOfMemoryError.
 * Queues: a compute stream and a copy stream. A copy to the device waits (event) only for the
