@@ -170,15 +170,17 @@ def test_errors():
 @FAST
 @given(st.data())
 def test_transposing_copies_match_numpy(data):
-    """Copies of permuted views big enough for the tiled (blocked) path, edges not multiples of
-    the block, any dtype; also a transposed view as a concat piece."""
+    """Copies of permuted (and partly reversed) views big enough for the tiled (blocked) path,
+    edges not multiples of the block, any dtype; also a transposed view as a concat piece."""
     nd = data.draw(st.integers(2, 4))
     shape = tuple(data.draw(st.integers(1, 40)) for _ in range(nd - 2)) + (
         data.draw(st.integers(9, 70)), data.draw(st.integers(9, 70)))
     dtype = data.draw(st.sampled_from(["bool", "uint8", "int16", "float32", "float64", "complex128"]))
     a = data.draw(hnp.arrays(dtype, shape, elements=elements(dtype)))
     perm = tuple(data.draw(st.permutations(range(nd))))
-    x = xp.permute_dims(xp.asarray(a), perm)
+    flip = tuple(slice(None, None, data.draw(st.sampled_from([1, 1, -1]))) for _ in range(nd))
+    x = xp.permute_dims(xp.asarray(a)[flip], perm)  # reversed axes: negative strides
+    a = a[flip]
     check(xp.asarray(x, copy=True), np.transpose(a, perm))
     check(xp.reshape(x, (-1,)), np.transpose(a, perm).ravel())
     if nd == 2:
