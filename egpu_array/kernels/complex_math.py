@@ -388,7 +388,9 @@ def _in_double(b, fn, *zs):
     """Evaluate fn(cx, *parts) in binary64 (complex64 parts widened, results rounded once)."""
     ty = zs[0][0].type
     dty = ir.VectorType(ir.DoubleType(), ty.count) if isinstance(ty, ir.VectorType) else ir.DoubleType()
-    cx = Ctx(b, dty)
+    # a generator that can retry sets ``b.trig_guards``: sin/cos then skip the wide reduction and
+    # flag the lanes that need it (kernels.math), as for real functions
+    cx = Ctx(b, dty, getattr(b, "trig_guards", None))
     if ty == dty:
         return fn(cx, *[v for z in zs for v in z])
     wide = [b.fpext(v, dty) for z in zs for v in z]

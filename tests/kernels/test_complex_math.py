@@ -249,6 +249,23 @@ def test_fused_complex_chain_matches_numpy():
     np.testing.assert_allclose(got, want, rtol=2e-6, atol=2e-6 * np.abs(want).max() * 1e-3)
 
 
+@pytest.mark.parametrize("dtype", ["complex64", "complex128"])
+def test_complex_trig_next_to_real_trig(dtype):
+    """A kernel with real sin uses the fast trig reduction and reruns the full one when a lane needs
+    it; complex exp in the same kernel takes part (its cos/sin of arguments near 1e19 ask for it)."""
+    rng = np.random.default_rng(9)
+    n = 200
+    r = rng.uniform(-3, 3, n)  # no real lane needs the rerun: only the complex ones ask for it
+    c = rng.uniform(-3, 3, n) * np.where(rng.random(n) < 0.1, 1e19, 1.0) + 1j * rng.uniform(-3, 3, n)
+    c = c.astype(dtype)
+    r = r.astype("float32" if dtype == "complex64" else "float64")
+    with np.errstate(all="ignore"):
+        got = np.asarray(xp.sin(xp.asarray(r)) * xp.exp(xp.asarray(c) * 1j))
+        want = np.sin(r.astype("float64")) * np.exp(c.astype("complex128") * 1j)
+    err = np.abs(got - want) / np.maximum(np.abs(want), 1e-300)
+    assert np.all(err < (2e-6 if dtype == "complex64" else 1e-13)), (c[np.argmax(err)], err.max())
+
+
 # ------------------------------------------------------------------------------------- NVPTX
 def test_every_function_compiles_and_assembles_for_nvptx(tmp_path):
     """Each complex function in one NVPTX module (complex64 and complex128 in turn: both evaluate
