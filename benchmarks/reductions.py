@@ -4,7 +4,10 @@ Ratios are measured side by side in one process (interleaved, median of repeats)
 GB/s next to the machine's memory limit; "best GB/s" is from the fastest repeat (on a machine that
 other jobs load, the medians move with them). ``--shapes`` adds tall/wide matrices (few outputs
 and long reductions, and the reverse) to check that every shape splits across the threads.
-Run: ``python -m benchmarks reductions [--repeats N] [--shapes] [--ops sum,max]``.
+``--breakdown`` adds, per case, where our time goes (medians of extra repeats under the profiler):
+the launch (kernel on the threads, thread hand-off and the chunks' finalize step) and the Python
+time around it (building the lazy node, the schedule, argument packing).
+Run: ``python -m benchmarks reductions [--repeats N] [--shapes] [--ops sum,max] [--breakdown]``.
 """
 from __future__ import annotations
 
@@ -35,6 +38,7 @@ def main(argv=None) -> int:
     p.add_argument("--shapes", action="store_true", help="also tall/wide matrices")
     p.add_argument("--ops", default="sum,max,mean")
     p.add_argument("--dtypes", default="float32,float64")
+    p.add_argument("--breakdown", action="store_true", help="also the launch and Python time of ours")
     args = p.parse_args(argv)
     threads = int(os.environ.get("EGPU_ARRAY_NUM_THREADS", "0") or os.cpu_count() or 1)
     limit = LIMIT_GBS.get(min(threads, 2), 29.0)
@@ -64,7 +68,32 @@ def main(argv=None) -> int:
                 print(f"{name:5s} {dtype:8s} {where:23s} {'' if ok else 'MISMATCH'} {ours * 1e3:7.2f}ms "
                       f"{theirs * 1e3:7.2f}ms {theirs / ours:9.2f}x {gbs:6.1f} {100 * gbs / limit:7.0f}% {best:9.1f}",
                       flush=True)
+                if args.breakdown:
+                    launch, python = _breakdown(lambda: xp.synchronize(f(xa, axis=axis)),
+                                                lambda: g(ha, axis=axis), args.repeats)
+                    print(f"{'':38s} launch {launch * 1e3:6.2f}ms ({ha.nbytes / launch / 1e9:.1f} GB/s), "
+                          f"Python around it {python * 1e6:4.0f}us", flush=True)
     return 0
+
+
+def _breakdown(ours, numpy_call, repeats: int) -> tuple:
+    """Medians of (launch seconds, call minus launch seconds) of ``ours`` over ``repeats`` calls,
+    each after a NumPy call (as in the interleaved timing: the caches hold NumPy's data)."""
+    import statistics
+    import time
+
+    from egpu_array import profiler
+    launches, rest = [], []
+    for _ in range(repeats):
+        numpy_call()
+        with profiler.profile() as prof:
+            t0 = time.perf_counter()
+            ours()
+            total = time.perf_counter() - t0
+        launch = sum(k[1] for k in prof.kernels.values())
+        launches.append(launch)
+        rest.append(total - launch)
+    return statistics.median(launches), statistics.median(rest)
 
 
 if __name__ == "__main__":

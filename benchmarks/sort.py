@@ -30,7 +30,8 @@ def main(argv=None) -> int:
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--argsort", action="store_true", help="also time argsort (NumPy: kind='stable')")
     p.add_argument("--compaction", action="store_true",
-                   help="also time nonzero (10%% nonzero) and unique_counts (1000 distinct values)")
+                   help="also time nonzero (10%% nonzero), the unique_* functions (1000 distinct values) and "
+                        "the sort of that input (unique = that sort + a count and a fill pass)")
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
     import egpu_array as xp
@@ -51,8 +52,16 @@ def main(argv=None) -> int:
         xu = xp.asarray(u)
         xp.synchronize(xm, xu)
         cases["nonzero"] = {"ours": lambda: xp.synchronize(*xp.nonzero(xm)), "numpy": lambda: np.nonzero(m)}
+        cases["sort (u)"] = {"ours": lambda: xp.synchronize(xp.sort(xu)), "numpy": lambda: np.sort(u)}
+        cases["unique_values"] = {"ours": lambda: xp.synchronize(xp.unique_values(xu)),
+                                  "numpy": lambda: np.unique(u)}
         cases["unique_counts"] = {"ours": lambda: xp.synchronize(*xp.unique_counts(xu)),
                                   "numpy": lambda: np.unique(u, return_counts=True)}
+        cases["unique_inverse"] = {"ours": lambda: xp.synchronize(*xp.unique_inverse(xu)),
+                                   "numpy": lambda: np.unique(u, return_inverse=True)}
+        cases["unique_all"] = {"ours": lambda: xp.synchronize(*xp.unique_all(xu)),
+                               "numpy": lambda: np.unique(u, return_index=True, return_inverse=True,
+                                                          return_counts=True)}
     results = {}
     for name, fns in cases.items():
         r = interleaved(fns, args.repeats)
@@ -65,8 +74,11 @@ def main(argv=None) -> int:
         print(json.dumps(info, indent=1, default=str))
     else:
         for name, r in results.items():
-            print(f"{name:13s} n={n:.0e} float32  ours {fmt_time(r['ours_s'])}  numpy {fmt_time(r['numpy_s'])}  "
-                  f"NumPy/ours = {r['ratio_numpy_over_ours']:.2f} (median of {args.repeats}, interleaved)")
+            extra = ""
+            if name.startswith("unique") and "sort (u)" in results:  # what unique adds to its sort
+                extra = f"  ours/our sort = {r['ours_s'] / results['sort (u)']['ours_s']:.2f}"
+            print(f"{name:14s} n={n:.0e} float32  ours {fmt_time(r['ours_s'])}  numpy {fmt_time(r['numpy_s'])}  "
+                  f"NumPy/ours = {r['ratio_numpy_over_ours']:.2f} (median of {args.repeats}, interleaved){extra}")
     return 0
 
 
