@@ -370,15 +370,14 @@ class CUDADevice(Device):
             if waiter is None and on is None:
                 drv.call("cuCtxSynchronize", what=f"{self.name}: DLPack synchronize")
                 return
-            ev = drv.out_ptr("cuEventCreate", cu.CU["CU_EVENT_DISABLE_TIMING"])
-            try:
-                drv.call("cuEventRecord", ev, self.compute if on is None else on, what="DLPack: recording an event")
-                if waiter is None:
-                    drv.call("cuEventSynchronize", ev, what="DLPack: waiting for the consumer's stream")
-                else:
-                    drv.call("cuStreamWaitEvent", waiter, ev, 0, what="DLPack: ordering the consumer's stream")
-            finally:
-                drv.call("cuEventDestroy_v2", ev)  # (a destroyed event's pending waits still hold)
+            ev = getattr(self, "_dlpack_event", None)
+            if ev is None:  # one event, re-recorded: a wait takes the state it had when queued
+                ev = self._dlpack_event = drv.out_ptr("cuEventCreate", cu.CU["CU_EVENT_DISABLE_TIMING"])
+            drv.call("cuEventRecord", ev, self.compute if on is None else on, what="DLPack: recording an event")
+            if waiter is None:
+                drv.call("cuEventSynchronize", ev, what="DLPack: waiting for the consumer's stream")
+            else:
+                drv.call("cuStreamWaitEvent", waiter, ev, 0, what="DLPack: ordering the consumer's stream")
 
 
 class EventTimer:

@@ -238,3 +238,28 @@ def test_import_of_a_cuda_tensor_without_a_cuda_device():
     with pytest.raises(BufferError, match=r"CUDA device 0 \(kDLCUDA\).*device='cpu'"):
         xp.from_dlpack(p)
     assert not p.calls  # nothing was exported, nothing leaks
+
+
+# ---- the real cuda device's hooks, over the fake driver of test_cuda_driver ------------------------
+from tests.backend.test_cuda_driver import fake_device, fake_libcuda  # noqa: E402,F401  (fixtures)
+
+
+def test_cuda_device_export_and_import_over_the_fake_driver(fake_device):
+    """CUDADevice's DLPack hooks: (kDLCUDA, 0), the consumer's stream waits on an event, the
+    exported pointer is the buffer's; an imported tensor is read through the device's copies."""
+    dev, lib = fake_device
+    x = xp.asarray(np.arange(8.0), device=dev)
+    assert x.__dlpack_device__() == (KDLCUDA, 0)
+    waits = lib.fake_waits()
+    t = read_capsule(x.__dlpack__(stream=0x1000, max_version=(1, 0)))
+    assert lib.fake_waits() == waits + 1 and t.ptr == x._node.arg.buffer.ptr
+    t.release()
+    assert lib.fake_waits() == waits + 2  # released: our compute stream waits for the consumer's
+    h = np.arange(12, dtype=np.int32).reshape(3, 4)[::-1]  # the fake's device memory is host memory
+    p = Producer(h, device=(KDLCUDA, 0))
+    y = xp.from_dlpack(p, device=dev)
+    assert p.calls[-1]["stream"] == dev.compute and y._node.arg.buffer.ptr != 0
+    np.testing.assert_array_equal(np.asarray(y), h)  # cuMemcpyDtoH of the producer's memory
+    del y
+    gc.collect()
+    assert p.owner.released == 1

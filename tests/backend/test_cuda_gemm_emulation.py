@@ -294,3 +294,27 @@ def test_dropping_a_barrier_is_reported_as_a_race(skip):
     a, b = rng.standard_normal((40, 40)), rng.standard_normal((40, 40))  # three K slices
     np.asarray(xp.asarray(a, device=dev) @ xp.asarray(b, device=dev))
     assert dev.launches[-1][2] > 0
+
+
+# ---- the real cuda device's launch of it, over the fake driver of test_cuda_driver ----------------
+from tests.backend.test_cuda_driver import fake_device, fake_libcuda  # noqa: E402,F401  (fixtures)
+
+
+def test_cuda_device_launches_one_block_of_256_threads_per_tile(fake_device, monkeypatch):
+    """On a CUDADevice (fake driver: kernels do not run), a float32 product compiles the tiled
+    GEMM's PTX (mode tile2d) and launches min(tiles, max_grid) blocks of 256 threads."""
+    import ctypes
+    dev, lib = fake_device
+    lib.fake_last.restype = ctypes.c_int64
+    lib.fake_last_name.restype = ctypes.c_char_p
+    monkeypatch.setenv("FAKE_CUDA_JIT_OK", "1")
+    a = xp.asarray(np.ones((130, 9), dtype=np.float32), device=dev)
+    w = xp.asarray(np.ones((9, 70), dtype=np.float32), device=dev)
+    y = xp.maximum(a @ w, 0)
+    y._realize()
+    assert lib.fake_last_name().endswith(b"_grid")
+    n_tiles = ptx_gemm.tile_count(130, 70, 1)
+    assert (lib.fake_last(0), lib.fake_last(1), lib.fake_last(3)) == (min(n_tiles, dev.max_grid), 256, n_tiles)
+    from egpu_array.kernels.cache import _memory
+    modes = [p.fn[3] for (d, s), p in list(_memory.items()) if d is dev and s.kind == "ptx_gemm"]
+    assert modes == ["tile2d"]
