@@ -45,8 +45,9 @@ class Owner:
 class Producer:
     """An object exporting ``owner.h`` through our capsules, as device ``device``."""
 
-    def __init__(self, h, device=(KDLCPU, 0), flags=0):
+    def __init__(self, h, device=(KDLCPU, 0), flags=0, legacy=False):
         self.owner, self.device, self.flags, self.calls = Owner(h), device, flags, []
+        self.legacy = legacy
 
     def __dlpack_device__(self):
         return self.device
@@ -56,14 +57,15 @@ class Producer:
         h = self.owner.h
         item = h.itemsize
         return make_capsule(h.ctypes.data, h.shape, tuple(s // item for s in h.strides), h.dtype, self.device,
-                            self.owner, versioned=max_version is not None, flags=self.flags,
+                            self.owner, versioned=max_version is not None and not self.legacy, flags=self.flags,
                             on_release=self.owner.release)
 
 
+@pytest.mark.parametrize("legacy", [False, True])
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_numpy_reads_our_capsules(dtype):
+def test_numpy_reads_our_capsules(dtype, legacy):
     h = (np.arange(24).reshape(4, 6) % 5).astype(dtype)[:, ::2]  # strided
-    p = Producer(h)
+    p = Producer(h, legacy=legacy)
     got = np.from_dlpack(p)
     assert p.calls[-1]["max_version"] is not None  # NumPy 2 asks for the versioned struct
     np.testing.assert_array_equal(got, h)
