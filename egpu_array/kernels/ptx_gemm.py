@@ -305,5 +305,7 @@ def generate(spec, module: ir.Module, fname: str, gpu: Gpu | None = None) -> ir.
     gen = _Gen(spec, module, fname, gpu or Gpu())
     gen.build()
     _mark_kernel(module, gen.fn)
+    # .reqntid: a launch with any other block size fails instead of computing a wrong tile
+    module.add_named_metadata("nvvm.annotations", [gen.fn, "reqntidx", const(I32, THREADS)])
     module.egpu_launch = LAUNCH_MODE
     return gen.fn
