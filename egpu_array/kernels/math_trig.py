@@ -4,7 +4,9 @@ Argument reduction for sin/cos/tan is branch-free: a Cody-Waite reduction
 with pi/2 split in three parts (exact first step thanks to fma) and a
 Payne-Hanek reduction (integer multiply of the mantissa by a 2/pi bit window
 read from a constant table indexed by the exponent) are both computed and the
-right one is selected per lane.
+right one is selected per lane. With ``Ctx.guards`` (the fused kernels' first
+try) only the Cody-Waite one is emitted and lanes that need the other are
+flagged; the kernel is then rerun without guards.
 """
 
 from llvmlite import ir
@@ -54,7 +56,10 @@ def _reduce_cw(cx, ax):
     nk = cx.neg(k)
     r1 = cx.fma(nk, p1, ax)  # exact
     th, tl = cx.two_prod(k, cx.c(p2, ax.type))
-    r, e = cx.two_sum(r1, cx.neg(th))
+    # Fast2Sum is exact here although |r1| < |th| can happen: r1 is a multiple of ulp(p1) (of
+    # ulp(p1)/2 when k = 1 and ax < 1, then |r1| < 1), so it has a p-bit representation whose
+    # exponent is at least th's (Fast2Sum's condition)
+    r, e = cx.fast_two_sum(r1, cx.neg(th))
     e = cx.fma(nk, p3, cx.sub(e, tl))
     r, e = cx.fast_two_sum(r, e)  # |e| <~ ulp(r)
     return r, e, q

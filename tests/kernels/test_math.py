@@ -457,6 +457,74 @@ def test_vector_matches_scalar(dtype, width):
         assert (np.signbit(sc[z]) == np.signbit(ve[z])).all(), name
 
 
+def _guarded_kernel(name, dtype, width):
+    """void k(T* out, T* a, i8* flag, i64 n): emit_math with a guards list (the fast trig variant
+    the fused kernels try first); flag[i] = OR of the guards of the vector holding element i."""
+    st = _scalar_type(dtype)
+    et = ir.VectorType(st, width)
+    mod = ir.Module(name="guarded")
+    i8 = ir.IntType(8)
+    fn = ir.Function(mod, ir.FunctionType(ir.VoidType(), [st.as_pointer(), st.as_pointer(),
+                                                          i8.as_pointer(), _I64]), "k")
+    out, pa, pf, n = fn.args
+    entry, loop, done = (fn.append_basic_block(x) for x in ("entry", "loop", "done"))
+    b = ir.IRBuilder(entry)
+    b.branch(loop)
+    b.position_at_end(loop)
+    i = b.phi(_I64)
+    i.add_incoming(ir.Constant(_I64, 0), entry)
+    abi = np.dtype(dtype).itemsize
+    x = b.load(b.bitcast(b.gep(pa, [i]), et.as_pointer()), align=abi)
+    guards = []
+    b.store(emit_math(b, name, [x], guards), b.bitcast(b.gep(out, [i]), et.as_pointer()), align=abi)
+    assert len(guards) == 1
+    g = b.zext(b.bitcast(guards[0], ir.IntType(width)), ir.IntType(64))
+    b.store(b.zext(b.icmp_unsigned("!=", g, ir.Constant(ir.IntType(64), 0)), i8), b.gep(pf, [i]))
+    nxt = b.add(i, ir.Constant(_I64, width))
+    i.add_incoming(nxt, loop)
+    b.cbranch(b.icmp_signed("<", nxt, n), loop, done)
+    b.position_at_end(done)
+    b.ret_void()
+    llmod = llvm.parse_assembly(str(mod))
+    llmod.verify()
+    engine = llvm.create_mcjit_compiler(llmod, _llvm_init())
+    engine.finalize_object()
+    _ENGINES.append(engine)
+    cty = ctypes.c_double if np.dtype(dtype) == np.float64 else ctypes.c_float
+    return ctypes.CFUNCTYPE(None, ctypes.POINTER(cty), ctypes.POINTER(cty), ctypes.c_void_p,
+                            ctypes.c_int64)(engine.get_function_address("k")), cty
+
+
+@pytest.mark.parametrize("dtype,width", [(np.float32, 8), (np.float64, 4)])
+@pytest.mark.parametrize("name", ["sin", "cos", "tan"])
+def test_guarded_trig(name, dtype, width):
+    """The fast variant (Cody-Waite only): where no lane of a vector needs the wide reduction its
+    results are bit-identical to the full variant's, NaN/inf give NaN without a flag, and a vector
+    is flagged exactly when one of its lanes is finite with |x| >= the Cody-Waite threshold."""
+    thr = 2.0 ** 30 if np.dtype(dtype) == np.float64 else 2.0 ** 16
+    x, _ = samples(name, dtype, 40000, seed=5)
+    x = np.concatenate([x, _specials(dtype), np.array([thr, -thr, np.nextafter(thr, 0)], dtype)])
+    x = np.concatenate([x, np.ones((-x.size) % width, dtype)]).astype(dtype)
+    x = x[np.argsort(np.abs(x), kind="stable")]  # most vectors hold magnitudes on one side
+    x[:width * 50] = np.random.default_rng(6).permutation(x[:width * 50])
+    fn, cty = _guarded_kernel(name, dtype, width)
+    out = np.empty_like(x)
+    flag = np.zeros(x.size, np.uint8)
+    with np.errstate(all="ignore"):
+        fn(out.ctypes.data_as(ctypes.POINTER(cty)), x.ctypes.data_as(ctypes.POINTER(cty)),
+           flag.ctypes.data, x.size)
+        full = run(name, dtype, x, width=width)
+    lanes = np.abs(x).reshape(-1, width)
+    need = ((lanes >= thr) & np.isfinite(lanes)).any(axis=1)
+    assert (flag.reshape(-1, width)[:, 0] != 0).tolist() == need.tolist()
+    ok = ~np.repeat(need, width)
+    assert ok.sum() > x.size // 4
+    same = (out[ok] == full[ok]) | (np.isnan(out[ok]) & np.isnan(full[ok]))
+    assert same.all(), (x[ok][~same][:3], out[ok][~same][:3], full[ok][~same][:3])
+    assert (np.signbit(out[ok]) == np.signbit(full[ok])).all()
+    assert np.isnan(out[~np.isfinite(x)]).all()
+
+
 def test_bad_arguments():
     mod = ir.Module()
     fn = ir.Function(mod, ir.FunctionType(ir.DoubleType(), [ir.DoubleType(), ir.FloatType()]), "f")
