@@ -270,6 +270,9 @@ def test_fused_epilogue_is_one_launch():
     _check(got, np.maximum(2 * (a @ w) + bias, 0) - 0.5 * c, 30, dtype)
     got = np.asarray(xp.tanh(da @ dw) * dc[:, ::-1])  # a libm call, a strided input
     _check(got, np.tanh(a @ w) * c[:, ::-1], 30, dtype)
+    got = np.asarray(da @ dw + xp.arange(66, dtype=xp.float32, device=DEV))  # an index operand
+    _check(got, a @ w + np.arange(66, dtype=dtype), 30, dtype)
+    _last_launch_clean()
 
 
 def test_strided_output_view():
