@@ -19,25 +19,43 @@ def softmax(ns, x):
 
 
 def main(argv=None) -> int:
+    from egpu_array._info import config
+
+    from benchmarks._harness import interleaved
     rng = np.random.default_rng(0)
     h = rng.standard_normal((4096, 4096)).astype(np.float32)
     x = xp.asarray(h)
     with xp.profile() as prof:
         got = np.asarray(softmax(xp, x))
     np.testing.assert_allclose(got, softmax(np, h), rtol=1e-5, atol=1e-9)
-    a, b = [], []
-    for _ in range(7):
-        t = time.perf_counter()
+
+    def ours():
         xp.synchronize(softmax(xp, x))
-        a.append(time.perf_counter() - t)
-        t = time.perf_counter()
+
+    def numpy():
         softmax(np, h)
-        b.append(time.perf_counter() - t)
-    ours, theirs = float(np.median(a)), float(np.median(b))
-    print(f"softmax 4096x4096 float32: ours {ours * 1e3:.1f} ms, NumPy {theirs * 1e3:.1f} ms, "
-          f"NumPy/ours = {theirs / ours:.2f}x ({prof.launches} kernels; goal >= 4x)")
+
+    t = interleaved({"ours": ours, "numpy": numpy}, 7)
+    ours_s, numpy_s = t["ours"]["median"], t["numpy"]["median"]
+    threads = config().num_threads
+    print(f"softmax 4096x4096 float32, {threads} thread(s): ours {ours_s * 1e3:.1f} ms, NumPy {numpy_s * 1e3:.1f} ms, "
+          f"NumPy/ours = {numpy_s / ours_s:.2f}x ({prof.launches} kernels; goal >= 4x)")
+    if threads == 1:  # CPU time: steadier than wall time when other work shares the cores
+        cpu = {"ours": [], "numpy": []}
+        for k in range(7):
+            for name, fn in (("ours", ours), ("numpy", numpy))[::1 if k % 2 == 0 else -1]:
+                t0 = time.process_time()
+                fn()
+                cpu[name].append(time.process_time() - t0)
+        o, n = (sorted(v)[3] for v in (cpu["ours"], cpu["numpy"]))
+        print(f"  CPU time: ours {o * 1e3:.1f} ms, NumPy {n * 1e3:.1f} ms, NumPy/ours = {n / o:.2f}x")
+    # where the time goes: each of the three kernels on its own
+    m = xp.max(x, axis=1, keepdims=True)
+    s = xp.sum(xp.exp(x - m), axis=1, keepdims=True)
+    xp.synchronize(s)
+    parts = {"max over rows": lambda: xp.synchronize(xp.max(x, axis=1, keepdims=True)),
+             "sum of exp(x - max) (reduction)": lambda: xp.synchronize(xp.sum(xp.exp(x - m), axis=1, keepdims=True)),
+             "exp(x - max) / sum (elementwise)": lambda: xp.synchronize(xp.exp(x - m) / s)}
+    tp = interleaved(parts, 5)
+    print("  " + "; ".join(f"{k} {v['median'] * 1e3:.1f} ms" for k, v in tp.items()))
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

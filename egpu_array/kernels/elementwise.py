@@ -16,7 +16,7 @@ from .irb import I8, I64, add_offsets, const, mem_type, reg_type
 from .ops import OPS, cast
 from .spec import ElementwiseSpec
 
-__all__ = ["generate_elementwise", "arg_layout", "Operand", "load_elem", "store_elem", "load_scalar",
+__all__ = ["generate_elementwise", "arg_layout", "loop_metadata", "Operand", "load_elem", "store_elem", "load_scalar",
            "emit_expr", "dtype_named", "Leaves", "gather_pairs", "operand_slots"]
 
 
@@ -179,17 +179,25 @@ def _has_math(program: tuple) -> bool:
     return any(ins[0] in MATH_FUNCS and ins[0] != "sqrt" for ins in program)
 
 
-def _interleaved_loop(module: ir.Module, fname: str):
-    """Loop metadata asking the loop vectorizer for two interleaved vector iterations.
+def loop_metadata(module: ir.Module, fname: str, width: int | None = None, interleave: int | None = None):
+    """A loop ID (set it as ``"llvm.loop"`` metadata on a loop's latch branch) asking the loop
+    vectorizer for ``width`` lanes and/or ``interleave`` vector iterations side by side.
 
-    A transcendental function is a long dependency chain of ~100 vector instructions; the CPU's
-    scheduler holds about one such iteration, so on its own the vector loop runs at the chain's
-    latency. Two independent iterations side by side in program order let it overlap them.
+    Why: a transcendental function is a long dependency chain of ~100 vector instructions and the
+    CPU's scheduler holds about one such iteration, so on its own a vector loop runs at the chain's
+    latency; two independent iterations in program order let it overlap them. A float32 reduction
+    that accumulates in float64 gets 4 lanes by default (the accumulator's ymm width), which runs
+    its float32 math at half width: ``width=8`` keeps the math at 8 lanes (two accumulators).
     """
-    count = module.add_metadata([ir.MetaDataString(module, "llvm.loop.interleave.count"),
-                                 ir.Constant(ir.IntType(32), 2)])
-    tag = module.add_metadata([ir.MetaDataString(module, "egpu.loop"), ir.MetaDataString(module, fname)])
-    loop_id = module.add_metadata([count, tag])
+    i32 = ir.IntType(32)
+    props = [module.add_metadata([ir.MetaDataString(module, "egpu.loop"), ir.MetaDataString(module, fname)])]
+    if width is not None:
+        props.append(module.add_metadata([ir.MetaDataString(module, "llvm.loop.vectorize.width"),
+                                          ir.Constant(i32, width)]))
+    if interleave is not None:
+        props.append(module.add_metadata([ir.MetaDataString(module, "llvm.loop.interleave.count"),
+                                          ir.Constant(i32, interleave)]))
+    loop_id = module.add_metadata(props)
     loop_id.operands = (loop_id,) + tuple(loop_id.operands)  # a loop ID refers to itself
     return loop_id
 
@@ -237,7 +245,7 @@ def generate_elementwise(spec: ElementwiseSpec, module: ir.Module, fname: str) -
     b.position_at_end(j_head)
     j = b.phi(I64, name="j")
     j.add_incoming(j0, pre_j)
-    flag = b.phi(ir.IntType(1), name="retry")  # i1: the vector loop ORs the lane masks as they are
+    flag = b.phi(ir.IntType(1), name="retry")  # i1: the vector loop ORs the lane masks
     flag.add_incoming(ir.Constant(ir.IntType(1), 0), pre_j)
     b.cbranch(b.icmp_signed("<", j, jend), j_body, j_done)
     b.position_at_end(j_body)
@@ -252,7 +260,7 @@ def generate_elementwise(spec: ElementwiseSpec, module: ir.Module, fname: str) -
     j.add_incoming(b.add(j, const(I64, 1), flags=["nsw"]), b.block)
     latch = b.branch(j_head)
     if spec.fast_trig or _has_math(spec.expr):
-        latch.set_metadata("llvm.loop", _interleaved_loop(module, fname))
+        latch.set_metadata("llvm.loop", loop_metadata(module, fname, interleave=2))
     b.position_at_end(j_done)
     if spec.fast_trig:
         with b.if_then(flag, likely=False):
