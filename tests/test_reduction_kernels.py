@@ -222,3 +222,26 @@ def test_inner_minmax_special_value_in_one_chunk(dtype):
         h[pos] = -0.0
         assert float(xp.max(xp.asarray(h))) == 0 and np.signbit(float(xp.max(xp.asarray(h))))
         assert float(xp.min(xp.asarray(h))) == float(h.min())
+
+
+@pytest.mark.parametrize("rows", [7, 8, 12, 13, 15, 16, 17, 23])
+@pytest.mark.parametrize("cols", [1023, 1024, 1500])
+def test_column_order_wide_and_narrow_row_groups(rows, cols):
+    """Wide tiles add 8 rows per accumulator update, then 4, then single rows; narrow tiles 4
+    then 1: every split of the rows, with a NaN and -inf in rows that fall in each group."""
+    from egpu_array.kernels.reduction_outer import WIDE_TILE, WIDE_UNROLL
+    assert WIDE_UNROLL == 8 and 1023 < WIDE_TILE <= 1024
+    h = _data(np.random.default_rng(rows * cols), "float64", (rows, cols))
+    h[rows - 1, 3] = np.nan
+    h[min(rows - 1, 9), 700] = -np.inf
+    h[0, 1000] = np.nan
+    x = xp.asarray(h)
+    for name in ("sum", "max", "min", "mean"):
+        got = np.asarray(getattr(xp, name)(x, axis=0))
+        ref = _reference(name, h, 0)
+        np.testing.assert_array_equal(np.isnan(got), np.isnan(ref))
+        ok = ~np.isnan(ref)
+        np.testing.assert_allclose(got[ok], ref[ok], rtol=1e-12)
+    h32 = np.nan_to_num(h, nan=0.5, neginf=-3.0).astype(np.float32)
+    _check(xp.sum(xp.asarray(h32), axis=0), np.sum(h32.astype(np.float64), axis=0).astype(np.float32))
+    assert "outer" in _orders_used()

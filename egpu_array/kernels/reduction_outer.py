@@ -5,7 +5,8 @@ not, e.g. ``sum(x, axis=0)`` of a C-contiguous matrix or ``sum(x, axis=1)`` of a
 kept dimensions before the last one are a batch). Work item ``w`` reduces row chunk
 ``w % nchunks`` of column tile ``(w // nchunks) % ntiles`` (:func:`outer_tile` kept outputs) of
 batch index ``w // (nchunks * ntiles)``: it zeroes a stack array of accumulators (L1-resident),
-then walks the chunk's rows ``ROW_UNROLL`` at a time, adding the rows' values together before one
+then walks the chunk's rows ``ROW_UNROLL`` (tiles of ``WIDE_TILE`` outputs or more: ``WIDE_UNROLL``)
+at a time, adding the rows' values together before one
 update of each accumulator, so the inner loop streams several contiguous rows at once and
 vectorizes over the columns. With one chunk the tile's results
 are final; with several, the raw accumulators go to the partials buffer at
@@ -20,12 +21,15 @@ from .irb import I64, add_offsets, const, for_range, mem_type
 from .ops import cast
 from .spec import ReduceSpec
 
-__all__ = ["generate_outer", "outer_tile", "ROW_UNROLL"]
+__all__ = ["generate_outer", "outer_tile", "ROW_UNROLL", "WIDE_UNROLL", "WIDE_TILE"]
 
 #: bytes of accumulators per work item (they stay in L1 next to the streamed rows)
 TILE_BYTES = 16384
-#: rows combined before each accumulator update
+#: rows combined (a balanced tree) before each accumulator update
 ROW_UNROLL = 4
+#: tiles of at least WIDE_TILE outputs combine WIDE_UNROLL rows per update first (half the
+#: accumulator loads and stores; narrow tiles keep ROW_UNROLL, where the 8 row pointers cost more)
+WIDE_UNROLL, WIDE_TILE = 8, 1024
 
 
 def outer_tile(acc_dtype) -> int:
@@ -78,16 +82,23 @@ def generate_outer(spec: ReduceSpec, module: ir.Module, fname: str) -> ir.Functi
         r_hi = b.select(b.icmp_signed("<", r_hi, total_red), r_hi, total_red)
         with for_range(b, const(I64, 0), n, name="z") as z:
             accs.store(z, init)
-        groups = b.sdiv(b.sub(r_hi, r_lo), const(I64, ROW_UNROLL))
-        with for_range(b, const(I64, 0), groups, name="g") as g:
-            r = b.add(r_lo, b.mul(g, const(I64, ROW_UNROLL)))
-            rows = [row_bases(b.add(r, const(I64, u)), firsts) for u in range(ROW_UNROLL)]
-            with for_range(b, const(I64, 0), n, name="o") as o:
-                vals = [value(bases, o) for bases in rows]
-                while len(vals) > 1:  # a balanced tree: independent operations
-                    vals = [_combine(b, spec.op, acc_dt, vals[i], vals[i + 1]) for i in range(0, len(vals), 2)]
-                accs.store(o, _combine(b, spec.op, acc_dt, accs.load(o), vals[0]))
-        with for_range(b, b.add(r_lo, b.mul(groups, const(I64, ROW_UNROLL))), r_hi, name="r") as r:
+
+        def row_groups(r0, unroll: int, use):
+            """Add the rows from ``r0`` in groups of ``unroll`` (none unless ``use``); returns
+            the first row left over."""
+            groups = b.select(use, b.sdiv(b.sub(r_hi, r0), const(I64, unroll)), const(I64, 0))
+            with for_range(b, const(I64, 0), groups, name=f"g{unroll}") as g:
+                r = b.add(r0, b.mul(g, const(I64, unroll)))
+                rows = [row_bases(b.add(r, const(I64, u)), firsts) for u in range(unroll)]
+                with for_range(b, const(I64, 0), n, name=f"o{unroll}") as o:
+                    vals = [value(bases, o) for bases in rows]
+                    while len(vals) > 1:  # a balanced tree: independent operations
+                        vals = [_combine(b, spec.op, acc_dt, vals[i], vals[i + 1]) for i in range(0, len(vals), 2)]
+                    accs.store(o, _combine(b, spec.op, acc_dt, accs.load(o), vals[0]))
+            return b.add(r0, b.mul(groups, const(I64, unroll)))
+        wide = b.icmp_signed(">=", n, const(I64, WIDE_TILE))
+        r_left = row_groups(row_groups(r_lo, WIDE_UNROLL, wide), ROW_UNROLL, ir.Constant(ir.IntType(1), 1))
+        with for_range(b, r_left, r_hi, name="r") as r:
             bases = row_bases(r, firsts)
             with for_range(b, const(I64, 0), n, name="o1") as o:
                 accs.store(o, _combine(b, spec.op, acc_dt, accs.load(o), value(bases, o)))
