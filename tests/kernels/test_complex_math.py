@@ -8,8 +8,10 @@
   with NumPy's complex128 results (error in float32 ULP of |w|, w the reference); complex128 with
   NumPy's (glibc's) own results, the bound covering both libraries' errors (ULP of |w|). log1p is
   compared with mpmath near 0, where NumPy's complex log1p (log of 1 + z) loses all digits;
-* NVPTX: every function's kernels (both dtypes) compile for sm_80 without a refused call and
-  assemble with ptxas (when installed).
+* the IR forms against the libm path they replace (complex_ops.HOST_LIBM), special grid, through a
+  JIT; pow's IR form (host kernels keep libm's cpow, NVPTX kernels use the IR) for accuracy too;
+* NVPTX: every function's kernel (complex64 and complex128 in turn) compiles for sm_80 without a
+  refused call and assembles with ptxas (when installed).
 
 Measured maxima (random + near-singular points, this file's draws and a 3000-point mpmath run per
 function): complex128 <= 3 ULP of |w| (glibc: <= 5), complex64 <= 0.6 ULP of |w| (evaluated in
