@@ -115,15 +115,24 @@ class Leaves:
     ``clamp(index) * stride`` per gathered axis; an out-of-range index sets the error slot.
     """
 
-    def __init__(self, b, args, ops, idx_strides, scalars, classes, bases, j, gather_slot, error_slot):
+    def __init__(self, b, args, ops, idx_strides, scalars, classes, bases, j, gather_slot, error_slot,
+                 guards=None, invariant=None):
         self.b, self.args, self.ops, self.idx_strides = b, args, ops, idx_strides
+        #: memory operand k -> its value loaded before the row loop (operands constant along the row)
+        self.invariant = invariant or {}
         self.scalars, self.classes, self.bases, self.j = scalars, classes, bases, j
         self.gather_slot, self.error_slot = gather_slot, error_slot
+        #: when a list, gathers append their out-of-range flags to it (the caller ORs them over its
+        #: loop and sets the error slot once, after it: no store in the loop body, which then
+        #: vectorizes); when None, each gather sets the error slot itself
+        self.guards = guards
 
     def __call__(self, ins, values):
         b, tag = self.b, ins[0]
         if tag == "in":
             k = ins[1] + 1
+            if k in self.invariant:
+                return self.invariant[k]
             return load_elem(b, self.ops[k], self.bases[k], self.j, self.classes[k])
         if tag == "arg":
             return self.scalars[ins[1]]
@@ -151,8 +160,11 @@ class Leaves:
             oob = b.or_(b.icmp_signed("<", idx, const(I64, 0)), b.icmp_signed(">=", idx, extent))
             bad = b.or_(bad, oob)
             extra = b.add(extra, b.mul(b.select(oob, const(I64, 0), idx), stride))
-        with b.if_then(bad, likely=False):
-            b.store(const(I64, 1), b.gep(self.args, [const(I64, self.error_slot)]))
+        if self.guards is not None:
+            self.guards.append(bad)
+        else:
+            with b.if_then(bad, likely=False):
+                b.store(const(I64, 1), b.gep(self.args, [const(I64, self.error_slot)]))
         return load_elem(b, self.ops[k], self.bases[k], self.j, self.classes[k], extra)
 
 
@@ -238,6 +250,9 @@ def generate_elementwise(spec: ElementwiseSpec, module: ir.Module, fname: str) -
     jend = b.select(b.icmp_signed("<", jend, inner), jend, inner)
 
     classes = spec.classes
+    # inputs constant along the row are loaded once per row, before its loop (a gather's index then
+    # is loop-invariant, its loads affine in j, and the loop vectorizes); a row has >= 1 element
+    invariant = {k: load_elem(b, ops[k], bases[k], j0, "0") for k in range(1, n_mem) if classes[k] == "0"}
     # the row loop; with fast_trig it also ORs together the lanes' "needs the wide reduction"
     pre_j = b.block
     j_head, j_body, j_done = (b.append_basic_block(n) for n in ("j.head", "j.body", "j.done"))
@@ -247,11 +262,19 @@ def generate_elementwise(spec: ElementwiseSpec, module: ir.Module, fname: str) -
     j.add_incoming(j0, pre_j)
     flag = b.phi(ir.IntType(1), name="retry")  # i1: the vector loop ORs the lane masks
     flag.add_incoming(ir.Constant(ir.IntType(1), 0), pre_j)
+    oob = b.phi(ir.IntType(1), name="oob")  # i1: an index out of range in this row
+    oob.add_incoming(ir.Constant(ir.IntType(1), 0), pre_j)
     b.cbranch(b.icmp_signed("<", j, jend), j_body, j_done)
     b.position_at_end(j_body)
     b.trig_guards = [] if spec.fast_trig else None
-    leaf = Leaves(b, args, ops, idx_strides, scalars, classes, bases, j, lay["gather"], lay["error"])
+    guards = []
+    leaf = Leaves(b, args, ops, idx_strides, scalars, classes, bases, j, lay["gather"], lay["error"], guards,
+                  invariant)
     store_elem(b, ops[0], bases[0], j, classes[0], emit_expr(b, spec.expr, leaf))
+    new_oob = oob
+    for g in guards:
+        new_oob = b.or_(new_oob, g)
+    oob.add_incoming(new_oob, b.block)
     new_flag = flag
     for g in b.trig_guards or ():
         new_flag = b.or_(new_flag, g)
@@ -262,6 +285,9 @@ def generate_elementwise(spec: ElementwiseSpec, module: ir.Module, fname: str) -
     if spec.fast_trig or _has_math(spec.expr):
         latch.set_metadata("llvm.loop", loop_metadata(module, fname, interleave=2))
     b.position_at_end(j_done)
+    if guards:
+        with b.if_then(oob, likely=False):
+            b.store(const(I64, 1), b.gep(args, [const(I64, lay["error"])]))
     if spec.fast_trig:
         with b.if_then(flag, likely=False):
             b.store(const(I64, 1), b.gep(args, [const(I64, lay["retry"])]))
