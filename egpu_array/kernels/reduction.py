@@ -194,8 +194,10 @@ def generate_reduction(spec: ReduceSpec, module: ir.Module, fname: str) -> ir.Fu
         p.add_incoming(v, r_pre)
     b.cbranch(b.icmp_signed("<", r, r_hi), r_body, r_done)
     b.position_at_end(r_body)
-    row = b.sdiv(r, red_inner)
-    j0 = b.srem(r, red_inner)
+    if spec.n_red == 1:  # one reduced dimension: r < red_inner, no division (rows of 3: ~2x faster)
+        row, j0 = const(I64, 0), r
+    else:
+        row, j0 = b.sdiv(r, red_inner), b.srem(r, red_inner)
     bases = add_offsets(b, row, red[:-1], all_strides, kbases, first=nk)
     jend = b.add(j0, b.sub(r_hi, r))
     jend = b.select(b.icmp_signed("<", jend, red_inner), jend, red_inner)
