@@ -308,10 +308,16 @@ def realize_into(root: LazyNode, out: View) -> None:
 
 
 _TRIG = frozenset({"sin", "cos", "tan"})
+#: complex functions whose IR (kernels.complex_math) evaluates a sine or cosine
+_COMPLEX_TRIG = frozenset({"sin", "cos", "tan", "sinh", "cosh", "tanh", "exp", "expm1", "pow"})
 
 
 def _has_real_trig(expr: tuple) -> bool:
-    return any(ins[0] in _TRIG and ins[1] in ("float32", "float64") for ins in expr)
+    """Whether the program evaluates sines or cosines (real sin/cos/tan, or complex functions
+    built on them): its kernel then takes the fast range reduction and retries the wide one
+    where a lane needs it."""
+    return any((ins[0] in _TRIG and ins[1] in ("float32", "float64"))
+               or (ins[0] in _COMPLEX_TRIG and ins[1] in ("complex64", "complex128")) for ins in expr)
 
 
 def pack_args(slots: list):
