@@ -280,7 +280,7 @@ def test_block_scans_and_argreductions_are_in_the_battery(battery_ptx):
     reductions (kernels.ptx_reduce) are generated and assembled with the rest."""
     _, manifest = battery_ptx
     assert manifest["block_scans"] >= 8 and manifest["block_argreductions"] >= 4
-    assert manifest["block_sort_phases"] == ["hist", "hist_all", "scatter", "scatter_first"]  # kernels.ptx_sort
+    assert manifest["block_sort_phases"] == ["hist", "hist_all", "prefix", "scatter", "scatter_first"]  # ptx_sort
 
 
 def test_refused_specs_are_exactly_the_listed_ones(battery_ptx):
