@@ -314,12 +314,15 @@ class Ctx:
         s2 = self.sel(negn, 2.0 ** -(self.M + 2), 2.0)
         return self.mul(self.mul(y, s1), s2)
 
-    def scale2(self, y, n):
+    def scale2(self, y, n, plus_one=False):
         """y * 2**n for an integer vector n in [2 - 2*bias, 2*bias], y normal: two exact power-of-two
         factors, so a result in the subnormal range is rounded once (at the last multiply) and one
-        beyond the range becomes inf."""
+        beyond the range becomes inf. ``plus_one``: (1 + y) * 2**n, the 1 added inside the first
+        product's fma (the same rounding as adding it first: that factor is a power of two)."""
         n1 = self.b.ashr(n, self.ci(1))
-        return self.mul(self.mul(y, self.pow2i(n1)), self.pow2i(self.b.sub(n, n1)))
+        s1 = self.pow2i(n1)
+        first = self.fma(y, s1, s1) if plus_one else self.mul(y, s1)
+        return self.mul(first, self.pow2i(self.b.sub(n, n1)))
 
     # -- double-word helpers -------------------------------------------------
     def two_sum(self, a, b):

@@ -54,8 +54,8 @@ def emit_exp(cx, x):
     k, n = cx.round_magic(cx.fma(x, cx.dd("log2e")[0], cx.magic))
     nk = cx.neg(k)
     r = cx.fma(nk, l, cx.fma(nk, h, x))  # the inner fma is exact
-    y = cx.add(cx.fma(cx.mul(r, r), cx.poly(r, cx.poly_coeffs("exp_q")), r), 1.0)
-    return cx.scale2(y, n)
+    em1 = cx.fma(cx.mul(r, r), cx.poly(r, cx.poly_coeffs("exp_q")), r)  # e^r - 1
+    return cx.scale2(em1, n, plus_one=True)
 
 
 def emit_exp2(cx, x):

@@ -60,8 +60,9 @@ def _reduce_cw(cx, ax):
     # ulp(p1)/2 when k = 1 and ax < 1, then |r1| < 1), so it has a p-bit representation whose
     # exponent is at least th's (Fast2Sum's condition)
     r, e = cx.fast_two_sum(r1, cx.neg(th))
-    e = cx.fma(nk, p3, cx.sub(e, tl))
-    r, e = cx.fast_two_sum(r, e)  # |e| <~ ulp(r)
+    # the low part, |e| <~ ulp(r): not renormalized (the kernels take any small low part), and
+    # its terms off the critical path (k*p3 and tl are ready long before Fast2Sum's error)
+    e = cx.add(e, cx.fma(nk, p3, cx.neg(tl)))
     return r, e, q
 
 
