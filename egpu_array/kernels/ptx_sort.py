@@ -69,6 +69,8 @@ def generate(spec, module: ir.Module, fname: str, intr: Intrinsics | None = None
     if counting:
         cnt = _shared(module, fname + "_cnt", I32, len(shifts) * DIGITS, intr)
     else:
+        # wcount holds up to `warp` warps: blocks of up to warp**2 threads (1024 for 32 lanes;
+        # 35 KB of static shared memory with base and tilesum)
         sh = (_shared(module, fname + "_base", I64, DIGITS, intr),
               _shared(module, fname + "_wcount", I32, intr.warp * DIGITS, intr),
               _shared(module, fname + "_tilesum", I32, DIGITS, intr))
