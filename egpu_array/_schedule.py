@@ -341,10 +341,11 @@ def _reduce_order(op: str, kshape, kstrides, rstrides) -> str:
 
 
 def _reduce_chunks(op: str, order: str, kshape, n_out: int, n_red: int, threads: int, acc,
-                   chunks: int | None = None) -> tuple:
+                   chunks: int | None = None, arg_chunks: bool = False) -> tuple:
     """(chunks, work items) of a reduction: the reduced space is cut into chunks (a second step
     combines them) when there are too few outputs (inner) or column tiles (outer) to keep every
-    thread busy with even shares."""
+    thread busy with even shares. argmax/argmin are chunked only where ``arg_chunks`` (the cuda
+    device's block reductions merge (value, index) pairs; the host kernels have no such step)."""
     if order == "outer":
         inner = kshape[-1]
         units, per_row = n_out // inner * -(-inner // outer_tile(acc)), min(inner, outer_tile(acc))
@@ -353,7 +354,7 @@ def _reduce_chunks(op: str, order: str, kshape, n_out: int, n_red: int, threads:
     if chunks is not None:  # given (tests of the two-phase path)
         return chunks, units * chunks
     chunks = 1
-    if threads > 1 and not REDUCE_OPS[op] and op not in ("argmax", "argmin") \
+    if threads > 1 and not REDUCE_OPS[op] and (arg_chunks or op not in ("argmax", "argmin")) \
             and units < 4 * threads and n_out * n_red >= (1 << 18):
         want = -(-8 * threads // units)
         chunks = max(1, min(want, n_red * per_row // (1 << 14), n_red))
@@ -411,8 +412,11 @@ def _realize_reduce(root: LazyNode, out: View, chunks: int | None = None) -> Non
     # column order suits CPU threads (long row streams, L1 accumulators); on a GPU one thread per
     # output, adjacent outputs in adjacent threads, already reads coalesced rows
     order = _reduce_order(arg.op, kshape, kstrides, rstrides) if device.kind != "cuda" else "inner"
-    chunks, items = _reduce_chunks(arg.op, order, kshape, n_out, n_red, threads, acc, chunks)
-    partial = device.allocator.alloc(n_out * chunks * acc.itemsize) if chunks > 1 else None
+    is_arg = arg.op in ("argmax", "argmin")
+    chunks, items = _reduce_chunks(arg.op, order, kshape, n_out, n_red, threads, acc, chunks,
+                                   arg_chunks=device.kind == "cuda")
+    # partials: one accumulator per chunk, or for argmax/argmin an int64 index (kernels.ptx_reduce)
+    partial = device.allocator.alloc(n_out * chunks * (8 if is_arg else acc.itemsize)) if chunks > 1 else None
     spec = ReduceSpec(
         op=arg.op, expr=expr,
         in_dtypes=tuple(n.dtype.name for n in inputs),
