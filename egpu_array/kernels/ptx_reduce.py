@@ -27,6 +27,8 @@ barriers as callbacks, warps of 4 or 32 lanes).
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 from llvmlite import ir
 
 from .elementwise import Leaves, emit_expr
@@ -138,60 +140,49 @@ def generate(spec, module: ir.Module, fname: str, intr: Intrinsics | None = None
     shared = shared_array(module, fname + "_shared", intr.warp * len(acc.init), intr)
 
     # ---- work items, one per block, block-strided ----------------------------------------------
-    first, nblocks = intr.sreg(b, "ctaid.x"), intr.sreg(b, "nctaid.x")
-    pre = b.block
-    w_head, w_body, w_done = (b.append_basic_block(n) for n in ("w.head", "w.body", "w.done"))
-    b.branch(w_head)
-    b.position_at_end(w_head)
-    w = b.phi(I64, name="w")
-    w.add_incoming(first, pre)
-    b.cbranch(b.icmp_signed("<", w, n_items), w_body, w_done)
-    b.position_at_end(w_body)
-    o, c = b.sdiv(w, nchunks), b.srem(w, nchunks)
-    kbases = add_offsets(b, o, ra.kept, all_strides, [const(I64, 0)] * len(all_strides))
-    r_lo = b.mul(c, chunk)
-    r_hi = b.add(r_lo, chunk)
-    r_hi = b.select(b.icmp_signed("<", r_hi, total_red), r_hi, total_red)
+    with block_stride_loop(b, intr, n_items, "w") as w:
+        o, c = b.sdiv(w, nchunks), b.srem(w, nchunks)
+        kbases = add_offsets(b, o, ra.kept, all_strides, [const(I64, 0)] * len(all_strides))
+        r_lo = b.mul(c, chunk)
+        r_hi = b.add(r_lo, chunk)
+        r_hi = b.select(b.icmp_signed("<", r_hi, total_red), r_hi, total_red)
 
-    # ---- this thread's elements of the chunk: r_lo + tid, + ntid, ... ------------------------
-    r_first = b.add(r_lo, tid)
-    r_pre = b.block
-    r_head, r_body, r_done = (b.append_basic_block(n) for n in ("r.head", "r.body", "r.done"))
-    b.branch(r_head)
-    b.position_at_end(r_head)
-    r = b.phi(I64, name="r")
-    r.add_incoming(r_first, r_pre)
-    accs = [b.phi(v.type) for v in acc.init]
-    for p, v in zip(accs, acc.init):
-        p.add_incoming(v, r_pre)
-    b.cbranch(b.icmp_signed("<", r, r_hi), r_body, r_done)
-    b.position_at_end(r_body)
-    row, j = b.sdiv(r, red[-1]), b.srem(r, red[-1])
-    bases = add_offsets(b, row, red[:-1], all_strides, kbases, first=nk)
-    leaf = Leaves(b, args, ra.ops, ra.idx_strides, ra.scalars, spec.classes, bases, j, lay["gather"], lay["error"])
-    new = acc.step(b, accs, emit_expr(b, spec.expr, leaf), r)
-    for p, x in zip(accs, new):
-        p.add_incoming(x, b.block)
-    r.add_incoming(b.add(r, ntid), b.block)
-    b.branch(r_head)
-    b.position_at_end(r_done)
+        # ---- this thread's elements of the chunk: r_lo + tid, + ntid, ... ------------------------
+        r_first = b.add(r_lo, tid)
+        r_pre = b.block
+        r_head, r_body, r_done = (b.append_basic_block(n) for n in ("r.head", "r.body", "r.done"))
+        b.branch(r_head)
+        b.position_at_end(r_head)
+        r = b.phi(I64, name="r")
+        r.add_incoming(r_first, r_pre)
+        accs = [b.phi(v.type) for v in acc.init]
+        for p, v in zip(accs, acc.init):
+            p.add_incoming(v, r_pre)
+        b.cbranch(b.icmp_signed("<", r, r_hi), r_body, r_done)
+        b.position_at_end(r_body)
+        row, j = b.sdiv(r, red[-1]), b.srem(r, red[-1])
+        bases = add_offsets(b, row, red[:-1], all_strides, kbases, first=nk)
+        leaf = Leaves(b, args, ra.ops, ra.idx_strides, ra.scalars, spec.classes, bases, j, lay["gather"], lay["error"])
+        new = acc.step(b, accs, emit_expr(b, spec.expr, leaf), r)
+        for p, x in zip(accs, new):
+            p.add_incoming(x, b.block)
+        r.add_incoming(b.add(r, ntid), b.block)
+        b.branch(r_head)
+        b.position_at_end(r_done)
 
-    # ---- combine the block's accumulators ------------------------------------------------------
-    mine = warp_combine(b, intr, acc.merge, list(accs), lane, in_warp)
-    with b.if_then(b.icmp_unsigned("==", lane, const(I64, 0))):
-        shared_store(b, shared, warp, mine)
-    intr.barrier(b)
-    with b.if_then(b.icmp_unsigned("==", warp, const(I64, 0))):
-        has = b.icmp_unsigned("<", lane, nwarps)
-        got = shared_load(b, shared, b.select(has, lane, const(I64, 0)), acc.init)
-        val = [b.select(has, g, i) for g, i in zip(got, acc.init)]
-        total = warp_combine(b, intr, acc.merge, val, lane, nwarps)
+        # ---- combine the block's accumulators ------------------------------------------------------
+        mine = warp_combine(b, intr, acc.merge, list(accs), lane, in_warp)
         with b.if_then(b.icmp_unsigned("==", lane, const(I64, 0))):
-            acc.store_partial(b, args, lay, w, total)
-    intr.barrier(b)  # the shared slots are reused by the next work item
-    w.add_incoming(b.add(w, nblocks), b.block)
-    b.branch(w_head)
-    b.position_at_end(w_done)
+            shared_store(b, shared, warp, mine)
+        intr.barrier(b)
+        with b.if_then(b.icmp_unsigned("==", warp, const(I64, 0))):
+            has = b.icmp_unsigned("<", lane, nwarps)
+            got = shared_load(b, shared, b.select(has, lane, const(I64, 0)), acc.init)
+            val = [b.select(has, g, i) for g, i in zip(got, acc.init)]
+            total = warp_combine(b, intr, acc.merge, val, lane, nwarps)
+            with b.if_then(b.icmp_unsigned("==", lane, const(I64, 0))):
+                acc.store_partial(b, args, lay, w, total)
+        intr.barrier(b)  # the shared slots are reused by the next work item
     b.ret_void()
     _mark_kernel(module, fn)
     module.egpu_launch = LAUNCH_MODE
@@ -304,6 +295,26 @@ def _generate_arg_finalize(spec, module, fname, lay, dt) -> None:
         b.position_at_end(done)
         _store_value(b, ra.ops[0], kbases[0], bidx)
     b.ret_void()
+
+
+@contextmanager
+def block_stride_loop(b, intr: "Intrinsics", n_items, name: str = "w"):
+    """``for w in range(ctaid.x, n_items, nctaid.x)``: thread block ``ctaid`` takes work items
+    ``ctaid, ctaid + nblocks, ...`` (every thread of the block runs the same trip count, so the
+    body's barriers are reached by all of them); yields ``w`` with the builder in the body."""
+    first, nblocks = intr.sreg(b, "ctaid.x"), intr.sreg(b, "nctaid.x")
+    pre = b.block
+    head, body, done = (b.append_basic_block(f"{name}.{s}") for s in ("head", "body", "done"))
+    b.branch(head)
+    b.position_at_end(head)
+    w = b.phi(I64, name=name)
+    w.add_incoming(first, pre)
+    b.cbranch(b.icmp_signed("<", w, n_items), body, done)
+    b.position_at_end(body)
+    yield w
+    w.add_incoming(b.add(w, nblocks), b.block)
+    b.branch(head)
+    b.position_at_end(done)
 
 
 def shared_array(module: ir.Module, name: str, words: int, intr: Intrinsics) -> ir.GlobalVariable:

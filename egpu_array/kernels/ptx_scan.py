@@ -32,7 +32,7 @@ from .elementwise import Leaves, emit_expr
 from .irb import I64, add_offsets, const
 from .ops import cast
 from .ptx import ENTRY_SUFFIX, _mark_kernel
-from .ptx_reduce import (LAUNCH_MODE, Intrinsics, _from_i32s, _to_i32s, shared_array, shared_load,
+from .ptx_reduce import (LAUNCH_MODE, Intrinsics, block_stride_loop, _from_i32s, _to_i32s, shared_array, shared_load,
                          shared_store)
 from .reduction import ReduceArgs, _combine, _const_of, _flat, _store_value, _unflat, identity_of, reduce_arg_layout
 from .spec import REDUCE_OPS, ReduceSpec
@@ -107,65 +107,54 @@ def generate_scan(spec: ReduceSpec, module: ir.Module, fname: str, intr: Intrins
     total_red, red = ra.total_red, ra.red
 
     # ---- rows, one per block, block-strided ----------------------------------------------------
-    first, nblocks = intr.sreg(b, "ctaid.x"), intr.sreg(b, "nctaid.x")
-    pre = b.block
-    w_head, w_body, w_done = (b.append_basic_block(n) for n in ("w.head", "w.body", "w.done"))
-    b.branch(w_head)
-    b.position_at_end(w_head)
-    w = b.phi(I64, name="w")
-    w.add_incoming(first, pre)
-    b.cbranch(b.icmp_signed("<", w, n_items), w_body, w_done)
-    b.position_at_end(w_body)
-    kbases = add_offsets(b, w, ra.kept, ra.all_strides, [const(I64, 0)] * len(ra.all_strides))
+    with block_stride_loop(b, intr, n_items, "w") as w:
+        kbases = add_offsets(b, w, ra.kept, ra.all_strides, [const(I64, 0)] * len(ra.all_strides))
 
-    # ---- tiles of ntid elements (the same count on every thread: barriers stay uniform) --------
-    t_pre = b.block
-    t_head, t_body, t_done = (b.append_basic_block(n) for n in ("t.head", "t.body", "t.done"))
-    b.branch(t_head)
-    b.position_at_end(t_head)
-    base = b.phi(I64, name="base")
-    base.add_incoming(const(I64, 0), t_pre)
-    carry = [b.phi(x.type) for x in ident]
-    for p, x in zip(carry, ident):
-        p.add_incoming(x, t_pre)
-    b.cbranch(b.icmp_signed("<", base, total_red), t_body, t_done)
-    b.position_at_end(t_body)
-    r = b.add(base, tid)
-    valid = b.icmp_signed("<", r, total_red)
-    safe = b.select(valid, r, const(I64, 0))
-    row, j = b.sdiv(safe, red[-1]), b.srem(safe, red[-1])
-    bases = add_offsets(b, row, red[:-1], ra.all_strides, kbases, first=spec.n_kept)
-    with b.if_else(valid) as (then, other):
-        with then:
-            leaf = Leaves(b, args, ra.ops, ra.idx_strides, ra.scalars, spec.classes, bases, j, lay["gather"],
-                          lay["error"])
-            got = _flat(cast(b, expr_dt, acc_dt, emit_expr(b, spec.expr, leaf)))
-            got_block = b.block
-        with other:
-            other_block = b.block
-    vals = []
-    for g, x in zip(got, ident):
-        p = b.phi(x.type)
-        p.add_incoming(g, got_block)
-        p.add_incoming(x, other_block)
-        vals.append(p)
+        # ---- tiles of ntid elements (the same count on every thread: barriers stay uniform) --------
+        t_pre = b.block
+        t_head, t_body, t_done = (b.append_basic_block(n) for n in ("t.head", "t.body", "t.done"))
+        b.branch(t_head)
+        b.position_at_end(t_head)
+        base = b.phi(I64, name="base")
+        base.add_incoming(const(I64, 0), t_pre)
+        carry = [b.phi(x.type) for x in ident]
+        for p, x in zip(carry, ident):
+            p.add_incoming(x, t_pre)
+        b.cbranch(b.icmp_signed("<", base, total_red), t_body, t_done)
+        b.position_at_end(t_body)
+        r = b.add(base, tid)
+        valid = b.icmp_signed("<", r, total_red)
+        safe = b.select(valid, r, const(I64, 0))
+        row, j = b.sdiv(safe, red[-1]), b.srem(safe, red[-1])
+        bases = add_offsets(b, row, red[:-1], ra.all_strides, kbases, first=spec.n_kept)
+        with b.if_else(valid) as (then, other):
+            with then:
+                leaf = Leaves(b, args, ra.ops, ra.idx_strides, ra.scalars, spec.classes, bases, j, lay["gather"],
+                              lay["error"])
+                got = _flat(cast(b, expr_dt, acc_dt, emit_expr(b, spec.expr, leaf)))
+                got_block = b.block
+            with other:
+                other_block = b.block
+        vals = []
+        for g, x in zip(got, ident):
+            p = b.phi(x.type)
+            p.add_incoming(g, got_block)
+            p.add_incoming(x, other_block)
+            vals.append(p)
 
-    result, tile = block_scan(b, intr, shared, merge, vals, ident, carry)
-    with b.if_then(valid):
-        out = ra.ops[0]
-        off = b.add(bases[0], b.mul(j, out.strides[-1]))
-        _store_value(b, out, off, cast(b, acc_dt, out_dt, _unflat(result, like)))
-    new_carry = merge(b, carry, tile)
-    intr.barrier(b)  # every thread has read the totals before the next tile writes them
-    for p, x in zip(carry, new_carry):
-        p.add_incoming(x, b.block)
-    base.add_incoming(b.add(base, ntid), b.block)
-    b.branch(t_head)
+        result, tile = block_scan(b, intr, shared, merge, vals, ident, carry)
+        with b.if_then(valid):
+            out = ra.ops[0]
+            off = b.add(bases[0], b.mul(j, out.strides[-1]))
+            _store_value(b, out, off, cast(b, acc_dt, out_dt, _unflat(result, like)))
+        new_carry = merge(b, carry, tile)
+        intr.barrier(b)  # every thread has read the totals before the next tile writes them
+        for p, x in zip(carry, new_carry):
+            p.add_incoming(x, b.block)
+        base.add_incoming(b.add(base, ntid), b.block)
+        b.branch(t_head)
 
-    b.position_at_end(t_done)
-    w.add_incoming(b.add(w, nblocks), b.block)
-    b.branch(w_head)
-    b.position_at_end(w_done)
+        b.position_at_end(t_done)
     b.ret_void()
     _mark_kernel(module, fn)
     module.egpu_launch = LAUNCH_MODE

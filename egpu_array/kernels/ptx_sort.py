@@ -30,7 +30,7 @@ from llvmlite import ir
 from .elementwise import dtype_named
 from .irb import I32, I64, const
 from .ptx import ENTRY_SUFFIX, _mark_kernel
-from .ptx_reduce import LAUNCH_MODE, Intrinsics
+from .ptx_reduce import LAUNCH_MODE, Intrinsics, block_stride_loop
 from .sort_radix import _digit, radix_key, radix_passes
 from .spec import SortSpec
 
@@ -75,25 +75,14 @@ def generate(spec, module: ir.Module, fname: str, intr: Intrinsics | None = None
               _shared(module, fname + "_wcount", I32, intr.warp * DIGITS, intr),
               _shared(module, fname + "_tilesum", I32, DIGITS, intr))
 
-    first, nblocks = intr.sreg(b, "ctaid.x"), intr.sreg(b, "nctaid.x")
-    pre = b.block
-    w_head, w_body, w_done = (b.append_basic_block(n) for n in ("w.head", "w.body", "w.done"))
-    b.branch(w_head)
-    b.position_at_end(w_head)
-    c = b.phi(I64, name="c")
-    c.add_incoming(first, pre)
-    b.cbranch(b.icmp_signed("<", c, n_items), w_body, w_done)
-    b.position_at_end(w_body)
-    lo = b.mul(c, s.chunk)
-    hi = b.add(lo, s.chunk)
-    hi = b.select(b.icmp_signed("<", hi, s.n), hi, s.n)
-    if counting:
-        _block_count(spec, b, intr, K, s, cnt, shifts, c, lo, hi, tid, ntid)
-    else:
-        _block_scatter(spec, b, intr, K, s, sh, c, lo, hi, tid, ntid)
-    c.add_incoming(b.add(c, nblocks), b.block)
-    b.branch(w_head)
-    b.position_at_end(w_done)
+    with block_stride_loop(b, intr, n_items, "c") as c:
+        lo = b.mul(c, s.chunk)
+        hi = b.add(lo, s.chunk)
+        hi = b.select(b.icmp_signed("<", hi, s.n), hi, s.n)
+        if counting:
+            _block_count(spec, b, intr, K, s, cnt, shifts, c, lo, hi, tid, ntid)
+        else:
+            _block_scatter(spec, b, intr, K, s, sh, c, lo, hi, tid, ntid)
     b.ret_void()
     _mark_kernel(module, fn)
     module.egpu_launch = LAUNCH_MODE
