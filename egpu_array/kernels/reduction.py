@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from llvmlite import ir
 
-from .elementwise import Leaves, Operand, dtype_named, emit_expr, gather_pairs, load_scalar, operand_slots
+from .elementwise import (Leaves, Operand, _has_math, dtype_named, emit_expr, gather_pairs, load_scalar, loop_metadata,
+                          operand_slots)
 from .irb import F64, I1, I64, add_offsets, const, for_range, intrinsic, reg_type
 from .ops import cast
 from .spec import REDUCE_OPS, ReduceSpec
@@ -235,7 +236,12 @@ def generate_reduction(spec: ReduceSpec, module: ir.Module, fname: str) -> ir.Fu
     for p, v2 in zip(inner_phis, new_flat):
         p.add_incoming(v2, b.block)
     j.add_incoming(j_next, b.block)
-    b.branch(j_head)
+    latch = b.branch(j_head)
+    if not (scan or is_arg) and spec.expr_dtype == "float32" and spec.acc_dtype == "float64" \
+            and _has_math(spec.expr):
+        # float32 math summed in float64 (sum(exp(x - m)) of a softmax): 8 lanes for the math,
+        # not the 4 of the float64 accumulator's register
+        latch.set_metadata("llvm.loop", loop_metadata(module, fname, width=8))
 
     b.position_at_end(j_done)
     r.add_incoming(b.add(r, b.sub(jend, j0)), j_done)
