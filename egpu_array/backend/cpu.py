@@ -89,7 +89,7 @@ class CPUDevice(Device):
             program.fn(args, 0, n)
         else:
             step = (n + nt - 1) // nt
-            if n >= 64 * nt:
+            if n >= 4096 * nt:  # (rounding costs at most 1.6% of balance: 2500 rows stay 1250 + 1250)
                 step = (step + 63) & ~63  # keep chunk borders off shared cache lines
             futs = [self._pool.submit(program.fn, args, s, min(s + step, n)) for s in range(step, n, step)]
             program.fn(args, 0, min(step, n))
