@@ -243,7 +243,7 @@ def test_import_of_a_cuda_tensor_without_a_cuda_device():
 
 
 # ---- the real cuda device's hooks, over the fake driver of test_cuda_driver ------------------------
-from tests.backend.test_cuda_driver import fake_device, fake_libcuda  # noqa: E402,F401  (fixtures)
+from .test_cuda_driver import fake_device, fake_libcuda  # noqa: E402,F401  (fixtures)
 
 
 def test_cuda_device_export_and_import_over_the_fake_driver(fake_device):

@@ -300,7 +300,7 @@ def test_dropping_a_barrier_is_reported_as_a_race(skip):
 
 
 # ---- the real cuda device's launch of it, over the fake driver of test_cuda_driver ----------------
-from tests.backend.test_cuda_driver import fake_device, fake_libcuda  # noqa: E402,F401  (fixtures)
+from .test_cuda_driver import fake_device, fake_libcuda  # noqa: E402,F401  (fixtures)
 
 
 def test_cuda_device_launches_one_block_of_256_threads_per_tile(fake_device, monkeypatch):
