@@ -33,7 +33,7 @@ from .elementwise import Operand, dtype_named, load_scalar, operand_slots
 from .gemm_store import TileStores
 from .irb import I64, add_offsets, const, extern, for_range, mem_type
 
-__all__ = ["GemmSpec", "generate", "gemm_arg_layout", "TILE", "PARAMS"]
+__all__ = ["GemmSpec", "generate", "gemm_arg_layout", "load_operands", "TILE", "PARAMS"]
 
 #: dtype -> (MR rows, NR columns, VL vector lanes) of the micro-kernel's register tile
 TILE = {"float32": (6, 16, 8), "float64": (6, 8, 4)}
@@ -124,6 +124,33 @@ def _ceil_div(b, x, d):
     return b.sdiv(b.add(x, const(I64, d - 1)), const(I64, d))
 
 
+def load_operands(g, spec, lay) -> None:
+    """Set ``g``'s extents (``bext``, ``M``, ``N``, ``K``), epilogue operands (``ops``,
+    ``idx_strides``, ``scalars``) and the A and B operands from the argument slots of
+    :func:`gemm_arg_layout` (``g`` has ``b``, ``args``, ``slot`` and ``dt``; shared with the NVPTX
+    tiled GEMM). Unit strides the layout flags promise become constants, so LLVM can vectorize
+    along them."""
+    b, nb = g.b, spec.n_batch
+    nd = nb + 2
+    ext = [g.slot(d) for d in range(nd)]
+    g.bext, g.M, g.N = ext[:nb], ext[nb], ext[nb + 1]
+    g.K = g.slot(lay["K"])
+    dtypes = [dtype_named(spec.out_dtype)] + [dtype_named(n) for n in spec.in_dtypes]
+    g.ops = [Operand(b, g.args, d, p, s, nd) for d, (p, s) in zip(dtypes, lay["operands"])]
+    g.idx_strides = [[g.slot(s + d) for d in range(nd)] for s in lay["idx"]]
+    g.scalars = [load_scalar(b, g.args, s, dtype_named(n)) for s, n in zip(lay["scalars"], spec.arg_dtypes)]
+    g.A = Operand(b, g.args, g.dt, *lay["A"], nd)
+    g.B = Operand(b, g.args, g.dt, *lay["B"], nd)
+    one = const(I64, 1)
+    for op, flag, k_axis, x_axis in ((g.A, spec.a_layout, -1, -2), (g.B, spec.b_layout, -2, -1)):
+        if flag == "k":
+            op.strides[k_axis] = one
+        elif flag == "x":
+            op.strides[x_axis] = one
+    if spec.classes[0] == "c":
+        g.ops[0].strides[-1] = one
+
+
 class _Gen(TileStores):
     """The IR of one GEMM kernel (state shared by the emitting methods)."""
 
@@ -149,28 +176,9 @@ class _Gen(TileStores):
     # ---- set-up ---------------------------------------------------------------------------
     def build(self):
         spec, b, lay = self.spec, self.b, self.lay
-        nb = spec.n_batch
-        nd = nb + 2
         self.tile = b.alloca(ir.ArrayType(self.T, self.MR * self.NR), name="tile")
         self.tile.align = 32
-        ext = [self.slot(d) for d in range(nd)]
-        self.bext, self.M, self.N = ext[:nb], ext[nb], ext[nb + 1]
-        self.K = self.slot(lay["K"])
-        dtypes = [dtype_named(spec.out_dtype)] + [dtype_named(n) for n in spec.in_dtypes]
-        self.ops = [Operand(b, self.args, d, p, s, nd) for d, (p, s) in zip(dtypes, lay["operands"])]
-        self.idx_strides = [[self.slot(s + d) for d in range(nd)] for s in lay["idx"]]
-        self.scalars = [load_scalar(b, self.args, s, dtype_named(n)) for s, n in zip(lay["scalars"], spec.arg_dtypes)]
-        self.A = Operand(b, self.args, self.dt, *lay["A"], nd)
-        self.B = Operand(b, self.args, self.dt, *lay["B"], nd)
-        one = const(I64, 1)
-        # unit strides known at compile time let LLVM vectorize the packing and store loops
-        for op, flag, k_axis, x_axis in ((self.A, spec.a_layout, -1, -2), (self.B, spec.b_layout, -2, -1)):
-            if flag == "k":
-                op.strides[k_axis] = one
-            elif flag == "x":
-                op.strides[x_axis] = one
-        if spec.classes[0] == "c":
-            self.ops[0].strides[-1] = one
+        load_operands(self, spec, lay)
         self.p = {name: self.param(name) for name in PARAMS}
         ws = b.inttoptr(self.p["ws"], self.T.as_pointer())
 

@@ -37,8 +37,8 @@ from dataclasses import dataclass
 
 from llvmlite import ir
 
-from .elementwise import Leaves, Operand, dtype_named, emit_expr, load_scalar, store_elem
-from .gemm import GemmSpec, gemm_arg_layout
+from .elementwise import Leaves, dtype_named, emit_expr, store_elem
+from .gemm import GemmSpec, gemm_arg_layout, load_operands
 from .irb import I32, I64, add_offsets, const, intrinsic, mem_type
 from .ptx import ENTRY_SUFFIX, _mark_kernel
 from .ptx_reduce import Intrinsics
@@ -153,25 +153,7 @@ class _Gen:
     # ---- set-up and the loop over tiles ------------------------------------------------------
     def build(self):
         spec, b, lay = self.spec, self.b, self.lay
-        nb = spec.n_batch
-        nd = nb + 2
-        ext = [self.slot(d) for d in range(nd)]
-        self.bext, self.M, self.N = ext[:nb], ext[nb], ext[nb + 1]
-        self.K = self.slot(lay["K"])
-        dtypes = [dtype_named(spec.out_dtype)] + [dtype_named(n) for n in spec.in_dtypes]
-        self.ops = [Operand(b, self.args, d, p, s, nd) for d, (p, s) in zip(dtypes, lay["operands"])]
-        self.idx_strides = [[self.slot(s + d) for d in range(nd)] for s in lay["idx"]]
-        self.scalars = [load_scalar(b, self.args, s, dtype_named(n)) for s, n in zip(lay["scalars"], spec.arg_dtypes)]
-        self.A = Operand(b, self.args, self.dt, *lay["A"], nd)
-        self.B = Operand(b, self.args, self.dt, *lay["B"], nd)
-        one = const(I64, 1)
-        for op, flag, k_axis, x_axis in ((self.A, spec.a_layout, -1, -2), (self.B, spec.b_layout, -2, -1)):
-            if flag == "k":
-                op.strides[k_axis] = one
-            elif flag == "x":
-                op.strides[x_axis] = one
-        if spec.classes[0] == "c":
-            self.ops[0].strides[-1] = one
+        load_operands(self, spec, lay)
         self.acc = b.alloca(ir.ArrayType(self.T, self.gpu.lanes * RM * RN), name="acc")
 
         ntm, ntn = _ceil_div(b, self.M, BM), _ceil_div(b, self.N, BN)
