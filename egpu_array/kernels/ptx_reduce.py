@@ -125,12 +125,7 @@ def generate(spec, module: ir.Module, fname: str, intr: Intrinsics | None = None
     if not block_reducible(spec):
         return generate_reduction(spec, module, fname)
     intr = intr or Intrinsics()
-    lay = reduce_arg_layout(spec)
-    fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [I64.as_pointer(), I64, I64]),
-                     name=fname + ENTRY_SUFFIX)
-    args, n_items, _per = fn.args
-    b = ir.IRBuilder(fn.append_basic_block("entry"))
-    ra = ReduceArgs(b, args, spec)
+    fn, b, args, n_items, ra, lay = block_entry(module, fname, spec)
     nk = spec.n_kept
     red = ra.red
     nchunks, chunk, all_strides, total_red = ra.nchunks, ra.chunk, ra.all_strides, ra.total_red
@@ -295,6 +290,18 @@ def _generate_arg_finalize(spec, module, fname, lay, dt) -> None:
         b.position_at_end(done)
         _store_value(b, ra.ops[0], kbases[0], bidx)
     b.ret_void()
+
+
+def block_entry(module: ir.Module, fname: str, spec):
+    """The entry ``NAME_grid(i64* args, i64 n_items, i64 per)`` of a block kernel over the
+    reduction argument layout: (function, builder in its entry block, args, n_items, ReduceArgs,
+    layout)."""
+    lay = reduce_arg_layout(spec)
+    fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [I64.as_pointer(), I64, I64]),
+                     name=fname + ENTRY_SUFFIX)
+    args, n_items, _per = fn.args
+    b = ir.IRBuilder(fn.append_basic_block("entry"))
+    return fn, b, args, n_items, ReduceArgs(b, args, spec), lay
 
 
 @contextmanager

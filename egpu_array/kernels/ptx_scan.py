@@ -31,10 +31,10 @@ from llvmlite import ir
 from .elementwise import Leaves, emit_expr
 from .irb import I64, add_offsets, const
 from .ops import cast
-from .ptx import ENTRY_SUFFIX, _mark_kernel
-from .ptx_reduce import (LAUNCH_MODE, Intrinsics, block_stride_loop, _from_i32s, _to_i32s, shared_array, shared_load,
-                         shared_store)
-from .reduction import ReduceArgs, _combine, _const_of, _flat, _store_value, _unflat, identity_of, reduce_arg_layout
+from .ptx import _mark_kernel
+from .ptx_reduce import (LAUNCH_MODE, Intrinsics, _from_i32s, _to_i32s, block_entry, block_stride_loop, shared_array,
+                         shared_load, shared_store)
+from .reduction import _combine, _const_of, _flat, _store_value, _unflat, identity_of
 from .spec import REDUCE_OPS, ReduceSpec
 
 __all__ = ["block_scannable", "generate_scan", "warp_scan", "block_scan"]
@@ -88,12 +88,7 @@ def generate_scan(spec: ReduceSpec, module: ir.Module, fname: str, intr: Intrins
     """Add the entry ``NAME_grid(i64* args, i64 n, i64 per)`` of a block scan of ``spec``: block
     ``ctaid`` scans rows ``ctaid, ctaid + nctaid, ...`` of the ``n`` rows; sets the module's launch
     mode to "block"."""
-    lay = reduce_arg_layout(spec)
-    fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [I64.as_pointer(), I64, I64]),
-                     name=fname + ENTRY_SUFFIX)
-    args, n_items, _per = fn.args
-    b = ir.IRBuilder(fn.append_basic_block("entry"))
-    ra = ReduceArgs(b, args, spec)
+    fn, b, args, n_items, ra, lay = block_entry(module, fname, spec)
     op = spec.op
     expr_dt, acc_dt, out_dt = ra.expr_dt, ra.acc_dt, ra.out_dt
     like = _const_of(acc_dt, identity_of(op, acc_dt))
