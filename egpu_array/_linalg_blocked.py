@@ -147,7 +147,7 @@ class LU(NamedTuple):
     """A blocked LU factorization ``P A = L U`` of the matrices in ``a`` (L unit lower below the
     diagonal, U on and above it). ``perm``: the row order (host, ``(..., n)``); ``parity``: the
     permutation's sign (host, batch shape); ``blocks``: per panel ``(k, e, L11^-1, U11^-1)`` as
-    device arrays (None where U11 is singular)."""
+    device arrays (None where U11 is singular); ``diag``: U's diagonal (host, ``(..., n)``)."""
     a: Array
     perm: np.ndarray
     parity: np.ndarray
@@ -162,7 +162,8 @@ LEAF = 8
 def _panel_lu(p: np.ndarray):
     """LU with partial pivoting of host panels ``p`` (B, m, w), ``m >= w``, in place.
 
-    Recursive as LAPACK's getrf2 (factor the left half; update the right half with a triangular
+    Real panels go to the generated kernel (kernels/lu_panel, run by the cpu device on the host
+    copy); complex ones are factored here, recursively as LAPACK's getrf2 (factor the left half; update the right half with a triangular
     solve and a matrix product, BLAS; factor its lower part), on a column-major copy so that the
     column steps of panels of at most :data:`LEAF` columns read contiguous memory. Pivots are the
     first entry of largest magnitude in the column, as LAPACK picks them; a zero pivot leaves its
