@@ -49,11 +49,13 @@ class CPUDevice(Device):
     kind = "cpu"
     host_memory = True
 
-    def __init__(self, index: int = 0):
+    def __init__(self, index: int = 0, target=None, num_threads: int | None = None):
+        """``target`` and ``num_threads`` (default: the host target, EGPU_ARRAY_NUM_THREADS) are for
+        devices built on this one, such as the tests' emulators of the cuda execution model."""
         self.name = "cpu"
-        self.target = host_target()
+        self.target = target or host_target()
         self.allocator = PoolAllocator(self, HostAllocator())
-        self.num_threads = config().num_threads
+        self.num_threads = config().num_threads if num_threads is None else num_threads
         self._pool = ThreadPoolExecutor(max_workers=self.num_threads, thread_name_prefix="egpu-cpu") \
             if self.num_threads > 1 else None
         empty = llvm.parse_assembly("")

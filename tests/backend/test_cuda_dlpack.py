@@ -23,9 +23,8 @@ import egpu_array as xp
 from egpu_array import _dlpack
 from egpu_array._dlpack import KDLCPU, KDLCUDA, make_capsule, read_capsule
 from egpu_array.backend import cuda
-from egpu_array.backend.cpu import CPUDevice, HostAllocator
+from egpu_array.backend.cpu import CPUDevice
 from egpu_array.backend.device import get_device, register_device
-from egpu_array.backend.pool import PoolAllocator
 from egpu_array.kernels.targets import HostTarget
 
 DTYPES = ["bool", "int8", "uint16", "int32", "int64", "float32", "float64", "complex64", "complex128"]
@@ -132,18 +131,8 @@ class FakeCuda(CPUDevice):
     kind = "fakecuda"
 
     def __init__(self, index: int = 0):
-        import threading
-
-        import llvmlite.binding as llvm
+        super().__init__(target=HostTarget(), num_threads=1)  # its own target machine: its engine owns it
         self.name = f"fakecuda:{index}"
-        self.target = HostTarget()  # its own target machine: the engine below owns it
-        self.allocator = PoolAllocator(self, HostAllocator())
-        self.num_threads = 1
-        self._pool = None
-        empty = llvm.parse_assembly("")
-        empty.triple = self.target.triple
-        self._engine = llvm.create_mcjit_compiler(empty, self.target.tm)
-        self._engine_lock = threading.Lock()
         self.waits, self.syncs = [], 0
 
     dlpack_code = (KDLCUDA, 0)

@@ -138,19 +138,8 @@ class TileEmuDevice(CPUDevice):
     kind = "tileemu"
 
     def __init__(self, index: int = 0, skip_barrier=None, kind: str = "tileemu"):
-        import threading
-
-        from egpu_array.backend.cpu import HostAllocator
-        from egpu_array.backend.pool import PoolAllocator
+        super().__init__(target=TileEmuTarget(skip_barrier), num_threads=1)  # its own target machine
         self.name = f"{kind}:{index}"  # (devices compare by name: kernels are cached per device)
-        self.target = TileEmuTarget(skip_barrier)  # its own target machine: the engine below owns it
-        self.allocator = PoolAllocator(self, HostAllocator())
-        self.num_threads = 1
-        self._pool = None
-        empty = llvm.parse_assembly("")
-        empty.triple = self.target.triple
-        self._engine = llvm.create_mcjit_compiler(empty, self.target.tm)
-        self._engine_lock = threading.Lock()
         self.launches = []  # (work items, blocks, races) of each tiled GEMM launch
 
     def load(self, binary, fname, spec):

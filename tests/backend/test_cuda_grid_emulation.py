@@ -185,19 +185,11 @@ class GridEmuDevice(CPUDevice):
     warp, block_threads = EMU_WARP, BLOCK_THREADS
 
     def __init__(self, index: int = 0):
-        import threading
-
-        from egpu_array.backend.cpu import HostAllocator
-        from egpu_array.backend.pool import PoolAllocator
-        self.name = type(self).kind
-        self.target = GridEmuTarget(self.warp)  # its own target machine: the engine below owns it
-        self.allocator = PoolAllocator(self, HostAllocator())
-        self.num_threads = 8  # the reduction scheduler splits long reductions into chunks
+        # its own target machine (the device's engine owns it); 8 "threads" so that the reduction
+        # scheduler splits long reductions into chunks, though launches run here, not on a pool
+        super().__init__(target=GridEmuTarget(self.warp), num_threads=8)
         self._pool = None
-        empty = llvm.parse_assembly("")
-        empty.triple = self.target.triple
-        self._engine = llvm.create_mcjit_compiler(empty, self.target.tm)
-        self._engine_lock = threading.Lock()
+        self.name = type(self).kind
         self.launches = []  # (kind, work items, grid, has finalize) of every launch
 
     def load(self, binary, fname, spec):
