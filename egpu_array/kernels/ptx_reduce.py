@@ -16,9 +16,8 @@ them), but the chunk is shared by the threads of a block:
 
 argmax/argmin carry (value, index) pairs (:class:`_ArgBest`): their partial is the chunk's int64
 index (8 bytes per chunk, whatever the dtype) and their finalize step re-evaluates the value at
-each chunk's index. The scheduler does not chunk argmax/argmin yet (``_schedule._reduce_chunks``
-excludes them and sizes partials by the accumulator dtype), so on a GPU they still run one thread
-per output until it does; tests force the chunking.
+each chunk's index. The scheduler (``_schedule_reduce._reduce_chunks``) chunks argmax/argmin on
+the cuda device only (host kernels have no merging step) and sizes their partials at 8 bytes.
 
 The entry ``NAME_grid(i64* args, i64 n, i64 per)`` strides over work items by blocks. The GPU
 operations go through an :class:`Intrinsics` object, so tests run the kernel on the host with

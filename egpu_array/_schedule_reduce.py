@@ -1,0 +1,134 @@
+"""Scheduling of reductions and scans (``"reduce"`` nodes): one generated kernel that absorbs
+the reduction's elementwise producers, in row ("inner") or column ("outer") order, cut into chunks
+combined by a second step when there are too few outputs to keep every thread busy."""
+from __future__ import annotations
+
+import math
+
+from ._graph import LazyNode, View
+from ._dtypes import float64 as _F64
+from ._schedule import (ReduceArg, _check_gather, _collapse, _gather_slots, _leaf_strides, _scalar_slots, _stride_class,
+                        lower_elementwise, pack_args)
+from .kernels.cache import get_program
+from .kernels.reduction import reduce_arg_layout
+from .kernels.reduction_outer import outer_tile
+from .kernels.spec import REDUCE_OPS, ReduceSpec
+
+__all__ = ["_realize_reduce"]
+
+
+def _reduce_order(op: str, kshape, kstrides, rstrides) -> str:
+    """"outer" (column order) when the last kept dimension, contiguous or broadcast in every
+    operand, would otherwise be walked with strided reads: e.g. a sum over axis 0 of a C-contiguous
+    matrix, or over axis 1 of a 3-D array (the kept dimensions before the last are a batch)."""
+    if REDUCE_OPS[op] or op in ("argmax", "argmin") or kshape[-1] < 2:
+        return "inner"
+    if any(st[-1] not in (0, 1) for st in kstrides):
+        return "inner"
+    if all(st[-1] in (0, 1) for st in rstrides[1:]):  # the reduced rows are contiguous already
+        return "inner"
+    return "outer"
+
+
+def _reduce_chunks(op: str, order: str, kshape, n_out: int, n_red: int, threads: int, acc,
+                   chunks: int | None = None, arg_chunks: bool = False) -> tuple:
+    """(chunks, work items) of a reduction: the reduced space is cut into chunks (a second step
+    combines them) when there are too few outputs (inner) or column tiles (outer) to keep every
+    thread busy with even shares. argmax/argmin are chunked only where ``arg_chunks`` (the cuda
+    device's block reductions merge (value, index) pairs; the host kernels have no such step)."""
+    if order == "outer":
+        inner = kshape[-1]
+        units, per_row = n_out // inner * -(-inner // outer_tile(acc)), min(inner, outer_tile(acc))
+    else:
+        units, per_row = n_out, 1
+    if chunks is not None:  # given (tests of the two-phase path)
+        return chunks, units * chunks
+    chunks = 1
+    if threads > 1 and not REDUCE_OPS[op] and (arg_chunks or op not in ("argmax", "argmin")) \
+            and units < 4 * threads and n_out * n_red >= (1 << 18):
+        want = -(-8 * threads // units)
+        chunks = max(1, min(want, n_red * per_row // (1 << 14), n_red))
+    return chunks, units * chunks
+
+
+def _subset_collapse(shape, strides_list, dims):
+    return _collapse([shape[d] for d in dims], [[st[d] for d in dims] for st in strides_list])
+
+
+_LAYOUT_SIZE: dict = {}  # ReduceSpec -> its argument block size (checked on every launch)
+
+
+def _realize_reduce(root: LazyNode, out: View, chunks: int | None = None) -> None:
+    """Compute a reduction/scan node into ``out`` (one kernel, or two with partial sums)."""
+    arg: ReduceArg = root.arg
+    src = root.srcs[0]
+    in_shape = src.shape
+    nd = len(in_shape)
+    axes = arg.axes
+    kept_dims = [d for d in range(nd) if d not in axes]
+    scan = REDUCE_OPS[arg.op]
+    n_out = math.prod(in_shape[d] for d in kept_dims)
+    n_red = math.prod(in_shape[d] for d in axes)
+    if n_out == 0 or (scan and n_red == 0):
+        return
+    expr, inputs, consts, iotas, gathers = lower_elementwise(src)
+    # the output's strides in the input's index space (0 along reduced axes, except for scans)
+    out_st = [0] * nd
+    if scan or arg.keepdims:
+        for d in range(nd):
+            out_st[d] = out.strides[d] if (scan or d in kept_dims) else 0
+    else:
+        for k, d in enumerate(kept_dims):
+            out_st[d] = out.strides[k]
+    operand_strides = [out_st] + [_leaf_strides(n, in_shape) for n in inputs] \
+        + [_leaf_strides(n, in_shape) for n in iotas]
+    kshape, kstrides = _subset_collapse(in_shape, operand_strides, kept_dims)
+    rshape, rstrides = _subset_collapse(in_shape, operand_strides, list(axes))
+    device = root.device
+    threads = getattr(device, "num_threads", 1)
+    acc = arg.acc
+    # column order suits CPU threads (long row streams, L1 accumulators); on a GPU one thread per
+    # output, adjacent outputs in adjacent threads, already reads coalesced rows
+    order = _reduce_order(arg.op, kshape, kstrides, rstrides) if device.kind != "cuda" else "inner"
+    is_arg = arg.op in ("argmax", "argmin")
+    chunks, items = _reduce_chunks(arg.op, order, kshape, n_out, n_red, threads, acc, chunks,
+                                   arg_chunks=device.kind == "cuda")
+    # partials: one accumulator per chunk, or for argmax/argmin an int64 index (kernels.ptx_reduce)
+    partial = device.allocator.alloc(n_out * chunks * (8 if is_arg else acc.itemsize)) if chunks > 1 else None
+    spec = ReduceSpec(
+        op=arg.op, expr=expr,
+        in_dtypes=tuple(n.dtype.name for n in inputs),
+        arg_dtypes=tuple(n.dtype.name for n in consts),
+        n_idx=len(iotas), expr_dtype=src.dtype.name, acc_dtype=acc.name, out_dtype=root.dtype.name,
+        n_kept=len(kshape), n_red=len(rshape),
+        # outer: the classes describe the kept (vectorized) dimension instead
+        classes=tuple(_stride_class(st[-1]) for st in (kstrides if order == "outer" else rstrides)),
+        post="divide" if arg.divisor is not None else "",
+        chunked=chunks > 1,
+        order=order,
+    )
+    program = get_program(device, spec)
+    slots = list(kshape) + list(rshape)
+    views = [out] + [n.arg for n in inputs]
+    dts = [root.dtype] + [n.dtype for n in inputs]
+    for k in range(1 + len(inputs)):
+        v = views[k]
+        slots.append(v.buffer.ptr + v.offset * dts[k].itemsize)
+        slots.extend(kstrides[k] + rstrides[k])
+    for k in range(len(iotas)):
+        slots.extend(kstrides[1 + len(inputs) + k] + rstrides[1 + len(inputs) + k])
+    for c in consts:
+        slots.extend(_scalar_slots(c.arg, c.dtype))
+    divisor = arg.divisor if arg.divisor is not None else 1.0
+    slots.extend(_scalar_slots(divisor, _F64) + [chunks, -(-n_red // chunks)])
+    slots.append(partial.ptr if partial is not None else 0)
+    _gather_slots(slots, gathers)
+    size = _LAYOUT_SIZE.get(spec)
+    if size is None:
+        size = _LAYOUT_SIZE[spec] = reduce_arg_layout(spec)["size"]
+    assert len(slots) == size
+    args = pack_args(slots)
+    nbytes = sum(math.prod(n.shape) * n.dtype.itemsize for n in inputs) + n_out * root.dtype.itemsize
+    # chunked: one launch of a two-phase kernel (chunks in parallel, then the finalize step)
+    device.launch(program, args, items, nbytes, work=n_out * max(n_red, 1))
+    _check_gather(args, gathers)
