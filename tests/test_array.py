@@ -1,6 +1,7 @@
 """The Array object: attributes, conversions, DLPack, NumPy interop, namespace inspection."""
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
 
 import egpu_array as xp
 
@@ -177,3 +178,41 @@ def test_product_written_into_its_own_matrix(rows, cols):
     ref[start:, start:] -= base[rows] @ base[cols]
     np.testing.assert_allclose(np.asarray(x), ref, rtol=1e-12, atol=1e-12)
     assert prof.launches == (1 if start == 128 else 2)
+
+
+_N = 9
+
+
+def _axis_key(draw, length):
+    """A slice of `length` elements of an axis of _N (step +-1 or +-2)."""
+    step = draw(st.sampled_from([1, 2, -1, -2]))
+    span = (length - 1) * abs(step) + 1
+    start = draw(st.integers(0, _N - span))
+    if step > 0:
+        return slice(start, start + span, step)
+    return slice(start + span - 1, (start - 1) if start > 0 else None, step)
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(st.data())
+def test_writes_from_other_views_of_the_same_buffer(data):
+    """x[t] = f(x[s]) for random views t, s of one buffer (overlapping or not, transposed, negative
+    steps): elementwise values, and C - A @ A products, against NumPy's copy semantics."""
+    kind = data.draw(st.sampled_from(["elementwise", "matmul"]))
+    h = data.draw(st.integers(1, 4))
+    w = h if kind == "matmul" else data.draw(st.integers(1, 4))
+    kt = (_axis_key(data.draw, h), _axis_key(data.draw, w))
+    flip = data.draw(st.booleans())
+    ks = (_axis_key(data.draw, w if flip else h), _axis_key(data.draw, h if flip else w))
+    base = np.arange(_N * _N, dtype=np.float64).reshape(_N, _N)
+    ref = base.copy()
+    x = xp.asarray(base)
+    s_ref = ref[ks].T if flip else ref[ks]
+    s_x = x[ks].T if flip else x[ks]
+    if kind == "elementwise":
+        ref[kt] = s_ref * 2 + 1
+        x[kt] = s_x * 2 + 1
+    else:
+        ref[kt] = ref[kt] - s_ref @ s_ref
+        x[kt] = x[kt] - s_x @ s_x
+    np.testing.assert_array_equal(np.asarray(x), ref)
