@@ -46,7 +46,7 @@ from dataclasses import dataclass
 
 from llvmlite import ir
 
-from .irb import F32, F64, I64, const, for_range
+from .irb import F32, F64, I64, const, for_range, kernel_entry
 
 __all__ = ["FFTSpec", "generate", "RADICES", "STOCKHAM_FIXED", "POINTWISE_FIXED"]
 
@@ -177,16 +177,6 @@ class _Op:
         return b.add(b.mul(b1, self.bs1), b.mul(b2, self.bs2))
 
 
-def _entry(module, fname):
-    fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [I64.as_pointer(), I64, I64]), name=fname)
-    args, start, stop = fn.args
-    b = ir.IRBuilder(fn.append_basic_block("entry"))
-
-    def slot(k):
-        return b.load(b.gep(args, [k if isinstance(k, ir.Value) else const(I64, k)]))
-    return b, slot, start, stop
-
-
 def _f64_slot(b, slot, k, ft):
     v = b.bitcast(slot(k), F64)
     return v if ft is F64 else b.fptrunc(v, ft)
@@ -213,7 +203,7 @@ def generate(spec: FFTSpec, module: ir.Module, fname: str) -> None:
 
 
 def _stockham(spec, module, fname, ft):
-    b, slot, start, stop = _entry(module, fname)
+    _, b, slot, start, stop = kernel_entry(module, fname)
     C = _C(b, ft)
     one, zero = const(I64, 1), const(I64, 0)
     n, B1, B2, W, nchunk, p0, p1, P = (slot(i) for i in range(8))

@@ -6,14 +6,14 @@ from __future__ import annotations
 
 from llvmlite import ir
 
-from .fft import POINTWISE_FIXED, _C, _Op, _entry, _f64_slot, _max, _min
-from .irb import I64, const, for_range
+from .fft import POINTWISE_FIXED, _C, _Op, _f64_slot, _max, _min
+from .irb import I64, const, for_range, kernel_entry
 
 
 def pointwise(spec, module, fname, ft):
     """Emit the pointwise-step kernel ``fname`` (chirp multiply, real pre/post steps, Hermitian
     extension; see kernels.fft) over rows cut into chunks."""
-    b, slot, start, stop = _entry(module, fname)
+    _, b, slot, start, stop = kernel_entry(module, fname)
     one = const(I64, 1)
     F = POINTWISE_FIXED[spec.phase]
     if spec.phase == "cmul":

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from llvmlite import ir
 
-from .irb import I64, add_offsets, const, for_range, mem_type
+from .irb import I64, add_offsets, const, for_range, mem_type, kernel_entry
 
 __all__ = ["GemmSmallSpec", "generate"]
 
@@ -39,10 +39,7 @@ def generate(spec: GemmSmallSpec, module: ir.Module, fname: str) -> ir.Function:
     """Emit the kernel for ``spec`` (see the module docstring)."""
     from .elementwise import dtype_named
     fty = mem_type(dtype_named(spec.dtype))
-    fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [I64.as_pointer(), I64, I64]), name=fname)
-    args, start, stop = fn.args
-    b = ir.IRBuilder(fn.append_basic_block("entry"))
-    slot = lambda k: b.load(b.gep(args, [const(I64, k)]))  # noqa: E731
+    fn, b, slot, start, stop = kernel_entry(module, fname)
     nb = spec.n_batch
     extents = [slot(d) for d in range(nb)]
     m, n, k = slot(nb), slot(nb + 1), slot(nb + 2)

@@ -91,3 +91,15 @@ def select(b: ir.IRBuilder, cond, a, c):
     if isinstance(a, tuple):
         return tuple(b.select(cond, x, y) for x, y in zip(a, c))
     return b.select(cond, a, c)
+
+
+def kernel_entry(module: ir.Module, fname: str):
+    """Start the kernel ``void fname(i64* args, i64 start, i64 stop)``: returns (function, builder
+    in its entry block, ``slot(k)`` loading argument slot k (an int or an i64 value), start, stop)."""
+    fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [I64.as_pointer(), I64, I64]), name=fname)
+    args, start, stop = fn.args
+    b = ir.IRBuilder(fn.append_basic_block("entry"))
+
+    def slot(k):
+        return b.load(b.gep(args, [k if isinstance(k, ir.Value) else const(I64, k)]))
+    return fn, b, slot, start, stop

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from llvmlite import ir
 
-from .irb import I64, const, for_range, intrinsic, mem_type
+from .irb import I64, const, for_range, intrinsic, mem_type, kernel_entry
 from .sort import _if, _while
 
 __all__ = ["LUPanelSpec", "generate"]
@@ -41,10 +41,7 @@ def generate(spec: LUPanelSpec, module: ir.Module, fname: str) -> ir.Function:
     """Emit the panel LU kernel for ``spec`` (see the module docstring)."""
     from .elementwise import dtype_named
     fty = mem_type(dtype_named(spec.dtype))
-    fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [I64.as_pointer(), I64, I64]), name=fname)
-    args, start, stop = fn.args
-    b = ir.IRBuilder(fn.append_basic_block("entry"))
-    slot = lambda k: b.load(b.gep(args, [const(I64, k)]))  # noqa: E731
+    fn, b, slot, start, stop = kernel_entry(module, fname)
     data = b.inttoptr(slot(0), fty.as_pointer())
     m, w = slot(1), slot(2)
     order_all = b.inttoptr(slot(3), I64.as_pointer())

@@ -16,23 +16,16 @@ from __future__ import annotations
 from llvmlite import ir
 
 from .elementwise import dtype_named
-from .irb import I8, I64, const, for_range
+from .irb import I8, I64, const, for_range, kernel_entry
 from .sort import Keys, _while
 from .spec import CompactSpec, SearchSpec
 
 __all__ = ["generate_search", "generate_compact"]
 
 
-def _entry(module, fname):
-    fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [I64.as_pointer(), I64, I64]), name=fname)
-    args, start, stop = fn.args
-    b = ir.IRBuilder(fn.append_basic_block("entry"))
-    return fn, b, (lambda k: b.load(b.gep(args, [const(I64, k)]))), start, stop
-
-
 def generate_search(spec: SearchSpec, module: ir.Module, fname: str) -> ir.Function:
     """Binary search kernel for ``spec``."""
-    fn, b, slot, start, stop = _entry(module, fname)
+    fn, b, slot, start, stop = kernel_entry(module, fname)
     K = Keys(b, dtype_named(spec.dtype))
     n1 = slot(0)
     x1 = K.ptr(slot(1))
@@ -78,7 +71,7 @@ def generate_search(spec: SearchSpec, module: ir.Module, fname: str) -> ir.Funct
 def generate_compact(spec: CompactSpec, module: ir.Module, fname: str) -> ir.Function:
     """Nonzero / unique compaction kernel for ``spec`` (the phases are in kernels/compact_chunks.py)."""
     from .compact_chunks import generate_compact_chunks
-    fn, b, slot, start, stop = _entry(module, fname)
+    fn, b, slot, start, stop = kernel_entry(module, fname)
     generate_compact_chunks(spec, b, slot, start, stop)
     b.ret_void()
     return fn
