@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# One pass of every check that needs an NVIDIA GPU, time-boxed, with logs under $OUT:
+#   1. what the machine has (GPU, driver, Python packages) and a first kernel on cuda:0;
+#   2. pytest -m cuda on tests/backend/test_cuda_device.py (without the namespace re-run);
+#   3. the GPU benchmarks (python -m benchmarks gpu) against CuPy and PyTorch;
+#   4. the namespace test files re-run with cuda:0 as the default device (stopped with SIGINT at
+#      its time box, so pytest still prints its summary of failures).
+# Usage: OUT=/tmp/gpu-check bash benchmarks/gpu_check.sh [step...]   (steps: info tests bench ns)
+# Time boxes (seconds) come from T_TESTS, T_BENCH, T_NS.
+set -u
+OUT="${OUT:-/tmp/gpu-check}"
+mkdir -p "$OUT"
+PY="${PYTHON:-python3}"
+export PYTHONUNBUFFERED=1 EGPU_ARRAY_CACHE_DIR="${EGPU_ARRAY_CACHE_DIR:-/tmp/egpu-cache}"
+STEPS="${*:-info tests bench ns}"
+NS_FILES="tests/test_elementwise.py tests/test_statistical.py tests/test_array.py tests/test_manipulation.py
+ tests/test_indexing.py tests/test_searching.py tests/test_sorting.py tests/test_set.py tests/test_linalg.py
+ tests/test_fusion.py tests/test_dtypes.py"
+
+step() { echo; echo "=== $1 ($(date +%T))"; }
+
+for s in $STEPS; do
+  case "$s" in
+  info)
+    step info
+    nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.mem --format=csv 2>&1 | tee "$OUT/info.log"
+    "$PY" - <<'EOF' 2>&1 | tee -a "$OUT/info.log"
+import sys, time, numpy, llvmlite
+print("python", sys.version.split()[0], "numpy", numpy.__version__, "llvmlite", llvmlite.__version__)
+t = time.perf_counter()
+import egpu_array as xp
+from egpu_array.backend import cuda
+print("import", round(time.perf_counter() - t, 2), "s; cuda devices:", cuda.list_devices())
+d = xp.asarray(0.0, device="cuda:0").device
+print(d.info())
+t = time.perf_counter()
+a = xp.arange(10, dtype=xp.float32, device="cuda:0")
+print("first kernel:", numpy.asarray(a * 2 + 1), round(time.perf_counter() - t, 3), "s")
+EOF
+    ;;
+  tests)
+    step "pytest -m cuda tests/backend/test_cuda_device.py (namespace re-run excluded)"
+    timeout -s INT "${T_TESTS:-120}" "$PY" -m pytest -m cuda -p no:cacheprovider -rfE --tb=short -q \
+      --durations=8 tests/backend/test_cuda_device.py -k "not namespace_suite" 2>&1 | tee "$OUT/tests.log" | tail -60
+    ;;
+  bench)
+    step "python -m benchmarks gpu"
+    timeout -s INT "${T_BENCH:-120}" "$PY" -m benchmarks gpu --repeats "${REPEATS:-10}" 2>&1 | tee "$OUT/bench.log" | tail -30
+    ;;
+  ns)
+    step "namespace tests on cuda:0 (EGPU_ARRAY_DEVICE=cuda:0, hypothesis profile quick)"
+    # shellcheck disable=SC2086
+    EGPU_ARRAY_DEVICE=cuda:0 EGPU_HYPOTHESIS_PROFILE=quick timeout -s INT "${T_NS:-150}" \
+      "$PY" -m pytest -p no:cacheprovider -rfE --tb=line -q --maxfail=60 $NS_FILES 2>&1 \
+      | tee "$OUT/ns.log" | grep -v "^\.\+\s*\[" | tail -80
+    ;;
+  *) echo "gpu_check.sh: unknown step $s (info tests bench ns)" >&2; exit 2 ;;
+  esac
+done
