@@ -7,14 +7,15 @@ profiler records the bytes. ``copy=False`` there raises BufferError, since a cop
 
 A device with a DLPack type of its own (``cuda``: ``dlpack_code`` is ``(kDLCUDA, ordinal)``)
 exchanges device pointers, never copies (unless ``copy=True``): :func:`make_capsule` builds the
-``DLManagedTensor[Versioned]`` with ctypes, and its deleter releases our buffer. The ``stream``
-argument follows the standard (None or 1: the legacy default stream, 2: the per-thread default
-stream, > 2: a ``CUstream``, -1: no synchronization): the consumer's stream waits for our queued
-work (an event), and when the consumer releases the tensor our compute stream waits for the work it
-queued on that stream before the memory can be recycled. Importing a kDLCUDA capsule onto a cuda
-device wraps its pointer (``stream`` = our compute stream, so the producer orders its work before
-ours) and keeps the producer's tensor until no array uses it (then its deleter runs, after our
-queued work on it is done).
+``DLManagedTensor[Versioned]`` with ctypes, and its deleter releases our buffer (the capsule's
+destructor is native, :mod:`._native`, since a consumer that refuses the capsule drops it while its
+exception is set). The ``stream`` argument follows the standard (None or 1: the legacy default
+stream, 2: the per-thread default stream, > 2: a ``CUstream``, -1: no synchronization): the
+consumer's stream waits for our queued work (an event), and when the consumer releases the tensor
+our compute stream waits for the work it queued on that stream before the memory can be recycled.
+Importing a kDLCUDA capsule onto a cuda device wraps its pointer (``stream`` = our compute stream,
+so the producer orders its work before ours) and keeps the producer's tensor until no array uses it
+(then its deleter runs, after our queued work on it is done).
 """
 from __future__ import annotations
 
@@ -157,13 +158,13 @@ def _delete(addr) -> None:
 _DELETE = _DELETER(_delete)
 
 
-@ctypes.CFUNCTYPE(None, ctypes.c_void_p)
-def _capsule_destructor(capsule) -> None:
-    """A capsule nobody consumed (its name unchanged) deletes its tensor."""
-    for versioned, name in _NAMES.items():
-        if _capsule_valid(capsule, name):
-            _delete(_capsule_pointer(capsule, name))
-            return
+def _capsule_destructor() -> int:
+    """Address of our capsules' destructor: a capsule nobody consumed (its name unchanged) calls
+    its tensor's deleter. It is native code (:func:`._native.capsule_destructor`): a consumer that
+    refuses a capsule drops it while its exception is set, and a ctypes callback cannot run then."""
+    from ._native import capsule_destructor
+    return capsule_destructor(((_NAMES[False], DLManagedTensor.deleter.offset),
+                               (_NAMES[True], DLManagedTensorVersioned.deleter.offset)))
 
 
 def dl_dtype(dtype) -> tuple:
@@ -190,7 +191,7 @@ def make_capsule(ptr: int, shape, strides, dtype, device: tuple, owner, *, versi
     addr = ctypes.addressof(m)
     m.manager_ctx = addr
     _exported[addr] = (m, (shp, std), owner, on_release)
-    return _capsule_new(addr, _NAMES[versioned], ctypes.cast(_capsule_destructor, ctypes.c_void_p))
+    return _capsule_new(addr, _NAMES[versioned], _capsule_destructor())
 
 
 class Imported:
