@@ -35,6 +35,7 @@ from .._errors import DeviceError, KernelLaunchError
 from ..kernels import ptx_gemm as _ptx_gemm
 from ..kernels.targets import nvptx_target
 from . import cuda_driver as cu
+from .cuda_args import ENTRY_BYTES as ARG_ENTRY_BYTES, ArgRing
 from .device import Device, Program, register_device
 from .pool import PoolAllocator
 
@@ -223,7 +224,10 @@ class CUDADevice(Device):
         kernel, if any). Returns at once unless the kernel writes its argument slots."""
         t0 = time.perf_counter()
         fn, slots, writes, mode = program.fn
-        addr, count = self._host_slots(args, slots)
+        if isinstance(args, ctypes.Array):  # the scheduler's argument blocks
+            addr, count = ctypes.addressof(args), ctypes.sizeof(args) // 8
+        else:
+            addr, count = self._host_slots(args, slots)
         if slots >= 0:
             count = max(min(count, slots), 1)
         size = count * 8
@@ -233,30 +237,50 @@ class CUDADevice(Device):
         with self._lock:
             self._bind()
             drv = self.drv
-            # pageable source: the driver takes the bytes before returning, ordered in the stream
-            drv.call("cuMemcpyHtoDAsync_v2", self._args, addr, size, self.compute,
-                     what=f"copying the arguments of {program.name}")
-            if n > 0:
-                per = PER_CALL.get(program.spec.kind, 1) if mode == "grid" else 1
-                # grid: a thread per run of `per` items; block: a block per item (block reductions)
-                grid = min(-(-n // (BLOCK * per)) if mode == "grid" else n, self.max_grid)
-                self._launch(fn, grid, MODE_THREADS.get(mode, BLOCK),
-                             [ctypes.c_uint64(self._args), ctypes.c_int64(n), ctypes.c_int64(per)],
-                             program.name)
-            if program.tail is not None:
-                self._launch(program.tail, 1, 1, [ctypes.c_uint64(self._args)], program.name + " (finalize)")
+            ring = self.__dict__.get("_arg_ring")
+            if ring is None:
+                ring = self._arg_ring = ArgRing(drv, self.compute)
+                # the kernel parameters (args pointer, n, per) and their address arrays, reused:
+                # cuLaunchKernel reads the values before it returns
+                self._params = (ctypes.c_uint64(), ctypes.c_int64(), ctypes.c_int64())
+                self._param_ptrs = (ctypes.c_void_p * 3)(*[ctypes.addressof(p) for p in self._params])
+                self._tail_ptrs = (ctypes.c_void_p * 1)(ctypes.addressof(self._params[0]))
+            if size <= ARG_ENTRY_BYTES:  # a ring entry: pinned source, no wait on earlier launches
+                block = ring.put(addr, size, program.name)
+            else:  # pageable source: the driver takes the bytes before returning, ordered in the stream
+                block = self._args
+                drv.call("cuMemcpyHtoDAsync_v2", block, addr, size, self.compute,
+                         what=f"copying the arguments of {program.name}")
+            p_args, p_n, p_per = self._params
+            p_args.value = block
+            try:
+                if n > 0:
+                    per = PER_CALL.get(program.spec.kind, 1) if mode == "grid" else 1
+                    # grid: a thread per run of `per` items; block: a block per item (block reductions)
+                    grid = min(-(-n // (BLOCK * per)) if mode == "grid" else n, self.max_grid)
+                    p_n.value, p_per.value = n, per
+                    self._launch(fn, grid, MODE_THREADS.get(mode, BLOCK), self._param_ptrs, program.name)
+                if program.tail is not None:
+                    # a block per output (block finalize) or one thread (others guard on thread 0)
+                    self._launch(program.tail, max(1, min(n, 2 * self.multiprocessors)), BLOCK,
+                                 self._tail_ptrs, program.name + " (finalize)")
+            finally:
+                if block != self._args:
+                    ring.close()
             if writes:
-                drv.call("cuMemcpyDtoHAsync_v2", addr, self._args, size, self.compute,
+                drv.call("cuMemcpyDtoHAsync_v2", addr, block, size, self.compute,
                          what=f"reading back the flags of {program.name}")
                 drv.call("cuStreamSynchronize", self.compute, what=f"running {program.name}")
             elif profiler._active:
                 drv.call("cuStreamSynchronize", self.compute, what=f"running {program.name}")
-        profiler.record_launch(program.name, t0, time.perf_counter(), nbytes, device=self.name)
+        if profiler._active:
+            profiler.record_launch(program.name, t0, time.perf_counter(), nbytes, device=self.name)
 
-    def _launch(self, fn: int, grid: int, block: int, params: list, name: str) -> None:
-        ptrs = (ctypes.c_void_p * len(params))(*[ctypes.addressof(p) for p in params])
-        self.drv.call("cuLaunchKernel", fn, grid, 1, 1, block, 1, 1, 0, self.compute, ptrs, None,
-                      what=f"launching {name} ({grid} x {block} threads)")
+    def _launch(self, fn: int, grid: int, block: int, params, name: str) -> None:
+        """Queue ``fn`` on the compute stream; ``params`` is the array of kernel parameter addresses."""
+        code = self.drv.fn("cuLaunchKernel")(fn, grid, 1, 1, block, 1, 1, 0, self.compute, params, None)
+        if code:
+            raise cu.error_for(code, f"launching {name} ({grid} x {block} threads)", self.drv.describe(code))
 
     def synchronize(self) -> None:
         """Wait for every queued kernel and copy; raises the error of a failed kernel."""

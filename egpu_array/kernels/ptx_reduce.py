@@ -30,12 +30,12 @@ from contextlib import contextmanager
 
 from llvmlite import ir
 
-from .elementwise import Leaves, emit_expr
-from .irb import I1, I32, I64, add_offsets, const, for_range
+from .elementwise import Leaves, Operand, dtype_named, emit_expr
+from .irb import F64, I1, I32, I64, add_offsets, const, for_range
 from .ops import cast
 from .ptx import ENTRY_SUFFIX, _mark_kernel, _sreg
-from .reduction import (ReduceArgs, _arg_better, _combine, _const_of, _flat, _generate_finalize, _partials,
-                        _store_value, _unflat, generate_reduction, identity_of, reduce_arg_layout)
+from .reduction import (ReduceArgs, _arg_better, _combine, _const_of, _finish, _flat, _partials, _store_value,
+                        _unflat, generate_reduction, identity_of, load_partial, reduce_arg_layout)
 from .spec import REDUCE_OPS, ReduceSpec
 
 __all__ = ["generate", "block_reducible", "launch_mode", "Intrinsics", "LAUNCH_MODE", "warp_combine",
@@ -105,6 +105,12 @@ def block_reducible(spec) -> bool:
     return isinstance(spec, ReduceSpec) and spec.chunked and spec.order == "inner" and not REDUCE_OPS[spec.op]
 
 
+def block_finalized(spec) -> bool:
+    """Whether the finalize step of ``spec`` is a block kernel (:func:`_generate_block_finalize`:
+    block reductions other than argmax/argmin); other finalize steps run on one thread."""
+    return block_reducible(spec) and spec.op not in ("argmax", "argmin")
+
+
 def launch_mode(spec) -> str:
     """How the cuda device launches the NVPTX form of a ``reduce`` or ``sort`` spec: ``"block"``
     (a thread block per work item: block reductions, block scans, radix sort phases) or
@@ -126,11 +132,9 @@ def generate(spec, module: ir.Module, fname: str, intr: Intrinsics | None = None
     intr = intr or Intrinsics()
     fn, b, args, n_items, ra, lay = block_entry(module, fname, spec)
     nk = spec.n_kept
-    red = ra.red
     nchunks, chunk, all_strides, total_red = ra.nchunks, ra.chunk, ra.all_strides, ra.total_red
     acc = (_ArgBest if spec.op in ("argmax", "argmin") else _Accumulate)(spec, ra)
     tid, ntid = intr.sreg(b, "tid.x"), intr.sreg(b, "ntid.x")
-    lane, warp, nwarps, in_warp = intr.lanes(b, tid, ntid)
     shared = shared_array(module, fname + "_shared", intr.warp * len(acc.init), intr)
 
     # ---- work items, one per block, block-strided ----------------------------------------------
@@ -140,48 +144,179 @@ def generate(spec, module: ir.Module, fname: str, intr: Intrinsics | None = None
         r_lo = b.mul(c, chunk)
         r_hi = b.add(r_lo, chunk)
         r_hi = b.select(b.icmp_signed("<", r_hi, total_red), r_hi, total_red)
-
-        # ---- this thread's elements of the chunk: r_lo + tid, + ntid, ... ------------------------
-        r_first = b.add(r_lo, tid)
-        r_pre = b.block
-        r_head, r_body, r_done = (b.append_basic_block(n) for n in ("r.head", "r.body", "r.done"))
-        b.branch(r_head)
-        b.position_at_end(r_head)
-        r = b.phi(I64, name="r")
-        r.add_incoming(r_first, r_pre)
-        accs = [b.phi(v.type) for v in acc.init]
-        for p, v in zip(accs, acc.init):
-            p.add_incoming(v, r_pre)
-        b.cbranch(b.icmp_signed("<", r, r_hi), r_body, r_done)
-        b.position_at_end(r_body)
-        row, j = b.sdiv(r, red[-1]), b.srem(r, red[-1])
-        bases = add_offsets(b, row, red[:-1], all_strides, kbases, first=nk)
-        leaf = Leaves(b, args, ra.ops, ra.idx_strides, ra.scalars, spec.classes, bases, j, lay["gather"], lay["error"])
-        new = acc.step(b, accs, emit_expr(b, spec.expr, leaf), r)
-        for p, x in zip(accs, new):
-            p.add_incoming(x, b.block)
-        r.add_incoming(b.add(r, ntid), b.block)
-        b.branch(r_head)
-        b.position_at_end(r_done)
-
-        # ---- combine the block's accumulators ------------------------------------------------------
-        mine = warp_combine(b, intr, acc.merge, list(accs), lane, in_warp)
-        with b.if_then(b.icmp_unsigned("==", lane, const(I64, 0))):
-            shared_store(b, shared, warp, mine)
-        intr.barrier(b)
-        with b.if_then(b.icmp_unsigned("==", warp, const(I64, 0))):
-            has = b.icmp_unsigned("<", lane, nwarps)
-            got = shared_load(b, shared, b.select(has, lane, const(I64, 0)), acc.init)
-            val = [b.select(has, g, i) for g, i in zip(got, acc.init)]
-            total = warp_combine(b, intr, acc.merge, val, lane, nwarps)
-            with b.if_then(b.icmp_unsigned("==", lane, const(I64, 0))):
-                acc.store_partial(b, args, lay, w, total)
+        accs = _thread_elements(b, spec, ra, lay, acc, kbases, b.add(r_lo, tid), r_hi, ntid, args)
+        total = block_combine(b, intr, acc.merge, accs, acc.init, shared, tid, ntid)
+        with b.if_then(b.icmp_unsigned("==", tid, const(I64, 0))):
+            acc.store_partial(b, args, lay, w, total)
         intr.barrier(b)  # the shared slots are reused by the next work item
     b.ret_void()
     _mark_kernel(module, fn)
     module.egpu_launch = LAUNCH_MODE
-    acc.finalize(module, fname + "_fin", lay)
+    acc.finalize(module, fname + "_fin", lay, intr)
     return fn
+
+
+#: elements a thread loads per step of a block reduction (independent loads in flight)
+UNROLL = 4
+
+
+def _thread_elements(b, spec, ra, lay, acc, kbases, r_first, r_hi, ntid, args) -> list:
+    """This thread's accumulators over elements ``r_first, r_first + ntid, ... < r_hi`` of the
+    reduced space, in increasing order. The position (row of the innermost reduced dimension,
+    column ``j``, operand bases) is unravelled once and then advanced by ``ntid`` (a division
+    only where a step leaves the row); while :data:`UNROLL` steps stay in the row they load at
+    once, so that many loads are in flight per thread."""
+    red, nk = ra.red, spec.n_kept
+    width = red[-1]
+    one = const(I64, 1)
+
+    def place(r):
+        safe = b.select(b.icmp_signed(">", width, const(I64, 0)), width, one)  # (an empty chunk)
+        row, j = b.sdiv(r, safe), b.srem(r, safe)
+        return j, add_offsets(b, row, red[:-1], ra.all_strides, kbases, first=nk)
+
+    def element(bases, j):
+        leaf = Leaves(b, args, ra.ops, ra.idx_strides, ra.scalars, spec.classes, bases, j, lay["gather"],
+                      lay["error"])
+        return emit_expr(b, spec.expr, leaf)
+
+    j0, bases0 = place(r_first)
+    pre = b.block
+    head, body, quad, single, step, wrap, done = (b.append_basic_block("r." + n) for n in (
+        "head", "body", "quad", "single", "step", "wrap", "done"))
+    b.branch(head)
+    b.position_at_end(head)
+    r, j = b.phi(I64, name="r"), b.phi(I64, name="j")
+    bases = [b.phi(I64) for _ in bases0]
+    accs = [b.phi(v.type) for v in acc.init]
+    for phis, vals in ((r, r_first), (j, j0)):
+        phis.add_incoming(vals, pre)
+    for phis, vals in ((bases, bases0), (accs, acc.init)):
+        for p, v in zip(phis, vals):
+            p.add_incoming(v, pre)
+    b.cbranch(b.icmp_signed("<", r, r_hi), body, done)
+
+    b.position_at_end(body)
+    span = b.mul(ntid, const(I64, UNROLL - 1))
+    fits = b.and_(b.icmp_signed("<", b.add(j, span), width), b.icmp_signed("<", b.add(r, span), r_hi))
+    b.cbranch(fits, quad, single)
+    outs = []
+    for blk, count in ((quad, UNROLL), (single, 1)):
+        b.position_at_end(blk)
+        offs = [b.mul(ntid, const(I64, k)) if k else None for k in range(count)]
+        vals = [element(bases, b.add(j, d) if d is not None else j) for d in offs]  # loads first
+        cur = list(accs)
+        for d, v in zip(offs, vals):
+            cur = acc.step(b, cur, v, b.add(r, d) if d is not None else r)
+        adv = b.mul(ntid, const(I64, count))
+        outs.append((b.block, b.add(r, adv), b.add(j, adv), cur))
+        b.branch(step)
+
+    b.position_at_end(step)
+    r2, j2 = b.phi(I64), b.phi(I64)
+    accs2 = [b.phi(v.type) for v in acc.init]
+    for blk, rn, jn, cur in outs:
+        r2.add_incoming(rn, blk)
+        j2.add_incoming(jn, blk)
+        for p, v in zip(accs2, cur):
+            p.add_incoming(v, blk)
+    b.cbranch(b.icmp_signed("<", j2, width), head, wrap)
+    r.add_incoming(r2, step)
+    j.add_incoming(j2, step)
+    for p, v in zip(bases, bases):
+        p.add_incoming(v, step)
+    for p, v in zip(accs, accs2):
+        p.add_incoming(v, step)
+
+    b.position_at_end(wrap)  # the step left the row: unravel again
+    jw, basesw = place(r2)
+    r.add_incoming(r2, b.block)
+    j.add_incoming(jw, b.block)
+    for p, v in zip(bases, basesw):
+        p.add_incoming(v, b.block)
+    for p, v in zip(accs, accs2):
+        p.add_incoming(v, b.block)
+    b.branch(head)
+    b.position_at_end(done)
+    return list(accs)
+
+
+def block_combine(b, intr, merge, accs: list, init: list, shared, tid, ntid) -> list:
+    """Merge the flat values ``accs`` of every thread of the block (warp shuffles, then warp 0 over
+    the warps' results in ``shared``); thread 0 gets the block's total (others: unspecified)."""
+    lane, warp, nwarps, in_warp = intr.lanes(b, tid, ntid)
+    mine = warp_combine(b, intr, merge, list(accs), lane, in_warp)
+    with b.if_then(b.icmp_unsigned("==", lane, const(I64, 0))):
+        shared_store(b, shared, warp, mine)
+    intr.barrier(b)
+    out = [ir.Constant(v.type, ir.Undefined) for v in init]
+    pre = b.block
+    with b.if_then(b.icmp_unsigned("==", warp, const(I64, 0))):
+        has = b.icmp_unsigned("<", lane, nwarps)
+        got = shared_load(b, shared, b.select(has, lane, const(I64, 0)), init)
+        val = [b.select(has, g, i) for g, i in zip(got, init)]
+        total = warp_combine(b, intr, merge, val, lane, nwarps)
+        inner = b.block
+    phis = [b.phi(v.type) for v in init]
+    for p, t, u in zip(phis, total, out):
+        p.add_incoming(t, inner)
+        p.add_incoming(u, pre)
+    return phis
+
+
+def _generate_block_finalize(spec, module, fname, lay, intr) -> None:
+    """Phase 2 of a chunked block reduction, the entry ``NAME_grid(i64* args)``: a thread block per
+    output (block-strided), whose threads combine the output's chunk partials (thread ``t``: chunks
+    ``t, t + ntid, ...``) and merge them as phase 1 does; thread 0 applies the post-op and stores.
+    The cuda device launches it with several blocks of BLOCK threads: a whole-array sum's thousands
+    of partials are combined by a block, not by one thread waiting on each load in turn."""
+    fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [I64.as_pointer()]), name=fname + ENTRY_SUFFIX)
+    (args,) = fn.args
+    b = ir.IRBuilder(fn.append_basic_block("entry"))
+    slot = lambda k: b.load(b.gep(args, [const(I64, k)]))  # noqa: E731
+    nk, nd = spec.n_kept, spec.n_kept + spec.n_red
+    acc_dt, out_dt = dtype_named(spec.acc_dtype), dtype_named(spec.out_dtype)
+    out = Operand(b, args, out_dt, *lay["operands"][0], nd)
+    part = _partials(b, args, lay, acc_dt)
+    nchunks = slot(lay["nchunks"])
+    divisor = b.bitcast(slot(lay["divisor"]), F64)
+    kept = [slot(d) for d in range(nk)]
+    n_out = const(I64, 1)
+    for n in kept:
+        n_out = b.mul(n_out, n)
+    like = _const_of(acc_dt, identity_of(spec.op, acc_dt))
+    init = _flat(like)
+
+    def merge(b, a, o):
+        return _flat(_combine(b, spec.op, acc_dt, _unflat(a, like), _unflat(o, like)))
+    tid, ntid = intr.sreg(b, "tid.x"), intr.sreg(b, "ntid.x")
+    shared = shared_array(module, fname + "_shared", intr.warp * len(init), intr)
+    with block_stride_loop(b, intr, n_out, "o") as o:
+        base = b.mul(o, nchunks)
+        pre = b.block
+        head, body, done = (b.append_basic_block(n) for n in ("c.head", "c.body", "c.done"))
+        b.branch(head)
+        b.position_at_end(head)
+        c = b.phi(I64)
+        c.add_incoming(tid, pre)
+        phis = [b.phi(v.type) for v in init]
+        for p, v in zip(phis, init):
+            p.add_incoming(v, pre)
+        b.cbranch(b.icmp_signed("<", c, nchunks), body, done)
+        b.position_at_end(body)
+        new = merge(b, phis, _flat(load_partial(b, part, b.add(base, c))))
+        for p, v in zip(phis, new):
+            p.add_incoming(v, b.block)
+        c.add_incoming(b.add(c, ntid), b.block)
+        b.branch(head)
+        b.position_at_end(done)
+        total = block_combine(b, intr, merge, phis, init, shared, tid, ntid)
+        with b.if_then(b.icmp_unsigned("==", tid, const(I64, 0))):
+            (kb,) = add_offsets(b, o, kept, [out.strides], [const(I64, 0)])
+            _store_value(b, out, kb, _finish(b, spec, acc_dt, out_dt, _unflat(total, like), divisor))
+        intr.barrier(b)  # the shared slots are reused by the next output
+    b.ret_void()
+    _mark_kernel(module, fn)
 
 
 class _Accumulate:
@@ -203,8 +338,8 @@ class _Accumulate:
     def store_partial(self, b, args, lay, w, accs):
         _store_value(b, _partials(b, args, lay, self.acc_dt), w, _unflat(accs, self.like))
 
-    def finalize(self, module, fname, lay):
-        _generate_finalize(self.spec, module, fname, lay)
+    def finalize(self, module, fname, lay, intr):
+        _generate_block_finalize(self.spec, module, fname, lay, intr)
 
 
 class _ArgBest:
@@ -243,7 +378,7 @@ class _ArgBest:
         part = b.inttoptr(b.load(b.gep(args, [const(I64, lay["partials"])])), I64.as_pointer())
         b.store(accs[1], b.gep(part, [w]))
 
-    def finalize(self, module, fname, lay):
+    def finalize(self, module, fname, lay, intr):
         _generate_arg_finalize(self.spec, module, fname, lay, self.dt)
 
 

@@ -279,6 +279,15 @@ def _partials(b, args, lay, acc_dt) -> _Flat:
     return _Flat(b.inttoptr(raw, mem_type(acc_dt).as_pointer()), acc_dt)
 
 
+def load_partial(b, part: _Flat, off):
+    """Partial accumulator ``off`` of a chunked reduction (complex: a pair; bool: an i1)."""
+    if part.comp == 2:
+        off2 = b.mul(off, const(I64, 2))
+        return (b.load(b.gep(part.ptr, [off2])), b.load(b.gep(part.ptr, [b.add(off2, const(I64, 1))])))
+    v = b.load(b.gep(part.ptr, [off]))
+    return b.icmp_unsigned("!=", v, const(v.type, 0)) if part.dtype.kind == "b" else v
+
+
 def _finish(b, spec, acc_dt, out_dt, result, divisor):
     """The post-op (division for mean/var) and the cast to the output dtype."""
     if spec.post == "divide":
@@ -319,14 +328,7 @@ def _generate_finalize(spec: ReduceSpec, module: ir.Module, fname: str, lay: dic
             p.add_incoming(v, pre)
         b.cbranch(b.icmp_signed("<", c, nchunks), body, done)
         b.position_at_end(body)
-        off = b.add(base, c)
-        if part.comp == 2:
-            off2 = b.mul(off, const(I64, 2))
-            v = (b.load(b.gep(part.ptr, [off2])), b.load(b.gep(part.ptr, [b.add(off2, const(I64, 1))])))
-        else:
-            v = b.load(b.gep(part.ptr, [off]))
-            if acc_dt.kind == "b":
-                v = b.icmp_unsigned("!=", v, const(v.type, 0))
+        v = load_partial(b, part, b.add(base, c))
         acc = _combine(b, {"cumsum": "sum", "cumprod": "prod"}.get(spec.op, spec.op), acc_dt,
                        _unflat(phis, init), v)
         for p, v2 in zip(phis, _flat(acc)):
