@@ -1,24 +1,25 @@
 """Tiled shared-memory GEMM for NVPTX, with the fused elementwise epilogue of :mod:`.gemm`.
 
-``C[b] = epilogue(A[b] @ B[b], ...)`` for float32/float64 on the cuda device. The output is cut
-into tiles of ``BM x BN`` (64 x 64); one thread block of :data:`THREADS` (256, seen as 16 x 16:
-``tx = tid % 16``, ``ty = tid / 16``) computes a tile, each thread a 4 x 4 register tile of rows
-``i0 + ty + 16 r`` and columns ``j0 + tx + 16 c`` (neighbouring threads own neighbouring columns:
-coalesced stores, and shared-memory reads of B without bank conflicts; A's reads are broadcasts).
-K is walked in slices of ``BK`` (16):
+``C[b] = epilogue(A[b] @ B[b], ...)`` for float32/float64 on the cuda device, in the classic SIMT
+SGEMM structure (the per-thread pieces and the tiling are in :mod:`.ptx_gemm_tiles`): one thread
+block of :data:`THREADS` (256, seen as 16 x 16) computes a ``BM x BN`` (128 x 128) output tile,
+each thread an 8 x 8 register tile (2 x 2 sub-tiles of 16-byte vectors), K in slices of ``BK`` (8)
+staged in shared memory k-major (A transposed), read back as 16-byte vectors. Per tile:
 
-1. every thread loads 4 elements of the ``BM x BK`` slice of A and 4 of the ``BK x BN`` slice of B
-   into shared memory (``addrspace(3)`` arrays, k-major, rows padded by one element); consecutive
-   threads read along the operand's contiguous axis (``a_layout``/``b_layout`` of the spec), and
-   elements past M, N or K are stored as zeros, so the product needs no masks;
-2. barrier; every thread accumulates its 4 x 4 tile over the 16 k of the slice (``llvm.fma``);
-3. barrier (the next slice overwrites the shared arrays).
+1. prologue: every thread zeroes its accumulators and copies its part of slice 0 (global memory,
+   16-byte loads where the operand's layout, alignment and the edges allow, else element by element
+   with zeros past M, N or K) into shared buffer 0; barrier;
+2. for each slice ``t``: every thread reads its part of slice ``t + 1`` (if any) into registers,
+   accumulates its register tile over the ``BK`` k of buffer ``t % 2`` (``llvm.fma``, unrolled),
+   stores the registers into buffer ``(t + 1) % 2``; barrier (one per slice: the buffer written in
+   a slice is read in the next one, the one read is written in the next one, after the barrier);
+3. each thread applies the epilogue (the spec's expression, with the product as input
+   ``acc_input``; ``elementwise.Leaves``/``emit_expr`` as the host GEMM's edge stores) to its valid
+   elements and stores them.
 
-Then each thread applies the epilogue (the spec's expression, with the product as input
-``acc_input``; ``elementwise.Leaves``/``emit_expr`` as the host GEMM's edge stores) to its valid
-elements and stores them. Tiles are numbered batch-major, then tile rows, then tile columns; the
-entry ``NAME_grid(i64* args, i64 n, i64 per)`` strides over tiles by blocks (``ctaid.x``,
-``nctaid.x``), so every loop that contains a barrier has block-uniform bounds.
+Tiles are numbered batch-major, then tile rows, then tile columns; the entry
+``NAME_grid(i64* args, i64 n, i64 per)`` strides over tiles by blocks (``ctaid.x``, ``nctaid.x``),
+so every loop that contains a barrier has block-uniform bounds.
 
 Argument slots: those of :func:`.gemm.gemm_arg_layout` up to B's strides (the blocking parameters
 after them are not read: :func:`arg_layout`). The PTX header says ``mode=tile2d``: the cuda device
@@ -28,32 +29,32 @@ The GPU operations go through a :class:`Gpu` object. Each phase between barriers
 body of ``gpu.threads(b)``; per-thread state that crosses a barrier (the accumulators) lives in an
 array with ``gpu.lanes`` rows. On the GPU the body is emitted once for the thread at hand and the
 array (one row) is promoted to registers; the tests' host form emits the body in a loop over the
-256 threads of the block, so barrier-separated phases run in order, as they do on the GPU.
+threads of the block, so barrier-separated phases run in order, as they do on the GPU.
 """
 from __future__ import annotations
 
 from contextlib import contextmanager
 from dataclasses import dataclass
+from types import SimpleNamespace
 
 from llvmlite import ir
 
 from .elementwise import Leaves, dtype_named, emit_expr, store_elem
 from .gemm import GemmSpec, gemm_arg_layout, load_operands
-from .irb import I32, I64, add_offsets, const, intrinsic, mem_type
+from .irb import I32, I64, add_offsets, const, mem_type
 from .ptx import ENTRY_SUFFIX, _mark_kernel
+from .ptx_gemm_tiles import TILINGS, Slice, TileOps, tile_index
 from .ptx_reduce import Intrinsics
 
 __all__ = ["PtxGemmSpec", "generate", "arg_layout", "tile_count", "Gpu", "BM", "BN", "BK", "THREADS",
-           "LAUNCH_MODE"]
+           "LAUNCH_MODE", "TILINGS"]
 
-BM, BN, BK = 64, 64, 16     # output tile rows, columns; K slice depth
-TX = TY = 16                # threads along a tile's columns, rows
-RM, RN = BM // TY, BN // TX  # each thread's register tile: 4 x 4
-THREADS = TX * TY
-LDS = BM + 1                # shared row length (padded: k-major stores of a K-contiguous A/B spread over banks)
+BM, BN, BK = TILINGS["float32"].bm, TILINGS["float32"].bn, TILINGS["float32"].bk  # every dtype's bm, bn
+THREADS = TILINGS["float32"].threads
+assert all((t.bm, t.bn, t.threads) == (BM, BN, THREADS) for t in TILINGS.values())
 #: the PTX header's mode: one block of THREADS threads per tile (block-strided over the tiles)
 LAUNCH_MODE = "tile2d"
-DTYPES = ("float32", "float64")
+DTYPES = tuple(TILINGS)
 
 
 @dataclass(frozen=True)
@@ -81,13 +82,16 @@ def tile_count(m: int, n: int, n_batch: int) -> int:
 
 class Gpu(Intrinsics):
     """The GPU operations (NVVM special registers and barriers from :class:`.ptx_reduce.Intrinsics`)
-    and the thread model: ``threads`` emits a phase for the current thread; one lane of state."""
+    and the thread model: ``threads`` emits a phase for the current thread; one lane of state.
+    Shared-memory indices are i32 element offsets; vector accesses are 16-byte aligned."""
 
     lanes = 1
+    #: address space of A and B's loads (NVPTX global: ``ld.global``; the generic pointers are cast)
+    global_addrspace = 1
 
     @contextmanager
     def threads(self, b: ir.IRBuilder):
-        """Emit a phase (code between barriers); yields this thread's index in the block."""
+        """Emit a phase (code between barriers); yields this thread's index in the block (i64)."""
         yield self.sreg(b, "tid.x")
 
     def lane(self, b: ir.IRBuilder, tid) -> ir.Value:
@@ -102,6 +106,37 @@ class Gpu(Intrinsics):
         """Store ``value`` at element ``idx`` of the shared array ``g`` (thread ``tid``)."""
         b.store(value, b.gep(g, [const(I32, 0), idx]))
 
+    def global_ptr(self, b: ir.IRBuilder, ptr) -> ir.Value:
+        """``ptr`` (generic) in :attr:`global_addrspace`."""
+        if self.global_addrspace == ptr.type.addrspace:
+            return ptr
+        return b.addrspacecast(ptr, ptr.type.pointee.as_pointer(self.global_addrspace))
+
+    def global_load(self, b: ir.IRBuilder, ptr, align: int | None = None) -> ir.Value:
+        """A load of A or B (scalar or vector ``ptr``; ``align`` bytes promised), not written while
+        the kernel runs: ``!invariant.load`` (``ld.global.nc``)."""
+        ld = b.load(ptr, align=align)
+        ld.set_metadata("invariant.load", b.module.add_metadata([]))
+        return ld
+
+    def _vec_ptr(self, b, g, idx, n):
+        vt = ir.VectorType(g.value_type.element, n)
+        return b.bitcast(b.gep(g, [const(I32, 0), idx]), vt.as_pointer(self.shared_addrspace))
+
+    def shared_load_vec(self, b: ir.IRBuilder, g, idx, n: int, tid) -> list:
+        """Elements ``idx .. idx + n - 1`` of ``g`` (one 16-byte load; ``idx`` aligned to it)."""
+        ld = b.load(self._vec_ptr(b, g, idx, n))
+        ld.align = 16
+        return [b.extract_element(ld, const(I32, e)) for e in range(n)]
+
+    def shared_store_vec(self, b: ir.IRBuilder, values: list, g, idx, tid) -> None:
+        """Store ``values`` at elements ``idx ..`` of ``g`` (one 16-byte store; ``idx`` aligned)."""
+        vec = ir.Constant(ir.VectorType(values[0].type, len(values)), None)
+        for e, v in enumerate(values):
+            vec = b.insert_element(vec, v, const(I32, e))
+        st = b.store(vec, self._vec_ptr(b, g, idx, len(values)))
+        st.align = 16
+
 
 def _min(b, x, y):
     return b.select(b.icmp_signed("<", x, y), x, y)
@@ -111,11 +146,12 @@ def _ceil_div(b, x, d):
     return b.sdiv(b.add(x, const(I64, d - 1)), const(I64, d))
 
 
-class _Gen:
+class _Gen(TileOps):
     """The IR of one tiled GEMM kernel."""
 
     def __init__(self, spec, module: ir.Module, fname: str, gpu: Gpu):
         self.spec, self.module, self.gpu = spec, module, gpu
+        self.tl = TILINGS[spec.dtype]
         self.dt = dtype_named(spec.dtype)
         self.T = mem_type(self.dt)
         self.lay = arg_layout(spec)
@@ -128,7 +164,8 @@ class _Gen:
         self.in_phase = False
 
     def _shared(self, name):
-        g = ir.GlobalVariable(self.module, ir.ArrayType(self.T, BK * LDS), name,
+        """Two buffers (double buffering) of ``bk`` padded rows."""
+        g = ir.GlobalVariable(self.module, ir.ArrayType(self.T, 2 * self.tl.buf), name,
                               addrspace=self.gpu.shared_addrspace)
         g.linkage = "internal"
         g.initializer = ir.Constant(g.value_type, None)
@@ -140,10 +177,11 @@ class _Gen:
 
     @contextmanager
     def phase(self):
-        """A phase of every thread of the block (see ``Gpu.threads``); barriers only between phases."""
+        """A phase of every thread of the block (see ``Gpu.threads``); barriers only between phases.
+        Yields (tid as i64, tid as i32)."""
         self.in_phase = True
         with self.gpu.threads(self.b) as tid:
-            yield tid
+            yield tid, self.b.trunc(tid, I32)
         self.in_phase = False
 
     def barrier(self):
@@ -154,7 +192,12 @@ class _Gen:
     def build(self):
         spec, b, lay = self.spec, self.b, self.lay
         load_operands(self, spec, lay)
-        self.acc = b.alloca(ir.ArrayType(self.T, self.gpu.lanes * RM * RN), name="acc")
+        nb = len(self.bext)
+        self.vec_ok = (self.vector_ok(self.A, spec.a_layout, -2, -1, nb),
+                       self.vector_ok(self.B, spec.b_layout, -1, -2, nb))
+        self.gptr = (self.gpu.global_ptr(b, self.A.ptr), self.gpu.global_ptr(b, self.B.ptr))
+        tl = self.tl
+        self.acc = b.alloca(ir.ArrayType(self.T, self.gpu.lanes * tl.rm * tl.rn), name="acc")
 
         ntm, ntn = _ceil_div(b, self.M, BM), _ceil_div(b, self.N, BN)
         total = b.mul(ntm, ntn)
@@ -180,103 +223,98 @@ class _Gen:
         b.ret_void()
 
     def tile(self, bidx, i0, j0):
-        """One BM x BN output tile of batch entry ``bidx``: K slices, then the epilogue."""
-        b = self.b
-        mem = self.ops + [self.A, self.B]
-        strides = [o.strides for o in mem] + self.idx_strides
+        """One BM x BN output tile of batch entry ``bidx``: prologue, K slices, epilogue."""
+        b, spec, tl = self.b, self.spec, self.tl
         zero = const(I64, 0)
-        bases = [zero] * len(strides)
+        bases = [zero, zero]
         if self.bext:
-            bases = add_offsets(b, bidx, self.bext, strides, bases)
-        n_ops = len(self.ops)
-        self.obase = bases[:n_ops] + bases[n_ops + 2:]
-        abase, bbase = bases[n_ops], bases[n_ops + 1]
-        with self.phase() as tid:
-            for q in range(RM * RN):
+            bases = add_offsets(b, bidx, self.bext, [self.A.strides, self.B.strides], bases)
+        jobs = (Slice(self.A, self.gptr[0], spec.a_layout, bases[0], i0, self.M, -2, -1, self.vec_ok[0]),
+                Slice(self.B, self.gptr[1], spec.b_layout, bases[1], j0, self.N, -1, -2, self.vec_ok[1]))
+        shared = ((self.sh_a, spec.a_layout), (self.sh_b, spec.b_layout))
+        n_acc = tl.rm * tl.rn
+
+        with self.phase() as (tid, t32):  # prologue: zero accumulators, slice 0 into buffer 0
+            for q in range(n_acc):
                 b.store(ir.Constant(self.T, 0.0), self._acc_ptr(tid, q))
+            for job, (sh, layout) in zip(jobs, shared):
+                self.stash(sh, layout, self.fetch(job, t32, zero), t32, tid, const(I32, 0))
+        self.barrier()
+
+        n_slices = _ceil_div(b, self.K, tl.bk)
         pre = b.block
         head, body, done = (b.append_basic_block(f"kslice.{s}") for s in ("head", "body", "done"))
         b.branch(head)
         b.position_at_end(head)
-        k0 = b.phi(I64, name="k0")
-        k0.add_incoming(zero, pre)
-        b.cbranch(b.icmp_signed("<", k0, self.K), body, done)
+        ks = b.phi(I64, name="ks")
+        ks.add_incoming(zero, pre)
+        b.cbranch(b.icmp_signed("<", ks, n_slices), body, done)
         b.position_at_end(body)
-        with self.phase() as tid:
-            self.load_slices(tid, abase, bbase, i0, j0, k0)
+        nxt = b.add(ks, const(I64, 1))
+        more = b.icmp_signed("<", nxt, n_slices)  # block-uniform
+        parity = b.trunc(b.and_(ks, const(I64, 1)), I32)
+        cur = b.mul(parity, const(I32, tl.buf))
+        other = b.sub(const(I32, tl.buf), cur)
+        with self.phase() as (tid, t32):
+            # slice ks + 1 into registers (before the products: its loads overlap them)
+            entry = b.block
+            with b.if_then(more):
+                got = [self.fetch(job, t32, b.mul(nxt, const(I64, tl.bk))) for job in jobs]
+                fetched = b.block
+            regs = []
+            for vals in got:
+                phis = []
+                for v in vals:
+                    phi = b.phi(self.T)
+                    phi.add_incoming(v, fetched)
+                    phi.add_incoming(ir.Constant(self.T, 0.0), entry)
+                    phis.append(phi)
+                regs.append(phis)
+            acc = [b.load(self._acc_ptr(tid, q)) for q in range(n_acc)]
+            acc = self.multiply(acc, t32, tid, cur)
+            for q, v in enumerate(acc):
+                b.store(v, self._acc_ptr(tid, q))
+            with b.if_then(more):
+                for vals, (sh, layout) in zip(regs, shared):
+                    self.stash(sh, layout, vals, t32, tid, other)
         self.barrier()
-        with self.phase() as tid:
-            self.multiply(tid)
-        self.barrier()
-        k0.add_incoming(b.add(k0, const(I64, BK)), b.block)
+        ks.add_incoming(nxt, b.block)
         b.branch(head)
         b.position_at_end(done)
-        with self.phase() as tid:
-            self.store(tid, i0, j0)
+        with self.phase() as (tid, t32):
+            self.store(tid, t32, bidx, i0, j0)
 
     def _acc_ptr(self, tid, q):
-        b = self.b
-        return b.gep(self.acc, [const(I64, 0), b.add(b.mul(self.gpu.lane(b, tid), const(I64, RM * RN)),
-                                                     const(I64, q))])
+        b, n = self.b, self.tl.rm * self.tl.rn
+        return b.gep(self.acc, [const(I64, 0), b.add(b.mul(self.gpu.lane(b, tid), const(I64, n)), const(I64, q))])
 
-    # ---- phase 1: global -> shared -------------------------------------------------------------
-    def load_slices(self, tid, abase, bbase, i0, j0, k0):
-        """This thread's elements of A[i0:i0+BM, k0:k0+BK] and B[k0:k0+BK, j0:j0+BN] into shared
-        memory (k-major), zeros where the slice passes M, N or K."""
-        b = self.b
-        zero = ir.Constant(self.T, 0.0)
-        jobs = ((self.A, self.spec.a_layout == "k", abase, i0, self.M, self.sh_a, -2, -1),
-                (self.B, self.spec.b_layout == "k", bbase, j0, self.N, self.sh_b, -1, -2))
-        for op, k_inner, base, x0, x_ext, sh, x_axis, k_axis in jobs:
-            for r in range(BM * BK // THREADS):
-                e = b.add(tid, const(I64, r * THREADS))
-                if k_inner:  # consecutive threads along K (the operand's contiguous axis)
-                    kk, xx = b.urem(e, const(I64, BK)), b.udiv(e, const(I64, BK))
-                else:
-                    xx, kk = b.urem(e, const(I64, BM)), b.udiv(e, const(I64, BM))
-                x, k = b.add(x0, xx), b.add(k0, kk)
-                inside = b.and_(b.icmp_signed("<", x, x_ext), b.icmp_signed("<", k, self.K))
-                off = b.add(base, b.add(b.mul(x, op.strides[x_axis]), b.mul(k, op.strides[k_axis])))
-                off = b.select(inside, off, base)  # element 0 of this batch entry: always readable
-                v = b.select(inside, b.load(b.gep(op.ptr, [off])), zero)
-                self.gpu.shared_store(b, v, sh, b.add(b.mul(kk, const(I64, LDS)), xx), tid)
-
-    # ---- phase 2: the register tile ------------------------------------------------------------
-    def multiply(self, tid):
-        """acc[r][c] += As[k][ty + 16 r] * Bs[k][tx + 16 c] over the slice's BK values of k."""
-        b = self.b
-        tx, ty = b.urem(tid, const(I64, TX)), b.udiv(tid, const(I64, TX))
-        acc = [b.load(self._acc_ptr(tid, q)) for q in range(RM * RN)]
-        for kk in range(BK):
-            row = const(I64, kk * LDS)
-            av = [self.gpu.shared_load(b, self.sh_a, b.add(row, b.add(ty, const(I64, TY * r))), tid)
-                  for r in range(RM)]
-            bv = [self.gpu.shared_load(b, self.sh_b, b.add(row, b.add(tx, const(I64, TX * c))), tid)
-                  for c in range(RN)]
-            acc = [intrinsic(b, "llvm.fma", self.T, av[q // RN], bv[q % RN], acc[q]) for q in range(RM * RN)]
-        for q, v in enumerate(acc):
-            b.store(v, self._acc_ptr(tid, q))
-
-    # ---- phase 3: epilogue and stores ----------------------------------------------------------
-    def store(self, tid, i0, j0):
-        """This thread's valid elements through the epilogue into the output."""
-        b, spec = self.b, self.spec
-        tx, ty = b.urem(tid, const(I64, TX)), b.udiv(tid, const(I64, TX))
-        strides = [o.strides for o in self.ops] + self.idx_strides
-        for r in range(RM):
-            i = b.add(i0, b.add(ty, const(I64, TY * r)))
-            for c in range(RN):
-                j = b.add(j0, b.add(tx, const(I64, TX * c)))
-                ok = b.and_(b.icmp_signed("<", i, self.M), b.icmp_signed("<", j, self.N))
-                with b.if_then(ok):
-                    v = b.load(self._acc_ptr(tid, r * RN + c))
-                    bases = [b.add(base, b.mul(i, st[-2])) for base, st in zip(self.obase, strides)]
+    # ---- epilogue and stores -------------------------------------------------------------------
+    def store(self, tid, t32, bidx, i0, j0):
+        """This thread's valid elements through the epilogue into the output. The epilogue's
+        operands are read from the argument slots again here (not kept in registers over the K loop)."""
+        b, spec, tl = self.b, self.spec, self.tl
+        ep = SimpleNamespace(b=b, args=self.args, slot=self.slot, dt=self.dt)
+        load_operands(ep, spec, self.lay)
+        strides = [o.strides for o in ep.ops] + ep.idx_strides
+        obase = [const(I64, 0)] * len(strides)
+        if ep.bext:
+            obase = add_offsets(b, bidx, ep.bext, strides, obase)
+        tx = b.zext(b.urem(t32, const(I32, tl.tx)), I64)
+        ty = b.zext(b.udiv(t32, const(I32, tl.tx)), I64)
+        for r in range(tl.rm):
+            i = b.add(i0, tile_index(b, tl, r, ty, tl.ty))
+            row_ok = b.icmp_signed("<", i, self.M)
+            bases = [b.add(base, b.mul(i, st[-2])) for base, st in zip(obase, strides)]
+            for c in range(tl.rn):
+                j = b.add(j0, tile_index(b, tl, c, tx, tl.tx))
+                with b.if_then(b.and_(row_ok, b.icmp_signed("<", j, self.N))):
+                    v = b.load(self._acc_ptr(tid, r * tl.rn + c))
                     if not spec.identity:
-                        leaves = Leaves(b, self.args, self.ops, self.idx_strides, self.scalars, spec.classes,
+                        leaves = Leaves(b, self.args, ep.ops, ep.idx_strides, ep.scalars, spec.classes,
                                         bases, j, 0, 0)
                         acc_in = ("in", spec.acc_input)
                         v = emit_expr(b, spec.expr, lambda ins, vals, v=v: v if ins == acc_in else leaves(ins, vals))
-                    store_elem(b, self.ops[0], bases[0], j, spec.classes[0], v)
+                    store_elem(b, ep.ops[0], bases[0], j, spec.classes[0], v)
 
 
 def generate(spec, module: ir.Module, fname: str, gpu: Gpu | None = None) -> ir.Function:
@@ -289,5 +327,7 @@ def generate(spec, module: ir.Module, fname: str, gpu: Gpu | None = None) -> ir.
     _mark_kernel(module, gen.fn)
     # .reqntid: a launch with any other block size fails instead of computing a wrong tile
     module.add_named_metadata("nvvm.annotations", [gen.fn, "reqntidx", const(I32, THREADS)])
+    if gen.tl.min_blocks:  # .minnctapersm: registers for that many blocks per SM
+        module.add_named_metadata("nvvm.annotations", [gen.fn, "minctasm", const(I32, gen.tl.min_blocks)])
     module.egpu_launch = LAUNCH_MODE
     return gen.fn

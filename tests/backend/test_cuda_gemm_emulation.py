@@ -13,7 +13,9 @@ Shared-memory races are checked: every shared load and store also stamps a shado
 same phase counts as a race, and every launch must count none. Since the kernel's shared addresses
 depend on the thread index and the arguments only (not on timing), this finds every pair of
 unordered conflicting shared accesses of the launches run here. A test removes a barrier and
-checks that races are then reported.
+checks that races are then reported. A 16-byte vector access (shared, or a global load of A or B)
+that is not 16-byte aligned is counted with the races; the global vector loads are counted too
+(``launches[-1][3]``), so tests check which operands take the vector path and which the element one.
 
 What this cannot show: NVPTX code generation and ptxas (test_cuda_ptx assembles these kernels),
 races on global memory (each output element is written by one thread by construction; not
@@ -41,6 +43,7 @@ from egpu_array.kernels.targets import HostTarget
 
 MAX_GRID = 3  # few blocks, so that blocks stride over the tiles
 MASK = (1 << 20) - 1
+_TD = llvm.create_target_data("e-i64:64-v128:128")
 _ENTRY = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64)
 
 
@@ -58,6 +61,7 @@ class HostThreads(ptx_gemm.Gpu):
     ``skip_barrier``: the number (0, 1, ...) of an emitted barrier to drop (negative test)."""
 
     shared_addrspace = 0
+    global_addrspace = 0
     lanes = ptx_gemm.THREADS
 
     def __init__(self, skip_barrier: int | None = None):
@@ -114,6 +118,30 @@ class HostThreads(ptx_gemm.Gpu):
         b.store(b.or_(b.shl(phase, const(I64, 20)), me), wp)
         b.store(value, b.gep(g, [const(I32, 0), idx]))
 
+    def global_load(self, b, ptr, align=None):
+        """A load of A or B; 16-byte vector loads are counted (``emu_vloads``) and checked aligned."""
+        if isinstance(ptr.type.pointee, ir.VectorType):
+            vl = _global(b.module, "emu_vloads", I64)
+            b.store(b.add(b.load(vl), const(I64, 1)), vl)
+            self._race(b, b.icmp_unsigned("!=", b.and_(b.ptrtoint(ptr, I64), const(I64, 15)), const(I64, 0)))
+        return b.load(ptr, align=align)
+
+    def _aligned(self, b, g, idx, n):
+        """Count a misaligned vector access (its first element not at a multiple of 16 bytes)."""
+        size = g.value_type.element.get_abi_size(_TD)
+        off = b.mul(b.zext(idx, I64), const(I64, size))
+        self._race(b, b.icmp_unsigned("!=", b.and_(off, const(I64, 15)), const(I64, 0)))
+        assert size * n == 16
+
+    def shared_load_vec(self, b, g, idx, n, tid):
+        self._aligned(b, g, idx, n)
+        return [self.shared_load(b, g, b.add(idx, const(idx.type, e)), tid) for e in range(n)]
+
+    def shared_store_vec(self, b, values, g, idx, tid):
+        self._aligned(b, g, idx, len(values))
+        for e, v in enumerate(values):
+            self.shared_store(b, v, g, b.add(idx, const(idx.type, e)), tid)
+
 
 class TileEmuTarget(HostTarget):
     """Host code; ``ptx_gemm`` specs through :class:`HostThreads` (``tiled_gemm``: _matmul picks them)."""
@@ -140,7 +168,7 @@ class TileEmuDevice(CPUDevice):
     def __init__(self, index: int = 0, skip_barrier=None, kind: str = "tileemu"):
         super().__init__(target=TileEmuTarget(skip_barrier), num_threads=1)  # its own target machine
         self.name = f"{kind}:{index}"  # (devices compare by name: kernels are cached per device)
-        self.launches = []  # (work items, blocks, races) of each tiled GEMM launch
+        self.launches = []  # (work items, blocks, races, vector loads) of each tiled GEMM launch
 
     def load(self, binary, fname, spec):
         if spec.kind != "ptx_gemm":
@@ -149,7 +177,7 @@ class TileEmuDevice(CPUDevice):
             self._engine.add_object_file(llvm.ObjectFileRef.from_data(binary))
             self._engine.finalize_object()
             entry = self._engine.get_function_address(fname + ptx.ENTRY_SUFFIX)
-            names = ("emu_ctaid_x", "emu_nctaid_x", "emu_phase", "emu_races")
+            names = ("emu_ctaid_x", "emu_nctaid_x", "emu_phase", "emu_races", "emu_vloads")
             regs = {n: self._engine.get_global_value_address(n) for n in names}
         assert entry and all(regs.values()), regs
         kinds = {"emu_ctaid_x": ctypes.c_int32, "emu_nctaid_x": ctypes.c_int32}
@@ -161,12 +189,12 @@ class TileEmuDevice(CPUDevice):
             return super().launch(program, args, n, nbytes, work)
         _, entry, regs = program.fn
         grid = min(n, MAX_GRID)
-        before = regs["emu_races"].value
+        before, vl = regs["emu_races"].value, regs["emu_vloads"].value
         for c in range(grid):
             regs["emu_ctaid_x"].value, regs["emu_nctaid_x"].value = c, grid
             regs["emu_phase"].value += 1  # blocks have shared memory of their own
             entry(args, n, 1)
-        self.launches.append((n, grid, regs["emu_races"].value - before))
+        self.launches.append((n, grid, regs["emu_races"].value - before, regs["emu_vloads"].value - vl))
 
 
 register_device("tileemu", TileEmuDevice, lambda: [])
@@ -187,15 +215,15 @@ def _check(got, want, k, dtype):
 
 
 def _last_launch_clean(expect_tiles=None):
-    n, grid, races = _dev().launches[-1]
-    assert races == 0, f"{races} shared-memory races"
+    n, grid, races, _ = _dev().launches[-1]
+    assert races == 0, f"{races} shared-memory races or misaligned vector accesses"
     if expect_tiles is not None:
         assert n == expect_tiles
     return n, grid
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-@pytest.mark.parametrize("m,n,k", [(1, 2, 1), (64, 64, 16), (65, 63, 17), (130, 70, 33), (5, 129, 50)])
+@pytest.mark.parametrize("m,n,k", [(1, 2, 1), (128, 128, 8), (129, 127, 9), (130, 70, 33), (5, 260, 50)])
 def test_shapes(dtype, m, n, k):
     a, b = rng.standard_normal((m, k)).astype(dtype), rng.standard_normal((k, n)).astype(dtype)
     got = xp.asarray(a, device=DEV) @ xp.asarray(b, device=DEV)
@@ -210,6 +238,26 @@ def test_random_shapes(m, n, k, batch):
     a, b = rng.standard_normal(batch + (m, k)), rng.standard_normal((k, n))
     _check(xp.asarray(a, device=DEV) @ xp.asarray(b, device=DEV), a @ b, k, "float64")
     _last_launch_clean(ptx_gemm.tile_count(m, n, max(1, int(np.prod(batch)))))
+
+
+def _make(rows, cols, how, dtype):
+    """(NumPy array, device array) of shape (rows, cols): row-major ("n"), a transposed view
+    ("t"), every 2nd row and 3rd column ("step"), reversed axes ("neg"), or a view starting one
+    element into its buffer ("off": its pointer is not 16-byte aligned)."""
+    if how == "t":
+        h = rng.standard_normal((cols, rows)).astype(dtype)
+        return h.T, xp.asarray(h, device=DEV).mT
+    if how == "step":
+        h = rng.standard_normal((2 * rows, 3 * cols)).astype(dtype)
+        return h[::2, ::3], xp.asarray(h, device=DEV)[::2, ::3]
+    if how == "neg":
+        h = rng.standard_normal((rows, cols)).astype(dtype)
+        return h[::-1, ::-1], xp.asarray(h, device=DEV)[::-1, ::-1]
+    if how == "off":
+        h = rng.standard_normal((rows, cols + 1)).astype(dtype)
+        return h[:, 1:], xp.asarray(h, device=DEV)[:, 1:]
+    h = rng.standard_normal((rows, cols)).astype(dtype)
+    return h, xp.asarray(h, device=DEV)
 
 
 @pytest.mark.parametrize("la,lb", [("n", "t"), ("t", "n"), ("t", "t"), ("step", "neg")])
@@ -235,6 +283,56 @@ def test_transposed_and_strided(la, lb):
     _last_launch_clean()
 
 
+def _vector_loads():
+    return _dev().launches[-1][3]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("la,lb", [("n", "n"), ("t", "t")])
+def test_full_tiles_read_only_vectors(dtype, la, lb):
+    """Tiles and slices inside the matrices, operands contiguous along M/N (A transposed, B
+    row-major) or along K, 16-byte aligned: every thread reads every slice of A and B as 16-byte
+    vectors (``per_thread / vec`` of each operand); the batch entries of A keep that alignment."""
+    tl = ptx_gemm.TILINGS[dtype]
+    m, n, k = 128, 256, 3 * tl.bk
+    ha, da = _make(m, k, la, dtype)
+    hb, db = _make(k, n, lb, dtype)
+    _check(da @ db, ha @ hb, k, dtype)
+    _last_launch_clean(2)
+    per_slice = 2 * tl.threads * (tl.per_thread // tl.vec)
+    assert _vector_loads() == 2 * 3 * per_slice
+    a3 = rng.standard_normal((3, m, k)).astype(dtype)
+    _check(xp.asarray(a3, device=DEV) @ db, a3 @ hb, k, dtype)
+    _last_launch_clean(6)
+    assert _vector_loads() == 6 * 3 * per_slice
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("la,lb", [("n", "n"), ("t", "n"), ("n", "t"), ("t", "t")])
+def test_edges_mix_vectors_and_elements(dtype, la, lb):
+    """Edge tiles in M, N and K with aligned operands: vectors inside, element loads (zeros past
+    the matrix) at the edges, every layout pair."""
+    m, n, k = 152, 140, 44
+    ha, da = _make(m, k, la, dtype)
+    hb, db = _make(k, n, lb, dtype)
+    _check(da @ db, ha @ hb, k, dtype)
+    _last_launch_clean(4)
+    assert _vector_loads() > 0
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("la,lb,k", [("off", "off", 40), ("n", "n", 21), ("step", "step", 40)])
+def test_unaligned_operands_read_elements(dtype, la, lb, k):
+    """Operands whose vectors would not be 16-byte aligned (a pointer one element in, a row
+    length of 21 or 131 elements) or that have no unit stride: no vector loads, same products."""
+    m, n = 70, 131
+    ha, da = _make(m, k, la, dtype)
+    hb, db = _make(k, n, lb, dtype)
+    _check(da @ db, ha @ hb, k, dtype)
+    _last_launch_clean(2)
+    assert _vector_loads() == 0
+
+
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_batches_and_broadcast(dtype):
     a = rng.standard_normal((3, 1, 20, 9)).astype(dtype)
@@ -247,8 +345,8 @@ def test_batches_and_broadcast(dtype):
     _check(xp.asarray(v, device=DEV) @ xp.asarray(b, device=DEV), v @ b, 9, dtype)
 
 
-def test_fused_epilogue_is_one_launch():
-    dtype = "float32"
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_fused_epilogue_is_one_launch(dtype):
     a, w = rng.standard_normal((70, 30)).astype(dtype), rng.standard_normal((30, 66)).astype(dtype)
     bias, c = rng.standard_normal(66).astype(dtype), rng.standard_normal((70, 66)).astype(dtype)
     da, dw, db, dc = (xp.asarray(h, device=DEV) for h in (a, w, bias, c))
@@ -259,7 +357,7 @@ def test_fused_epilogue_is_one_launch():
     _check(got, np.maximum(2 * (a @ w) + bias, 0) - 0.5 * c, 30, dtype)
     got = np.asarray(xp.tanh(da @ dw) * dc[:, ::-1])  # a libm call, a strided input
     _check(got, np.tanh(a @ w) * c[:, ::-1], 30, dtype)
-    got = np.asarray(da @ dw + xp.arange(66, dtype=xp.float32, device=DEV))  # an index operand
+    got = np.asarray(da @ dw + xp.arange(66, dtype=getattr(xp, dtype), device=DEV))  # an index operand
     _check(got, a @ w + np.arange(66, dtype=dtype), 30, dtype)
     _last_launch_clean()
 
