@@ -18,8 +18,9 @@ CUDA driver API (:mod:`.cuda_driver`, loaded at run time; no CUDA toolkit needed
   kernels that used its block before the pool recycled it, so uploads overlap queued kernels; a
   copy from the device waits for all compute queued before it; compute queued after a copy into
   device memory waits for that copy.
-  Host<->device copies go through two pinned staging buffers in chunks: filling one (a memmove
-  on the host) overlaps the DMA of the other.
+  Host<->device copies go through STAGING_BUFFERS pinned staging buffers in chunks: filling one
+  (a memmove split among COPY_THREADS host threads, :func:`host_copy`) overlaps the DMAs of the
+  others.
 
 Without a driver, a GPU, or a working ``cuInit``, no ``cuda`` device is listed and asking for one
 raises DeviceError saying why.
@@ -27,8 +28,10 @@ raises DeviceError saying why.
 from __future__ import annotations
 
 import ctypes
+import os
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 from .. import profiler
 from .._errors import DeviceError, KernelLaunchError
@@ -46,8 +49,15 @@ BLOCK = 256
 #: threads per block by launch mode, where the kernel fixes them (default BLOCK): the tiled GEMM
 #: (kernels.ptx_gemm, mode "tile2d") runs 16 x 16 threads per 64 x 64 output tile
 MODE_THREADS = {_ptx_gemm.LAUNCH_MODE: _ptx_gemm.THREADS}
-#: bytes per pinned staging buffer (two per device)
-STAGING_CHUNK = 8 << 20
+#: bytes per pinned staging buffer (STAGING_BUFFERS per device)
+STAGING_CHUNK = 32 << 20
+#: pinned staging buffers per device: filling one overlaps the DMAs of the others
+STAGING_BUFFERS = 3
+#: host threads that fill (or drain) one staging buffer together: one thread's memmove (about
+#: 10 GB/s) is slower than a PCIe 5 link (about 55 GB/s), so a chunk is split among them
+COPY_THREADS = max(1, min(8, (os.cpu_count() or 1) // 2))
+#: the smallest piece of a chunk handed to a copy thread
+COPY_PIECE = 2 << 20
 #: work items per call of the per-range function, by kernel kind (default 1): elementwise runs of 4
 #: elements share one index unravel (64-bit divisions are slow on GPUs); not yet tuned on a GPU
 PER_CALL = {"elementwise": 4}
@@ -110,14 +120,15 @@ class _CudaPool(PoolAllocator):
 
 
 class _Staging:
-    """Two pinned host buffers, each with an event marking the end of its last DMA."""
+    """Pinned host buffers (:data:`STAGING_BUFFERS`), each with an event marking the end of its
+    last DMA."""
 
-    def __init__(self, drv, nbytes: int):
-        self.drv, self.nbytes = drv, nbytes
+    def __init__(self, drv, nbytes: int, count: int):
+        self.drv, self.nbytes, self.count = drv, nbytes, count
         self.ptrs = [drv.out_ptr("cuMemHostAlloc", nbytes, cu.CU["CU_MEMHOSTALLOC_PORTABLE"],
-                                 what=f"cuMemHostAlloc of {nbytes} pinned bytes") for _ in range(2)]
-        self.events = [drv.out_ptr("cuEventCreate", cu.CU["CU_EVENT_DISABLE_TIMING"]) for _ in range(2)]
-        self.used = [False, False]
+                                 what=f"cuMemHostAlloc of {nbytes} pinned bytes") for _ in range(count)]
+        self.events = [drv.out_ptr("cuEventCreate", cu.CU["CU_EVENT_DISABLE_TIMING"]) for _ in range(count)]
+        self.used = [False] * count
 
     def wait(self, k: int) -> None:
         """Block until buffer ``k``'s previous DMA is done."""
@@ -292,7 +303,7 @@ class CUDADevice(Device):
     # -- copies ------------------------------------------------------------------------------------
     def _stage(self) -> _Staging:
         if self._staging is None:
-            self._staging = _Staging(self.drv, STAGING_CHUNK)
+            self._staging = _Staging(self.drv, STAGING_CHUNK, STAGING_BUFFERS)
         return self._staging
 
     def _copy_after_compute(self) -> None:
@@ -322,10 +333,10 @@ class CUDADevice(Device):
                 drv, st = self.drv, self._stage()
                 self._copy_after_users(buf)
                 for i, pos in enumerate(range(0, total, st.nbytes)):
-                    k = i & 1
+                    k = i % st.count
                     size = min(st.nbytes, total - pos)
                     st.wait(k)  # the DMA that last used this staging buffer is done
-                    ctypes.memmove(st.ptrs[k], base + pos, size)
+                    host_copy(st.ptrs[k], base + pos, size)
                     drv.call("cuMemcpyHtoDAsync_v2", buf.ptr + offset + pos, st.ptrs[k], size, self.copy,
                              what=f"copying {size} bytes to {self.name}")
                     drv.call("cuEventRecord", st.events[k], self.copy)
@@ -349,7 +360,7 @@ class CUDADevice(Device):
             self._copy_after_compute()
             pending = None  # (k, pos, size) whose DMA was queued but not yet copied out
             for i, pos in enumerate(range(0, total, st.nbytes)):
-                k = i & 1
+                k = i % st.count
                 size = min(st.nbytes, total - pos)
                 st.wait(k)
                 drv.call("cuMemcpyDtoHAsync_v2", st.ptrs[k], buf.ptr + offset + pos, size, self.copy,
@@ -364,7 +375,7 @@ class CUDADevice(Device):
 
     def _drain(self, st: _Staging, k: int, pos: int, size: int, base: int) -> None:
         st.wait(k)
-        ctypes.memmove(base + pos, st.ptrs[k], size)
+        host_copy(base + pos, st.ptrs[k], size)
 
     def copy_device(self, dst, dst_offset: int, src, src_offset: int, nbytes: int) -> None:
         """Device-to-device copy on the compute stream (ordered with kernels)."""
@@ -428,6 +439,31 @@ class EventTimer:
         ms = ctypes.c_float()
         drv.call("cuEventElapsedTime", ctypes.byref(ms), self.events[0], self.events[1])
         return ms.value / 1e3
+
+
+_copy_pool = None
+_copy_pool_lock = threading.Lock()
+
+
+def host_copy(dst: int, src: int, size: int) -> None:
+    """``memmove(dst, src, size)`` between host addresses, split among :data:`COPY_THREADS`
+    threads in pieces of at least :data:`COPY_PIECE` bytes (ctypes releases the GIL during each
+    memmove, so the pieces run at once); returns when every byte is copied."""
+    global _copy_pool
+    parts = min(COPY_THREADS, size // COPY_PIECE)
+    if parts <= 1:
+        ctypes.memmove(dst, src, size)
+        return
+    if _copy_pool is None:
+        with _copy_pool_lock:
+            if _copy_pool is None:
+                _copy_pool = ThreadPoolExecutor(COPY_THREADS, thread_name_prefix="egpu-copy")
+    step = (-(-size // parts) + 63) // 64 * 64  # 64-byte aligned pieces
+    cuts = [(off, min(step, size - off)) for off in range(0, size, step)]
+    futures = [_copy_pool.submit(ctypes.memmove, dst + off, src + off, n) for off, n in cuts[1:]]
+    ctypes.memmove(dst, src, cuts[0][1])  # this thread takes the first piece
+    for f in futures:
+        f.result()
 
 
 def _host_address(host) -> tuple:

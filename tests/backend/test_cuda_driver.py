@@ -101,8 +101,16 @@ static int waits = 0;
 int fake_waits(void) { return waits; }
 CUresult cuStreamWaitEvent(void *s, void *e, unsigned f) { waits++; return 0; }
 CUresult cuEventCreate(void **e, unsigned f) { *e = malloc(1); return 0; }
-CUresult cuEventRecord(void *e, void *s) { return 0; }
-CUresult cuEventSynchronize(void *e) { return 0; }
+/* the order of queued operations: C (copy to device), L (launch), R (event record), S (event wait),
+   with the events recorded and waited for */
+static char trace[1 << 16]; static int ntrace = 0; static void *recs[4096], *syncs[4096]; static int nrec = 0, nsync = 0;
+static void note(char c) { if (ntrace < (int)sizeof trace - 1) trace[ntrace++] = c; }
+const char *fake_trace(void) { trace[ntrace] = 0; return trace; }
+void fake_trace_reset(void) { ntrace = nrec = nsync = 0; }
+void *fake_recorded(int i) { return recs[i]; }
+void *fake_synced(int i) { return syncs[i]; }
+CUresult cuEventRecord(void *e, void *s) { note('R'); if (nrec < 4096) recs[nrec++] = e; return 0; }
+CUresult cuEventSynchronize(void *e) { note('S'); if (nsync < 4096) syncs[nsync++] = e; return 0; }
 CUresult cuMemAlloc_v2(uint64_t *p, size_t n) {
   if (used + n > limit()) return 2;
   size_t *b = malloc(n + 16); b[0] = n; used += n; *p = (uint64_t)(b + 2); return 0; }
@@ -112,7 +120,7 @@ CUresult cuMemFreeHost(void *p) { free(p); return 0; }
 static int copies = 0;
 int fake_copies(void) { return copies; }
 size_t fake_used(void) { return used; }
-CUresult cuMemcpyHtoDAsync_v2(uint64_t d, const void *h, size_t n, void *s) { copies++; memcpy((void *)d, h, n); return 0; }
+CUresult cuMemcpyHtoDAsync_v2(uint64_t d, const void *h, size_t n, void *s) { copies++; note('C'); memcpy((void *)d, h, n); return 0; }
 CUresult cuMemcpyDtoHAsync_v2(void *h, uint64_t d, size_t n, void *s) { copies++; memcpy(h, (void *)d, n); return 0; }
 CUresult cuMemcpyDtoDAsync_v2(uint64_t d, uint64_t s2, size_t n, void *s) { memcpy((void *)d, (void *)s2, n); return 0; }
 CUresult cuModuleLoadDataEx(void **m, const void *img, unsigned n, int *opts, void **vals) {
@@ -122,12 +130,15 @@ CUresult cuModuleLoadDataEx(void **m, const void *img, unsigned n, int *opts, vo
 CUresult cuModuleGetFunction(void **f, void *m, const char *name) { *f = strdup(name); return 0; }
 /* a launch records its grid, block, function name and parameters; the "kernel" sets slot
    FAKE_CUDA_WRITE_SLOT of the argument block to 7 (a flag written by the kernel) */
-static int64_t last[5]; static char last_name[128];
+static int64_t last[5]; static char last_name[128]; static int64_t seen[128];
 int64_t fake_last(int i) { return last[i]; }
+int64_t fake_seen(int i) { return seen[i]; }  /* the argument block as the last kernel found it */
 const char *fake_last_name(void) { return last_name; }
 CUresult cuLaunchKernel(void *f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz,
                         unsigned shm, void *s, void **params, void **extra) {
   strncpy(last_name, (const char *)f, 127);
+  note('L');
+  memcpy(seen, (void *)*(uint64_t *)params[0], sizeof seen);
   last[0] = gx; last[1] = bx; last[2] = (int64_t)*(uint64_t *)params[0];
   last[3] = strstr(last_name, "_fin") ? -1 : *(int64_t *)params[1];
   last[4] = strstr(last_name, "_fin") ? -1 : *(int64_t *)params[2];
@@ -277,7 +288,10 @@ def test_launch_runs_the_finalize_kernel(fake_device, monkeypatch):
                       ("c", "c"), "", True)
     prog = dev.load(b"// egpu_array args=20 writes=0\n", "k_r", spec)
     dev.launch(prog, (ctypes.c_int64 * 20)(), 64)
-    assert lib.fake_last_name() == b"k_r_fin_grid" and lib.fake_last(0) == 1 and lib.fake_last(1) == 1
+    # the finalize runs a block per output (block reductions) or guards on thread 0 (others)
+    assert lib.fake_last_name() == b"k_r_fin_grid"
+    from egpu_array.backend.cuda import BLOCK
+    assert lib.fake_last(0) == min(64, 2 * dev.multiprocessors) and lib.fake_last(1) == BLOCK
 
 
 def test_dynamic_slot_kernels_need_a_sized_argument_block(fake_device, monkeypatch):
@@ -348,3 +362,68 @@ def test_uploads_wait_only_for_the_previous_users_of_their_block(fake_device):
     out = np.zeros_like(h)
     dev.copy_out(b, 0, out)
     assert np.array_equal(out, h)
+
+
+# ---------------------------------------------------------------------------------- argument ring
+def _traced(lib):
+    lib.fake_trace.restype = ctypes.c_char_p
+    lib.fake_seen.restype = ctypes.c_int64
+    lib.fake_last.restype = ctypes.c_int64
+    lib.fake_recorded.restype = lib.fake_synced.restype = ctypes.c_void_p
+    lib.fake_seen.argtypes = lib.fake_last.argtypes = lib.fake_recorded.argtypes = lib.fake_synced.argtypes = \
+        [ctypes.c_int]
+    lib.fake_trace_reset()
+
+
+def test_launch_arguments_reach_the_kernel_intact(fake_device, monkeypatch):
+    """Every launch's slots (any int64 values, 1 to 128 slots through the ring, more through the
+    device's own block) are what its kernel finds, across several laps of the ring."""
+    from egpu_array.backend import cuda_args
+    from egpu_array.kernels.spec import SortSpec
+    dev, lib = fake_device
+    _traced(lib)
+    monkeypatch.setenv("FAKE_CUDA_JIT_OK", "1")
+    prog = dev.load(b"// egpu_array args=-1 writes=0\n", "k_a", SortSpec("int8", 0, 0, "local"))
+    rng = np.random.default_rng(0)
+    blocks = []
+    for i in range(2 * cuda_args.ENTRIES + 5):
+        count = [1, 2, 7, 64, 127, 128][i % 6] if i % 50 else 200
+        slots = rng.integers(-2 ** 63, 2 ** 63 - 1, count, dtype=np.int64, endpoint=True)
+        slots[-1] = [-1, 2 ** 63 - 1, -2 ** 63, 0][i % 4]
+        kept = slots.copy()
+        dev.launch(prog, slots, 1 + i)
+        seen = [lib.fake_seen(k) for k in range(min(count, 128))]
+        assert seen == kept[:128].tolist(), i
+        blocks.append(lib.fake_last(2))
+    ring = [b for b, i in zip(blocks, range(len(blocks))) if i % 50]
+    assert len(set(ring[:cuda_args.ENTRIES])) == cuda_args.ENTRIES  # consecutive launches: distinct blocks
+    assert blocks[0] == blocks[50] and blocks[0] not in ring  # more than 128 slots: the device's own block
+
+
+def test_ring_reuse_waits_for_the_launches_of_the_last_lap(fake_device, monkeypatch):
+    """An event is recorded after the launches of each group of ring entries; an entry is reused
+    (a lap later) only after waiting for the event of its group, never before, and only once per
+    group. The copy of the arguments is queued before the launch that reads them."""
+    from egpu_array.backend import cuda_args
+    from egpu_array.kernels.spec import SortSpec
+    dev, lib = fake_device
+    _traced(lib)
+    monkeypatch.setenv("FAKE_CUDA_JIT_OK", "1")
+    prog = dev.load(b"// egpu_array args=4 writes=0\n", "k_w", SortSpec("int8", 0, 0, "local"))
+    slots = (ctypes.c_int64 * 4)(1, 2, 3, 4)
+    G, E = cuda_args.GROUP, cuda_args.ENTRIES
+    for _ in range(E):
+        dev.launch(prog, slots, 10)
+    lap = ("CL" * G + "R") * (E // G)
+    assert lib.fake_trace().decode() == lap  # no waits in the first lap
+    for _ in range(G + 1):
+        dev.launch(prog, slots, 10)
+    assert lib.fake_trace().decode() == lap + "SCL" + "CL" * (G - 1) + "R" + "SCL"
+    # the waits are for the events recorded after groups 0 and 1 of the first lap
+    assert lib.fake_synced(0) == lib.fake_recorded(0) and lib.fake_synced(1) == lib.fake_recorded(1)
+    assert lib.fake_recorded(0) != lib.fake_recorded(1)
+    # a kernel that writes its slots: read back from its own entry, and waited for at once
+    monkeypatch.setenv("FAKE_CUDA_WRITE_SLOT", "2")
+    prog_w = dev.load(b"// egpu_array args=4 writes=1\n", "k_x", SortSpec("int8", 0, 0, "local"))
+    dev.launch(prog_w, slots, 10)
+    assert list(slots) == [1, 2, 7, 4]
