@@ -231,15 +231,6 @@ def test_shapes(dtype, m, n, k):
     _last_launch_clean(ptx_gemm.tile_count(m, n, 1))
 
 
-@settings(max_examples=12, deadline=None, derandomize=True)
-@given(st.integers(1, 140), st.integers(2, 140), st.integers(1, 70), st.sampled_from([(), (2,), (3, 1)]))
-def test_random_shapes(m, n, k, batch):
-    """Tile edges in M, N and K slices, batches; one kernel (float64, row-major operands)."""
-    a, b = rng.standard_normal(batch + (m, k)), rng.standard_normal((k, n))
-    _check(xp.asarray(a, device=DEV) @ xp.asarray(b, device=DEV), a @ b, k, "float64")
-    _last_launch_clean(ptx_gemm.tile_count(m, n, max(1, int(np.prod(batch)))))
-
-
 def _make(rows, cols, how, dtype):
     """(NumPy array, device array) of shape (rows, cols): row-major ("n"), a transposed view
     ("t"), every 2nd row and 3rd column ("step"), reversed axes ("neg"), or a view starting one
@@ -258,6 +249,29 @@ def _make(rows, cols, how, dtype):
         return h[:, 1:], xp.asarray(h, device=DEV)[:, 1:]
     h = rng.standard_normal((rows, cols)).astype(dtype)
     return h, xp.asarray(h, device=DEV)
+
+
+@settings(max_examples=12, deadline=None, derandomize=True)
+@given(st.integers(1, 140), st.integers(2, 140), st.integers(1, 70), st.sampled_from([(), (2,), (3, 1)]))
+def test_random_shapes(m, n, k, batch):
+    """Tile edges in M, N and K slices, batches; one kernel (float64, row-major operands)."""
+    a, b = rng.standard_normal(batch + (m, k)), rng.standard_normal((k, n))
+    _check(xp.asarray(a, device=DEV) @ xp.asarray(b, device=DEV), a @ b, k, "float64")
+    _last_launch_clean(ptx_gemm.tile_count(m, n, max(1, int(np.prod(batch)))))
+
+
+@settings(max_examples=10, deadline=None, derandomize=True)
+@given(st.integers(1, 270), st.integers(2, 270), st.integers(1, 40), st.sampled_from(["float32", "float64"]),
+       st.sampled_from(["n", "t", "off"]), st.sampled_from(["n", "t", "off"]))
+def test_random_shapes_and_layouts(m, n, k, dtype, la, lb):
+    """Shapes on both sides of the 128 x 128 tile and of 16-byte rows, with operands contiguous
+    along K or along M/N, aligned or not (vector and element loads mixed per slice)."""
+    ha, da = _make(m, k, la, dtype)
+    hb, db = _make(k, n, lb, dtype)
+    before = len(_dev().launches)
+    _check(da @ db, ha @ hb, k, dtype)
+    assert len(_dev().launches) == before + 1
+    _last_launch_clean(ptx_gemm.tile_count(m, n, 1))
 
 
 @pytest.mark.parametrize("la,lb", [("n", "t"), ("t", "n"), ("t", "t"), ("step", "neg")])
