@@ -9,7 +9,10 @@ is host time (the copy ends when the data is on the device). Measures, with the 
 * ``chain``: ``a*b + c*d - sin(e)*exp(-a)`` fused (ours) vs CuPy's unfused ops (goal: 3x faster);
 * ``matmul``: float32 at 4096 and 8192 vs PyTorch with TF32 off (cuBLAS; goal 50%);
 * ``h2d``: a 1 GB NumPy array to the device vs the pinned-memory copy bandwidth (goal 80%);
-* ``launch``: host time per launch of a one-element kernel (goal < 10 us).
+* ``launch``: host time per launch of a one-element kernel (goal < 10 us): the whole eager op
+  ``x + 1`` and the device layer's launch of an already compiled kernel;
+* ``sweep``: ``a * b + c`` and ``sum`` under other launch shapes (work items per thread, threads
+  per block, blocks per SM): the figures behind the defaults in backend/cuda.py.
 
 Run ``python -m benchmarks.gpu [--device cuda:0] [--repeats 20] [--only d2d,chain]``. Without a cuda
 device it says why and exits with status 2.
@@ -24,7 +27,7 @@ import time
 
 import numpy as np
 
-ALL = ("d2d", "axpy", "chain", "matmul", "h2d", "launch")
+ALL = ("d2d", "axpy", "chain", "matmul", "h2d", "launch", "sweep")
 
 
 def _optional(name):
@@ -218,7 +221,56 @@ def bench_launch(b: Bench) -> None:
         (x + 1.0)._realize()
     b.dev.synchronize()
     t = (time.perf_counter() - t0) / k
-    b.row("launch: x + 1 on one element", t, note=f"{t * 1e6:.1f} us host time per kernel (goal < 10 us)")
+    b.row("launch: x + 1 on one element", t, note=f"{t * 1e6:.1f} us host time per op (goal < 10 us)")
+    # the device layer alone: the kernel of x + 1, compiled, its argument block ready (captured
+    # from one launch; y keeps the output buffer alive while the launches rewrite it)
+    seen = []
+    launch = b.dev.launch
+    b.dev.launch = lambda program, args, n, *rest, **kw: (seen.append((program, args)), launch(program, args, n, *rest, **kw))
+    try:
+        y = x + 1.0
+        y._realize()
+    finally:
+        del b.dev.launch
+    program, args = seen[-1]
+    for _ in range(10):
+        b.dev.launch(program, args, 1)
+    b.dev.synchronize()
+    t0 = time.perf_counter()
+    for _ in range(k):
+        b.dev.launch(program, args, 1)
+    b.dev.synchronize()
+    t = (time.perf_counter() - t0) / k
+    b.row("launch: device.launch, compiled", t, note=f"{t * 1e6:.1f} us host time per kernel (goal < 10 us)")
+
+
+def bench_sweep(b: Bench, ref: float | None) -> None:
+    """Launch shapes for the grid-stride elementwise kernel and the block reduction."""
+    from egpu_array.backend import cuda
+    xp, n, dev = b.xp, 1 << 26, b.dev
+    a, c, d = (xp.asarray(b.rand(n), device=dev) for _ in range(3))
+    big = xp.asarray(b.rand(1 << 28), device=dev)
+    saved = (dict(cuda.PER_CALL), cuda.BLOCK, dev.max_grid)
+    try:
+        for per in (1, 2, 4, 8):
+            for block in (128, 256, 512):
+                for per_sm in (16, 32, 64):
+                    cuda.PER_CALL["elementwise"], cuda.BLOCK = per, block
+                    dev.max_grid = dev.multiprocessors * per_sm
+                    t = b.ours(lambda: a * c + d)
+                    share = f"{16 * n / t / ref:.0%} of d2d" if ref else ""
+                    b.row(f"sweep a*b+c per={per} block={block} grid={per_sm}/SM", t, 16 * n, note=share)
+        cuda.PER_CALL.clear()
+        cuda.PER_CALL.update(saved[0])
+        for block in (128, 256, 512):
+            cuda.BLOCK = block
+            t = b.ours(lambda: xp.sum(big))
+            share = f"{(4 << 28) / t / ref:.0%} of d2d" if ref else ""
+            b.row(f"sweep sum f32 2^28 block={block}", t, 4 << 28, note=share)
+    finally:
+        cuda.PER_CALL.clear()
+        cuda.PER_CALL.update(saved[0])
+        cuda.BLOCK, dev.max_grid = saved[1], saved[2]
 
 
 def main(argv=None) -> int:
@@ -246,19 +298,25 @@ def main(argv=None) -> int:
           f"{info['total_memory'] / 2**30:.1f} GiB; cupy {'yes' if b.cupy else 'no'}, "
           f"torch {'yes' if b.torch else 'no'}; median of {args.repeats} after {args.warmup} warm-up runs")
     only = set(args.only.split(","))
-    ref = bench_d2d(b) if "d2d" in only else None
-    if "axpy" in only:
-        bench_axpy(b, ref)
-    if "chain" in only:
-        bench_chain(b)
-    if "matmul" in only:
-        bench_matmul(b)
-    if "h2d" in only:
-        bench_h2d(b)
-    if "launch" in only:
-        bench_launch(b)
+    ref = None
+    steps = [("d2d", lambda: bench_d2d(b)), ("axpy", lambda: bench_axpy(b, ref)), ("chain", lambda: bench_chain(b)),
+             ("matmul", lambda: bench_matmul(b)), ("h2d", lambda: bench_h2d(b)), ("launch", lambda: bench_launch(b)),
+             ("sweep", lambda: bench_sweep(b, ref))]
+    failed = 0
+    for name, run in steps:
+        if name not in only:
+            continue
+        try:
+            got = run()
+            if name == "d2d":
+                ref = got
+        except Exception:  # report it, keep the other figures
+            import traceback
+            traceback.print_exc()
+            failed += 1
+            b.row(f"{name}: FAILED (traceback above)", None)
     print(b.table())
-    return 0
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

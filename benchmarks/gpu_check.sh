@@ -6,7 +6,8 @@
 #   4. the namespace test files re-run with cuda:0 as the default device (stopped with SIGINT at
 #      its time box, so pytest still prints its summary of failures).
 # Usage: OUT=/tmp/gpu-check bash benchmarks/gpu_check.sh [step...]   (steps: info tests bench ns)
-# Time boxes (seconds) come from T_TESTS, T_BENCH, T_NS.
+# Time boxes (seconds) come from T_TESTS, T_BENCH, T_NS; NS_WORKERS processes run step 4 where
+# pytest-xdist is installed.
 set -u
 OUT="${OUT:-/tmp/gpu-check}"
 mkdir -p "$OUT"
@@ -50,8 +51,11 @@ EOF
   ns)
     step "namespace tests on cuda:0 (EGPU_ARRAY_DEVICE=cuda:0, hypothesis profile quick)"
     # shellcheck disable=SC2086
+    # with pytest-xdist (where installed) the files run in NS_WORKERS processes, each with its own context
+    XDIST=""
+    "$PY" -c "import xdist" 2>/dev/null && XDIST="-n ${NS_WORKERS:-8}"
     EGPU_ARRAY_DEVICE=cuda:0 EGPU_HYPOTHESIS_PROFILE=quick timeout -s INT "${T_NS:-150}" \
-      "$PY" -m pytest -p no:cacheprovider -rfE --tb=line -q --maxfail=60 $NS_FILES 2>&1 \
+      "$PY" -m pytest -p no:cacheprovider -rfE --tb=short -q --maxfail=60 $XDIST $NS_FILES 2>&1 \
       | tee "$OUT/ns.log" | grep -v "^\.\+\s*\[" | tail -80
     ;;
   *) echo "gpu_check.sh: unknown step $s (info tests bench ns)" >&2; exit 2 ;;
