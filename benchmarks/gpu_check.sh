@@ -5,7 +5,8 @@
 #   3. the GPU benchmarks (python -m benchmarks gpu) against CuPy and PyTorch;
 #   4. the namespace test files re-run with cuda:0 as the default device (stopped with SIGINT at
 #      its time box, so pytest still prints its summary of failures).
-# Usage: OUT=/tmp/gpu-check bash benchmarks/gpu_check.sh [step...]   (steps: info tests bench ns)
+#   5. (step conf, not in the default set) the array-api-tests conformance suite on cuda:0.
+# Usage: OUT=/tmp/gpu-check bash benchmarks/gpu_check.sh [step...]   (steps: info tests bench ns conf)
 # Time boxes (seconds) come from T_TESTS, T_BENCH, T_NS; NS_WORKERS processes run step 4 where
 # pytest-xdist is installed.
 set -u
@@ -58,6 +59,25 @@ EOF
       "$PY" -m pytest -p no:cacheprovider -rfE --tb=short -q --maxfail=60 $XDIST $NS_FILES 2>&1 \
       | tee "$OUT/ns.log" | grep -v "^\.\+\s*\[" | tail -80
     ;;
-  *) echo "gpu_check.sh: unknown step $s (info tests bench ns)" >&2; exit 2 ;;
+  conf)
+    # the array-api-tests conformance suite with cuda:0 as the default device, the settings of
+    # ../shared/tools/conformance/run.sh (max-examples 20, derandomized, seeded) but in NS_WORKERS
+    # processes; AAT_CHECKOUT: an unpacked suite (run.sh makes one), AAT_TOOLS: that tools folder
+    step "array-api-tests on cuda:0 (suite at ${AAT_CHECKOUT:-unset})"
+    XDIST=""
+    "$PY" -c "import xdist" 2>/dev/null && XDIST="-n ${NS_WORKERS:-8}"
+    mkdir -p "$OUT/conf"
+    ( cd "$AAT_CHECKOUT" && EGPU_ARRAY_DEVICE=cuda:0 ARRAY_API_TESTS_MODULE=egpu_array ARRAY_API_TESTS_VERSION=2025.12 \
+      PYTHONHASHSEED=0 HYPOTHESIS_STORAGE_DIRECTORY="$OUT/conf/.hypothesis" \
+      PYTHONPATH="$AAT_TOOLS/pytest_plugins:${PYTHONPATH:-}" timeout -s INT "${T_CONF:-200}" \
+      "$PY" -m pytest -q -rN -p no:cacheprovider -p no:randomly -p aat_determinism $XDIST \
+        --max-examples=20 --derandomize --disable-deadline -o junit_family=xunit2 \
+        --junitxml="$OUT/conf/junit.xml" array_api_tests/ ) > "$OUT/conf/pytest.log" 2>&1
+    "$PY" "$AAT_TOOLS/summarize.py" --module "egpu_array on cuda:0" --outdir "$OUT/conf" \
+      --junit "$OUT/conf/junit.xml" --log "$OUT/conf/pytest.log" --pytest-rc 0 \
+      --settings "suite ${AAT_CHECKOUT##*/}, 2025.12, max-examples 20, $XDIST" 2>&1 | tail -3
+    cat "$OUT/conf/summary.txt"; head -40 "$OUT/conf/failures.txt" 2>/dev/null
+    ;;
+  *) echo "gpu_check.sh: unknown step $s (info tests bench ns conf)" >&2; exit 2 ;;
   esac
 done
