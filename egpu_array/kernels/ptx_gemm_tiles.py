@@ -22,6 +22,12 @@ multiples of ``vec``) and the whole vector lies inside the matrix; otherwise (ed
 offsets) its elements are loaded one by one, those past M, N or K as zeros, so the product needs no
 masks. Along K a thread's vector is stored into shared memory element by element (the transpose),
 along M or N as one vector store; the padding of ``lds`` keeps both free of bank conflicts.
+
+Registers (ptxas 13.0, sm_90, -O3, plain product): float32 128 (``min_blocks`` 2 asks for two
+blocks per SM), no spills; float64 254 (one block per SM), 8 bytes of spills. Measured on an H200
+(plain float32 product, median of 5): 41.9 TFLOP/s at 4096^2, 43.3 at 8192^2 (cuBLAS with TF32 off:
+50.7 and 50.9); K slices of 16 (38.1, 38.8) and no ``min_blocks`` (207 registers: 33.9, 35.8) were
+slower.
 """
 from __future__ import annotations
 
