@@ -16,7 +16,7 @@ integer wrap-around, NumPy's complex rounding); producers of the operands are co
 launch (not fused into the packing).
 
 On the cuda device (an NVPTX target, :func:`tiled`) the same node runs the tiled shared-memory
-GEMM of ``kernels.ptx_gemm`` instead (one thread block per 64 x 64 output tile, the same argument
+GEMM of ``kernels.ptx_gemm`` instead (one thread block per 128 x 128 output tile, the same argument
 slots and epilogue fusion, no blocking parameters or workspace).
 
 Blocking is decided here, at run time (shapes are not in the kernel spec): K slices of ``KC``,
@@ -239,7 +239,7 @@ def _launch(root, out: View, mm, low, acc_input: int) -> None:
     lay = gemm_arg_layout(spec)
 
     n_batch = math.prod(cbatch)
-    if gpu:  # no blocking parameters, no workspace: one thread block per 64 x 64 output tile
+    if gpu:  # no blocking parameters, no workspace: one thread block per output tile (ptx_gemm.BM x BN)
         lay, params, ws = ptx_arg_layout(spec), None, None
     else:
         threads = getattr(device, "num_threads", 1)

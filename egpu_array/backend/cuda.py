@@ -8,8 +8,9 @@ CUDA driver API (:mod:`.cuda_driver`, loaded at run time; no CUDA toolkit needed
   :data:`PER_CALL` work items per call); kernels
   that write their slots (error / retry flags) have them copied back before ``launch`` returns.
   Chunked reductions run one thread block per chunk (kernels.ptx_reduce: shared memory and warp
-  shuffles); their finalize step is a second one-thread kernel on the same stream. float32/float64
-  products run one block of 16 x 16 threads per 64 x 64 output tile (kernels.ptx_gemm, mode tile2d).
+  shuffles); their finalize step is a second kernel on the same stream (a block per output for
+  block reductions). float32/float64 products run one block of 256 threads per 128 x 128 output
+  tile (kernels.ptx_gemm, mode tile2d).
 * DLPack: arrays export their device pointer as kDLCUDA and kDLCUDA tensors import without a
   copy (egpu_array._dlpack; streams are ordered with events, see :meth:`CUDADevice.stream_wait`).
 * Memory: a :class:`~egpu_array.backend.pool.PoolAllocator` over ``cuMemAlloc``; out of memory
@@ -47,7 +48,7 @@ __all__ = ["CUDADevice", "EventTimer", "BLOCK", "PER_CALL", "STAGING_CHUNK", "li
 #: threads per block of the grid-stride kernels
 BLOCK = 256
 #: threads per block by launch mode, where the kernel fixes them (default BLOCK): the tiled GEMM
-#: (kernels.ptx_gemm, mode "tile2d") runs 16 x 16 threads per 64 x 64 output tile
+#: (kernels.ptx_gemm, mode "tile2d") runs 256 threads per 128 x 128 output tile
 MODE_THREADS = {_ptx_gemm.LAUNCH_MODE: _ptx_gemm.THREADS}
 #: bytes per pinned staging buffer (STAGING_BUFFERS per device)
 STAGING_CHUNK = 32 << 20
