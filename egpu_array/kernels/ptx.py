@@ -28,7 +28,7 @@ import re
 from llvmlite import ir
 
 from .._errors import KernelCompileError, KernelLaunchError  # noqa: F401  (re-exported here)
-from .irb import I32, I64, const, intrinsic
+from .irb import I1, I32, I64, const, intrinsic
 
 __all__ = ["KernelCompileError", "add_entries", "check_selectable", "find_libdevice", "link_libdevice",
            "define_fallbacks", "FALLBACKS",
@@ -51,6 +51,10 @@ SELECTABLE = frozenset({
     "prefetch", "experimental.noalias.scope.decl",  # hints the NVPTX code generator drops
     "vector.reduce.add", "vector.reduce.and", "vector.reduce.or", "vector.reduce.xor",
     "vector.reduce.smax", "vector.reduce.smin", "vector.reduce.umax", "vector.reduce.umin",
+    "is.fpclass",  # made by O3 from isnan/isinf patterns; NVPTX expands it to integer tests on the bits
+    # made by the loop vectorizer in reductions; NVPTX expands them to scalar steps
+    "vector.reduce.fadd", "vector.reduce.fmul", "vector.reduce.fmax", "vector.reduce.fmin",
+    "vector.reduce.fmaximum", "vector.reduce.fminimum",
 })
 
 #: libm names our generators may call -> their libdevice equivalents (used when libdevice is found)
@@ -206,18 +210,81 @@ def _hypot_body(b: ir.IRBuilder, x, y):
     return emit_math(b, "hypot", [x, y])
 
 
+def _fmod_body(b: ir.IRBuilder, x, y):
+    """C99 fmod, exact: long division of the mantissas (normalised, subnormals included) over the
+    exponent difference, one quotient bit per step; the result has x's sign (-0.0 kept).
+    fmod(x, 0), fmod(+-inf, y) and a NaN operand give NaN; fmod(x, +-inf) = x for finite x."""
+    ity = ir.IntType(32 if x.type == ir.FloatType() else 64)
+    mbits = 23 if ity.width == 32 else 52
+    c = functools.partial(const, ity)
+    sign_mask, implicit = c(1 << (ity.width - 1)), c(1 << mbits)
+    mant_mask, inf_bits = c((1 << mbits) - 1), c(((1 << (ity.width - 1 - mbits)) - 1) << mbits)
+    xb, yb = b.bitcast(x, ity), b.bitcast(y, ity)
+    sign = b.and_(xb, sign_mask)
+    ax, ay = b.and_(xb, b.not_(sign_mask)), b.and_(yb, b.not_(sign_mask))
+    nan = b.or_(b.or_(b.icmp_unsigned("==", ay, c(0)), b.icmp_unsigned(">=", ax, inf_bits)),
+                b.icmp_unsigned(">", ay, inf_bits))
+    small = b.icmp_unsigned("<", ax, ay)  # |x| < |y| (also fmod(x, inf)): x itself
+
+    def unpack(a):
+        """(mantissa with its leading 1 at bit mbits, exponent field, as if normal)."""
+        e = b.lshr(a, c(mbits))
+        shift = b.sub(b.ctlz(a, ir.Constant(I1, 0)), c(ity.width - 1 - mbits))  # subnormals only
+        sub = b.icmp_unsigned("==", e, c(0))
+        m = b.select(sub, b.shl(a, shift), b.or_(b.and_(a, mant_mask), implicit))
+        return m, b.select(sub, b.sub(c(1), shift), e)
+
+    mx, ex = unpack(ax)
+    my, ey = unpack(ay)
+    n = b.select(b.or_(nan, small), c(0), b.sub(ex, ey))  # steps; >= 0 when |x| >= |y|
+    pre = b.block
+    head, body, done = (b.append_basic_block(s) for s in ("fmod.head", "fmod.body", "fmod.done"))
+    b.branch(head)
+    b.position_at_end(head)
+    r, k = b.phi(ity, name="fmod.r"), b.phi(ity, name="fmod.k")
+    r.add_incoming(mx, pre)
+    k.add_incoming(n, pre)
+    b.cbranch(b.icmp_signed(">", k, c(0)), body, done)
+    b.position_at_end(body)
+    reduced = b.select(b.icmp_unsigned(">=", r, my), b.sub(r, my), r)  # r < 2*my throughout
+    r.add_incoming(b.shl(reduced, c(1)), body)
+    k.add_incoming(b.sub(k, c(1)), body)
+    b.branch(head)
+    b.position_at_end(done)
+    rem = b.select(b.icmp_unsigned(">=", r, my), b.sub(r, my), r)  # (mx * 2**n) mod my
+    # renormalise: leading bit to position mbits, exponent ey - shift; below 1 a subnormal
+    # (the shift right then drops only zero bits: the remainder is a multiple of y's and x's ulp)
+    shift = b.sub(b.ctlz(rem, ir.Constant(I1, 0)), c(ity.width - 1 - mbits))
+    e = b.sub(ey, shift)
+    norm = b.shl(rem, shift)
+    normal = b.or_(b.shl(e, c(mbits)), b.and_(norm, mant_mask))
+    sub_shift = b.sub(c(1), e)
+    subnormal = b.lshr(norm, b.select(b.icmp_signed(">", sub_shift, c(ity.width - 1)), c(ity.width - 1), sub_shift))
+    mag = b.select(b.icmp_signed(">=", e, c(1)), normal, subnormal)
+    mag = b.select(b.icmp_unsigned("==", rem, c(0)), c(0), mag)
+    out = b.bitcast(b.or_(mag, sign), x.type)
+    out = b.select(small, x, out)
+    return b.select(nan, ir.Constant(x.type, float("nan")), out)
+
+
 #: libm functions our generators call that we define in the module for NVPTX (no libdevice needed)
 FALLBACKS = {"hypot": _hypot_body, "hypotf": _hypot_body,
-             "nextafter": _nextafter_body, "nextafterf": _nextafter_body}
+             "nextafter": _nextafter_body, "nextafterf": _nextafter_body,
+             "fmod": _fmod_body, "fmodf": _fmod_body}
 
 
-def define_fallbacks(module: ir.Module) -> list:
+#: fallbacks used only when no libdevice is found (libdevice's own function is preferred)
+LIBDEVICE_FIRST = frozenset({"fmod", "fmodf"})
+
+
+def define_fallbacks(module: ir.Module, libdevice: bool = False) -> list:
     """Give the module's declared libm functions of :data:`FALLBACKS` an internal body (emitted
-    IR: kernels.math for hypot, bit steps for nextafter); returns their names."""
+    IR: kernels.math for hypot, bit steps for nextafter, long division for fmod); with
+    ``libdevice`` (one is found) those of :data:`LIBDEVICE_FIRST` are left to it. Returns the names."""
     done = []
     for fn in list(module.functions):
         body = FALLBACKS.get(fn.name)
-        if body is None or not fn.is_declaration:
+        if body is None or not fn.is_declaration or (libdevice and fn.name in LIBDEVICE_FIRST):
             continue
         b = ir.IRBuilder(fn.append_basic_block("entry"))
         b.ret(body(b, *fn.args))

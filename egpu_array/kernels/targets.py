@@ -13,7 +13,7 @@ import llvmlite
 import llvmlite.binding as llvm
 from llvmlite import ir
 
-__all__ = ["Target", "HostTarget", "host_target", "init_llvm", "NVPTXTarget", "nvptx_target"]
+__all__ = ["Target", "HostTarget", "host_target", "init_llvm", "NVPTXTarget", "nvptx_target", "replace_frem"]
 
 _init_lock = threading.Lock()
 
@@ -135,9 +135,11 @@ class NVPTXTarget(Target):
         fname = module.name
         for f in fnames or (fname,):
             ptx.add_entries(module, f)
-        ptx.define_fallbacks(module)
+        replace_frem(module)
+        libdevice = ptx.find_libdevice()
+        ptx.define_fallbacks(module, libdevice is not None)
         mod = llvm.parse_assembly(str(module))
-        ptx.link_libdevice(mod, ptx.find_libdevice())
+        ptx.link_libdevice(mod, libdevice)
         for g in mod.global_variables:  # module-local: several kernels' PTX may be assembled together
             if not g.is_declaration:
                 g.linkage = "internal"
@@ -157,6 +159,27 @@ class NVPTXTarget(Target):
         mode = getattr(module, "egpu_launch", "grid")  # "block": one thread block per work item
         head = f"// egpu_array args={slots if slots is not None else -1} writes={int(writes)} mode={mode}\n"
         return (head + text).encode()
+
+
+def replace_frem(module: ir.Module) -> int:
+    """Replace every ``frem`` of ``module`` by a call of C's ``fmod``/``fmodf`` (same operands);
+    returns how many. NVPTX expands ``frem`` as ``x - trunc(x / y) * y``, wrong for large quotients
+    and special values; fmod is exact (libdevice's ``__nv_fmod[f]``, else :data:`.ptx.FALLBACKS`)."""
+    count = 0
+    for fn in list(module.functions):
+        for block in fn.blocks:
+            for ins in list(block.instructions):
+                if getattr(ins, "opname", None) != "frem" or ins.type not in (ir.FloatType(), ir.DoubleType()):
+                    continue
+                x, y = ins.operands
+                name = "fmodf" if x.type == ir.FloatType() else "fmod"
+                callee = module.globals.get(name)
+                if callee is None:
+                    callee = ir.Function(module, ir.FunctionType(x.type, [x.type, x.type]), name=name)
+                call = ir.CallInstr(block, callee, [x, y])
+                block.replace(ins, call)
+                count += 1
+    return count
 
 
 @functools.cache
