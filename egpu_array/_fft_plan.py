@@ -30,6 +30,7 @@ from ._sorting import launch
 from ._transfer import from_host, internal
 from .kernels.cache import get_program
 from .kernels.fft import POINTWISE_FIXED, RADICES, FFTSpec
+from .kernels.fft_lanes import LANES, LANES_FIXED
 
 __all__ = ["Opnd", "c2c", "pointwise", "factor", "bluestein_length", "rows_layout", "real_table"]
 
@@ -39,6 +40,9 @@ FUSE_BYTES = 1 << 18
 #: panel's whole transform (the panel narrows for long transforms)
 PANEL_BYTES = 256
 COL_FUSE_BYTES = 1 << 17
+#: bytes of the two lane-layout buffers of a group of rows transformed in SIMD lanes (at most)
+LANES_BYTES = 1 << 18
+LANES_COL_MIN = 32
 
 
 @dataclass(frozen=True)
@@ -223,6 +227,9 @@ def c2c(device, dtype, src: Opnd, dst: Opnd, B1: int, B2: int, n: int, sign: int
 def _stockham(device, dtype, src, dst, B1, B2, n, sign, scale, post=None):
     """Stockham passes (see c2c); returns ``post`` when it was not fused (the caller runs it)."""
     col = B2 > 1 and abs(dst.bs2) == 2 and dst.es != 2
+    if _lanes_fit(device, dtype, B1 * B2, n, col):
+        _lanes(device, dtype, src, dst, B1 * B2, B2, n, sign, scale, post)
+        return None
     unit_out = dst.im == 1 and (dst.bs2 if col else dst.es) == 2
     unit_in = src.im == 1 and (src.bs2 if col else src.es) == 2
     radices = tuple(factor(n, allow8=unit_out, first8=unit_in and not col))
@@ -279,6 +286,43 @@ def _stockham(device, dtype, src, dst, B1, B2, n, sign, scale, post=None):
             s = Opnd(buf, buf.ptr, 2 * B2, 2 * n * B2, 2, 1)
         go(p, p + 1, s, nchunk)
     return post
+
+
+def _lanes_fit(device, dtype, rows: int, n: int, col: bool) -> bool:
+    """Whether a batch goes to the lanes kernel (kernels.fft_lanes): on the cpu device, at least
+    half a group of rows, the group's two buffers within LANES_BYTES, and along a non-last axis
+    (``col``) rows of at least LANES_COL_MIN (shorter ones read more bytes per group in the col
+    panels: measured faster there for complex128)."""
+    L = LANES[dtype.name]
+    return (getattr(device, "kind", None) == "cpu" and 2 * rows >= L and (not col or n >= LANES_COL_MIN)
+            and 2 * n * L * dtype.itemsize <= LANES_BYTES)
+
+
+def _lanes(device, dtype, src, dst, rows, B2, n, sign, scale, post=None):
+    """The transform of ``rows`` rows (row ``r`` is ``(r // B2, r % B2)``) in SIMD lanes, one launch;
+    with ``post`` its ``rpost`` step is fused (the transform goes from the lanes straight to
+    ``post``'s output, ``dst`` is not written)."""
+    L = LANES[dtype.name]
+    radices = tuple(factor(n))
+    plan = _plan(n, radices)
+    tw = _table(device, ("twiddle", radices, sign), dtype, lambda: _pass_twiddles(radices, sign))
+    groups = -(-rows // L)
+    threads = _threads(device)
+    gpw = -(-groups // min(groups, 2 * threads))
+    nwork = -(-groups // gpw)
+    scr = device.allocator.alloc(nwork * 2 * n * L * dtype.itemsize)
+    if post is None:
+        out, ptab, flag = dst, 0, 0
+    else:
+        out, tab, pscale = post
+        scale, ptab, flag = scale * pscale, tab._realize().buffer.ptr, 1
+    slots = ([n, rows, B2, gpw, len(plan), _f64_bits(scale), _f64_bits(float(sign))] + src.slots()
+             + out.slots() + [scr.ptr, tw._realize().buffer.ptr, flag, ptab])
+    assert len(slots) == LANES_FIXED
+    slots += [v for p in plan for v in p]
+    prog = get_program(device, FFTSpec(dtype.name, "lanes"))
+    nbytes = rows * n * dtype.itemsize * 2
+    launch(device, prog, slots, nwork, nbytes, rows * n * len(plan))
 
 
 def _bluestein(device, dtype, src, dst, B1, B2, n, sign, scale):

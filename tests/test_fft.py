@@ -4,13 +4,17 @@ trips within a small multiple of eps*log2(n); the errors of the standard; the si
 from __future__ import annotations
 
 import math
+import platform
+from contextlib import contextmanager
 
 import numpy as np
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given, settings, strategies as st
 
 import egpu_array as xp
+from egpu_array import _fft_plan as FP
 from egpu_array import fft as F
+from egpu_array.kernels.fft_lanes import LANES
 
 LENGTHS = (1, 2, 3, 4, 5, 6, 7, 8, 9, 12, 15, 16, 17, 30, 64, 97, 128, 243, 250, 1009, 1024)
 NORMS = ("backward", "ortho", "forward")
@@ -257,3 +261,146 @@ def test_sim_device_no_host_transfers():
     assert all(o.device == a.device for o in outs)
     _close(outs[1], np.fft.ifft(x, n=31), "complex128", 31)
     _close(outs[3], np.fft.irfft(x, n=9), "complex128", 9)
+
+
+# ---- batches in SIMD lanes (kernels/fft_lanes.py) ------------------------------------------------
+
+@contextmanager
+def _lanes_calls():
+    """Records the row counts of the batches the plan sends to the lanes kernel."""
+    calls = []
+    orig = FP._lanes
+
+    def spy(device, dtype, src, dst, rows, *rest, **kw):
+        calls.append(rows)
+        return orig(device, dtype, src, dst, rows, *rest, **kw)
+
+    FP._lanes = spy
+    try:
+        yield calls
+    finally:
+        FP._lanes = orig
+
+
+LANE_LENGTHS = (2, 3, 5, 6, 8, 15, 16, 30, 32, 45, 64, 97, 100, 128, 250, 256, 1000, 1024)
+
+
+@st.composite
+def lanes_case(draw):
+    """A batch of rows (not a multiple of the lane count) of one length, in one of several layouts:
+    contiguous, every other row, rows that start one element in, rows read with a step (pairs not
+    adjacent), rows in reverse order, and along a non-last axis (rows of lanes adjacent)."""
+    dtype = draw(st.sampled_from(("float32", "float64", "complex64", "complex128")))
+    n = draw(st.sampled_from(LANE_LENGTHS))
+    rows = draw(st.integers(2, 21))
+    layout = draw(st.sampled_from(("contiguous", "every_other_row", "offset", "step", "reversed",
+                                   "axis0", "middle_axis")))
+    shape = {"contiguous": (rows, n), "every_other_row": (2 * rows, n), "offset": (rows, n + 1),
+             "step": (rows, 2 * n), "reversed": (rows, n), "axis0": (n, rows), "middle_axis": (2, n, rows)}[layout]
+    x = _data(draw, shape, dtype)
+    view = {"every_other_row": lambda a: a[::2], "offset": lambda a: a[:, 1:], "step": lambda a: a[:, ::2],
+            "reversed": lambda a: a[::-1]}.get(layout, lambda a: a)
+    axis = {"axis0": 0, "middle_axis": 1}.get(layout, -1)
+    return x, view, axis, draw(st.sampled_from(NORMS))
+
+
+@settings(max_examples=60)
+@given(lanes_case())
+def test_lanes_batches(case):
+    """Batches through the lanes kernel (every radix, Bluestein lengths, real transforms) against
+    numpy.fft, in every layout; the plan must have used the lanes kernel."""
+    x, view, axis, norm = case
+    v = view(x)
+    a = view(xp.asarray(x))
+    n = v.shape[axis]
+    rows = v.size // n
+    with _lanes_calls() as calls:
+        if x.dtype.kind == "f":
+            got = F.rfft(a, axis=axis, norm=norm)
+            ref = np.fft.rfft(v.astype(np.float64), axis=axis, norm=norm)
+            _close(got, ref, str(x.dtype), n)
+            back = F.irfft(got, n=n, axis=axis, norm=norm)
+            _close(back, v.astype(np.float64), str(x.dtype), n)
+        else:
+            got = F.fft(a, axis=axis, norm=norm)
+            _close(got, np.fft.fft(v.astype(np.complex128), axis=axis, norm=norm), str(x.dtype), n)
+            back = F.ifft(got, axis=axis, norm=norm)
+            _close(back, v.astype(np.complex128), str(x.dtype), n)
+    # the plan's choice: complex length c (half of an even real length), Bluestein's length m
+    cdt = np.dtype(CDT[str(x.dtype)])
+    lanes = LANES[cdt.name]
+    c = n // 2 if x.dtype.kind == "f" and n % 2 == 0 else n
+    m = c if _smooth(c) else FP.bluestein_length(c)
+    col = axis != -1 and _smooth(c)
+    if c > 1 and 2 * rows >= lanes and (not col or c >= FP.LANES_COL_MIN) and 2 * m * lanes * cdt.itemsize <= FP.LANES_BYTES:
+        assert calls and all(r == rows for r in calls), (calls, rows)
+
+
+def test_lanes_and_rows_agree_on_a_big_batch():
+    """A batch big enough for several work items and threads, and a length at the lanes' size
+    limit: the lanes kernel matches the one-row-at-a-time kernels (forced by a zero size limit)."""
+    rng = np.random.default_rng(5)
+    for dtype, n in (("float32", 4096), ("float64", 2048)):
+        x = rng.standard_normal((203, n)).astype(dtype)
+        a = xp.asarray(x)
+        with _lanes_calls() as calls:
+            lanes = np.asarray(F.rfft(a))
+        assert calls == [203]
+        old, FP.LANES_BYTES = FP.LANES_BYTES, 0
+        try:
+            rows = np.asarray(F.rfft(a))
+        finally:
+            FP.LANES_BYTES = old
+        ref = np.fft.rfft(x.astype(np.float64))
+        _close(lanes, ref, dtype, n)
+        _close(rows, ref, dtype, n)
+
+
+def test_lanes_kernel_is_vector_code():
+    """The lanes kernel's passes are vector arithmetic of the host's width, and unit rows are moved
+    by whole-vector loads and shuffles (the transposes), not element by element."""
+    import llvmlite.binding as llvm
+    from egpu_array.kernels.fft import FFTSpec, generate
+    from egpu_array.kernels.targets import host_target
+    feats = llvm.get_host_cpu_features()
+    if platform.machine() not in ("x86_64", "AMD64") or not (feats.get("avx2") or feats.get("avx")):
+        pytest.skip("checks x86 AVX code")
+    t = host_target()
+    for dtype, op in (("complex64", "ps"), ("complex128", "pd")):
+        m = t.new_module("t")
+        generate(FFTSpec(dtype, "lanes"), m, "kern")
+        asm = t.assembly(m)
+        r8 = asm[asm.index("kern_r8:"):]
+        r8 = r8[:r8.index(".Lfunc_end")]
+        arith = [ln for ln in r8.splitlines() if any(f"v{o}{op}" in ln for o in ("add", "sub", "mul"))]
+        assert len(arith) >= 60 and all("ymm" in ln for ln in arith), dtype
+        assert sum(f"vunpckl{op}" in ln or f"vunpckh{op}" in ln or "vperm2f128" in ln or "vinsertf128" in ln
+                   for ln in asm.splitlines()) >= 8, dtype
+
+
+def test_lanes_kernel_assembles_for_nvptx():
+    """The lanes kernel lowers for NVPTX (vectors split into scalars) and its PTX assembles."""
+    import os
+    import shutil
+    import subprocess
+    import tempfile
+    from egpu_array.kernels.fft import FFTSpec, generate
+    from egpu_array.kernels.targets import nvptx_target
+    t = nvptx_target(80)
+    ptxas = shutil.which("ptxas")
+    for dtype in ("complex64", "complex128"):
+        spec = FFTSpec(dtype, "lanes")
+        m = t.new_module(spec.name)
+        generate(spec, m, spec.name)
+        ptx = t.compile(m)
+        assert b".entry" in ptx
+        if ptxas is None:
+            continue
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "k.ptx")
+            with open(path, "wb") as f:
+                f.write(ptx)
+            res = subprocess.run([ptxas, "-arch=sm_80", "-O0", path, "-o", os.devnull], capture_output=True)
+            assert res.returncode == 0, res.stderr.decode()[-2000:]
+    if ptxas is None:
+        pytest.skip("ptxas not found: PTX generated but not assembled")

@@ -34,6 +34,8 @@ Phases (``FFTSpec.phase``):
   packing; ``"rpre"``: the inverse step (``Z[0..h)`` from ``X[0..h]``, imaginary parts of
   ``X[0]``, ``X[h]`` ignored). Slots ``h, B1, B2, nchunk, scale``, src, dst, tab (``tab[k]`` =
   exp(sign*2*pi*i*k/(2h))).
+- ``"lanes"``: a whole batched transform (and the ``rpost`` step) with 8 or 4 rows in the lanes
+  of SIMD vectors: kernels.fft_lanes.
 - ``"hext"``: a full Hermitian row of length ``n`` from its first ``n//2 + 1`` values
   (``dst[j] = conj(src[n-j])`` above). Slots ``n, B1, B2, nchunk, scale``, src, dst, tab (unused).
 
@@ -198,6 +200,9 @@ def generate(spec: FFTSpec, module: ir.Module, fname: str) -> None:
     elif spec.phase in POINTWISE_FIXED:
         from .fft_pointwise import pointwise
         pointwise(spec, module, fname, ft)
+    elif spec.phase == "lanes":
+        from .fft_lanes import lanes
+        lanes(spec, module, fname, ft)
     else:
         raise ValueError(f"fft kernel: unknown phase {spec.phase!r}")
 
