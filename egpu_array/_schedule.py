@@ -15,6 +15,7 @@ from typing import NamedTuple
 
 from . import profiler
 from ._graph import LazyNode, View, contiguous_strides
+from ._schedule_plans import contiguous_of, known_spec, leaf_plan, remember_plan, remember_spec
 from .kernels.cache import get_program
 from .kernels.spec import ElementwiseSpec
 
@@ -66,7 +67,7 @@ def materialize(node: LazyNode) -> LazyNode:
 def compute_new(node: LazyNode) -> LazyNode:
     """Compute ``node`` into new contiguous device memory; the buffer leaf holding it."""
     buf = node.device.allocator.alloc(math.prod(node.shape) * node.dtype.itemsize)
-    view = View(buf, contiguous_strides(node.shape), 0)
+    view = View(buf, contiguous_of(node.shape), 0)
     realize_into(node, view)
     return LazyNode("buffer", (), node.dtype, node.shape, view, node.device)
 
@@ -245,6 +246,9 @@ def realize_into(root: LazyNode, out: View) -> None:
     """Compute ``root`` into the memory ``out`` describes (``root.shape`` elements)."""
     if root.op == "reduce":
         return _realize_reduce(root, out)
+    found = leaf_plan(root, out)  # an op over leaves seen before: its kernel is known
+    if found is not None and found[1] is not None:
+        return _run_plan(root, out, *found[1:])
     if MATMUL_HOOKS is not None:  # a product with this expression as its epilogue: one GEMM
         mm = MATMUL_HOOKS[0](root)
         if mm is not None:
@@ -259,22 +263,25 @@ def realize_into(root: LazyNode, out: View) -> None:
         total *= n
     if total == 0:
         return
-    expr, inputs, consts, iotas, gathers = lower_elementwise(root)
+    lowered = lower_elementwise(root)
+    expr, inputs, consts, iotas, gathers = lowered
     operand_strides = [list(out.strides)] + [_leaf_strides(n, shape) for n in inputs] \
         + [_leaf_strides(n, shape) for n in iotas]
     cshape, cstrides = _collapse(list(shape), operand_strides)
-    spec = ElementwiseSpec(
-        expr=expr,
-        in_dtypes=tuple(n.dtype.name for n in inputs),
-        arg_dtypes=tuple(n.dtype.name for n in consts),
-        n_idx=len(iotas),
-        out_dtype=root.dtype.name,
-        ndim=len(cshape),
-        classes=tuple(_stride_class(st[-1]) for st in cstrides),
-        fast_trig=_has_real_trig(expr),
-    )
     device = root.device
-    program = get_program(device, spec)
+    fields = (expr, tuple([n.dtype.name for n in inputs]), tuple([n.dtype.name for n in consts]), len(iotas),
+              root.dtype.name, len(cshape), tuple([_stride_class(st[-1]) for st in cstrides]))
+    known = known_spec(device, fields)  # (the same structure as an earlier launch: no new spec)
+    if known is not None:
+        spec, program = known
+    else:
+        spec = ElementwiseSpec(expr=expr, in_dtypes=fields[1], arg_dtypes=fields[2], n_idx=fields[3],
+                               out_dtype=fields[4], ndim=fields[5], classes=fields[6],
+                               fast_trig=_has_real_trig(expr))
+        program = get_program(device, spec)
+        remember_spec(device, fields, spec, program)
+    if found is not None:
+        remember_plan(found[0], root, spec, program, found[2], found[3], lowered)
     slots = list(cshape)
     n_mem = 1 + len(inputs)
     views = [out] + [n.arg for n in inputs]
@@ -289,6 +296,38 @@ def realize_into(root: LazyNode, out: View) -> None:
         slots.extend(_scalar_slots(c.arg, c.dtype))
     _gather_slots(slots, gathers)
     nbytes = total * root.dtype.itemsize + sum(math.prod(n.shape) * n.dtype.itemsize for n in inputs)
+    _launch(device, program, spec, slots, total, nbytes, gathers)
+
+
+def _run_plan(root: LazyNode, out: View, plan, inputs: list, consts: list) -> None:
+    """Launch a remembered plan (see _schedule_plans): one unit-stride loop over every operand."""
+    total = 1
+    for n in root.shape:
+        total *= n
+    if total == 0:
+        return
+    if profiler._active:
+        profiler.count("cache_hits")
+    slots = [total, out.buffer.ptr + out.offset * root.dtype.itemsize, 1]
+    for n in inputs:
+        v = n.arg
+        slots.append(v.buffer.ptr + v.offset * n.dtype.itemsize)
+        slots.append(1)
+    for c in consts:
+        slots.extend(_scalar_slots(c.arg, c.dtype))
+    slots.append(0)  # the gather error flag (no gathers)
+    if plan.fast_trig:
+        return _launch(root.device, plan.program, plan.spec, slots, total, total * plan.item_bytes, ())
+    n = len(slots)
+    t = _ARG_TYPES.get(n)
+    if t is None:
+        t = _ARG_TYPES[n] = ctypes.c_int64 * n
+    root.device.launch(plan.program, t(*slots), total, total * plan.item_bytes, work=total)
+
+
+def _launch(device, program, spec, slots: list, total: int, nbytes: int, gathers) -> None:
+    """Run an elementwise program over ``total`` items with its argument ``slots`` (the gather
+    error flag last); a fast-trig kernel that met huge arguments is rerun with the wide reduction."""
     if spec.fast_trig:
         args = pack_args(slots + [0])
         device.launch(program, args, total, nbytes, work=total)
@@ -319,7 +358,14 @@ def pack_args(slots: list):
     """The kernel argument block: a ctypes int64 array (its address is what kernels receive).
 
     Pointers above 2**63 do not occur in user space; every slot already fits an int64."""
-    return (ctypes.c_int64 * len(slots))(*slots)
+    n = len(slots)
+    t = _ARG_TYPES.get(n)
+    if t is None:
+        t = _ARG_TYPES[n] = ctypes.c_int64 * n
+    return t(*slots)
+
+
+_ARG_TYPES: dict = {}  # slot count -> ctypes array type
 
 
 def _gather_slots(slots: list, gathers: list) -> None:

@@ -84,6 +84,11 @@ class CPUDevice(Device):
         ``work`` (elements touched, default ``n``) decides whether threads pay: below
         THREAD_MIN_ITEMS the launch stays on the calling thread.
         """
+        if not profiler._active and (work if work is not None else n) < THREAD_MIN_ITEMS:
+            program.fn(args, 0, n)  # a small launch, not profiled: the kernel only
+            if program.tail is not None:
+                program.tail(args)
+            return
         t0 = time.perf_counter()
         work = n if work is None else work
         nt = min(self.num_threads, n, max(1, work // (THREAD_MIN_ITEMS // 2)))

@@ -39,7 +39,7 @@ class PoolAllocator:
 
     def alloc(self, nbytes: int) -> Buffer:
         """A Buffer of at least ``nbytes`` bytes."""
-        size = size_class(max(nbytes, 1))
+        size = max(256, (nbytes + 255) & ~255) if nbytes <= 65536 else size_class(nbytes)
         with self._lock:
             blocks = self._free.get(size)
             if blocks:

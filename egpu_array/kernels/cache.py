@@ -137,3 +137,5 @@ def clear_memory_cache() -> None:
     """Forget loaded programs (the disk cache stays)."""
     with _lock:
         _memory.clear()
+    from .._schedule_plans import clear_plans  # the scheduler's plans hold loaded programs too
+    clear_plans()
