@@ -7,6 +7,13 @@ generates NVPTX for each spec (in batches of several kernels per module, one mod
 writes the PTX files and a manifest. Running it in a subprocess means an LLVM abort in the NVPTX
 backend would fail this test instead of killing pytest. Specs the NVPTX path refuses (a
 KernelCompileError) must match :data:`NOT_LOWERED` exactly: nothing is skipped silently.
+
+Besides the battery, the worker records :func:`elementwise_grid` (every op of kernels.ops.OPS on
+every dtype the namespace accepts, with arrays and Python scalars) and :func:`regressions` (forms
+that failed on the first GPU run: pow of any base, %, //, a fused chain, every norm); their kernels
+that the battery lacks are assembled for sm_80 only (the PTX that every GPU loads), to keep the time.
+The first GPU run had found what the battery missed: it built pow only as ``pow(abs(x), x)``, whose
+non-negative base lets O3 fold away the NaN tests that elsewhere become ``llvm.is.fpclass``.
 """
 from __future__ import annotations
 
@@ -25,6 +32,7 @@ ARCHS = (80, 86, 89, 90)
 #: on every GPU of compute capability 8.0 and up, so this is the PTX that runs on all four.
 GEN_ARCHS = {80: ARCHS}
 BATCH = 16  # kernels per PTX module (ptxas costs ~50 ms per call and ~0.2-0.5 s per module)
+GRID_BATCH = 40  # kernels per module of the op x dtype grid (assembled for sm_80 at -O0 only)
 #: every module at -O0 for every arch (parses, checks and assembles every instruction for that arch
 #: at a third of the time of -O3); a few modules also at -O3 for sm_80, as the driver's JIT does
 PTXAS_OPT = {80: "-O0", 86: "-O0", 89: "-O0", 90: "-O0"}
@@ -174,6 +182,69 @@ def battery(xp, np):
     return errors
 
 
+def regressions(xp, np) -> None:
+    """Forms the first GPU run refused (llvm.is.fpclass, made by O3 from pow's NaN tests, which
+    pow(abs(x), x) of the battery folds away; vector.reduce.fadd in norms) or got wrong (frem): pow
+    of any base and with Python scalars, % and //, the chain of tests/test_elementwise.py's
+    test_fusion_of_a_chain_matches_numpy, every ord of tests/test_linalg.py's norms test."""
+    rng = np.random.default_rng(2)
+    out = []
+    for dt in ("float32", "float64", "complex64", "complex128"):
+        h = rng.standard_normal((3, 4)) * 3
+        x = xp.asarray((h + 1j * h[::-1] if dt.startswith("complex") else h).astype(dt))
+        out += [xp.pow(x, x), x ** 2.5, 2.0 ** x, x ** 2]
+        if not dt.startswith("complex"):
+            out += [x % 2.5, 1.5 // x, x // 0.7, xp.remainder(-x, x - 7)]
+    for dt in ("int8", "int64", "uint8", "uint32"):
+        x = xp.asarray((np.abs(rng.standard_normal((3, 4))) * 5).astype(dt))
+        out += [xp.pow(x, x % 4), x ** 3]
+    h = xp.asarray(np.linspace(-3, 3, 50))
+    out.append(xp.sin(h) * 2 + xp.exp(-h) / (1 + h * h) - h // 0.7 + xp.where(h > 0, h, -h) ** 2)
+    for o in out:
+        np.asarray(o)
+    for dt in ("float32", "float64"):
+        t = xp.asarray(rng.standard_normal((2, 4, 5)).astype(dt))
+        for ord in (2, 1, np.inf, -np.inf, 0, 3):
+            np.asarray(xp.linalg.vector_norm(t, axis=-1, ord=ord))
+        for ord in ("fro", 1, -1, np.inf, -np.inf, 2, -2, "nuc"):
+            np.asarray(xp.linalg.matrix_norm(t, ord=ord))
+
+
+DTYPES = ("bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "float32",
+          "float64", "complex64", "complex128")
+#: dtypes whose binary ops are also generated with a Python scalar operand (O3 folds constants);
+#: float64/complex128 and integers differ from these in constants only (regressions() has their pow, %, //)
+SCALAR_DTYPES = {"float32": 2.5, "complex64": 1.5 - 2j}
+
+
+def elementwise_grid(xp, np) -> list:
+    """Every op of kernels.ops.OPS on every dtype the namespace accepts for it (two distinct
+    arrays for binary ops; a Python scalar on either side for :data:`SCALAR_DTYPES`); returns the
+    (op, dtype) pairs run. Kernels are recorded by the caller."""
+    from egpu_array.kernels.ops import OPS
+    rng = np.random.default_rng(1)
+    ran = []
+    for dt in DTYPES:
+        h = rng.standard_normal((2, 5)) * 3
+        if dt.startswith("complex"):
+            h = h + 1j * h[::-1]
+        x, y = (xp.asarray(v > 0 if dt == "bool" else v.astype(dt)) for v in (h, h[:, ::-1] + 1))
+        cond = xp.asarray(h > 0)
+        for name, op in OPS.items():
+            f = getattr(xp, name)
+            args = {1: [(x,)], 2: [(x, y)], 3: [(cond, x, y)]}[op.arity]
+            if op.arity == 2 and dt in SCALAR_DTYPES:
+                args += [(x, SCALAR_DTYPES[dt]), (SCALAR_DTYPES[dt], y)]
+            try:
+                res = [f(*a) for a in args]
+            except TypeError:  # the op does not take this dtype (the namespace's category check)
+                continue
+            for r in res:
+                np.asarray(r)
+            ran.append((name, dt))
+    return ran
+
+
 # ---------------------------------------------------------------------------------- worker
 def _worker(outdir: Path) -> None:
     """Record the battery's specs, generate NVPTX per arch in batches, write PTX + manifest."""
@@ -190,48 +261,35 @@ def _worker(outdir: Path) -> None:
         mod.verify()
         return mod
     targets.HostTarget.optimize = quick_optimize
-    from egpu_array.kernels.ptx import KernelCompileError
     from egpu_array.kernels.targets import NVPTXTarget
 
     t_start = time.perf_counter()
-    specs = {}
+    specs, grid_specs = {}, {}
     cache.recorders.append(lambda dev, spec: specs.setdefault(spec, None))
     try:
         errors = battery(xp, np)
+        cache.recorders[:] = [lambda dev, spec: grid_specs.setdefault(spec, None)]
+        regressions(xp, np)
+        ran = elementwise_grid(xp, np)
     finally:
         cache.recorders.clear()
     specs = list(specs)
     specs += [g for s in specs for g in gpu_forms(s)]
-    manifest = {"specs": [], "files": {}, "battery_errors": errors}
+    grid = [s for s in grid_specs if s not in set(specs)]  # assembled for sm_80 only (below)
+    grid += [g for s in grid for g in gpu_forms(s) if g not in set(specs)]
+    manifest = {"specs": [], "files": {}, "grid_files": [], "battery_errors": errors, "grid_ran": ran,
+                "grid_pairs": sorted({(ins[0], ins[1]) for s in grid_specs for ins in getattr(s, "expr", ())
+                                      if len(ins) > 2 and isinstance(ins[1], str)})}
     refused = {}
-    ok = []
     t0 = time.perf_counter()
+    everything = specs + grid
     for arch in GEN_ARCHS:
         target = NVPTXTarget(arch)
-        todo = [s for s in specs if s not in refused]
-        batches = [todo[i:i + BATCH] for i in range(0, len(todo), BATCH)]
-        files = []
-        while batches:
-            group = batches.pop(0)
-            names = tuple(f"k{specs.index(s)}" for s in group)
-            module = target.new_module(f"battery_{arch}_{len(files)}")
-            try:
-                for s, n in zip(group, names):
-                    print(f"sm_{arch} {n} {s.kind} {s.name}", flush=True)
-                    gen = target.generators.get(s.kind) or cache.generator_for(s.kind)  # as get_program
-                    gen(s, module, n)
-                ptx = target.compile(module, names)
-            except KernelCompileError as e:
-                if len(group) == 1:
-                    refused[group[0]] = str(e)
-                else:
-                    batches[:0] = [[s] for s in group]  # find which one
-                continue
-            path = outdir / f"sm{arch}_{len(files)}.ptx"
-            path.write_bytes(ptx)
-            files.append(path.name)
+        files = _generate(target, everything, specs, outdir, f"sm{arch}", BATCH, refused)
         for a in GEN_ARCHS[arch]:
             manifest["files"][str(a)] = files
+    manifest["grid_files"] = _generate(NVPTXTarget(80), everything, grid, outdir, "grid", GRID_BATCH, refused)
+    specs = everything
     manifest["seconds"] = {"battery": t0 - t_start, "nvptx": time.perf_counter() - t0}
     from egpu_array.kernels.ptx_reduce import block_reducible
     manifest["block_reductions"] = sum(map(block_reducible, specs))
@@ -244,6 +302,38 @@ def _worker(outdir: Path) -> None:
         manifest["specs"].append({"kind": s.kind, "name": s.name, "repr": repr(s),
                                   "refused": refused.get(s), "not_lowered": not_lowered(s)})
     (outdir / "manifest.json").write_text(json.dumps(manifest, indent=1))
+
+
+def _generate(target, everything, todo, outdir, prefix, batch, refused) -> list:
+    """PTX files of the specs ``todo`` (kernel ``k<i>``, i their index in ``everything``), ``batch``
+    kernels a module; a module refused (KernelCompileError) is split to find the spec, which goes
+    into ``refused``. Returns the file names."""
+    from egpu_array.kernels import cache
+    from egpu_array.kernels.ptx import KernelCompileError
+    index = {s: i for i, s in enumerate(everything)}
+    todo = [s for s in todo if s not in refused]
+    batches = [todo[i:i + batch] for i in range(0, len(todo), batch)]
+    files = []
+    while batches:
+        group = batches.pop(0)
+        names = tuple(f"k{index[s]}" for s in group)
+        module = target.new_module(f"{prefix}_{len(files)}")
+        try:
+            for s, n in zip(group, names):
+                print(f"{prefix} {n} {s.kind} {s.name}", flush=True)
+                gen = target.generators.get(s.kind) or cache.generator_for(s.kind)  # as get_program
+                gen(s, module, n)
+            ptx = target.compile(module, names)
+        except KernelCompileError as e:
+            if len(group) == 1:
+                refused[group[0]] = str(e)
+            else:
+                batches[:0] = [[s] for s in group]  # find which one
+            continue
+        path = outdir / f"{prefix}_{len(files)}.ptx"
+        path.write_bytes(ptx)
+        files.append(path.name)
+    return files
 
 
 @pytest.fixture(scope="module")
@@ -301,6 +391,27 @@ def test_ptx_assembles(battery_ptx, arch):
     """Every generated module assembles with ptxas for its arch."""
     out, manifest = battery_ptx
     _assemble(out, manifest["files"][str(arch)], arch, PTXAS_OPT[arch])
+
+
+def test_grid_covers_every_elementwise_op_and_dtype(battery_ptx):
+    """The grid ran every op of kernels.ops.OPS on every dtype the namespace accepts, and each pair
+    is in a recorded kernel (ops on integers that compute in float64, as divide, appear as such)."""
+    from egpu_array.kernels.ops import OPS
+    _, manifest = battery_ptx
+    ran = {tuple(p) for p in manifest["grid_ran"]}
+    pairs = {tuple(p) for p in manifest["grid_pairs"]}
+    assert {op for op, _ in ran} == set(OPS)
+    assert len(ran) >= 300 and {dt for _, dt in ran} == set(DTYPES)
+    missing = sorted((op, dt) for op, dt in ran if (op, dt) not in pairs and (op, "float64") not in pairs)
+    assert not missing, missing
+    assert manifest["grid_files"]
+
+
+def test_grid_assembles(battery_ptx):
+    """The kernels of the op x dtype grid and of :func:`regressions` (those the battery does not
+    already have) assemble for sm_80 (the PTX every GPU loads; the battery covers the other archs)."""
+    out, manifest = battery_ptx
+    _assemble(out, manifest["grid_files"], 80, "-O0")
 
 
 def test_ptx_assembles_optimized(battery_ptx):
