@@ -42,7 +42,6 @@ PANEL_BYTES = 256
 COL_FUSE_BYTES = 1 << 17
 #: bytes of the two lane-layout buffers of a group of rows transformed in SIMD lanes (at most)
 LANES_BYTES = 1 << 18
-LANES_COL_MIN = 32
 
 
 @dataclass(frozen=True)
@@ -227,7 +226,7 @@ def c2c(device, dtype, src: Opnd, dst: Opnd, B1: int, B2: int, n: int, sign: int
 def _stockham(device, dtype, src, dst, B1, B2, n, sign, scale, post=None):
     """Stockham passes (see c2c); returns ``post`` when it was not fused (the caller runs it)."""
     col = B2 > 1 and abs(dst.bs2) == 2 and dst.es != 2
-    if _lanes_fit(device, dtype, B1 * B2, n, col):
+    if _lanes_fit(device, dtype, B1 * B2, n):
         _lanes(device, dtype, src, dst, B1 * B2, B2, n, sign, scale, post)
         return None
     unit_out = dst.im == 1 and (dst.bs2 if col else dst.es) == 2
@@ -288,14 +287,12 @@ def _stockham(device, dtype, src, dst, B1, B2, n, sign, scale, post=None):
     return post
 
 
-def _lanes_fit(device, dtype, rows: int, n: int, col: bool) -> bool:
+def _lanes_fit(device, dtype, rows: int, n: int) -> bool:
     """Whether a batch goes to the lanes kernel (kernels.fft_lanes): on the cpu device, at least
-    half a group of rows, the group's two buffers within LANES_BYTES, and along a non-last axis
-    (``col``) rows of at least LANES_COL_MIN (shorter ones read more bytes per group in the col
-    panels: measured faster there for complex128)."""
+    half a group of rows and the group's two buffers within LANES_BYTES, along any axis (along a
+    non-last axis a group's rows are adjacent, so its elements move as whole vectors too)."""
     L = LANES[dtype.name]
-    return (getattr(device, "kind", None) == "cpu" and 2 * rows >= L and (not col or n >= LANES_COL_MIN)
-            and 2 * n * L * dtype.itemsize <= LANES_BYTES)
+    return getattr(device, "kind", None) == "cpu" and 2 * rows >= L and 2 * n * L * dtype.itemsize <= LANES_BYTES
 
 
 def _lanes(device, dtype, src, dst, rows, B2, n, sign, scale, post=None):

@@ -331,8 +331,7 @@ def test_lanes_batches(case):
     lanes = LANES[cdt.name]
     c = n // 2 if x.dtype.kind == "f" and n % 2 == 0 else n
     m = c if _smooth(c) else FP.bluestein_length(c)
-    col = axis != -1 and _smooth(c)
-    if c > 1 and 2 * rows >= lanes and (not col or c >= FP.LANES_COL_MIN) and 2 * m * lanes * cdt.itemsize <= FP.LANES_BYTES:
+    if c > 1 and 2 * rows >= lanes and 2 * m * lanes * cdt.itemsize <= FP.LANES_BYTES:
         assert calls and all(r == rows for r in calls), (calls, rows)
 
 

@@ -104,6 +104,31 @@ class _Rows:
         for l, at in enumerate(self._at(j)):
             op.store(at, (b.extract_element(v[0], const(I32, l)), b.extract_element(v[1], const(I32, l))))
 
+    # adjacent lanes (lane l at offs[0] + 2*l, im == 1): element j of all lanes is 2L scalars in a row
+    def adjacent(self):
+        """Whether the lanes' pairs are side by side in memory (an i1 value)."""
+        b, op = self.C.b, self.op
+        ok = b.icmp_signed("==", op.im, const(I64, 1))
+        for l, o in enumerate(self.offs[1:], 1):
+            ok = b.and_(ok, b.icmp_signed("==", o, b.add(self.offs[0], const(I64, 2 * l))))
+        return ok
+
+    def _pair_ptrs(self, j):
+        b, C, op = self.C.b, self.C, self.op
+        p = b.bitcast(b.gep(op.p, [b.add(self.offs[0], b.mul(j, op.es))]), C.vt.as_pointer())
+        return p, b.gep(p, [const(I64, 1)])
+
+    def load_adjacent(self, j):
+        b, L = self.C.b, self.C.L
+        v0, v1 = (b.load(p, align=self.C.align) for p in self._pair_ptrs(j))
+        return tuple(b.shuffle_vector(v0, v1, _mask(list(range(h, 2 * L, 2)))) for h in (0, 1))
+
+    def store_adjacent(self, j, v):
+        b, L = self.C.b, self.C.L
+        for h, p in enumerate(self._pair_ptrs(j)):
+            m = [i for k in range(h * L // 2, (h + 1) * L // 2) for i in (k, L + k)]
+            b.store(b.shuffle_vector(v[0], v[1], _mask(m)), p, align=self.C.align)
+
     # unit rows (pairs adjacent: es == 2, im == 1): blocks of H = L/2 elements, one vector per row
     def _row_ptrs(self, j):
         b, C = self.C.b, self.C
@@ -164,13 +189,16 @@ def _apply(vs, s, lo, hi, shuffle):
     return out
 
 
+def _mask(m: list):
+    return ir.Constant(ir.VectorType(I32, len(m)), m)
+
+
 def transpose(b, vs: list) -> list:
     """The transpose of L vectors of L lanes: result ``c`` holds lane ``c`` of every input."""
     L = len(vs)
     stages, cols = _network(L)
-    mask = lambda m: ir.Constant(ir.VectorType(I32, L), m)  # noqa: E731
     for s, lo, hi in stages:
-        vs = _apply(vs, s, lo, hi, lambda a, c, m: b.shuffle_vector(a, c, mask(m)))
+        vs = _apply(vs, s, lo, hi, lambda a, c, m: b.shuffle_vector(a, c, _mask(m)))
     out = [None] * L
     for v, c in zip(vs, cols):
         out[c] = v
@@ -255,23 +283,31 @@ def _unit(b, op):
 def _rows_loop(b, C, rows, count, value, sink):
     """Elements ``[0, count)`` between the strided rows ``rows`` and the lanes: with ``sink``
     (``sink(j, v)``) loaded from the rows, else ``value(j)`` stored into them. Unit rows go in blocks
-    of H = L/2 elements (a vector per row, transposed), the rest one element at a time."""
+    of H = L/2 elements (a vector per row, transposed); rows whose elements ``j`` are adjacent (a
+group along a non-last axis) as two vectors per element; the rest one element at a time."""
     zero = const(I64, 0)
-    H = const(I64, C.L // 2)
-    unit = _unit(b, rows.op)
-    nblk = b.select(unit, b.sdiv(count, H), zero)
-    with for_range(b, zero, nblk, name="jb") as jb:
-        j = b.mul(jb, H)
-        if sink is not None:
-            for k, v in enumerate(rows.load_block(j)):
-                sink(b.add(j, const(I64, k)), v)
-        else:
-            rows.store_block(j, [value(b.add(j, const(I64, k))) for k in range(C.L // 2)])
-    with for_range(b, b.mul(nblk, H), count, name="j") as j:
-        if sink is not None:
-            sink(j, rows.load(j))
-        else:
-            rows.store(j, value(j))
+    with b.if_else(rows.adjacent()) as (then, otherwise):
+        with then:  # the lanes' elements j side by side: two vector loads or stores
+            with for_range(b, zero, count, name="ja") as j:
+                if sink is not None:
+                    sink(j, rows.load_adjacent(j))
+                else:
+                    rows.store_adjacent(j, value(j))
+        with otherwise:
+            H = const(I64, C.L // 2)
+            nblk = b.select(_unit(b, rows.op), b.sdiv(count, H), zero)
+            with for_range(b, zero, nblk, name="jb") as jb:
+                j = b.mul(jb, H)
+                if sink is not None:
+                    for k, v in enumerate(rows.load_block(j)):
+                        sink(b.add(j, const(I64, k)), v)
+                else:
+                    rows.store_block(j, [value(b.add(j, const(I64, k))) for k in range(C.L // 2)])
+            with for_range(b, b.mul(nblk, H), count, name="j") as j:
+                if sink is not None:
+                    sink(j, rows.load(j))
+                else:
+                    rows.store(j, value(j))
 
 
 def _pass_switch(b, C, fname, slot, p, bufs, tw, n, sg, align):
