@@ -31,7 +31,7 @@ from .._errors import KernelCompileError, KernelLaunchError  # noqa: F401  (re-e
 from .irb import I1, I32, I64, const, intrinsic
 
 __all__ = ["KernelCompileError", "add_entries", "check_selectable", "find_libdevice", "link_libdevice",
-           "define_fallbacks", "FALLBACKS",
+           "define_fallbacks", "FALLBACKS", "global_pointers",
            "SELECTABLE", "LIBDEVICE_NAMES", "arg_slots", "ENTRY_SUFFIX"]
 
 ENTRY_SUFFIX = "_grid"
@@ -161,6 +161,29 @@ def add_entries(module: ir.Module, fname: str, sreg=None) -> list:
     return names
 
 
+def global_pointers(module: ir.Module) -> int:
+    """Make every data pointer of the module a global-memory pointer: each ``inttoptr`` to a
+    generic pointer becomes ``inttoptr`` to ``addrspace(1)`` and an ``addrspacecast`` back, so LLVM
+    infers the address space and emits ``ld.global``/``st.global`` (``ld.global.nc`` for read-only
+    data) instead of generic accesses. Our kernels only ever turn device allocations (cuMemAlloc,
+    DLPack imports, mapped host memory: all global addresses) into pointers; shared memory is
+    addressed through its own addrspace(3) globals. Returns how many were rewritten."""
+    done = 0
+    for fn in module.functions:
+        for block in fn.blocks:
+            for ins in list(block.instructions):
+                if not (isinstance(ins, ir.CastInstr) and ins.opname == "inttoptr"
+                        and isinstance(ins.type, ir.PointerType) and ins.type.addrspace == 0):
+                    continue
+                glob = ir.CastInstr(block, "inttoptr", ins.operands[0], ins.type.pointee.as_pointer(1))
+                block.instructions.insert(block.instructions.index(ins), glob)
+                # the instruction itself becomes the cast (its users keep referring to it)
+                ins.opname, ins.operands = "addrspacecast", [glob]
+                ins._clear_string_cache()
+                done += 1
+    return done
+
+
 def _add_grid_entry(module: ir.Module, fname: str, _sreg_) -> None:
     """The grid-stride ``NAME_grid`` entry over runs of work items of the per-range function."""
     body = module.get_global(fname)
@@ -168,6 +191,8 @@ def _add_grid_entry(module: ir.Module, fname: str, _sreg_) -> None:
     entry = ir.Function(module, ir.FunctionType(ir.VoidType(), [I64.as_pointer(), I64, I64]),
                         name=fname + ENTRY_SUFFIX)
     args, n, per = entry.args  # per: work items per call (a short run shares one index unravel)
+    if not arg_slots(module)[1]:  # the slots are only read: loads of them may leave the loop
+        args.add_attribute("noalias")
     b = ir.IRBuilder(entry.append_basic_block("entry"))
     first = b.add(b.mul(_sreg_(b, "ctaid.x"), _sreg_(b, "ntid.x")), _sreg_(b, "tid.x"))
     step = b.mul(_sreg_(b, "nctaid.x"), _sreg_(b, "ntid.x"))

@@ -138,6 +138,7 @@ class NVPTXTarget(Target):
         replace_frem(module)
         libdevice = ptx.find_libdevice()
         ptx.define_fallbacks(module, libdevice is not None)
+        ptx.global_pointers(module)
         mod = llvm.parse_assembly(str(module))
         ptx.link_libdevice(mod, libdevice)
         for g in mod.global_variables:  # module-local: several kernels' PTX may be assembled together
