@@ -205,12 +205,21 @@ def pointwise(device, dtype, phase: str, src: Opnd, dst: Opnd, B1: int, B2: int,
 
 
 def c2c(device, dtype, src: Opnd, dst: Opnd, B1: int, B2: int, n: int, sign: int, scale: float,
-        post=None) -> None:
+        post=None, pre=None) -> None:
     """``dst = scale * DFT_n(src)`` along the rows (kernel exp(sign*2*pi*i*jk/n)); ``dst`` must
     not overlap ``src``. ``post = (out, tab, scale)``: then the ``rpost`` step from ``dst`` into
-    ``out`` (fused into the transform's launch when its rows are done one per work item)."""
+    ``out`` (fused into the transform's launch when its rows are done one per work item or in
+    lanes). ``pre = (z, tab)``: ``src`` holds ``n + 1`` values of half spectra per row and the
+    ``rpre`` step makes the rows to transform (into ``z``, unless fused in the lanes kernel)."""
     if B1 * B2 == 0:
         return
+    if pre is not None:
+        z, tab = pre
+        if n > 1 and factor(n) is not None and _lanes_fit(device, dtype, B1 * B2, n):
+            _lanes(device, dtype, src, dst, B1 * B2, B2, n, sign, scale, post, pre=tab)
+            return
+        pointwise(device, dtype, "rpre", src, z, B1, B2, n, 0, 1.0, tab)
+        src = z
     if n == 1:
         ones = _table(device, ("one",), dtype, lambda: np.ones(1))
         pointwise(device, dtype, "cmul", src, dst, B1, B2, 1, 1, scale, ones)
@@ -295,10 +304,11 @@ def _lanes_fit(device, dtype, rows: int, n: int) -> bool:
     return getattr(device, "kind", None) == "cpu" and 2 * rows >= L and 2 * n * L * dtype.itemsize <= LANES_BYTES
 
 
-def _lanes(device, dtype, src, dst, rows, B2, n, sign, scale, post=None):
+def _lanes(device, dtype, src, dst, rows, B2, n, sign, scale, post=None, pre=None):
     """The transform of ``rows`` rows (row ``r`` is ``(r // B2, r % B2)``) in SIMD lanes, one launch;
     with ``post`` its ``rpost`` step is fused (the transform goes from the lanes straight to
-    ``post``'s output, ``dst`` is not written)."""
+    ``post``'s output, ``dst`` is not written); with ``pre`` (the ``rpre`` table) the ``rpre``
+    step on the source rows (``n + 1`` values each) is."""
     L = LANES[dtype.name]
     radices = tuple(factor(n))
     plan = _plan(n, radices)
@@ -307,8 +317,11 @@ def _lanes(device, dtype, src, dst, rows, B2, n, sign, scale, post=None):
     threads = _threads(device)
     gpw = -(-groups // min(groups, 2 * threads))
     nwork = -(-groups // gpw)
-    scr = device.allocator.alloc(nwork * 2 * n * L * dtype.itemsize)
-    if post is None:
+    scr = device.allocator.alloc(nwork * 2 * (n + 1) * L * dtype.itemsize)
+    if pre is not None:
+        assert post is None
+        out, ptab, flag = dst, pre._realize().buffer.ptr, 2
+    elif post is None:
         out, ptab, flag = dst, 0, 0
     else:
         out, tab, pscale = post

@@ -10,15 +10,18 @@ and one of imaginary parts) into a scratch buffer in *lane layout* (vector ``2j`
 of element ``j``, ``2j + 1`` its imaginary parts); the Stockham passes go back and forth between
 two such buffers (unit stride everywhere, so every radix of kernels.fft.RADICES serves at every
 pass); the result is scattered into the output rows times ``scale``, or, with ``post``, goes
-through the real transform's ``rpost`` step (kernels.fft_pointwise) on its way out. The rows of a
+through the real transform's ``rpost`` step (kernels.fft_pointwise) on its way out; with ``pre``
+the inverse real transform's ``rpre`` step runs on the gathered rows first. The rows of a
 last, partial group are the last row repeated: those lanes compute the last row's values again,
 bit for bit (lanes are independent), and store them onto the same addresses.
 
 Slots: ``n, rows, B2, gpw, P, scale, sign`` (scale and sign as float64 bits; row ``r`` is
 ``(r // B2, r % B2)`` of the operands), the source and output operands (five slots each, as in
-kernels.fft), the scratch pointer (per work item ``2 * n * L`` complex values), the pass twiddle
-table, ``post`` (1: the output has ``n + 1`` values per row from the ``rpost`` step), the
-``rpost`` table, then per pass ``(R, Ns, twoff)`` as in the stockham phase. Work item ``w``
+kernels.fft), the scratch pointer (per work item ``2 * (n + 1) * L`` complex values), the pass
+twiddle table, ``mode`` (0: a complex transform; 1 ``post``: the output has ``n + 1`` values per
+row from the ``rpost`` step; 2 ``pre``: the source rows are ``n + 1`` values of half spectra, the
+``rpre`` step makes the rows transformed), the ``rpost``/``rpre`` table, then per pass
+``(R, Ns, twoff)`` as in the stockham phase. Work item ``w``
 transforms groups ``[w*gpw, (w+1)*gpw)`` with its own scratch (cache-resident, reused by its groups).
 
 Only loads, stores, vector arithmetic and element inserts/extracts: lowerable for NVPTX (where
@@ -219,12 +222,18 @@ def lanes(spec, module, fname, ft):
     out = _Op(b, ft, [slot(12 + i) for i in range(5)])
     scr = b.inttoptr(slot(17), vp)
     tw = b.inttoptr(slot(18), ft.as_pointer())
-    post = b.icmp_signed("!=", slot(19), zero)
+    post = b.icmp_signed("==", slot(19), one)
+    pre = b.icmp_signed("==", slot(19), const(I64, 2))
     ptab = b.inttoptr(slot(20), ft.as_pointer())
     align = 4 if ft is F32 else 8
     ngroups = b.sdiv(b.add(rows, const(I64, L - 1)), const(I64, L))
     last = b.sub(rows, one)
-    n2 = b.shl(n, one)
+    n2 = b.shl(b.add(n, one), one)  # vectors of a buffer: n + 1 lane pairs
+
+    def tab_at(k):
+        o = b.shl(k, one)
+        return (C.splat(b.load(b.gep(ptab, [o]))), C.splat(b.load(b.gep(ptab, [b.add(o, one)]))))
+
     with for_range(b, start, stop, name="w") as w:
         base = b.gep(scr, [b.mul(w, b.shl(n2, one))])
         bufs = (base, b.gep(base, [n2]))
@@ -244,17 +253,20 @@ def lanes(spec, module, fname, ft):
                 soffs.append(src.row(r1, r2))
                 ooffs.append(out.row(r1, r2))
             first = _Lanes(b, bufs[0], align)
-            _rows_loop(b, C, _Rows(C, src, soffs), n, None, first.store)
+            with b.if_else(pre) as (then, otherwise):
+                with then:  # half spectra X[0..n] into buffer 1, the rpre step into buffer 0
+                    half = _Lanes(b, bufs[1], align)
+                    _rows_loop(b, C, _Rows(C, src, soffs), b.add(n, one), None, half.store)
+                    with for_range(b, zero, n, name="z") as k:
+                        _point(b, C, "rpre", half, first, zero, zero, k, n, tab_at, C.k(1.0))
+                with otherwise:
+                    _rows_loop(b, C, _Rows(C, src, soffs), n, None, first.store)
             with for_range(b, zero, P, name="p") as p:
                 _pass_switch(b, C, fname, slot, p, bufs, tw, n, sg, align)
             res = _Lanes(b, b.select(b.icmp_signed("!=", b.and_(P, one), zero), bufs[1], bufs[0]), align)
             dst = _Rows(C, out, ooffs)
             with b.if_else(post) as (then, otherwise):
                 with then:  # X[0..n] of the real rows whose packing was transformed
-
-                    def tab_at(k):
-                        o = b.shl(k, one)
-                        return (C.splat(b.load(b.gep(ptab, [o]))), C.splat(b.load(b.gep(ptab, [b.add(o, one)]))))
 
                     def rpost(k):
                         rec = _Value()
