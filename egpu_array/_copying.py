@@ -20,7 +20,7 @@ from ._graph import LazyNode, View, contiguous_strides
 from ._manipulation import _axis, _check, _copy_into, _int, _new_output, _same_device, _sub_view, reshape
 from ._schedule import _collapse, _leaf_strides, pack_args
 from .kernels.cache import get_program
-from .kernels.copies import CopiesSpec, record_size, tile_of
+from .kernels.copies import CopiesSpec, record_size, tile_of, tiled_walk
 
 #: elements per work item of the multi-copy kernel (big pieces are split across threads)
 CHUNK = 1 << 15
@@ -63,15 +63,6 @@ def copy_pieces(pieces: list, out_dtype, device) -> None:
     items, records = [], []
     for k, ((src, _, dst), (cshape, src_st, dst_st, tiled)) in enumerate(zip(pieces, layouts)):
         pad = nd - len(cshape)
-        if tiled:  # work items count T x T blocks, in super-blocks of tiled x tiled blocks
-            tile = tile_of(out_dtype.itemsize)
-            t0, t1 = -(-cshape[-2] // tile), -(-cshape[-1] // tile)
-            tiled = min(GROUP, t0, t1)
-            n = math.prod(cshape[:-2]) * -(-t0 // tiled) * -(-t1 // tiled) * tiled * tiled
-            step = max(1, CHUNK // (tile * tile))
-        else:
-            n, step = math.prod(cshape), CHUNK
-        items += [v for lo in range(0, n, step) for v in (k, lo, min(lo + step, n))]
         sv = src.arg
         src_at = sv.buffer.ptr + sv.offset * src.dtype.itemsize
         dst_at = dst.buffer.ptr + dst.offset * out_dtype.itemsize
@@ -80,6 +71,12 @@ def copy_pieces(pieces: list, out_dtype, device) -> None:
             dst_at += (cshape[-2] - 1) * dst_st[-2] * out_dtype.itemsize
             src_st = list(src_st[:-2]) + [1, src_st[-1]]
             dst_st = list(dst_st[:-2]) + [-dst_st[-2], dst_st[-1]]
+        if tiled:  # work items count blocks (kernels.copies.tiled_walk: grouped or streamed)
+            triple = device.target.triple if device.host_memory else ""
+            tiled, n, step = tiled_walk(cshape, out_dtype.itemsize, dst_at, dst_st, GROUP, CHUNK, triple)
+        else:
+            n, step = math.prod(cshape), CHUNK
+        items += [v for lo in range(0, n, step) for v in (k, lo, min(lo + step, n))]
         records += [src_dtypes.index(src.dtype.name), int(tiled), src_at, dst_at]
         records += [1] * pad + list(cshape) + [0] * pad + list(src_st) + [0] * pad + list(dst_st)
     spec = CopiesSpec(out_dtype=out_dtype.name, src_dtypes=src_dtypes, ndim=nd)

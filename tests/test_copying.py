@@ -2,6 +2,8 @@
 (mixed-dtype promotion for concat/stack), empty pieces, strided and pending inputs, errors."""
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -267,3 +269,113 @@ def test_tiled_kernel_transposes_in_vector_registers():
     copies.generate(copies.CopiesSpec(out_dtype="float32", src_dtypes=("float32",), ndim=2), module, "k")
     asm = target.assembly(module)
     assert "vperm2" in asm and ("vunpck" in asm or "vshufps" in asm), "no register transpose in the kernel"
+
+
+# --- streamed transposing copies (non-temporal stores of whole destination lines) ---------------
+
+@contextlib.contextmanager
+def _streaming_from(nbytes):
+    """Stream tiled pieces from ``nbytes`` of destination on (small arrays take that path too)."""
+    from egpu_array.kernels import copies
+    saved = copies.STREAM_MIN_BYTES
+    copies.STREAM_MIN_BYTES = nbytes
+    try:
+        yield
+    finally:
+        copies.STREAM_MIN_BYTES = saved
+
+
+def _walks(fn):
+    """The tiling fields of the tiled pieces ``fn()`` copies (kernels.copies.tiled_walk's answers)."""
+    from egpu_array import _copying
+    seen, orig = [], _copying.tiled_walk
+
+    def spy(*args):
+        out = orig(*args)
+        seen.append(out[0])
+        return out
+    _copying.tiled_walk = spy
+    try:
+        fn()
+    finally:
+        _copying.tiled_walk = orig
+    return seen
+
+
+def test_tiled_walk_streams_only_large_aligned_destinations():
+    from egpu_array.kernels.copies import STREAMED, STREAM_MIN_BYTES, tiled_walk
+    x86, big = "x86_64-unknown-linux-gnu", [4096, 4096]
+    assert tiled_walk(big, 4, 1 << 20, [4096, 1], 32, 1 << 15, x86) == (STREAMED, 128 * 128, 32)
+    assert tiled_walk([2, 64, 64], 4, 1 << 20, [4096, 64, 1], 32, 1 << 15, x86)[0] != STREAMED  # small
+    assert tiled_walk(big, 4, 1 << 20, [4100, 1], 32, 1 << 15, x86)[0] != STREAMED  # rows not 32-byte aligned
+    assert tiled_walk(big, 4, (1 << 20) + 4, [4096, 1], 32, 1 << 15, x86)[0] != STREAMED  # start unaligned
+    assert tiled_walk(big, 1, 1 << 20, [4096, 1], 32, 1 << 15, x86)[0] != STREAMED  # 1-byte elements
+    assert tiled_walk(big, 4, 1 << 20, [4096, 1], 32, 1 << 15, "nvptx64-nvidia-cuda")[0] != STREAMED
+    assert tiled_walk(big, 4, 1 << 20, [4096, 1], 32, 1 << 15, "")[0] != STREAMED  # not host memory
+    assert STREAM_MIN_BYTES <= 4096 * 4096 * 4
+
+
+STREAM_WIDTHS = ["int16", "float32", "int64", "complex64", "complex128", "uint8", "bool"]
+
+
+@FAST
+@given(st.data())
+def test_streamed_transposing_copies_match_numpy(data):
+    """Streamed pieces (threshold lowered to 0): extents around multiples of the streamed block,
+    every element width (1-byte ones are never streamed), leading batch dimensions, strided and
+    reversed sources, rows aligned to 32 bytes or not (then the grouped walk), copies into views."""
+    from egpu_array.kernels.copies import tile_of
+    dtype = data.draw(st.sampled_from(STREAM_WIDTHS))
+    t = tile_of(np.dtype(dtype).itemsize, stream=True)
+    edge = st.builds(lambda k, d: max(1, k * t + d), st.integers(1, 3), st.sampled_from([-1, 0, 0, 1, 5]))
+    batch = tuple(data.draw(st.lists(st.integers(1, 3), max_size=2)))
+    shape = batch + (data.draw(edge), data.draw(edge))
+    step = data.draw(st.sampled_from([1, 1, 2, -1]))  # in the source rows: -1 reversed, 2 not tiled
+    flip = data.draw(st.booleans())  # reverse the source rows axis too (negative row stride)
+    a = _filled(tuple(shape[:-1]) + (shape[-1] * abs(step),), dtype)
+    view_a = a[..., ::step] if step != -1 else a[..., ::-1]
+    x = xp.asarray(a)
+    view = x[..., ::step] if step != -1 else x[..., ::-1]
+    if flip:
+        view, view_a = view[..., ::-1, :], view_a[..., ::-1, :]
+    perm = tuple(range(len(batch))) + (len(batch) + 1, len(batch))
+    expected = np.transpose(view_a, perm)
+    with _streaming_from(0):
+        walks = _walks(lambda: check(xp.asarray(xp.permute_dims(view, perm), copy=True), expected))
+        out = np.zeros(expected.shape[:-1] + (expected.shape[-1] + 3,), dtype=dtype)
+        y = xp.asarray(out)
+        y[..., 3:] = xp.permute_dims(view, perm)  # rows start 3 elements in: unaligned
+        out[..., 3:] = expected
+        check(y, out)
+    aligned = (expected.shape[-1] * np.dtype(dtype).itemsize) % 32 == 0
+    if walks and np.dtype(dtype).itemsize > 1 and aligned and xp.asarray(a).device.target.triple.startswith("x86_64"):
+        assert walks[0] == -1, walks  # the fresh output's rows are aligned: streamed
+
+
+def test_streamed_copy_at_the_default_threshold():
+    """A transposed copy past the default threshold (8 MiB) streams, batched and reversed too."""
+    a = np.arange(1536 * 1408, dtype=np.float32).reshape(1536, 1408)
+    x = xp.asarray(a)
+    walks = _walks(lambda: check(xp.asarray(x.T, copy=True), a.T))
+    if x.device.target.triple.startswith("x86_64"):
+        assert walks == [-1]
+    check(xp.asarray(x[::-1].T, copy=True), a[::-1].T)
+    b = a.reshape(2, 768, 1408)
+    check(xp.asarray(xp.permute_dims(xp.asarray(b), (0, 2, 1)), copy=True), np.transpose(b, (0, 2, 1)))
+
+
+def test_streamed_stores_only_in_the_x86_form():
+    """Non-temporal stores and the store fence are in the x86-64 kernel, not in the NVPTX one."""
+    from egpu_array.kernels import copies
+    from egpu_array.kernels.targets import host_target, nvptx_target
+    spec = copies.CopiesSpec(out_dtype="float32", src_dtypes=("float32",), ndim=2)
+    gpu = nvptx_target().new_module("copies_ptx")
+    copies.generate(spec, gpu, "k")
+    assert "nontemporal" not in str(gpu) and "x86" not in str(gpu)
+    target = host_target()
+    if not target.triple.startswith("x86_64") or "+avx2" not in target.features:
+        pytest.skip("host without AVX2")
+    module = target.new_module("copies_asm")
+    copies.generate(spec, module, "k")
+    asm = target.assembly(module)
+    assert "vmovntps" in asm and "sfence" in asm
