@@ -1,9 +1,9 @@
 """FFT benchmark on the cpu device against numpy.fft (pocketfft), in one process, interleaved.
 
-    python -m benchmarks fft [--repeats 5] [--cases c2c_1m,rfft_batch,fft2d] [--json]
+    python -m benchmarks fft [--repeats 5] [--cases c2c_1m,rfft_batch,fft2d,irfft_batch] [--json]
 
 Cases: a 2^20-point complex64 ``fft``; a batch of 1024 rows of 1024-point float32 ``rfft``; a
-2-D ``fftn`` of a 2048x2048 complex64 array. NumPy (>= 2) computes float32/complex64 in single
+2-D ``fftn`` of a 2048x2048 complex64 array; the ``irfft`` of the rfft batch's spectra. NumPy (>= 2) computes float32/complex64 in single
 precision on one thread; ours uses the device's threads (EGPU_ARRAY_NUM_THREADS). Each timing
 includes allocating the output and forcing the result (``synchronize``); the first call (compile,
 tables) is an untimed warm-up. The error of ours against NumPy's complex128 result is printed.
@@ -27,6 +27,7 @@ CASES = {
     "c2c_1m": "fft of 2^20 complex64",
     "rfft_batch": "rfft of 1024 x 1024 float32 (each row)",
     "fft2d": "fftn of 2048 x 2048 complex64",
+    "irfft_batch": "irfft of 1024 x 513 complex64 (each row)",
 }
 
 
@@ -36,6 +37,8 @@ def _inputs(name: str, rng):
         return (rng.standard_normal(n) + 1j * rng.standard_normal(n)).astype(np.complex64)
     if name == "rfft_batch":
         return rng.standard_normal((1024, 1024), dtype=np.float32)
+    if name == "irfft_batch":
+        return np.fft.rfft(rng.standard_normal((1024, 1024), dtype=np.float32)).astype(np.complex64)
     return (rng.standard_normal((2048, 2048)) + 1j * rng.standard_normal((2048, 2048))).astype(np.complex64)
 
 
@@ -57,6 +60,8 @@ def main(argv=None) -> int:
             "rfft_batch": (lambda: xp.fft.rfft(x), lambda: np.fft.rfft(a),
                            lambda: np.fft.rfft(a.astype(np.float64))),
             "fft2d": (lambda: xp.fft.fftn(x), lambda: np.fft.fftn(a), lambda: np.fft.fftn(a.astype(np.complex128))),
+            "irfft_batch": (lambda: xp.fft.irfft(x), lambda: np.fft.irfft(a),
+                            lambda: np.fft.irfft(a.astype(np.complex128))),
         }[name]
         ref = ref64()
         scale = np.linalg.norm(ref)
