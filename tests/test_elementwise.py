@@ -196,7 +196,15 @@ def _second_kw(name, dtype):
 
 
 def _binary_expected(name, npf, a, b):
-    return _np_call(npf, a, b)
+    """NumPy's result; for a complex64 ``pow`` the complex128 result rounded once, as for the unary
+    functions (NumPy's complex64 power is glibc's binary32 cpowf, up to ~27 ulp off per part, and
+    with the wrong sign of an overflowing part)."""
+    ref = _np_call(npf, a, b)
+    if name == "pow" and ref.dtype == np.complex64:
+        wide = {np.dtype(np.complex64): np.complex128, np.dtype(np.float32): np.float64}
+        a, b = (np.asarray(v).astype(wide.get(np.asarray(v).dtype, np.asarray(v).dtype)) for v in (a, b))
+        ref = _np_call(npf, a, b).astype(np.complex64)
+    return ref
 
 
 @pytest.mark.parametrize("name", sorted(BINARY))
@@ -208,7 +216,7 @@ def test_binary(name, data):
     x1, a1 = viewed(data.draw, xp, dtype, s1, **_element_kw(name, dtype))
     x2, a2 = viewed(data.draw, xp, dtype, s2, **_second_kw(name, dtype), **_element_kw(name, dtype))
     res = getattr(xp, name)(x1, x2)
-    assert_matches(res, _np_call(npf, a1, a2), _ulps(name, dtype, ulps), what=f"{name}({dtype})")
+    assert_matches(res, _binary_expected(name, npf, a1, a2), _ulps(name, dtype, ulps), what=f"{name}({dtype})")
 
 
 @pytest.mark.parametrize("name", sorted(BINARY))
@@ -224,9 +232,9 @@ def test_binary_python_scalar(name, data):
     x, a = viewed(data.draw, xp, dtype, shape, **({} if not scalar_first else _second_kw(name, dtype)), **ekw)
     py = s.item()
     if scalar_first:
-        res, expected = getattr(xp, name)(py, x), _np_call(npf, s, a)
+        res, expected = getattr(xp, name)(py, x), _binary_expected(name, npf, s, a)
     else:
-        res, expected = getattr(xp, name)(x, py), _np_call(npf, a, s)
+        res, expected = getattr(xp, name)(x, py), _binary_expected(name, npf, a, s)
     assert_matches(res, expected, _ulps(name, dtype, ulps), what=f"{name}({dtype}, scalar)")
 
 
@@ -241,7 +249,7 @@ def test_binary_mixed_dtypes(name, data):
     x1, a1 = viewed(data.draw, xp, d1, s1, **_element_kw(name, d1))
     x2, a2 = viewed(data.draw, xp, d2, s2, **_second_kw(name, d2), **_element_kw(name, d2))
     res = getattr(xp, name)(x1, x2)
-    expected = _np_call(npf, a1, a2)
+    expected = _binary_expected(name, npf, a1, a2)
     assert_matches(res, expected, _ulps(name, str(expected.dtype), ulps), what=f"{name}({d1}, {d2})")
 
 
@@ -411,13 +419,13 @@ def test_binary_operator(sym, data):
     x1, a1 = viewed(data.draw, xp, dtype, s1, **ekw)
     x2, a2 = viewed(data.draw, xp, dtype, s2, **_second_kw(name, dtype), **ekw)
     u = _ulps(name, dtype, ulps)
-    assert_matches(op(x1, x2), _np_call(npf, a1, a2), u, what=sym)
+    assert_matches(op(x1, x2), _binary_expected(name, npf, a1, a2), u, what=sym)
     # reflected: a Python scalar on the left
     s = np.asarray(data.draw(elements(dtype, **ekw)), dtype=dtype)
     if name in ("pow",) and dtype in INTEGER or "shift" in name:
         s = np.asarray(abs(int(s)) % 3, dtype=dtype)
         x2, a2 = viewed(data.draw, xp, dtype, s2, **_second_kw(name, dtype), **ekw)
-    assert_matches(op(s.item(), x2), _np_call(npf, s, a2), u, what=f"scalar {sym} array")
+    assert_matches(op(s.item(), x2), _binary_expected(name, npf, s, a2), u, what=f"scalar {sym} array")
     # in place: the result lands in x1's memory when dtype and shape stay
     if sym in INPLACE:
         shape = np.broadcast_shapes(s1, s2)

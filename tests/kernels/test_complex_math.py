@@ -9,7 +9,7 @@
   NumPy's (glibc's) own results, the bound covering both libraries' errors (ULP of |w|). log1p is
   compared with mpmath near 0, where NumPy's complex log1p (log of 1 + z) loses all digits;
 * the IR forms against the libm path they replace (complex_ops.HOST_LIBM), special grid, through a
-  JIT; pow's IR form (host kernels keep libm's cpow, NVPTX kernels use the IR) for accuracy too;
+  JIT; pow's IR form (host and NVPTX kernels both use it now) for accuracy too;
 * NVPTX: every function's kernel (complex64 and complex128 in turn) compiles for sm_80 without a
   refused call and assembles with ptxas (when installed).
 
