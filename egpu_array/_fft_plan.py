@@ -5,9 +5,12 @@ element ``j`` of row ``(b1, b2)`` is at ``ptr + (b1*bs1 + b2*bs2 + j*es)`` scala
 part ``im`` scalars further. :func:`c2c` computes a complex transform of length ``n`` from one
 operand into another:
 
-- lengths whose prime factors are 2, 3 and 5: Stockham passes of radix 8, 4, 2, 3, 5; all passes of a
-  row (or of a panel of rows along a non-last axis) in one work item when they fit in cache, else
-  one launch per pass with each pass cut in chunks;
+- lengths whose prime factors are 2, 3 and 5: Stockham passes of radix 8, 4, 2, 3, 5. On the cpu
+  device a batch goes through the lanes kernel (kernels/fft_lanes.py: 8 or 4 rows at once, one per
+  SIMD lane, the whole transform in one launch), and a few long rows as two such batches (the
+  four-step split, :func:`_four_step`). Otherwise all passes of a row (or of a panel of rows along
+  a non-last axis) in one work item when they fit in cache, else one launch per pass with each
+  pass cut in chunks;
 - other lengths: Bluestein's algorithm, a chirp multiply into rows of a 5-smooth length
   ``M >= 2n - 1``, a forward Stockham FFT, a pointwise product with the transformed chirp, an
   inverse FFT and a last chirp multiply into the destination.
@@ -42,6 +45,11 @@ PANEL_BYTES = 256
 COL_FUSE_BYTES = 1 << 17
 #: bytes of the two lane-layout buffers of a group of rows transformed in SIMD lanes (at most)
 LANES_BYTES = 1 << 18
+#: long rows (at most FOUR_STEP_MAX_ROWS of them) as two batches of lanes: the smaller factor's least
+FOUR_STEP_MIN = 64
+FOUR_STEP_MAX_ROWS = 8
+#: ... and rows of at least this many bytes (shorter ones: the passes are as fast, measured)
+FOUR_STEP_BYTES = 1 << 21
 
 
 @dataclass(frozen=True)
@@ -238,6 +246,10 @@ def _stockham(device, dtype, src, dst, B1, B2, n, sign, scale, post=None):
     if _lanes_fit(device, dtype, B1 * B2, n):
         _lanes(device, dtype, src, dst, B1 * B2, B2, n, sign, scale, post)
         return None
+    split = _four_step_split(device, dtype, B1 * B2, n)
+    if split is not None:
+        _four_step(device, dtype, src, dst, B1, B2, n, sign, scale, *split)
+        return post
     unit_out = dst.im == 1 and (dst.bs2 if col else dst.es) == 2
     unit_in = src.im == 1 and (src.bs2 if col else src.es) == 2
     radices = tuple(factor(n, allow8=unit_out, first8=unit_in and not col))
@@ -333,6 +345,43 @@ def _lanes(device, dtype, src, dst, rows, B2, n, sign, scale, post=None, pre=Non
     prog = get_program(device, FFTSpec(dtype.name, "lanes"))
     nbytes = rows * n * dtype.itemsize * 2
     launch(device, prog, slots, nwork, nbytes, rows * n * len(plan))
+
+
+def _four_step_split(device, dtype, rows: int, n: int):
+    """``(n1, n2)`` with ``n = n1 * n2`` (n1 the divisor nearest below sqrt(n)) when long rows go
+    as two batches of lanes (:func:`_four_step`): on the cpu device, for few rows too long for
+    the lanes themselves (of FOUR_STEP_BYTES at least), both factors at least FOUR_STEP_MIN and
+    within the lanes' size."""
+    if getattr(device, "kind", None) != "cpu" or rows > FOUR_STEP_MAX_ROWS or n * dtype.itemsize < FOUR_STEP_BYTES:
+        return None
+    n1 = max((d for d in range(1, math.isqrt(n) + 1) if n % d == 0), default=1)
+    n2 = n // n1
+    if n1 < FOUR_STEP_MIN or not _lanes_fit(device, dtype, n1, n2) or not _lanes_fit(device, dtype, n2, n1):
+        return None
+    return n1, n2
+
+
+def _four_step(device, dtype, src, dst, B1, B2, n, sign, scale, n1, n2):
+    """Each row as the matrix ``x[j1*n2 + j2]`` (n1 x n2): transforms of length n1 down its
+    columns (lanes, into ``t``), ``t[k1, j2] *= w^(k1*j2)`` (``w = exp(sign*2*pi*i/n)``, a cmul
+    with a cached table), transforms of length n2 along the rows of the product, each written
+    with the strides that put ``X[k1 + n1*k2]`` in place (lanes of adjacent outputs)."""
+    tab = _table(device, ("fourstep", n1, n2, sign), dtype,
+                 lambda: _expi(np.outer(np.arange(n1), np.arange(n2)).reshape(-1), n, sign))
+    alloc = device.allocator.alloc
+    t, u = alloc(n * dtype.itemsize), alloc(n * dtype.itemsize)
+    for r in range(B1 * B2):
+        so = (r // B2) * src.bs1 + (r % B2) * src.bs2
+        do = (r // B2) * dst.bs1 + (r % B2) * dst.bs2
+        item = dtype.itemsize // 2
+        cols = Opnd(src.buf, src.ptr + so * item, src.es * n2, 0, src.es, src.im)
+        tcols = Opnd(t, t.ptr, 2 * n2, 0, 2)
+        _lanes(device, dtype, cols, tcols, n2, n2, n1, sign, 1.0)
+        flat_t, flat_u = Opnd(t, t.ptr, 2, 0, 0), Opnd(u, u.ptr, 2, 0, 0)
+        pointwise(device, dtype, "cmul", flat_t, flat_u, 1, 1, n, n, 1.0, tab)
+        rows_u = Opnd(u, u.ptr, 2, 2 * n2, 0)
+        out = Opnd(dst.buf, dst.ptr + do * item, dst.es * n1, dst.es, 0, dst.im)
+        _lanes(device, dtype, rows_u, out, n1, 1, n2, sign, scale)
 
 
 def _bluestein(device, dtype, src, dst, B1, B2, n, sign, scale):

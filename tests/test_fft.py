@@ -403,3 +403,42 @@ def test_lanes_kernel_assembles_for_nvptx():
             assert res.returncode == 0, res.stderr.decode()[-2000:]
     if ptxas is None:
         pytest.skip("ptxas not found: PTX generated but not assembled")
+
+
+def test_long_rows_in_four_steps():
+    """Long rows on the cpu device go as two batches of lanes (columns, twiddles, rows written in
+    place of the transpose): powers of two, a mixed length with unequal factors, a strided source,
+    a few rows along a non-last axis, real transforms and Bluestein's padded length."""
+    rng = np.random.default_rng(6)
+    calls = []
+    orig = FP._four_step
+
+    def spy(*a, **kw):
+        calls.append(a[6])  # n
+        return orig(*a, **kw)
+
+    FP._four_step = spy
+    try:
+        cases = [((1 << 18,), "complex64", -1), ((1 << 17,), "complex128", -1), ((1024 * 243,), "complex128", -1),
+                 ((1 << 19,), "complex64", -1), ((1 << 18, 3), "complex64", 0)]
+        for shape, dtype, axis in cases:
+            x = (rng.standard_normal(shape) + 1j * rng.standard_normal(shape)).astype(dtype)
+            a = xp.asarray(x)
+            n = shape[axis]
+            if shape == (1 << 19,):  # every other element: a strided source
+                a, x, n = a[::2], x[::2], n // 2
+            before = len(calls)
+            got = F.fft(a, axis=axis)
+            _close(got, np.fft.fft(x.astype(np.complex128), axis=axis), dtype, n)
+            _close(F.ifft(got, axis=axis), x.astype(np.complex128), dtype, n)
+            assert len(calls) == before + 2, (shape, calls)  # the forward and the inverse
+        r = rng.standard_normal(1 << 19).astype(np.float32)
+        spec = F.rfft(xp.asarray(r))
+        _close(spec, np.fft.rfft(r.astype(np.float64)), "float32", 1 << 19)
+        _close(F.irfft(spec), r.astype(np.float64), "float32", 1 << 19)
+        p = rng.standard_normal(131071) + 1j * rng.standard_normal(131071)  # prime: Bluestein, M = 2^18
+        before = len(calls)
+        _close(F.fft(xp.asarray(p.astype(np.complex64))), np.fft.fft(p), "complex64", 131071)
+        assert calls[before:] == [1 << 18, 1 << 18]
+    finally:
+        FP._four_step = orig
