@@ -308,7 +308,9 @@ def test_tiled_walk_streams_only_large_aligned_destinations():
     assert tiled_walk(big, 4, 1 << 20, [4096, 1], 32, 1 << 15, x86) == (STREAMED, 128 * 128, 32)
     assert tiled_walk([2, 64, 64], 4, 1 << 20, [4096, 64, 1], 32, 1 << 15, x86)[0] != STREAMED  # small
     assert tiled_walk(big, 4, 1 << 20, [4100, 1], 32, 1 << 15, x86)[0] != STREAMED  # rows not 32-byte aligned
-    assert tiled_walk(big, 4, (1 << 20) + 4, [4096, 1], 32, 1 << 15, x86)[0] != STREAMED  # start unaligned
+    assert tiled_walk(big, 4, 1 << 20, [4104, 1], 32, 1 << 15, x86)[0] != STREAMED  # 32 but not 64
+    assert tiled_walk(big, 4, (1 << 20) + 32, [4096, 1], 32, 1 << 15, x86)[0] != STREAMED  # start unaligned
+    assert tiled_walk(big, 4, 1 << 20, [-4096, 1], 32, 1 << 15, x86)[0] == STREAMED  # rows walked backwards
     assert tiled_walk(big, 1, 1 << 20, [4096, 1], 32, 1 << 15, x86)[0] != STREAMED  # 1-byte elements
     assert tiled_walk(big, 4, 1 << 20, [4096, 1], 32, 1 << 15, "nvptx64-nvidia-cuda")[0] != STREAMED
     assert tiled_walk(big, 4, 1 << 20, [4096, 1], 32, 1 << 15, "")[0] != STREAMED  # not host memory
@@ -323,7 +325,7 @@ STREAM_WIDTHS = ["int16", "float32", "int64", "complex64", "complex128", "uint8"
 def test_streamed_transposing_copies_match_numpy(data):
     """Streamed pieces (threshold lowered to 0): extents around multiples of the streamed block,
     every element width (1-byte ones are never streamed), leading batch dimensions, strided and
-    reversed sources, rows aligned to 32 bytes or not (then the grouped walk), copies into views."""
+    reversed sources, rows on cache-line boundaries or not (then the grouped walk), copies into views."""
     from egpu_array.kernels.copies import tile_of
     dtype = data.draw(st.sampled_from(STREAM_WIDTHS))
     t = tile_of(np.dtype(dtype).itemsize, stream=True)
@@ -347,7 +349,7 @@ def test_streamed_transposing_copies_match_numpy(data):
         y[..., 3:] = xp.permute_dims(view, perm)  # rows start 3 elements in: unaligned
         out[..., 3:] = expected
         check(y, out)
-    aligned = (expected.shape[-1] * np.dtype(dtype).itemsize) % 32 == 0
+    aligned = (expected.shape[-1] * np.dtype(dtype).itemsize) % 64 == 0
     if walks and np.dtype(dtype).itemsize > 1 and aligned and xp.asarray(a).device.target.triple.startswith("x86_64"):
         assert walks[0] == -1, walks  # the fresh output's rows are aligned: streamed
 

@@ -24,7 +24,7 @@ blocks instead of elements. A full block of a same-dtype copy is moved with vect
 shuffles (a transpose in registers) and vector stores; edge blocks and casts element by element.
 
 A *streamed* tiled piece (:func:`tiled_walk`: a destination of :data:`STREAM_MIN_BYTES` or more,
-rows 32-byte aligned, on an x86-64 host) writes its full blocks with non-temporal stores, whole
+rows on cache-line boundaries, on an x86-64 host) writes its full blocks with non-temporal stores, whole
 destination lines at a time: the destination is not read into the cache before it is written
 (no read-for-ownership: a third less memory traffic) and does not evict the source. Its blocks are
 twice as wide (:func:`tile_of` with ``stream``) and go along the source's rows (the source is read
@@ -77,13 +77,14 @@ def tiled_walk(cshape, itemsize: int, dst_at: int, dst_st, group: int, chunk: in
     ``cshape``/``dst_st``: the piece's extents and destination strides (elements) as recorded,
     ``dst_at`` its destination address, ``group`` the super-block side limit (blocks), ``chunk``
     the elements per work item. Streamed (:data:`STREAMED`) when :func:`streams` holds for the
-    target, the destination has :data:`STREAM_MIN_BYTES` or more, its rows start on 32-byte
-    boundaries and a block's destination row is at least a cache line (not 1-byte elements)."""
+    target, the destination has :data:`STREAM_MIN_BYTES` or more, its rows start on cache-line
+    boundaries (the blocks' rows are whole lines: streamed parts of lines gain nothing, measured)
+    and a block's destination row is at least a cache line (not 1-byte elements)."""
     lead = 1
     for n in cshape[:-2]:
         lead *= n
     stream = (streams(triple) and itemsize > 1 and lead * cshape[-2] * cshape[-1] * itemsize >= STREAM_MIN_BYTES
-              and dst_at % VECTOR_BYTES == 0 and (dst_st[-2] * itemsize) % VECTOR_BYTES == 0)
+              and dst_at % LINE_BYTES == 0 and (dst_st[-2] * itemsize) % LINE_BYTES == 0)
     tile = tile_of(itemsize, stream)
     t0, t1 = -(-cshape[-2] // tile), -(-cshape[-1] // tile)
     step = max(1, chunk // (tile * tile))
