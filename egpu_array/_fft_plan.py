@@ -217,16 +217,17 @@ def c2c(device, dtype, src: Opnd, dst: Opnd, B1: int, B2: int, n: int, sign: int
     """``dst = scale * DFT_n(src)`` along the rows (kernel exp(sign*2*pi*i*jk/n)); ``dst`` must
     not overlap ``src``. ``post = (out, tab, scale)``: then the ``rpost`` step from ``dst`` into
     ``out`` (fused into the transform's launch when its rows are done one per work item or in
-    lanes). ``pre = (z, tab)``: ``src`` holds ``n + 1`` values of half spectra per row and the
-    ``rpre`` step makes the rows to transform (into ``z``, unless fused in the lanes kernel)."""
+    lanes). ``pre`` (the ``rpre`` table): ``src`` holds ``n + 1`` values of half spectra per row
+    and the ``rpre`` step makes the rows to transform (fused in the lanes kernel, else into a
+    temporary ``(B1, n, B2)`` buffer)."""
     if B1 * B2 == 0:
         return
     if pre is not None:
-        z, tab = pre
         if n > 1 and factor(n) is not None and _lanes_fit(device, dtype, B1 * B2, n):
-            _lanes(device, dtype, src, dst, B1 * B2, B2, n, sign, scale, post, pre=tab)
+            _lanes(device, dtype, src, dst, B1 * B2, B2, n, sign, scale, post, pre=pre)
             return
-        pointwise(device, dtype, "rpre", src, z, B1, B2, n, 0, 1.0, tab)
+        z = rows_layout(device.allocator.alloc(B1 * n * B2 * dtype.itemsize), dtype, B1, n, B2)
+        pointwise(device, dtype, "rpre", src, z, B1, B2, n, 0, 1.0, pre)
         src = z
     if n == 1:
         ones = _table(device, ("one",), dtype, lambda: np.ones(1))

@@ -204,10 +204,8 @@ def _c2r_axis(func, x: Array, n: int, axis: int, scale: float) -> Array:
     buf, out = _new_out(dev, rdt, shape)
     if B1 * B2:
         src, _, _ = _rows(x, axis, cdt)
-        zbuf = dev.allocator.alloc(B1 * h * B2 * cdt.itemsize)
-        z = rows_layout(zbuf, cdt, B1, h, B2)
         c2c(dev, cdt, src, rows_layout(buf, cdt, B1, h, B2, real=True), B1, B2, h, 1, scale,
-            pre=(z, real_table(dev, cdt, n, 1)))
+            pre=real_table(dev, cdt, n, 1))
     return out
 
 
