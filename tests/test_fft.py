@@ -339,7 +339,9 @@ def test_lanes_and_rows_agree_on_a_big_batch():
     """A batch big enough for several work items and threads, and a length at the lanes' size
     limit: the lanes kernel matches the one-row-at-a-time kernels (forced by a zero size limit)."""
     rng = np.random.default_rng(5)
-    for dtype, n in (("float32", 4096), ("float64", 2048)):
+    for dtype, n in (("float32", 8192), ("float64", 8192)):
+        cdt = np.dtype(CDT[dtype])
+        assert 2 * (n // 2) * LANES[cdt.name] * cdt.itemsize == FP.LANES_BYTES  # the longest rows in lanes
         x = rng.standard_normal((203, n)).astype(dtype)
         a = xp.asarray(x)
         with _lanes_calls() as calls:
