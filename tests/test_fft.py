@@ -408,9 +408,10 @@ def test_lanes_kernel_assembles_for_nvptx():
 
 
 def test_long_rows_in_four_steps():
-    """Long rows on the cpu device go as two batches of lanes (columns, twiddles, rows written in
+    """Rows too long for the lanes go as two batches of lanes (columns, twiddles, rows written in
     place of the transpose): powers of two, a mixed length with unequal factors, a strided source,
-    a few rows along a non-last axis, real transforms and Bluestein's padded length."""
+    batches along the last and other axes (in chunks, in groups), real transforms and Bluestein's
+    padded length."""
     rng = np.random.default_rng(6)
     calls = []
     orig = FP._four_step
@@ -422,7 +423,9 @@ def test_long_rows_in_four_steps():
     FP._four_step = spy
     try:
         cases = [((1 << 18,), "complex64", -1), ((1 << 17,), "complex128", -1), ((1024 * 243,), "complex128", -1),
-                 ((1 << 19,), "complex64", -1), ((1 << 18, 3), "complex64", 0)]
+                 ((1 << 19,), "complex64", -1), ((1 << 18, 3), "complex64", 0),
+                 ((10, 1 << 17), "complex64", -1),  # rows in chunks of 8 MiB: 8 + 2
+                 ((2, 1 << 16, 3), "complex128", 1)]  # two groups of three rows
         for shape, dtype, axis in cases:
             x = (rng.standard_normal(shape) + 1j * rng.standard_normal(shape)).astype(dtype)
             a = xp.asarray(x)
