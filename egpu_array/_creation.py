@@ -28,15 +28,17 @@ def _check_dtype(func: str, dtype):
     return dtype
 
 
+#: Python scalar types in promotion order, with the default dtype of each (subclasses count:
+#: numpy.float64 is a float, numpy.complex128 a complex)
+_SCALAR_DEFAULTS = ((bool, dt.bool), (int, dt.int64), (float, dt.float64), (complex, dt.complex128))
+
+
 def _infer_scalar_dtype(seq_flat: list):
-    kinds = {type(v) for v in seq_flat}
-    if kinds <= {bool}:
-        return dt.bool
-    if kinds <= {bool, int}:
-        return dt.int64
-    if kinds <= {bool, int, float}:
-        return dt.float64
-    return dt.complex128
+    """The default dtype of the widest kind among Python scalars (bool < int < float < complex)."""
+    rank = 0
+    for v in seq_flat:
+        rank = max(rank, next(k for k, (t, _) in enumerate(_SCALAR_DEFAULTS) if isinstance(v, t)))
+    return _SCALAR_DEFAULTS[rank][1]
 
 
 def _flatten(obj, out: list) -> bool:

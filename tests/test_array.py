@@ -92,6 +92,10 @@ def test_asarray_dtypes_and_copy():
     assert xp.asarray(3.0).dtype == xp.float64
     assert xp.asarray([1, 2.5]).dtype == xp.float64
     assert xp.asarray(1j).dtype == xp.complex128
+    # NumPy scalars that subclass Python's (numpy.float64 is a float): their kind, not complex128
+    assert xp.asarray(np.float64(2.0)).dtype == xp.float64 and float(xp.asarray(np.float64(2.0))) == 2.0
+    assert xp.asarray([np.float64(1.0), 2]).dtype == xp.float64
+    assert xp.asarray(np.complex128(1j)).dtype == xp.complex128
     h = np.arange(3.0)
     shared = xp.asarray(h, copy=False, device="cpu")  # host memory: shared
     h[0] = 9
