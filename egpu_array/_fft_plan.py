@@ -47,10 +47,12 @@ COL_FUSE_BYTES = 1 << 17
 #: L2 cache of the host: 4096-point rows measured 1.5-3x faster in lanes than in four steps)
 LANES_BYTES = 1 << 19
 #: rows too long for the lanes as two batches of lanes: the smaller factor's least, the least
-#: bytes of the batch (smaller ones: the passes are as fast, measured), bytes per chunk of rows
+#: bytes of the batch (smaller ones: the passes are as fast, measured), bytes per chunk of rows,
+#: the longest rows (its twiddle table has n values, kept on the device)
 FOUR_STEP_MIN = 64
 FOUR_STEP_BYTES = 1 << 21
 FOUR_STEP_CHUNK = 1 << 23
+FOUR_STEP_MAX = 1 << 22
 
 
 @dataclass(frozen=True)
@@ -352,9 +354,10 @@ def _lanes(device, dtype, src, dst, rows, B2, n, sign, scale, post=None, pre=Non
 def _four_step_split(device, dtype, rows: int, n: int):
     """``(n1, n2)`` with ``n = n1 * n2`` (n1 the divisor nearest below sqrt(n)) when rows go as
     two batches of lanes (:func:`_four_step`): on the cpu device, for rows too long for the lanes
-    themselves, a batch of FOUR_STEP_BYTES at least, both factors at least FOUR_STEP_MIN and
-    within the lanes' size."""
-    if getattr(device, "kind", None) != "cpu" or rows * n * dtype.itemsize < FOUR_STEP_BYTES:
+    themselves, a batch of FOUR_STEP_BYTES at least, rows up to FOUR_STEP_MAX, both factors at
+    least FOUR_STEP_MIN and within the lanes' size."""
+    if (getattr(device, "kind", None) != "cpu" or rows * n * dtype.itemsize < FOUR_STEP_BYTES
+            or n > FOUR_STEP_MAX):
         return None
     n1 = max((d for d in range(1, math.isqrt(n) + 1) if n % d == 0), default=1)
     n2 = n // n1

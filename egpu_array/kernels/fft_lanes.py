@@ -24,8 +24,13 @@ row from the ``rpost`` step; 2 ``pre``: the source rows are ``n + 1`` values of 
 ``(R, Ns, twoff)`` as in the stockham phase. Work item ``w``
 transforms groups ``[w*gpw, (w+1)*gpw)`` with its own scratch (cache-resident, reused by its groups).
 
-Only loads, stores, vector arithmetic and element inserts/extracts: lowerable for NVPTX (where
-the vectors are split into scalars; the cuda device has its own plans).
+Element ``j`` of the group's rows moves as whole vectors where the layout allows: rows with
+adjacent pairs (``es == 2, im == 1``) as one vector load/store per row and an in-register L x L
+transpose (``H = L/2`` elements at a time; AVX unpack/permute shuffles), lanes side by side in
+memory (a group along a non-last axis) as two vectors and a shuffle; else element by element.
+
+Only loads, stores, vector arithmetic, shuffles and element inserts/extracts: lowerable for NVPTX
+(where the vectors are split into scalars; the cuda device keeps its own plans).
 """
 from __future__ import annotations
 
