@@ -30,12 +30,12 @@ from contextlib import contextmanager
 
 from llvmlite import ir
 
-from .elementwise import Leaves, Operand, dtype_named, emit_expr
-from .irb import F64, I1, I32, I64, add_offsets, const, for_range
+from .elementwise import Leaves, emit_expr
+from .irb import I1, I32, I64, add_offsets, const, for_range
 from .ops import cast
 from .ptx import ENTRY_SUFFIX, _mark_kernel, _sreg
-from .reduction import (ReduceArgs, _arg_better, _combine, _const_of, _finish, _flat, _partials, _store_value,
-                        _unflat, generate_reduction, identity_of, load_partial, reduce_arg_layout)
+from .reduction import (FinalizeArgs, ReduceArgs, _arg_better, _combine, _const_of, _flat, _partials,
+                        _store_value, _unflat, generate_reduction, identity_of, reduce_arg_layout)
 from .spec import REDUCE_OPS, ReduceSpec
 
 __all__ = ["generate", "block_reducible", "launch_mode", "Intrinsics", "LAUNCH_MODE", "warp_combine",
@@ -131,7 +131,6 @@ def generate(spec, module: ir.Module, fname: str, intr: Intrinsics | None = None
         return generate_reduction(spec, module, fname)
     intr = intr or Intrinsics()
     fn, b, args, n_items, ra, lay = block_entry(module, fname, spec)
-    nk = spec.n_kept
     nchunks, chunk, all_strides, total_red = ra.nchunks, ra.chunk, ra.all_strides, ra.total_red
     acc = (_ArgBest if spec.op in ("argmax", "argmin") else _Accumulate)(spec, ra)
     tid, ntid = intr.sreg(b, "tid.x"), intr.sreg(b, "ntid.x")
@@ -273,47 +272,14 @@ def _generate_block_finalize(spec, module, fname, lay, intr) -> None:
     fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [I64.as_pointer()]), name=fname + ENTRY_SUFFIX)
     (args,) = fn.args
     b = ir.IRBuilder(fn.append_basic_block("entry"))
-    slot = lambda k: b.load(b.gep(args, [const(I64, k)]))  # noqa: E731
-    nk, nd = spec.n_kept, spec.n_kept + spec.n_red
-    acc_dt, out_dt = dtype_named(spec.acc_dtype), dtype_named(spec.out_dtype)
-    out = Operand(b, args, out_dt, *lay["operands"][0], nd)
-    part = _partials(b, args, lay, acc_dt)
-    nchunks = slot(lay["nchunks"])
-    divisor = b.bitcast(slot(lay["divisor"]), F64)
-    kept = [slot(d) for d in range(nk)]
-    n_out = const(I64, 1)
-    for n in kept:
-        n_out = b.mul(n_out, n)
-    like = _const_of(acc_dt, identity_of(spec.op, acc_dt))
-    init = _flat(like)
-
-    def merge(b, a, o):
-        return _flat(_combine(b, spec.op, acc_dt, _unflat(a, like), _unflat(o, like)))
+    fa = FinalizeArgs(b, args, spec, lay)
     tid, ntid = intr.sreg(b, "tid.x"), intr.sreg(b, "ntid.x")
-    shared = shared_array(module, fname + "_shared", intr.warp * len(init), intr)
-    with block_stride_loop(b, intr, n_out, "o") as o:
-        base = b.mul(o, nchunks)
-        pre = b.block
-        head, body, done = (b.append_basic_block(n) for n in ("c.head", "c.body", "c.done"))
-        b.branch(head)
-        b.position_at_end(head)
-        c = b.phi(I64)
-        c.add_incoming(tid, pre)
-        phis = [b.phi(v.type) for v in init]
-        for p, v in zip(phis, init):
-            p.add_incoming(v, pre)
-        b.cbranch(b.icmp_signed("<", c, nchunks), body, done)
-        b.position_at_end(body)
-        new = merge(b, phis, _flat(load_partial(b, part, b.add(base, c))))
-        for p, v in zip(phis, new):
-            p.add_incoming(v, b.block)
-        c.add_incoming(b.add(c, ntid), b.block)
-        b.branch(head)
-        b.position_at_end(done)
-        total = block_combine(b, intr, merge, phis, init, shared, tid, ntid)
+    shared = shared_array(module, fname + "_shared", intr.warp * len(fa.init), intr)
+    with block_stride_loop(b, intr, fa.n_out, "o") as o:
+        mine = fa.combine_chunks(o, tid, ntid)
+        total = block_combine(b, intr, fa.merge, mine, fa.init, shared, tid, ntid)
         with b.if_then(b.icmp_unsigned("==", tid, const(I64, 0))):
-            (kb,) = add_offsets(b, o, kept, [out.strides], [const(I64, 0)])
-            _store_value(b, out, kb, _finish(b, spec, acc_dt, out_dt, _unflat(total, like), divisor))
+            fa.store(o, total)
         intr.barrier(b)  # the shared slots are reused by the next output
     b.ret_void()
     _mark_kernel(module, fn)

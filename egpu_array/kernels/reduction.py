@@ -297,45 +297,69 @@ def _finish(b, spec, acc_dt, out_dt, result, divisor):
     return cast(b, acc_dt, out_dt, result)
 
 
+class FinalizeArgs:
+    """What phase 2 of a chunked reduction reads from its slots: the kept extents and their
+    product ``n_out``, the output operand, the partials, the chunk count, the divisor, the
+    accumulator's identity (``like``, ``init`` flat) and its merge of flat values."""
+
+    def __init__(self, b, args, spec: ReduceSpec, lay: dict):
+        slot = lambda k: b.load(b.gep(args, [const(I64, k)]))  # noqa: E731
+        nk, nd = spec.n_kept, spec.n_kept + spec.n_red
+        self.spec, self.b = spec, b
+        self.kept = [slot(d) for d in range(nk)]
+        self.acc_dt, self.out_dt = dtype_named(spec.acc_dtype), dtype_named(spec.out_dtype)
+        self.out = Operand(b, args, self.out_dt, *lay["operands"][0], nd)
+        self.part = _partials(b, args, lay, self.acc_dt)
+        self.nchunks = slot(lay["nchunks"])
+        self.divisor = b.bitcast(slot(lay["divisor"]), F64)
+        self.n_out = const(I64, 1)
+        for n in self.kept:
+            self.n_out = b.mul(self.n_out, n)
+        self.like = _const_of(self.acc_dt, identity_of(spec.op, self.acc_dt))
+        self.init = _flat(self.like)
+        self.op = {"cumsum": "sum", "cumprod": "prod"}.get(spec.op, spec.op)
+
+    def merge(self, b, a: list, o: list) -> list:
+        return _flat(_combine(b, self.op, self.acc_dt, _unflat(a, self.like), _unflat(o, self.like)))
+
+    def combine_chunks(self, o, first, step) -> list:
+        """Flat merge of output ``o``'s partials ``first, first + step, ... < nchunks``."""
+        b = self.b
+        base = b.mul(o, self.nchunks)
+        pre = b.block
+        head, body, done = (b.append_basic_block(n) for n in ("c.head", "c.body", "c.done"))
+        b.branch(head)
+        b.position_at_end(head)
+        c = b.phi(I64)
+        c.add_incoming(first, pre)
+        phis = [b.phi(v.type) for v in self.init]
+        for p, v in zip(phis, self.init):
+            p.add_incoming(v, pre)
+        b.cbranch(b.icmp_signed("<", c, self.nchunks), body, done)
+        b.position_at_end(body)
+        new = self.merge(b, phis, _flat(load_partial(b, self.part, b.add(base, c))))
+        for p, v in zip(phis, new):
+            p.add_incoming(v, b.block)
+        c.add_incoming(b.add(c, step), b.block)
+        b.branch(head)
+        b.position_at_end(done)
+        return phis
+
+    def store(self, o, flat: list) -> None:
+        """Post-op, cast and store of output ``o``'s total."""
+        b = self.b
+        (kb,) = add_offsets(b, o, self.kept, [self.out.strides], [const(I64, 0)])
+        _store_value(b, self.out, kb, _finish(b, self.spec, self.acc_dt, self.out_dt, _unflat(flat, self.like),
+                                             self.divisor))
+
+
 def _generate_finalize(spec: ReduceSpec, module: ir.Module, fname: str, lay: dict) -> None:
     """Phase 2 of a chunked reduction, ``void NAME(i64* args)``: combine each output's partial
     accumulators, apply the post-op and store. The launcher runs it once, after every chunk."""
     fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [I64.as_pointer()]), name=fname)
     (args,) = fn.args
     b = ir.IRBuilder(fn.append_basic_block("entry"))
-    slot = lambda k: b.load(b.gep(args, [const(I64, k)]))  # noqa: E731
-    nk, nd = spec.n_kept, spec.n_kept + spec.n_red
-    kept = [slot(d) for d in range(nk)]
-    acc_dt, out_dt = dtype_named(spec.acc_dtype), dtype_named(spec.out_dtype)
-    out = Operand(b, args, out_dt, *lay["operands"][0], nd)
-    part = _partials(b, args, lay, acc_dt)
-    nchunks = slot(lay["nchunks"])
-    divisor = b.bitcast(slot(lay["divisor"]), F64)
-    n_out = const(I64, 1)
-    for n in kept:
-        n_out = b.mul(n_out, n)
-    init = _const_of(acc_dt, identity_of(spec.op, acc_dt))
-    with for_range(b, const(I64, 0), n_out, name="o") as o:
-        base = b.mul(o, nchunks)
-        pre = b.block
-        head, body, done = (b.append_basic_block(n) for n in ("c.head", "c.body", "c.done"))
-        b.branch(head)
-        b.position_at_end(head)
-        c = b.phi(I64)
-        c.add_incoming(const(I64, 0), pre)
-        phis = [b.phi(v.type) for v in _flat(init)]
-        for p, v in zip(phis, _flat(init)):
-            p.add_incoming(v, pre)
-        b.cbranch(b.icmp_signed("<", c, nchunks), body, done)
-        b.position_at_end(body)
-        v = load_partial(b, part, b.add(base, c))
-        acc = _combine(b, {"cumsum": "sum", "cumprod": "prod"}.get(spec.op, spec.op), acc_dt,
-                       _unflat(phis, init), v)
-        for p, v2 in zip(phis, _flat(acc)):
-            p.add_incoming(v2, b.block)
-        c.add_incoming(b.add(c, const(I64, 1)), b.block)
-        b.branch(head)
-        b.position_at_end(done)
-        (kb,) = add_offsets(b, o, kept, [out.strides], [const(I64, 0)])
-        _store_value(b, out, kb, _finish(b, spec, acc_dt, out_dt, _unflat(phis, init), divisor))
+    fa = FinalizeArgs(b, args, spec, lay)
+    with for_range(b, const(I64, 0), fa.n_out, name="o") as o:
+        fa.store(o, fa.combine_chunks(o, const(I64, 0), const(I64, 1)))
     b.ret_void()
