@@ -278,21 +278,8 @@ def test_random_shapes_and_layouts(m, n, k, dtype, la, lb):
 def test_transposed_and_strided(la, lb):
     dtype = "float32"
     m, n, k = 37, 70, 21
-
-    def make(rows, cols, how):
-        if how == "t":
-            h = rng.standard_normal((cols, rows)).astype(dtype)
-            return h.T, xp.asarray(h, device=DEV).mT
-        if how == "step":
-            h = rng.standard_normal((2 * rows, 3 * cols)).astype(dtype)
-            return h[::2, ::3], xp.asarray(h, device=DEV)[::2, ::3]
-        if how == "neg":
-            h = rng.standard_normal((rows, cols)).astype(dtype)
-            return h[::-1, ::-1], xp.asarray(h, device=DEV)[::-1, ::-1]
-        h = rng.standard_normal((rows, cols)).astype(dtype)
-        return h, xp.asarray(h, device=DEV)
-    ha, da = make(m, k, la)
-    hb, db = make(k, n, lb)
+    ha, da = _make(m, k, la, dtype)
+    hb, db = _make(k, n, lb, dtype)
     _check(da @ db, ha @ hb, k, dtype)
     _last_launch_clean()
 
