@@ -47,11 +47,32 @@ LANES = {"complex64": 8, "complex128": 4}
 LANES_FIXED = 21
 
 
+class _Contract:
+    """An IRBuilder whose float add/sub/mul carry the ``contract`` flag: a product and the sum it
+    feeds may become one FMA (one rounding instead of two)."""
+
+    def __init__(self, b):
+        self._b = b
+
+    def __getattr__(self, name):
+        return getattr(self._b, name)
+
+    def fadd(self, x, y, name=""):
+        return self._b.fadd(x, y, name, flags=("contract",))
+
+    def fsub(self, x, y, name=""):
+        return self._b.fsub(x, y, name, flags=("contract",))
+
+    def fmul(self, x, y, name=""):
+        return self._b.fmul(x, y, name, flags=("contract",))
+
+
 class _CV(_C):
-    """Complex helpers on ``<L x float>`` vectors (constants are splats)."""
+    """Complex helpers on ``<L x float>`` vectors (constants are splats; products and sums may
+    fuse into FMAs)."""
 
     def __init__(self, b, ft, L):
-        super().__init__(b, ft)
+        super().__init__(_Contract(b), ft)
         self.vt = ir.VectorType(ft, L)
         self.L = L
         self.align = 4 if ft is F32 else 8
