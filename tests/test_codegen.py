@@ -1,4 +1,5 @@
 """Generated code: vector instructions of the host's width, and kernels reused across shapes."""
+import os
 import platform
 
 import llvmlite.binding as llvm
@@ -52,3 +53,27 @@ def test_sum_reduction_is_vectorized():
     asm = _asm(spec, generate_reduction)
     assert f"%{_vector_register()}" in asm
     assert "vaddpd" in asm and "vcvtps2pd" in asm   # float32 accumulated in float64 vectors
+
+
+def test_jit_engines_own_their_target_machines():
+    """Every JIT engine gets a target machine of its own: an engine frees its target machine when
+    disposed, and engines that shared the host target's (the cpu and sim devices) freed it twice
+    when one was garbage-collected, a segfault seen once in the suite. Run in a subprocess, so a
+    crash fails this test instead of ending pytest."""
+    import subprocess
+    import sys
+    code = (
+        "import gc, numpy as np, egpu_array as xp\n"
+        "from egpu_array.backend.cpu import CPUDevice\n"
+        "from egpu_array.kernels.targets import host_target\n"
+        "for _ in range(3):\n"
+        "    d = CPUDevice(num_threads=1)\n"
+        "    d._engine.close()\n"
+        "    del d\n"
+        "    gc.collect()\n"
+        "a, b = host_target().jit_engine(), host_target().jit_engine()\n"
+        "a.close(); b.close()\n"
+        "print(float(xp.sum(xp.asarray(np.arange(10.0)) * 2)))\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                       env=dict(os.environ, EGPU_ARRAY_CACHE_DIR="off"))
+    assert r.returncode == 0 and r.stdout.strip() == "90.0", (r.returncode, r.stderr[-2000:])

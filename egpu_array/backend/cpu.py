@@ -58,9 +58,7 @@ class CPUDevice(Device):
         self.num_threads = config().num_threads if num_threads is None else num_threads
         self._pool = ThreadPoolExecutor(max_workers=self.num_threads, thread_name_prefix="egpu-cpu") \
             if self.num_threads > 1 else None
-        empty = llvm.parse_assembly("")
-        empty.triple = self.target.triple
-        self._engine = llvm.create_mcjit_compiler(empty, self.target.tm)
+        self._engine = self.target.jit_engine()
         self._engine_lock = threading.Lock()
 
     @property

@@ -59,6 +59,17 @@ class HostTarget(Target):
         self.key = f"host:{self.triple}:{self.cpu}:{self.features}:llvmlite-{llvmlite.__version__}"
         self._lock = threading.Lock()
 
+    def jit_engine(self) -> "llvm.ExecutionEngine":
+        """An MCJIT engine (over an empty module) that links this target's object code, with a
+        target machine of its own: an engine owns and frees its target machine, so engines that
+        shared ``self.tm`` (the cpu and sim devices, the process-wide host target) freed it twice
+        when a second one was garbage-collected (a segfault in the test suite)."""
+        empty = llvm.parse_assembly("")
+        empty.triple = self.triple
+        tm = llvm.Target.from_triple(self.triple).create_target_machine(
+            cpu=self.cpu, features=self.features, opt=3, codemodel="jitdefault")
+        return llvm.create_mcjit_compiler(empty, tm)
+
     def optimize(self, module: ir.Module) -> "llvm.ModuleRef":
         """Parse, verify and run the O3 pipeline with loop and SLP vectorization."""
         mod = llvm.parse_assembly(str(module))

@@ -37,7 +37,6 @@ import threading
 import weakref
 from collections import deque
 
-import llvmlite.binding as llvm
 
 from ... import profiler
 from ..._errors import TransferError
@@ -231,9 +230,7 @@ class SimDevice(Device):
         """Load host object code into this device's JIT engine (the cpu device's loader)."""
         with self._engine_lock:
             if self._engine is None:
-                empty = llvm.parse_assembly("")
-                empty.triple = self.target.triple
-                self._engine = llvm.create_mcjit_compiler(empty, self.target.tm)
+                self._engine = self.target.jit_engine()
         return CPUDevice.load(self, binary, fname, spec)
 
     def _run_kernel(self, program, args, n: int, nbytes: int, work=None) -> None:
