@@ -245,3 +245,62 @@ def test_column_order_wide_and_narrow_row_groups(rows, cols):
     h32 = np.nan_to_num(h, nan=0.5, neginf=-3.0).astype(np.float32)
     _check(xp.sum(xp.asarray(h32), axis=0), np.sum(h32.astype(np.float64), axis=0).astype(np.float32))
     assert "outer" in _orders_used()
+
+
+def _float32_error_ok(got, ref, numpy32):
+    """``got`` (float32 results) within half an ulp of the float64 reference ``ref`` plus 5%
+    of an ulp (the float32 blocks' own rounding), and never farther from it than NumPy's float32
+    sum ``numpy32`` is (plus that half ulp)."""
+    got, ref, numpy32 = (np.asarray(a, dtype=np.float64) for a in (got, ref, numpy32))
+    ulp = np.spacing(np.abs(ref).astype(np.float32)).astype(np.float64)
+    err = np.abs(got - ref)
+    assert np.all(err <= 0.55 * ulp), np.max(err / ulp)
+    assert np.all(err <= np.abs(numpy32 - ref) + 0.5 * ulp)
+
+
+def test_float32_sums_large_mean_small_spread():
+    """float32 sums (blocks added in float32, then in float64; column order: row groups in
+    float32) on 1.2e7 values of mean 1000 and spread 1: as good as a float64 accumulation
+    rounded once, whole array, along rows (threads split each row) and along columns."""
+    h = (1000 + np.random.default_rng(7).standard_normal(12_000_000)).astype(np.float32)
+    x = xp.asarray(h)
+    _float32_error_ok(xp.sum(x), h.astype(np.float64).sum(), h.sum())
+    _float32_error_ok(xp.mean(x), h.astype(np.float64).mean(), h.mean())
+    for shape, axis in (((4, 3_000_000), 1), ((12_000, 1000), 0)):
+        hh = h.reshape(shape)
+        _float32_error_ok(xp.sum(xp.reshape(x, shape), axis=axis), hh.astype(np.float64).sum(axis=axis),
+                          hh.sum(axis=axis))
+
+
+@pytest.mark.parametrize("axis", [None, 0, 1])
+def test_float32_sum_overflow_only_in_float32_and_inf(axis):
+    """A float32 block or row group whose float32 total overflows (where float64 does not) is
+    summed again in float64: the result is as with float64 accumulation; inf and inf - inf in
+    the data still give inf and nan. The values are exact in any order of addition (powers of
+    two; ones only in rows and columns where they cannot be absorbed differently)."""
+    big = np.float32(2.0 ** 127)  # two of them overflow float32
+    h = np.zeros((64, 3000), dtype=np.float32)
+    if axis is None:
+        h[5, 11:15] = big          # four in one block (float32 total inf), cancelled in another
+        h[40, 2990:2994] = -big
+        h[60, [3, 900, 1800, 2700]] = big     # in separate blocks, cancelled in one
+        h[61, 100:104] = -big
+    else:
+        h[0::2, 0::3] = 1
+        h[[11, 13, 15, 17], 100] = big        # column 100: 0, rows: big
+        h[[19, 21, 23, 25], 100] = -big
+        h[41, 40:136:32] = big                # row 41: 0 (the bigs in one vector lane); columns
+        h[41, 136:232:32] = -big              # 72, 168: big + their 32 ones = big
+        h[31, 7] = np.inf
+        h[33, 8], h[35, 8] = np.inf, -np.inf  # column 8: nan
+        h[43, 2000:2004] = big                # row 43: 2**129, inf in float32
+    x = xp.asarray(h)
+    with np.errstate(over="ignore", invalid="ignore"):
+        ref = np.asarray(np.sum(h.astype(np.float64), axis=axis).astype(np.float32))
+    got = np.asarray(xp.sum(x, axis=axis))
+    np.testing.assert_array_equal(got, ref)
+    if axis is None:
+        assert float(xp.sum(xp.asarray(np.concatenate([h.ravel(), h[5]])))) == np.inf
+    for chunks in (2, 3):
+        if axis is not None:
+            np.testing.assert_array_equal(_chunked(xp.sum(x, axis=axis), chunks), ref)

@@ -41,6 +41,7 @@ def generate_outer(spec: ReduceSpec, module: ir.Module, fname: str) -> ir.Functi
     """Add the column-order kernel for ``spec`` to ``module`` as ``fname``. The last kept dimension
     is the vectorized one; the kept dimensions before it (if any) are a batch: work item ``w`` is
     (batch index, column tile, row chunk), the chunk varying fastest."""
+    from . import reduction
     from .reduction import ReduceArgs, _combine, _const_of, _finish, _partials, _store_value, identity_of, \
         reduce_arg_layout
     nk = spec.n_kept
@@ -64,9 +65,13 @@ def generate_outer(spec: ReduceSpec, module: ir.Module, fname: str) -> ir.Functi
             return [b.add(f, b.mul(r, st[nk])) for f, st in zip(firsts, all_strides)]
         return add_offsets(b, r, red, all_strides, firsts, first=nk)
 
-    def value(bases, o):
+    # float32 sums: each row group is added in float32 (one conversion per group, not per row)
+    narrow = reduction.float32_blocks(spec)
+
+    def value(bases, o, raw=False):
         leaf = Leaves(b, args, ops, idx_strides, scalars, spec.classes, bases, o, lay["gather"], lay["error"])
-        return cast(b, expr_dt, acc_dt, emit_expr(b, spec.expr, leaf))
+        v = emit_expr(b, spec.expr, leaf)
+        return v if raw else cast(b, expr_dt, acc_dt, v)
 
     with for_range(b, start, stop, name="w") as w:
         c, rest = b.srem(w, nchunks), b.sdiv(w, nchunks)
@@ -91,10 +96,12 @@ def generate_outer(spec: ReduceSpec, module: ir.Module, fname: str) -> ir.Functi
                 r = b.add(r0, b.mul(g, const(I64, unroll)))
                 rows = [row_bases(b.add(r, const(I64, u)), firsts) for u in range(unroll)]
                 with for_range(b, const(I64, 0), n, name=f"o{unroll}") as o:
-                    vals = [value(bases, o) for bases in rows]
+                    vals = [value(bases, o, raw=narrow) for bases in rows]
+                    tree_dt = expr_dt if narrow else acc_dt
                     while len(vals) > 1:  # a balanced tree: independent operations
-                        vals = [_combine(b, spec.op, acc_dt, vals[i], vals[i + 1]) for i in range(0, len(vals), 2)]
-                    accs.store(o, _combine(b, spec.op, acc_dt, accs.load(o), vals[0]))
+                        vals = [_combine(b, spec.op, tree_dt, vals[i], vals[i + 1]) for i in range(0, len(vals), 2)]
+                    total = cast(b, expr_dt, acc_dt, vals[0]) if narrow else vals[0]
+                    accs.store(o, _combine(b, spec.op, acc_dt, accs.load(o), total))
             return b.add(r0, b.mul(groups, const(I64, unroll)))
         wide = b.icmp_signed(">=", n, const(I64, WIDE_TILE))
         r_left = row_groups(row_groups(r_lo, WIDE_UNROLL, wide), ROW_UNROLL, ir.Constant(ir.IntType(1), 1))
@@ -102,6 +109,13 @@ def generate_outer(spec: ReduceSpec, module: ir.Module, fname: str) -> ir.Functi
             bases = row_bases(r, firsts)
             with for_range(b, const(I64, 0), n, name="o1") as o:
                 accs.store(o, _combine(b, spec.op, acc_dt, accs.load(o), value(bases, o)))
+        if narrow:  # a float32 group total that overflowed: that column again in float64
+            with for_range(b, const(I64, 0), n, name="f") as q:
+                a = accs.load(q)
+                with b.if_then(b.fcmp_unordered("uno", b.fsub(a, a), const(a.type, 0.0))):
+                    accs.store(q, init)
+                    with for_range(b, r_lo, r_hi, name="f64") as r:
+                        accs.store(q, _combine(b, spec.op, acc_dt, accs.load(q), value(row_bases(r, firsts), q)))
         if spec.chunked:
             part = _partials(b, args, lay, acc_dt)
             flat0 = b.add(b.mul(batch, n_inner), o0)
