@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from llvmlite import ir
 
-from .elementwise import Leaves, emit_expr
+from .elementwise import Leaves, emit_expr, loop_metadata
 from .irb import I64, add_offsets, const, for_range, mem_type
 from .ops import cast
 from .spec import ReduceSpec
@@ -102,6 +102,9 @@ def generate_outer(spec: ReduceSpec, module: ir.Module, fname: str) -> ir.Functi
                         vals = [_combine(b, spec.op, tree_dt, vals[i], vals[i + 1]) for i in range(0, len(vals), 2)]
                     total = cast(b, expr_dt, acc_dt, vals[0]) if narrow else vals[0]
                     accs.store(o, _combine(b, spec.op, acc_dt, accs.load(o), total))
+                    latch_block = b.block
+                if narrow:  # 8 float32 lanes (two float64 registers of accumulators), not 4
+                    latch_block.terminator.set_metadata("llvm.loop", loop_metadata(module, fname, width=8))
             return b.add(r0, b.mul(groups, const(I64, unroll)))
         wide = b.icmp_signed(">=", n, const(I64, WIDE_TILE))
         r_left = row_groups(row_groups(r_lo, WIDE_UNROLL, wide), ROW_UNROLL, ir.Constant(ir.IntType(1), 1))
