@@ -62,7 +62,7 @@ def _orders_used():
 
 @settings(max_examples=30, deadline=None, derandomize=True)
 @given(st.sampled_from(DTYPES), st.sampled_from(OPS), st.integers(1, 9),
-       st.sampled_from([1, 2, 3, 7, 31, 255, 2047, 2049, 4100]), st.integers(0, 2**32 - 1))
+       st.sampled_from([1, 2, 3, 7, 31, 255, 2047, 2049, 4100, 8200]), st.integers(0, 2**32 - 1))
 def test_axis0_tiles_match_numpy(dtype, name, rows, cols, seed):
     """Odd column counts around the tile width, few and many rows, every accumulator kind."""
     h = _data(np.random.default_rng(seed), dtype, (rows, cols))
@@ -101,7 +101,7 @@ def test_strided_and_permuted_inputs(dtype, name, perm, step, axes):
 
 
 @pytest.mark.parametrize("chunks", [None, 1, 3])
-@pytest.mark.parametrize("shape,axis", [((3, 50, 2100), 1), ((2, 3, 40, 70), (1, 2)), ((4, 30, 5, 9), (0, 2)),
+@pytest.mark.parametrize("shape,axis", [((3, 50, 2100), 1), ((2, 20, 4200), 1), ((2, 3, 40, 70), (1, 2)), ((4, 30, 5, 9), (0, 2)),
                                         ((5, 7, 11), (0, 1)), ((6, 1, 9), 0)])
 def test_batched_column_order(shape, axis, chunks):
     """Kept dimensions before the vectorized one are a batch (e.g. a sum over axis 1 of 3-D)."""
@@ -126,10 +126,10 @@ def test_small_columns_many_rows_split_across_threads():
 
 
 def test_nan_zero_sign_and_wraparound_in_column_order():
-    h = np.zeros((40, 2100), dtype=np.float64)
+    h = np.zeros((40, 4200), dtype=np.float64)   # two tiles of float64 accumulators
     h[:, 5] = -0.0
     h[17, 7] = np.nan
-    h[3, 2099] = np.nan
+    h[3, 4199] = np.nan
     h[:, 9] = -np.inf
     x = xp.asarray(h)
     for name in ("sum", "max", "min"):
@@ -139,15 +139,15 @@ def test_nan_zero_sign_and_wraparound_in_column_order():
         np.testing.assert_array_equal(got[~np.isnan(ref)], ref[~np.isnan(ref)])
     s = np.asarray(xp.sum(xp.asarray(np.full((8, 300), -0.0)), axis=0))
     assert np.all(s == 0) and np.all(np.signbit(s))        # a sum of -0.0 stays -0.0
-    hi = np.full((10, 2050), 100, dtype=np.int8)
+    hi = np.full((10, 4100), 100, dtype=np.int8)
     got = np.asarray(xp.sum(xp.asarray(hi), axis=0, dtype=xp.int8))
     np.testing.assert_array_equal(got, np.sum(hi, axis=0, dtype=np.int8))   # wraps as NumPy does
     assert "outer" in _orders_used()
 
 
 def test_outer_tile_sizes():
-    assert outer_tile(xp.float64) == outer_tile(xp.int64) == 2048
-    assert outer_tile(xp.complex128) == 1024 and outer_tile(xp.bool) == 16384
+    assert outer_tile(xp.float64) == outer_tile(xp.int64) == 4096
+    assert outer_tile(xp.complex128) == 2048 and outer_tile(xp.bool) == 32768
 
 
 def test_empty_reduced_space_column_order():

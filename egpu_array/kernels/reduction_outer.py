@@ -4,7 +4,7 @@ The last kept dimension is contiguous (or broadcast) in every operand while the 
 not, e.g. ``sum(x, axis=0)`` of a C-contiguous matrix or ``sum(x, axis=1)`` of a 3-D one (the
 kept dimensions before the last one are a batch). Work item ``w`` reduces row chunk
 ``w % nchunks`` of column tile ``(w // nchunks) % ntiles`` (:func:`outer_tile` kept outputs) of
-batch index ``w // (nchunks * ntiles)``: it zeroes a stack array of accumulators (L1-resident),
+batch index ``w // (nchunks * ntiles)``: it zeroes a stack array of accumulators (L1/L2-resident),
 then walks the chunk's rows ``ROW_UNROLL`` (tiles of ``WIDE_TILE`` outputs or more: ``WIDE_UNROLL``)
 at a time, adding the rows' values together before one
 update of each accumulator, so the inner loop streams several contiguous rows at once and
@@ -23,8 +23,10 @@ from .spec import ReduceSpec
 
 __all__ = ["generate_outer", "outer_tile", "ROW_UNROLL", "WIDE_UNROLL", "WIDE_TILE"]
 
-#: bytes of accumulators per work item (they stay in L1 next to the streamed rows)
-TILE_BYTES = 16384
+#: bytes of accumulators per work item (L1's size here; they stay in L1/L2 next to the streamed
+#: rows). 32 KiB rather than 16: longer contiguous row segments per tile, 5-10% faster on 1e7
+#: float32/float64 sum/max over axis 0 (2500 x 4000, 1000 x 10000; interleaved, loaded machine)
+TILE_BYTES = 32768
 #: rows combined (a balanced tree) before each accumulator update
 ROW_UNROLL = 4
 #: tiles of at least WIDE_TILE outputs combine WIDE_UNROLL rows per update first (half the
