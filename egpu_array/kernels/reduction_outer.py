@@ -18,6 +18,7 @@ from llvmlite import ir
 
 from .elementwise import Leaves, emit_expr, loop_metadata
 from .irb import I64, add_offsets, const, for_range, mem_type
+from .reduction_rows import float32_blocks
 from .ops import cast
 from .spec import ReduceSpec
 
@@ -43,7 +44,6 @@ def generate_outer(spec: ReduceSpec, module: ir.Module, fname: str) -> ir.Functi
     """Add the column-order kernel for ``spec`` to ``module`` as ``fname``. The last kept dimension
     is the vectorized one; the kept dimensions before it (if any) are a batch: work item ``w`` is
     (batch index, column tile, row chunk), the chunk varying fastest."""
-    from . import reduction
     from .reduction import ReduceArgs, _combine, _const_of, _finish, _partials, _store_value, identity_of, \
         reduce_arg_layout
     nk = spec.n_kept
@@ -68,7 +68,7 @@ def generate_outer(spec: ReduceSpec, module: ir.Module, fname: str) -> ir.Functi
         return add_offsets(b, r, red, all_strides, firsts, first=nk)
 
     # float32 sums: each row group is added in float32 (one conversion per group, not per row)
-    narrow = reduction.float32_blocks(spec)
+    narrow = float32_blocks(spec)
 
     def value(bases, o, raw=False):
         leaf = Leaves(b, args, ops, idx_strides, scalars, spec.classes, bases, o, lay["gather"], lay["error"])

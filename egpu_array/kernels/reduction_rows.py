@@ -1,0 +1,147 @@
+"""The inner loops of row-order reduce kernels (kernels.reduction) that take another form than
+one accumulator updated per element:
+
+- float32 sums (accumulated in float64) add blocks of :data:`F32_BLOCK` values in float32 first
+  (:func:`block_sum`), as accurate as NumPy's pairwise sum and half the vector work of a
+  conversion per element; column order adds its row groups in float32 (kernels.reduction_outer);
+- float max/min keep the plain vector extremum and fix NaN and the sign of a zero result
+  afterwards (:func:`extremum`): one vector max and one multiply-add per vector.
+"""
+from __future__ import annotations
+
+from llvmlite import ir
+
+from .elementwise import loop_metadata
+from .irb import F64, I64, const
+from .spec import ReduceSpec
+
+__all__ = ["F32_BLOCK", "float32_blocks", "row_loop", "block_sum", "fast_extremum", "extremum"]
+
+_REASSOC = ("reassoc",)
+
+
+#: float32 sums (accumulated in float64) add blocks of this many elements in float32 first
+F32_BLOCK = 512
+
+
+def float32_blocks(spec: ReduceSpec) -> bool:
+    """Whether a kernel sums float32 values in float32 first: blocks in row order (see
+    :func:`block_sum`), row groups in column order (kernels.reduction_outer)."""
+    return spec.op == "sum" and spec.expr_dtype == "float32" and spec.acc_dtype == "float64"
+
+
+def row_loop(b, lo, hi, init: list, step, md, name: str) -> list:
+    """``for j in range(lo, hi)`` with flat accumulators ``init`` updated by ``step(j, phis)``;
+    returns their final values (the builder is left after the loop). ``md``: loop metadata."""
+    pre = b.block
+    head, body, done = (b.append_basic_block(f"{name}.{n}") for n in ("head", "body", "done"))
+    b.branch(head)
+    b.position_at_end(head)
+    j = b.phi(I64, name=name)
+    j.add_incoming(lo, pre)
+    phis = [b.phi(v.type) for v in init]
+    for p, v in zip(phis, init):
+        p.add_incoming(v, pre)
+    b.cbranch(b.icmp_signed("<", j, hi), body, done)
+    b.position_at_end(body)
+    new = step(j, phis)
+    for p, v in zip(phis, new):
+        p.add_incoming(v, b.block)
+    j.add_incoming(b.add(j, const(I64, 1)), b.block)
+    latch = b.branch(head)
+    if md is not None:
+        latch.set_metadata("llvm.loop", md)
+    b.position_at_end(done)
+    return phis
+
+
+def block_sum(b, module, fname, lo, hi, acc64, element, step64, math: bool):
+    """``acc64`` plus the float32 values ``element(j)``, ``lo <= j < hi``, as the float64 sum of
+    blocks of :data:`F32_BLOCK` elements each summed in float32 (reassociated: LLVM keeps several
+    8-lane accumulators, so a float32 partial adds F32_BLOCK / 32 values; NumPy's pairwise sum has
+    blocks of 128 and 8 accumulators). The float32 pass costs one vector add per 8 elements
+    instead of two conversions and two float64 vector adds. A block whose float32 total is not finite (an overflow
+    of float32 that float64 would not have, or inf/nan in the data) is summed again in float64
+    by ``step64``, so results only differ from a float64 accumulation by rounding. ``math``: the
+    values are transcendental functions (softmax's exp): 8 lanes, LLVM's own interleaving."""
+    f32 = ir.FloatType()
+    md = loop_metadata(module, fname, width=8, interleave=None if math else 4)
+    pre = b.block
+    head, body, redo, merge, done = (b.append_basic_block(f"blk.{n}") for n in ("head", "body", "redo", "merge",
+                                                                                    "done"))
+    b.branch(head)
+    b.position_at_end(head)
+    jb = b.phi(I64, name="jb")
+    jb.add_incoming(lo, pre)
+    acc = b.phi(F64)
+    acc.add_incoming(acc64, pre)
+    b.cbranch(b.icmp_signed("<", jb, hi), body, done)
+    b.position_at_end(body)
+    je = b.add(jb, const(I64, F32_BLOCK))
+    je = b.select(b.icmp_signed("<", je, hi), je, hi)
+    (s32,) = row_loop(b, jb, je, [const(f32, -0.0)], lambda j, p: [b.fadd(p[0], element(j), flags=_REASSOC)],
+                       md, "j")
+    finite = b.fcmp_ordered("ord", b.fsub(s32, s32), const(f32, 0.0))
+    wide = b.fpext(s32, F64)
+    ok_block = b.block
+    b.cbranch(finite, merge, redo)
+    b.position_at_end(redo)
+    (s64,) = row_loop(b, jb, je, [const(F64, -0.0)], step64, None, "j64")
+    redo_end = b.block
+    b.branch(merge)
+    b.position_at_end(merge)
+    total = b.phi(F64)
+    total.add_incoming(wide, ok_block)
+    total.add_incoming(s64, redo_end)
+    new = b.fadd(acc, total, flags=_REASSOC)
+    acc.add_incoming(new, merge)
+    jb.add_incoming(je, merge)
+    b.branch(head)
+    b.position_at_end(done)
+    return acc
+
+
+def fast_extremum(spec: ReduceSpec) -> bool:
+    """Whether a row-order kernel finds a float max/min with :func:`extremum`."""
+    return spec.op in ("max", "min") and spec.acc_dtype in ("float32", "float64") \
+        and spec.expr_dtype == spec.acc_dtype
+
+
+def extremum(b, op, acc_dt, lo, hi, acc, element, step_exact):
+    """``acc`` combined with the max/min of ``element(j)``, ``lo <= j < hi``, with the rule of
+    llvm.maximum/minimum (NaN propagates, -0.0 < +0.0) at the cost of one vector max/min and one
+    multiply-add per vector. The loop keeps the plain extremum ``m`` (``x > m ? x : m``) and
+    ``z = -0.0 + sum(x * s)`` with ``s`` = +0.0 (max) or -0.0 (min): ``z`` is NaN once any x is
+    NaN or infinite, else a zero whose sign says whether some x has the sign that wins a tie of
+    zeros (a sum of zeros is -0.0 only if all are). So ``m`` is exact unless ``z`` is NaN (then
+    the range is walked again with the exact rule by ``step_exact``: a NaN or infinity in the
+    data) or ``m`` is a zero (then its sign is ``z``'s (max) or the opposite (min))."""
+    from .reduction import _combine, _const_of, identity_of
+    ty = acc.type
+    fast = ("nnan", "nsz")  # m may be poison where x is NaN: then z is NaN and m is not used
+    init = _const_of(acc_dt, identity_of(op, acc_dt))
+    sign_probe = const(ty, 0.0 if op == "max" else -0.0)
+
+    def step(j, phis):
+        m, z = phis
+        v = element(j)
+        better = b.fcmp_ordered(">" if op == "max" else "<", v, m, flags=fast)
+        probe = b.fmul(v, sign_probe, flags=("contract",))
+        return [b.select(better, v, m, flags=fast), b.fadd(z, probe, flags=("reassoc", "contract"))]
+
+    m, z = row_loop(b, lo, hi, [init, const(ty, -0.0)], step, None, "j")
+    zero = z if op == "max" else b.fneg(z)
+    m = b.select(b.fcmp_ordered("==", m, const(ty, 0.0)), zero, m)
+    fast_value = _combine(b, op, acc_dt, acc, m)
+    fast_block = b.block
+    redo, merge = b.append_basic_block("ext.redo"), b.append_basic_block("ext.merge")
+    b.cbranch(b.fcmp_unordered("uno", z, z), redo, merge)
+    b.position_at_end(redo)
+    (exact,) = row_loop(b, lo, hi, [acc], step_exact, None, "jx")
+    redo_end = b.block
+    b.branch(merge)
+    b.position_at_end(merge)
+    out = b.phi(ty)
+    out.add_incoming(fast_value, fast_block)
+    out.add_incoming(exact, redo_end)
+    return out
