@@ -44,7 +44,7 @@ from .gemm import GemmSpec, gemm_arg_layout, load_operands
 from .irb import I32, I64, add_offsets, const, mem_type
 from .ptx import ENTRY_SUFFIX, _mark_kernel
 from .ptx_gemm_tiles import TILINGS, Slice, TileOps, tile_index
-from .ptx_reduce import Intrinsics
+from .ptx_block import Intrinsics
 
 __all__ = ["PtxGemmSpec", "generate", "arg_layout", "tile_count", "Gpu", "BM", "BN", "BK", "THREADS",
            "LAUNCH_MODE", "TILINGS"]
@@ -81,7 +81,7 @@ def tile_count(m: int, n: int, n_batch: int) -> int:
 
 
 class Gpu(Intrinsics):
-    """The GPU operations (NVVM special registers and barriers from :class:`.ptx_reduce.Intrinsics`)
+    """The GPU operations (NVVM special registers and barriers from :class:`.ptx_block.Intrinsics`)
     and the thread model: ``threads`` emits a phase for the current thread; one lane of state.
     Shared-memory indices are i32 element offsets; vector accesses are 16-byte aligned."""
 

@@ -32,8 +32,9 @@ from .elementwise import Leaves, emit_expr
 from .irb import I64, add_offsets, const
 from .ops import cast
 from .ptx import _mark_kernel
-from .ptx_reduce import (LAUNCH_MODE, Intrinsics, _from_i32s, _to_i32s, block_entry, block_stride_loop, shared_array,
-                         shared_load, shared_store)
+from .ptx_block import (Intrinsics, _from_i32s, _to_i32s, block_stride_loop, shared_array, shared_load,
+                        shared_store)
+from .ptx_reduce import LAUNCH_MODE, block_entry
 from .reduction import _combine, _const_of, _flat, _store_value, _unflat, identity_of
 from .spec import REDUCE_OPS, ReduceSpec
 

@@ -30,7 +30,8 @@ from llvmlite import ir
 from .elementwise import dtype_named
 from .irb import I32, I64, const
 from .ptx import ENTRY_SUFFIX, _mark_kernel
-from .ptx_reduce import LAUNCH_MODE, Intrinsics, block_stride_loop
+from .ptx_block import Intrinsics, block_stride_loop
+from .ptx_reduce import LAUNCH_MODE
 from .sort_radix import _digit, radix_key, radix_passes
 from .spec import SortSpec
 
@@ -225,7 +226,7 @@ def _block_prefix(module, fname, fn, b, intr, s):
     """The prefix phase as one block: an exclusive scan of the counts in the order (digit, chunk)
     (element ``e`` is ``hist[(e % nchunks) * 256 + e // nchunks]``), in place, tile by tile."""
     from .ptx_scan import block_scan
-    from .ptx_reduce import shared_array
+    from .ptx_block import shared_array
     tid, ntid = intr.sreg(b, "tid.x"), intr.sreg(b, "ntid.x")
     shared = shared_array(module, fname + "_shared", intr.warp, intr)
     zero = const(I64, 0)
