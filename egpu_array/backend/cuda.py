@@ -20,7 +20,7 @@ CUDA driver API (:mod:`.cuda_driver`, loaded at run time; no CUDA toolkit needed
   copy from the device waits for all compute queued before it; compute queued after a copy into
   device memory waits for that copy.
   Host<->device copies go through STAGING_BUFFERS pinned staging buffers in chunks: filling one
-  (a memmove split among COPY_THREADS host threads, :func:`host_copy`) overlaps the DMAs of the
+  (a memmove split among host threads, :func:`.host_copy.host_copy`) overlaps the DMAs of the
   others.
 
 Without a driver, a GPU, or a working ``cuInit``, no ``cuda`` device is listed and asking for one
@@ -29,10 +29,8 @@ raises DeviceError saying why.
 from __future__ import annotations
 
 import ctypes
-import os
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 from .. import profiler
 from .._errors import DeviceError, KernelLaunchError
@@ -41,6 +39,7 @@ from ..kernels.targets import nvptx_target
 from . import cuda_driver as cu
 from .cuda_args import ENTRY_BYTES as ARG_ENTRY_BYTES, ArgRing
 from .device import Device, Program, register_device
+from .host_copy import host_address, host_copy
 from .pool import PoolAllocator
 
 __all__ = ["CUDADevice", "EventTimer", "BLOCK", "PER_CALL", "STAGING_CHUNK", "list_devices", "parse_ptx_header"]
@@ -54,11 +53,6 @@ MODE_THREADS = {_ptx_gemm.LAUNCH_MODE: _ptx_gemm.THREADS}
 STAGING_CHUNK = 32 << 20
 #: pinned staging buffers per device: filling one overlaps the DMAs of the others
 STAGING_BUFFERS = 3
-#: host threads that fill (or drain) one staging buffer together: one thread's memmove (about
-#: 10 GB/s) is slower than a PCIe 5 link (about 55 GB/s), so a chunk is split among them
-COPY_THREADS = max(1, min(8, (os.cpu_count() or 1) // 2))
-#: the smallest piece of a chunk handed to a copy thread
-COPY_PIECE = 2 << 20
 #: work items per call of the per-range function, by kernel kind (default 1): runs of 2 elements
 #: share one index unravel (64-bit divisions are slow on GPUs). Measured on an H200 (a * b + c,
 #: float32, 2^26 elements, benchmarks/gpu.py sweep): 1 -> 56%, 2 -> 76%, 4 -> 54%, 8 -> 37% of the
@@ -332,7 +326,7 @@ class CUDADevice(Device):
         other queued work); later kernels wait for it. On failure the buffer is marked invalid.
         The buffer must be one no queued kernel uses any more (a new one from the pool, as
         ``_transfer.from_host`` passes)."""
-        total, base = _host_address(host)
+        total, base = host_address(host)
         try:
             with self._lock:
                 self._bind()
@@ -359,7 +353,7 @@ class CUDADevice(Device):
         from .._errors import TransferError
         if not buf.valid:
             raise TransferError(f"{self.name}: buffer holds invalid data (an earlier copy into it failed)")
-        total, base = _host_address(host)
+        total, base = host_address(host)
         with self._lock:
             self._bind()
             drv, st = self.drv, self._stage()
@@ -445,40 +439,6 @@ class EventTimer:
         ms = ctypes.c_float()
         drv.call("cuEventElapsedTime", ctypes.byref(ms), self.events[0], self.events[1])
         return ms.value / 1e3
-
-
-_copy_pool = None
-_copy_pool_lock = threading.Lock()
-
-
-def host_copy(dst: int, src: int, size: int) -> None:
-    """``memmove(dst, src, size)`` between host addresses, split among :data:`COPY_THREADS`
-    threads in pieces of at least :data:`COPY_PIECE` bytes (ctypes releases the GIL during each
-    memmove, so the pieces run at once); returns when every byte is copied."""
-    global _copy_pool
-    parts = min(COPY_THREADS, size // COPY_PIECE)
-    if parts <= 1:
-        ctypes.memmove(dst, src, size)
-        return
-    if _copy_pool is None:
-        with _copy_pool_lock:
-            if _copy_pool is None:
-                _copy_pool = ThreadPoolExecutor(COPY_THREADS, thread_name_prefix="egpu-copy")
-    step = (-(-size // parts) + 63) // 64 * 64  # 64-byte aligned pieces
-    cuts = [(off, min(step, size - off)) for off in range(0, size, step)]
-    futures = [_copy_pool.submit(ctypes.memmove, dst + off, src + off, n) for off, n in cuts[1:]]
-    ctypes.memmove(dst, src, cuts[0][1])  # this thread takes the first piece
-    for f in futures:
-        f.result()
-
-
-def _host_address(host) -> tuple:
-    """(nbytes, address) of a contiguous host array (NumPy)."""
-    import numpy as np
-    arr = np.asarray(host)
-    if not arr.flags.c_contiguous:
-        raise ValueError("cuda: host side of a copy must be C-contiguous")
-    return arr.nbytes, arr.ctypes.data
 
 
 def list_devices() -> list:

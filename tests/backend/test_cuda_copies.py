@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from egpu_array.backend import cuda
+from egpu_array.backend import cuda, host_copy
 
 from .test_cuda_driver import fake_device, fake_libcuda  # noqa: F401  (fixtures)
 
@@ -21,12 +21,12 @@ def test_host_copy_moves_every_byte_once(size, threads, piece, src_off, dst_off)
     nothing around it changes."""
     src = np.random.default_rng(size).integers(0, 256, size + 64, dtype=np.uint8)
     dst = np.full(size + 128, 7, dtype=np.uint8)
-    old = (cuda.COPY_THREADS, cuda.COPY_PIECE)
-    cuda.COPY_THREADS, cuda.COPY_PIECE = threads, piece
+    old = (host_copy.COPY_THREADS, host_copy.COPY_PIECE)
+    host_copy.COPY_THREADS, host_copy.COPY_PIECE = threads, piece
     try:
-        cuda.host_copy(dst.ctypes.data + dst_off, src.ctypes.data + src_off, size)
+        host_copy.host_copy(dst.ctypes.data + dst_off, src.ctypes.data + src_off, size)
     finally:
-        cuda.COPY_THREADS, cuda.COPY_PIECE = old
+        host_copy.COPY_THREADS, host_copy.COPY_PIECE = old
     assert np.array_equal(dst[dst_off:dst_off + size], src[src_off:src_off + size])
     assert (dst[:dst_off] == 7).all() and (dst[dst_off + size:] == 7).all()
 
@@ -37,8 +37,8 @@ def test_staged_copies_with_copy_threads(fake_device, monkeypatch, buffers, nbyt
     """Chunks through 2 or 3 staging buffers, each filled/drained by 4 threads in 512-byte pieces."""
     dev, lib = fake_device
     monkeypatch.setattr(cuda, "STAGING_BUFFERS", buffers)
-    monkeypatch.setattr(cuda, "COPY_THREADS", 4)
-    monkeypatch.setattr(cuda, "COPY_PIECE", 512)
+    monkeypatch.setattr(host_copy, "COPY_THREADS", 4)
+    monkeypatch.setattr(host_copy, "COPY_PIECE", 512)
     host = np.random.default_rng(nbytes).integers(0, 256, nbytes, dtype=np.uint8)
     buf = dev.allocator.alloc(nbytes)
     dev.copy_in(buf, 0, host)
