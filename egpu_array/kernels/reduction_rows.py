@@ -67,8 +67,7 @@ def block_sum(b, module, fname, lo, hi, acc64, element, step64, math: bool):
     f32 = ir.FloatType()
     md = loop_metadata(module, fname, width=8, interleave=None if math else 4)
     pre = b.block
-    head, body, redo, merge, done = (b.append_basic_block(f"blk.{n}") for n in ("head", "body", "redo", "merge",
-                                                                                    "done"))
+    head, body, done = (b.append_basic_block(f"blk.{n}") for n in ("head", "body", "done"))
     b.branch(head)
     b.position_at_end(head)
     jb = b.phi(I64, name="jb")
@@ -81,21 +80,11 @@ def block_sum(b, module, fname, lo, hi, acc64, element, step64, math: bool):
     je = b.select(b.icmp_signed("<", je, hi), je, hi)
     (s32,) = row_loop(b, jb, je, [const(f32, -0.0)], lambda j, p: [b.fadd(p[0], element(j), flags=_REASSOC)],
                        md, "j")
-    finite = b.fcmp_ordered("ord", b.fsub(s32, s32), const(f32, 0.0))
-    wide = b.fpext(s32, F64)
-    ok_block = b.block
-    b.cbranch(finite, merge, redo)
-    b.position_at_end(redo)
-    (s64,) = row_loop(b, jb, je, [const(F64, -0.0)], step64, None, "j64")
-    redo_end = b.block
-    b.branch(merge)
-    b.position_at_end(merge)
-    total = b.phi(F64)
-    total.add_incoming(wide, ok_block)
-    total.add_incoming(s64, redo_end)
-    new = b.fadd(acc, total, flags=_REASSOC)
-    acc.add_incoming(new, merge)
-    jb.add_incoming(je, merge)
+    not_finite = b.fcmp_unordered("uno", b.fsub(s32, s32), const(f32, 0.0))
+    total = or_redo(b, b.fpext(s32, F64), not_finite,
+                    lambda: row_loop(b, jb, je, [const(F64, -0.0)], step64, None, "j64")[0], "blk")
+    acc.add_incoming(b.fadd(acc, total, flags=_REASSOC), b.block)
+    jb.add_incoming(je, b.block)
     b.branch(head)
     b.position_at_end(done)
     return acc
@@ -132,16 +121,22 @@ def extremum(b, op, acc_dt, lo, hi, acc, element, step_exact):
     m, z = row_loop(b, lo, hi, [init, const(ty, -0.0)], step, None, "j")
     zero = z if op == "max" else b.fneg(z)
     m = b.select(b.fcmp_ordered("==", m, const(ty, 0.0)), zero, m)
-    fast_value = _combine(b, op, acc_dt, acc, m)
+    return or_redo(b, _combine(b, op, acc_dt, acc, m), b.fcmp_unordered("uno", z, z),
+                   lambda: row_loop(b, lo, hi, [acc], step_exact, None, "jx")[0], "ext")
+
+
+def or_redo(b, fast, redo_if, redo, name: str):
+    """``fast``, or where ``redo_if`` holds the value ``redo()`` emits in a branch of its own (the
+    exact walk that the fast loops fall back to on rare data); the builder ends after the join."""
     fast_block = b.block
-    redo, merge = b.append_basic_block("ext.redo"), b.append_basic_block("ext.merge")
-    b.cbranch(b.fcmp_unordered("uno", z, z), redo, merge)
-    b.position_at_end(redo)
-    (exact,) = row_loop(b, lo, hi, [acc], step_exact, None, "jx")
-    redo_end = b.block
+    slow_block, merge = b.append_basic_block(name + ".redo"), b.append_basic_block(name + ".merge")
+    b.cbranch(redo_if, slow_block, merge)
+    b.position_at_end(slow_block)
+    slow = redo()
+    slow_end = b.block
     b.branch(merge)
     b.position_at_end(merge)
-    out = b.phi(ty)
-    out.add_incoming(fast_value, fast_block)
-    out.add_incoming(exact, redo_end)
+    out = b.phi(fast.type)
+    out.add_incoming(fast, fast_block)
+    out.add_incoming(slow, slow_end)
     return out
