@@ -201,3 +201,60 @@ def test_empty_matrices():
         np.testing.assert_array_equal(np.asarray(xp.linalg.det(xp.asarray(a))), np.linalg.det(a))
     q, r = xp.linalg.qr(xp.asarray(np.zeros((0, 9, 6))))
     assert q.shape == (0, 9, 6) and r.shape == (0, 6, 6)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 40).flatmap(lambda m: st.permutations(list(range(m)))))
+def test_swap_sequence_reorders_rows(order):
+    """The row swaps (LAPACK's ipiv form) that realize a gather order, applied in sequence."""
+    order = np.array(order, dtype=np.int64)
+    rows = np.arange(order.shape[0])
+    swaps = blocked.swap_sequence(order)
+    for i, j in swaps:
+        assert i < j
+        rows[[i, j]] = rows[[j, i]]
+    np.testing.assert_array_equal(rows, order)
+    assert swaps.shape[0] <= max(0, int((order != np.arange(order.shape[0])).sum()) - 1)
+
+
+@pytest.mark.parametrize("dtype", ["bool", "int8", "int16", "float32", "float64", "complex128"])
+@pytest.mark.parametrize("k", [0, 3])
+def test_row_swap_kernel_moves_rows_of_every_dtype(dtype, k):
+    rng = np.random.default_rng(7)
+    a = rng.integers(-100, 100, (37, 1100)).astype(dtype)   # wider than one work item of columns
+    if np.dtype(dtype).kind == "c":
+        a = a + 1j * rng.integers(-100, 100, a.shape)
+    x = blocked._work_copy(xp.asarray(a))
+    order = rng.permutation(37 - k)
+    blocked._permute_rows("test", x, k, order)
+    ref = a.copy()
+    ref[k:] = a[k:][order]
+    np.testing.assert_array_equal(np.asarray(x), ref)
+
+
+def test_triangular_inverse():
+    rng = np.random.default_rng(8)
+    for n in (1, 5, 16, 17, 40, 128):
+        low = np.tril(rng.standard_normal((2, n, n))) + 4 * np.eye(n)
+        for t, lower in ((low, True), (np.swapaxes(low, -1, -2), False)):
+            inv = blocked.tri_inv(t, lower)
+            assert np.abs(inv - np.linalg.inv(t)).max() <= 1e-13 * np.abs(inv).max() * n
+            assert np.all((np.tril(inv, -1) if not lower else np.triu(inv, 1)) == 0)
+
+
+@pytest.mark.parametrize("device", ["cpu", "sim"])
+@pytest.mark.parametrize("nrhs", [1, blocked.TRSV_MAX_RHS, blocked.TRSV_MAX_RHS + 1])
+def test_solve_by_rows_and_blockwise_agree(device, nrhs):
+    """Few right-hand sides substitute row by row (kernels.trsv), more go blockwise; both match
+    NumPy, batched with a broadcast right-hand side."""
+    rng = np.random.default_rng(nrhs)
+    a = rng.standard_normal((3, 23, 23)) + 5 * np.eye(23)
+    b = rng.standard_normal((23, nrhs))
+    got = np.asarray(xp.linalg.solve(xp.asarray(a, device=device), xp.asarray(b, device=device)))
+    ref = np.linalg.solve(a, b)
+    assert np.abs(got - ref).max() <= 1e-12 * np.abs(ref).max()
+    a32 = a[0].astype(np.float32)
+    got32 = np.asarray(xp.linalg.solve(xp.asarray(a32, device=device), xp.asarray(b.astype(np.float32),
+                                                                                    device=device)))
+    assert got32.dtype == np.float32
+    assert np.abs(got32 - ref[0]).max() <= 1e-4 * np.abs(ref[0]).max()
