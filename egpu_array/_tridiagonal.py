@@ -1,0 +1,234 @@
+"""Symmetric tridiagonal eigensolver by divide and conquer (Cuppen's method, as LAPACK's dstedc).
+
+``T = diag(d) + diag(e, 1) + diag(e, -1)`` is scaled to unit max norm and split where an
+off-diagonal entry is negligible (``|e_i| <= eps sqrt(|d_i d_{i+1}|)``) into independent blocks.
+A block of at most :data:`LEAF` rows is a leaf: NumPy's LAPACK ``eigh`` of the small dense matrix
+(batched over leaves of one size). A larger block is torn in the middle by a rank-one change,
+``T = diag(T1', T2') + rho u u^T``, both halves are solved recursively, and the merge solves
+``D + rho z z^T`` on the host (:mod:`._tridiagonal_secular`: deflation, the secular equation,
+Gu-Eisenstat eigenvectors; O(n^2)). The merged eigenvectors are ``blockdiag(Q1, Q2) @ U``: two GEMMs
+(``Q1 @ U_top`` and ``Q2 @ U_bottom``, on the non-deflated columns only) on the device of ``like``,
+through egpu_array's matmul; deflated columns are copied (gathered) there. Nothing else of the
+eigenvectors is read back: the rows a parent merge needs (the last row of the left half, the first
+row of the right half) are tracked on the host by applying each merge to the two boundary rows.
+
+With ``vectors=False`` the same recursion runs without the device: only the boundary rows of the
+eigenvector matrices are kept on the host (O(n^2) work in all), so the eigenvalues have the
+accuracy of the full method.
+
+Each node's eigenvector matrix stays on the device with its columns unsorted (``raw``) plus a host
+permutation (``cols``: column ``i`` of Q is ``raw[:, cols[i]]``); the parent composes the
+permutation into its own gathers, so columns are moved once per merge.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from . import _dtypes as dt
+from ._array import Array
+from ._transfer import from_host, internal
+from ._tridiagonal_secular import merge_plan
+
+__all__ = ["tridiagonal_eigh", "LEAF"]
+
+#: largest block solved directly on the host (dense LAPACK eigh of the small tridiagonal)
+LEAF = 48
+
+
+class _Node(NamedTuple):
+    """A solved block: eigenvalues ascending, its eigenvectors' first and last rows (host), and
+    the eigenvectors on the device as ``raw[:, cols]`` (``raw`` None without vectors)."""
+    w: np.ndarray
+    first: np.ndarray
+    last: np.ndarray
+    raw: Array | None
+    cols: np.ndarray
+
+
+def _dense(d: np.ndarray, e: np.ndarray) -> np.ndarray:
+    t = np.diag(d)
+    if e.size:
+        i = np.arange(e.size)
+        t[i, i + 1] = e
+        t[i + 1, i] = e
+    return t
+
+
+class _Solver:
+    """One call's state: the device, the eigenvectors' dtype, whether vectors are wanted."""
+
+    def __init__(self, like: Array | None, vectors: bool):
+        self.like = like
+        self.vectors = vectors
+        self.dtype = like.dtype.real_dtype if like is not None else dt.float64
+
+    # -- device helpers ---------------------------------------------------------------------------
+
+    def up(self, host: np.ndarray, dtype=None) -> Array:
+        with internal("linalg.tridiagonal_eigh"):
+            return from_host(host, dtype or self.dtype, self.like.device)
+
+    def cols_of(self, raw: Array, idx: np.ndarray) -> Array:
+        """``raw[:, idx]`` (``raw`` itself when ``idx`` picks every column in order)."""
+        from ._gather import take
+        if idx.size == raw.shape[1] and (idx == np.arange(idx.size)).all():
+            return raw
+        return take(raw, self.up(idx, dt.int64), axis=1)
+
+    def zeros(self, rows: int, cols: int) -> Array:
+        from ._creation import zeros
+        return zeros((rows, cols), dtype=self.dtype, device=self.like.device)
+
+    # -- recursion -------------------------------------------------------------------------------
+
+    def leaves(self, d: np.ndarray, e: np.ndarray, top: bool) -> list:
+        """Solve a block of at most LEAF rows on the host."""
+        n = d.size
+        if n == 1:
+            v = np.ones((1, 1))
+            w = d.copy()
+        elif self.vectors or not top:
+            w, v = np.linalg.eigh(_dense(d, e))
+        else:
+            return _Node(np.linalg.eigvalsh(_dense(d, e)), None, None, None, None)
+        raw = self.up(v) if self.vectors else None
+        return _Node(w, v[0].copy(), v[-1].copy(), raw, np.arange(n))
+
+    def solve(self, d: np.ndarray, e: np.ndarray, top: bool = False) -> _Node:
+        """Eigen-decomposition of one block (``top``: the caller needs no boundary rows)."""
+        n = d.size
+        if n <= LEAF:
+            return self.leaves(d, e, top)
+        m = n // 2
+        beta = e[m - 1]
+        rho = abs(beta)
+        d1, d2 = d[:m].copy(), d[m:].copy()
+        d1[-1] -= rho
+        d2[0] -= rho
+        left = self.solve(d1, e[:m - 1])
+        right = self.solve(d2, e[m:])
+        z = np.concatenate([left.last, np.copysign(1.0, beta) * right.first])
+        rows_needed = self.vectors or not top
+        plan = merge_plan(left.w, right.w, z, rho, m, vectors=rows_needed)
+        w = plan.values[plan.order]
+        if not rows_needed:
+            return _Node(w, None, None, None, None)
+        first = plan.apply_row(np.concatenate([left.first, np.zeros(n - m)]))
+        last = plan.apply_row(np.concatenate([np.zeros(m), right.last]))
+        raw = self.merge_vectors(plan, left, right, m, n) if self.vectors else None
+        return _Node(w, first, last, raw, plan.order)
+
+    def merge_vectors(self, plan, left: _Node, right: _Node, m: int, n: int) -> Array:
+        """The merged eigenvectors on the device, columns in the plan's catalogue order:
+        ``Q1 @ mat_top`` over ``Q2 @ mat_bottom`` for the secular and rotated columns (GEMMs),
+        then the deflated unit columns gathered from Q1 or Q2."""
+        from ._copying import concat
+        from ._linalg_funcs import matmul
+        src = plan.perm[plan.rows]                 # block-diagonal column of each row of mat
+        in1 = src < m
+        nb = plan.mat.shape[1]
+        usrc = plan.perm[plan.unit]
+        u1, u2 = usrc[usrc < m], usrc[usrc >= m] - m
+
+        def half(node: _Node, sel, idx, rows, zl, zr, unit_idx) -> Array:
+            parts = []
+            if nb:
+                if sel.any():
+                    q = self.cols_of(node.raw, node.cols[idx])
+                    parts.append(matmul(q, self.up(plan.mat[sel])))
+                else:
+                    parts.append(self.zeros(rows, nb))
+            if zl:
+                parts.append(self.zeros(rows, zl))
+            if unit_idx.size:
+                parts.append(self.cols_of(node.raw, node.cols[unit_idx]))
+            if zr:
+                parts.append(self.zeros(rows, zr))
+            return parts[0] if len(parts) == 1 else concat(parts, axis=1)
+
+        top = half(left, in1, src[in1], m, 0, u2.size, u1)
+        bottom = half(right, ~in1, src[~in1] - m, n - m, u1.size, 0, u2)
+        return concat([top, bottom], axis=0)
+
+
+def _blocks(d: np.ndarray, e: np.ndarray) -> list:
+    """(start, stop) of the unreduced blocks: ``e`` is zeroed where negligible."""
+    small = np.abs(e) <= np.finfo(np.float64).eps * np.sqrt(np.abs(d[:-1]) * np.abs(d[1:]))
+    e[small] = 0.0
+    cuts = np.flatnonzero(e == 0) + 1
+    edges = np.concatenate([[0], cuts, [d.size]])
+    return list(zip(edges[:-1].tolist(), edges[1:].tolist()))
+
+
+def _groups(blocks: list) -> list:
+    """Consecutive small blocks gathered into groups of at most LEAF rows (one host eigh each);
+    a larger block is a group of its own."""
+    groups = []
+    for a, b in blocks:
+        if groups and b - groups[-1][0] <= LEAF and groups[-1][1] == a and groups[-1][1] - groups[-1][0] <= LEAF:
+            groups[-1] = (groups[-1][0], b)
+        else:
+            groups.append((a, b))
+    return groups
+
+
+def _check(d, e, like, func: str = "tridiagonal_eigh"):
+    d = np.asarray(d)
+    e = np.asarray(e)
+    if d.ndim != 1 or e.ndim != 1 or e.size != max(d.size - 1, 0):
+        raise ValueError(f"{func}: expected d of shape (n,) and e of shape (n-1,), got {d.shape} and {e.shape}")
+    if d.dtype.kind not in "fiu" or e.dtype.kind not in "fiu":
+        raise TypeError(f"{func}: d and e must be real, got {d.dtype} and {e.dtype}")
+    if not (np.isfinite(d).all() and np.isfinite(e).all()):
+        raise ValueError(f"{func}: d and e must be finite")
+    if not isinstance(like, Array):
+        raise TypeError(f"{func}: like must be an egpu_array Array, got {type(like).__name__}")
+    if like.dtype.kind not in "fc":
+        raise TypeError(f"{func}: like must have a floating dtype, got {like.dtype}")
+    return d, e
+
+
+def tridiagonal_eigh(d: np.ndarray, e: np.ndarray, *, like: Array, vectors: bool = True):
+    """Eigen-decomposition of the real symmetric tridiagonal ``T = diag(d) + diag(e, 1) + diag(e, -1)``.
+
+    ``d`` (n,) and ``e`` (n-1,): host arrays (float32 or float64); the host work is float64.
+    ``like``: an Array fixing the device of the eigenvectors and their dtype (``like``'s real dtype).
+    Returns ``(w, Z)``: the eigenvalues ascending (host, the dtype of ``d``; float64 for integer
+    input) and ``Z`` (n x n Array on ``like``'s device) with ``T = Z diag(w) Z^T``, or None when
+    ``vectors`` is False."""
+    from ._gather import take
+    d, e = _check(d, e, like)
+    wdtype = d.dtype if d.dtype.kind == "f" else np.dtype(np.float64)
+    n = d.size
+    solver = _Solver(like, vectors)
+    scale = max(np.abs(d).max(initial=0.0), np.abs(e).max(initial=0.0))
+    if n == 0 or scale == 0:
+        z = None
+        if vectors:
+            z = solver.up(np.eye(n))
+        return np.zeros(n, dtype=wdtype), z
+    ds = d.astype(np.float64) / scale
+    es = e.astype(np.float64) / scale
+    groups = _groups(_blocks(ds, es))
+    nodes = [solver.solve(ds[a:b], es[a:b - 1], top=True) for a, b in groups]
+    values = np.concatenate([nd.w for nd in nodes])
+    order = np.argsort(values, kind="stable")
+    w = (values[order] * scale).astype(wdtype)
+    if not vectors:
+        return w, None
+    if len(nodes) == 1:
+        return w, solver.cols_of(nodes[0].raw, nodes[0].cols)
+    from ._copying import concat
+    stripes = []
+    for (a, b), nd in zip(groups, nodes):          # block diagonal, then columns sorted once
+        parts = [nd.raw]
+        if a:
+            parts.insert(0, solver.zeros(b - a, a))
+        if b < n:
+            parts.append(solver.zeros(b - a, n - b))
+        stripes.append(concat(parts, axis=1) if len(parts) > 1 else parts[0])
+    raw = concat(stripes, axis=0)
+    cols = np.concatenate([nd.cols + a for (a, _), nd in zip(groups, nodes)])
+    return w, take(raw, solver.up(cols[order], dt.int64), axis=1)
