@@ -141,6 +141,9 @@ def eigh(x, /) -> EighResult:
     """Eigenvalues (ascending, real) and eigenvectors of Hermitian matrices."""
     _check("eigh", x)
     _square("eigh", x)
+    if _blocked(x):
+        from ._linalg_reduce import eigh_blocked
+        return EighResult(*eigh_blocked(x, True, "eigh"))
     (a,) = _host("eigh", x)
     w, v = np.linalg.eigh(a)
     return EighResult(_back(w, x, x.dtype.real_dtype), _back(v, x))
@@ -150,6 +153,9 @@ def eigvalsh(x, /) -> Array:
     """Eigenvalues of Hermitian matrices, ascending."""
     _check("eigvalsh", x)
     _square("eigvalsh", x)
+    if _blocked(x):
+        from ._linalg_reduce import eigh_blocked
+        return eigh_blocked(x, False, "eigvalsh")[0]
     (a,) = _host("eigvalsh", x)
     return _back(np.linalg.eigvalsh(a), x, x.dtype.real_dtype)
 

@@ -1,0 +1,210 @@
+"""Blocked Householder reduction to tridiagonal form, and ``eigh`` built on it.
+
+:func:`tridiagonalize` is LAPACK's sytrd/hetrd (lower) in MAGMA's hybrid shape. The matrix is
+walked in panels of :data:`NB` columns. A panel (latrd) runs on the host column by column: it
+updates its column with the reflectors and ``W`` columns found so far in the panel, makes the
+column's Householder reflector, and needs one product of the trailing matrix with the reflector;
+that product (the half of sytrd's flops that reads the whole trailing matrix every column) is
+a matrix-vector product on the array's device, so only two vectors cross per column. After the
+panel, the rank-``2 NB`` trailing update ``A22 -= V W^H + W V^H`` is one GEMM on the device. The
+last block of at most ``NB`` columns is read to the host once and reduced there.
+
+Reflectors are LAPACK's (larfg): ``H = I - tau v v^H`` with ``H^H [alpha; x] = [beta; 0]`` and
+``beta`` real, so for Hermitian matrices the off-diagonal ``e`` comes out real with no phase
+scaling, and ``A = Q T Q^H`` with ``Q = H_0 H_1 ... H_{n-2}``. :func:`apply_q` computes ``Q Z``
+panel by panel in compact WY form ``I - V T V^H`` (GEMMs on the device, panels in reverse).
+
+:func:`eigh_blocked` solves the tridiagonal problem with
+:func:`egpu_array._tridiagonal.tridiagonal_eigh` and multiplies its eigenvectors by Q.
+
+On the cpu device nothing is copied but the panels and the vectors; on other devices those
+copies are the library's own (named after the function) in the profiler.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from . import profiler
+from ._array import Array
+from ._linalg_blocked import _hn, _larft, _read, _up, _work_copy, conj_transpose
+from ._transfer import from_host, internal, to_host
+
+__all__ = ["NB", "Reflectors", "tridiagonalize", "apply_q", "eigh_blocked"]
+
+#: panel width of the reduction: columns reduced per host panel step
+NB = 64
+
+#: the last columns (at most this many) are reduced on the host from one copy of their block, as
+#: LAPACK's sytrd hands its last ``nx`` columns to the unblocked code: there a product with the
+#: trailing matrix moves fewer bytes than a device launch costs in overhead
+TAIL = 128
+
+
+class Reflectors(NamedTuple):
+    """Q of a tridiagonal reduction of an ``n x n`` matrix: per panel ``(k, v, tau)`` (host) with
+    ``v`` (n - k - 1, kb) the panel's reflectors on rows ``k + 1:`` (unit first entries, zeros
+    above) and ``tau`` (kb,); the panel's product of reflectors is ``I - V T V^H``."""
+    n: int
+    panels: list
+
+
+def _larfg(alpha, x: np.ndarray):
+    """LAPACK's larfg: (beta, tau, v) with ``(I - tau [1; v] [1; v]^H)^H [alpha; x] = [beta; 0]``,
+    ``beta`` real; ``tau = 0`` (the identity) when ``x`` is zero and ``alpha`` real."""
+    xnorm = np.linalg.norm(x) if x.size else 0.0
+    if xnorm == 0 and alpha.imag == 0:
+        return alpha.real, alpha * 0, x
+    beta = -np.copysign(np.hypot(abs(alpha), xnorm), alpha.real)
+    return beta, (beta - alpha) / beta, x / (alpha - beta)
+
+
+def _swap(c: np.ndarray) -> np.ndarray:
+    """Exchange the entries of each (v_j, w_j) pair of coefficients: [a0, b0, a1, b1] -> [b0, a0, b1, a1]."""
+    return c.reshape(-1, 2)[:, ::-1].reshape(-1)
+
+
+def _panel(p: np.ndarray, ncols: int, matvec):
+    """latrd (lower) on the host panel ``p`` (m, >= ncols): the columns of the trailing matrix as
+    they were at the panel's start (updated in place). ``matvec(j, v)`` returns the product of the
+    panel-start trailing matrix from local row/column ``j`` on with ``v`` (host vectors).
+
+    Returns (d (ncols,), e, tau (min(ncols, m - 1),), vw (m, 2 ncols)): the columns of vw pair
+    each reflector ``v_i`` (column 2i, unit entry on row i + 1) with its ``w_i`` (column 2i + 1);
+    the panel's update of the trailing matrix is ``A -= V W^H + W V^H``."""
+    m = p.shape[0]
+    nref = min(ncols, m - 1)
+    cplx = p.dtype.kind == "c"
+    vw = np.zeros((m, 2 * ncols), dtype=p.dtype)
+    d = np.empty(ncols, dtype=p.real.dtype)
+    e = np.empty(nref, dtype=p.real.dtype)
+    tau = np.zeros(nref, dtype=p.dtype)
+    for i in range(ncols):
+        if i:                                   # A(i:, i) -= V W(i, :)^H + W V(i, :)^H
+            p[i:, i] -= vw[i:, :2 * i] @ _swap(np.conj(vw[i, :2 * i]) if cplx else vw[i, :2 * i])
+        d[i] = p[i, i].real
+        if i == nref:
+            break
+        e[i], tau[i], tail = _larfg(p[i + 1, i], p[i + 2:, i])
+        v = vw[i + 1:, 2 * i]
+        v[0] = 1
+        v[1:] = tail
+        if tau[i] == 0:
+            continue
+        y = matvec(i + 1, v)
+        if i:                                   # y -= W (V^H v) + V (W^H v)
+            prev = vw[i + 1:, :2 * i]
+            s = np.conj(prev.T @ np.conj(v)) if cplx else prev.T @ v
+            y -= prev @ _swap(s)
+        y *= tau[i]
+        y += (-0.5 * tau[i] * np.vdot(y, v)) * v
+        vw[i + 1:, 2 * i + 1] = y
+    return d, e, tau, vw
+
+
+def _device_matvec(func: str, a: Array, j: int, v: np.ndarray) -> np.ndarray:
+    """``A[j:, j:] @ v`` for the device matrix ``a`` (Hermitian, both triangles stored), as a
+    host vector: ``v^T A`` reads the rows of A once, in place (for complex, ``conj(conj(v)^T A)``)."""
+    from ._linalg_funcs import matmul
+    cplx = a.dtype.kind == "c"
+    with internal(f"linalg.{func}"):
+        vd = from_host(np.conj(v) if cplx else v, a.dtype, a.device)
+        y = np.array(to_host(matmul(vd, a[j:, j:])), copy=True)
+    return np.conj(y, out=y) if cplx else y
+
+
+def _hermitian_copy(x: Array) -> Array:
+    """A private copy of ``x`` with its upper triangle rebuilt from the lower one and a real
+    diagonal (LAPACK's lower eigh reads only those)."""
+    from ._creation import eye, tril
+    from ._elementwise import real
+    n = x.shape[-1]
+    low = tril(x, k=-1)
+    diag = real(x) * eye(n, dtype=x.dtype.real_dtype, device=x.device)
+    return _work_copy(low + conj_transpose(low) + diag)
+
+
+def tridiagonalize(x: Array, func: str = "eigh", keep_q: bool = True):
+    """Reduce one Hermitian matrix ``x`` (n, n; its lower triangle is read) to ``T = Q^H A Q``.
+
+    Returns (d (n,), e (n - 1,): T's diagonal and off-diagonal, real host arrays; the
+    :class:`Reflectors` of Q, or None when ``keep_q`` is false)."""
+    from ._linalg_funcs import matmul
+    n = x.shape[-1]
+    real = x.dtype.real_dtype.np
+    d, e = np.empty(n, dtype=real), np.empty(max(n - 1, 0), dtype=real)
+    panels = []
+    a = _hermitian_copy(x)
+    k = 0
+    while n - k > max(NB, TAIL):                        # device panels
+        f = k + NB
+        p = _read(func, a[k:, k:f])
+        d[k:f], e[k:f], tau, vw = _panel(p, NB, lambda j, vec: _device_matvec(func, a, k + j, vec))
+        swapped = np.arange(2 * NB).reshape(-1, 2)[:, ::-1].reshape(-1)
+        left, right = _up(func, vw[NB:], a), _up(func, _hn(vw[NB:, swapped]), a)
+        a[f:, f:] = a[f:, f:] - matmul(left, right)      # A22 -= V W^H + W V^H
+        if keep_q:
+            panels.append((k, vw[1:, 0::2], tau))
+        k = f
+    if k < n:                                           # the last block, on the host
+        p = _read(func, a[k:, k:])
+        d[k:], e[k:], tau, vw = _panel(p, n - k, lambda j, vec: p[j:, j:] @ vec)
+        if keep_q and tau.size:
+            panels.append((k, vw[1:, 0:2 * tau.size:2], tau))
+    return d, e, (Reflectors(n, panels) if keep_q else None)
+
+
+def apply_q(refl: Reflectors, z: Array, func: str = "eigh") -> Array:
+    """``Q @ z`` for the Q of :func:`tridiagonalize` and ``z`` (n, c) on the device: one compact
+    WY block ``I - V T V^H`` per panel, applied to rows ``k + 1:`` as three GEMMs, last panel
+    first."""
+    from ._linalg_funcs import matmul
+    if z.shape[-2] != refl.n:
+        raise ValueError(f"linalg.{func}: apply_q expected {refl.n} rows, got shape {z.shape}")
+    out = _work_copy(z)
+    for k, v, tau in reversed(refl.panels):
+        vd, td = _up(func, v, out), _up(func, _larft(v, tau), out)
+        c = out[k + 1:, :]
+        out[k + 1:, :] = c - matmul(vd, matmul(td, matmul(conj_transpose(vd), c)))
+    return out
+
+
+def _device_panels(n: int) -> int:
+    """How many panels of :data:`NB` columns :func:`tridiagonalize` runs on the device for order n."""
+    return max(0, -(-(n - max(NB, TAIL)) // NB))
+
+
+def _note(func: str, n: int) -> None:
+    p = _device_panels(n)
+    profiler.note(f"linalg.{func}: blocked tridiagonal reduction, {p} panel(s) of {NB} columns on the host "
+                  f"with each column's product with the trailing matrix and the trailing updates on the "
+                  f"device, then the last {n - p * NB} columns on the host")
+
+
+def eigh_blocked(x: Array, vectors: bool, func: str = "eigh"):
+    """Eigenvalues (ascending) and, when ``vectors``, eigenvectors of the Hermitian matrices ``x``
+    (..., n, n; lower triangles read), one matrix at a time: :func:`tridiagonalize`, the
+    tridiagonal solver, :func:`apply_q`. Returns (w Array (..., n) real, v Array or None)."""
+    from ._data_type import astype
+    from ._manipulation import reshape, stack
+    from ._tridiagonal import tridiagonal_eigh
+    from ._creation import zeros
+    n = x.shape[-1]
+    batch = x.shape[:-2]
+    if x.size == 0:
+        w = zeros(batch + (n,), dtype=x.dtype.real_dtype, device=x.device)
+        return w, (zeros(x.shape, dtype=x.dtype, device=x.device) if vectors else None)
+    _note(func, n)
+    ws, vs = [], []
+    for idx in np.ndindex(*batch):
+        d, e, refl = tridiagonalize(x[idx], func, keep_q=vectors)
+        w, z = tridiagonal_eigh(d, e, like=x, vectors=vectors)
+        ws.append(np.asarray(w))
+        if vectors:
+            vs.append(apply_q(refl, astype(z, x.dtype, copy=False), func))
+    with internal(f"linalg.{func}"):
+        w = from_host(np.stack(ws).reshape(batch + (n,)), x.dtype.real_dtype, x.device)
+    if not vectors:
+        return w, None
+    return w, (vs[0] if not batch else reshape(stack(vs), batch + (n, n)))

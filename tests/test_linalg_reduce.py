@@ -1,0 +1,139 @@
+"""The blocked tridiagonal reduction and eigh (egpu_array/_linalg_reduce.py) against numpy.linalg.
+
+The panel width NB and the host tail TAIL are patched down (and the blocked factorizations' NB,
+which decides when ``linalg.eigh`` leaves the single host LAPACK call), so matrices of 5-30 rows
+run several device panels: per-column products with the trailing matrix, the rank-2k trailing
+GEMMs, the compact-WY application of Q.
+"""
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import egpu_array as xp
+from egpu_array import _linalg_blocked as blocked
+from egpu_array import _linalg_reduce as reduce
+
+DTYPES = ["float32", "float64", "complex64", "complex128"]
+
+
+@pytest.fixture(autouse=True)
+def small_panels(monkeypatch):
+    monkeypatch.setattr(reduce, "NB", 4)
+    monkeypatch.setattr(reduce, "TAIL", 4)
+    monkeypatch.setattr(blocked, "NB", 4)
+
+
+def _rand(rng, shape, dtype):
+    a = rng.standard_normal(shape)
+    if np.dtype(dtype).kind == "c":
+        a = a + 1j * rng.standard_normal(shape)
+    return a.astype(dtype)
+
+
+def _hermitian(rng, shape, dtype):
+    a = _rand(rng, shape, dtype)
+    return (a + np.conj(np.swapaxes(a, -1, -2))).astype(dtype)
+
+
+def _hn(a):
+    return np.conj(np.swapaxes(a, -1, -2))
+
+
+def _scaled(err, a, n, dtype):
+    """``err`` in units of ``||A|| n eps``."""
+    return float(err) / (max(float(np.linalg.norm(a, axis=(-2, -1)).max()), 1e-300) * max(n, 1) * float(np.finfo(dtype).eps))
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.integers(1, 30), st.sampled_from(DTYPES), st.integers(0, 2**32 - 1))
+def test_tridiagonalize_reconstructs_the_lower_triangle(n, dtype, seed):
+    rng = np.random.default_rng(seed)
+    a = _rand(rng, (n, n), dtype)
+    a[np.diag_indices(n)] += 3j if a.dtype.kind == "c" else 0     # an imaginary diagonal is ignored
+    h = np.tril(a) + _hn(np.tril(a, -1))                          # the upper triangle is never read
+    h[np.diag_indices(n)] = h.diagonal().real
+    d, e, refl = reduce.tridiagonalize(xp.asarray(a))
+    real = np.finfo(dtype).dtype
+    assert d.dtype == real and e.dtype == real and d.shape == (n,) and e.shape == (max(n - 1, 0),)
+    q = np.asarray(reduce.apply_q(refl, xp.asarray(np.eye(n, dtype=dtype))))
+    t = np.diag(d) + np.diag(e, 1) + np.diag(e, -1)
+    assert _scaled(np.linalg.norm(q @ t @ _hn(q) - h), h, n, dtype) <= 4
+    assert np.linalg.norm(_hn(q) @ q - np.eye(n)) / (max(n, 1) * np.finfo(dtype).eps) <= 4
+    z = _rand(rng, (n, 3), dtype)                                  # Q applied to a few columns
+    qz = np.asarray(reduce.apply_q(refl, xp.asarray(z)))
+    assert np.abs(qz - q @ z).max() <= 10 * n * np.finfo(dtype).eps * max(np.abs(z).max(), 1)
+
+
+def test_apply_q_checks_rows():
+    _, _, refl = reduce.tridiagonalize(xp.asarray(np.eye(9)))
+    with pytest.raises(ValueError, match="apply_q expected 9 rows"):
+        reduce.apply_q(refl, xp.asarray(np.eye(8)))
+
+
+def _check_eigh(a, w, v, dtype, c=8):
+    n = a.shape[-1]
+    ref = np.linalg.eigvalsh(a)
+    assert w.dtype == ref.dtype and w.shape == ref.shape
+    assert _scaled(np.abs(w - ref).max(), a, n, dtype) <= c
+    if v is not None:
+        assert v.dtype == a.dtype and v.shape == a.shape
+        assert _scaled(np.linalg.norm(a @ v - v * w[..., None, :], axis=(-2, -1)).max(), a, n, dtype) <= c
+        assert np.linalg.norm(_hn(v) @ v - np.eye(n), axis=(-2, -1)).max() / (n * np.finfo(dtype).eps) <= c
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.integers(5, 40), st.sampled_from([(), (2,)]), st.sampled_from(DTYPES), st.integers(0, 2**32 - 1))
+def test_eigh_and_eigvalsh(n, batch, dtype, seed):
+    a = _hermitian(np.random.default_rng(seed), batch + (n, n), dtype)
+    with xp.profile() as prof:
+        w, v = (np.asarray(r) for r in xp.linalg.eigh(xp.asarray(a)))
+    assert any("blocked tridiagonal reduction" in note for note in prof.notes)
+    _check_eigh(a, w, v, dtype)
+    _check_eigh(a, np.asarray(xp.linalg.eigvalsh(xp.asarray(a))), None, dtype)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "complex64"])
+def test_degenerate_spectra(dtype):
+    """The identity (every reflector is the identity), a zero matrix, repeated eigenvalues and a
+    matrix that is already tridiagonal."""
+    n = 21
+    rng = np.random.default_rng(7)
+    q, _ = np.linalg.qr(_rand(rng, (n, n), dtype))
+    repeated = (q * np.repeat([-2.0, 1.0, 3.0], 7)) @ _hn(q)
+    tri = np.diag(np.arange(n, dtype=float)) + np.diag(np.ones(n - 1), 1) + np.diag(np.ones(n - 1), -1)
+    for a in (np.eye(n), np.zeros((n, n)), repeated, tri):
+        a = a.astype(dtype)
+        w, v = (np.asarray(r) for r in xp.linalg.eigh(xp.asarray(a)))
+        _check_eigh(a, w, v, dtype)
+    w = np.asarray(xp.linalg.eigvalsh(xp.asarray(repeated.astype(dtype))))
+    assert np.abs(w - np.repeat([-2.0, 1.0, 3.0], 7)).max() <= 50 * n * np.finfo(dtype).eps
+
+
+def test_small_and_empty():
+    """eigh_blocked itself on 1 x 1, 2 x 2 and an empty batch; linalg.eigh of empty matrices."""
+    for a in (np.array([[2.5]]), np.array([[1.0, 2 - 1j], [2 + 1j, -3.0]]), np.zeros((0, 6, 6))):
+        w, v = reduce.eigh_blocked(xp.asarray(a), True)
+        rw, rv = np.linalg.eigh(a)
+        np.testing.assert_allclose(np.asarray(w), rw, atol=1e-14 * max(np.abs(a).max(initial=1), 1))
+        assert np.asarray(v).shape == rv.shape and np.asarray(v).dtype == rv.dtype
+    for shape in [(0, 0), (2, 0, 0), (0, 9, 9)]:
+        w, v = xp.linalg.eigh(xp.asarray(np.zeros(shape)))
+        assert w.shape == shape[:-1] and v.shape == shape
+        assert xp.linalg.eigvalsh(xp.asarray(np.zeros(shape))).shape == shape[:-1]
+
+
+def test_on_sim_only_panels_and_vectors_cross_the_link():
+    """On a device with its own memory the reduction reads panels (n x NB), the host tail and one
+    vector per column back, never the whole matrix; every copy is the library's own."""
+    n = 24
+    a = _hermitian(np.random.default_rng(3), (n, n), "float64")
+    x = xp.asarray(a, device="sim")
+    with xp.profile() as prof:
+        w, v = xp.linalg.eigh(x)
+        xp.synchronize(v)
+    assert w.device == x.device and v.device == x.device
+    assert prof.transfer_log and all(t["internal"] for t in prof.transfer_log)
+    down = [t["bytes"] for t in prof.transfer_log if t["direction"] == "from_device"]
+    assert down and max(down) <= n * max(reduce.NB, reduce.TAIL) * 8
+    _check_eigh(a, np.asarray(w), np.asarray(v), "float64")
