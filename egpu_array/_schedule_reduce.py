@@ -44,7 +44,8 @@ def _reduce_chunks(op: str, order: str, kshape, n_out: int, n_red: int, threads:
     if chunks is not None:  # given (tests of the two-phase path)
         return chunks, units * chunks
     chunks = 1
-    if threads > 1 and not REDUCE_OPS[op] and (arg_chunks or op not in ("argmax", "argmin")) \
+    # one thread too: row order walks several chunks side by side (kernels.reduction_streams)
+    if (threads > 1 or order == "inner") and not REDUCE_OPS[op] and (arg_chunks or op not in ("argmax", "argmin")) \
             and units < 4 * threads and n_out * n_red >= (1 << 18):
         want = -(-8 * threads // units)
         chunks = max(1, min(want, n_red * per_row // (1 << 14), n_red))

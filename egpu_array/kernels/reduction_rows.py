@@ -15,7 +15,8 @@ from .elementwise import loop_metadata
 from .irb import F64, I64, const
 from .spec import ReduceSpec
 
-__all__ = ["F32_BLOCK", "float32_blocks", "row_loop", "block_sum", "fast_extremum", "extremum"]
+__all__ = ["F32_BLOCK", "float32_blocks", "row_loop", "block_sum", "block_total", "block_metadata", "fast_extremum",
+           "extremum", "extremum_start", "extremum_block", "extremum_end", "or_redo"]
 
 _REASSOC = ("reassoc",)
 
@@ -64,8 +65,7 @@ def block_sum(b, module, fname, lo, hi, acc64, element, step64, math: bool):
     of float32 that float64 would not have, or inf/nan in the data) is summed again in float64
     by ``step64``, so results only differ from a float64 accumulation by rounding. ``math``: the
     values are transcendental functions (softmax's exp): 8 lanes, LLVM's own interleaving."""
-    f32 = ir.FloatType()
-    md = loop_metadata(module, fname, width=8, interleave=None if math else 4)
+    md = block_metadata(module, fname, math)
     pre = b.block
     head, body, done = (b.append_basic_block(f"blk.{n}") for n in ("head", "body", "done"))
     b.branch(head)
@@ -78,16 +78,28 @@ def block_sum(b, module, fname, lo, hi, acc64, element, step64, math: bool):
     b.position_at_end(body)
     je = b.add(jb, const(I64, F32_BLOCK))
     je = b.select(b.icmp_signed("<", je, hi), je, hi)
-    (s32,) = row_loop(b, jb, je, [const(f32, -0.0)], lambda j, p: [b.fadd(p[0], element(j), flags=_REASSOC)],
-                       md, "j")
-    not_finite = b.fcmp_unordered("uno", b.fsub(s32, s32), const(f32, 0.0))
-    total = or_redo(b, b.fpext(s32, F64), not_finite,
-                    lambda: row_loop(b, jb, je, [const(F64, -0.0)], step64, None, "j64")[0], "blk")
-    acc.add_incoming(b.fadd(acc, total, flags=_REASSOC), b.block)
+    acc.add_incoming(b.fadd(acc, block_total(b, md, jb, je, element, step64), flags=_REASSOC), b.block)
     jb.add_incoming(je, b.block)
     b.branch(head)
     b.position_at_end(done)
     return acc
+
+
+def block_metadata(module, fname, math: bool):
+    """Loop metadata of a float32 block's loop: 8 lanes, 4 vectors side by side (``math``: LLVM's
+    own interleaving)."""
+    return loop_metadata(module, fname, width=8, interleave=None if math else 4)
+
+
+def block_total(b, md, jb, je, element, step64):
+    """The float32 sum of ``element(j)``, ``jb <= j < je`` (one block, at most F32_BLOCK values),
+    as a float64; summed again in float64 by ``step64`` when the float32 total is not finite."""
+    f32 = ir.FloatType()
+    (s32,) = row_loop(b, jb, je, [const(f32, -0.0)], lambda j, p: [b.fadd(p[0], element(j), flags=_REASSOC)],
+                       md, "j")
+    not_finite = b.fcmp_unordered("uno", b.fsub(s32, s32), const(f32, 0.0))
+    return or_redo(b, b.fpext(s32, F64), not_finite,
+                   lambda: row_loop(b, jb, je, [const(F64, -0.0)], step64, None, "j64")[0], "blk")
 
 
 def fast_extremum(spec: ReduceSpec) -> bool:
@@ -105,10 +117,21 @@ def extremum(b, op, acc_dt, lo, hi, acc, element, step_exact):
     zeros (a sum of zeros is -0.0 only if all are). So ``m`` is exact unless ``z`` is NaN (then
     the range is walked again with the exact rule by ``step_exact``: a NaN or infinity in the
     data) or ``m`` is a zero (then its sign is ``z``'s (max) or the opposite (min))."""
-    from .reduction import _combine, _const_of, identity_of
-    ty = acc.type
-    fast = ("nnan", "nsz")  # m may be poison where x is NaN: then z is NaN and m is not used
+    m, z = extremum_block(b, op, lo, hi, extremum_start(op, acc_dt), element)
+    return extremum_end(b, op, acc_dt, acc, m, z, lambda: row_loop(b, lo, hi, [acc], step_exact, None, "jx")[0])
+
+
+def extremum_start(op, acc_dt) -> list:
+    """The initial ``[m, z]`` of :func:`extremum_block`."""
+    from .reduction import _const_of, identity_of
     init = _const_of(acc_dt, identity_of(op, acc_dt))
+    return [init, const(init.type, -0.0)]
+
+
+def extremum_block(b, op, lo, hi, mz: list, element) -> list:
+    """``[m, z]`` (see :func:`extremum`) updated with ``element(j)``, ``lo <= j < hi``."""
+    ty = mz[0].type
+    fast = ("nnan", "nsz")  # m may be poison where x is NaN: then z is NaN and m is not used
     sign_probe = const(ty, 0.0 if op == "max" else -0.0)
 
     def step(j, phis):
@@ -118,11 +141,17 @@ def extremum(b, op, acc_dt, lo, hi, acc, element, step_exact):
         probe = b.fmul(v, sign_probe, flags=("contract",))
         return [b.select(better, v, m, flags=fast), b.fadd(z, probe, flags=("reassoc", "contract"))]
 
-    m, z = row_loop(b, lo, hi, [init, const(ty, -0.0)], step, None, "j")
+    return row_loop(b, lo, hi, mz, step, None, "j")
+
+
+def extremum_end(b, op, acc_dt, acc, m, z, exact):
+    """``acc`` combined with the extremum that ``[m, z]`` describe: ``m`` with the sign of a zero
+    fixed, or where ``z`` is NaN the value ``exact()`` emits (the exact walk of the range)."""
+    from .reduction import _combine
+    ty = m.type
     zero = z if op == "max" else b.fneg(z)
     m = b.select(b.fcmp_ordered("==", m, const(ty, 0.0)), zero, m)
-    return or_redo(b, _combine(b, op, acc_dt, acc, m), b.fcmp_unordered("uno", z, z),
-                   lambda: row_loop(b, lo, hi, [acc], step_exact, None, "jx")[0], "ext")
+    return or_redo(b, _combine(b, op, acc_dt, acc, m), b.fcmp_unordered("uno", z, z), exact, "ext")
 
 
 def or_redo(b, fast, redo_if, redo, name: str):
