@@ -50,19 +50,24 @@ class Reflectors(NamedTuple):
     panels: list
 
 
+def _norm(x: np.ndarray):
+    """The 2-norm of a host vector: one dot product, rescaled only where its square over- or
+    underflows."""
+    ss = np.vdot(x, x).real
+    if np.isfinite(ss) and (ss > np.finfo(ss.dtype).tiny or ss == 0 and not x.any()):
+        return np.sqrt(ss)
+    scale = np.abs(x).max()
+    return scale * np.sqrt(np.vdot(x / scale, x / scale).real) if scale else scale
+
+
 def _larfg(alpha, x: np.ndarray):
     """LAPACK's larfg: (beta, tau, v) with ``(I - tau [1; v] [1; v]^H)^H [alpha; x] = [beta; 0]``,
     ``beta`` real; ``tau = 0`` (the identity) when ``x`` is zero and ``alpha`` real."""
-    xnorm = np.linalg.norm(x) if x.size else 0.0
+    xnorm = _norm(x) if x.size else 0.0
     if xnorm == 0 and alpha.imag == 0:
         return alpha.real, alpha * 0, x
     beta = -np.copysign(np.hypot(abs(alpha), xnorm), alpha.real)
     return beta, (beta - alpha) / beta, x / (alpha - beta)
-
-
-def _swap(c: np.ndarray) -> np.ndarray:
-    """Exchange the entries of each (v_j, w_j) pair of coefficients: [a0, b0, a1, b1] -> [b0, a0, b1, a1]."""
-    return c.reshape(-1, 2)[:, ::-1].reshape(-1)
 
 
 def _panel(p: np.ndarray, ncols: int, matvec):
@@ -70,19 +75,22 @@ def _panel(p: np.ndarray, ncols: int, matvec):
     they were at the panel's start (updated in place). ``matvec(j, v)`` returns the product of the
     panel-start trailing matrix from local row/column ``j`` on with ``v`` (host vectors).
 
-    Returns (d (ncols,), e, tau (min(ncols, m - 1),), vw (m, 2 ncols)): the columns of vw pair
-    each reflector ``v_i`` (column 2i, unit entry on row i + 1) with its ``w_i`` (column 2i + 1);
-    the panel's update of the trailing matrix is ``A -= V W^H + W V^H``."""
+    Returns (d (ncols,), e, tau (min(ncols, m - 1),), vw, wv (m, 2 ncols)): the columns of vw
+    pair each reflector ``v_i`` (column 2i, unit entry on row i + 1) with its ``w_i`` (column
+    2i + 1), wv holds the same with each pair swapped; the panel's update of the trailing matrix
+    is ``A -= V W^H + W V^H = vw wv^H``."""
     m = p.shape[0]
     nref = min(ncols, m - 1)
     cplx = p.dtype.kind == "c"
     vw = np.zeros((m, 2 * ncols), dtype=p.dtype)
+    wv = np.zeros((m, 2 * ncols), dtype=p.dtype)
     d = np.empty(ncols, dtype=p.real.dtype)
     e = np.empty(nref, dtype=p.real.dtype)
     tau = np.zeros(nref, dtype=p.dtype)
     for i in range(ncols):
         if i:                                   # A(i:, i) -= V W(i, :)^H + W V(i, :)^H
-            p[i:, i] -= vw[i:, :2 * i] @ _swap(np.conj(vw[i, :2 * i]) if cplx else vw[i, :2 * i])
+            row = wv[i, :2 * i]
+            p[i:, i] -= vw[i:, :2 * i] @ (np.conj(row) if cplx else row)
         d[i] = p[i, i].real
         if i == nref:
             break
@@ -90,17 +98,19 @@ def _panel(p: np.ndarray, ncols: int, matvec):
         v = vw[i + 1:, 2 * i]
         v[0] = 1
         v[1:] = tail
+        wv[i + 1:, 2 * i + 1] = v
         if tau[i] == 0:
             continue
         y = matvec(i + 1, v)
         if i:                                   # y -= W (V^H v) + V (W^H v)
             prev = vw[i + 1:, :2 * i]
             s = np.conj(prev.T @ np.conj(v)) if cplx else prev.T @ v
-            y -= prev @ _swap(s)
+            y -= wv[i + 1:, :2 * i] @ s
         y *= tau[i]
         y += (-0.5 * tau[i] * np.vdot(y, v)) * v
         vw[i + 1:, 2 * i + 1] = y
-    return d, e, tau, vw
+        wv[i + 1:, 2 * i] = y
+    return d, e, tau, vw, wv
 
 
 def _device_matvec(func: str, a: Array, j: int, v: np.ndarray) -> np.ndarray:
@@ -140,16 +150,15 @@ def tridiagonalize(x: Array, func: str = "eigh", keep_q: bool = True):
     while n - k > max(NB, TAIL):                        # device panels
         f = k + NB
         p = _read(func, a[k:, k:f])
-        d[k:f], e[k:f], tau, vw = _panel(p, NB, lambda j, vec: _device_matvec(func, a, k + j, vec))
-        swapped = np.arange(2 * NB).reshape(-1, 2)[:, ::-1].reshape(-1)
-        left, right = _up(func, vw[NB:], a), _up(func, _hn(vw[NB:, swapped]), a)
+        d[k:f], e[k:f], tau, vw, wv = _panel(p, NB, lambda j, vec: _device_matvec(func, a, k + j, vec))
+        left, right = _up(func, vw[NB:], a), _up(func, _hn(wv[NB:]), a)
         a[f:, f:] = a[f:, f:] - matmul(left, right)      # A22 -= V W^H + W V^H
         if keep_q:
             panels.append((k, vw[1:, 0::2], tau))
         k = f
     if k < n:                                           # the last block, on the host
         p = _read(func, a[k:, k:])
-        d[k:], e[k:], tau, vw = _panel(p, n - k, lambda j, vec: p[j:, j:] @ vec)
+        d[k:], e[k:], tau, vw, _ = _panel(p, n - k, lambda j, vec: p[j:, j:] @ vec)
         if keep_q and tau.size:
             panels.append((k, vw[1:, 0:2 * tau.size:2], tau))
     return d, e, (Reflectors(n, panels) if keep_q else None)
