@@ -3,8 +3,15 @@
 A gather node reads its source at positions given by index values computed in the same kernel;
 indices are clamped in the kernel (so memory outside the source is never touched) and an
 out-of-range index raises IndexError after the launch.
+
+A gather computed on its own (its node is what is realized, the indices a buffer, one gathered
+axis: ``take``, ``x[idx]``) runs the plain gather kernel (:mod:`.kernels.gather`: branch-free
+index checks, prefetches ahead) on the cpu device, through :func:`gather_into`; inside a larger
+expression it is fused into that expression's kernel.
 """
 from __future__ import annotations
+
+import math
 
 from . import _dtypes as dt
 from ._array import Array
@@ -12,8 +19,21 @@ from ._elementwise import cast_node
 from ._graph import LazyNode, View
 from ._schedule import GatherArg
 from ._shapes import broadcast_shapes, normalize_axis
+from .kernels.cache import get_program
+from .kernels.gather import GatherSpec
 
-__all__ = ["take", "take_along_axis", "gather_axes"]
+__all__ = ["take", "take_along_axis", "gather_axes", "gather_into"]
+
+
+class _AxesGather(GatherArg):
+    """The GatherArg of :func:`gather_axes`, with the layout of its node's shape (``lead``
+    dimensions before the ``nidx`` index dimensions) and the function to name in errors."""
+
+    __slots__ = ("func", "lead", "nidx")
+
+    def __init__(self, source, extents, strides, func, lead, nidx):
+        super().__init__(source, extents, strides)
+        self.func, self.lead, self.nidx = func, lead, nidx
 
 
 def _index_node(func: str, indices, device) -> LazyNode:
@@ -30,6 +50,8 @@ def _placed(node: LazyNode, ndim_after: int) -> LazyNode:
     """``node`` with ``ndim_after`` trailing unit dimensions (a view; lazy nodes are computed)."""
     if ndim_after == 0:
         return node
+    if node.op == "cast" and node.srcs[0].op == "buffer":  # (the cast stays in the kernel)
+        return cast_node(_placed(node.srcs[0], ndim_after), node.dtype)
     from ._schedule import materialize
     leaf = materialize(node)
     v = leaf.arg
@@ -48,7 +70,8 @@ def gather_axes(x: Array, axes: list, index_nodes: list, func: str) -> Array:
     strides = v.strides[:first] + (0,) * len(ishape) + v.strides[last:]
     source = LazyNode("buffer", (), x.dtype, shape, View(v.buffer, strides, v.offset), x.device)
     idx = [_placed(n, len(post)) for n in index_nodes]
-    arg = GatherArg(source, [x.shape[a] for a in axes], [v.strides[a] for a in axes])
+    arg = _AxesGather(source, [x.shape[a] for a in axes], [v.strides[a] for a in axes], func, len(pre),
+                      len(ishape))
     if any(x.shape[a] == 0 for a in axes) and 0 not in ishape:
         raise IndexError(f"{func}: cannot index an axis of size 0")
     return Array._new(LazyNode("gather", tuple(idx), x.dtype, shape, arg, x.device))
@@ -87,3 +110,52 @@ def take_along_axis(x, indices, /, *, axis=-1) -> Array:
     if x.shape[ax] == 0 and 0 not in shape:
         raise IndexError("take_along_axis: cannot index an axis of size 0")
     return Array._new(LazyNode("gather", (node,), x.dtype, shape, arg, x.device))
+
+
+
+def _group(shape, strides: list, lo: int, hi: int):
+    """Dimensions [lo, hi) of ``shape`` merged into one: (extent, stride per operand), or None
+    when they are not one run of memory for every operand."""
+    from ._schedule import _collapse
+    cshape, cst = _collapse(list(shape[lo:hi]), [list(s[lo:hi]) for s in strides])
+    return (cshape[0], [c[0] for c in cst]) if len(cshape) == 1 else None
+
+
+def gather_into(root: LazyNode, out: View) -> bool:
+    """Compute the gather node ``root`` into ``out`` with the plain gather kernel
+    (:mod:`.kernels.gather`); False (nothing done) where it does not apply: not on the cpu
+    device, not a :func:`gather_axes` node with one gathered axis, indices that are not a
+    buffer (or a cast of one), or dimensions that do not merge into (lead, index, trailing).
+    Raises IndexError (naming the function) on an index outside ``[-n, n)``. Called by
+    ``_schedule.realize_into``."""
+    arg = root.arg
+    if not isinstance(arg, _AxesGather) or len(arg.extents) != 1 or root.device.kind != "cpu":
+        return False
+    node = root.srcs[0]
+    if node.op == "cast" and node.srcs[0].op == "buffer" and node.srcs[0].dtype.kind in "iu":
+        node = node.srcs[0]
+    if node.op != "buffer":
+        return False
+    shape, lead, nidx = root.shape, arg.lead, arg.nidx
+    total = math.prod(shape)
+    if total == 0:
+        return False
+    from ._schedule import _leaf_strides, pack_args
+    src_st, idx_st, out_st = list(arg.source.arg.strides), _leaf_strides(node, shape), list(out.strides)
+    parts = [_group(shape, [src_st, out_st], 0, lead), _group(shape, [idx_st, out_st], lead, lead + nidx),
+             _group(shape, [src_st, out_st], lead + nidx, len(shape))]
+    if None in parts:
+        return False
+    (p, (sp, op)), (n, (ist, oi)), (q, (sq, oq)) = parts
+    size, isize = root.dtype.itemsize, node.dtype.itemsize
+    sv, iv = arg.source.arg, node.arg
+    slots = [n, q, arg.extents[0], sv.buffer.ptr + sv.offset * size, sp * size, arg.strides[0] * size, sq * size,
+             iv.buffer.ptr + iv.offset * isize, ist, out.buffer.ptr + out.offset * size, op * size, oi * size,
+             oq * size, 0]
+    spec = GatherSpec(itemsize=size, idx_dtype=node.dtype.name)
+    args = pack_args(slots)
+    root.device.launch(get_program(root.device, spec), args, p * n, total * 2 * size + p * n * isize, work=total)
+    if args[len(slots) - 1]:
+        raise IndexError(f"{arg.func}: an index is out of bounds for an axis of size {arg.extents[0]} "
+                         f"(expected values in [-{arg.extents[0]}, {arg.extents[0]}))")
+    return True

@@ -257,6 +257,10 @@ def realize_into(root: LazyNode, out: View) -> None:
         from ._copying import transposing_copy
         if transposing_copy(root, out):
             return
+    if root.op == "gather":  # a gather on its own (take, x[idx]): the plain gather kernel
+        from ._gather import gather_into
+        if gather_into(root, out):
+            return
     shape = root.shape
     total = 1
     for n in shape:

@@ -5,6 +5,8 @@ Basic indices are zero-copy views: no kernel runs, and a write through a view is
 """
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -276,3 +278,116 @@ def test_masked_assignment_of_arrays_matches_numpy(data):
         check(x, a)
     with pytest.raises(ValueError):
         x[xp.asarray(mask)] = xp.asarray(np.zeros((rows[0] + 2,) + shape[k:]))
+
+
+# ---- the plain gather kernel (kernels/gather.py: take, x[idx] realized on their own) -------------
+ALL_DTYPES = ["bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "float32",
+              "float64", "complex64", "complex128"]
+INDEX_DTYPES = ["int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64"]
+
+
+@contextlib.contextmanager
+def _kinds():
+    """The kinds of the kernels launched on the cpu device inside the block (a list)."""
+    from egpu_array.backend.cpu import CPUDevice
+    kinds, launch = [], CPUDevice.launch
+
+    def spy(self, program, *args, **kw):
+        kinds.append(program.spec.kind)
+        return launch(self, program, *args, **kw)
+    CPUDevice.launch = spy
+    try:
+        yield kinds
+    finally:
+        CPUDevice.launch = launch
+
+
+@st.composite
+def _source(draw):
+    """(numpy array, xp array, contiguous): any dtype, 1-3 dimensions, given as a contiguous array,
+    a view at an unaligned offset (``[1:]``), a reversed view or a transposed one."""
+    dtype = draw(st.sampled_from(ALL_DTYPES))
+    shape = draw(hnp.array_shapes(min_dims=1, max_dims=3, min_side=1, max_side=7))
+    a = (np.arange(int(np.prod(shape)) + 1) * 37 % 251).astype(dtype)
+    if dtype.startswith("complex"):
+        a = a + 1j * a[::-1]
+    layout = draw(st.sampled_from(["plain", "offset", "reversed", "transposed"]))
+    base = a[1:].reshape(shape)
+    x = xp.asarray(a)[1:]
+    x = xp.reshape(x, shape)
+    if layout == "reversed":
+        base, x = base[::-1], xp.flip(x, axis=0)
+    elif layout == "transposed":
+        base, x = base.T, xp.permute_dims(x, tuple(reversed(range(len(shape)))))
+    elif layout == "plain":
+        base = np.ascontiguousarray(base)
+        x = xp.asarray(base)
+    return base, x, layout in ("plain", "offset")
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(_source(), st.data())
+def test_gather_kernel_matches_numpy(src, data):
+    a, x, contiguous = src
+    ax = data.draw(st.integers(0, a.ndim - 1))
+    n = a.shape[ax]
+    idt = data.draw(st.sampled_from(INDEX_DTYPES))
+    lo = -n if idt.startswith("int") else 0
+    hi = min(n - 1, np.iinfo(idt).max)
+    lo = max(lo, np.iinfo(idt).min)
+    ishape = data.draw(hnp.array_shapes(min_dims=1, max_dims=2, min_side=0, max_side=6))
+    idx = data.draw(hnp.arrays(idt, ishape, elements=st.integers(lo, hi)))
+    ix = xp.asarray(idx)
+    if data.draw(st.booleans()) and idx.shape[0] > 1:  # a strided or reversed index view
+        idx, ix = idx[::-2], xp.flip(ix, axis=0)[::2]
+    with _kinds() as kinds:
+        flat, fx = (idx[-1], ix[-1]) if idx.ndim == 2 and idx.shape[0] else (idx.reshape(-1), xp.reshape(ix, (-1,)))
+        got = xp.take(x, fx, axis=ax)
+        check(got, np.take(a, flat, axis=ax))
+    if got.size and (contiguous or a.ndim == 1):  # (other layouts may take the fused path)
+        assert kinds.count("gather") == 1, kinds
+    check(x[ix], a[idx]) if ax == 0 else check(x[(slice(None),) * ax + (ix,)], a[(slice(None),) * ax + (idx,)])
+
+
+def test_gather_kernel_many_indices_and_into_a_view():
+    rng = np.random.default_rng(5)
+    for dtype in ("int8", "float32", "complex128"):
+        h = rng.integers(0, 100, 300_001).astype(dtype)  # threads split the indices
+        idx = rng.integers(-h.size, h.size, 400_003)
+        x, ix = xp.asarray(h), xp.asarray(idx)
+        check(xp.take(x, ix), h[idx])
+        check(x[ix[::3]], h[idx[::3]])
+    a = rng.random((50, 9))
+    y, b = xp.zeros((9, 60)), np.zeros((9, 60))
+    idx = np.array([3, -1, 0, 49, 7])
+    y[:, 1:6] = xp.asarray(a)[xp.asarray(idx)].T
+    b[:, 1:6] = a[idx].T
+    check(y, b)
+
+
+def test_gather_kernel_empty_and_zero_d_index():
+    x = xp.asarray(np.arange(12.0).reshape(3, 4))
+    check(x[xp.asarray(np.zeros((0,), np.int64))], np.zeros((0, 4)))
+    check(xp.take(x, xp.asarray(np.zeros((0,), np.int32)), axis=1), np.zeros((3, 0)))
+    check(x[xp.reshape(xp.asarray([2]), ())], np.arange(12.0).reshape(3, 4)[2])
+    e = xp.asarray(np.zeros((0, 4)))
+    check(e[xp.asarray(np.zeros((0,), np.int64))], np.zeros((0, 4)))
+    with pytest.raises(IndexError, match="take"):
+        xp.take(e, xp.asarray([0]), axis=0)
+
+
+@pytest.mark.parametrize("idx", [[0, 5], [-6], [3, 2**31], [7, -7]])
+@pytest.mark.parametrize("dtype", ["int32", "int64", "uint64"])
+def test_gather_kernel_out_of_range_raises_naming_the_function(idx, dtype):
+    x = xp.asarray(np.arange(5.0))
+    if dtype == "uint64" and min(idx) < 0:
+        idx = [np.uint64(2**64 - 1)]  # never wraps: it is far out of range
+    elif dtype == "int32" and max(idx) >= 2**31:
+        idx = [3, 2**31 - 1]
+    ix = xp.asarray(np.array(idx, dtype=dtype))
+    with pytest.raises(IndexError, match=r"take: .*out of bounds.*size 5"):
+        np.asarray(xp.take(x, ix))
+    with pytest.raises(IndexError, match=r"__getitem__: .*out of bounds"):
+        x[ix]
+    with pytest.raises(IndexError, match=r"__getitem__: .*out of bounds"):
+        xp.reshape(xp.asarray(np.arange(10.0)), (5, 2))[ix]
