@@ -29,12 +29,12 @@ import numpy as np
 from . import _dtypes as dt
 from ._array import Array
 from ._transfer import from_host, internal
-from ._tridiagonal_secular import merge_plan
+from ._tridiagonal_secular import merge_plans
 
 __all__ = ["tridiagonal_eigh", "LEAF"]
 
 #: largest block solved directly on the host (dense LAPACK eigh of the small tridiagonal)
-LEAF = 48
+LEAF = 25
 
 
 class _Node(NamedTuple):
@@ -81,44 +81,64 @@ class _Solver:
         from ._creation import zeros
         return zeros((rows, cols), dtype=self.dtype, device=self.like.device)
 
-    # -- recursion -------------------------------------------------------------------------------
+    # -- the merge tree ---------------------------------------------------------------------------
 
-    def leaves(self, d: np.ndarray, e: np.ndarray, top: bool) -> list:
-        """Solve a block of at most LEAF rows on the host."""
-        n = d.size
-        if n == 1:
-            v = np.ones((1, 1))
-            w = d.copy()
-        elif self.vectors or not top:
-            w, v = np.linalg.eigh(_dense(d, e))
-        else:
-            return _Node(np.linalg.eigvalsh(_dense(d, e)), None, None, None, None)
-        raw = self.up(v) if self.vectors else None
-        return _Node(w, v[0].copy(), v[-1].copy(), raw, np.arange(n))
+    def leaves(self, d: np.ndarray, e: np.ndarray, ranges: list, top: bool) -> list:
+        """Solve the leaf blocks ``d[a:b]`` (at most LEAF rows each) on the host: one batched
+        LAPACK ``eigh`` per block size."""
+        nodes = [None] * len(ranges)
+        for size in sorted({b - a for a, b in ranges}):
+            which = [i for i, (a, b) in enumerate(ranges) if b - a == size]
+            mats = np.stack([_dense(d[a:b], e[a:b - 1]) for a, b in (ranges[i] for i in which)])
+            if not self.vectors and top:
+                for i, w in zip(which, np.linalg.eigvalsh(mats)):
+                    nodes[i] = _Node(w, None, None, None, None)
+                continue
+            ws, vs = np.linalg.eigh(mats)
+            raws = self.up(vs) if self.vectors else None
+            for j, i in enumerate(which):
+                raw = raws[j] if raws is not None else None
+                nodes[i] = _Node(ws[j], vs[j, 0].copy(), vs[j, -1].copy(), raw, np.arange(size))
+        return nodes
 
     def solve(self, d: np.ndarray, e: np.ndarray, top: bool = False) -> _Node:
-        """Eigen-decomposition of one block (``top``: the caller needs no boundary rows)."""
+        """Eigen-decomposition of one block (``top``: the caller needs no boundary rows). The block
+        is halved until the pieces have at most LEAF rows; the merges of one level of that tree
+        solve their secular equations together."""
         n = d.size
-        if n <= LEAF:
-            return self.leaves(d, e, top)
-        m = n // 2
-        beta = e[m - 1]
-        rho = abs(beta)
-        d1, d2 = d[:m].copy(), d[m:].copy()
-        d1[-1] -= rho
-        d2[0] -= rho
-        left = self.solve(d1, e[:m - 1])
-        right = self.solve(d2, e[m:])
-        z = np.concatenate([left.last, np.copysign(1.0, beta) * right.first])
-        rows_needed = self.vectors or not top
-        plan = merge_plan(left.w, right.w, z, rho, m, vectors=rows_needed)
-        w = plan.values[plan.order]
-        if not rows_needed:
-            return _Node(w, None, None, None, None)
-        first = plan.apply_row(np.concatenate([left.first, np.zeros(n - m)]))
-        last = plan.apply_row(np.concatenate([np.zeros(m), right.last]))
-        raw = self.merge_vectors(plan, left, right, m, n) if self.vectors else None
-        return _Node(w, first, last, raw, plan.order)
+        levels = [[(0, n)]]
+        while max(b - a for a, b in levels[-1]) > max(LEAF, 2):
+            levels.append([r for a, b in levels[-1] for r in ((a, a + (b - a) // 2), (a + (b - a) // 2, b))])
+        d = d.copy()
+        for ranges in levels[:-1]:           # the rank-one tears: T = diag(T1', T2') + rho u u^T
+            for a, b in ranges:
+                p = a + (b - a) // 2
+                d[p - 1] -= abs(e[p - 1])
+                d[p] -= abs(e[p - 1])
+        nodes = self.leaves(d, e, levels[-1], top and len(levels) == 1)
+        for depth in range(len(levels) - 2, -1, -1):
+            rows_needed = self.vectors or depth > 0 or not top
+            merges = []
+            for i, (a, b) in enumerate(levels[depth]):
+                left, right = nodes[2 * i], nodes[2 * i + 1]
+                beta = e[a + (b - a) // 2 - 1]
+                z = np.concatenate([left.last, np.copysign(1.0, beta) * right.first])
+                merges.append((left.w, right.w, z, abs(beta), left.w.size))
+            plans = merge_plans(merges, vectors=rows_needed)
+            parents = []
+            for i, plan in enumerate(plans):
+                left, right = nodes[2 * i], nodes[2 * i + 1]
+                w = plan.values[plan.order]
+                if not rows_needed:
+                    parents.append(_Node(w, None, None, None, None))
+                    continue
+                m, k = left.w.size, right.w.size
+                first = plan.apply_row(np.concatenate([left.first, np.zeros(k)]))
+                last = plan.apply_row(np.concatenate([np.zeros(m), right.last]))
+                raw = self.merge_vectors(plan, left, right, m, m + k) if self.vectors else None
+                parents.append(_Node(w, first, last, raw, plan.order))
+            nodes = parents
+        return nodes[0]
 
     def merge_vectors(self, plan, left: _Node, right: _Node, m: int, n: int) -> Array:
         """The merged eigenvectors on the device, columns in the plan's catalogue order:

@@ -164,15 +164,16 @@ def test_deflation_paths_are_taken(small_leaves, monkeypatch):
     """Both deflation kinds occur on W21 and on a matrix with many tiny z, and the merges there
     still produce correct results (checked by _check)."""
     seen = {"unit": 0, "rotated": 0, "merges": 0}
-    real = sec.merge_plan
+    real = sec.merge_plans
 
     def spy(*args, **kwargs):
-        plan = real(*args, **kwargs)
-        seen["merges"] += 1
-        seen["unit"] += plan.unit.size
-        seen["rotated"] += plan.rotated
-        return plan
-    monkeypatch.setattr(tri, "merge_plan", spy)
+        plans = real(*args, **kwargs)
+        for plan in plans:
+            seen["merges"] += 1
+            seen["unit"] += plan.unit.size
+            seen["rotated"] += plan.rotated
+        return plans
+    monkeypatch.setattr(tri, "merge_plans", spy)
     _check(*_wilkinson(40))
     rng = np.random.default_rng(9)
     d = np.sort(rng.standard_normal(64))
