@@ -208,6 +208,9 @@ def eigh_blocked(x: Array, vectors: bool, func: str = "eigh"):
     ws, vs = [], []
     for idx in np.ndindex(*batch):
         d, e, refl = tridiagonalize(x[idx], func, keep_q=vectors)
+        if not (np.isfinite(d).all() and np.isfinite(e).all()):
+            raise np.linalg.LinAlgError(f"linalg.{func}: eigenvalues did not converge (the matrix has nan "
+                                        f"or inf entries)")
         w, z = tridiagonal_eigh(d, e, like=x, vectors=vectors)
         ws.append(np.asarray(w))
         if vectors:

@@ -123,6 +123,15 @@ def test_small_and_empty():
         assert xp.linalg.eigvalsh(xp.asarray(np.zeros(shape))).shape == shape[:-1]
 
 
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_non_finite_entries_raise_like_numpy(bad):
+    a = _hermitian(np.random.default_rng(1), (12, 12), "float64")
+    a[5, 3] = bad
+    for f in (np.linalg.eigvalsh, xp.linalg.eigvalsh, xp.linalg.eigh):
+        with pytest.raises(np.linalg.LinAlgError):
+            f(a if f is np.linalg.eigvalsh else xp.asarray(a))
+
+
 def test_on_sim_only_panels_and_vectors_cross_the_link():
     """On a device with its own memory the reduction reads panels (n x NB), the host tail and one
     vector per column back, never the whole matrix; every copy is the library's own."""
