@@ -214,6 +214,27 @@ def loop_metadata(module: ir.Module, fname: str, width: int | None = None, inter
     return loop_id
 
 
+def _retry_flags(b, guards, head, pre) -> list:
+    """OR the lanes' "needs the wide trig reduction" guards (i1) over the row loop; returns
+    ``(phi, test)`` pairs, ``phi`` carried by the loop at ``head`` and ``test(phi)`` true after the
+    loop when some lane needed it. A guard ``icmp slt v, 0`` (math_trig's form) ORs ``v`` itself:
+    the vectorized loop then ORs whole registers (an i1 phi costs a pack of the mask per vector,
+    and InstCombine narrows a phi of sign-extended i1 values back to i1)."""
+    end = b.block
+    out = []
+    for g in guards:
+        sign = (getattr(g, "op", None) == "slt" and isinstance(g.operands[1], ir.Constant)
+                and g.operands[1].constant == 0)
+        v = g.operands[0] if sign else g
+        b.position_at_start(head)
+        phi = b.phi(v.type, name="retry")
+        b.position_at_end(end)
+        phi.add_incoming(ir.Constant(v.type, 0), pre)
+        phi.add_incoming(b.or_(phi, v), end)
+        out.append((phi, sign))
+    return out
+
+
 def generate_elementwise(spec: ElementwiseSpec, module: ir.Module, fname: str) -> ir.Function:
     """Add the kernel for ``spec`` to ``module`` under the name ``fname``."""
     nd = spec.ndim
@@ -260,8 +281,6 @@ def generate_elementwise(spec: ElementwiseSpec, module: ir.Module, fname: str) -
     b.position_at_end(j_head)
     j = b.phi(I64, name="j")
     j.add_incoming(j0, pre_j)
-    flag = b.phi(ir.IntType(1), name="retry")  # i1: the vector loop ORs the lane masks
-    flag.add_incoming(ir.Constant(ir.IntType(1), 0), pre_j)
     oob = b.phi(ir.IntType(1), name="oob")  # i1: an index out of range in this row
     oob.add_incoming(ir.Constant(ir.IntType(1), 0), pre_j)
     b.cbranch(b.icmp_signed("<", j, jend), j_body, j_done)
@@ -275,11 +294,8 @@ def generate_elementwise(spec: ElementwiseSpec, module: ir.Module, fname: str) -
     for g in guards:
         new_oob = b.or_(new_oob, g)
     oob.add_incoming(new_oob, b.block)
-    new_flag = flag
-    for g in b.trig_guards or ():
-        new_flag = b.or_(new_flag, g)
+    flags = _retry_flags(b, b.trig_guards or (), j_head, pre_j)
     b.trig_guards = None
-    flag.add_incoming(new_flag, b.block)
     j.add_incoming(b.add(j, const(I64, 1), flags=["nsw"]), b.block)
     latch = b.branch(j_head)
     if spec.fast_trig or _has_math(spec.expr):
@@ -288,8 +304,12 @@ def generate_elementwise(spec: ElementwiseSpec, module: ir.Module, fname: str) -
     if guards:
         with b.if_then(oob, likely=False):
             b.store(const(I64, 1), b.gep(args, [const(I64, lay["error"])]))
-    if spec.fast_trig:
-        with b.if_then(flag, likely=False):
+    if flags:
+        again = None
+        for phi, sign in flags:
+            t = b.icmp_signed("<", phi, ir.Constant(phi.type, 0)) if sign else phi
+            again = t if again is None else b.or_(again, t)
+        with b.if_then(again, likely=False):
             b.store(const(I64, 1), b.gep(args, [const(I64, lay["retry"])]))
     i.add_incoming(b.add(i, b.sub(jend, j0)), b.block)
     b.branch(head)

@@ -9,6 +9,8 @@ try) only the Cody-Waite one is emitted and lanes that need the other are
 flagged; the kernel is then rerun without guards.
 """
 
+import struct
+
 from llvmlite import ir
 
 from .math_core import (PIO2_FRACTION, TABLE_PAD_WORDS, TABLE_WORDS,
@@ -139,12 +141,30 @@ def _reduce_ph(cx, ax):
     return rh, rl, q
 
 
+def _needs_wide(cx, ax):
+    """i1: threshold <= ax < inf, as ``icmp slt v, 0`` where v's sign bit is that condition:
+    v = (bits(ax) - bits(inf)) & ~(bits(ax) - bits(threshold)) (ax >= 0, so both differences are
+    exact integers; a NaN's bits lie above inf's). A kernel ORs the lanes' v over its loop in
+    integers of the float's width and tests the sign once after it (elementwise.py): two float
+    compares and an AND, packed to a narrower vector before each OR, cost twice as many
+    instructions per vector."""
+    a = cx.bits(ax)
+    below_inf = cx.b.sub(a, cx.ci(_float_bits(cx, float("inf"))))
+    at_least = cx.b.sub(a, cx.ci(_float_bits(cx, _cw_threshold(cx))))
+    v = cx.b.and_(below_inf, cx.b.not_(at_least))
+    return cx.b.icmp_signed("<", v, cx.ci(0))
+
+
+def _float_bits(cx, v):
+    return struct.unpack("<Q", struct.pack("<d", v))[0] if cx.double else \
+        struct.unpack("<I", struct.pack("<f", v))[0]
+
+
 def _reduce(cx, ax):
     """|x| = q*pi/2 + r + rl (mod 2pi) with |r| <~ pi/4; q an i64 value."""
     r1, e1, q1 = _reduce_cw(cx, ax)
     if cx.guards is not None:  # fast variant: flag the lanes that need Payne-Hanek
-        need = cx.b.and_(cx.b.fcmp_ordered(">=", ax, cx.c(_cw_threshold(cx))), cx.lt(ax, cx.inf))
-        cx.guards.append(need)
+        cx.guards.append(_needs_wide(cx, ax))
         return r1, e1, q1
     r2, e2, q2 = _reduce_ph(cx, ax)
     cw = cx.lt(ax, _cw_threshold(cx))
