@@ -31,10 +31,14 @@ from ._array import Array
 from ._transfer import from_host, internal
 from ._tridiagonal_secular import merge_plans
 
-__all__ = ["tridiagonal_eigh", "LEAF"]
+__all__ = ["tridiagonal_eigh", "LEAF", "DEVICE_MIN"]
 
-#: largest block solved directly on the host (dense LAPACK eigh of the small tridiagonal)
+#: largest block solved directly on the host (dense LAPACK eigh of the small tridiagonal; up to
+#: 25 rows LAPACK's syevd uses implicit QL/QR, without level-3 BLAS calls)
 LEAF = 25
+#: merges of blocks with fewer rows build their eigenvectors on the host (NumPy; their flops are
+#: a small share), larger ones on the device with its GEMM
+DEVICE_MIN = 128
 
 
 class _Node(NamedTuple):
@@ -70,16 +74,23 @@ class _Solver:
         with internal("linalg.tridiagonal_eigh"):
             return from_host(host, dtype or self.dtype, self.like.device)
 
-    def cols_of(self, raw: Array, idx: np.ndarray) -> Array:
-        """``raw[:, idx]`` (``raw`` itself when ``idx`` picks every column in order)."""
+    def on_device(self, raw):
+        """A node's eigenvectors as an Array on the device (host ones are uploaded)."""
+        return raw if isinstance(raw, Array) else self.up(raw)
+
+    def cols_of(self, raw, idx: np.ndarray):
+        """``raw[:, idx]`` (``raw`` itself when ``idx`` picks every column in order), on the host
+        or on the device, where ``raw`` is."""
         from ._gather import take
         if idx.size == raw.shape[1] and (idx == np.arange(idx.size)).all():
             return raw
+        if isinstance(raw, np.ndarray):
+            return raw[:, idx]
         return take(raw, self.up(idx, dt.int64), axis=1)
 
-    def zeros(self, rows: int, cols: int) -> Array:
-        from ._creation import zeros
-        return zeros((rows, cols), dtype=self.dtype, device=self.like.device)
+    def empty(self, n: int, device: bool):
+        from ._creation import empty
+        return empty((n, n), dtype=self.dtype, device=self.like.device) if device else np.empty((n, n))
 
     # -- the merge tree ---------------------------------------------------------------------------
 
@@ -95,10 +106,9 @@ class _Solver:
                     nodes[i] = _Node(w, None, None, None, None)
                 continue
             ws, vs = np.linalg.eigh(mats)
-            raws = self.up(vs) if self.vectors else None
             for j, i in enumerate(which):
-                raw = raws[j] if raws is not None else None
-                nodes[i] = _Node(ws[j], vs[j, 0].copy(), vs[j, -1].copy(), raw, np.arange(size))
+                nodes[i] = _Node(ws[j], vs[j, 0].copy(), vs[j, -1].copy(), vs[j] if self.vectors else None,
+                                 np.arange(size))
         return nodes
 
     def solve(self, d: np.ndarray, e: np.ndarray, top: bool = False) -> _Node:
@@ -140,37 +150,35 @@ class _Solver:
             nodes = parents
         return nodes[0]
 
-    def merge_vectors(self, plan, left: _Node, right: _Node, m: int, n: int) -> Array:
-        """The merged eigenvectors on the device, columns in the plan's catalogue order:
-        ``Q1 @ mat_top`` over ``Q2 @ mat_bottom`` for the secular and rotated columns (GEMMs),
-        then the deflated unit columns gathered from Q1 or Q2."""
-        from ._copying import concat
+    def merge_vectors(self, plan, left: _Node, right: _Node, m: int, n: int):
+        """The merged eigenvectors, columns in the plan's catalogue order: ``Q1 @ mat_top`` over
+        ``Q2 @ mat_bottom`` for the secular and rotated columns (two GEMMs), then the deflated
+        unit columns copied from Q1 or Q2. Blocks of at least :data:`DEVICE_MIN` rows are merged on
+        the device (children still on the host are uploaded first), smaller ones on the host."""
         from ._linalg_funcs import matmul
+        device = n >= DEVICE_MIN
+        q1, q2 = (self.on_device(x.raw) if device else x.raw for x in (left, right))
+        product = (lambda q, a: matmul(q, self.up(a))) if device else (lambda q, a: q @ a)
+        out = self.empty(n, device)
         src = plan.perm[plan.rows]                 # block-diagonal column of each row of mat
         in1 = src < m
         nb = plan.mat.shape[1]
+        if nb:
+            for q, node, sel, rows, off in ((q1, left, in1, slice(0, m), 0), (q2, right, ~in1, slice(m, n), m)):
+                if sel.any():
+                    out[rows, :nb] = product(self.cols_of(q, node.cols[src[sel] - off]), plan.mat[sel])
+                else:
+                    out[rows, :nb] = 0.0
         usrc = plan.perm[plan.unit]
         u1, u2 = usrc[usrc < m], usrc[usrc >= m] - m
-
-        def half(node: _Node, sel, idx, rows, zl, zr, unit_idx) -> Array:
-            parts = []
-            if nb:
-                if sel.any():
-                    q = self.cols_of(node.raw, node.cols[idx])
-                    parts.append(matmul(q, self.up(plan.mat[sel])))
-                else:
-                    parts.append(self.zeros(rows, nb))
-            if zl:
-                parts.append(self.zeros(rows, zl))
-            if unit_idx.size:
-                parts.append(self.cols_of(node.raw, node.cols[unit_idx]))
-            if zr:
-                parts.append(self.zeros(rows, zr))
-            return parts[0] if len(parts) == 1 else concat(parts, axis=1)
-
-        top = half(left, in1, src[in1], m, 0, u2.size, u1)
-        bottom = half(right, ~in1, src[~in1] - m, n - m, u1.size, 0, u2)
-        return concat([top, bottom], axis=0)
+        c1, c2 = nb + u1.size, n
+        if u1.size:
+            out[:m, nb:c1] = self.cols_of(q1, left.cols[u1])
+            out[m:, nb:c1] = 0.0
+        if u2.size:
+            out[m:, c1:c2] = self.cols_of(q2, right.cols[u2])
+            out[:m, c1:c2] = 0.0
+        return out
 
 
 def _blocks(d: np.ndarray, e: np.ndarray) -> list:
@@ -239,16 +247,10 @@ def tridiagonal_eigh(d: np.ndarray, e: np.ndarray, *, like: Array, vectors: bool
     if not vectors:
         return w, None
     if len(nodes) == 1:
-        return w, solver.cols_of(nodes[0].raw, nodes[0].cols)
-    from ._copying import concat
-    stripes = []
-    for (a, b), nd in zip(groups, nodes):          # block diagonal, then columns sorted once
-        parts = [nd.raw]
-        if a:
-            parts.insert(0, solver.zeros(b - a, a))
-        if b < n:
-            parts.append(solver.zeros(b - a, n - b))
-        stripes.append(concat(parts, axis=1) if len(parts) > 1 else parts[0])
-    raw = concat(stripes, axis=0)
+        return w, solver.on_device(solver.cols_of(nodes[0].raw, nodes[0].cols))
+    out = solver.empty(n, True)                    # block diagonal, then the columns sorted once
+    out[...] = 0.0
+    for (a, b), nd in zip(groups, nodes):
+        out[a:b, a:b] = solver.on_device(nd.raw)
     cols = np.concatenate([nd.cols + a for (a, _), nd in zip(groups, nodes)])
-    return w, take(raw, solver.up(cols[order], dt.int64), axis=1)
+    return w, take(out, solver.up(cols[order], dt.int64), axis=1)

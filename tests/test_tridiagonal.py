@@ -21,7 +21,9 @@ C_VALUES, C_RESIDUAL, C_ORTHO = 5.0, 10.0, 10.0
 
 @pytest.fixture
 def small_leaves(monkeypatch):
+    """Leaves of 4 rows; merges of 16 rows and more build their vectors on the device."""
     monkeypatch.setattr(tri, "LEAF", 4)
+    monkeypatch.setattr(tri, "DEVICE_MIN", 16)
 
 
 def _like(dtype="float64", device="cpu"):
@@ -66,16 +68,16 @@ def _wilkinson(m):
 
 
 @settings(max_examples=25, deadline=None)
-@given(st.integers(0, 300), st.integers(0, 2**32 - 1), st.sampled_from([4, 7, 48]))
-def test_random(n, seed, leaf):
+@given(st.integers(0, 300), st.integers(0, 2**32 - 1), st.sampled_from([4, 7, 25]), st.sampled_from([8, 128]))
+def test_random(n, seed, leaf, device_min):
     rng = np.random.default_rng(seed)
     d, e = rng.standard_normal(n), rng.standard_normal(max(n - 1, 0))
-    old = tri.LEAF
-    tri.LEAF = leaf
+    old = tri.LEAF, tri.DEVICE_MIN
+    tri.LEAF, tri.DEVICE_MIN = leaf, device_min
     try:
         _check(d, e)
     finally:
-        tri.LEAF = old
+        tri.LEAF, tri.DEVICE_MIN = old
 
 
 @settings(max_examples=10, deadline=None)
@@ -85,12 +87,12 @@ def test_splits_and_tiny_couplings(n, seed, tiny):
     rng = np.random.default_rng(seed)
     d, e = rng.standard_normal(n), rng.standard_normal(max(n - 1, 0))
     e[rng.random(e.size) < 0.3] = tiny
-    old = tri.LEAF
-    tri.LEAF = 5
+    old = tri.LEAF, tri.DEVICE_MIN
+    tri.LEAF, tri.DEVICE_MIN = 5, 12
     try:
         _check(d, e)
     finally:
-        tri.LEAF = old
+        tri.LEAF, tri.DEVICE_MIN = old
 
 
 @pytest.mark.parametrize("m", [10, 25, 60])
@@ -185,6 +187,7 @@ def test_on_sim_device(monkeypatch):
     """On a device with its own memory the eigenvectors are built there; the only copies are the
     library's own uploads (leaf vectors, merge matrices, gather indices), nothing comes back."""
     monkeypatch.setattr(tri, "LEAF", 6)
+    monkeypatch.setattr(tri, "DEVICE_MIN", 20)
     rng = np.random.default_rng(6)
     d, e = rng.standard_normal(60), rng.standard_normal(59)
     like = _like(device="sim")
