@@ -26,6 +26,8 @@ __all__ = ["MergePlan", "merge_plan", "merge_plans", "secular_batch", "secular_r
 EPS = np.finfo(np.float64).eps
 #: iteration limit of the secular solver (bisection steps included)
 MAXIT = 200
+#: poles around each root in the local model that gives the starting points
+WINDOW = 16
 
 
 def _two_pole_root(c, a, b, lo, hi):
@@ -39,14 +41,85 @@ def _two_pole_root(c, a, b, lo, hi):
     return np.where(inside(r1), r1, np.where(inside(r2), r2, (lo + hi) / 2))
 
 
+def _full_sums(dd, z2, rows_b, buf):
+    """The pole sums over all poles: for the active rows ``act`` at ``tau_a``, returns
+    ``(delta, sum z^2/delta, sum z^2/delta^2, and the same two over the poles left of the root)``."""
+    def sums(act, tau_a):
+        na = act.size
+        delta = np.take(dd, act, axis=0, out=buf[0, :na])
+        delta -= tau_a[:, None]
+        inv, sq = np.divide(1.0, delta, out=buf[1, :na]), buf[2, :na]
+        if z2.shape[0] == 1:              # one problem: matrix-vector products
+            dot = z2[0].__rmatmul__
+        else:
+            zr = z2[rows_b[act]]
+            dot = lambda x: np.einsum("rk,rk->r", x, zr)   # noqa: E731
+        tot = dot(inv)
+        dtot = dot(np.multiply(inv, inv, out=sq))
+        np.minimum(inv, 0.0, out=inv)     # the poles left of the root (psi); the others are phi
+        return delta, tot, dtot, dot(inv), dot(np.multiply(inv, inv, out=sq))
+    return sums
+
+
+def _window_sums(ddl, z2l):
+    """:func:`_full_sums` over a window of poles around each root (the local model)."""
+    def sums(act, tau_a):
+        delta = ddl[act] - tau_a[:, None]
+        t = z2l[act] / delta
+        t2 = t / delta
+        neg = delta < 0
+        return delta, t.sum(axis=1), t2.sum(axis=1), (t * neg).sum(axis=1), (t2 * neg).sum(axis=1)
+    return sums
+
+
+def _iterate(sums, weight, cst, act, tau, lo, hi, p1, last, noise, maxit=MAXIT):
+    """Solve ``cst + sum z_j^2/(d_j - d_org - tau) = 0`` for the rows ``act`` (in place on ``tau``
+    and the brackets ``lo < tau < hi``): the middle-way step of the two-pole rational model
+    through the poles ``p1, p1 + 1`` (column indices of ``sums``' delta), bisection when the step
+    leaves the bracket; stop when ``|f|`` is at the rounding level of its terms. ``weight(rows,
+    cols)``: the ``z^2`` of those poles."""
+    for _ in range(maxit):
+        if not act.size:
+            break
+        tau_a, pa = tau[act], p1[act]
+        delta, tot, dtot, psi, dpsi = sums(act, tau_a)
+        r = np.arange(act.size)
+        d1, d2 = delta[r, pa], delta[r, pa + 1]
+        fix = last[act]                   # the last root: phi is its nearest pole, on the left
+        if fix.any():
+            wf, df = weight(act[fix], pa[fix] + 1), d2[fix]
+            psi[fix] -= wf / df
+            dpsi[fix] -= wf / (df * df)
+        w = cst[act] + tot
+        dphi = dtot - dpsi
+        err = 8 * (np.abs(cst[act]) + np.where(fix, -tot, tot - 2 * psi)) + np.abs(tau_a) * dtot
+        done = np.abs(w) <= EPS * err * noise[act]
+        neg = w < 0                       # f increases: below the root
+        la = np.where(neg, tau_a, lo[act])
+        ha = np.where(neg, hi[act], tau_a)
+        lo[act], hi[act] = la, ha
+        c = w - d1 * dpsi - d2 * dphi
+        a = (d1 + d2) * w - d1 * d2 * dtot
+        b = d1 * d2 * w
+        new = tau_a + _two_pole_root(c, a, b, la - tau_a, ha - tau_a)
+        new = np.where((new > la) & (new < ha), new, (la + ha) / 2)
+        tight = (ha - la) <= 4 * EPS * np.maximum(np.abs(la), np.abs(ha))
+        small = np.abs(new - tau_a) <= EPS * np.abs(tau_a)     # the step is below the resolution
+        tau[act] = np.where(done, tau_a, np.where(tight, (la + ha) / 2, new))
+        act = act[~(done | tight | small)]
+
+
 def secular_batch(problems: list) -> list:
     """Roots of the secular equations ``1/rho + sum z_j^2/(d_j - lam) = 0`` of several problems
     ``(d, z, rho)`` at once (``d`` strictly increasing, ``z`` nonzero, ``rho > 0``).
 
     The problems are padded to one size ``K`` (padding: ``z = 0``, poles beyond every root) and all
-    roots iterate together, so a level of the merge tree costs one loop. Returns per problem
-    ``(lam, delta)``: the roots ascending and ``delta[i, j] = d_j - lam_i``, computed relative to
-    the pole nearest each root (small differences keep their relative accuracy)."""
+    roots iterate together, so a level of the merge tree costs one loop. Starting points: the
+    two-pole model with the other poles' sum frozen at the middle of the interval, refined on a
+    window of :data:`WINDOW` poles around the root (the far sum frozen) before the full iteration.
+    Returns per problem ``(lam, delta)``: the roots ascending and ``delta[i, j] = d_j - lam_i``,
+    computed relative to the pole nearest each root (small differences keep their relative
+    accuracy)."""
     out = [None] * len(problems)
     big = []
     for n, (d, z, rho) in enumerate(problems):
@@ -71,73 +144,36 @@ def secular_batch(problems: list) -> list:
     d = np.where(pad, (d[np.arange(nb), ks - 1] + 2 * top + 1)[:, None] + i, d)
     last, inner = i == kk - 1, i < kk - 1
     dn = np.concatenate([d[:, 1:], d[:, -1:] + 1], axis=1)
-    z2n = np.concatenate([z2[:, 1:], z2[:, -1:]], axis=1)
     gap = dn - d
-    mid = d + gap / 2
-    fmid = 1 / rho + np.einsum("bij,bj->bi", 1 / (d[:, None, :] - mid[:, :, None]), z2)
-    left = fmid >= 0                      # root in (d_i, mid]: measured from d_i, else from d_i+1
-    org = np.where(inner & ~left, i + 1, i)
-    lo = np.where(inner, np.where(left, 0.0, -gap / 2), 0.0)
-    hi = np.where(inner, np.where(left, gap / 2, 0.0), (top * (1 + 8 * EPS))[:, None])
-    # initial guesses: the two-pole model with the other poles' sum frozen at the middle
-    c = fmid - z2 / (d - mid) - z2n / (dn - mid)
-    s = z2 + z2n
-    tau = _two_pole_root(c, np.where(left, c * gap + s, s - c * gap),
-                         np.where(left, z2 * gap, -z2n * gap), lo, hi)
-    lam0 = d[np.arange(nb), ks - 1] + top / 2
-    f0 = 1 / rho[:, 0] + (z2 / (d - lam0[:, None])).sum(axis=1)
-    g = np.take_along_axis(gap, np.maximum(ks - 2, 0)[:, None], 1)[:, 0]
-    zl, zm = (np.take_along_axis(z2, np.maximum(ks - j, 0)[:, None], 1)[:, 0] for j in (2, 1))
-    dl, dm = (np.take_along_axis(d, np.maximum(ks - j, 0)[:, None], 1)[:, 0] for j in (2, 1))
-    c0 = f0 - zl / (dl - lam0) - zm / (dm - lam0)
-    tau = np.where(last, _two_pole_root(c0, zl + zm - c0 * g, -zm * g, 0 * top, top)[:, None], tau)
-    dd = (d[:, None, :] - np.take_along_axis(d, org, 1)[:, :, None]).reshape(nb * kmax, kmax)
-    rows_b = np.repeat(np.arange(nb), kmax)
-    p1 = np.minimum(i, kk - 2).ravel()
-    last, tau, lo, hi = last.ravel(), tau.ravel(), lo.ravel(), hi.ravel()
-    rhof = np.repeat(rho[:, 0], kmax)
+    # reference points: the middle of each interval; for the last root, the middle of its bracket
+    ref = np.where(last, (d + top[:, None] / 2), d + gap / 2)
+    fref = 1 / rho + np.einsum("bij,bj->bi", 1 / (d[:, None, :] - ref[:, :, None]), z2)
+    left = (fref >= 0) | last             # root in (d_i, mid]: measured from d_i, else from d_i+1
+    org = np.where(left, i, i + 1)
+    dorg = np.take_along_axis(d, np.minimum(org, kmax - 1), 1)
+    lo = np.where(left, 0.0, -gap / 2)
+    hi = np.where(last, (top * (1 + 8 * EPS))[:, None], np.where(left, gap / 2, 0.0))
+    tau = (lo + hi) / 2
+    p1 = np.minimum(i, kk - 2)
+    # the local model: WINDOW poles around the root, the others' sum frozen at the reference point
+    wd = min(WINDOW, kmax)
+    cols = np.clip(p1 - wd // 2 + 1, 0, np.maximum(kk - wd, 0))[..., None] + np.arange(wd)
+    ddl = (np.take_along_axis(d[:, None, :], cols, 2) - dorg[..., None]).reshape(-1, wd)
+    z2l = np.take_along_axis(z2[:, None, :], cols, 2).reshape(-1, wd)
+    tref = (ref - dorg).ravel()
+    cst = fref.ravel() - (z2l / (ddl - tref[:, None])).sum(axis=1)
+    pl = (p1[..., None] - cols[..., :1])[..., 0].ravel()
     noise = np.repeat(np.maximum(1.0, np.sqrt(ks) / 4), kmax)  # rounding in sums of k terms
     act = np.flatnonzero(~pad.ravel())
-    for _ in range(MAXIT):
-        if not act.size:
-            break
-        na = act.size
-        tau_a, pa = tau[act], p1[act]
-        delta = dd[act]
-        delta -= tau_a[:, None]
-        zr = z2[rows_b[act]]
-        t = zr / delta
-        tot = t.sum(axis=1)
-        dtot = (t / delta).sum(axis=1)
-        np.minimum(t, 0.0, out=t)         # the poles left of the root (psi); the others are phi
-        psi = t.sum(axis=1)
-        dpsi = np.divide(t, delta, out=t).sum(axis=1)
-        r = np.arange(na)
-        d1, d2 = delta[r, pa], delta[r, pa + 1]
-        fix = last[act]                   # the last root: phi is its nearest pole, on the left
-        zf = zr[r[fix], pa[fix] + 1]
-        psi[fix] -= zf / d2[fix]
-        dpsi[fix] -= zf / (d2[fix] * d2[fix])
-        ra = rhof[act]
-        w = 1 / ra + tot
-        dphi = dtot - dpsi
-        err = 8 * (1 / ra + np.where(fix, -tot, tot - 2 * psi)) + np.abs(tau_a) * dtot
-        done = np.abs(w) <= EPS * err * noise[act]
-        neg = w < 0                       # f increases: below the root
-        la = np.where(neg, tau_a, lo[act])
-        ha = np.where(neg, hi[act], tau_a)
-        lo[act], hi[act] = la, ha
-        c = w - d1 * dpsi - d2 * dphi
-        a = (d1 + d2) * w - d1 * d2 * dtot
-        b = d1 * d2 * w
-        new = tau_a + _two_pole_root(c, a, b, la - tau_a, ha - tau_a)
-        new = np.where((new > la) & (new < ha), new, (la + ha) / 2)
-        tight = (ha - la) <= 4 * EPS * np.maximum(np.abs(la), np.abs(ha))
-        small = np.abs(new - tau_a) <= EPS * np.abs(tau_a)     # the step is below the resolution
-        tau[act] = np.where(done, tau_a, np.where(tight, (la + ha) / 2, new))
-        act = act[~(done | tight | small)]
+    tau, lo, hi, last, p1 = tau.ravel(), lo.ravel(), hi.ravel(), last.ravel(), p1.ravel()
+    _iterate(_window_sums(ddl, z2l), lambda r, c: z2l[r, c], cst, act, tau, lo.copy(), hi.copy(), pl, last,
+             np.ones_like(noise), maxit=12)
+    dd = (d[:, None, :] - dorg[:, :, None]).reshape(nb * kmax, kmax)
+    rows_b = np.repeat(np.arange(nb), kmax)
+    _iterate(_full_sums(dd, z2, rows_b, np.empty((3, act.size, kmax))), lambda r, c: z2[rows_b[r], c],
+             np.repeat(1 / rho[:, 0], kmax), act, tau, lo, hi, p1, last, noise)
     tau = tau.reshape(nb, kmax)
-    lam = np.take_along_axis(d, org, 1) + tau
+    lam = dorg + tau
     for b, n in enumerate(big):
         k = ks[b]
         out[n] = (lam[b, :k], dd.reshape(nb, kmax, kmax)[b, :k, :k] - tau[b, :k, None])
