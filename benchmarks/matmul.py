@@ -7,7 +7,10 @@ GFLOP/s (2*M*N*K) are medians of the repeats, "best/best" the ratio of the faste
 machine the least disturbed ones); single-threaded, the "CPU-time ratio" compares the calling
 thread's CPU time (both sides compute on it), which discounts time other jobs hold the core.
 The epilogue case is ``maximum(x @ w + b, 0)``: one GEMM launch
-for us, three passes for NumPy. Run: ``python -m benchmarks matmul [--threads 1 2] [--repeats N]``.
+for us, three passes for NumPy. The producer case is ``(x * s) @ w`` (s a scale per column of x):
+ours fused (the scaling computed while A is packed: one launch), ours unfused (``x * s`` computed
+into a temporary first, as before producer fusion: two launches) and NumPy (a temporary too).
+Run: ``python -m benchmarks matmul [--threads 1 2] [--repeats N]``.
 """
 from __future__ import annotations
 
@@ -20,7 +23,8 @@ from ._harness import format_table, interleaved, machine_info, progress, run_wor
 
 CASES = [("float32", 1024), ("float32", 2048), ("float64", 1024), ("float64", 2048)]
 EPILOGUE = [("float32", 1024), ("float32", 2048)]
-GOALS = {"float32": 0.7, "float64": 0.6, "epilogue": 0.9}
+PRODUCER = [("float32", 2048)]
+GOALS = {"float32": 0.7, "float64": 0.6, "epilogue": 0.9, "producer": 0.9}
 
 
 def _blas_threads():
@@ -44,19 +48,38 @@ def cpu_times(fns: dict, repeats: int) -> dict:
     return {name: sorted(ts)[len(ts) // 2] for name, ts in times.items()}
 
 
-def worker(repeats: int) -> dict:
+def worker(repeats: int, kinds=("matmul", "epilogue", "producer")) -> dict:
     import numpy as np
 
     import egpu_array as xp
     rng = np.random.default_rng(0)
     rows = []
-    for kind, cases in (("matmul", CASES), ("epilogue", EPILOGUE)):
+    for kind, cases in (("matmul", CASES), ("epilogue", EPILOGUE), ("producer", PRODUCER)):
+        if kind not in kinds:
+            continue
         for dtype, n in cases:
             a = rng.standard_normal((n, n)).astype(dtype)
             w = rng.standard_normal((n, n)).astype(dtype)
             bias = rng.standard_normal(n).astype(dtype)
             xa, xw, xb = xp.asarray(a), xp.asarray(w), xp.asarray(bias)
-            if kind == "matmul":
+            prof = None
+            fns = {}
+            if kind == "producer":
+                def ours():
+                    return xp.synchronize((xa * xb) @ xw)
+
+                def unfused():  # the temporary first: what the product did before producer fusion
+                    t = xa * xb
+                    xp.synchronize(t)
+                    return xp.synchronize(t @ xw)
+
+                def theirs():
+                    return (a * bias) @ w
+                with xp.profile() as prof:
+                    got = np.asarray((xa * xb) @ xw)
+                ref = theirs()
+                fns["unfused"] = unfused
+            elif kind == "matmul":
                 def ours():
                     return xp.synchronize(xa @ xw)
 
@@ -74,7 +97,7 @@ def worker(repeats: int) -> dict:
                 ref = theirs()
             eps = np.finfo(dtype).eps
             err = float(np.max(np.abs(got - ref)) / (np.max(np.abs(ref)) * n * eps))
-            t = interleaved({"ours": ours, "numpy": theirs}, repeats, settle=0.2)
+            t = interleaved({"ours": ours, "numpy": theirs, **fns}, repeats, settle=0.2)
             single = os.environ.get("EGPU_ARRAY_NUM_THREADS") == "1" == os.environ.get("OPENBLAS_NUM_THREADS")
             cpu = cpu_times({"ours": ours, "numpy": theirs}, repeats) if single else None
             flops = 2.0 * n ** 3
@@ -84,8 +107,10 @@ def worker(repeats: int) -> dict:
                          "gflops_cpu": flops / cpu["ours"] / 1e9 if cpu else None,
                          "gflops_ours": flops / t["ours"]["median"] / 1e9,
                          "gflops_numpy": flops / t["numpy"]["median"] / 1e9, "err_over_n_eps": err,
-                         "launches": prof.launches if kind == "epilogue" else None})
-            progress(f"  {kind} {dtype} {n}: {rows[-1]['gflops_ours']:.1f} vs {rows[-1]['gflops_numpy']:.1f} GFLOP/s")
+                         "launches": prof.launches if prof is not None else None,
+                         "unfused": t["unfused"]["median"] if "unfused" in t else None})
+            progress(f"  {kind} {dtype} {n}: {rows[-1]['gflops_ours']:.1f} vs {rows[-1]['gflops_numpy']:.1f} GFLOP/s"
+                     + (f" (unfused {flops / t['unfused']['median'] / 1e9:.1f})" if "unfused" in t else ""))
     return {"rows": rows, "blas_threads": _blas_threads()}
 
 
@@ -93,10 +118,12 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--kinds", nargs="+", default=["matmul", "epilogue", "producer"],
+                   choices=["matmul", "epilogue", "producer"], help="which cases to run")
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.worker:
-        print(json.dumps(worker(args.repeats)))
+        print(json.dumps(worker(args.repeats, args.kinds)))
         return 0
     info = machine_info()
     print(f"matmul vs NumPy {info['numpy']} (OpenBLAS) on {info.get('cpu', '?')}, {info['cores']} cores; "
@@ -104,15 +131,16 @@ def main(argv=None) -> int:
     for threads in args.threads:
         progress(f"threads={threads} ...")
         os.environ["OPENBLAS_NUM_THREADS"] = str(threads)
-        res = run_worker("benchmarks.matmul", threads, ["--repeats", str(args.repeats)])
+        res = run_worker("benchmarks.matmul", threads, ["--repeats", str(args.repeats), "--kinds", *args.kinds])
         head = ["case", "dtype", "n", "ours", "NumPy", "ours GFLOP/s", "NumPy GFLOP/s", "ours/NumPy", "best/best",
                 "CPU-time ratio", "goal",
                 "err/(n*eps)", "launches"]
         table = []
         for r in res["rows"]:
             ratio = r["numpy"] / r["ours"]
-            goal = GOALS["epilogue" if r["kind"] == "epilogue" else r["dtype"]]
-            table.append([r["kind"] if r["kind"] == "matmul" else "relu(x@w+b)", r["dtype"], r["n"],
+            goal = GOALS[r["kind"] if r["kind"] != "matmul" else r["dtype"]]
+            label = {"matmul": "matmul", "epilogue": "relu(x@w+b)", "producer": "(x*s)@w"}[r["kind"]]
+            table.append([label, r["dtype"], r["n"],
                           f"{r['ours'] * 1e3:.1f} ms", f"{r['numpy'] * 1e3:.1f} ms", f"{r['gflops_ours']:.1f}",
                           f"{r['gflops_numpy']:.1f}", f"{ratio:.2f}x", f"{r['numpy_min'] / r['ours_min']:.2f}x",
                           "-" if r["cpu_ratio"] is None else f"{r['cpu_ratio']:.2f}x ({r['gflops_cpu']:.0f} GF/s)",
@@ -121,6 +149,15 @@ def main(argv=None) -> int:
         print(f"\nEGPU_ARRAY_NUM_THREADS={threads}, OPENBLAS_NUM_THREADS={threads} "
               f"(threadpoolctl reports BLAS threads: {res['blas_threads']})")
         print(format_table(head, table, left=2))
+        fused = [r for r in res["rows"] if r["unfused"] is not None]
+        if fused:
+            print("\n  producer fusion: ours fused vs ours unfused (x*s computed into a temporary first)")
+            print(format_table(["case", "dtype", "n", "fused", "unfused", "fused GFLOP/s", "unfused GFLOP/s",
+                                "NumPy GFLOP/s", "unfused/fused"],
+                               [["(x*s)@w", r["dtype"], r["n"], f"{r['ours'] * 1e3:.1f} ms",
+                                 f"{r['unfused'] * 1e3:.1f} ms", f"{r['gflops_ours']:.1f}",
+                                 f"{2.0 * r['n'] ** 3 / r['unfused'] / 1e9:.1f}", f"{r['gflops_numpy']:.1f}",
+                                 f"{r['unfused'] / r['ours']:.2f}x"] for r in fused], left=2))
     return 0
 
 

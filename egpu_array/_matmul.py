@@ -12,8 +12,13 @@ Products with one output column (matrix @ vector) are not built here: ``_linalg_
 row-wise dot products, which read x1 once (4-5x faster than packing it for 16-wide tiles).
 Scaling and accumulation (BLAS's alpha and beta) are epilogues like any other: ``2 * (a @ b) + 0.5 * c``
 is one launch. Integer and complex products keep the reduction form of ``_linalg_funcs`` (exact
-integer wrap-around, NumPy's complex rounding); producers of the operands are computed before the
-launch (not fused into the packing).
+integer wrap-around, NumPy's complex rounding).
+
+An operand that is an elementwise expression (``2 * a``, ``exp(x)``, ``(x - mu) / sd``, a cast)
+is a producer (``_matmul_operands.side``): the host GEMM evaluates it from its leaves while it packs the
+operand (``kernels.gemm_pack``), which saves the temporary's write and read; ``relu(exp(x) @ w + b)``
+is one launch. Producers with gathers or index leaves, reductions and products as operands, the
+small-matrix kernel and the tiled GPU GEMM compute the operand first, as before.
 
 On the cuda device (an NVPTX target, :func:`tiled`) the same node runs the tiled shared-memory
 GEMM of ``kernels.ptx_gemm`` instead (one thread block per 128 x 128 output tile, the same argument
@@ -33,6 +38,7 @@ import weakref
 from ._graph import LazyNode, View, contiguous_strides
 from . import _schedule as sch
 from .kernels.cache import get_program
+from ._matmul_operands import check_leaf, operand, side, side_layout
 from .kernels.gemm import TILE, GemmSpec, gemm_arg_layout
 from .kernels.ptx_gemm import PtxGemmSpec, tile_count
 from .kernels.ptx_gemm import arg_layout as ptx_arg_layout
@@ -184,25 +190,6 @@ def _full_strides(strides, arg: MatmulArg) -> list:
     return st
 
 
-def _operand(src: LazyNode, vec_axis: int | None, batch: tuple):
-    """A materialized operand's view and its strides over (batch..., rows, cols)."""
-    leaf = sch.materialize(src)
-    v = leaf.arg
-    strides = list(v.strides)
-    shape = list(leaf.shape)
-    if vec_axis is not None:  # a 1-D operand: a row (axis 0 added) or a column (axis 1 added)
-        shape.insert(vec_axis, 1)
-        strides.insert(vec_axis, 0)
-    lead = len(batch) + 2 - len(shape)
-    st = [0] * lead + [0 if (n == 1 and lead + d < len(batch)) else s for d, (n, s) in enumerate(zip(shape, strides))]
-    return leaf, v, st
-
-
-def _layout(k_stride: int, x_stride: int) -> str:
-    """kernels.gemm's layout flag of an operand from its strides along K and the other axis."""
-    return "k" if k_stride == 1 else ("x" if x_stride == 1 else "s")
-
-
 def _launch(root, out: View, mm, low, acc_input: int) -> None:
     arg: MatmulArg = mm.arg
     device = mm.device
@@ -213,39 +200,40 @@ def _launch(root, out: View, mm, low, acc_input: int) -> None:
     nbatch_dims = len(shape) - (not arg.vec1) - (not arg.vec2)
     batch = tuple(shape[:nbatch_dims])
     k = a_src.shape[-1]
-    a_leaf, av, ast = _operand(a_src, 0 if arg.vec1 else None, batch)
-    b_leaf, bv, bst = _operand(b_src, 1 if arg.vec2 else None, batch)
+    gpu = tiled(device)
+    sides = (side(a_src, 0 if arg.vec1 else None, batch, not gpu), side(b_src, 1 if arg.vec2 else None, batch, not gpu))
     inputs, iotas = low.inputs, low.iotas
     full = [_full_strides(out.strides, arg)] + [_full_strides(sch._leaf_strides(n, shape), arg) for n in inputs] \
         + [_full_strides(sch._leaf_strides(n, shape), arg) for n in iotas]
-    every = full[:1 + len(inputs)] + [ast, bst] + full[1 + len(inputs):]
+    n_mem = 1 + len(inputs)
+    n_a = len(sides[0].strides)
+    every = full + sides[0].strides + sides[1].strides
     nb = len(batch)
     if math.prod(batch) == 1:
         cbatch, cst = [], [[] for _ in every]
     else:
         cbatch, cst = sch._collapse(list(batch), [st[:nb] for st in every])
     every = [c + st[nb:] for c, st in zip(cst, every)]
-    n_mem = 1 + len(inputs)
-    ep = every[:n_mem] + every[n_mem + 2:]
-    ast, bst = every[n_mem], every[n_mem + 1]
+    ep = every[:len(full)]
+    ast, bst = every[len(full):len(full) + n_a], every[len(full) + n_a:]
+    a_layout, a_prod = side_layout(sides[0], ast, -1, -2)
+    b_layout, b_prod = side_layout(sides[1], bst, -2, -1)
     dname = mm.dtype.name
-    gpu = tiled(device)
     make = PtxGemmSpec if gpu else GemmSpec
-    spec = make(dtype=dname, a_layout=_layout(ast[-1], ast[-2]), b_layout=_layout(bst[-2], bst[-1]),
+    extra = {} if gpu else {"a_prod": a_prod, "b_prod": b_prod}
+    spec = make(dtype=dname, a_layout=a_layout, b_layout=b_layout,
                 n_batch=len(cbatch), expr=low.expr, in_dtypes=tuple(n.dtype.name for n in inputs),
                 arg_dtypes=tuple(n.dtype.name for n in low.consts), n_idx=len(iotas), out_dtype=root.dtype.name,
-                acc_input=acc_input, classes=tuple(sch._stride_class(st[-1]) for st in ep))
+                acc_input=acc_input, classes=tuple(sch._stride_class(st[-1]) for st in ep), **extra)
     program = get_program(device, spec)
-    lay = gemm_arg_layout(spec)
 
     n_batch = math.prod(cbatch)
     if gpu:  # no blocking parameters, no workspace: one thread block per output tile (ptx_gemm.BM x BN)
         lay, params, ws = ptx_arg_layout(spec), None, None
     else:
+        lay = gemm_arg_layout(spec)
         threads = getattr(device, "num_threads", 1)
         params, ws_elems = plan(dname, n_rows, n_cols, k, n_batch, threads)
-        ws = device.allocator.alloc(ws_elems * mm.dtype.itemsize + 64)
-        params = dict(params, ws=ws.ptr + (-ws.ptr) % 64)  # packed panels are read with aligned vector loads
 
     slots = list(cbatch) + [n_rows, n_cols]
     views = [out] + [n.arg for n in inputs]
@@ -259,16 +247,22 @@ def _launch(root, out: View, mm, low, acc_input: int) -> None:
     for c in low.consts:
         slots.extend(sch._scalar_slots(c.arg, c.dtype))
     slots.append(k)
-    for v, st in ((av, ast), (bv, bst)):
-        slots.append(v.buffer.ptr + v.offset * mm.dtype.itemsize)
-        slots.extend(st)
+    for sd, sts in zip(sides, (ast, bst)):
+        for leaf, st in zip(sd.leaves, sts):
+            check_leaf(leaf)
+            v = leaf.arg
+            slots.append(v.buffer.ptr + v.offset * leaf.dtype.itemsize)
+            slots.extend(st)
+        for c in sd.consts:
+            slots.extend(sch._scalar_slots(c.arg, c.dtype))
     if params is not None:
+        ws = device.allocator.alloc(ws_elems * mm.dtype.itemsize + 64)
+        params = dict(params, ws=ws.ptr + (-ws.ptr) % 64)  # packed panels are read with aligned vector loads
         slots.extend(params[name] for name in ("MC", "KC", "NC", "MG", "n_igroups", "n_jblocks", "n_tasks",
                                                "n_items", "ws", "slot_elems", "a_elems"))
     assert len(slots) == lay["size"], (len(slots), lay["size"])
     args = sch.pack_args(slots)
-    isz = mm.dtype.itemsize
-    nbytes = (a_leaf.dtype.itemsize * math.prod(a_leaf.shape) + isz * math.prod(b_leaf.shape)
+    nbytes = (sum(n.dtype.itemsize * math.prod(n.shape) for sd in sides for n in sd.leaves)
               + math.prod(shape) * root.dtype.itemsize
               + sum(math.prod(n.shape) * n.dtype.itemsize for j, n in enumerate(inputs) if j != acc_input))
     items = tile_count(n_rows, n_cols, n_batch) if gpu else params["n_items"]
@@ -301,8 +295,8 @@ def _launch_small(mm: LazyNode, out: View, k: int) -> None:
     batch = tuple(shape[:nbd])
     m = 1 if arg.vec1 else shape[nbd]
     n = 1 if arg.vec2 else shape[-1]
-    _, av, ast = _operand(a_src, 0 if arg.vec1 else None, batch)
-    _, bv, bst = _operand(b_src, 1 if arg.vec2 else None, batch)
+    _, av, ast = operand(a_src, 0 if arg.vec1 else None, batch)
+    _, bv, bst = operand(b_src, 1 if arg.vec2 else None, batch)
     every = [_full_strides(out.strides, arg), ast, bst]
     cbatch, cst = sch._collapse(list(batch), [st[:nbd] for st in every])
     every = [c + st[nbd:] for c, st in zip(cst, every)]

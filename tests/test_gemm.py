@@ -257,3 +257,235 @@ def test_small_batches_take_the_small_kernel(monkeypatch):
         y = np.asarray(x @ x)
     assert prof.launches == 1 and calls == [1]
     _check(y, a, a)
+
+
+# ---- producers of the operands, computed while the GEMM packs them (kernels.gemm_pack) ----------
+
+def _as(ns, x, dtype):
+    return x.astype(dtype) if ns is np else xp.astype(x, getattr(xp, dtype))
+
+
+#: name -> f(ns, x, extras, dtype): an elementwise producer of an operand x (rows x cols, maybe batched);
+#: extras: "row" (cols,), "col" (rows, 1), "wide" (x in the other float dtype), "int" (int32 values)
+PRODUCERS = [
+    ("none", lambda ns, x, e, dt: x),
+    ("2*x", lambda ns, x, e, dt: 2 * x),
+    ("exp", lambda ns, x, e, dt: ns.exp(x * 0.25)),
+    ("(x-row)/2", lambda ns, x, e, dt: (x - e["row"]) / 2),
+    ("x*col", lambda ns, x, e, dt: x * e["col"]),
+    ("cast float", lambda ns, x, e, dt: _as(ns, e["wide"], dt)),
+    ("cast int", lambda ns, x, e, dt: _as(ns, e["int"], dt) - x),
+    ("where", lambda ns, x, e, dt: ns.where(x > 0, x, 0.5 * x)),
+]
+OTHER = {"float32": "float64", "float64": "float32"}
+
+
+def _operand_case(rng, shape, dtype, how):
+    """An operand of ``shape`` (NumPy value, our array) laid out contiguous, transposed or strided,
+    and its extras (see PRODUCERS), contiguous."""
+    rows, cols = shape[-2], shape[-1]
+    if how == "t":
+        h = _rand(rng, shape[:-2] + (cols, rows), dtype)
+        x, ours = np.swapaxes(h, -1, -2), xp.asarray(h).mT
+    elif how == "step":
+        h = _rand(rng, shape[:-2] + (2 * rows, 3 * cols), dtype)
+        x, ours = h[..., ::2, ::3], xp.asarray(h)[..., ::2, ::3]
+    else:
+        x = _rand(rng, shape, dtype)
+        ours = xp.asarray(x)
+    extras = {"row": _rand(rng, (cols,), dtype), "col": _rand(rng, (rows, 1), dtype),
+              "wide": _rand(rng, shape, OTHER[dtype]), "int": rng.integers(-3, 4, shape).astype(np.int32)}
+    return x, ours, extras, {k: xp.asarray(v) for k, v in extras.items()}
+
+
+def _producer_case(dtype, m, n, k, pa, pb, la, lb, batch, b_batched, epilogue):
+    """Producers ``pa`` of A and ``pb`` of B (PRODUCERS) against NumPy, and the launch count."""
+    rng = np.random.default_rng(m * 131 + n * 17 + k + pa * 7 + pb)
+    x, xx, ex, xex = _operand_case(rng, batch + (m, k), dtype, la)
+    w, xw, ew, xew = _operand_case(rng, (batch if b_batched else ()) + (k, n), dtype, lb)
+    fa, fb = PRODUCERS[pa][1], PRODUCERS[pb][1]
+    a_ref, b_ref = fa(np, x, ex, dtype), fb(np, w, ew, dtype)
+    bias = _rand(rng, (n,), dtype)
+    with xp.profile() as prof:
+        got = fa(xp, xx, xex, dtype) @ fb(xp, xw, xew, dtype)
+        if epilogue:
+            got = xp.maximum(got + xp.asarray(bias), 0)
+        got = np.asarray(got)
+    if batch and max(m, n, k) <= _matmul.SMALL_DIM:  # kernels.gemm_small: producers and epilogue apart
+        launches = 1 + (pa != 0) + (pb != 0) + epilogue
+    else:  # a producer of a B broadcast over A's batch is computed once, first
+        launches = 1 + (bool(batch) and not b_batched and pb != 0)
+    assert prof.launches == launches, (PRODUCERS[pa][0], PRODUCERS[pb][0])
+    if epilogue:
+        ref = np.maximum(np.matmul(a_ref, b_ref) + bias, 0)
+        tol = 8 * k * np.finfo(dtype).eps * (np.matmul(np.abs(a_ref), np.abs(b_ref)) + np.abs(bias))
+        assert np.all(np.abs(got - ref) <= tol + np.finfo(dtype).tiny)
+    else:
+        _check(got, a_ref, b_ref)
+
+
+LAYOUTS = ["n", "t", "step"]
+#: every producer on A and on B once: layouts, dtypes, batches and epilogues taking turns; K of
+#: two slices (300 > KC) where the batch is small
+EVERY_PRODUCER = ([("float32" if i % 2 else "float64", i, 0, LAYOUTS[i % 3], LAYOUTS[(i + 1) % 3], i % 3 == 0)
+                   for i in range(1, len(PRODUCERS))]
+                  + [("float64" if i % 2 else "float32", i % 3, i, LAYOUTS[(i + 2) % 3], LAYOUTS[i % 3], i % 3 == 1)
+                     for i in range(1, len(PRODUCERS))])
+
+
+@pytest.mark.parametrize("dtype,pa,pb,la,lb,batched", EVERY_PRODUCER)
+def test_every_producer_fuses_into_packing(dtype, pa, pb, la, lb, batched):
+    """Each producer of PRODUCERS (scalars, broadcast rows/columns, a libm call, casts from the
+    other float dtype and from int32, where) over contiguous, transposed and strided leaves, as A
+    and as B, batched or with two K slices: one launch, NumPy's values within the GEMM's bound."""
+    batch = (2,) if batched else ()
+    _producer_case(dtype, 13, 19, 40 if batched else 300, pa, pb, la, lb, batch, True, pa % 2 == 1)
+
+
+@settings(max_examples=10, deadline=None, derandomize=True)
+@given(st.sampled_from(["float32", "float64"]), st.sampled_from([1, 7, 13, 40]), st.sampled_from([2, 9, 17, 33]),
+       st.sampled_from([1, 6, 20, 300]), st.sampled_from(range(len(PRODUCERS))), st.sampled_from(range(len(PRODUCERS))),
+       st.sampled_from(LAYOUTS), st.sampled_from(LAYOUTS), st.sampled_from([(), (2,), (2, 3)]), st.booleans(),
+       st.booleans())
+def test_random_producer_pairs(dtype, m, n, k, pa, pb, la, lb, batch, b_batched, epilogue):
+    """Random pairs of producers of A and B, shapes straddling the tiles, batches (B batched too,
+    or broadcast: then its producer is computed first), epilogues."""
+    _producer_case(dtype, m, n, k, pa, pb, la, lb, batch, b_batched, epilogue)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_producer_cases_of_the_issue(dtype):
+    """``(2*a) @ b``, ``relu(exp(x) @ w + b)``, ``(x - mu) / sd @ w``, casts: one GEMM launch each
+    (mu and sd are reductions: computed first); a second shape of the same structure compiles nothing."""
+    rng = np.random.default_rng(11)
+    for m, k, n in ((50, 70, 30), (37, 300, 45)):
+        a, w = _rand(rng, (m, k), dtype), _rand(rng, (k, n), dtype)
+        bias = _rand(rng, (n,), dtype)
+        xa, xw, xb = xp.asarray(a), xp.asarray(w), xp.asarray(bias)
+        with xp.profile() as prof:
+            got = np.asarray((2 * xa) @ xw)
+        assert prof.launches == 1
+        _check(got, 2 * a, w)
+        with xp.profile() as prof:
+            got = np.asarray(xp.maximum(xp.exp(xa * 0.1) @ xw + xb, 0))
+        assert prof.launches == 1 and (m == 50 or prof.compiles == 0)
+        np.testing.assert_allclose(got, np.maximum(np.exp(a * 0.1) @ w + bias, 0),
+                                   rtol=50 * k * np.finfo(dtype).eps, atol=50 * k * np.finfo(dtype).eps * 10)
+        mu, sd = xp.mean(xa, axis=0), xp.std(xa, axis=0)
+        xp.synchronize(mu, sd)
+        with xp.profile() as prof:
+            got = np.asarray((xa - mu) / sd @ xw)
+        assert prof.launches == 1
+        _check(got, (a - np.asarray(mu)) / np.asarray(sd), w)
+        wide = a.astype(OTHER[dtype])
+        with xp.profile() as prof:
+            got = np.asarray(xp.astype(xp.asarray(wide), getattr(xp, dtype)) @ xw)
+        assert prof.launches == 1
+        _check(got, wide.astype(dtype), w)
+
+
+def test_producer_one_dimensional_and_batched_operands():
+    """A 1-D A (a row broadcast over B's batch) and broadcast batches: the producer that every batch
+    entry would read again is computed once first; operands with batches of their own fuse."""
+    rng = np.random.default_rng(12)
+    v, b3 = _rand(rng, (20,), "float64"), _rand(rng, (3, 20, 17), "float64")
+    a3, w = _rand(rng, (3, 9, 20), "float64"), _rand(rng, (20, 17), "float64")
+    xv, xb3, xa3, xw = (xp.asarray(t) for t in (v, b3, a3, w))
+    with xp.profile() as prof:
+        got = np.asarray((xv * 3) @ (xb3 - 1))
+    assert prof.launches == 2  # 3*v first (broadcast over the batch), b3 - 1 fused
+    _check(got, v * 3, b3 - 1)
+    with xp.profile() as prof:
+        got = np.asarray(xp.sqrt(xp.abs(xa3)) @ (xw / 4))
+    assert prof.launches == 2  # w / 4 first (broadcast over the batch), sqrt(abs(a3)) fused
+    _check(got, np.sqrt(np.abs(a3)), w / 4)
+    with xp.profile() as prof:
+        got = np.asarray(xp.sqrt(xp.abs(xa3)) @ (xb3 / 4))
+    assert prof.launches == 1
+    _check(got, np.sqrt(np.abs(a3)), b3 / 4)
+
+
+def test_producers_that_are_computed_first():
+    """Operands a GEMM cannot compute while packing: gathers, index leaves (eye, arange), a
+    reduction, another product, a producer of many leaves; and batches of small matrices."""
+    rng = np.random.default_rng(13)
+    x, w = _rand(rng, (30, 20), "float32"), _rand(rng, (20, 25), "float32")
+    xx, xw = xp.asarray(x), xp.asarray(w)
+    idx = np.array([3, 0, 29, 7, 7, 12])
+    cases = [
+        (lambda m, a, b: (a[idx] * 2) @ b if m is np else (a[xp.asarray(idx)] * 2) @ b, 2),
+        (lambda m, a, b: (m.eye(30, 20, dtype=m.float32) + a) @ b, 2),
+        (lambda m, a, b: (m.reshape(m.arange(600, dtype=m.float32), (30, 20)) / 600 + a) @ b, 2),
+        (lambda m, a, b: m.sum(m.stack([a, a]), axis=0) @ b, 3),
+        (lambda m, a, b: (a @ b[:, :20]) @ b, 2),
+        (lambda m, a, b: (a + a[::-1] + a[:, ::-1] + a[::-1, ::-1] + a[1:].mT.mT[0] + a[:, 1:2] + a[2] + a[:, 3:4]) @ b,
+         2),  # more leaves than PRODUCER_INPUTS
+    ]
+    for f, launches in cases:
+        with xp.profile() as prof:
+            got = np.asarray(f(xp, xx, xw))
+        ref_a = f(np, x, np.eye(20, 25, dtype=np.float32))
+        np.testing.assert_allclose(got, f(np, x, w), rtol=2e-5, atol=2e-4 * max(1, np.abs(ref_a).max()))
+        if launches is not None:
+            assert prof.launches == launches, cases.index((f, launches))
+    s = _rand(rng, (4, 3, 3), "float64")  # small matrices: kernels.gemm_small reads memory
+    xs = xp.asarray(s)
+    _check(np.asarray((xs * 2) @ xp.exp(xs)), s * 2, np.exp(s))
+
+
+def test_producer_leaves_that_alias_the_output():
+    """C = f(C) @ B written into C: the GEMM stores partial sums (K > KC) or other column blocks
+    early, so the result goes through a temporary; a producer reading a disjoint block of the
+    output's buffer (a blocked update) runs straight into it."""
+    rng = np.random.default_rng(14)
+    for k in (40, 600):
+        h, b = _rand(rng, (k, k), "float64"), _rand(rng, (k, k), "float64")
+        c = xp.asarray(h)
+        c[...] = (2 * c - 1) @ xp.asarray(b)
+        np.testing.assert_allclose(np.asarray(c), (2 * h - 1) @ b, rtol=1e-12, atol=1e-11 * k)
+        c = xp.asarray(h)
+        c[...] = xp.asarray(b) @ xp.exp(c * 0.01)
+        np.testing.assert_allclose(np.asarray(c), b @ np.exp(h * 0.01), rtol=1e-12, atol=1e-11 * k)
+    # straight into the memory a producer reads (no in-place write's copy first): the GEMM's own check
+    from egpu_array import _schedule
+    h, b = _rand(rng, (600, 600), "float64"), _rand(rng, (600, 600), "float64")
+    c = xp.asarray(h)
+    for node in (((2 * c - 1) @ xp.asarray(b))._node, (xp.asarray(b) @ xp.exp(c * 0.01))._node):
+        _schedule.realize_into(node, c._realize())
+    ref = b @ np.exp(((2 * h - 1) @ b) * 0.01)
+    np.testing.assert_allclose(np.asarray(c), ref, rtol=1e-10, atol=1e-10 * np.abs(ref).max())
+    h = _rand(rng, (50, 100), "float64")
+    b = _rand(rng, (50, 50), "float64")
+    c = xp.asarray(h)
+    with xp.profile() as prof:
+        c[:, :50] = (c[:, 50:] * 2) @ xp.asarray(b)
+    assert prof.launches == 1
+    ref = h.copy()
+    ref[:, :50] = (h[:, 50:] * 2) @ b
+    np.testing.assert_allclose(np.asarray(c), ref, rtol=1e-12, atol=1e-11)
+
+
+def test_producers_on_sim_and_the_tiled_path(monkeypatch):
+    """The sim device fuses as the cpu device does; a tiled (GPU) GEMM computes producers first,
+    and its generator refuses a spec with producers."""
+    from egpu_array.kernels import gemm_pack, ptx_gemm
+    rng = np.random.default_rng(15)
+    x, w = _rand(rng, (20, 30), "float32"), _rand(rng, (30, 10), "float32")
+    got = xp.exp(xp.asarray(x, device="sim") * 0.5) @ (xp.asarray(w, device="sim") + 1)
+    _check(xp.asarray(got, device="cpu").__array__(), np.exp(x * 0.5), w + 1)
+    sides = []
+    real = _matmul.side
+    monkeypatch.setattr(_matmul, "tiled", lambda device: True)
+    monkeypatch.setattr(_matmul, "side", lambda *a: sides.append(a[-1]) or real(*a))
+    monkeypatch.setattr(_matmul, "get_program", lambda device, spec: sides.append(spec) or 0)
+    monkeypatch.setattr(type(xp.asarray(x).device), "launch", lambda *a, **kw: None)
+    np.asarray((2 * xp.asarray(x)) @ xp.asarray(w))
+    assert sides[:2] == [False, False] and isinstance(sides[2], ptx_gemm.PtxGemmSpec)
+    monkeypatch.undo()
+    prod = gemm_pack.Producer(expr=(("in", 0),), in_dtypes=("float32",), arg_dtypes=(), classes=("c",))
+    spec = ptx_gemm.PtxGemmSpec(dtype="float32", a_layout="k", b_layout="x", n_batch=0, expr=(("in", 0),),
+                                in_dtypes=("float32",), arg_dtypes=(), n_idx=0, out_dtype="float32", acc_input=0,
+                                classes=("c", "c"), a_prod=prod)
+    from egpu_array.kernels.targets import NVPTXTarget
+    with pytest.raises(ValueError, match="producers"):
+        ptx_gemm.generate(spec, NVPTXTarget().new_module("m"), "k")

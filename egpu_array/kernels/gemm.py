@@ -7,6 +7,8 @@ each ``MC``-row slice the ``MC x KC`` slice of A is packed into micro-panels of 
 register-blocked micro-kernel computes each ``MR x NR`` tile with vector FMAs (``llvm.fma`` on
 ``<VL x T>``; 6x16 for float32, 6x8 for float64: twelve accumulator registers). Packing pads edge
 panels with zeros, so the micro-kernel always runs full tiles; stores keep to the valid part.
+An operand may be an elementwise expression of its own leaves (a producer, ``kernels.gemm_pack``),
+computed while it is packed: ``exp(x) @ w`` reads x once and writes no temporary.
 
 Partial sums of earlier K slices are kept in the output; the epilogue (a flat program in the format
 of ``kernels.spec``, whose input ``acc_input`` is the product) is applied on the last slice only, so
@@ -19,7 +21,8 @@ Kernel ABI: ``void k(i64* args, i64 start, i64 stop)``; work item ``w`` is one s
 (batch x column blocks x row groups) and owns workspace slot ``w`` (packed A, then packed B).
 ``args`` (see :func:`gemm_arg_layout`): the extents (batch..., M, N); the epilogue operands as in
 ``elementwise.operand_slots`` over those ``n_batch + 2`` dimensions; then K, A and B (pointer and
-strides over batch..., rows, columns), then the blocking parameters and the workspace.
+strides over batch..., rows, columns; for a producer, each leaf's pointer and strides, then its
+scalars: ``gemm_pack.operand_block``), then the blocking parameters and the workspace.
 """
 from __future__ import annotations
 
@@ -30,10 +33,11 @@ from dataclasses import dataclass
 from llvmlite import ir
 
 from .elementwise import Operand, dtype_named, load_scalar, operand_slots
+from .gemm_pack import Packing, Producer, Source, operand_block
 from .gemm_store import TileStores
 from .irb import I64, add_offsets, const, extern, for_range, mem_type
 
-__all__ = ["GemmSpec", "generate", "gemm_arg_layout", "load_operands", "TILE", "PARAMS"]
+__all__ = ["GemmSpec", "Producer", "generate", "gemm_arg_layout", "load_operands", "TILE", "PARAMS"]
 
 #: dtype -> (MR rows, NR columns, VL vector lanes) of the micro-kernel's register tile
 TILE = {"float32": (6, 16, 8), "float64": (6, 8, 4)}
@@ -53,6 +57,10 @@ class GemmSpec:
     is ``expr`` over inputs ``in_dtypes`` (input ``acc_input`` is the product; its slots are unused),
     scalar args and ``n_idx`` index operands; ``classes`` are the column-stride classes
     (``"c"``/``"0"``/``"s"``) of the output, the inputs and the index operands.
+
+    ``a_prod``/``b_prod``: a :class:`.gemm_pack.Producer` when the operand is an elementwise
+    expression computed while it is packed (host kernels only), else None (plain memory); the
+    layout flag then describes the producer's largest leaf.
     """
     dtype: str
     a_layout: str
@@ -65,6 +73,8 @@ class GemmSpec:
     out_dtype: str
     acc_input: int
     classes: tuple
+    a_prod: Producer | None = None
+    b_prod: Producer | None = None
 
     kind = "gemm"
 
@@ -73,7 +83,9 @@ class GemmSpec:
         ops = [ins[0] if ins[0] != "cast" else f"cast_{ins[2]}" for ins in self.expr
                if ins[0] not in ("in", "arg", "idx")]
         epi = "_".join(list(dict.fromkeys(ops))[:4])
-        return f"gemm_{self.dtype}_{self.a_layout}{self.b_layout}" + (f"_{epi}" if epi else "")
+        pro = "".join(f"_{side}_" + "_".join(p.ops[:3]) for side, p in (("pa", self.a_prod), ("pb", self.b_prod))
+                      if p is not None)
+        return f"gemm_{self.dtype}_{self.a_layout}{self.b_layout}" + pro + (f"_{epi}" if epi else "")
 
     @property
     def identity(self) -> bool:
@@ -83,15 +95,18 @@ class GemmSpec:
 
 @functools.lru_cache(maxsize=256)
 def gemm_arg_layout(spec: GemmSpec) -> dict:
-    """Slot offsets: ``operands``/``idx``/``scalars`` of the epilogue, ``K``, ``A``/``B`` (pointer
-    slot, first stride slot), each name of :data:`PARAMS`, and ``size``."""
+    """Slot offsets: ``operands``/``idx``/``scalars`` of the epilogue, ``K``, ``A_block``/``B_block``
+    (the operands' slots, :func:`.gemm_pack.operand_block`), ``A``/``B`` (pointer slot, first stride
+    slot) of a plain operand, each name of :data:`PARAMS`, and ``size``."""
     nd = spec.n_batch + 2
     lay = operand_slots(spec, nd)
     pos = lay["end"]
     lay["K"] = pos
-    lay["A"] = (pos + 1, pos + 2)
-    lay["B"] = (pos + 2 + nd, pos + 3 + nd)
-    pos += 3 + 2 * nd
+    pos += 1
+    for name, prod in (("A", spec.a_prod), ("B", spec.b_prod)):
+        block, pos = operand_block(prod, pos, nd)
+        lay[f"{name}_block"] = block
+        lay[name] = block["inputs"][0] if prod is None else None
     for name in PARAMS:
         lay[name] = pos
         pos += 1
@@ -120,16 +135,16 @@ def _min(b, x, y):
     return b.select(b.icmp_signed("<", x, y), x, y)
 
 
-def _ceil_div(b, x, d):
-    return b.sdiv(b.add(x, const(I64, d - 1)), const(I64, d))
-
-
-def load_operands(g, spec, lay) -> None:
+def load_operands(g, spec, lay, producers: bool = False) -> None:
     """Set ``g``'s extents (``bext``, ``M``, ``N``, ``K``), epilogue operands (``ops``,
     ``idx_strides``, ``scalars``) and the A and B operands from the argument slots of
     :func:`gemm_arg_layout` (``g`` has ``b``, ``args``, ``slot`` and ``dt``; shared with the NVPTX
     tiled GEMM). Unit strides the layout flags promise become constants, so LLVM can vectorize
-    along them."""
+    along them. ``g.srcs`` are the two :class:`.gemm_pack.Source` operands; ``g.A``/``g.B`` their
+    memory when plain. Only a generator that packs (``producers``) takes producer operands."""
+    if not producers and (spec.a_prod is not None or spec.b_prod is not None):
+        raise ValueError(f"{spec.kind}: this generator reads its operands from memory; "
+                         "producers of the operands must be computed before the launch")
     b, nb = g.b, spec.n_batch
     nd = nb + 2
     ext = [g.slot(d) for d in range(nd)]
@@ -139,19 +154,15 @@ def load_operands(g, spec, lay) -> None:
     g.ops = [Operand(b, g.args, d, p, s, nd) for d, (p, s) in zip(dtypes, lay["operands"])]
     g.idx_strides = [[g.slot(s + d) for d in range(nd)] for s in lay["idx"]]
     g.scalars = [load_scalar(b, g.args, s, dtype_named(n)) for s, n in zip(lay["scalars"], spec.arg_dtypes)]
-    g.A = Operand(b, g.args, g.dt, *lay["A"], nd)
-    g.B = Operand(b, g.args, g.dt, *lay["B"], nd)
+    g.srcs = (Source(b, g.args, lay["A_block"], spec.a_prod, g.dt, nd, spec.a_layout, -1, -2),
+              Source(b, g.args, lay["B_block"], spec.b_prod, g.dt, nd, spec.b_layout, -2, -1))
+    g.A, g.B = (None if p is not None else s.ops[0] for s, p in zip(g.srcs, (spec.a_prod, spec.b_prod)))
     one = const(I64, 1)
-    for op, flag, k_axis, x_axis in ((g.A, spec.a_layout, -1, -2), (g.B, spec.b_layout, -2, -1)):
-        if flag == "k":
-            op.strides[k_axis] = one
-        elif flag == "x":
-            op.strides[x_axis] = one
     if spec.classes[0] == "c":
         g.ops[0].strides[-1] = one
 
 
-class _Gen(TileStores):
+class _Gen(TileStores, Packing):
     """The IR of one GEMM kernel (state shared by the emitting methods)."""
 
     def __init__(self, spec: GemmSpec, module: ir.Module, fname: str):
@@ -178,7 +189,7 @@ class _Gen(TileStores):
         spec, b, lay = self.spec, self.b, self.lay
         self.tile = b.alloca(ir.ArrayType(self.T, self.MR * self.NR), name="tile")
         self.tile.align = 32
-        load_operands(self, spec, lay)
+        load_operands(self, spec, lay, producers=True)
         self.p = {name: self.param(name) for name in PARAMS}
         ws = b.inttoptr(self.p["ws"], self.T.as_pointer())
 
@@ -199,13 +210,13 @@ class _Gen(TileStores):
         rest = b.sdiv(t, p["n_igroups"])
         jb = b.srem(rest, p["n_jblocks"])
         bidx = b.sdiv(rest, p["n_jblocks"])
-        mem = self.ops + [self.A, self.B]
-        strides = [o.strides for o in mem] + self.idx_strides
+        asrc, bsrc = self.srcs
+        strides = [o.strides for o in self.ops] + self.idx_strides + asrc.strides + bsrc.strides
         zero = const(I64, 0)
         bases = add_offsets(b, bidx, self.bext, strides, [zero] * len(strides)) if self.bext else [zero] * len(strides)
-        n_ops = len(self.ops)
-        self.obase = bases[:n_ops] + bases[n_ops + 2:]   # epilogue operands, then index operands
-        abase, bbase = bases[n_ops], bases[n_ops + 1]
+        n_ep = len(self.ops) + len(self.idx_strides)
+        self.obase = bases[:n_ep]   # epilogue operands, then index operands
+        abase, bbase = bases[n_ep:n_ep + len(asrc.ops)], bases[n_ep + len(asrc.ops):]
         j0 = b.mul(jb, p["NC"])
         nc = _min(b, p["NC"], b.sub(self.N, j0))
         i_lo = b.mul(ig, p["MG"])
@@ -228,47 +239,6 @@ class _Gen(TileStores):
                         self.prefetch_tile(b.add(ic, ir_), b.add(j0, jr))
                         acc = self.micro(ap, bp, kc)
                         self.store_tile(acc, b.add(ic, ir_), b.add(j0, jr), mr, nr, first, last)
-
-    # ---- packing --------------------------------------------------------------------------
-    def pack_b(self, bpack, base, pc, kc, j0, nc):
-        """B[pc:pc+kc, j0:j0+nc] into panels of NR columns (k-major, zero-padded)."""
-        rs, cs = self.B.strides[-2], self.B.strides[-1]
-        self._pack(bpack, self.B.ptr, base, pc, kc, j0, nc, self.NR, rs, cs, self.spec.b_layout == "k")
-
-    def pack_a(self, apack, base, ic, mc, pc, kc):
-        """A[ic:ic+mc, pc:pc+kc] into panels of MR rows (k-major, zero-padded)."""
-        rs, cs = self.A.strides[-2], self.A.strides[-1]
-        self._pack(apack, self.A.ptr, base, pc, kc, ic, mc, self.MR, cs, rs, self.spec.a_layout == "k")
-
-    def _pack(self, dst0, src, base, pc, kc, x0, nx, width, k_stride, x_stride, k_inner):
-        """Rows/columns ``x0:x0+nx`` (of the K slice ``pc:pc+kc``) as panels of ``width``."""
-        b = self.b
-        npan = _ceil_div(b, nx, width)
-        with for_range(b, const(I64, 0), npan, "pk") as q:
-            xq = b.add(x0, b.mul(q, const(I64, width)))
-            nq = _min(b, const(I64, width), b.sub(b.add(x0, nx), xq))
-            dst = b.gep(dst0, [b.mul(q, b.mul(kc, const(I64, width)))])
-            self._pack_panel(dst, src, base, pc, kc, xq, nq, width, k_stride, x_stride, k_inner)
-
-    def _pack_panel(self, dst, src, base, pc, kc, x0, nx, width, k_stride, x_stride, k_inner):
-        """dst[k*width + x] = src[base + (pc+k)*k_stride + (x0+x)*x_stride] for x < nx, else 0.
-
-        A plain strided copy (compile time matters more than the packing's speed: O(K*(M+N))
-        against the product's O(M*N*K)); the inner loop runs along the operand's contiguous axis."""
-        b = self.b
-        start = b.add(base, b.mul(pc, k_stride))
-        w = const(I64, width)
-        zero = const(I64, 0)
-        outer, inner = ((nx, "px"), (kc, "pk")) if k_inner else ((kc, "pk"), (nx, "px"))
-        with for_range(b, zero, outer[0], outer[1]) as o:
-            with for_range(b, zero, inner[0], inner[1]) as i:
-                x, k = (o, i) if k_inner else (i, o)
-                v = b.load(b.gep(src, [b.add(start, b.add(b.mul(k, k_stride), b.mul(b.add(x0, x), x_stride)))]))
-                b.store(v, b.gep(dst, [b.add(b.mul(k, w), x)]))
-        with b.if_then(b.icmp_signed("<", nx, w)):  # an edge panel: zero columns past nx
-            with for_range(b, zero, kc, "pz") as k:
-                with for_range(b, nx, w, "pzx") as x:
-                    b.store(ir.Constant(self.T, 0.0), b.gep(dst, [b.add(b.mul(k, w), x)]))
 
     # ---- the micro-kernel -----------------------------------------------------------------
     def prefetch_tile(self, i0, j0):
