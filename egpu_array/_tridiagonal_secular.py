@@ -41,24 +41,37 @@ def _two_pole_root(c, a, b, lo, hi):
     return np.where(inside(r1), r1, np.where(inside(r2), r2, (lo + hi) / 2))
 
 
-def _full_sums(dd, z2, rows_b, buf):
-    """The pole sums over all poles: for the active rows ``act`` at ``tau_a``, returns
-    ``(delta, sum z^2/delta, sum z^2/delta^2, and the same two over the poles left of the root)``."""
+def _full_sums(dd, z2, rows_b):
+    """The pole sums over all poles, by the generated kernel (kernels/secular_sums) on the host:
+    for the active rows ``act`` at ``tau_a``, returns ``(delta at the columns asked later, sum
+    z^2/delta, sum z^2/delta^2, and the same two over the poles left of the root)``."""
+    from ._sorting import launch
+    from .backend.device import get_device
+    from .kernels.cache import get_program
+    from .kernels.secular_sums import SecularSumsSpec
+    cpu = get_device("cpu")
+    prog = get_program(cpu, SecularSumsSpec())
+    kmax = dd.shape[1]
+
     def sums(act, tau_a):
-        na = act.size
-        delta = np.take(dd, act, axis=0, out=buf[0, :na])
-        delta -= tau_a[:, None]
-        inv, sq = np.divide(1.0, delta, out=buf[1, :na]), buf[2, :na]
-        if z2.shape[0] == 1:              # one problem: matrix-vector products
-            dot = z2[0].__rmatmul__
-        else:
-            zr = z2[rows_b[act]]
-            dot = lambda x: np.einsum("rk,rk->r", x, zr)   # noqa: E731
-        tot = dot(inv)
-        dtot = dot(np.multiply(inv, inv, out=sq))
-        np.minimum(inv, 0.0, out=inv)     # the poles left of the root (psi); the others are phi
-        return delta, tot, dtot, dot(inv), dot(np.multiply(inv, inv, out=sq))
+        act = np.ascontiguousarray(act, dtype=np.int64)
+        tau_a = np.ascontiguousarray(tau_a, dtype=np.float64)
+        out = np.empty((act.size, 4))
+        launch(cpu, prog, [dd.ctypes.data, kmax, act.ctypes.data, tau_a.ctypes.data, z2.ctypes.data,
+                           rows_b.ctypes.data, out.ctypes.data], act.size, act.size * kmax * 8, act.size * kmax)
+        return _Rows(dd, act, tau_a), out[:, 0], out[:, 1], out[:, 2], out[:, 3]
     return sums
+
+
+class _Rows:
+    """``delta[r, c] = dd[act[r], c] - tau_a[r]`` computed only where indexed."""
+
+    def __init__(self, dd, act, tau_a):
+        self.dd, self.act, self.tau = dd, act, tau_a
+
+    def __getitem__(self, key):
+        r, c = key
+        return self.dd[self.act[r], c] - self.tau[r]
 
 
 def _window_sums(ddl, z2l):
@@ -170,7 +183,8 @@ def secular_batch(problems: list) -> list:
              np.ones_like(noise), maxit=12)
     dd = (d[:, None, :] - dorg[:, :, None]).reshape(nb * kmax, kmax)
     rows_b = np.repeat(np.arange(nb), kmax)
-    _iterate(_full_sums(dd, z2, rows_b, np.empty((3, act.size, kmax))), lambda r, c: z2[rows_b[r], c],
+    z2 = np.ascontiguousarray(z2)
+    _iterate(_full_sums(dd, z2, rows_b), lambda r, c: z2[rows_b[r], c],
              np.repeat(1 / rho[:, 0], kmax), act, tau, lo, hi, p1, last, noise)
     tau = tau.reshape(nb, kmax)
     lam = dorg + tau
