@@ -283,13 +283,14 @@ class Ctx:
         """1.5 * 2**M: adding it to |t| < 2**(M-1) rounds t to an integer kept in the low bits."""
         return 1.5 * 2.0 ** self.M
 
-    def round_magic(self, t):
+    def round_magic(self, t, offset: int = 0):
         """(k, n) for t + magic (a sum that already holds the magic number, e.g. from an fma):
-        k = rint(t) as a float and n the same integer in the int type of the width; no fptosi
-        (a <4 x double> -> <4 x i64> conversion is scalar code on AVX2). Garbage for |t| >= 2**(M-1)."""
+        k = rint(t) as a float and n the same integer plus ``offset`` in the int type of the width
+        (the offset costs nothing: it is part of the subtracted constant); no fptosi (a <4 x double>
+        -> <4 x i64> conversion is scalar code on AVX2). Garbage for |t| >= 2**(M-1)."""
         k = self.sub(t, self.magic)
         n = self.b.sub(self.bits(t), self.ci(struct.unpack("<Q" if self.double else "<I", struct.pack(
-            "<d" if self.double else "<f", self.magic))[0]))
+            "<d" if self.double else "<f", self.magic))[0] - offset))
         return k, n
 
     def pow2i(self, n):
@@ -314,15 +315,24 @@ class Ctx:
         s2 = self.sel(negn, 2.0 ** -(self.M + 2), 2.0)
         return self.mul(self.mul(y, s1), s2)
 
-    def scale2(self, y, n, plus_one=False):
+    def scale2(self, y, n, plus_one=False, biased=False):
         """y * 2**n for an integer vector n in [2 - 2*bias, 2*bias], y normal: two exact power-of-two
         factors, so a result in the subnormal range is rounded once (at the last multiply) and one
         beyond the range becomes inf. ``plus_one``: (1 + y) * 2**n, the 1 added inside the first
-        product's fma (the same rounding as adding it first: that factor is a power of two)."""
-        n1 = self.b.ashr(n, self.ci(1))
-        s1 = self.pow2i(n1)
+        product's fma (the same rounding as adding it first: that factor is a power of two).
+        ``biased``: n is given as n + 2*bias (see round_magic's offset); the two biased exponents
+        are then u >> 1 and u - (u >> 1), two integer ops fewer than adding the bias to each."""
+        if biased:
+            e1 = self.b.ashr(n, self.ci(1))
+            e2 = self.b.sub(n, e1)
+            s1 = self.from_bits(self.b.shl(e1, self.ci(self.M)))
+            s2 = self.from_bits(self.b.shl(e2, self.ci(self.M)))
+        else:
+            n1 = self.b.ashr(n, self.ci(1))
+            s1 = self.pow2i(n1)
+            s2 = self.pow2i(self.b.sub(n, n1))
         first = self.fma(y, s1, s1) if plus_one else self.mul(y, s1)
-        return self.mul(first, self.pow2i(self.b.sub(n, n1)))
+        return self.mul(first, s2)
 
     # -- double-word helpers -------------------------------------------------
     def two_sum(self, a, b):

@@ -51,11 +51,12 @@ def emit_exp(cx, x):
     x = cx.sel(cx.gt(x, ovf), ovf, x)
     x = cx.sel(cx.lt(x, unf), unf, x)
     h, l = cx.dd("ln2")
-    k, n = cx.round_magic(cx.fma(x, cx.dd("log2e")[0], cx.magic))
+    # u = k + 2*bias: scale2's two biased exponents come straight from it
+    k, u = cx.round_magic(cx.fma(x, cx.dd("log2e")[0], cx.magic), offset=2 * cx.bias)
     nk = cx.neg(k)
     r = cx.fma(nk, l, cx.fma(nk, h, x))  # the inner fma is exact
     em1 = cx.fma(cx.mul(r, r), cx.poly(r, cx.poly_coeffs("exp_q")), r)  # e^r - 1
-    return cx.scale2(em1, n, plus_one=True)
+    return cx.scale2(em1, u, plus_one=True, biased=True)
 
 
 def emit_exp2(cx, x):
