@@ -43,9 +43,9 @@ TAIL = 128
 
 
 class Reflectors(NamedTuple):
-    """Q of a tridiagonal reduction of an ``n x n`` matrix: per panel ``(k, v, tau)`` (host) with
-    ``v`` (n - k - 1, kb) the panel's reflectors on rows ``k + 1:`` (unit first entries, zeros
-    above) and ``tau`` (kb,); the panel's product of reflectors is ``I - V T V^H``."""
+    """A product of Householder reflectors on ``n`` rows: per panel ``(r, v, tau)`` (host) with
+    ``v`` (n - r, kb) the panel's reflectors on rows ``r:`` (unit first entries, zeros above) and
+    ``tau`` (kb,); the panel's product of reflectors is ``I - V T V^H``."""
     n: int
     panels: list
 
@@ -113,15 +113,18 @@ def _panel(p: np.ndarray, ncols: int, matvec):
     return d, e, tau, vw, wv
 
 
-def _device_matvec(func: str, a: Array, j: int, v: np.ndarray) -> np.ndarray:
-    """``A[j:, j:] @ v`` for the device matrix ``a`` (Hermitian, both triangles stored), as a
-    host vector: ``v^T A`` reads the rows of A once, in place (for complex, ``conj(conj(v)^T A)``)."""
+def _device_product(func: str, a: Array, i: int, j: int, v: np.ndarray, adjoint: bool) -> np.ndarray:
+    """``A[i:, j:] @ v``, or ``A[i:, j:]^H @ v`` when ``adjoint``, for the device matrix ``a``, as
+    a host vector. The adjoint product is ``conj(conj(v)^T A)``: one launch that reads the rows of A
+    once, in place (so a Hermitian A takes it for ``A v`` too)."""
     from ._linalg_funcs import matmul
     cplx = a.dtype.kind == "c"
     with internal(f"linalg.{func}"):
-        vd = from_host(np.conj(v) if cplx else v, a.dtype, a.device)
-        y = np.array(to_host(matmul(vd, a[j:, j:])), copy=True)
-    return np.conj(y, out=y) if cplx else y
+        if adjoint:
+            vd = from_host(np.conj(v) if cplx else v, a.dtype, a.device)
+            y = np.array(to_host(matmul(vd, a[i:, j:])), copy=True)
+            return np.conj(y, out=y) if cplx else y
+        return np.array(to_host(matmul(a[i:, j:], from_host(v, a.dtype, a.device))), copy=True)
 
 
 def _hermitian_copy(x: Array) -> Array:
@@ -150,32 +153,32 @@ def tridiagonalize(x: Array, func: str = "eigh", keep_q: bool = True):
     while n - k > max(NB, TAIL):                        # device panels
         f = k + NB
         p = _read(func, a[k:, k:f])
-        d[k:f], e[k:f], tau, vw, wv = _panel(p, NB, lambda j, vec: _device_matvec(func, a, k + j, vec))
+        d[k:f], e[k:f], tau, vw, wv = _panel(p, NB, lambda j, vec: _device_product(func, a, k + j, k + j, vec, True))
         left, right = _up(func, vw[NB:], a), _up(func, _hn(wv[NB:]), a)
         a[f:, f:] = a[f:, f:] - matmul(left, right)      # A22 -= V W^H + W V^H
         if keep_q:
-            panels.append((k, vw[1:, 0::2], tau))
+            panels.append((k + 1, vw[1:, 0::2], tau))
         k = f
     if k < n:                                           # the last block, on the host
         p = _read(func, a[k:, k:])
         d[k:], e[k:], tau, vw, _ = _panel(p, n - k, lambda j, vec: p[j:, j:] @ vec)
         if keep_q and tau.size:
-            panels.append((k, vw[1:, 0:2 * tau.size:2], tau))
+            panels.append((k + 1, vw[1:, 0:2 * tau.size:2], tau))
     return d, e, (Reflectors(n, panels) if keep_q else None)
 
 
 def apply_q(refl: Reflectors, z: Array, func: str = "eigh") -> Array:
-    """``Q @ z`` for the Q of :func:`tridiagonalize` and ``z`` (n, c) on the device: one compact
-    WY block ``I - V T V^H`` per panel, applied to rows ``k + 1:`` as three GEMMs, last panel
-    first."""
+    """``Q @ z`` for the product of reflectors ``refl`` (the Q of :func:`tridiagonalize`) and ``z``
+    (n, c) on the device: one compact WY block ``I - V T V^H`` per panel, applied to the panel's
+    rows as three GEMMs, last panel first."""
     from ._linalg_funcs import matmul
     if z.shape[-2] != refl.n:
         raise ValueError(f"linalg.{func}: apply_q expected {refl.n} rows, got shape {z.shape}")
     out = _work_copy(z)
-    for k, v, tau in reversed(refl.panels):
+    for r, v, tau in reversed(refl.panels):
         vd, td = _up(func, v, out), _up(func, _larft(v, tau), out)
-        c = out[k + 1:, :]
-        out[k + 1:, :] = c - matmul(vd, matmul(td, matmul(conj_transpose(vd), c)))
+        c = out[r:, :]
+        out[r:, :] = c - matmul(vd, matmul(td, matmul(conj_transpose(vd), c)))
     return out
 
 
@@ -220,3 +223,4 @@ def eigh_blocked(x: Array, vectors: bool, func: str = "eigh"):
     if not vectors:
         return w, None
     return w, (vs[0] if not batch else reshape(stack(vs), batch + (n, n)))
+

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 import egpu_array as xp
 from egpu_array import _linalg_blocked as blocked
 from egpu_array import _linalg_reduce as reduce
+from egpu_array import _linalg_svd as svd
 
 DTYPES = ["float32", "float64", "complex64", "complex128"]
 
@@ -146,3 +147,50 @@ def test_on_sim_only_panels_and_vectors_cross_the_link():
     down = [t["bytes"] for t in prof.transfer_log if t["direction"] == "from_device"]
     assert down and max(down) <= n * max(reduce.NB, reduce.TAIL) * 8
     _check_eigh(a, np.asarray(w), np.asarray(v), "float64")
+
+
+# ---- bidiagonal reduction and the (unwired) square SVD of egpu_array/_linalg_svd.py -------------
+
+@settings(max_examples=12, deadline=None)
+@given(st.integers(1, 30), st.sampled_from(DTYPES), st.integers(0, 2**32 - 1))
+def test_bidiagonalize(n, dtype, seed):
+    a = _rand(np.random.default_rng(seed), (n, n), dtype)
+    d, e, q, p = svd.bidiagonalize(xp.asarray(a))
+    real = np.finfo(dtype).dtype
+    assert d.dtype == real and e.dtype == real and d.shape == (n,) and e.shape == (max(n - 1, 0),)
+    eye = xp.asarray(np.eye(n, dtype=dtype))
+    qm, pm = (np.asarray(reduce.apply_q(r, eye)) for r in (q, p))
+    b = np.diag(d) + np.diag(e, 1)
+    assert _scaled(np.linalg.norm(qm @ b @ _hn(pm) - a), a, n, dtype) <= 4
+    for m in (qm, pm):
+        assert np.linalg.norm(_hn(m) @ m - np.eye(n)) / (n * np.finfo(dtype).eps) <= 4
+
+
+def _singular(rng, n, s, dtype):
+    q1, _ = np.linalg.qr(_rand(rng, (n, n), dtype))
+    q2, _ = np.linalg.qr(_rand(rng, (n, n), dtype))
+    return ((q1 * s) @ _hn(q2)).astype(dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_svd_blocked(dtype):
+    """Random, rank-deficient, graded, clustered spectra, and a cluster that straddles the
+    threshold of the host subspace step."""
+    n, rng = 24, np.random.default_rng(11)
+    cases = [_rand(rng, (n, n), dtype), _rand(rng, (2, 9, 9), dtype), np.eye(n, dtype=dtype),
+             np.zeros((n, n), dtype=dtype), _rand(rng, (n, 3), dtype) @ _rand(rng, (3, n), dtype)]
+    for s in (np.logspace(0, -15, n), np.repeat([1.0, 1e-9, 0.0], 8),
+              np.r_[np.ones(12), np.full(12, svd.SMALL) * (1 + 1e-9 * np.arange(12))],
+              np.r_[np.ones(12), np.full(12, svd.SMALL) * (1 + 1e-3 * np.arange(12))]):
+        cases.append(_singular(rng, n, s, dtype))
+    for a in cases:
+        m = a.shape[-1]
+        u, s, vh = (np.asarray(r) for r in svd.svd_blocked(xp.asarray(a), True))
+        ref = np.linalg.svd(a, compute_uv=False)
+        assert s.dtype == ref.dtype and u.dtype == vh.dtype == a.dtype and u.shape == vh.shape == a.shape
+        assert _scaled(np.abs(s - ref).max(), a, m, dtype) <= 4
+        assert _scaled(np.linalg.norm((u * s[..., None, :]) @ vh - a, axis=(-2, -1)).max(), a, m, dtype) <= 8
+        for q in (u, _hn(vh)):
+            assert np.linalg.norm(_hn(q) @ q - np.eye(m), axis=(-2, -1)).max() / (m * np.finfo(dtype).eps) <= 16
+        values = np.asarray(svd.svd_blocked(xp.asarray(a), False)[1])
+        assert _scaled(np.abs(values - ref).max(), a, m, dtype) <= 4
