@@ -161,11 +161,12 @@ class _Solver:
         product = (lambda q, a: matmul(q, self.up(a))) if device else (lambda q, a: q @ a)
         out = self.empty(n, device)
         src = plan.perm[plan.rows]                 # block-diagonal column of each row of mat
-        in1 = src < m
+        n1 = int(np.count_nonzero(src < m))        # mat's rows from Q1 come first
         nb = plan.mat.shape[1]
         if nb:
-            for q, node, sel, rows, off in ((q1, left, in1, slice(0, m), 0), (q2, right, ~in1, slice(m, n), m)):
-                if sel.any():
+            for q, node, sel, rows, off in ((q1, left, slice(0, n1), slice(0, m), 0),
+                                            (q2, right, slice(n1, None), slice(m, n), m)):
+                if src[sel].size:
                     out[rows, :nb] = product(self.cols_of(q, node.cols[src[sel] - off]), plan.mat[sel])
                 else:
                     out[rows, :nb] = 0.0

@@ -207,12 +207,12 @@ def secular_vectors(d: np.ndarray, z: np.ndarray, rho: float, roots=None):
     k = d.size
     if k == 1:
         return lam, np.ones((1, 1))
-    diff = d[:, None] - d[None, :]
-    np.fill_diagonal(diff, 1.0)
-    ratio = -delta / diff                 # (lam_i - d_j) / (d_i - d_j); diagonal: lam_j - d_j
-    zhat = np.copysign(np.sqrt(np.abs(np.prod(ratio, axis=0) / rho)), z)
-    vec = zhat[None, :] / delta           # row i: eigenvector i (unnormalized)
-    vec /= np.linalg.norm(vec, axis=1)[:, None]
+    buf = np.subtract(d[:, None], d[None, :])
+    np.fill_diagonal(buf, -1.0)
+    np.divide(delta, buf, out=buf)        # (lam_i - d_j) / (d_i - d_j); diagonal: lam_j - d_j
+    zhat = np.copysign(np.sqrt(np.abs(np.prod(buf, axis=0) / rho)), z)
+    vec = np.divide(zhat[None, :], delta, out=buf)    # row i: eigenvector i (unnormalized)
+    vec /= np.sqrt(np.einsum("ij,ij->i", vec, vec))[:, None]
     return lam, vec.T
 
 
@@ -221,7 +221,8 @@ class MergePlan(NamedTuple):
 
     Columns of the result, in catalogue order, are: ``len(mat)`` columns ``Q_sorted[:, rows] @ mat``
     (the secular eigenvectors and the rotated deflated ones), then the deflated unit columns
-    ``Q_sorted[:, unit]``. ``Q_sorted = blockdiag(Q1, Q2)[:, perm]``; ``values`` are the eigenvalues in
+    ``Q_sorted[:, unit]``. ``Q_sorted = blockdiag(Q1, Q2)[:, perm]``; the rows (and the unit
+    columns) that come from Q1 precede those from Q2; ``values`` are the eigenvalues in
     catalogue order and ``order`` sorts them; ``rotated``: how many deflated columns came from a
     rotation of two close entries."""
     values: np.ndarray
@@ -240,7 +241,7 @@ class MergePlan(NamedTuple):
 
 class _Deflation(NamedTuple):
     """A merge after deflation: ``perm`` sorts the poles; in sorted positions ``keep`` are the
-    entries with a z component (``nd`` non-deflated, ``cdf`` deflated by the rotations ``rots``),
+    entries with a z component (those from the first half first) (``nd`` non-deflated, ``cdf`` deflated by the rotations ``rots``),
     ``unit`` the ones without; ``d``, ``z``: poles and z after the rotations; ``ds``: before."""
     perm: np.ndarray
     keep: np.ndarray
@@ -288,6 +289,7 @@ def _deflate(w1: np.ndarray, w2: np.ndarray, z: np.ndarray, rho: float, m: int) 
         nd.append(pj)
     unit = np.flatnonzero(zdef)
     unit = np.concatenate([unit[perm[unit] < m], unit[perm[unit] >= m]])   # first half's columns first
+    keep = np.concatenate([keep[perm[keep] < m], keep[perm[keep] >= m]])  # the first half's rows first
     return _Deflation(perm, keep, nd, cdf, rots, unit, np.array(dl), np.array(zl), ds, rho)
 
 
