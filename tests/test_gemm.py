@@ -384,6 +384,22 @@ def test_producer_cases_of_the_issue(dtype):
         _check(got, wide.astype(dtype), w)
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_long_producer_runs(dtype):
+    """Producers are evaluated in chunks of gemm_pack.CHUNK along the packing's inner axis: runs of
+    K (kc = 256) and of B's columns (up to NC) longer than a chunk, ending inside a panel."""
+    from egpu_array.kernels.gemm_pack import CHUNK
+    rng = np.random.default_rng(16)
+    m, k, n = 20, 300, 2 * CHUNK + 21
+    a, w = _rand(rng, (m, k), dtype), _rand(rng, (k, n), dtype)
+    wt = np.ascontiguousarray(w.T)
+    for xw in (xp.asarray(w), xp.asarray(wt).mT):  # B along its rows (columns run), B transposed (K runs)
+        with xp.profile() as prof:
+            got = np.asarray((xp.asarray(a) * 2) @ xp.exp(xw * 0.1))
+        assert prof.launches == 1
+        _check(got, a * 2, np.exp(w * 0.1))
+
+
 def test_producer_one_dimensional_and_batched_operands():
     """A 1-D A (a row broadcast over B's batch) and broadcast batches: the producer that every batch
     entry would read again is computed once first; operands with batches of their own fuse."""

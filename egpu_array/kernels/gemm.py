@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from llvmlite import ir
 
 from .elementwise import Operand, dtype_named, load_scalar, operand_slots
-from .gemm_pack import Packing, Producer, Source, operand_block
+from .gemm_pack import CHUNK, Packing, Producer, Source, operand_block
 from .gemm_store import TileStores
 from .irb import I64, add_offsets, const, extern, for_range, mem_type
 
@@ -189,6 +189,9 @@ class _Gen(TileStores, Packing):
         spec, b, lay = self.spec, self.b, self.lay
         self.tile = b.alloca(ir.ArrayType(self.T, self.MR * self.NR), name="tile")
         self.tile.align = 32
+        if spec.a_prod is not None or spec.b_prod is not None:  # producers' values, a run at a time
+            self.scratch = b.alloca(ir.ArrayType(self.T, CHUNK), name="scratch")
+            self.scratch.align = 32
         load_operands(self, spec, lay, producers=True)
         self.p = {name: self.param(name) for name in PARAMS}
         ws = b.inttoptr(self.p["ws"], self.T.as_pointer())

@@ -6,6 +6,10 @@ over leaves of its own, evaluated while the operand is packed. The packing loop 
 at the element's (row, k) or (k, column) position, runs the program and writes the packed panel,
 so ``(2 * a) @ b`` or ``exp(x) @ w`` reads its inputs once and writes no temporary.
 
+A producer is evaluated along runs of the packing's inner axis (K for layout ``"k"``, else the other
+axis, over the whole block rather than one panel): a run of at most :data:`CHUNK` values goes into
+a scratch row in a loop LLVM vectorizes (libm-like math included), then to its panel positions.
+
 An operand's slots (see :func:`operand_block`): per leaf a pointer and strides over the GEMM's
 ``n_batch + 2`` dimensions (a plain operand is one leaf), then the producer's scalar slots.
 """
@@ -18,7 +22,11 @@ from llvmlite import ir
 from .elementwise import Operand, dtype_named, emit_expr, load_elem, load_scalar
 from .irb import I64, const, for_range
 
-__all__ = ["Producer", "operand_block", "Source", "Packing"]
+__all__ = ["Producer", "operand_block", "Source", "Packing", "CHUNK"]
+
+#: elements of a producer's run evaluated into the scratch row at a time (a multiple of every
+#: panel width, 6, 8 and 16: a chunk along the panels' axis starts a panel)
+CHUNK = 240
 
 
 @dataclass(frozen=True)
@@ -84,7 +92,8 @@ class Source:
 
 class Packing:
     """Mixin of the GEMM generator: packing of K slices of A and B into micro-panels (it uses the
-    builder ``b``, the element type ``T``, the tile sizes and the Sources ``srcs``)."""
+    builder ``b``, the element type ``T``, the tile sizes, the Sources ``srcs`` and, for producers,
+    ``scratch``: a stack row of :data:`CHUNK` elements)."""
 
     def pack_b(self, bpack, bases, pc, kc, j0, nc):
         """B[pc:pc+kc, j0:j0+nc] into panels of NR columns (k-major, zero-padded)."""
@@ -97,6 +106,8 @@ class Packing:
     def _pack(self, dst0, src: Source, bases, pc, kc, x0, nx, width):
         """Rows/columns ``x0:x0+nx`` (of the K slice ``pc:pc+kc``) as panels of ``width``."""
         b = self.b
+        if src.expr != (("in", 0),):
+            return self._pack_produced(dst0, src, bases, pc, kc, x0, nx, width)
         npan = b.sdiv(b.add(nx, const(I64, width - 1)), const(I64, width))
         with for_range(b, const(I64, 0), npan, "pk") as q:
             xq = b.add(x0, b.mul(q, const(I64, width)))
@@ -134,3 +145,55 @@ class Packing:
             with for_range(b, zero, kc, "pz") as k:
                 with for_range(b, nx, w, "pzx") as x:
                     b.store(ir.Constant(self.T, 0.0), b.gep(dst, [b.add(b.mul(k, w), x)]))
+
+    def _pack_produced(self, dst0, src: Source, bases, pc, kc, x0, nx, width):
+        """A producer's values for rows/columns ``x0:x0+nx`` of the K slice, into the panels of
+        ``width`` from ``dst0``: along each run of the inner axis, chunks of :data:`CHUNK`
+        evaluated into ``scratch`` (contiguous stores: the loop vectorizes), then stored at their
+        panel positions ``(x // width) * kc * width + k * width + x % width``; the last panel's
+        columns past ``nx`` are zeros."""
+        b = self.b
+        zero, w = const(I64, 0), const(I64, width)
+        kst = [op.strides[src.k_axis] for op in src.ops]
+        xst = [op.strides[src.x_axis] for op in src.ops]
+        starts = [b.add(base, b.add(b.mul(pc, ks), b.mul(x0, xs))) for base, ks, xs in zip(bases, kst, xst)]
+        outer_n, run_n = (nx, kc) if src.k_inner else (kc, nx)
+        chunk = const(I64, CHUNK)
+        n_chunks = b.sdiv(b.add(run_n, const(I64, CHUNK - 1)), chunk)
+        panel = b.mul(kc, w)
+        with for_range(b, zero, outer_n, "po") as o:
+            with for_range(b, zero, n_chunks, "pch") as ch:
+                c0 = b.mul(ch, chunk)
+                rest = b.sub(run_n, c0)
+                cn = b.select(b.icmp_signed("<", rest, chunk), rest, chunk)
+                with for_range(b, zero, cn, "pe") as i:  # the producer along the run
+                    r = b.add(c0, i)
+                    x, k = (o, r) if src.k_inner else (r, o)
+
+                    def leaf(ins, values):
+                        if ins[0] == "arg":
+                            return src.scalars[ins[1]]
+                        m = ins[1]
+                        return load_elem(b, src.ops[m], b.add(starts[m], b.add(b.mul(k, kst[m]), b.mul(x, xst[m]))),
+                                         None, "0")
+                    b.store(emit_expr(b, src.expr, leaf), b.gep(self.scratch, [zero, i]))
+                if src.k_inner:  # to the panels: row o of the panel o // width, at every k of the run
+                    q = b.udiv(o, w)
+                    row = b.gep(dst0, [b.add(b.mul(q, panel), b.sub(o, b.mul(q, w)))])
+                    with for_range(b, zero, cn, "ps") as i:
+                        b.store(b.load(b.gep(self.scratch, [zero, i])), b.gep(row, [b.mul(b.add(c0, i), w)]))
+                else:  # to the panels: line k of the panels the run crosses, width values each
+                    first = b.sdiv(c0, w)
+                    with for_range(b, zero, b.sdiv(b.add(cn, const(I64, width - 1)), w), "ps") as q:
+                        xs = b.mul(q, w)
+                        left = b.sub(cn, xs)
+                        nq = b.select(b.icmp_signed("<", left, w), left, w)
+                        line = b.gep(dst0, [b.add(b.mul(b.add(first, q), panel), b.mul(o, w))])
+                        with for_range(b, zero, nq, "psx") as xi:
+                            b.store(b.load(b.gep(self.scratch, [zero, b.add(xs, xi)])), b.gep(line, [xi]))
+        tail = b.urem(nx, w)
+        with b.if_then(b.icmp_signed("!=", tail, zero)):  # the last panel: zero columns past nx
+            last = b.gep(dst0, [b.mul(b.udiv(nx, w), panel)])
+            with for_range(b, zero, kc, "pz") as k:
+                with for_range(b, tail, w, "pzx") as x:
+                    b.store(ir.Constant(self.T, 0.0), b.gep(last, [b.add(b.mul(k, w), x)]))
