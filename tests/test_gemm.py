@@ -400,6 +400,36 @@ def test_long_producer_runs(dtype):
         _check(got, a * 2, np.exp(w * 0.1))
 
 
+def test_producer_leaf_kinds_and_special_values():
+    """Leaves of other kinds (complex through real(), bool and uint8 through casts), producers
+    without leaves (scalars only), and NaN/inf made by the producer: as NumPy, one launch each."""
+    rng = np.random.default_rng(17)
+    w = _rand(rng, (30, 20), "float32")
+    xw = xp.asarray(w)
+    z = (rng.standard_normal((10, 30)) + 1j * rng.standard_normal((10, 30))).astype(np.complex64)
+    mask = rng.standard_normal((10, 30)) > 0
+    u = rng.integers(0, 255, (10, 30)).astype(np.uint8)
+    x = _rand(rng, (10, 30), "float32")
+    x[2, 3], x[5, :], x[7, 8] = -1, 100, np.inf
+    cases = [(lambda: xp.real(xp.asarray(z)), z.real), (lambda: xp.astype(xp.asarray(mask), xp.float32), mask * 1.0),
+             (lambda: xp.astype(xp.asarray(u), xp.float32), u * 1.0), (lambda: xp.zeros((10, 30)) + 3, np.full((10, 30), 3.0)),
+             (lambda: xp.log(xp.asarray(x)), None), (lambda: xp.exp(xp.asarray(x)), None)]
+    for make, a_ref in cases:
+        with xp.profile() as prof:
+            got = np.asarray(make() @ xw)
+        assert prof.launches == 1
+        if a_ref is None:  # NaN and inf where NumPy has them (log(-1), exp(100) * w, inf - inf)
+            with np.errstate(all="ignore"):
+                a_ref = np.asarray(make())
+                ref = a_ref @ w
+            assert np.array_equal(np.isnan(got), np.isnan(ref)) and np.array_equal(np.isinf(got), np.isinf(ref))
+            fin = np.isfinite(ref)
+            assert fin.any() and (~fin).any()
+            assert np.allclose(got[fin], ref[fin], rtol=1e-4, atol=1e-4)
+        else:
+            _check(got, a_ref.astype(got.dtype), w.astype(got.dtype))  # (zeros are float64: w is cast too)
+
+
 def test_producer_one_dimensional_and_batched_operands():
     """A 1-D A (a row broadcast over B's batch) and broadcast batches: the producer that every batch
     entry would read again is computed once first; operands with batches of their own fuse."""
