@@ -39,7 +39,7 @@ NB = 64
 #: the last columns (at most this many) are reduced on the host from one copy of their block, as
 #: LAPACK's sytrd hands its last ``nx`` columns to the unblocked code: there a product with the
 #: trailing matrix moves fewer bytes than a device launch costs in overhead
-TAIL = 128
+TAIL = 256
 
 
 class Reflectors(NamedTuple):
@@ -113,18 +113,38 @@ def _panel(p: np.ndarray, ncols: int, matvec):
     return d, e, tau, vw, wv
 
 
-def _device_product(func: str, a: Array, i: int, j: int, v: np.ndarray, adjoint: bool) -> np.ndarray:
-    """``A[i:, j:] @ v``, or ``A[i:, j:]^H @ v`` when ``adjoint``, for the device matrix ``a``, as
-    a host vector. The adjoint product is ``conj(conj(v)^T A)``: one launch that reads the rows of A
-    once, in place (so a Hermitian A takes it for ``A v`` too)."""
-    from ._linalg_funcs import matmul
-    cplx = a.dtype.kind == "c"
-    with internal(f"linalg.{func}"):
-        if adjoint:
-            vd = from_host(np.conj(v) if cplx else v, a.dtype, a.device)
-            y = np.array(to_host(matmul(vd, a[i:, j:])), copy=True)
-            return np.conj(y, out=y) if cplx else y
-        return np.array(to_host(matmul(a[i:, j:], from_host(v, a.dtype, a.device))), copy=True)
+class _Products:
+    """Products of the device matrix ``a`` (contiguous, realized) with host vectors, one launch
+    each: ``A[i:, j:] @ v`` and ``A[i:, j:]^H @ v`` as host vectors. The adjoint product is
+    ``conj(conj(v)^T A)``, which reads the rows of A once, in place (so a Hermitian A takes it for
+    ``A v`` too). On a device with host memory the vectors go through one staging buffer."""
+
+    def __init__(self, func: str, a: Array):
+        self.func, self.a, self.cplx = func, a, a.dtype.kind == "c"
+        self.stage = None
+        if a.device.host_memory:
+            with internal(f"linalg.{func}"):
+                self.stage = from_host(np.zeros(max(a.shape)), a.dtype, a.device)
+            self.host = to_host(self.stage, writeable=True)
+
+    def _vector(self, v: np.ndarray) -> Array:
+        from ._views import make_view
+        if self.stage is None:
+            return from_host(v, self.a.dtype, self.a.device)
+        self.host[:v.size] = v
+        return make_view(self.stage, v.shape, (1,), 0)
+
+    def __call__(self, i: int, j: int, v: np.ndarray, adjoint: bool) -> np.ndarray:
+        from ._linalg_funcs import matmul
+        from ._views import make_view
+        a, view = self.a, self.a._realize()
+        s0, s1 = view.strides
+        block = make_view(a, (a.shape[0] - i, a.shape[1] - j), (s0, s1), view.offset + i * s0 + j * s1)
+        with internal(f"linalg.{self.func}"):
+            if not adjoint:
+                return np.array(to_host(matmul(block, self._vector(v))), copy=True)
+            y = np.array(to_host(matmul(self._vector(np.conj(v) if self.cplx else v), block)), copy=True)
+        return np.conj(y, out=y) if self.cplx else y
 
 
 def _hermitian_copy(x: Array) -> Array:
@@ -149,11 +169,12 @@ def tridiagonalize(x: Array, func: str = "eigh", keep_q: bool = True):
     d, e = np.empty(n, dtype=real), np.empty(max(n - 1, 0), dtype=real)
     panels = []
     a = _hermitian_copy(x)
+    product = _Products(func, a)
     k = 0
     while n - k > max(NB, TAIL):                        # device panels
         f = k + NB
         p = _read(func, a[k:, k:f])
-        d[k:f], e[k:f], tau, vw, wv = _panel(p, NB, lambda j, vec: _device_product(func, a, k + j, k + j, vec, True))
+        d[k:f], e[k:f], tau, vw, wv = _panel(p, NB, lambda j, vec: product(k + j, k + j, vec, True))
         left, right = _up(func, vw[NB:], a), _up(func, _hn(wv[NB:]), a)
         a[f:, f:] = a[f:, f:] - matmul(left, right)      # A22 -= V W^H + W V^H
         if keep_q:

@@ -23,7 +23,7 @@ import numpy as np
 from . import _dtypes as dt
 from ._array import Array
 from ._linalg_blocked import _hn, _read, _up, _work_copy, conj_transpose
-from ._linalg_reduce import NB, TAIL, Reflectors, _device_product, _larfg, apply_q
+from ._linalg_reduce import Reflectors, _larfg, _Products, apply_q
 from . import _linalg_reduce as _reduce
 from ._transfer import from_host, internal
 
@@ -87,14 +87,15 @@ def bidiagonalize(x: Array, func: str = "svd"):
     d, e = np.empty(n, dtype=real), np.empty(max(n - 1, 0), dtype=real)
     qs, ps = [], []
     a = _work_copy(x)
+    product = _Products(func, a)
     nb = _reduce.NB
     k = 0
     while n - k > max(_reduce.NB, _reduce.TAIL):
         f = k + nb
         cols, rows = _read(func, a[k:, k:f]), _read(func, a[k:f, k:])
         d[k:f], e[k:f], tq, tp, u, xx, v, y = _panel_bd(
-            cols, rows, nb, lambda i, vec: _device_product(func, a, k + i, k + i + 1, vec, True),
-            lambda i, vec: _device_product(func, a, k + i, k + i, vec, False))
+            cols, rows, nb, lambda i, vec: product(k + i, k + i + 1, vec, True),
+            lambda i, vec: product(k + i, k + i, vec, False))
         left = _up(func, np.concatenate([u[nb:], xx[nb:]], axis=1), a)
         right = _up(func, _hn(np.concatenate([y[nb:], v[nb:]], axis=1)), a)
         a[f:, f:] = a[f:, f:] - matmul(left, right)      # A22 -= U Y^H + X V^H
