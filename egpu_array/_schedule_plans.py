@@ -150,6 +150,8 @@ def clear_plans() -> None:
     """Forget every plan and remembered spec (the kernel cache's memory was cleared)."""
     _PLANS.clear()
     _SPECS.clear()
+    from ._schedule_reduce import _PLANS as reduce_plans  # reductions of buffer leaves
+    reduce_plans.clear()
 
 
 def _shareable(value) -> bool:

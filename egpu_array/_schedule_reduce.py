@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import math
 
+from . import profiler
 from ._graph import LazyNode, View
 from ._dtypes import float64 as _F64
 from ._schedule import (ReduceArg, _check_gather, _collapse, _gather_slots, _leaf_strides, _scalar_slots, _stride_class,
                         lower_elementwise, pack_args)
+from .kernels import cache as _kcache
 from .kernels.cache import get_program
 from .kernels.reduction import reduce_arg_layout
 from .kernels.reduction_outer import outer_tile
@@ -58,9 +60,69 @@ def _subset_collapse(shape, strides_list, dims):
 
 _LAYOUT_SIZE: dict = {}  # ReduceSpec -> its argument block size (checked on every launch)
 
+#: (the reduction, its buffer leaf's dtype/shape/strides, the output's strides, id(device)) -> _Plan
+_PLANS: dict = {}
+
+
+class _Plan:
+    """A reduction of a buffer leaf seen before: the argument slots the general path built, with
+    the slots that change between calls (the two pointers, the divisor, the partials) refilled,
+    and the launch's sizes. The device is held so that ``id(device)`` in the key is never reused."""
+
+    __slots__ = ("device", "program", "spec", "slots", "ptr_out", "ptr_in", "div", "part", "part_bytes",
+                 "items", "nbytes", "work")
+
+
+def _plan_key(root: LazyNode, out: View):
+    """The plan key of a reduction whose source is a buffer leaf (the eager ``sum(x)`` case)."""
+    src = root.srcs[0]
+    if src.op != "buffer":
+        return None
+    arg = root.arg
+    return (arg.op, arg.axes, arg.keepdims, arg.acc, arg.divisor is None, root.dtype, src.dtype, src.shape,
+            src.arg.strides, out.strides, id(root.device))
+
+
+def _run_plan(plan: _Plan, root: LazyNode, out: View) -> None:
+    """Launch a planned reduction into ``out`` (what the general path would launch)."""
+    device = plan.device
+    slots = list(plan.slots)
+    slots[plan.ptr_out] = out.buffer.ptr + out.offset * root.dtype.itemsize
+    v = root.srcs[0].arg
+    slots[plan.ptr_in] = v.buffer.ptr + v.offset * root.srcs[0].dtype.itemsize
+    divisor = root.arg.divisor
+    slots[plan.div] = _scalar_slots(divisor if divisor is not None else 1.0, _F64)[0]
+    partial = None
+    if plan.part_bytes:
+        partial = device.allocator.alloc(plan.part_bytes)
+        slots[plan.part] = partial.ptr
+    if profiler._active:
+        profiler.count("cache_hits")
+    if _kcache.recorders:  # the spec is requested again: tell the recorders, as get_program does
+        for r in _kcache.recorders:
+            r(device, plan.spec)
+    device.launch(plan.program, pack_args(slots), plan.items, plan.nbytes, work=plan.work)
+
+
+def _remember(key, root, spec, program, slots, items, nbytes, work, part_bytes) -> None:
+    lay = reduce_arg_layout(spec)
+    plan = _Plan()
+    plan.device, plan.program, plan.spec, plan.slots = root.device, program, spec, tuple(slots)
+    plan.ptr_out, plan.ptr_in = lay["operands"][0][0], lay["operands"][1][0]
+    plan.div, plan.part, plan.part_bytes = lay["divisor"], lay["partials"], part_bytes
+    plan.items, plan.nbytes, plan.work = items, nbytes, work
+    if len(_PLANS) > 1024:
+        _PLANS.clear()
+    _PLANS[key] = plan
+
 
 def _realize_reduce(root: LazyNode, out: View, chunks: int | None = None) -> None:
     """Compute a reduction/scan node into ``out`` (one kernel, or two with partial sums)."""
+    key = _plan_key(root, out) if chunks is None else None
+    if key is not None:
+        plan = _PLANS.get(key)
+        if plan is not None and plan.device is root.device:
+            return _run_plan(plan, root, out)
     arg: ReduceArg = root.arg
     src = root.srcs[0]
     in_shape = src.shape
@@ -95,7 +157,8 @@ def _realize_reduce(root: LazyNode, out: View, chunks: int | None = None) -> Non
     chunks, items = _reduce_chunks(arg.op, order, kshape, n_out, n_red, threads, acc, chunks,
                                    arg_chunks=device.kind == "cuda")
     # partials: one accumulator per chunk, or for argmax/argmin an int64 index (kernels.ptx_reduce)
-    partial = device.allocator.alloc(n_out * chunks * (8 if is_arg else acc.itemsize)) if chunks > 1 else None
+    part_bytes = n_out * chunks * (8 if is_arg else acc.itemsize) if chunks > 1 else 0
+    partial = device.allocator.alloc(part_bytes) if part_bytes else None
     spec = ReduceSpec(
         op=arg.op, expr=expr,
         in_dtypes=tuple(n.dtype.name for n in inputs),
@@ -130,6 +193,9 @@ def _realize_reduce(root: LazyNode, out: View, chunks: int | None = None) -> Non
     assert len(slots) == size
     args = pack_args(slots)
     nbytes = sum(math.prod(n.shape) * n.dtype.itemsize for n in inputs) + n_out * root.dtype.itemsize
+    if key is not None and len(inputs) == 1 and not consts and not iotas and not gathers:
+        _remember(key, root, spec, program, slots, items, nbytes, n_out * max(n_red, 1),
+                  part_bytes)
     # chunked: one launch of a two-phase kernel (chunks in parallel, then the finalize step)
     device.launch(program, args, items, nbytes, work=n_out * max(n_red, 1))
     _check_gather(args, gathers)

@@ -1,0 +1,62 @@
+"""Plans of reductions over buffer leaves (_schedule_reduce._PLANS): a repeated ``sum(x)`` of the
+same layout refills the pointers, the divisor and the partials of the slots the general path
+built; results must be those of the general path for new data, offsets and devices."""
+import numpy as np
+import pytest
+
+import egpu_array as xp
+from egpu_array import _schedule_reduce
+from egpu_array.kernels import cache
+
+
+@pytest.mark.parametrize("name", ["sum", "max", "min", "mean", "prod", "cumulative_sum"])
+@pytest.mark.parametrize("shape,axis", [((300000,), None), ((700, 500), 0), ((700, 500), 1), ((6, 5), 1)])
+def test_plan_reuse_new_data_and_offsets(name, shape, axis):
+    """The same layout again with other data, and views at other offsets, as NumPy says."""
+    if name == "cumulative_sum" and axis is None:
+        axis = 0
+    rng = np.random.default_rng(len(shape))
+    f, g = getattr(xp, name), getattr(np, "cumsum" if name == "cumulative_sum" else name)
+    for k in range(3):
+        h = rng.random((shape[0] + 2,) + shape[1:]) + 0.5
+        if name == "prod":  # (no overflow over 300000 values)
+            h = 1 + (h - 1) * 1e-3
+        base = xp.asarray(h)
+        for off in (0, 1, 2):  # views at three offsets: one plan, three input pointers
+            x, hx = base[off:off + shape[0]], h[off:off + shape[0]]
+            np.testing.assert_allclose(np.asarray(f(x, axis=axis)), g(hx, axis=axis), rtol=1e-9)
+
+
+def test_plan_is_taken_and_cleared(monkeypatch):
+    """The second call takes the plan (no kernel lookup; the recorders still hear of the spec),
+    and clearing the kernel cache's memory forgets it."""
+    h = np.arange(3000, dtype=np.float32).reshape(30, 100)
+    x = xp.asarray(h)
+    np.testing.assert_allclose(np.asarray(xp.mean(x, axis=1)), h.mean(axis=1), rtol=1e-6)
+    assert _schedule_reduce._PLANS
+    seen = []
+
+    def no_lookup(device, spec):
+        raise AssertionError("the planned reduction looked its kernel up again")
+    monkeypatch.setattr(_schedule_reduce, "get_program", no_lookup)
+    cache.recorders.append(lambda d, s: seen.append(s))
+    try:
+        np.testing.assert_allclose(np.asarray(xp.mean(x, axis=1)), h.mean(axis=1), rtol=1e-6)
+    finally:
+        cache.recorders.pop()
+    assert len(seen) == 1 and seen[0].kind == "reduce"
+    monkeypatch.undo()
+    cache.clear_memory_cache()
+    assert not _schedule_reduce._PLANS
+
+
+def test_plan_keys_differ_by_divisor_and_keepdims():
+    """mean and sum, keepdims or not, of the same leaf: different plans, right results."""
+    h = np.random.default_rng(1).random((50, 40))
+    x = xp.asarray(h)
+    for _ in range(2):
+        np.testing.assert_allclose(np.asarray(xp.sum(x, axis=0)), h.sum(axis=0), rtol=1e-12)
+        np.testing.assert_allclose(np.asarray(xp.mean(x, axis=0)), h.mean(axis=0), rtol=1e-12)
+        np.testing.assert_allclose(np.asarray(xp.mean(x, axis=0, keepdims=True)), h.mean(axis=0, keepdims=True),
+                                   rtol=1e-12)
+        np.testing.assert_allclose(np.asarray(xp.var(x, axis=0, correction=1)), h.var(axis=0, ddof=1), rtol=1e-10)
