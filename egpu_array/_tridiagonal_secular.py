@@ -130,7 +130,7 @@ def secular_batch(problems: list) -> list:
     roots iterate together, so a level of the merge tree costs one loop. Starting points: the
     two-pole model with the other poles' sum frozen at the middle of the interval, refined on a
     window of :data:`WINDOW` poles around the root (the far sum frozen) before the full iteration.
-    Returns per problem ``(lam, delta)``: the roots ascending and ``delta[i, j] = d_j - lam_i``,
+    Returns per problem ``(lam, delta)``: the roots ascending and ``delta[j, i] = d_j - lam_i``,
     computed relative to the pole nearest each root (small differences keep their relative
     accuracy)."""
     out = [None] * len(problems)
@@ -155,15 +155,21 @@ def secular_batch(problems: list) -> list:
     kk = ks[:, None]
     pad = i >= kk
     d = np.where(pad, (d[np.arange(nb), ks - 1] + 2 * top + 1)[:, None] + i, d)
-    last, inner = i == kk - 1, i < kk - 1
+    last = i == kk - 1
     dn = np.concatenate([d[:, 1:], d[:, -1:] + 1], axis=1)
     gap = dn - d
     # reference points: the middle of each interval; for the last root, the middle of its bracket
     ref = np.where(last, (d + top[:, None] / 2), d + gap / 2)
-    fref = 1 / rho + np.einsum("bij,bj->bi", 1 / (d[:, None, :] - ref[:, :, None]), z2)
+    dd = (d[:, None, :] - d[:, :, None]).reshape(nb * kmax, kmax)    # poles relative to d_i
+    rows_b = np.repeat(np.arange(nb), kmax)
+    z2 = np.ascontiguousarray(z2)
+    full = _full_sums(dd, z2, rows_b)
+    fref = 1 / rho + full(np.arange(nb * kmax), (ref - d).ravel())[1].reshape(nb, kmax)
     left = (fref >= 0) | last             # root in (d_i, mid]: measured from d_i, else from d_i+1
     org = np.where(left, i, i + 1)
     dorg = np.take_along_axis(d, np.minimum(org, kmax - 1), 1)
+    right = np.flatnonzero(~left.ravel())
+    dd[right] = d[rows_b[right]] - dorg.ravel()[right, None]        # relative to d_i+1 there
     lo = np.where(left, 0.0, -gap / 2)
     hi = np.where(last, (top * (1 + 8 * EPS))[:, None], np.where(left, gap / 2, 0.0))
     tau = (lo + hi) / 2
@@ -181,16 +187,13 @@ def secular_batch(problems: list) -> list:
     tau, lo, hi, last, p1 = tau.ravel(), lo.ravel(), hi.ravel(), last.ravel(), p1.ravel()
     _iterate(_window_sums(ddl, z2l), lambda r, c: z2l[r, c], cst, act, tau, lo.copy(), hi.copy(), pl, last,
              np.ones_like(noise), maxit=12)
-    dd = (d[:, None, :] - dorg[:, :, None]).reshape(nb * kmax, kmax)
-    rows_b = np.repeat(np.arange(nb), kmax)
-    z2 = np.ascontiguousarray(z2)
-    _iterate(_full_sums(dd, z2, rows_b), lambda r, c: z2[rows_b[r], c],
+    _iterate(full, lambda r, c: z2[rows_b[r], c],
              np.repeat(1 / rho[:, 0], kmax), act, tau, lo, hi, p1, last, noise)
     tau = tau.reshape(nb, kmax)
     lam = dorg + tau
     for b, n in enumerate(big):
         k = ks[b]
-        out[n] = (lam[b, :k], dd.reshape(nb, kmax, kmax)[b, :k, :k] - tau[b, :k, None])
+        out[n] = (lam[b, :k], (d[b, :k, None] - dorg[b, None, :k]) - tau[b, None, :k])
     return out
 
 
@@ -207,13 +210,13 @@ def secular_vectors(d: np.ndarray, z: np.ndarray, rho: float, roots=None):
     k = d.size
     if k == 1:
         return lam, np.ones((1, 1))
-    buf = np.subtract(d[:, None], d[None, :])
+    buf = np.subtract(d[None, :], d[:, None])
     np.fill_diagonal(buf, -1.0)
-    np.divide(delta, buf, out=buf)        # (lam_i - d_j) / (d_i - d_j); diagonal: lam_j - d_j
-    zhat = np.copysign(np.sqrt(np.abs(np.prod(buf, axis=0) / rho)), z)
-    vec = np.divide(zhat[None, :], delta, out=buf)    # row i: eigenvector i (unnormalized)
-    vec /= np.sqrt(np.einsum("ij,ij->i", vec, vec))[:, None]
-    return lam, vec.T
+    np.divide(delta, buf, out=buf)        # [j, i]: (d_j - lam_i) / (d_i - d_j); diagonal: lam_j - d_j
+    zhat = np.copysign(np.sqrt(np.abs(np.prod(buf, axis=1) / rho)), z)
+    u = np.divide(zhat[:, None], delta, out=buf)      # column i: eigenvector i (unnormalized)
+    u /= np.sqrt(np.einsum("ji,ji->i", u, u))[None, :]
+    return lam, u
 
 
 class MergePlan(NamedTuple):
@@ -241,8 +244,8 @@ class MergePlan(NamedTuple):
 
 class _Deflation(NamedTuple):
     """A merge after deflation: ``perm`` sorts the poles; in sorted positions ``keep`` are the
-    entries with a z component (those from the first half first) (``nd`` non-deflated, ``cdf`` deflated by the rotations ``rots``),
-    ``unit`` the ones without; ``d``, ``z``: poles and z after the rotations; ``ds``: before."""
+    entries with a z component, those from the first half first (``nd`` non-deflated, ``cdf``
+    deflated by the rotations ``rots``), ``unit`` the ones without; ``d``, ``z``: poles and z after the rotations; ``ds``: before."""
     perm: np.ndarray
     keep: np.ndarray
     nd: list

@@ -234,3 +234,23 @@ def test_secular_solver_on_hard_poles():
     assert np.abs(lam - np.linalg.eigvalsh(a)).max() <= 10 * k * eps * 3
     assert np.abs(a @ u - u * lam).max() <= 10 * k * eps * 3
     assert np.abs(u.T @ u - np.eye(k)).max() <= 10 * k * eps
+
+
+def test_secular_sums_kernel_against_numpy():
+    """The generated kernel's four pole sums, for a subset of rows of two padded problems."""
+    rng = np.random.default_rng(10)
+    k = 37
+    dd = rng.standard_normal((2 * k, k))
+    z2 = rng.random((2, k))
+    rows_b = np.repeat(np.arange(2), k)
+    act = np.array([0, 5, 36, 40, 73])
+    tau = rng.standard_normal(act.size) * 1e-3
+    delta, tot, dtot, psi, dpsi = sec._full_sums(dd, z2, rows_b)(act, tau)
+    ref = dd[act] - tau[:, None]
+    t = z2[rows_b[act]] / ref
+    np.testing.assert_allclose(tot, t.sum(axis=1), rtol=1e-12, atol=1e-12 * np.abs(t).sum(axis=1).max())
+    np.testing.assert_allclose(dtot, (t / ref).sum(axis=1), rtol=1e-12)
+    np.testing.assert_allclose(psi, np.where(ref < 0, t, 0).sum(axis=1), rtol=1e-12, atol=1e-12 * np.abs(t).max())
+    np.testing.assert_allclose(dpsi, np.where(ref < 0, t / ref, 0).sum(axis=1), rtol=1e-12)
+    cols = np.array([1, 2, 3, 4, 5])
+    np.testing.assert_array_equal(delta[np.arange(5), cols], ref[np.arange(5), cols])
