@@ -7,7 +7,10 @@ and long reductions, and the reverse) to check that every shape splits across th
 ``--breakdown`` adds, per case, where our time goes (medians of extra repeats under the profiler):
 the launch (kernel on the threads, thread hand-off and the chunks' finalize step) and the Python
 time around it (building the lazy node, the schedule, argument packing).
-Run: ``python -m benchmarks reductions [--repeats N] [--shapes] [--ops sum,max] [--breakdown]``.
+``--threads 1,2`` runs every case on a cpu device of each thread count (one process: the
+rows of both counts are measured under the same load); default: the default device
+(``EGPU_ARRAY_NUM_THREADS``).
+Run: ``python -m benchmarks reductions [--repeats N] [--shapes] [--ops sum,max] [--breakdown] [--threads 1,2]``.
 """
 from __future__ import annotations
 
@@ -39,17 +42,30 @@ def main(argv=None) -> int:
     p.add_argument("--ops", default="sum,max,mean")
     p.add_argument("--dtypes", default="float32,float64")
     p.add_argument("--breakdown", action="store_true", help="also the launch and Python time of ours")
+    p.add_argument("--threads", default="", help="comma-separated thread counts (cpu devices of their own)")
     args = p.parse_args(argv)
-    threads = int(os.environ.get("EGPU_ARRAY_NUM_THREADS", "0") or os.cpu_count() or 1)
-    limit = LIMIT_GBS.get(min(threads, 2), 29.0)
     rng = np.random.default_rng(0)
-    print(f"reductions, {args.n:.0e} elements, EGPU_ARRAY_NUM_THREADS={threads}, limit {limit} GB/s, "
+    counts = [int(t) for t in args.threads.split(",") if t] or [None]
+    for count in counts:
+        if count is None:
+            device = None
+            threads = int(os.environ.get("EGPU_ARRAY_NUM_THREADS", "0") or os.cpu_count() or 1)
+        else:
+            from egpu_array.backend.cpu import CPUDevice
+            device, threads = CPUDevice(num_threads=count), count
+        _run(args, rng, device, threads)
+    return 0
+
+
+def _run(args, rng, device, threads: int) -> None:
+    limit = LIMIT_GBS.get(min(threads, 2), 29.0)
+    print(f"reductions, {args.n:.0e} elements, {threads} thread(s), limit {limit} GB/s, "
           f"load average {os.getloadavg()[0]:.1f}")
     print(f"{'case':38s} {'ours':>9s} {'NumPy':>9s} {'NumPy/ours':>10s} {'GB/s':>6s} {'% limit':>8s} "
           f"{'best GB/s':>9s}")
     for dtype in args.dtypes.split(","):
         h = rng.random(args.n).astype(dtype)
-        x = xp.asarray(h)
+        x = xp.asarray(h, device=device)
         for name in args.ops.split(","):
             f, g = getattr(xp, name), getattr(np, name)
             for label, shape, axis in _cases(args.n, args.shapes):
