@@ -75,3 +75,27 @@ def test_streamed_float32_overflow_block():
     ref = h.astype(np.float64).sum(axis=1).astype(np.float32)
     assert got[4] == 0.0
     np.testing.assert_array_equal(got, ref)
+
+
+@settings(max_examples=25, deadline=None, derandomize=True)
+@given(st.sampled_from(["float32", "float64"]), st.sampled_from(["sum", "max", "min", "mean", "var"]),
+       st.sampled_from(["plain", "transposed", "strided", "expr"]), st.integers(1, 9), st.integers(0, 2**32 - 1))
+def test_streamed_views_and_expressions(dtype, name, layout, rows, seed):
+    """Streamed rows read through views (transposed, every other element) and fused producers."""
+    cols = 3 * STREAM_MIN + 7
+    rng = np.random.default_rng(seed)
+    if layout == "transposed":
+        h = rng.standard_normal((cols, rows)).astype(dtype)
+        x, hx = xp.asarray(h).T, h.T
+    elif layout == "strided":
+        h = rng.standard_normal((rows, 2 * cols)).astype(dtype)
+        x, hx = xp.asarray(h)[:, ::2], h[:, ::2]
+    else:
+        h = rng.standard_normal((rows, cols)).astype(dtype)
+        x, hx = xp.asarray(h), h
+    if layout == "expr":
+        x, hx = (x - 0.25) * x, (hx.astype(np.float64) - 0.25) * hx.astype(np.float64)
+    got = np.asarray(getattr(xp, name)(x, axis=1))
+    ref = getattr(np, name)(hx.astype(np.float64), axis=1)
+    tol = 1e-4 if dtype == "float32" else 1e-11
+    np.testing.assert_allclose(got, ref, rtol=tol, atol=tol)
