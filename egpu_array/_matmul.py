@@ -191,6 +191,8 @@ def _full_strides(strides, arg: MatmulArg) -> list:
 
 
 def _launch(root, out: View, mm, low, acc_input: int) -> None:
+    """One GEMM launch computing ``root`` (the epilogue ``low`` over ``mm``, its input
+    ``acc_input``) into ``out``; the operands are read from memory or as producers (:func:`side`)."""
     arg: MatmulArg = mm.arg
     device = mm.device
     a_src, b_src = mm.srcs

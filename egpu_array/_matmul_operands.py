@@ -55,18 +55,27 @@ def side(src: LazyNode, vec_axis: int | None, batch: tuple, fuse: bool) -> Side:
     ``src`` is an elementwise expression over buffers and scalars (reductions inside it are
     computed first, as for any fused expression); else ``src`` computed into memory first (a
     reduction, product or gather, index leaves, an expression too large to compile quickly, or an
-    operand broadcast over the batch: each batch entry would compute it again, where the
-    temporary is computed once)."""
-    own_batch = math.prod(src.shape[:-2]) if len(src.shape) > 2 else 1
-    fuse = fuse and own_batch == math.prod(batch)
+    operand broadcast over the batch whose program calls math functions: each batch entry would
+    compute them again, where the temporary computes them once; cheap ops cost less than the
+    temporary's pass)."""
     if fuse and src.op not in ("buffer", "reduce", "matmul", "gather") and src.computed is None:
         low = sch.lower_elementwise(src)
-        if not (low.gathers or low.iotas or len(low.inputs) > PRODUCER_INPUTS or len(low.expr) > PRODUCER_PROGRAM):
+        own_batch = math.prod(src.shape[:-2]) if len(src.shape) > 2 else 1
+        again = own_batch != math.prod(batch) and _calls_math(low.expr)
+        if not (again or low.gathers or low.iotas or len(low.inputs) > PRODUCER_INPUTS
+                or len(low.expr) > PRODUCER_PROGRAM):
             strides = [_operand_strides(src.shape, sch._leaf_strides(n, src.shape), vec_axis, batch)
                        for n in low.inputs]
             return Side(low.inputs, strides, low.consts, low.expr)
     leaf, _, st = operand(src, vec_axis, batch)
     return Side([leaf], [st], [], None)
+
+
+def _calls_math(expr: tuple) -> bool:
+    """Whether a program calls math functions of kernels.math (long instruction sequences; sqrt
+    is one instruction)."""
+    from .kernels.math import MATH_FUNCS
+    return any(ins[0] in MATH_FUNCS and ins[0] != "sqrt" for ins in expr)
 
 
 def side_layout(side: Side, strides: list, k_axis: int, x_axis: int) -> tuple:

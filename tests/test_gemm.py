@@ -313,8 +313,8 @@ def _producer_case(dtype, m, n, k, pa, pb, la, lb, batch, b_batched, epilogue):
         got = np.asarray(got)
     if batch and max(m, n, k) <= _matmul.SMALL_DIM:  # kernels.gemm_small: producers and epilogue apart
         launches = 1 + (pa != 0) + (pb != 0) + epilogue
-    else:  # a producer of a B broadcast over A's batch is computed once, first
-        launches = 1 + (bool(batch) and not b_batched and pb != 0)
+    else:  # a producer calling math functions of a B broadcast over A's batch is computed once, first
+        launches = 1 + (bool(batch) and not b_batched and PRODUCERS[pb][0] == "exp")
     assert prof.launches == launches, (PRODUCERS[pa][0], PRODUCERS[pb][0])
     if epilogue:
         ref = np.maximum(np.matmul(a_ref, b_ref) + bias, 0)
@@ -431,20 +431,29 @@ def test_producer_leaf_kinds_and_special_values():
 
 
 def test_producer_one_dimensional_and_batched_operands():
-    """A 1-D A (a row broadcast over B's batch) and broadcast batches: the producer that every batch
-    entry would read again is computed once first; operands with batches of their own fuse."""
+    """A 1-D A (a row broadcast over B's batch) and broadcast batches: cheap producers fuse (each
+    batch entry reads the leaves as it would read a temporary); a producer calling math functions
+    that every batch entry would compute again is computed once, first."""
     rng = np.random.default_rng(12)
     v, b3 = _rand(rng, (20,), "float64"), _rand(rng, (3, 20, 17), "float64")
     a3, w = _rand(rng, (3, 9, 20), "float64"), _rand(rng, (20, 17), "float64")
     xv, xb3, xa3, xw = (xp.asarray(t) for t in (v, b3, a3, w))
     with xp.profile() as prof:
         got = np.asarray((xv * 3) @ (xb3 - 1))
-    assert prof.launches == 2  # 3*v first (broadcast over the batch), b3 - 1 fused
+    assert prof.launches == 1
     _check(got, v * 3, b3 - 1)
     with xp.profile() as prof:
+        got = np.asarray(xp.exp(xv) @ (xb3 - 1))
+    assert prof.launches == 2  # exp(v) first (broadcast over the batch), b3 - 1 fused
+    _check(got, np.exp(v), b3 - 1)
+    with xp.profile() as prof:
         got = np.asarray(xp.sqrt(xp.abs(xa3)) @ (xw / 4))
-    assert prof.launches == 2  # w / 4 first (broadcast over the batch), sqrt(abs(a3)) fused
+    assert prof.launches == 1
     _check(got, np.sqrt(np.abs(a3)), w / 4)
+    with xp.profile() as prof:
+        got = np.asarray(xp.sqrt(xp.abs(xa3)) @ xp.tanh(xw))
+    assert prof.launches == 2  # tanh(w) first (broadcast over the batch)
+    _check(got, np.sqrt(np.abs(a3)), np.tanh(w))
     with xp.profile() as prof:
         got = np.asarray(xp.sqrt(xp.abs(xa3)) @ (xb3 / 4))
     assert prof.launches == 1
