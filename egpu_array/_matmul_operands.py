@@ -96,10 +96,16 @@ def side_layout(side: Side, strides: list, k_axis: int, x_axis: int) -> tuple:
 
 def check_leaf(leaf: LazyNode) -> None:
     """A leaf's view must lie inside its buffer (the kernel reads it without bounds checks)."""
-    from ._transfer import view_extent
     v = leaf.arg
-    lo, hi = view_extent(leaf.shape, v.strides, v.offset)
-    if hi > lo and (lo < 0 or hi * leaf.dtype.itemsize > v.buffer.nbytes):
+    lo = hi = v.offset
+    for n, s in zip(leaf.shape, v.strides):
+        if n == 0:
+            return
+        if s > 0:
+            hi += (n - 1) * s
+        else:
+            lo += (n - 1) * s
+    if lo < 0 or (hi + 1) * leaf.dtype.itemsize > v.buffer.nbytes:
         raise ValueError(f"matmul: an operand view (shape {leaf.shape}, strides {v.strides}, offset {v.offset}) "
                          f"reaches outside its buffer of {v.buffer.nbytes} bytes")
 

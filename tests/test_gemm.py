@@ -544,3 +544,20 @@ def test_producers_on_sim_and_the_tiled_path(monkeypatch):
     from egpu_array.kernels.targets import NVPTXTarget
     with pytest.raises(ValueError, match="producers"):
         ptx_gemm.generate(spec, NVPTXTarget().new_module("m"), "k")
+
+
+def test_operand_views_are_checked_before_launch():
+    """A view reaching outside its buffer (not made by the namespace, which validates views) is
+    refused with a ValueError naming matmul before any kernel reads through it, as a plain operand
+    and as a producer's leaf."""
+    from egpu_array._array import Array
+    from egpu_array._graph import LazyNode, View
+    a = xp.asarray(np.ones((4, 5), np.float32))
+    w = xp.asarray(np.ones((5, 20), np.float32))
+    leaf = a._node
+    bad = Array._new(LazyNode("buffer", (), leaf.dtype, (4, 5), View(leaf.arg.buffer, (1000, 1), 0), leaf.device))
+    for operand in (bad, bad * 2):
+        with xp.profile() as prof:
+            with pytest.raises(ValueError, match="matmul: an operand view"):
+                np.asarray(operand @ w)
+        assert prof.launches == 0
