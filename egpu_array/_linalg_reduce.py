@@ -41,6 +41,9 @@ NB = 64
 #: trailing matrix moves fewer bytes than a device launch costs in overhead
 TAIL = 256
 
+#: reflectors per compact WY block when Q is applied (wider blocks: fewer, larger GEMMs)
+APPLY_WIDTH = 128
+
 
 class Reflectors(NamedTuple):
     """A product of Householder reflectors on ``n`` rows: per panel ``(r, v, tau)`` (host) with
@@ -188,15 +191,29 @@ def tridiagonalize(x: Array, func: str = "eigh", keep_q: bool = True):
     return d, e, (Reflectors(n, panels) if keep_q else None)
 
 
+def _merged(panels: list, width: int) -> list:
+    """Consecutive panels ``(r, v, tau)`` joined into blocks of at least ``width`` reflectors
+    (while they adjoin: each starts where the previous one's columns end)."""
+    out = []
+    for r, v, tau in panels:
+        if out and out[-1][1].shape[1] < width and out[-1][0] + out[-1][1].shape[1] == r:
+            r0, v0, t0 = out[-1]
+            pad = np.zeros((r - r0, v.shape[1]), dtype=v.dtype)
+            out[-1] = (r0, np.concatenate([v0, np.concatenate([pad, v])], axis=1), np.concatenate([t0, tau]))
+        else:
+            out.append((r, v, tau))
+    return out
+
+
 def apply_q(refl: Reflectors, z: Array, func: str = "eigh") -> Array:
     """``Q @ z`` for the product of reflectors ``refl`` (the Q of :func:`tridiagonalize`) and ``z``
-    (n, c) on the device: one compact WY block ``I - V T V^H`` per panel, applied to the panel's
-    rows as three GEMMs, last panel first."""
+    (n, c) on the device: the panels joined into blocks of :data:`APPLY_WIDTH` reflectors, each
+    block ``I - V T V^H`` (compact WY) applied to its rows as three GEMMs, last block first."""
     from ._linalg_funcs import matmul
     if z.shape[-2] != refl.n:
         raise ValueError(f"linalg.{func}: apply_q expected {refl.n} rows, got shape {z.shape}")
     out = _work_copy(z)
-    for r, v, tau in reversed(refl.panels):
+    for r, v, tau in reversed(_merged(refl.panels, APPLY_WIDTH)):
         vd, td = _up(func, v, out), _up(func, _larft(v, tau), out)
         c = out[r:, :]
         out[r:, :] = c - matmul(vd, matmul(td, matmul(conj_transpose(vd), c)))

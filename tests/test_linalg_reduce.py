@@ -1,9 +1,10 @@
-"""The blocked tridiagonal reduction and eigh (egpu_array/_linalg_reduce.py) against numpy.linalg.
+"""The blocked tridiagonal reduction and eigh (egpu_array/_linalg_reduce.py), and the blocked
+bidiagonal reduction and square SVD (egpu_array/_linalg_svd.py), against numpy.linalg.
 
-The panel width NB and the host tail TAIL are patched down (and the blocked factorizations' NB,
-which decides when ``linalg.eigh`` leaves the single host LAPACK call), so matrices of 5-30 rows
-run several device panels: per-column products with the trailing matrix, the rank-2k trailing
-GEMMs, the compact-WY application of Q.
+The panel width NB, the host tail TAIL and the width of the blocks that apply Q are patched down
+(and the blocked factorizations' NB, which decides when ``linalg.eigh`` leaves the single host
+LAPACK call), so matrices of 5-40 rows run several device panels: per-column products with the
+trailing matrix, the rank-2k trailing GEMMs, the compact-WY application of Q.
 """
 import numpy as np
 import pytest
@@ -22,6 +23,7 @@ DTYPES = ["float32", "float64", "complex64", "complex128"]
 def small_panels(monkeypatch):
     monkeypatch.setattr(reduce, "NB", 4)
     monkeypatch.setattr(reduce, "TAIL", 4)
+    monkeypatch.setattr(reduce, "APPLY_WIDTH", 8)                 # Q applied in blocks of two panels
     monkeypatch.setattr(blocked, "NB", 4)
 
 
