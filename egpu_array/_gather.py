@@ -25,6 +25,10 @@ from .kernels.gather import GatherSpec
 __all__ = ["take", "take_along_axis", "gather_axes", "gather_into"]
 
 
+#: device kinds whose kernels are host code (sim runs the cpu's kernels on its emulated VRAM)
+_HOST_KERNELS = frozenset({"cpu", "sim"})
+
+
 class _AxesGather(GatherArg):
     """The GatherArg of :func:`gather_axes`, with the layout of its node's shape (``lead``
     dimensions before the ``nidx`` index dimensions) and the function to name in errors."""
@@ -123,13 +127,13 @@ def _group(shape, strides: list, lo: int, hi: int):
 
 def gather_into(root: LazyNode, out: View) -> bool:
     """Compute the gather node ``root`` into ``out`` with the plain gather kernel
-    (:mod:`.kernels.gather`); False (nothing done) where it does not apply: not on the cpu
-    device, not a :func:`gather_axes` node with one gathered axis, indices that are not a
+    (:mod:`.kernels.gather`); False (nothing done) where it does not apply: not on a device
+    that runs host kernels (cpu, sim), not a :func:`gather_axes` node with one gathered axis, indices that are not a
     buffer (or a cast of one), or dimensions that do not merge into (lead, index, trailing).
     Raises IndexError (naming the function) on an index outside ``[-n, n)``. Called by
     ``_schedule.realize_into``."""
     arg = root.arg
-    if not isinstance(arg, _AxesGather) or len(arg.extents) != 1 or root.device.kind != "cpu":
+    if not isinstance(arg, _AxesGather) or len(arg.extents) != 1 or root.device.kind not in _HOST_KERNELS:
         return False
     node = root.srcs[0]
     if node.op == "cast" and node.srcs[0].op == "buffer" and node.srcs[0].dtype.kind in "iu":
@@ -151,11 +155,11 @@ def gather_into(root: LazyNode, out: View) -> bool:
     sv, iv = arg.source.arg, node.arg
     slots = [n, q, arg.extents[0], sv.buffer.ptr + sv.offset * size, sp * size, arg.strides[0] * size, sq * size,
              iv.buffer.ptr + iv.offset * isize, ist, out.buffer.ptr + out.offset * size, op * size, oi * size,
-             oq * size, 0]
+             oq * size, 0, p * n, 0]
     spec = GatherSpec(itemsize=size, idx_dtype=node.dtype.name)
     args = pack_args(slots)
     root.device.launch(get_program(root.device, spec), args, p * n, total * 2 * size + p * n * isize, work=total)
-    if args[len(slots) - 1]:
+    if args[len(slots) - 3]:  # (the error slot)
         raise IndexError(f"{arg.func}: an index is out of bounds for an axis of size {arg.extents[0]} "
                          f"(expected values in [-{arg.extents[0]}, {arg.extents[0]}))")
     return True

@@ -381,3 +381,47 @@ def test_streamed_stores_only_in_the_x86_form():
     copies.generate(spec, module, "k")
     asm = target.assembly(module)
     assert "vmovntps" in asm and "sfence" in asm
+
+
+def _captured(fn):
+    """(program, args, work items) of the last kernel ``fn()`` launches on the cpu device."""
+    from egpu_array.backend.cpu import CPUDevice
+    seen, launch = [], CPUDevice.launch
+
+    def spy(self, program, args, n, *rest, **kw):
+        seen.append((program, args, n))
+        return launch(self, program, args, n, *rest, **kw)
+    CPUDevice.launch = spy
+    try:
+        fn()
+    finally:
+        CPUDevice.launch = launch
+    return seen[-1]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "int8", "complex128"])
+def test_host_copy_kernel_takes_its_work_items(dtype):
+    """On an x86-64 host every call of the multi-copy kernel takes work items from the counter in
+    its argument block until none is left: one call with any range does them all, later calls
+    nothing, and calls racing on several threads do each item once."""
+    import threading
+    from egpu_array.kernels.copies import streams
+    a = _filled((700, 531), dtype)
+    x = xp.asarray(a)
+    out = xp.asarray(np.zeros((531, 700), dtype=dtype))
+    program, args, n = _captured(lambda: out.__setitem__(Ellipsis, x.T))
+    check(out, a.T)
+    if not streams(x.device.target.triple):
+        pytest.skip("items are taken only by host (x86-64) kernels")
+    assert n > 4 and args[2] >= n  # every item was taken
+    for threads in (1, 3):
+        out[...] = 0
+        args[2] = 0
+        workers = [threading.Thread(target=program.fn, args=(args, 0, 1)) for _ in range(threads)]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join()
+        check(out, a.T)
+        program.fn(args, 0, n)  # nothing left: no item is done twice (a counter past the end)
+        assert args[2] >= n

@@ -344,7 +344,7 @@ def test_gather_kernel_matches_numpy(src, data):
         flat, fx = (idx[-1], ix[-1]) if idx.ndim == 2 and idx.shape[0] else (idx.reshape(-1), xp.reshape(ix, (-1,)))
         got = xp.take(x, fx, axis=ax)
         check(got, np.take(a, flat, axis=ax))
-    if got.size and (contiguous or a.ndim == 1):  # (other layouts may take the fused path)
+    if got.size and (contiguous or a.ndim == 1) and x.device.kind == "cpu":  # (others: maybe fused)
         assert kinds.count("gather") == 1, kinds
     check(x[ix], a[idx]) if ax == 0 else check(x[(slice(None),) * ax + (ix,)], a[(slice(None),) * ax + (idx,)])
 
@@ -391,3 +391,40 @@ def test_gather_kernel_out_of_range_raises_naming_the_function(idx, dtype):
         x[ix]
     with pytest.raises(IndexError, match=r"__getitem__: .*out of bounds"):
         xp.reshape(xp.asarray(np.arange(10.0)), (5, 2))[ix]
+
+
+def test_host_gather_kernel_takes_its_chunks():
+    """On an x86-64 host the gather kernel's calls take chunks of positions from a counter: one
+    call with any range does every position; racing calls on three threads each do a share."""
+    import threading
+    from egpu_array.backend.cpu import CPUDevice
+    from egpu_array.kernels.gather import CHUNK, SLOTS
+    h = np.arange(50_000, dtype=np.float64)
+    idx = np.random.default_rng(2).integers(-h.size, h.size, 5 * CHUNK + 17)
+    x, ix = xp.asarray(h), xp.asarray(idx)
+    seen, launch = [], CPUDevice.launch
+
+    def spy(self, program, args, n, *rest, **kw):
+        seen.append((program, args, n))
+        return launch(self, program, args, n, *rest, **kw)
+    CPUDevice.launch = spy
+    try:
+        got = xp.take(x, ix)
+        check(got, h[idx])
+    finally:
+        CPUDevice.launch = launch
+    program, args, n = seen[-1]
+    if x.device.kind != "cpu" or not x.device.target.triple.startswith("x86_64"):
+        pytest.skip("chunks are taken only by host (x86-64) kernels; this calls the cpu's directly")
+    counter = SLOTS.index("counter")
+    for threads in (1, 3):
+        got[...] = 0  # (into the buffer the kernel writes)
+        assert not np.asarray(got).any()
+        args[counter] = 0
+        workers = [threading.Thread(target=program.fn, args=(args, 0, 1)) for _ in range(threads)]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join()
+        check(got, h[idx])
+        assert args[counter] * CHUNK >= n and args[SLOTS.index("error")] == 0

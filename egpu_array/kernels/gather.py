@@ -14,8 +14,13 @@ touched); the caller raises IndexError.
 Kernel ``void NAME(i64* args, i64 start, i64 stop)`` over work items ``r`` in ``[0, P * N)``
 (``p = r // N``, ``i = r % N``), each copying ``Q`` elements; ``args`` (:data:`SLOTS`):
 ``N, Q, extent, src, src p-stride, src gathered stride, src q-stride, idx, idx stride, out,
-out p-stride, out i-stride, out q-stride, error``. Pointers and strides of ``src`` and ``out``
-are in bytes, the index stride in index elements.
+out p-stride, out i-stride, out q-stride, error, P * N, counter`` (0 at launch). Pointers and
+strides of ``src`` and ``out`` are in bytes, the index stride in index elements.
+
+On a host (x86-64) the positions are *taken*, not assigned: every call of the kernel, whatever its
+``[start, stop)``, takes chunks of :data:`CHUNK` positions from the counter (an atomic add) until
+none is left, so a thread that starts late or is preempted leaves its share to the others; other
+targets do the positions ``[start, stop)``.
 """
 from __future__ import annotations
 
@@ -29,7 +34,9 @@ __all__ = ["GatherSpec", "SLOTS", "PREFETCH_AHEAD", "generate"]
 
 #: argument slot names, in order
 SLOTS = ("n", "q", "extent", "src", "src_p", "src_g", "src_q", "idx", "idx_st", "out", "out_p", "out_i",
-         "out_q", "error")
+         "out_q", "error", "items", "counter")
+#: positions per chunk taken by a call of the host kernel
+CHUNK = 8192
 #: how many positions ahead of the current one the source element is prefetched (x86-64)
 PREFETCH_AHEAD = 32
 #: index dtype -> (bits, signed)
@@ -74,45 +81,61 @@ def generate(spec: GatherSpec, module: ir.Module, fname: str) -> ir.Function:
     def element(base, k):
         return b.inttoptr(b.add(base, b.mul(k, a["src_g"])), eptr)
 
-    # the error flag: ORed over every row (a register), stored once at the end
-    pre = b.block
-    head, body, done = (b.append_basic_block(s) for s in ("row.head", "row.body", "row.done"))
-    b.branch(head)
-    b.position_at_end(head)
-    r = b.phi(I64, name="r")
-    r.add_incoming(start, pre)
-    err = b.phi(I1, name="err")
-    err.add_incoming(const(I1, 0), pre)
-    b.cbranch(b.icmp_signed("<", r, stop), body, done)
-    b.position_at_end(body)
-    p, i0 = b.sdiv(r, n), b.srem(r, n)
-    i1 = b.add(i0, b.sub(stop, r))
-    i1 = b.select(b.icmp_signed("<", i1, n), i1, n)
-    sbase = b.add(a["src"], b.mul(p, a["src_p"]))
-    obase = b.add(a["out"], b.mul(p, a["out_p"]))
-    single = b.icmp_signed("==", a["q"], const(I64, 1))
-    with b.if_else(single) as (one, rows):
-        with one:  # one element per position: the hot loop
-            e1 = _singles(b, i0, i1, position, element, sbase, obase, a, spec, prefetch)
-            one_end = b.block
-        with rows:  # Q elements per position
-            def row(i):
-                k, bad = position(i)
-                src = b.add(sbase, b.mul(k, a["src_g"]))
-                dst = b.add(obase, b.mul(i, a["out_i"]))
-                _copy_run(b, src, dst, a["q"], a["src_q"], a["out_q"], ety, spec.itemsize)
-                return bad
-            e2 = _loop(b, i0, i1, row)
-            rows_end = b.block
-    flag = b.phi(I1)
-    flag.add_incoming(e1, one_end)
-    flag.add_incoming(e2, rows_end)
-    err.add_incoming(b.or_(err, flag), b.block)
-    r.add_incoming(b.add(r, b.sub(i1, i0)), b.block)
-    b.branch(head)
-    b.position_at_end(done)
-    with b.if_then(err, likely=False):
-        b.store(const(I64, 1), b.gep(fn.args[0], [const(I64, SLOTS.index("error"))]))
+    def between(start, stop):
+        # the error flag: ORed over every row (a register), stored once at the end
+        pre = b.block
+        head, body, done = (b.append_basic_block(s) for s in ("row.head", "row.body", "row.done"))
+        b.branch(head)
+        b.position_at_end(head)
+        r = b.phi(I64, name="r")
+        r.add_incoming(start, pre)
+        err = b.phi(I1, name="err")
+        err.add_incoming(const(I1, 0), pre)
+        b.cbranch(b.icmp_signed("<", r, stop), body, done)
+        b.position_at_end(body)
+        p, i0 = b.sdiv(r, n), b.srem(r, n)
+        i1 = b.add(i0, b.sub(stop, r))
+        i1 = b.select(b.icmp_signed("<", i1, n), i1, n)
+        sbase = b.add(a["src"], b.mul(p, a["src_p"]))
+        obase = b.add(a["out"], b.mul(p, a["out_p"]))
+        single = b.icmp_signed("==", a["q"], const(I64, 1))
+        with b.if_else(single) as (one, rows):
+            with one:  # one element per position: the hot loop
+                e1 = _singles(b, i0, i1, position, element, sbase, obase, a, spec, prefetch)
+                one_end = b.block
+            with rows:  # Q elements per position
+                def row(i):
+                    k, bad = position(i)
+                    src = b.add(sbase, b.mul(k, a["src_g"]))
+                    dst = b.add(obase, b.mul(i, a["out_i"]))
+                    _copy_run(b, src, dst, a["q"], a["src_q"], a["out_q"], ety, spec.itemsize)
+                    return bad
+                e2 = _loop(b, i0, i1, row)
+                rows_end = b.block
+        flag = b.phi(I1)
+        flag.add_incoming(e1, one_end)
+        flag.add_incoming(e2, rows_end)
+        err.add_incoming(b.or_(err, flag), b.block)
+        r.add_incoming(b.add(r, b.sub(i1, i0)), b.block)
+        b.branch(head)
+        b.position_at_end(done)
+        with b.if_then(err, likely=False):
+            b.store(const(I64, 1), b.gep(fn.args[0], [const(I64, SLOTS.index("error"))]))
+
+    if prefetch:  # a host: chunks of positions taken from the counter until none is left
+        counter = b.gep(fn.args[0], [const(I64, SLOTS.index("counter"))])
+        head, body, done = (b.append_basic_block(s) for s in ("take.head", "take.body", "take.done"))
+        b.branch(head)
+        b.position_at_end(head)
+        lo = b.mul(b.atomic_rmw("add", counter, const(I64, 1), "monotonic"), const(I64, CHUNK))
+        b.cbranch(b.icmp_signed("<", lo, a["items"]), body, done)
+        b.position_at_end(body)
+        hi = b.add(lo, const(I64, CHUNK))
+        between(lo, b.select(b.icmp_signed("<", hi, a["items"]), hi, a["items"]))
+        b.branch(head)
+        b.position_at_end(done)
+    else:
+        between(start, stop)
     b.ret_void()
     return fn
 
