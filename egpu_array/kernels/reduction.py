@@ -267,8 +267,9 @@ def generate_reduction(spec: ReduceSpec, module: ir.Module, fname: str) -> ir.Fu
 
 
 def _streamed(b, module, fname, spec, ra, args, start, stop, init) -> None:
-    """Where every item's reduced range has STREAM_MIN elements or more, the streamed walk of
-    ``[start, stop)`` and return; the builder continues in the one-stream form's block."""
+    """Where every item's reduced range has STREAM_MIN elements or more and there are two items
+    or more, the streamed walk of ``[start, stop)`` and return; the builder continues in the
+    one-stream form's block."""
     lay = ra.layout
     zeros = [const(I64, 0)] * len(ra.all_strides)
 
@@ -299,7 +300,9 @@ def _streamed(b, module, fname, spec, ra, args, start, stop, init) -> None:
 
     length = ra.chunk if spec.chunked else ra.total_red
     streamed, rows = b.append_basic_block("streamed"), b.append_basic_block("rows")
-    b.cbranch(b.icmp_signed(">=", length, const(I64, STREAM_MIN)), streamed, rows)
+    # (a range of one item, as a GPU thread's, has no streams to walk side by side)
+    several = b.icmp_signed(">=", b.sub(stop, start), const(I64, 2))
+    b.cbranch(b.and_(several, b.icmp_signed(">=", length, const(I64, STREAM_MIN))), streamed, rows)
     b.position_at_end(streamed)
     emit_streams(b, module, fname, spec, ra, start, stop, items, element, step, _flat(init), store)
     b.ret_void()
