@@ -53,8 +53,11 @@ def _cw_threshold(cx):
 
 def _reduce_cw(cx, ax):
     p1, p2, p3 = split3(PIO2_FRACTION, cx.double)
-    # k = rint(ax * 2/pi) as a float and (q) as an integer of the float's width, without fptosi
-    k, q = cx.round_magic(cx.fma(ax, cx.dd("twoopi")[0], cx.magic))
+    # k = rint(ax * 2/pi) as a float (see Ctx.round_magic); q = the bits of t: the magic number's
+    # low M - 1 bits are 0, so q = k + bits(magic) agrees with k in the two low bits, the only
+    # ones the callers use (quadrant and sign)
+    t = cx.fma(ax, cx.dd("twoopi")[0], cx.magic)
+    k, q = cx.sub(t, cx.magic), cx.bits(t)
     nk = cx.neg(k)
     r1 = cx.fma(nk, p1, ax)  # exact
     th, tl = cx.two_prod(k, cx.c(p2, ax.type))
@@ -161,7 +164,8 @@ def _float_bits(cx, v):
 
 
 def _reduce(cx, ax):
-    """|x| = q*pi/2 + r + rl (mod 2pi) with |r| <~ pi/4; q an i64 value."""
+    """|x| = q*pi/2 + r + rl (mod 2pi) with |r| <~ pi/4; q an integer of the float's width whose two
+    low bits are those of the quadrant count (its other bits are not meaningful)."""
     r1, e1, q1 = _reduce_cw(cx, ax)
     if cx.guards is not None:  # fast variant: flag the lanes that need Payne-Hanek
         cx.guards.append(_needs_wide(cx, ax))
@@ -174,10 +178,10 @@ def _reduce(cx, ax):
 def _sin_cos_k(cx, r, rl):
     z = cx.mul(r, r)
     s = cx.poly(z, cx.poly_coeffs("sin_s"))
-    corr = cx.mul(rl, cx.fma(z, -0.5, 1.0))
+    hz = cx.mul(z, 0.5)  # exact (or z so small that 1 - hz rounds to 1 either way)
+    w = cx.sub(1.0, hz)  # = fma(z, -0.5, 1): it also serves as the cos(r) ~ 1 - z/2 of sin's rl term
+    corr = cx.mul(rl, w)
     sn = cx.add(r, cx.fma(cx.mul(r, z), s, corr))
-    hz = cx.mul(z, 0.5)
-    w = cx.sub(1.0, hz)
     c = cx.poly(z, cx.poly_coeffs("cos_c"))
     tail = cx.fma(cx.mul(z, z), c, cx.neg(cx.mul(r, rl)))
     cs = cx.add(w, cx.add(cx.sub(cx.sub(1.0, w), hz), tail))
