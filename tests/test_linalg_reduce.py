@@ -97,6 +97,14 @@ def test_eigh_and_eigvalsh(n, batch, dtype, seed):
 
 
 @pytest.mark.parametrize("dtype", ["float64", "complex64"])
+def test_eigh_of_order_100(dtype):
+    """Large enough for the tridiagonal solver's divide-and-conquer merges (not only its leaves)."""
+    a = _hermitian(np.random.default_rng(5), (100, 100), dtype)
+    w, v = (np.asarray(r) for r in xp.linalg.eigh(xp.asarray(a)))
+    _check_eigh(a, w, v, dtype)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "complex64"])
 def test_degenerate_spectra(dtype):
     """The identity (every reflector is the identity), a zero matrix, repeated eigenvalues and a
     matrix that is already tridiagonal."""
