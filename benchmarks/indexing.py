@@ -7,11 +7,13 @@ GB/s (bytes read + written) next to the machine's memory limit. Run:
 
 Cases (float32 data): a copy of the transpose of a 4096x4096 array (tiled multi-copy kernel, streamed:
 non-temporal stores), into a new array and into an existing one (no page faults of a fresh output);
+the same copy of a 4095x4095 float32 array (rows not on cache lines: the grouped walk, ordinary
+stores) and of a 4096x4096 uint8 one (1-byte elements: grouped);
 a plain contiguous copy of the same array (NumPy's ``a.copy()``: the bandwidth reference, its GB/s
 in the last column);
 ``x[mask]`` with a random half-True mask over ``n`` elements (scan + gather); ``take`` of 1e6
-random indices from ``n`` elements (one gather); ``x[idx] = v`` with 1e6 random indices (one
-scatter kernel: bounds checked first, last duplicate wins); ``concat`` of ten 1e6-element arrays
+random indices from ``n`` elements (one plain gather kernel, kernels/gather.py); ``x[idx] = v``
+with 1e6 random indices (one scatter kernel: bounds checked first, last duplicate wins); ``concat`` of ten 1e6-element arrays
 (one multi-copy kernel); ``roll`` of ``n`` elements (one multi-copy kernel).
 """
 from __future__ import annotations
@@ -36,6 +38,13 @@ def _cases(n: int, rng) -> list:
                   lambda: np.array_equal(np.asarray(xp.asarray(x.T, copy=True)), a.T)))
     cases.append(("contiguous copy 4096^2 (reference)", lambda: xp.synchronize(xp.asarray(x, copy=True)),
                   lambda: a.copy(), 2 * a.nbytes, lambda: np.array_equal(np.asarray(xp.asarray(x, copy=True)), a)))
+    for shape, dtype, what in (((4095, 4095), np.float32, "rows off cache lines"), ((4096, 4096), np.uint8, "")):
+        c = (rng.random(shape) * 100).astype(dtype)
+        cx = xp.asarray(c)
+        name = f"transposed copy {shape[0]}^2 {np.dtype(dtype).name}" + (f" ({what})" if what else "")
+        cases.append((name, lambda cx=cx: xp.synchronize(xp.asarray(cx.T, copy=True)),
+                      lambda c=c: np.ascontiguousarray(c.T), 2 * c.nbytes,
+                      lambda c=c, cx=cx: np.array_equal(np.asarray(xp.asarray(cx.T, copy=True)), c.T)))
     b, y = np.empty_like(a), xp.asarray(np.empty_like(a))
 
     def into_ours():
