@@ -18,7 +18,7 @@ from .elementwise import (Leaves, Operand, _has_math, dtype_named, emit_expr, ga
 from .irb import F64, I1, I64, add_offsets, const, for_range, intrinsic, reg_type
 from .ops import cast
 from .reduction_rows import block_sum, extremum, fast_extremum, float32_blocks, row_loop
-from .reduction_streams import STREAM_MIN, emit_streams, streams_fit
+from .reduction_streams import streamed_or_rows, streams_fit
 from .spec import REDUCE_OPS, ReduceSpec
 
 __all__ = ["generate_reduction", "reduce_arg_layout", "identity_of"]
@@ -170,7 +170,7 @@ def generate_reduction(spec: ReduceSpec, module: ir.Module, fname: str) -> ir.Fu
     init_flat = _flat(init) + ([const(I64, 0)] if is_arg else [])
 
     if streams_fit(spec):  # long rows: several work items side by side (kernels.reduction_streams)
-        _streamed(b, module, fname, spec, ra, args, start, stop, init)
+        streamed_or_rows(b, module, fname, spec, ra, args, start, stop, init)
     # ---- loop over work items --------------------------------------------------------------
     pre = b.block
     w_head, w_body, w_done = (b.append_basic_block(n) for n in ("w.head", "w.body", "w.done"))
@@ -264,49 +264,6 @@ def generate_reduction(spec: ReduceSpec, module: ir.Module, fname: str) -> ir.Fu
     if spec.chunked:
         _generate_finalize(spec, module, fname + "_fin", lay)
     return fn
-
-
-def _streamed(b, module, fname, spec, ra, args, start, stop, init) -> None:
-    """Where every item's reduced range has STREAM_MIN elements or more and there are two items
-    or more, the streamed walk of ``[start, stop)`` and return; the builder continues in the
-    one-stream form's block."""
-    lay = ra.layout
-    zeros = [const(I64, 0)] * len(ra.all_strides)
-
-    def items(w):
-        o, c = (b.sdiv(w, ra.nchunks), b.srem(w, ra.nchunks)) if spec.chunked else (w, const(I64, 0))
-        lo = b.mul(c, ra.chunk)
-        hi = b.add(lo, ra.chunk)
-        return add_offsets(b, o, ra.kept, ra.all_strides, zeros), lo, b.select(
-            b.icmp_signed("<", hi, ra.total_red), hi, ra.total_red)
-
-    def element(bases, j):
-        leaf = Leaves(b, args, ra.ops, ra.idx_strides, ra.scalars, spec.classes, bases, j, lay["gather"],
-                      lay["error"])
-        return emit_expr(b, spec.expr, leaf)
-
-    def step(bases):
-        def go(j, phis):
-            v = cast(b, ra.expr_dt, ra.acc_dt, element(bases, j))
-            return _flat(_combine(b, spec.op, ra.acc_dt, _unflat(phis, init), v))
-        return go
-
-    def store(w, kbases, flat):
-        if spec.chunked:
-            _store_value(b, _partials(b, args, lay, ra.acc_dt), w, _unflat(flat, init))
-        else:
-            _store_value(b, ra.ops[0], kbases[0],
-                         _finish(b, spec, ra.acc_dt, ra.out_dt, _unflat(flat, init), ra.divisor))
-
-    length = ra.chunk if spec.chunked else ra.total_red
-    streamed, rows = b.append_basic_block("streamed"), b.append_basic_block("rows")
-    # (a range of one item, as a GPU thread's, has no streams to walk side by side)
-    several = b.icmp_signed(">=", b.sub(stop, start), const(I64, 2))
-    b.cbranch(b.and_(several, b.icmp_signed(">=", length, const(I64, STREAM_MIN))), streamed, rows)
-    b.position_at_end(streamed)
-    emit_streams(b, module, fname, spec, ra, start, stop, items, element, step, _flat(init), store)
-    b.ret_void()
-    b.position_at_end(rows)
 
 
 class _Flat:

@@ -19,7 +19,7 @@ from .reduction_rows import (F32_BLOCK, block_metadata, block_total, extremum_bl
                              fast_extremum, float32_blocks, row_loop)
 from .spec import REDUCE_OPS, ReduceSpec
 
-__all__ = ["STREAMS", "STREAM_BYTES", "STREAM_MIN", "streams_fit", "emit_streams"]
+__all__ = ["STREAMS", "STREAM_BYTES", "STREAM_MIN", "streams_fit", "streamed_or_rows", "emit_streams"]
 
 #: work items walked side by side (four streams: 16 -> 25 GB/s on one core; eight gain little more)
 STREAMS = 4
@@ -35,6 +35,53 @@ def streams_fit(spec: ReduceSpec) -> bool:
     an accumulating op (not a scan, not argmax/argmin, whose order matters)."""
     return spec.order == "inner" and spec.n_red == 1 and not REDUCE_OPS[spec.op] \
         and spec.op not in ("argmax", "argmin")
+
+
+def streamed_or_rows(b, module, fname, spec, ra, args, start, stop, init) -> None:
+    """Where every item's reduced range has STREAM_MIN elements or more and there are two items
+    or more, the streamed walk of ``[start, stop)`` and return; the builder continues in the
+    one-stream form's block."""
+    from .elementwise import Leaves, emit_expr
+    from .irb import add_offsets
+    from .ops import cast
+    from .reduction import _combine, _finish, _flat, _partials, _store_value, _unflat
+    lay = ra.layout
+    zeros = [const(I64, 0)] * len(ra.all_strides)
+
+    def items(w):
+        o, c = (b.sdiv(w, ra.nchunks), b.srem(w, ra.nchunks)) if spec.chunked else (w, const(I64, 0))
+        lo = b.mul(c, ra.chunk)
+        hi = b.add(lo, ra.chunk)
+        return add_offsets(b, o, ra.kept, ra.all_strides, zeros), lo, b.select(
+            b.icmp_signed("<", hi, ra.total_red), hi, ra.total_red)
+
+    def element(bases, j):
+        leaf = Leaves(b, args, ra.ops, ra.idx_strides, ra.scalars, spec.classes, bases, j, lay["gather"],
+                      lay["error"])
+        return emit_expr(b, spec.expr, leaf)
+
+    def step(bases):
+        def go(j, phis):
+            v = cast(b, ra.expr_dt, ra.acc_dt, element(bases, j))
+            return _flat(_combine(b, spec.op, ra.acc_dt, _unflat(phis, init), v))
+        return go
+
+    def store(w, kbases, flat):
+        if spec.chunked:
+            _store_value(b, _partials(b, args, lay, ra.acc_dt), w, _unflat(flat, init))
+        else:
+            _store_value(b, ra.ops[0], kbases[0],
+                         _finish(b, spec, ra.acc_dt, ra.out_dt, _unflat(flat, init), ra.divisor))
+
+    length = ra.chunk if spec.chunked else ra.total_red
+    streamed, rows = b.append_basic_block("streamed"), b.append_basic_block("rows")
+    # (a range of one item, as a GPU thread's, has no streams to walk side by side)
+    several = b.icmp_signed(">=", b.sub(stop, start), const(I64, 2))
+    b.cbranch(b.and_(several, b.icmp_signed(">=", length, const(I64, STREAM_MIN))), streamed, rows)
+    b.position_at_end(streamed)
+    emit_streams(b, module, fname, spec, ra, start, stop, items, element, step, _flat(init), store)
+    b.ret_void()
+    b.position_at_end(rows)
 
 
 def emit_streams(b, module, fname, spec, ra, start, stop, items, element, step, init: list, store) -> None:
