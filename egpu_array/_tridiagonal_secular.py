@@ -30,15 +30,16 @@ MAXIT = 200
 WINDOW = 16
 
 
-def _two_pole_root(c, a, b, lo, hi):
-    """The root in ``(lo, hi)`` of ``c t^2 - a t + b = 0`` (both roots computed stably), or the
-    middle of the interval when neither is inside."""
+def _two_pole_step(c, a, b, outer):
+    """The correction ``eta`` of the two-pole model, a root of ``c eta^2 - a eta + b = 0``: for a
+    root between its two poles ``(a - sqrt(a^2 - 4bc)) / (2c)``, for the last root (beyond both)
+    ``(a + sqrt(...)) / (2c)``, each in its cancellation-free form (as LAPACK's dlaed4 picks them;
+    the other root of the quadratic lies beyond a pole, though rounding may bring it inside)."""
     with np.errstate(all="ignore"):
-        q = (a + np.copysign(np.sqrt(np.abs(a * a - 4 * b * c)), a)) / 2
-        r1, r2 = q / c, b / q
-        r1 = np.where(c == 0, b / a, r1)
-    inside = lambda r: (r > lo) & (r < hi) & np.isfinite(r)
-    return np.where(inside(r1), r1, np.where(inside(r2), r2, (lo + hi) / 2))
+        disc = np.sqrt(np.abs(a * a - 4 * b * c))
+        inner = np.where(a <= 0, (a - disc) / (2 * c), 2 * b / (a + disc))
+        beyond = np.where(a >= 0, (a + disc) / (2 * c), 2 * b / (a - disc))
+        return np.where(c == 0, b / a, np.where(outer, beyond, inner))
 
 
 def _full_sums(dd, z2, rows_b):
@@ -114,8 +115,8 @@ def _iterate(sums, weight, cst, act, tau, lo, hi, p1, last, noise, maxit=MAXIT):
         c = w - d1 * dpsi - d2 * dphi
         a = (d1 + d2) * w - d1 * d2 * dtot
         b = d1 * d2 * w
-        new = tau_a + _two_pole_root(c, a, b, la - tau_a, ha - tau_a)
-        new = np.where((new > la) & (new < ha), new, (la + ha) / 2)
+        new = tau_a + _two_pole_step(c, a, b, fix)
+        new = np.where((new > la) & (new < ha) & np.isfinite(new), new, (la + ha) / 2)
         tight = (ha - la) <= 4 * EPS * np.maximum(np.abs(la), np.abs(ha))
         small = np.abs(new - tau_a) <= EPS * np.abs(tau_a)     # the step is below the resolution
         tau[act] = np.where(done, tau_a, np.where(tight, (la + ha) / 2, new))
@@ -170,8 +171,11 @@ def secular_batch(problems: list) -> list:
     dorg = np.take_along_axis(d, np.minimum(org, kmax - 1), 1)
     right = np.flatnonzero(~left.ravel())
     dd[right] = d[rows_b[right]] - dorg.ravel()[right, None]        # relative to d_i+1 there
-    lo = np.where(left, 0.0, -gap / 2)
-    hi = np.where(last, (top * (1 + 8 * EPS))[:, None], np.where(left, gap / 2, 0.0))
+    # brackets: the origin's half of the interval, widened by the rounding of the middle point and
+    # of f there (a root next to the middle may lie just across it)
+    half = np.minimum(gap, gap / 2 + 16 * EPS * (np.abs(ref) + gap))
+    lo = np.where(left, 0.0, -half)
+    hi = np.where(last, (top * (1 + 8 * EPS))[:, None], np.where(left, half, 0.0))
     tau = (lo + hi) / 2
     p1 = np.minimum(i, kk - 2)
     # the local model: WINDOW poles around the root, the others' sum frozen at the reference point
