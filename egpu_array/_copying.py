@@ -51,13 +51,15 @@ def _array_list(func: str, arrays) -> list:
     return arrays
 
 
-def copy_pieces(pieces: list, out_dtype, device) -> None:
+def copy_pieces(pieces: list, out_dtype, device, layouts: list | None = None) -> None:
     """One multi-copy kernel: each ``(source leaf, shape, destination View)`` of ``pieces`` (a
-    buffer leaf broadcastable to ``shape``, any dtype) copied and cast into the destination."""
-    pieces = [p for p in pieces if math.prod(p[1])]
-    if not pieces:
-        return
-    layouts = [_layout(shape, _leaf_strides(src, shape), list(dst.strides)) for src, shape, dst in pieces]
+    buffer leaf broadcastable to ``shape``, any dtype) copied and cast into the destination.
+    ``layouts``: the pieces' :func:`_layout` when the caller has them (pieces of size 0 excluded)."""
+    if layouts is None:
+        pieces = [p for p in pieces if math.prod(p[1])]
+        if not pieces:
+            return
+        layouts = [_layout(shape, _leaf_strides(src, shape), list(dst.strides)) for src, shape, dst in pieces]
     nd = max(len(c) for c, _, _, _ in layouts)
     src_dtypes = tuple(sorted({src.dtype.name for src, _, _ in pieces}))
     items, records = [], []
@@ -79,12 +81,12 @@ def copy_pieces(pieces: list, out_dtype, device) -> None:
         items += [v for lo in range(0, n, step) for v in (k, lo, min(lo + step, n))]
         records += [src_dtypes.index(src.dtype.name), int(tiled), src_at, dst_at]
         records += [1] * pad + list(cshape) + [0] * pad + list(src_st) + [0] * pad + list(dst_st)
-    spec = CopiesSpec(out_dtype=out_dtype.name, src_dtypes=src_dtypes, ndim=nd)
+    program = get_program(device, CopiesSpec(out_dtype=out_dtype.name, src_dtypes=src_dtypes, ndim=nd))
     assert len(records) == len(pieces) * record_size(nd)
     slots = [ITEMS + len(items), len(items) // 3, 0] + items + records  # (records, items, counter)
     total = sum(math.prod(shape) for _, shape, _ in pieces)
     nbytes = total * out_dtype.itemsize + sum(math.prod(sh) * s.dtype.itemsize for s, sh, _ in pieces)
-    device.launch(get_program(device, spec), pack_args(slots), len(items) // 3, nbytes, work=total)
+    device.launch(program, pack_args(slots), len(items) // 3, nbytes, work=total)
 
 
 def transposing_copy(root: LazyNode, out: View) -> bool:
@@ -94,9 +96,10 @@ def transposing_copy(root: LazyNode, out: View) -> bool:
     src = root.srcs[0]
     if math.prod(root.shape) < 4 * tile_of(root.dtype.itemsize) ** 2 or src.dtype is not root.dtype:
         return False
-    if not _layout(root.shape, _leaf_strides(src, root.shape), list(out.strides))[3]:
+    layout = _layout(root.shape, _leaf_strides(src, root.shape), list(out.strides))
+    if not layout[3]:
         return False
-    copy_pieces([(src, root.shape, out)], root.dtype, root.device)
+    copy_pieces([(src, root.shape, out)], root.dtype, root.device, [layout])
     return True
 
 
