@@ -17,7 +17,7 @@ from . import _dtypes as dt
 from ._array import Array
 from ._elementwise import cast_node
 from ._graph import LazyNode, View
-from ._schedule import GatherArg
+from ._schedule import GatherArg, _collapse, _leaf_strides, pack_args
 from ._shapes import broadcast_shapes, normalize_axis
 from .kernels.cache import get_program
 from .kernels.gather import CHUNK as GATHER_CHUNK, SLOTS, GatherSpec
@@ -120,7 +120,6 @@ def take_along_axis(x, indices, /, *, axis=-1) -> Array:
 def _group(shape, strides: list, lo: int, hi: int):
     """Dimensions [lo, hi) of ``shape`` merged into one: (extent, stride per operand), or None
     when they are not one run of memory for every operand."""
-    from ._schedule import _collapse
     cshape, cst = _collapse(list(shape[lo:hi]), [list(s[lo:hi]) for s in strides])
     return (cshape[0], [c[0] for c in cst]) if len(cshape) == 1 else None
 
@@ -144,12 +143,14 @@ def gather_into(root: LazyNode, out: View) -> bool:
     total = math.prod(shape)
     if total == 0:
         return False
-    from ._schedule import _leaf_strides, pack_args
     src_st, idx_st, out_st = list(arg.source.arg.strides), _leaf_strides(node, shape), list(out.strides)
-    parts = [_group(shape, [src_st, out_st], 0, lead), _group(shape, [idx_st, out_st], lead, lead + nidx),
-             _group(shape, [src_st, out_st], lead + nidx, len(shape))]
-    if None in parts:
-        return False
+    if len(shape) == 1 and lead == 0 and nidx == 1:  # (a 1-D take: nothing to merge)
+        parts = [(1, (0, 0)), (shape[0], (idx_st[0], out_st[0])), (1, (0, 0))]
+    else:
+        parts = [_group(shape, [src_st, out_st], 0, lead), _group(shape, [idx_st, out_st], lead, lead + nidx),
+                 _group(shape, [src_st, out_st], lead + nidx, len(shape))]
+        if None in parts:
+            return False
     (p, (sp, op)), (n, (ist, oi)), (q, (sq, oq)) = parts
     size, isize = root.dtype.itemsize, node.dtype.itemsize
     sv, iv = arg.source.arg, node.arg

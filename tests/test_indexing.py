@@ -373,7 +373,8 @@ def test_gather_kernel_empty_and_zero_d_index():
     x = xp.asarray(np.arange(12.0).reshape(3, 4))
     check(x[xp.asarray(np.zeros((0,), np.int64))], np.zeros((0, 4)))
     check(xp.take(x, xp.asarray(np.zeros((0,), np.int32)), axis=1), np.zeros((3, 0)))
-    check(x[xp.reshape(xp.asarray([2]), ())], np.arange(12.0).reshape(3, 4)[2])
+    check(x[xp.reshape(xp.asarray([2]), ())], np.arange(12.0).reshape(3, 4)[2])  # (a 1-D result, no index axis)
+    check(x[:, xp.reshape(xp.asarray([-1]), ())], np.arange(12.0).reshape(3, 4)[:, -1])
     e = xp.asarray(np.zeros((0, 4)))
     check(e[xp.asarray(np.zeros((0,), np.int64))], np.zeros((0, 4)))
     with pytest.raises(IndexError, match="take"):
