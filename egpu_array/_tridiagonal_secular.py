@@ -33,8 +33,8 @@ WINDOW = 16
 def _two_pole_step(c, a, b, outer):
     """The correction ``eta`` of the two-pole model, a root of ``c eta^2 - a eta + b = 0``: for a
     root between its two poles ``(a - sqrt(a^2 - 4bc)) / (2c)``, for the last root (beyond both)
-    ``(a + sqrt(...)) / (2c)``, each in its cancellation-free form (as LAPACK's dlaed4 picks them;
-    the other root of the quadratic lies beyond a pole, though rounding may bring it inside)."""
+    ``(a + sqrt(...)) / (2c)``, each in its cancellation-free form. Where the model is poor (a
+    pole with a tiny weight) the step may land anywhere; the caller's bracket catches that."""
     with np.errstate(all="ignore"):
         disc = np.sqrt(np.abs(a * a - 4 * b * c))
         inner = np.where(a <= 0, (a - disc) / (2 * c), 2 * b / (a + disc))

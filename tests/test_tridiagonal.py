@@ -95,6 +95,38 @@ def test_splits_and_tiny_couplings(n, seed, tiny):
         tri.LEAF, tri.DEVICE_MIN = old
 
 
+def _hard(kind, n, rng):
+    """Families that once broke the secular solver (see test_hard_families)."""
+    if kind == "glued":                       # copies of W_{2m+1} glued by random small couplings
+        m = int(rng.integers(2, 15))
+        w = np.abs(np.arange(-m, m + 1)).astype(np.float64)
+        d = np.tile(w, -(-n // w.size))[:n]
+        e = np.ones(n - 1)
+        e[w.size - 1::w.size] = 10.0 ** rng.uniform(-16, -1)
+        return d, e
+    if kind == "twins":                       # zero diagonal, couplings 1 (1 + 1e-12 noise): merges of
+        return np.zeros(n), 1 + 1e-12 * rng.standard_normal(n - 1)    # near-equal halves
+    if kind == "clusters":
+        d = np.repeat(rng.standard_normal(n // 10 + 1), 10)[:n]
+        return d, rng.standard_normal(n - 1) * 1e-6
+    return rng.standard_normal(n), rng.standard_normal(n - 1)
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.sampled_from(["glued", "twins", "clusters", "random"]), st.integers(2, 200),
+       st.integers(0, 2**32 - 1), st.sampled_from([2, 3, 8, 25]))
+def test_hard_families(kind, n, seed, leaf):
+    """Roots next to the middle of their interval (decided by the rounded middle point), poles with
+    tiny weights next to the root (the model's step jumps to the far pole), and near-equal halves."""
+    d, e = _hard(kind, n, np.random.default_rng(seed))
+    old = tri.LEAF, tri.DEVICE_MIN
+    tri.LEAF, tri.DEVICE_MIN = leaf, 64
+    try:
+        _check(d, e)
+    finally:
+        tri.LEAF, tri.DEVICE_MIN = old
+
+
 @pytest.mark.parametrize("m", [10, 25, 60])
 def test_wilkinson(small_leaves, m):
     """W_{2m+1}: pairs of eigenvalues equal to many digits (close-eigenvalue deflation)."""
