@@ -325,12 +325,10 @@ def _producer_case(dtype, m, n, k, pa, pb, la, lb, batch, b_batched, epilogue):
 
 
 LAYOUTS = ["n", "t", "step"]
-#: every producer on A and on B once: layouts, dtypes, batches and epilogues taking turns; K of
-#: two slices (300 > KC) where the batch is small
-EVERY_PRODUCER = ([("float32" if i % 2 else "float64", i, 0, LAYOUTS[i % 3], LAYOUTS[(i + 1) % 3], i % 3 == 0)
-                   for i in range(1, len(PRODUCERS))]
-                  + [("float64" if i % 2 else "float32", i % 3, i, LAYOUTS[(i + 2) % 3], LAYOUTS[i % 3], i % 3 == 1)
-                     for i in range(1, len(PRODUCERS))])
+#: every producer on A and on B once (pairs of different producers): layouts, dtypes, batches and
+#: epilogues taking turns; K of two slices (300 > KC) where the batch is small
+EVERY_PRODUCER = [("float32" if i % 2 else "float64", i, (i + 2) % (len(PRODUCERS) - 1) + 1, LAYOUTS[i % 3],
+                   LAYOUTS[(i + 1) % 3], i % 3 == 0) for i in range(1, len(PRODUCERS))]
 
 
 @pytest.mark.parametrize("dtype,pa,pb,la,lb,batched", EVERY_PRODUCER)
@@ -342,7 +340,7 @@ def test_every_producer_fuses_into_packing(dtype, pa, pb, la, lb, batched):
     _producer_case(dtype, 13, 19, 40 if batched else 300, pa, pb, la, lb, batch, True, pa % 2 == 1)
 
 
-@settings(max_examples=10, deadline=None, derandomize=True)
+@settings(max_examples=6, deadline=None, derandomize=True)
 @given(st.sampled_from(["float32", "float64"]), st.sampled_from([1, 7, 13, 40]), st.sampled_from([2, 9, 17, 33]),
        st.sampled_from([1, 6, 20, 300]), st.sampled_from(range(len(PRODUCERS))), st.sampled_from(range(len(PRODUCERS))),
        st.sampled_from(LAYOUTS), st.sampled_from(LAYOUTS), st.sampled_from([(), (2,), (2, 3)]), st.booleans(),
