@@ -1,7 +1,10 @@
 """Softmax over the rows of a 4096x4096 float32 array vs NumPy (ratio in one process, interleaved).
 
-Ours: max over rows (one reduction kernel), the sum of exp(x - max) (one reduction kernel that
-absorbs the exp), then exp(x - max) / sum (one elementwise kernel). Run: ``python benchmarks/softmax.py``.
+Ours: one fused kernel (egpu_array/_schedule_softmax.py, kernels/softmax_rows.py): per row, its
+max, exp(x - max) stored while summed, then the division in place, the row still in cache. The
+"parts" line times the three kernels the unfused forms take (max over rows; the sum of exp(x - max),
+a reduction that absorbs the exp; exp(x - max) / s, elementwise) for comparison.
+Run: ``python -m benchmarks softmax`` (EGPU_ARRAY_NUM_THREADS=1 for one thread).
 """
 from __future__ import annotations
 
@@ -38,11 +41,11 @@ def main(argv=None) -> int:
     t = interleaved({"ours": ours, "numpy": numpy}, 7)
     ours_s, numpy_s = t["ours"]["median"], t["numpy"]["median"]
     threads = config().num_threads
-    # the memory floor: x read once and the result written once at the machine's bandwidth (our
-    # three kernels read x three times: max, sum of exp, the elementwise pass)
+    # the memory floor: x read once and the result written once at the machine's bandwidth (what
+    # the fused kernel moves; the unfused kernels read x three times)
     floor_s = 2 * h.nbytes / bandwidth_limit(threads)
     print(f"softmax 4096x4096 float32, {threads} thread(s): ours {ours_s * 1e3:.1f} ms, NumPy {numpy_s * 1e3:.1f} ms, "
-          f"NumPy/ours = {numpy_s / ours_s:.2f}x ({prof.launches} kernels; goal >= 4x); memory floor "
+          f"NumPy/ours = {numpy_s / ours_s:.2f}x ({prof.launches} kernel(s); goal >= 4x); memory floor "
           f"{floor_s * 1e3:.1f} ms ({floor_s / ours_s:.0%} of it reached)")
     if threads == 1:  # CPU time: steadier than wall time when other work shares the cores
         cpu = {"ours": [], "numpy": []}
@@ -53,7 +56,7 @@ def main(argv=None) -> int:
                 cpu[name].append(time.process_time() - t0)
         o, n = (sorted(v)[3] for v in (cpu["ours"], cpu["numpy"]))
         print(f"  CPU time: ours {o * 1e3:.1f} ms, NumPy {n * 1e3:.1f} ms, NumPy/ours = {n / o:.2f}x")
-    # where the time goes: each of the three kernels on its own
+    # the unfused forms' three kernels, each on its own
     m = xp.max(x, axis=1, keepdims=True)
     s = xp.sum(xp.exp(x - m), axis=1, keepdims=True)
     xp.synchronize(s)

@@ -261,6 +261,10 @@ def realize_into(root: LazyNode, out: View) -> None:
         from ._gather import gather_into
         if gather_into(root, out):
             return
+    if root.op == "divide":  # exp(x - max) / sum(exp(x - max)) over rows: one fused kernel
+        from ._schedule_softmax import softmax_rows_into
+        if softmax_rows_into(root, out):
+            return
     shape = root.shape
     total = 1
     for n in shape:
