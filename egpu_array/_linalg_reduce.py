@@ -7,18 +7,24 @@ column's Householder reflector, and needs one product of the trailing matrix wit
 that product (the half of sytrd's flops that reads the whole trailing matrix every column) is
 a matrix-vector product on the array's device, so only two vectors cross per column. After the
 panel, the rank-``2 NB`` trailing update ``A22 -= V W^H + W V^H`` is one GEMM on the device. The
-last block of at most ``NB`` columns is read to the host once and reduced there.
+last block of at most :data:`TAIL` columns is read to the host once and reduced there.
 
 Reflectors are LAPACK's (larfg): ``H = I - tau v v^H`` with ``H^H [alpha; x] = [beta; 0]`` and
 ``beta`` real, so for Hermitian matrices the off-diagonal ``e`` comes out real with no phase
 scaling, and ``A = Q T Q^H`` with ``Q = H_0 H_1 ... H_{n-2}``. :func:`apply_q` computes ``Q Z``
-panel by panel in compact WY form ``I - V T V^H`` (GEMMs on the device, panels in reverse).
+in blocks of :data:`APPLY_WIDTH` reflectors in compact WY form ``I - V T V^H`` (GEMMs on the
+device, last block first).
+
+Cost: the per-column product is one launch through the lazy graph; at n = 1000 its Python
+overhead (scheduling, about 0.15-0.3 ms a column on this host) is as large as its memory reads,
+which is why eigvalsh stays several times slower than LAPACK on the cpu device.
 
 :func:`eigh_blocked` solves the tridiagonal problem with
 :func:`egpu_array._tridiagonal.tridiagonal_eigh` and multiplies its eigenvectors by Q.
 
-On the cpu device nothing is copied but the panels and the vectors; on other devices those
-copies are the library's own (named after the function) in the profiler.
+On the cpu device nothing is copied but the panels (host copies of device memory); on other
+devices the panels, the tail block and two vectors per column cross the link, listed in the
+profiler as the library's own copies (named after the function).
 """
 from __future__ import annotations
 
@@ -31,7 +37,7 @@ from ._array import Array
 from ._linalg_blocked import _hn, _larft, _read, _up, _work_copy, conj_transpose
 from ._transfer import from_host, internal, to_host
 
-__all__ = ["NB", "Reflectors", "tridiagonalize", "apply_q", "eigh_blocked"]
+__all__ = ["NB", "TAIL", "APPLY_WIDTH", "Reflectors", "tridiagonalize", "apply_q", "eigh_blocked"]
 
 #: panel width of the reduction: columns reduced per host panel step
 NB = 64

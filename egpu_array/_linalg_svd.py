@@ -14,7 +14,8 @@ orthogonality of their u and v halves where ``+s`` and ``-s`` are close (small s
 the halves are renormalized, and the singular vectors of the singular values below
 ``SMALL * s_max`` are recomputed on the host from the TGK invariant subspace of the eigenvalues
 ``|lambda| < SMALL * s_max`` (orthonormal bases of its u and v halves, then the SVD of B projected
-on them). It stays slower than one LAPACK call on the cpu device, so ``linalg.svd`` does not use it.
+on them). It stays slower than one LAPACK call on the cpu device (n = 1000 float64, one thread,
+on a loaded host: about 4.6x ``numpy.linalg.svd``), so ``linalg.svd`` does not use it.
 """
 from __future__ import annotations
 
