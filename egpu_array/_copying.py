@@ -20,7 +20,7 @@ from ._graph import LazyNode, View, contiguous_strides
 from ._manipulation import _axis, _check, _copy_into, _int, _new_output, _same_device, _sub_view, reshape
 from ._schedule import _collapse, _leaf_strides, pack_args
 from .kernels.cache import get_program
-from .kernels.copies import ITEMS, CopiesSpec, record_size, tile_of, tiled_walk
+from .kernels.copies import CopiesSpec, record_size, tile_of, tiled_walk
 
 #: elements per work item of the multi-copy kernel (big pieces are split across threads)
 CHUNK = 1 << 15
@@ -83,7 +83,7 @@ def copy_pieces(pieces: list, out_dtype, device, layouts: list | None = None) ->
         records += [1] * pad + list(cshape) + [0] * pad + list(src_st) + [0] * pad + list(dst_st)
     program = get_program(device, CopiesSpec(out_dtype=out_dtype.name, src_dtypes=src_dtypes, ndim=nd))
     assert len(records) == len(pieces) * record_size(nd)
-    slots = [ITEMS + len(items), len(items) // 3, 0] + items + records  # (records, items, counter)
+    slots = [1 + len(items)] + items + records
     total = sum(math.prod(shape) for _, shape, _ in pieces)
     nbytes = total * out_dtype.itemsize + sum(math.prod(sh) * s.dtype.itemsize for s, sh, _ in pieces)
     device.launch(program, pack_args(slots), len(items) // 3, nbytes, work=total)

@@ -20,7 +20,7 @@ from ._graph import LazyNode, View
 from ._schedule import GatherArg, _collapse, _leaf_strides, pack_args
 from ._shapes import broadcast_shapes, normalize_axis
 from .kernels.cache import get_program
-from .kernels.gather import CHUNK as GATHER_CHUNK, SLOTS, GatherSpec
+from .kernels.gather import SLOTS, GatherSpec
 
 __all__ = ["take", "take_along_axis", "gather_axes", "gather_into"]
 
@@ -156,7 +156,7 @@ def gather_into(root: LazyNode, out: View) -> bool:
     sv, iv = arg.source.arg, node.arg
     slots = [n, q, arg.extents[0], sv.buffer.ptr + sv.offset * size, sp * size, arg.strides[0] * size, sq * size,
              iv.buffer.ptr + iv.offset * isize, ist, out.buffer.ptr + out.offset * size, op * size, oi * size,
-             oq * size, 0, p * n, 0, max(1, GATHER_CHUNK // q)]
+             oq * size, 0]
     spec = GatherSpec(itemsize=size, idx_dtype=node.dtype.name)
     args = pack_args(slots)
     root.device.launch(get_program(root.device, spec), args, p * n, total * 2 * size + p * n * isize, work=total)

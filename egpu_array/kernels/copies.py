@@ -7,20 +7,13 @@ kernel serves any number of pieces, of any shapes and strides), and the work ite
 
 Kernel ``void NAME(i64* args, i64 start, i64 stop)``; ``args``:
 
-- slot 0: ``R``, the slot where the piece records start; slot 1: the number of work items;
-  slot 2: a counter, 0 at launch;
-- work item ``w``: slots ``3 + 3w .. 5 + 3w``: piece number, first and end flat element (C order
+- slot 0: ``R``, the slot where the piece records start;
+- work item ``w``: slots ``1 + 3w .. 3 + 3w``: piece number, first and end flat element (C order
   over the piece's shape);
 - piece record ``k`` at ``R + k * (4 + 3 * ndim)``: source dtype code (an index into
   ``spec.src_dtypes``), tiling (0; the super-block side in blocks; or -1, streamed: see below),
   source pointer, destination pointer, ``ndim`` extents, ``ndim`` source strides, ``ndim``
   destination strides (elements).
-
-On a host (x86-64) the work items are *taken*, not assigned: every call of the kernel, whatever
-its ``[start, stop)``, takes the next item from the counter (an atomic add) until none is left, so
-a thread that starts late or is preempted (a shared machine) leaves its items to the others instead
-of finishing last; each item is still done exactly once, by one of the calls. Other targets
-(NVPTX) do the items ``[start, stop)``.
 
 Rows of the innermost dimension are copied by a counted loop; when both inner strides are 1 the
 loop is the contiguous one LLVM vectorizes. A *tiled* piece (a transposing copy: the source's
@@ -41,7 +34,6 @@ form of the kernel has no non-temporal stores (its streamed walk copies element 
 """
 from __future__ import annotations
 
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 from llvmlite import ir
@@ -52,7 +44,7 @@ from .ops import cast
 from .scatter import _Mem
 from .sort import _while
 
-__all__ = ["CopiesSpec", "record_size", "generate", "tile_of", "tiled_walk", "streams", "ITEMS"]
+__all__ = ["CopiesSpec", "record_size", "generate", "tile_of", "tiled_walk", "streams"]
 
 #: bytes of a cache line: a block's rows are whole lines on both sides
 LINE_BYTES = 64
@@ -66,8 +58,6 @@ VECTOR_BYTES = 32
 STREAM_MIN_BYTES = 1 << 23
 #: the tiling field of a streamed piece's record
 STREAMED = -1
-#: the slot of the first work item
-ITEMS = 3
 
 
 def tile_of(itemsize: int, stream: bool = False) -> int:
@@ -151,8 +141,8 @@ def generate(spec: CopiesSpec, module: ir.Module, fname: str) -> ir.Function:
         return b.load(b.gep(args, [k if isinstance(k, ir.Value) else const(I64, k)]))
 
     records = slot(0)
-    with _items(b, args, start, stop, slot(1)) as w:
-        item = b.add(b.mul(w, const(I64, 3)), const(I64, ITEMS))
+    with for_range(b, start, stop, name="w") as w:
+        item = b.add(b.mul(w, const(I64, 3)), const(I64, 1))
         piece, lo, hi = (slot(b.add(item, const(I64, k))) for k in range(3))
         rec = b.add(records, b.mul(piece, const(I64, record_size(nd))))
 
@@ -181,26 +171,6 @@ def generate(spec: CopiesSpec, module: ir.Module, fname: str) -> ir.Function:
         b.call(module.declare_intrinsic("llvm.x86.sse.sfence", fnty=ir.FunctionType(ir.VoidType(), [])), [])
     b.ret_void()
     return fn
-
-
-@contextmanager
-def _items(b, args, start, stop, count):
-    """The loop over work items: ``[start, stop)``, or on x86-64 hosts the items taken one at a
-    time from the counter in slot 2 until ``count`` are taken (see the module docstring)."""
-    if not streams(b.module.triple):
-        with for_range(b, start, stop, name="w") as w:
-            yield w
-        return
-    counter = b.gep(args, [const(I64, 2)])
-    head, body, done = (b.append_basic_block(n) for n in ("take.head", "take.body", "take.done"))
-    b.branch(head)
-    b.position_at_end(head)
-    w = b.atomic_rmw("add", counter, const(I64, 1), "monotonic")
-    b.cbranch(b.icmp_signed("<", w, count), body, done)
-    b.position_at_end(body)
-    yield w
-    b.branch(head)
-    b.position_at_end(done)
 
 
 def _by_code(b, spec, code, body):

@@ -14,13 +14,8 @@ touched); the caller raises IndexError.
 Kernel ``void NAME(i64* args, i64 start, i64 stop)`` over work items ``r`` in ``[0, P * N)``
 (``p = r // N``, ``i = r % N``), each copying ``Q`` elements; ``args`` (:data:`SLOTS`):
 ``N, Q, extent, src, src p-stride, src gathered stride, src q-stride, idx, idx stride, out,
-out p-stride, out i-stride, out q-stride, error, P * N, counter`` (0 at launch), ``chunk``. Pointers and
-strides of ``src`` and ``out`` are in bytes, the index stride in index elements.
-
-On a host (x86-64) the positions are *taken*, not assigned: every call of the kernel, whatever its
-``[start, stop)``, takes chunks of ``chunk`` positions (about :data:`CHUNK` elements) from the counter (an atomic add) until
-none is left, so a thread that starts late or is preempted leaves its share to the others; other
-targets do the positions ``[start, stop)``.
+out p-stride, out i-stride, out q-stride, error``. Pointers and strides of ``src`` and ``out`` are
+in bytes, the index stride in index elements.
 """
 from __future__ import annotations
 
@@ -34,10 +29,8 @@ __all__ = ["GatherSpec", "SLOTS", "PREFETCH_AHEAD", "generate"]
 
 #: argument slot names, in order
 SLOTS = ("n", "q", "extent", "src", "src_p", "src_g", "src_q", "idx", "idx_st", "out", "out_p", "out_i",
-         "out_q", "error", "items", "counter", "chunk")
-#: elements per chunk taken by a call of the host kernel (the chunk slot: positions per chunk,
-#: ``max(1, CHUNK // Q)``)
-CHUNK = 8192
+         "out_q", "error")
+
 #: how many positions ahead of the current one the source element is prefetched (x86-64)
 PREFETCH_AHEAD = 32
 #: index dtype -> (bits, signed)
@@ -83,7 +76,8 @@ def generate(spec: GatherSpec, module: ir.Module, fname: str) -> ir.Function:
         return b.inttoptr(b.add(base, b.mul(k, a["src_g"])), eptr)
 
     def between(start, stop):
-        # the error flag: ORed over every row (a register), stored once at the end
+        """Positions [start, stop); the error flag is ORed over every row (a register) and
+        stored once at the end."""
         pre = b.block
         head, body, done = (b.append_basic_block(s) for s in ("row.head", "row.body", "row.done"))
         b.branch(head)
@@ -123,20 +117,7 @@ def generate(spec: GatherSpec, module: ir.Module, fname: str) -> ir.Function:
         with b.if_then(err, likely=False):
             b.store(const(I64, 1), b.gep(fn.args[0], [const(I64, SLOTS.index("error"))]))
 
-    if prefetch:  # a host: chunks of positions taken from the counter until none is left
-        counter = b.gep(fn.args[0], [const(I64, SLOTS.index("counter"))])
-        head, body, done = (b.append_basic_block(s) for s in ("take.head", "take.body", "take.done"))
-        b.branch(head)
-        b.position_at_end(head)
-        lo = b.mul(b.atomic_rmw("add", counter, const(I64, 1), "monotonic"), a["chunk"])
-        b.cbranch(b.icmp_signed("<", lo, a["items"]), body, done)
-        b.position_at_end(body)
-        hi = b.add(lo, a["chunk"])
-        between(lo, b.select(b.icmp_signed("<", hi, a["items"]), hi, a["items"]))
-        b.branch(head)
-        b.position_at_end(done)
-    else:
-        between(start, stop)
+    between(start, stop)
     b.ret_void()
     return fn
 
