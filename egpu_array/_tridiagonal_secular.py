@@ -75,14 +75,19 @@ class _Rows:
         return self.dd[self.act[r], c] - self.tau[r]
 
 
-def _window_sums(ddl, z2l):
-    """:func:`_full_sums` over a window of poles around each root (the local model)."""
+def _window_sums(ddl, z2l, tref, c1l, c1r):
+    """:func:`_full_sums` of the local model: the poles of a window around each root, plus the
+    other poles' sums taken linear in ``tau`` about ``tref`` (slopes ``c1l`` for those left of the
+    root, ``c1r`` for those right of it)."""
     def sums(act, tau_a):
         delta = ddl[act] - tau_a[:, None]
         t = z2l[act] / delta
         t2 = t / delta
         neg = delta < 0
-        return delta, t.sum(axis=1), t2.sum(axis=1), (t * neg).sum(axis=1), (t2 * neg).sum(axis=1)
+        x = tau_a - tref[act]
+        sl, sr = c1l[act], c1r[act]
+        return (delta, t.sum(axis=1) + (sl + sr) * x, t2.sum(axis=1) + sl + sr,
+                (t * neg).sum(axis=1) + sl * x, (t2 * neg).sum(axis=1) + sl)
     return sums
 
 
@@ -165,7 +170,8 @@ def secular_batch(problems: list) -> list:
     rows_b = np.repeat(np.arange(nb), kmax)
     z2 = np.ascontiguousarray(z2)
     full = _full_sums(dd, z2, rows_b)
-    fref = 1 / rho + full(np.arange(nb * kmax), (ref - d).ravel())[1].reshape(nb, kmax)
+    _, fref, dref, _, dlref = full(np.arange(nb * kmax), (ref - d).ravel())
+    fref = 1 / rho + fref.reshape(nb, kmax)
     left = (fref >= 0) | last             # root in (d_i, mid]: measured from d_i, else from d_i+1
     org = np.where(left, i, i + 1)
     dorg = np.take_along_axis(d, np.minimum(org, kmax - 1), 1)
@@ -184,12 +190,15 @@ def secular_batch(problems: list) -> list:
     ddl = (np.take_along_axis(d[:, None, :], cols, 2) - dorg[..., None]).reshape(-1, wd)
     z2l = np.take_along_axis(z2[:, None, :], cols, 2).reshape(-1, wd)
     tref = (ref - dorg).ravel()
-    cst = fref.ravel() - (z2l / (ddl - tref[:, None])).sum(axis=1)
+    _, wtot, wd, _, wdl = _window_sums(ddl, z2l, tref, 0 * tref, 0 * tref)(np.arange(tref.size), tref)
+    cst = fref.ravel() - wtot
+    c1l = np.where(last.ravel(), 0.0, dlref - wdl)               # the far poles' slopes at ref
+    c1r = np.where(last.ravel(), 0.0, dref - dlref - (wd - wdl))
     pl = (p1[..., None] - cols[..., :1])[..., 0].ravel()
     noise = np.repeat(np.maximum(1.0, np.sqrt(ks) / 4), kmax)  # rounding in sums of k terms
     act = np.flatnonzero(~pad.ravel())
     tau, lo, hi, last, p1 = tau.ravel(), lo.ravel(), hi.ravel(), last.ravel(), p1.ravel()
-    _iterate(_window_sums(ddl, z2l), lambda r, c: z2l[r, c], cst, act, tau, lo.copy(), hi.copy(), pl, last,
+    _iterate(_window_sums(ddl, z2l, tref, c1l, c1r), lambda r, c: z2l[r, c], cst, act, tau, lo.copy(), hi.copy(), pl, last,
              np.ones_like(noise), maxit=12)
     _iterate(full, lambda r, c: z2[rows_b[r], c],
              np.repeat(1 / rho[:, 0], kmax), act, tau, lo, hi, p1, last, noise)
