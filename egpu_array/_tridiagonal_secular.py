@@ -198,8 +198,8 @@ def secular_batch(problems: list) -> list:
     noise = np.repeat(np.maximum(1.0, np.sqrt(ks) / 4), kmax)  # rounding in sums of k terms
     act = np.flatnonzero(~pad.ravel())
     tau, lo, hi, last, p1 = tau.ravel(), lo.ravel(), hi.ravel(), last.ravel(), p1.ravel()
-    _iterate(_window_sums(ddl, z2l, tref, c1l, c1r), lambda r, c: z2l[r, c], cst, act, tau, lo.copy(), hi.copy(), pl, last,
-             np.ones_like(noise), maxit=12)
+    _iterate(_window_sums(ddl, z2l, tref, c1l, c1r), lambda r, c: z2l[r, c], cst, act, tau,
+             lo.copy(), hi.copy(), pl, last, np.ones_like(noise), maxit=12)
     _iterate(full, lambda r, c: z2[rows_b[r], c],
              np.repeat(1 / rho[:, 0], kmax), act, tau, lo, hi, p1, last, noise)
     tau = tau.reshape(nb, kmax)
@@ -258,7 +258,8 @@ class MergePlan(NamedTuple):
 class _Deflation(NamedTuple):
     """A merge after deflation: ``perm`` sorts the poles; in sorted positions ``keep`` are the
     entries with a z component, those from the first half first (``nd`` non-deflated, ``cdf``
-    deflated by the rotations ``rots``), ``unit`` the ones without; ``d``, ``z``: poles and z after the rotations; ``ds``: before."""
+    deflated by the rotations ``rots``), ``unit`` the ones without; ``d``, ``z``: poles and z
+    after the rotations; ``ds``: before."""
     perm: np.ndarray
     keep: np.ndarray
     nd: list
