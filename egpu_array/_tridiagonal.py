@@ -1,24 +1,27 @@
 """Symmetric tridiagonal eigensolver by divide and conquer (Cuppen's method, as LAPACK's dstedc).
 
 ``T = diag(d) + diag(e, 1) + diag(e, -1)`` is scaled to unit max norm and split where an
-off-diagonal entry is negligible (``|e_i| <= eps sqrt(|d_i d_{i+1}|)``) into independent blocks.
-A block of at most :data:`LEAF` rows is a leaf: NumPy's LAPACK ``eigh`` of the small dense matrix
-(batched over leaves of one size). A larger block is torn in the middle by a rank-one change,
-``T = diag(T1', T2') + rho u u^T``, both halves are solved recursively, and the merge solves
-``D + rho z z^T`` on the host (:mod:`._tridiagonal_secular`: deflation, the secular equation,
-Gu-Eisenstat eigenvectors; O(n^2)). The merged eigenvectors are ``blockdiag(Q1, Q2) @ U``: two GEMMs
-(``Q1 @ U_top`` and ``Q2 @ U_bottom``, on the non-deflated columns only) on the device of ``like``,
-through egpu_array's matmul; deflated columns are copied (gathered) there. Nothing else of the
-eigenvectors is read back: the rows a parent merge needs (the last row of the left half, the first
-row of the right half) are tracked on the host by applying each merge to the two boundary rows.
+off-diagonal entry is negligible (``|e_i| <= eps sqrt(|d_i d_{i+1}|)``) into independent blocks
+(consecutive small blocks are solved together). A larger block is halved, by rank-one tears
+``T = diag(T1', T2') + rho u u^T``, until the pieces have at most :data:`LEAF` rows; the leaves are
+NumPy's LAPACK ``eigh`` of the small dense matrices (one batched call per size). The tree is then
+merged bottom-up, one level at a time: each merge solves ``D + rho z z^T`` on the host
+(:mod:`._tridiagonal_secular`: deflation, the secular equation, Gu-Eisenstat eigenvectors; O(n^2),
+the secular equations of a whole level together, their pole sums in a generated kernel). The merged
+eigenvectors are ``blockdiag(Q1, Q2) @ U``: two GEMMs (``Q1 @ U_top``, ``Q2 @ U_bottom``, over the
+non-deflated columns only) through egpu_array's matmul on the device of ``like`` for blocks of at
+least :data:`DEVICE_MIN` rows (they hold nearly all the flops; smaller merges run in NumPy on the
+host and their results go up once); deflated columns are copied there. Nothing of the eigenvectors
+is read back: the rows a parent merge needs (the last row of the left half, the first row of the
+right half) are tracked on the host by applying each merge to the two boundary rows.
 
-With ``vectors=False`` the same recursion runs without the device: only the boundary rows of the
-eigenvector matrices are kept on the host (O(n^2) work in all), so the eigenvalues have the
-accuracy of the full method.
+With ``vectors=False`` the same tree runs without the device: only the boundary rows of the
+eigenvector matrices are kept (O(n^2) host work in all), so the eigenvalues have the accuracy of
+the full method.
 
-Each node's eigenvector matrix stays on the device with its columns unsorted (``raw``) plus a host
-permutation (``cols``: column ``i`` of Q is ``raw[:, cols[i]]``); the parent composes the
-permutation into its own gathers, so columns are moved once per merge.
+Each node's eigenvector matrix is kept with its columns unsorted (``raw``) plus a host permutation
+(``cols``: column ``i`` of Q is ``raw[:, cols[i]]``); the parent composes the permutation into its
+own gathers, so columns are moved once per merge.
 """
 from __future__ import annotations
 

@@ -1,8 +1,10 @@
 """The host half of a divide-and-conquer merge: deflation, the secular equation, its eigenvectors.
 
 A merge of two solved halves is the eigenproblem of ``D + rho z z^T`` (``D`` diagonal, ``rho > 0``).
-Everything here is O(n^2) host work in float64 with NumPy, vectorized over all roots; the O(n^3)
-part (applying the result to the halves' eigenvectors) is the caller's GEMM.
+Everything here is O(n^2) host work in float64 with NumPy, vectorized over all roots (and over
+all merges of a tree level); the pole sums of the iterations run in a generated kernel
+(kernels/secular_sums). The O(n^3) part (applying the result to the halves' eigenvectors) is the
+caller's GEMM.
 
 * Deflation (as LAPACK's dlaed2 describes it): a component with ``rho |z_j| <= tol`` leaves
   ``d_j`` an eigenvalue unchanged; two entries whose values are close enough are rotated (a Givens
@@ -10,7 +12,9 @@ part (applying the result to the halves' eigenvectors) is the caller's GEMM.
 * The secular equation ``f(lam) = 1/rho + sum_j z_j^2 / (d_j - lam) = 0`` (dlaed4's scheme): root
   ``i`` lies in ``(d_i, d_{i+1})`` (the last one in ``(d_k, d_k + rho |z|^2]``); each root is
   found relative to its nearer pole, so the differences ``d_j - lam_i`` are known to high relative
-  accuracy; the step is the "middle way" two-pole rational model, guarded by bisection.
+  accuracy; the step is the "middle way" two-pole rational model, guarded by bisection inside the
+  origin's half of the interval; starting points come from a local model (a window of poles, the
+  others' sums linear).
 * The eigenvectors are built from ``z`` recomputed from the roots (Gu and Eisenstat's use of
   Loewner's formula), which makes them orthogonal to working precision.
 """
