@@ -15,9 +15,11 @@ scaling, and ``A = Q T Q^H`` with ``Q = H_0 H_1 ... H_{n-2}``. :func:`apply_q` c
 in blocks of :data:`APPLY_WIDTH` reflectors in compact WY form ``I - V T V^H`` (GEMMs on the
 device, last block first).
 
-Cost: the per-column product is one launch through the lazy graph; at n = 1000 its Python
-overhead (scheduling, about 0.15-0.3 ms a column on this host) is as large as its memory reads,
-which is why eigvalsh stays several times slower than LAPACK on the cpu device.
+Cost: on host-memory devices (cpu) the per-column product of a real matrix is one launch of a
+``kernels.gemv`` kernel through a prepared argument block (:class:`_Gemv`); elsewhere, and for
+complex matrices, it goes through the lazy graph (about 0.15-0.3 ms of Python a column on this
+host, as much as its memory reads). The host work per column (latrd) and the tridiagonal solver
+keep eigvalsh several times slower than LAPACK on the cpu device.
 
 :func:`eigh_blocked` solves the tridiagonal problem with
 :func:`egpu_array._tridiagonal.tridiagonal_eigh` and multiplies its eigenvectors by Q.
@@ -135,6 +137,7 @@ class _Products:
             with internal(f"linalg.{func}"):
                 self.stage = from_host(np.zeros(max(a.shape)), a.dtype, a.device)
             self.host = to_host(self.stage, writeable=True)
+        self.gemv = _Gemv(a) if a.device.host_memory and a.dtype.kind == "f" else None
 
     def _vector(self, v: np.ndarray) -> Array:
         from ._views import make_view
@@ -146,6 +149,8 @@ class _Products:
     def __call__(self, i: int, j: int, v: np.ndarray, adjoint: bool) -> np.ndarray:
         from ._linalg_funcs import matmul
         from ._views import make_view
+        if self.gemv is not None:
+            return self.gemv(i, j, v, adjoint)
         a, view = self.a, self.a._realize()
         s0, s1 = view.strides
         block = make_view(a, (a.shape[0] - i, a.shape[1] - j), (s0, s1), view.offset + i * s0 + j * s1)
@@ -154,6 +159,38 @@ class _Products:
                 return np.array(to_host(matmul(block, self._vector(v))), copy=True)
             y = np.array(to_host(matmul(self._vector(np.conj(v) if self.cplx else v), block)), copy=True)
         return np.conj(y, out=y) if self.cplx else y
+
+
+class _Gemv:
+    """:class:`_Products` of a real matrix on a host-memory device by the kernels of
+    ``kernels.gemv`` with one prepared argument block: per call, the block's corner and extents
+    and the vector go in, the product comes out (no lazy graph, no allocation)."""
+
+    def __init__(self, a: Array):
+        from .kernels.cache import get_program
+        from .kernels.gemv import GemvSpec
+        from ._schedule import pack_args
+        view = a._realize()
+        if view.strides[-1] != 1:
+            raise ValueError("linalg: matrix-vector products need rows with contiguous columns")
+        self.a, self.view, self.isz = a, view, a.dtype.itemsize
+        self.programs = {t: get_program(a.device, GemvSpec(a.dtype.name, t)) for t in (True, False)}
+        size = max(a.shape)
+        self.v, self.y = np.zeros(size, dtype=a.dtype.np), np.zeros(size, dtype=a.dtype.np)
+        self.args = pack_args([0] * 7)
+
+    def __call__(self, i: int, j: int, v: np.ndarray, adjoint: bool) -> np.ndarray:
+        m, n = self.a.shape[0] - i, self.a.shape[1] - j
+        if not (0 <= i <= self.a.shape[0] and 0 <= j <= self.a.shape[1]) or v.shape != ((m,) if adjoint else (n,)):
+            raise ValueError(f"linalg: product of a {m} x {n} block with a vector of shape {v.shape}")
+        self.v[:v.size] = v
+        out, chunk = (n, 256) if adjoint else (m, 64)
+        ld = self.view.strides[-2]
+        corner = self.view.buffer.ptr + (self.view.offset + i * ld + j) * self.isz
+        for k, value in enumerate((corner, ld, m, n, self.v.ctypes.data, self.y.ctypes.data, chunk)):
+            self.args[k] = value
+        self.a.device.launch(self.programs[adjoint], self.args, -(-out // chunk), m * n * self.isz, work=m * n)
+        return self.y[:out].copy()
 
 
 def _hermitian_copy(x: Array) -> Array:

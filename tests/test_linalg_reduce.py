@@ -204,3 +204,25 @@ def test_svd_blocked(dtype):
             assert np.linalg.norm(_hn(q) @ q - np.eye(m), axis=(-2, -1)).max() / (m * np.finfo(dtype).eps) <= 16
         values = np.asarray(svd.svd_blocked(xp.asarray(a), False)[1])
         assert _scaled(np.abs(values - ref).max(), a, m, dtype) <= 4
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_gemv_products_match_numpy(dtype):
+    """The prepared matrix-vector kernels (kernels.gemv) behind the per-column products, on
+    blocks large enough to split over threads, at several corners."""
+    from egpu_array._linalg_reduce import _Gemv
+    rng = np.random.default_rng(11)
+    a = rng.standard_normal((700, 650)).astype(dtype)
+    x = blocked._work_copy(xp.asarray(a))
+    gemv = _Gemv(x)
+    tol = 1e-4 if dtype == "float32" else 1e-12
+    for i, j in ((0, 0), (3, 17), (699, 640), (700, 650)):
+        block = a[i:, j:].astype(np.float64)
+        v = rng.standard_normal(block.shape[0]).astype(dtype)
+        u = rng.standard_normal(block.shape[1]).astype(dtype)
+        got_t, got_n = gemv(i, j, v, True), gemv(i, j, u, False)
+        assert got_t.shape == (block.shape[1],) and got_n.shape == (block.shape[0],)
+        np.testing.assert_allclose(got_t, v @ block, rtol=tol, atol=tol * 30)
+        np.testing.assert_allclose(got_n, block @ u, rtol=tol, atol=tol * 30)
+    with pytest.raises(ValueError, match="vector of shape"):
+        gemv(0, 0, np.zeros(3, dtype=dtype), True)

@@ -56,7 +56,7 @@ def generate(spec: TrsvSpec, module: ir.Module, fname: str) -> ir.Function:
             i = s if spec.lower else b.sub(b.sub(n, one), s)
             row = b.gep(a, [b.mul(i, n)])
             lo, hi = (zero, i) if spec.lower else (b.add(i, one), n)
-            acc = _dot(b, fty, row, x, lo, hi)
+            acc = dot(b, fty, row, x, lo, hi)
             v = b.fsub(b.load(b.gep(x, [i])), acc)
             if not spec.unit:
                 v = b.fdiv(v, b.load(b.gep(row, [i])))
@@ -65,7 +65,7 @@ def generate(spec: TrsvSpec, module: ir.Module, fname: str) -> ir.Function:
     return fn
 
 
-def _dot(b: ir.IRBuilder, fty: ir.Type, row, x, lo, hi) -> ir.Value:
+def dot(b: ir.IRBuilder, fty: ir.Type, row, x, lo, hi) -> ir.Value:
     """``sum(row[lo:hi] * x[lo:hi])``, reassociable (vectorized by LLVM)."""
     pre = b.block
     head, body, done = (b.append_basic_block(f"dot.{s}") for s in ("head", "body", "done"))
