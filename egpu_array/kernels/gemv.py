@@ -7,8 +7,9 @@ stride (elements; columns are contiguous), rows ``m``, columns ``n``, vector poi
 pointer, rows or columns per work item.
 
 * ``trans``: ``y = v^T A`` (``y[c] = sum_i v[i] A[i, c]``, ``v`` of ``m``): work item ``w`` owns
-  the columns ``[w * chunk, (w + 1) * chunk)``, walks the rows in order and adds ``v[i] *`` the
-  row's piece into its part of ``y`` (kept in cache): A is read once, along its rows.
+  the columns ``[w * chunk, (w + 1) * chunk)``, walks the rows in order, :data:`ROWS` at a time,
+  and adds ``v[i] *`` each row's piece into its part of ``y`` (kept in cache): A is read once,
+  along its rows.
 * not ``trans``: ``y = A v`` (``y[i] = A[i, :] . v``, ``v`` of ``n``): work item ``w`` owns rows
   ``[w * chunk, (w + 1) * chunk)``; each dot product is reassociable (vectorized by LLVM).
 
@@ -24,6 +25,9 @@ from .irb import I64, const, for_range, kernel_entry, mem_type
 from .trsv import dot
 
 __all__ = ["GemvSpec", "generate"]
+
+#: rows added into ``y`` per pass of the transposed product (y is loaded and stored once per pass)
+ROWS = 4
 
 
 @dataclass(frozen=True)
@@ -60,14 +64,28 @@ def generate(spec: GemvSpec, module: ir.Module, fname: str) -> ir.Function:
         if spec.trans:
             with for_range(b, lo, hi, name="z") as c:
                 b.store(ir.Constant(fty, 0.0), b.gep(y, [c]))
-            with for_range(b, zero, m, name="r") as i:
-                vi = b.load(b.gep(v, [i]))
-                row = b.gep(a, [b.mul(i, lda)])
-                with for_range(b, lo, hi, name="c") as c:
-                    yc = b.gep(y, [c])
-                    b.store(b.fadd(b.load(yc), b.fmul(vi, b.load(b.gep(row, [c])))), yc)
+            quads = b.sdiv(m, const(I64, ROWS))
+            with for_range(b, zero, quads, name="q") as q:
+                _add_rows(b, a, lda, v, y, b.mul(q, const(I64, ROWS)), ROWS, lo, hi)
+            with for_range(b, b.mul(quads, const(I64, ROWS)), m, name="r") as i:
+                _add_rows(b, a, lda, v, y, i, 1, lo, hi)
         else:
             with for_range(b, lo, hi, name="r") as i:
                 b.store(dot(b, fty, b.gep(a, [b.mul(i, lda)]), v, zero, n), b.gep(y, [i]))
     b.ret_void()
     return fn
+
+
+def _add_rows(b: ir.IRBuilder, a, lda, v, y, first, count: int, lo, hi) -> None:
+    """``y[lo:hi] += sum(v[first + r] * A[first + r, lo:hi] for r < count)``, rows in order."""
+    coefs, rows = [], []
+    for r in range(count):
+        i = b.add(first, const(I64, r))
+        coefs.append(b.load(b.gep(v, [i])))
+        rows.append(b.gep(a, [b.mul(i, lda)]))
+    with for_range(b, lo, hi, name="c") as c:
+        yc = b.gep(y, [c])
+        acc = b.load(yc)
+        for vi, row in zip(coefs, rows):
+            acc = b.fadd(acc, b.fmul(vi, b.load(b.gep(row, [c]))))
+        b.store(acc, yc)
