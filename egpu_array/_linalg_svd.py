@@ -22,6 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _dtypes as dt
+from . import profiler
 from ._array import Array
 from ._linalg_blocked import _hn, _read, _up, _work_copy, conj_transpose
 from ._linalg_reduce import Reflectors, _larfg, _Products, apply_q
@@ -191,6 +192,9 @@ def svd_blocked(x: Array, vectors: bool, func: str = "svd"):
     from ._manipulation import reshape, stack
     n = x.shape[-1]
     batch = x.shape[:-2]
+    profiler.note(f"linalg.{func}: blocked bidiagonalization ({_reduce.NB}-column panels on the host, each "
+                  f"column's products and the trailing updates on the device), the bidiagonal SVD through "
+                  f"the Golub-Kahan tridiagonal (divide and conquer, merges as GEMMs on the device)")
     us, ss, vs = [], [], []
     for idx in np.ndindex(*batch):
         d, e, q, p = bidiagonalize(x[idx], func)

@@ -5,11 +5,14 @@ kernels on the array's device (views, fused elementwise expressions and reductio
 
 ``cholesky``, ``qr``, ``solve``, ``inv``, ``det`` and ``slogdet`` of matrices wider than one panel
 are blocked factorizations (:mod:`._linalg_blocked`): panels on the host with LAPACK, every
-trailing update a GEMM on the array's device. ``svd``, ``svdvals`` and ``pinv`` of tall matrices
-(``m >= 2n``) start with that blocked QR, so only the small ``n x n`` factor goes to the host.
-Everything else (single panels, ``eigh``, ``eig``, the SVD of square matrices) is one host LAPACK
-step (NumPy): on the cpu device this copies nothing; on other devices the operands cross the link
-and the profiler shows the bytes and a note naming the step.
+trailing update a GEMM on the array's device. ``eigh``/``eigvalsh`` reduce to tridiagonal form in
+panels (:mod:`._linalg_reduce`) and solve it by divide and conquer (:mod:`._tridiagonal`, merges as
+GEMMs); ``svd``/``svdvals`` of square matrices reduce to bidiagonal form and solve that through the
+Golub-Kahan tridiagonal (:mod:`._linalg_svd`). ``svd``, ``svdvals`` and ``pinv`` of tall matrices
+(``m >= 2n``) start with the blocked QR, so only the ``n x n`` factor goes to the host.
+Everything else (single panels, ``eig``, the SVD of rectangular matrices less than twice as tall
+as wide) is one host LAPACK step (NumPy): on the cpu device this copies nothing; on other devices
+the operands cross the link and the profiler shows the bytes and a note naming the step.
 """
 from __future__ import annotations
 
@@ -19,6 +22,7 @@ import numpy as np
 
 from . import _dtypes as dt
 from . import _linalg_blocked as blocked
+from . import _linalg_svd as _svd
 from . import profiler
 from ._array import Array
 from ._linalg_funcs import matmul, matrix_transpose, tensordot, vecdot
@@ -267,9 +271,18 @@ def svd(x, /, *, full_matrices=True) -> SVDResult:
     if _tall(x.mT):
         u, s, vh = _svd_tall(blocked.conj_transpose(x), full_matrices)
         return SVDResult(blocked.conj_transpose(vh), s, blocked.conj_transpose(u))
+    if _square_blocked(x):
+        return SVDResult(*_svd.svd_blocked(x, True))
     (a,) = _host("svd", x)
     u, s, vh = np.linalg.svd(a, full_matrices=full_matrices)
     return SVDResult(_back(u, x), _back(s, x, x.dtype.real_dtype), _back(vh, x))
+
+
+def _square_blocked(x) -> bool:
+    """Whether the SVD of ``x`` is the blocked square one (``_linalg_svd``: bidiagonalization on
+    the device, the bidiagonal problem through the Golub-Kahan tridiagonal): square, wider than
+    one panel."""
+    return x.shape[-1] == x.shape[-2] and _blocked(x)
 
 
 def _tall(x) -> bool:
@@ -301,6 +314,8 @@ def svdvals(x, /) -> Array:
         q, r = blocked.qr(x if _tall(x) else blocked.conj_transpose(x), complete=False)
         (rh,) = _host("svdvals", r)
         return _back(np.linalg.svd(rh, compute_uv=False), x, x.dtype.real_dtype)
+    if _square_blocked(x):
+        return _svd.svd_blocked(x, False, "svdvals")[1]
     (a,) = _host("svdvals", x)
     return _back(np.linalg.svd(a, compute_uv=False), x, x.dtype.real_dtype)
 

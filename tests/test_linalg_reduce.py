@@ -226,3 +226,21 @@ def test_gemv_products_match_numpy(dtype):
         np.testing.assert_allclose(got_n, block @ u, rtol=tol, atol=tol * 30)
     with pytest.raises(ValueError, match="vector of shape"):
         gemv(0, 0, np.zeros(3, dtype=dtype), True)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "complex64"])
+def test_linalg_svd_of_square_matrices_is_blocked(dtype):
+    """linalg.svd/svdvals of square matrices wider than one panel take the blocked path (the
+    profiler says so) and match NumPy; a batch and full_matrices=False give the same factors."""
+    rng = np.random.default_rng(12)
+    a = _rand(rng, (2, 13, 13), dtype)
+    with xp.profile() as prof:
+        u, s, vh = (np.asarray(r) for r in xp.linalg.svd(xp.asarray(a)))
+        values = np.asarray(xp.linalg.svdvals(xp.asarray(a)))
+    assert any("blocked bidiagonalization" in note for note in prof.notes)
+    ref = np.linalg.svd(a, compute_uv=False)
+    assert _scaled(np.abs(s - ref).max(), a, 13, dtype) <= 4
+    assert _scaled(np.abs(values - ref).max(), a, 13, dtype) <= 4
+    assert _scaled(np.linalg.norm((u * s[..., None, :]) @ vh - a, axis=(-2, -1)).max(), a, 13, dtype) <= 8
+    u2, s2, vh2 = (np.asarray(r) for r in xp.linalg.svd(xp.asarray(a), full_matrices=False))
+    assert u2.shape == u.shape and np.abs(s2 - s).max() <= _scaled(0, a, 13, dtype) + 4 * np.finfo(dtype).eps * np.abs(s).max()
