@@ -16,7 +16,7 @@ import math
 from . import _dtypes as dt
 from ._array import Array
 from ._elementwise import cast_node, const_node
-from ._gather import gather_axes
+from ._gather import gather_axes, index_int64
 from ._graph import LazyNode
 
 __all__ = ["is_advanced", "advanced_getitem", "advanced_setitem", "masked_setitem"]
@@ -90,7 +90,7 @@ def advanced_getitem(x: Array, key, func: str = "__getitem__") -> Array:
             basic.append(slice(None))
             adv_axes.append(axis)
             if isinstance(k, Array):
-                nodes.append(cast_node(k._node, dt.int64))
+                nodes.append(index_int64(k._node))
             else:
                 nodes.append(const_node(int(k), dt.int64, x.device))
             axis += 1

@@ -47,7 +47,30 @@ def _index_node(func: str, indices, device) -> LazyNode:
         raise TypeError(f"{func}: indices must have an integer dtype, got {indices.dtype}")
     if indices.device != device:
         raise ValueError(f"{func}: indices are on {indices.device}, the array on {device}")
-    return cast_node(indices._node, dt.int64)
+    return index_int64(indices._node)
+
+
+def index_int64(node: LazyNode) -> LazyNode:
+    """An integer index array as the int64 positions the gather kernels read. uint64 values at or
+    above 2**63 would wrap to negative (valid) positions in the cast: they are first clamped to
+    2**63 - 1, which every bounds check refuses."""
+    if node.dtype == dt.uint64:
+        from ._elementwise import const_node
+        top = const_node(2**63 - 1, dt.uint64, node.device)
+        node = LazyNode("minimum", (node, top), dt.uint64, node.shape, None, node.device)
+    return cast_node(node, dt.int64)
+
+
+def _raw_index(node: LazyNode) -> LazyNode:
+    """The integer buffer behind an index node made by :func:`index_int64` (this module's gather
+    kernel reads every integer dtype itself, uint64 without wrapping), or the node as it is."""
+    if node.op == "cast":
+        src = node.srcs[0]
+        if src.op == "minimum" and src.dtype == dt.uint64 and src.srcs[1].op == "const":
+            src = src.srcs[0]
+        if src.op == "buffer" and src.dtype.kind in "iu":
+            return src
+    return node
 
 
 def _placed(node: LazyNode, ndim_after: int) -> LazyNode:
@@ -134,9 +157,7 @@ def gather_into(root: LazyNode, out: View) -> bool:
     arg = root.arg
     if not isinstance(arg, _AxesGather) or len(arg.extents) != 1 or root.device.kind not in _HOST_KERNELS:
         return False
-    node = root.srcs[0]
-    if node.op == "cast" and node.srcs[0].op == "buffer" and node.srcs[0].dtype.kind in "iu":
-        node = node.srcs[0]
+    node = _raw_index(root.srcs[0])
     if node.op != "buffer":
         return False
     shape, lead, nidx = root.shape, arg.lead, arg.nidx

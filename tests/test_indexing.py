@@ -397,3 +397,20 @@ def test_gather_kernel_out_of_range_raises_naming_the_function(idx, dtype):
     with pytest.raises(IndexError, match=r"__getitem__: .*out of bounds"):
         xp.reshape(xp.asarray(np.arange(10.0)), (5, 2))[ix]
 
+
+
+@pytest.mark.parametrize("device", ["cpu", "sim"])
+@pytest.mark.parametrize("bad", [2**63, 2**64 - 1])
+def test_huge_uint64_indices_never_wrap(device, bad):
+    """uint64 indices at or above 2**63 would become negative (valid) positions in an int64 cast:
+    every gather path refuses them (take, x[idx], take_along_axis, a gather inside an expression)."""
+    x = xp.asarray(np.arange(10.0), device=device)
+    idx = xp.asarray(np.array([1, bad], dtype=np.uint64), device=device)
+    cases = [lambda: x[idx], lambda: xp.take(x, idx), lambda: xp.take_along_axis(x, idx, axis=0),
+             lambda: x[idx] * 2 + x[:2]]
+    for case in cases:
+        with pytest.raises(IndexError):
+            np.asarray(case())
+    good = xp.asarray(np.array([9, 0], dtype=np.uint64), device=device)
+    np.testing.assert_array_equal(np.asarray(xp.take_along_axis(x, good, axis=0)), [9.0, 0.0])
+    np.testing.assert_array_equal(np.asarray(x[good] * 2 + x[:2]), [18.0, 1.0])
