@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 import egpu_array as xp
 from egpu_array import _linalg_blocked as blocked
+from egpu_array import linalg
 from egpu_array import _linalg_reduce as reduce
 from egpu_array import _linalg_svd as svd
 
@@ -25,6 +26,7 @@ def small_panels(monkeypatch):
     monkeypatch.setattr(reduce, "TAIL", 4)
     monkeypatch.setattr(reduce, "APPLY_WIDTH", 8)                 # Q applied in blocks of two panels
     monkeypatch.setattr(blocked, "NB", 4)
+    monkeypatch.setattr(linalg, "SPECTRAL_HOST_BELOW", 0)          # the cpu device's cut-over to LAPACK
 
 
 def _rand(rng, shape, dtype):
@@ -244,3 +246,19 @@ def test_linalg_svd_of_square_matrices_is_blocked(dtype):
     assert _scaled(np.linalg.norm((u * s[..., None, :]) @ vh - a, axis=(-2, -1)).max(), a, 13, dtype) <= 8
     u2, s2, vh2 = (np.asarray(r) for r in xp.linalg.svd(xp.asarray(a), full_matrices=False))
     assert u2.shape == u.shape and np.abs(s2 - s).max() <= _scaled(0, a, 13, dtype) + 4 * np.finfo(dtype).eps * np.abs(s).max()
+
+
+def test_spectral_cut_over_on_the_cpu_device(monkeypatch):
+    """On the cpu device eigh and the square svd below SPECTRAL_HOST_BELOW are one host LAPACK
+    step; from it on (and on sim beyond one panel) they are blocked; the profiler says which."""
+    monkeypatch.setattr(linalg, "SPECTRAL_HOST_BELOW", 10)
+    a = np.random.default_rng(13).standard_normal((9, 9))
+    s = a + a.T
+    for n, device, blocked_path in ((9, "cpu", False), (9, "sim", True)):
+        with xp.profile() as prof:
+            w = np.asarray(xp.linalg.eigvalsh(xp.asarray(s[:n, :n], device=device)))
+            sv = np.asarray(xp.linalg.svdvals(xp.asarray(a[:n, :n], device=device)))
+        notes = " ".join(prof.notes)
+        assert ("tridiagonal reduction" in notes) is blocked_path and ("bidiagonalization" in notes) is blocked_path
+        np.testing.assert_allclose(w, np.linalg.eigvalsh(s[:n, :n]), atol=1e-12 * 9)
+        np.testing.assert_allclose(sv, np.linalg.svd(a[:n, :n], compute_uv=False), atol=1e-12 * 9)
