@@ -36,9 +36,11 @@ from ._tridiagonal_secular import merge_plans
 
 __all__ = ["tridiagonal_eigh", "LEAF", "DEVICE_MIN"]
 
-#: largest block solved directly on the host (dense LAPACK eigh of the small tridiagonal; up to
-#: 25 rows LAPACK's syevd uses implicit QL/QR, without level-3 BLAS calls)
-LEAF = 25
+#: largest block solved directly on the host (dense LAPACK eigh of the small tridiagonal, one
+#: batched call per size): each merge level costs a few ms of Python, a leaf's dense eigh far less
+#: (float64 1 thread, order 500 / 1000: eigenvalues 28 / 70 ms with 25, 13 / 25 ms with 64;
+#: eigenvectors 37-45 / 68 ms with 25, 24 / 53 ms with 64)
+LEAF = 64
 #: merges of blocks with fewer rows build their eigenvectors on the host (NumPy; their flops are
 #: a small share), larger ones on the device with its GEMM
 DEVICE_MIN = 128
