@@ -30,6 +30,7 @@ profiler as the library's own copies (named after the function).
 """
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import numpy as np
@@ -71,9 +72,22 @@ def _norm(x: np.ndarray):
     return scale * np.sqrt(np.vdot(x / scale, x / scale).real) if scale else scale
 
 
+#: per real dtype, the square norms that take :func:`_larfg`'s plain float path (well inside the
+#: dtype's normal range, where the dot product neither over- nor underflows)
+_SAFE = {np.dtype(t): (float(np.finfo(t).tiny) * 2.0 ** 20, float(np.finfo(t).max) * 2.0 ** -20)
+         for t in (np.float32, np.float64)}
+
+
 def _larfg(alpha, x: np.ndarray):
     """LAPACK's larfg: (beta, tau, v) with ``(I - tau [1; v] [1; v]^H)^H [alpha; x] = [beta; 0]``,
-    ``beta`` real; ``tau = 0`` (the identity) when ``x`` is zero and ``alpha`` real."""
+    ``beta`` real; ``tau = 0`` (the identity) when ``x`` is zero and ``alpha`` real. Real vectors
+    whose square norm neither over- nor underflows take Python floats (no NumPy scalars)."""
+    safe = _SAFE.get(x.dtype) if x.size else None
+    if safe is not None:
+        ss, a = float(x @ x), float(alpha)
+        if safe[0] < ss < safe[1]:
+            beta = -math.copysign(math.hypot(a, math.sqrt(ss)), a)
+            return beta, (beta - a) / beta, x * (1.0 / (a - beta))
     xnorm = _norm(x) if x.size else 0.0
     if xnorm == 0 and alpha.imag == 0:
         return alpha.real, alpha * 0, x
@@ -83,8 +97,9 @@ def _larfg(alpha, x: np.ndarray):
 
 def _panel(p: np.ndarray, ncols: int, matvec):
     """latrd (lower) on the host panel ``p`` (m, >= ncols): the columns of the trailing matrix as
-    they were at the panel's start (updated in place). ``matvec(j, v)`` returns the product of the
-    panel-start trailing matrix from local row/column ``j`` on with ``v`` (host vectors).
+    they were at the panel's start (a column-major ``p`` is updated in place, others copied).
+    ``matvec(j, v)`` returns the product of the panel-start trailing matrix from local row/column
+    ``j`` on with ``v`` (host vectors).
 
     Returns (d (ncols,), e, tau (min(ncols, m - 1),), vw, wv (m, 2 ncols)): the columns of vw
     pair each reflector ``v_i`` (column 2i, unit entry on row i + 1) with its ``w_i`` (column
@@ -93,32 +108,35 @@ def _panel(p: np.ndarray, ncols: int, matvec):
     m = p.shape[0]
     nref = min(ncols, m - 1)
     cplx = p.dtype.kind == "c"
-    vw = np.zeros((m, 2 * ncols), dtype=p.dtype)
-    wv = np.zeros((m, 2 * ncols), dtype=p.dtype)
+    p = np.asfortranarray(p)                    # contiguous columns (a copy of a row-major panel)
+    vw = np.zeros((m, 2 * ncols), dtype=p.dtype, order="F")
+    wv = np.zeros((m, 2 * ncols), dtype=p.dtype, order="F")
     d = np.empty(ncols, dtype=p.real.dtype)
     e = np.empty(nref, dtype=p.real.dtype)
     tau = np.zeros(nref, dtype=p.dtype)
     for i in range(ncols):
+        col = p[i:, i]
         if i:                                   # A(i:, i) -= V W(i, :)^H + W V(i, :)^H
             row = wv[i, :2 * i]
-            p[i:, i] -= vw[i:, :2 * i] @ (np.conj(row) if cplx else row)
-        d[i] = p[i, i].real
+            col -= vw[i:, :2 * i] @ (np.conj(row) if cplx else row)
+        d[i] = col[0].real
         if i == nref:
             break
-        e[i], tau[i], tail = _larfg(p[i + 1, i], p[i + 2:, i])
+        beta, t, tail = _larfg(col[1], col[2:])
+        e[i], tau[i] = beta, t
         v = vw[i + 1:, 2 * i]
         v[0] = 1
         v[1:] = tail
         wv[i + 1:, 2 * i + 1] = v
-        if tau[i] == 0:
+        if t == 0:
             continue
         y = matvec(i + 1, v)
         if i:                                   # y -= W (V^H v) + V (W^H v)
             prev = vw[i + 1:, :2 * i]
-            s = np.conj(prev.T @ np.conj(v)) if cplx else prev.T @ v
+            s = np.conj(np.conj(v) @ prev) if cplx else v @ prev
             y -= wv[i + 1:, :2 * i] @ s
-        y *= tau[i]
-        y += (-0.5 * tau[i] * np.vdot(y, v)) * v
+        y *= t
+        y += (-0.5 * t * np.vdot(y, v)) * v
         vw[i + 1:, 2 * i + 1] = y
         wv[i + 1:, 2 * i] = y
     return d, e, tau, vw, wv

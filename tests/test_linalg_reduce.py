@@ -262,3 +262,27 @@ def test_spectral_cut_over_on_the_cpu_device(monkeypatch):
         assert ("tridiagonal reduction" in notes) is blocked_path and ("bidiagonalization" in notes) is blocked_path
         np.testing.assert_allclose(w, np.linalg.eigvalsh(s[:n, :n]), atol=1e-12 * 9)
         np.testing.assert_allclose(sv, np.linalg.svd(a[:n, :n], compute_uv=False), atol=1e-12 * 9)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", "complex64", "complex128"])
+@pytest.mark.parametrize("scale", [1.0, 1e-30, 1e30, 1e-200, 1e200, 0.0])
+def test_larfg_reflects_onto_beta(dtype, scale):
+    """The reflector of larfg (its float fast path and the rescaling path: tiny, huge, zero
+    vectors) maps ``[alpha; x]`` to ``[beta; 0]`` with ``|beta| = ||[alpha; x]||``."""
+    rng = np.random.default_rng(7)
+    t = np.dtype(dtype)
+    x = rng.standard_normal(9) + (1j * rng.standard_normal(9) if t.kind == "c" else 0)
+    with np.errstate(over="ignore", under="ignore"):
+        x = (x * scale).astype(t)
+    if not np.isfinite(x).all():
+        return
+    alpha = x[0]
+    beta, tau, v = reduce._larfg(alpha, x[1:].copy())
+    u = np.concatenate([[1], v]).astype(np.complex256 if t.kind == "c" else np.longdouble)
+    xs = x.astype(u.dtype)
+    hx = xs - np.conj(tau) * u * np.vdot(u, xs)        # H^H [alpha; x] with H = I - tau u u^H
+    norm = float(np.sqrt(np.sum(np.abs(xs) ** 2)))
+    tol = 8 * np.finfo(t).eps * max(norm, np.finfo(t).tiny)
+    assert abs(float(beta)) == pytest.approx(norm, rel=8 * np.finfo(t).eps, abs=np.finfo(t).tiny)
+    assert abs(complex(hx[0]) - float(beta)) <= tol
+    assert np.abs(hx[1:]).max() <= tol
