@@ -37,7 +37,8 @@ SMALL = 2.0 ** -6
 
 def _panel_bd(cols: np.ndarray, rows: np.ndarray, ncols: int, rmatvec, matvec):
     """labrd on the host: ``cols`` (m, >= ncols) and ``rows`` (>= ncols, n) are the panel's
-    columns and rows of the trailing matrix M (m >= n) as at the panel's start (updated in place).
+    columns and rows of the trailing matrix M (m >= n) as at the panel's start (updated in place;
+    a ``cols`` not column-major is copied).
     ``rmatvec(i, u)`` returns ``M[i:, i + 1:]^H u`` and ``matvec(i, v)`` ``M[i:, i:] @ v`` of the
     panel-start M.
 
@@ -48,8 +49,8 @@ def _panel_bd(cols: np.ndarray, rows: np.ndarray, ncols: int, rmatvec, matvec):
     ne = min(ncols, n - 1)
     cplx = cols.dtype.kind == "c"
     cj = np.conj if cplx else (lambda z: z)
-    u, x = np.zeros((m, ncols), cols.dtype), np.zeros((m, ncols), cols.dtype)
-    v, y = np.zeros((n, ncols), cols.dtype), np.zeros((n, ncols), cols.dtype)
+    cols = np.asfortranarray(cols)              # contiguous columns (a copy of a row-major panel)
+    u, x, v, y = (np.zeros((k, ncols), cols.dtype, order="F") for k in (m, m, n, n))
     real = cols.real.dtype
     d, e = np.empty(ncols, real), np.empty(ne, real)
     tauq, taup = np.zeros(ncols, cols.dtype), np.zeros(ne, cols.dtype)
@@ -106,9 +107,10 @@ def bidiagonalize(x: Array, func: str = "svd"):
         k = f
     if k < n:                                           # the last block, on the host
         block = _read(func, a[k:, k:])
-        cols, rows = block.copy(), block.copy()
+        cols, rows = np.array(block, order="F"), block.copy()
+        adj = _hn if block.dtype.kind == "c" else np.transpose   # a real block's transpose is a view
         d[k:], e[k:], tq, tp, u, _, v, _ = _panel_bd(
-            cols, rows, n - k, lambda i, vec: _hn(block[i:, i + 1:]) @ vec, lambda i, vec: block[i:, i:] @ vec)
+            cols, rows, n - k, lambda i, vec: adj(block[i:, i + 1:]) @ vec, lambda i, vec: block[i:, i:] @ vec)
         qs.append((k, u, tq))
         if tp.size:
             ps.append((k + 1, v[1:, :tp.size], tp))
