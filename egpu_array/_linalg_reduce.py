@@ -37,7 +37,7 @@ import numpy as np
 
 from . import profiler
 from ._array import Array
-from ._linalg_blocked import _hn, _larft, _read, _up, _work_copy, conj_transpose
+from ._linalg_blocked import _hn, _read, _up, _work_copy, conj_transpose
 from ._transfer import from_host, internal, to_host
 
 __all__ = ["NB", "TAIL", "APPLY_WIDTH", "Reflectors", "tridiagonalize", "apply_q", "eigh_blocked"]
@@ -264,6 +264,20 @@ def _merged(panels: list, width: int) -> list:
         else:
             out.append((r, v, tau))
     return out
+
+
+def _larft(v: np.ndarray, tau: np.ndarray) -> np.ndarray:
+    """The upper triangular T of ``H_0 ... H_{k-1} = I - V T V^H`` (LAPACK's larft, forward and
+    columnwise) for one host block of reflectors ``v`` (m, k) and ``tau`` (k,): column i of T is
+    ``-tau_i T[:i, :i] (V^H V)[:i, i]`` (one small matrix-vector product per column)."""
+    k = v.shape[1]
+    gram = np.conj(v.T) @ v if v.dtype.kind == "c" else v.T @ v
+    t = np.zeros((k, k), dtype=v.dtype)
+    for i in range(k):
+        t[i, i] = tau[i]
+        if i:
+            t[:i, i] = (-tau[i]) * (t[:i, :i] @ gram[:i, i])
+    return t
 
 
 def apply_q(refl: Reflectors, z: Array, func: str = "eigh") -> Array:

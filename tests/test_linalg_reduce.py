@@ -286,3 +286,22 @@ def test_larfg_reflects_onto_beta(dtype, scale):
     assert abs(float(beta)) == pytest.approx(norm, rel=8 * np.finfo(t).eps, abs=np.finfo(t).tiny)
     assert abs(complex(hx[0]) - float(beta)) <= tol
     assert np.abs(hx[1:]).max() <= tol
+
+
+@pytest.mark.parametrize("dtype", ["float64", "complex128"])
+def test_larft_is_the_product_of_the_reflectors(dtype):
+    """apply_q's compact WY factor: ``I - V T V^H`` equals ``H_0 H_1 ... H_{k-1}`` (a zero tau,
+    the identity, included)."""
+    rng = np.random.default_rng(3)
+    m, k = 11, 6
+    v = np.tril(rng.standard_normal((m, k)) + (1j * rng.standard_normal((m, k)) if dtype[0] == "c" else 0), -1)
+    v = v.astype(dtype)
+    v[np.arange(k), np.arange(k)] = 1
+    tau = (rng.uniform(0.5, 1.5, k) + (0.3j if dtype[0] == "c" else 0)).astype(dtype)
+    tau[2] = 0
+    prod = np.eye(m, dtype=dtype)
+    for i in range(k):
+        prod = prod @ (np.eye(m, dtype=dtype) - tau[i] * np.outer(v[:, i], np.conj(v[:, i])))
+    t = reduce._larft(v, tau)
+    np.testing.assert_allclose(np.eye(m) - v @ t @ np.conj(v.T), prod, atol=1e-13)
+    assert np.array_equal(t, np.triu(t))
