@@ -245,10 +245,15 @@ def tridiagonalize(x: Array, func: str = "eigh", keep_q: bool = True):
             panels.append((k + 1, vw[1:, 0::2], tau))
         k = f
     if k < n:                                           # the last block, on the host
-        p = _read(func, a[k:, k:])
-        d[k:], e[k:], tau, vw, _ = _panel(p, n - k, lambda j, vec: p[j:, j:] @ vec)
-        if keep_q and tau.size:
-            panels.append((k + 1, vw[1:, 0:2 * tau.size:2], tau))
+        p = np.array(_read(func, a[k:, k:]), order="F")
+        for j in range(0, n - k, NB):                   # host panels, host trailing updates
+            f = min(j + NB, n - k)
+            d[k + j:k + f], e[k + j:k + f], tau, vw, wv = _panel(
+                p[j:, j:f], f - j, lambda i, vec: p[j + i:, j + i:] @ vec)
+            if f < n - k:
+                p[f:, f:] -= vw[f - j:] @ _hn(wv[f - j:])
+            if keep_q and tau.size:
+                panels.append((k + j + 1, vw[1:, 0:2 * tau.size:2], tau))
     return d, e, (Reflectors(n, panels) if keep_q else None)
 
 

@@ -305,3 +305,22 @@ def test_larft_is_the_product_of_the_reflectors(dtype):
     t = reduce._larft(v, tau)
     np.testing.assert_allclose(np.eye(m) - v @ t @ np.conj(v.T), prod, atol=1e-13)
     assert np.array_equal(t, np.triu(t))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n", [13, 22, 30])
+def test_host_tail_in_several_panels(monkeypatch, n, dtype):
+    """A host tail wider than a panel (TAIL 13, NB 4) is reduced in host panels with host trailing
+    updates between them: the reduction and its Q still reconstruct the matrix."""
+    monkeypatch.setattr(reduce, "TAIL", 13)
+    rng = np.random.default_rng(n)
+    a = _rand(rng, (n, n), dtype)
+    h = np.tril(a) + _hn(np.tril(a, -1))
+    h[np.diag_indices(n)] = h.diagonal().real
+    d, e, refl = reduce.tridiagonalize(xp.asarray(a))
+    q = np.asarray(reduce.apply_q(refl, xp.asarray(np.eye(n, dtype=dtype))))
+    t = np.diag(d) + np.diag(e, 1) + np.diag(e, -1)
+    assert _scaled(np.linalg.norm(q @ t @ _hn(q) - h), h, n, dtype) <= 4
+    assert np.linalg.norm(_hn(q) @ q - np.eye(n)) / (n * np.finfo(dtype).eps) <= 4
+    d2, e2, none = reduce.tridiagonalize(xp.asarray(a), keep_q=False)
+    assert none is None and np.array_equal(d2, d) and np.array_equal(e2, e)
