@@ -106,14 +106,18 @@ def bidiagonalize(x: Array, func: str = "svd"):
         ps.append((k + 1, v[1:], tp))
         k = f
     if k < n:                                           # the last block, on the host
-        block = _read(func, a[k:, k:])
-        cols, rows = np.array(block, order="F"), block.copy()
+        block = np.array(_read(func, a[k:, k:]))
         adj = _hn if block.dtype.kind == "c" else np.transpose   # a real block's transpose is a view
-        d[k:], e[k:], tq, tp, u, _, v, _ = _panel_bd(
-            cols, rows, n - k, lambda i, vec: adj(block[i:, i + 1:]) @ vec, lambda i, vec: block[i:, i:] @ vec)
-        qs.append((k, u, tq))
-        if tp.size:
-            ps.append((k + 1, v[1:, :tp.size], tp))
+        for j in range(0, n - k, nb):                   # host panels, host trailing updates
+            f, sub = min(j + nb, n - k), block[j:, j:]
+            d[k + j:k + f], e[k + j:k + f], tq, tp, u, xx, v, y = _panel_bd(
+                np.array(sub[:, :f - j], order="F"), sub[:f - j].copy(), f - j,
+                lambda i, vec: adj(sub[i:, i + 1:]) @ vec, lambda i, vec: sub[i:, i:] @ vec)
+            if f < n - k:
+                block[f:, f:] -= u[f - j:] @ _hn(y[f - j:]) + xx[f - j:] @ _hn(v[f - j:])
+            qs.append((k + j, u, tq))
+            if tp.size:
+                ps.append((k + j + 1, v[1:, :tp.size], tp))
     return d, e, Reflectors(n, qs), Reflectors(n, ps)
 
 

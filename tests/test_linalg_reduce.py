@@ -324,3 +324,20 @@ def test_host_tail_in_several_panels(monkeypatch, n, dtype):
     assert np.linalg.norm(_hn(q) @ q - np.eye(n)) / (n * np.finfo(dtype).eps) <= 4
     d2, e2, none = reduce.tridiagonalize(xp.asarray(a), keep_q=False)
     assert none is None and np.array_equal(d2, d) and np.array_equal(e2, e)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n", [13, 22, 30])
+def test_bidiagonal_host_tail_in_several_panels(monkeypatch, n, dtype):
+    """The bidiagonal reduction's host tail wider than a panel (TAIL 13, NB 4): host panels with
+    host trailing updates; ``Q B P^H`` reconstructs the matrix and svdvals match NumPy."""
+    monkeypatch.setattr(reduce, "TAIL", 13)
+    a = _rand(np.random.default_rng(n + 1), (n, n), dtype)
+    d, e, q, p = svd.bidiagonalize(xp.asarray(a))
+    eye = xp.asarray(np.eye(n, dtype=dtype))
+    qm, pm = (np.asarray(reduce.apply_q(r, eye)) for r in (q, p))
+    assert _scaled(np.linalg.norm(qm @ (np.diag(d) + np.diag(e, 1)) @ _hn(pm) - a), a, n, dtype) <= 4
+    for m in (qm, pm):
+        assert np.linalg.norm(_hn(m) @ m - np.eye(n)) / (n * np.finfo(dtype).eps) <= 4
+    s = np.asarray(xp.linalg.svdvals(xp.asarray(a)))
+    assert _scaled(np.abs(s - np.linalg.svd(a, compute_uv=False)).max(), a, n, dtype) <= 4
