@@ -42,41 +42,46 @@ def _panel_bd(cols: np.ndarray, rows: np.ndarray, ncols: int, rmatvec, matvec):
     ``rmatvec(i, u)`` returns ``M[i:, i + 1:]^H u`` and ``matvec(i, v)`` ``M[i:, i:] @ v`` of the
     panel-start M.
 
-    Returns (d (ncols,), e, tauq, taup, u, x (m, ncols), v, y (n, ncols)): the column reflectors
-    ``u_i`` (unit entry on row i) and row reflectors ``v_i`` (unit entry on row i + 1 of v), with
-    ``Q^H M P = B`` on the panel and ``M -= U Y^H + X V^H`` the trailing update."""
+    Returns (d (ncols,), e, tauq, taup, ux (m, 2 ncols), yv (n, 2 ncols)): the columns of ux pair
+    each column reflector ``u_i`` (column 2i, unit entry on row i) with its ``x_i`` (column
+    2i + 1), those of yv pair ``y_i`` (column 2i) with the row reflector ``v_i`` (column 2i + 1,
+    unit entry on row i + 1), with ``Q^H M P = B`` on the panel and ``M -= U Y^H + X V^H =
+    ux yv^H`` the trailing update. The pairs make each of labrd's updates one product."""
     m, n = cols.shape[0], rows.shape[1]
     ne = min(ncols, n - 1)
     cplx = cols.dtype.kind == "c"
     cj = np.conj if cplx else (lambda z: z)
     cols = np.asfortranarray(cols)              # contiguous columns (a copy of a row-major panel)
-    u, x, v, y = (np.zeros((k, ncols), cols.dtype, order="F") for k in (m, m, n, n))
+    ux = np.zeros((m, 2 * ncols), cols.dtype, order="F")
+    yv = np.zeros((n, 2 * ncols), cols.dtype, order="F")
     real = cols.real.dtype
     d, e = np.empty(ncols, real), np.empty(ne, real)
     tauq, taup = np.zeros(ncols, cols.dtype), np.zeros(ne, cols.dtype)
     for i in range(ncols):
         c = cols[i:, i]                         # M(i:, i) -= U Y(i, :)^H + X V(i, :)^H
-        c -= u[i:, :i] @ cj(y[i, :i]) + x[i:, :i] @ cj(v[i, :i])
+        if i:
+            c -= ux[i:, :2 * i] @ cj(yv[i, :2 * i])
         d[i], tauq[i], tail = _larfg(c[0], c[1:])
-        u[i, i] = 1
-        u[i + 1:, i] = tail
+        ui = ux[i:, 2 * i]
+        ui[0] = 1
+        ui[1:] = tail
         if i == ne:
             break
-        ui = u[i:, i]
         if tauq[i] != 0:                        # y = tauq (M^H u - Y U^H u - V X^H u)
-            g = rmatvec(i, ui) - y[i + 1:, :i] @ (cj(u[i:, :i]).T @ ui) - v[i + 1:, :i] @ (cj(x[i:, :i]).T @ ui)
-            y[i + 1:, i] = tauq[i] * g
+            g = rmatvec(i, ui)
+            if i:
+                g -= yv[i + 1:, :2 * i] @ cj(cj(ui) @ ux[i:, :2 * i])
+            yv[i + 1:, 2 * i] = tauq[i] * g
         r = rows[i, i + 1:]                     # M(i, i+1:) -= U(i, :) Y^H + X(i, :) V^H
-        r -= cj(y[i + 1:, :i + 1]) @ u[i, :i + 1] + cj(v[i + 1:, :i]) @ x[i, :i]
+        r -= cj(yv[i + 1:, :2 * i + 1]) @ ux[i, :2 * i + 1]
         e[i], taup[i], tail = _larfg(cj(r[0]), cj(r[1:]))
-        v[i + 1, i] = 1
-        v[i + 2:, i] = tail
-        vi = v[i + 1:, i]
+        vi = yv[i + 1:, 2 * i + 1]
+        vi[0] = 1
+        vi[1:] = tail
         if taup[i] != 0:                        # x = taup (M v - U Y^H v - X V^H v)
-            g = matvec(i + 1, vi) - u[i + 1:, :i + 1] @ (cj(y[i + 1:, :i + 1]).T @ vi) \
-                - x[i + 1:, :i] @ (cj(v[i + 1:, :i]).T @ vi)
-            x[i + 1:, i] = taup[i] * g
-    return d, e, tauq, taup, u, x, v, y
+            g = matvec(i + 1, vi) - ux[i + 1:, :2 * i + 1] @ (vi @ cj(yv[i + 1:, :2 * i + 1]))
+            ux[i + 1:, 2 * i + 1] = taup[i] * g
+    return d, e, tauq, taup, ux, yv
 
 
 def bidiagonalize(x: Array, func: str = "svd"):
@@ -96,28 +101,27 @@ def bidiagonalize(x: Array, func: str = "svd"):
     while n - k > max(_reduce.NB, _reduce.TAIL):
         f = k + nb
         cols, rows = _read(func, a[k:, k:f]), _read(func, a[k:f, k:])
-        d[k:f], e[k:f], tq, tp, u, xx, v, y = _panel_bd(
+        d[k:f], e[k:f], tq, tp, ux, yv = _panel_bd(
             cols, rows, nb, lambda i, vec: product(k + i, k + i + 1, vec, True),
             lambda i, vec: product(k + i, k + i, vec, False))
-        left = _up(func, np.concatenate([u[nb:], xx[nb:]], axis=1), a)
-        right = _up(func, _hn(np.concatenate([y[nb:], v[nb:]], axis=1)), a)
+        left, right = _up(func, ux[nb:], a), _up(func, _hn(yv[nb:]), a)
         a[f:, f:] = a[f:, f:] - matmul(left, right)      # A22 -= U Y^H + X V^H
-        qs.append((k, u, tq))
-        ps.append((k + 1, v[1:], tp))
+        qs.append((k, ux[:, 0::2], tq))
+        ps.append((k + 1, yv[1:, 1::2], tp))
         k = f
     if k < n:                                           # the last block, on the host
         block = np.array(_read(func, a[k:, k:]))
         adj = _hn if block.dtype.kind == "c" else np.transpose   # a real block's transpose is a view
         for j in range(0, n - k, nb):                   # host panels, host trailing updates
             f, sub = min(j + nb, n - k), block[j:, j:]
-            d[k + j:k + f], e[k + j:k + f], tq, tp, u, xx, v, y = _panel_bd(
+            d[k + j:k + f], e[k + j:k + f], tq, tp, ux, yv = _panel_bd(
                 np.array(sub[:, :f - j], order="F"), sub[:f - j].copy(), f - j,
                 lambda i, vec: adj(sub[i:, i + 1:]) @ vec, lambda i, vec: sub[i:, i:] @ vec)
             if f < n - k:
-                block[f:, f:] -= u[f - j:] @ _hn(y[f - j:]) + xx[f - j:] @ _hn(v[f - j:])
-            qs.append((k + j, u, tq))
+                block[f:, f:] -= ux[f - j:] @ _hn(yv[f - j:])
+            qs.append((k + j, ux[:, 0::2], tq))
             if tp.size:
-                ps.append((k + j + 1, v[1:, :tp.size], tp))
+                ps.append((k + j + 1, yv[1:, 1:2 * tp.size:2], tp))
     return d, e, Reflectors(n, qs), Reflectors(n, ps)
 
 
