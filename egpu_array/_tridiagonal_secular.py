@@ -132,7 +132,7 @@ def _iterate(sums, weight, cst, act, tau, lo, hi, p1, last, noise, maxit=MAXIT):
         act = act[~(done | tight | small)]
 
 
-def secular_batch(problems: list) -> list:
+def secular_batch(problems: list, deltas: bool = True) -> list:
     """Roots of the secular equations ``1/rho + sum z_j^2/(d_j - lam) = 0`` of several problems
     ``(d, z, rho)`` at once (``d`` strictly increasing, ``z`` nonzero, ``rho > 0``).
 
@@ -142,7 +142,7 @@ def secular_batch(problems: list) -> list:
     window of :data:`WINDOW` poles around the root (the far sum frozen) before the full iteration.
     Returns per problem ``(lam, delta)``: the roots ascending and ``delta[j, i] = d_j - lam_i``,
     computed relative to the pole nearest each root (small differences keep their relative
-    accuracy)."""
+    accuracy); ``deltas=False``: ``delta`` is None (the eigenvalues alone skip those k^2 entries)."""
     out = [None] * len(problems)
     big = []
     for n, (d, z, rho) in enumerate(problems):
@@ -210,7 +210,7 @@ def secular_batch(problems: list) -> list:
     lam = dorg + tau
     for b, n in enumerate(big):
         k = ks[b]
-        out[n] = (lam[b, :k], (d[b, :k, None] - dorg[b, None, :k]) - tau[b, None, :k])
+        out[n] = (lam[b, :k], (d[b, :k, None] - dorg[b, None, :k]) - tau[b, None, :k] if deltas else None)
     return out
 
 
@@ -342,7 +342,7 @@ def merge_plans(merges: list, vectors: bool = True) -> list:
     ``rho >= 0`` and ``m = len(w1)``; the secular equations of all of them are solved together.
     ``vectors=False``: only the eigenvalues (``mat`` left empty)."""
     defl = [_deflate(*mg) for mg in merges]
-    roots = secular_batch([(x.d[x.nd], x.z[x.nd], x.rho) for x in defl])
+    roots = secular_batch([(x.d[x.nd], x.z[x.nd], x.rho) for x in defl], deltas=vectors)
     return [_finish(x, r, vectors) for x, r in zip(defl, roots)]
 
 
