@@ -276,6 +276,30 @@ class _Deflation(NamedTuple):
     rho: float
 
 
+def _close_pairs(ds, zs, keep, tol, rotated: list):
+    """The pairs ``t`` (of consecutive kept entries ``keep[t], keep[t + 1]``) that the deflation
+    must test one by one, ascending: those a vectorized screen of the unrotated values finds
+    close (within twice the tolerance, so rounding cannot hide one), and each pair after one the
+    caller rotated (``rotated[t]`` set before the next pair is asked for: the rotation changed
+    that pair's first entry)."""
+    n = keep.size - 1
+    if n <= 0:
+        return
+    a, b = keep[:-1], keep[1:]
+    with np.errstate(all="ignore"):
+        r = np.hypot(zs[a], zs[b])
+        close = ~(np.abs((ds[b] - ds[a]) * (zs[b] / r) * (zs[a] / r)) > 2 * tol)
+    cands = np.flatnonzero(close).tolist()
+    i, t = 0, -1
+    while True:
+        while i < len(cands) and cands[i] <= t:
+            i += 1
+        t = t + 1 if t >= 0 and rotated[t] else (cands[i] if i < len(cands) else n)
+        if t >= n:
+            return
+        yield t
+
+
 def _deflate(w1: np.ndarray, w2: np.ndarray, z: np.ndarray, rho: float, m: int) -> _Deflation:
     d = np.concatenate([w1, w2])
     nz = np.linalg.norm(z)
@@ -287,13 +311,11 @@ def _deflate(w1: np.ndarray, w2: np.ndarray, z: np.ndarray, rho: float, m: int) 
     tol = 8 * EPS * max(np.abs(ds).max(), rho)
     zdef = rho * np.abs(zs) <= tol
     keep = np.flatnonzero(~zdef)
-    dl, zl = ds.tolist(), zs.tolist()
-    nd, cdf, rots = [], [], []
-    pj = -1
-    for j in keep.tolist():               # close pairs: rotate z_pj into z_j, deflate pj
-        if pj < 0:
-            pj = j
-            continue
+    dl, zl, kl = ds.tolist(), zs.tolist(), keep.tolist()
+    rotated = [False] * len(kl)           # keep[t] deflated by the rotation of pair (t, t + 1)
+    rots = []
+    for t in _close_pairs(ds, zs, keep, tol, rotated):   # rotate z of keep[t] into keep[t + 1]
+        pj, j = kl[t], kl[t + 1]
         zp, zq = zl[pj], zl[j]
         r = math.hypot(zp, zq)
         c, s = zq / r, zp / r
@@ -302,12 +324,9 @@ def _deflate(w1: np.ndarray, w2: np.ndarray, z: np.ndarray, rho: float, m: int) 
             dl[pj], dl[j] = c * c * dp + s * s * dq, s * s * dp + c * c * dq
             zl[pj], zl[j] = 0.0, r
             rots.append((pj, j, c, s))
-            cdf.append(pj)
-        else:
-            nd.append(pj)
-        pj = j
-    if pj >= 0:
-        nd.append(pj)
+            rotated[t] = True
+    nd = [j for j, rot in zip(kl, rotated) if not rot]
+    cdf = [j for j, rot in zip(kl, rotated) if rot]
     unit = np.flatnonzero(zdef)
     unit = np.concatenate([unit[perm[unit] < m], unit[perm[unit] >= m]])   # first half's columns first
     keep = np.concatenate([keep[perm[keep] < m], keep[perm[keep] >= m]])  # the first half's rows first
