@@ -286,3 +286,45 @@ def test_secular_sums_kernel_against_numpy():
     np.testing.assert_allclose(dpsi, np.where(ref < 0, t / ref, 0).sum(axis=1), rtol=1e-12)
     cols = np.array([1, 2, 3, 4, 5])
     np.testing.assert_array_equal(delta[np.arange(5), cols], ref[np.arange(5), cols])
+
+
+def _scalar_rotations(ds, zs, keep, tol):
+    """The deflation's pair scan one pair at a time (the definition the screened scan keeps)."""
+    import math
+    dl, zl = ds.tolist(), zs.tolist()
+    out, pj = [], -1
+    for j in keep.tolist():
+        if pj >= 0:
+            r = math.hypot(zl[pj], zl[j])
+            c, s = zl[j] / r, zl[pj] / r
+            if abs((dl[j] - dl[pj]) * c * s) <= tol:
+                dp, dq = dl[pj], dl[j]
+                dl[pj], dl[j] = c * c * dp + s * s * dq, s * s * dp + c * c * dq
+                zl[pj], zl[j] = 0.0, r
+                out.append((pj, j, c, s))
+        pj = j
+    return out, dl, zl
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 25), st.integers(1, 25), st.sampled_from(["random", "close", "rounded", "zero"]),
+       st.integers(0, 2**32 - 1))
+def test_deflation_screen_matches_the_scalar_scan(m, k, kind, seed):
+    rng = np.random.default_rng(seed)
+    w1, w2 = np.sort(rng.standard_normal(m)), np.sort(rng.standard_normal(k))
+    if kind == "close":
+        w2 = np.sort(np.resize(w1, k) + rng.standard_normal(k) * 1e-15)
+    elif kind == "rounded":
+        w1, w2 = np.round(w1, 1), np.round(w2, 1)
+    elif kind == "zero":
+        w1, w2 = np.zeros(m), 1e-17 * np.arange(k)
+    z = rng.standard_normal(m + k)
+    rho = float(abs(rng.standard_normal())) + 0.1
+    x = sec._deflate(w1, w2, z, rho, m)
+    nz = np.linalg.norm(z)
+    zs = (z / nz)[x.perm]
+    tol = 8 * sec.EPS * max(np.abs(x.ds).max(), rho * nz * nz)
+    keep = np.flatnonzero(~(rho * nz * nz * np.abs(zs) <= tol))
+    rots, dl, zl = _scalar_rotations(x.ds, zs, keep, tol)
+    assert x.rots == rots and x.cdf == [r[0] for r in rots]
+    assert np.array_equal(x.d, dl) and np.array_equal(x.z, zl)
