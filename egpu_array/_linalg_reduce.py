@@ -234,11 +234,12 @@ def tridiagonalize(x: Array, func: str = "eigh", keep_q: bool = True):
     panels = []
     a = _hermitian_copy(x)
     product = _Products(func, a)
-    k = 0
+    herm = product.gemv is None         # A v of the Hermitian A: rows dotted with v by kernels.gemv,
+    k = 0                               # else as the adjoint product (it reads A's rows once)
     while n - k > max(NB, TAIL):                        # device panels
         f = k + NB
         p = _read(func, a[k:, k:f])
-        d[k:f], e[k:f], tau, vw, wv = _panel(p, NB, lambda j, vec: product(k + j, k + j, vec, True))
+        d[k:f], e[k:f], tau, vw, wv = _panel(p, NB, lambda j, vec: product(k + j, k + j, vec, herm))
         left, right = _up(func, vw[NB:], a), _up(func, _hn(wv[NB:]), a)
         a[f:, f:] = a[f:, f:] - matmul(left, right)      # A22 -= V W^H + W V^H
         if keep_q:

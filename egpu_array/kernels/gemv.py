@@ -11,7 +11,8 @@ pointer, rows or columns per work item.
   and adds ``v[i] *`` each row's piece into its part of ``y`` (kept in cache): A is read once,
   along its rows.
 * not ``trans``: ``y = A v`` (``y[i] = A[i, :] . v``, ``v`` of ``n``): work item ``w`` owns rows
-  ``[w * chunk, (w + 1) * chunk)``; each dot product is reassociable (vectorized by LLVM).
+  ``[w * chunk, (w + 1) * chunk)``, :data:`ROWS` dot products at a time (each ``v[j]`` loaded
+  once for them); the dot products are reassociable (vectorized by LLVM).
 
 The caller checks the pointers and extents (see ``_linalg_reduce.Gemv``).
 """
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 from llvmlite import ir
 
 from .irb import I64, const, for_range, kernel_entry, mem_type
-from .trsv import dot
+from .trsv import _FAST, dot
 
 __all__ = ["GemvSpec", "generate"]
 
@@ -70,7 +71,14 @@ def generate(spec: GemvSpec, module: ir.Module, fname: str) -> ir.Function:
             with for_range(b, b.mul(quads, const(I64, ROWS)), m, name="r") as i:
                 _add_rows(b, a, lda, v, y, i, 1, lo, hi)
         else:
-            with for_range(b, lo, hi, name="r") as i:
+            quads = b.add(lo, b.mul(b.sdiv(b.sub(hi, lo), const(I64, ROWS)), const(I64, ROWS)))
+            with for_range(b, zero, b.sdiv(b.sub(quads, lo), const(I64, ROWS)), name="q") as q:
+                first = b.add(lo, b.mul(q, const(I64, ROWS)))
+                rows = [b.add(first, const(I64, r)) for r in range(ROWS)]
+                sums = _dot_rows(b, fty, [b.gep(a, [b.mul(i, lda)]) for i in rows], v, n)
+                for i, acc in zip(rows, sums):
+                    b.store(acc, b.gep(y, [i]))
+            with for_range(b, quads, hi, name="r") as i:
                 b.store(dot(b, fty, b.gep(a, [b.mul(i, lda)]), v, zero, n), b.gep(y, [i]))
     b.ret_void()
     return fn
@@ -89,3 +97,28 @@ def _add_rows(b: ir.IRBuilder, a, lda, v, y, first, count: int, lo, hi) -> None:
         for vi, row in zip(coefs, rows):
             acc = b.fadd(acc, b.fmul(vi, b.load(b.gep(row, [c]))))
         b.store(acc, yc)
+
+
+def _dot_rows(b: ir.IRBuilder, fty, rows: list, x, n) -> list:
+    """``[sum(row[0:n] * x[0:n]) for row in rows]`` in one loop (``x[j]`` loaded once per
+    ``j``), reassociable (vectorized by LLVM)."""
+    pre = b.block
+    head, body, done = (b.append_basic_block(f"dots.{s}") for s in ("head", "body", "done"))
+    b.branch(head)
+    b.position_at_end(head)
+    j = b.phi(I64, name="j")
+    j.add_incoming(const(I64, 0), pre)
+    accs = []
+    for _ in rows:
+        acc = b.phi(fty, name="acc")
+        acc.add_incoming(ir.Constant(fty, 0.0), pre)
+        accs.append(acc)
+    b.cbranch(b.icmp_signed("<", j, n), body, done)
+    b.position_at_end(body)
+    xj = b.load(b.gep(x, [j]))
+    for acc, row in zip(accs, rows):
+        acc.add_incoming(b.fadd(acc, b.fmul(b.load(b.gep(row, [j])), xj, flags=_FAST), flags=_FAST), body)
+    j.add_incoming(b.add(j, const(I64, 1), flags=["nsw"]), body)
+    b.branch(head)
+    b.position_at_end(done)
+    return accs
