@@ -84,7 +84,7 @@ def _larfg(alpha, x: np.ndarray):
     whose square norm neither over- nor underflows take Python floats (no NumPy scalars)."""
     safe = _SAFE.get(x.dtype) if x.size else None
     if safe is not None:
-        ss, a = float(x @ x), float(alpha)
+        ss, a = float(np.vdot(x, x)), float(alpha)      # vdot: no overflow warning, as _norm
         if safe[0] < ss < safe[1]:
             beta = -math.copysign(math.hypot(a, math.sqrt(ss)), a)
             return beta, (beta - a) / beta, x * (1.0 / (a - beta))
