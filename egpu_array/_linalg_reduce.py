@@ -7,7 +7,8 @@ column's Householder reflector, and needs one product of the trailing matrix wit
 that product (the half of sytrd's flops that reads the whole trailing matrix every column) is
 a matrix-vector product on the array's device, so only two vectors cross per column. After the
 panel, the rank-``2 NB`` trailing update ``A22 -= V W^H + W V^H`` is one GEMM on the device. The
-last block of at most :data:`TAIL` columns is read to the host once and reduced there.
+last block of at most :data:`TAIL` columns is read to the host once and reduced there, in
+panels of :data:`NB` columns with host rank-``2 NB`` updates between them.
 
 Reflectors are LAPACK's (larfg): ``H = I - tau v v^H`` with ``H^H [alpha; x] = [beta; 0]`` and
 ``beta`` real, so for Hermitian matrices the off-diagonal ``e`` comes out real with no phase
