@@ -283,7 +283,7 @@ def test_larfg_reflects_onto_beta(dtype, scale):
     hx = xs - np.conj(tau) * u * np.vdot(u, xs)        # H^H [alpha; x] with H = I - tau u u^H
     norm = float(np.sqrt(np.sum(np.abs(xs) ** 2)))
     tol = 8 * np.finfo(t).eps * max(norm, np.finfo(t).tiny)
-    assert abs(float(beta)) == pytest.approx(norm, rel=8 * np.finfo(t).eps, abs=np.finfo(t).tiny)
+    assert abs(float(beta)) == pytest.approx(norm, rel=8 * float(np.finfo(t).eps), abs=float(np.finfo(t).tiny))
     assert abs(complex(hx[0]) - float(beta)) <= tol
     assert np.abs(hx[1:]).max() <= tol
 
