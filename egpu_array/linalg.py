@@ -8,11 +8,11 @@ are blocked factorizations (:mod:`._linalg_blocked`): panels on the host with LA
 trailing update a GEMM on the array's device. ``eigh``/``eigvalsh`` reduce to tridiagonal form in
 panels (:mod:`._linalg_reduce`) and solve it by divide and conquer (:mod:`._tridiagonal`, merges as
 GEMMs); ``svd``/``svdvals`` of square matrices reduce to bidiagonal form and solve that through the
-Golub-Kahan tridiagonal (:mod:`._linalg_svd`). ``svd``, ``svdvals`` and ``pinv`` of tall matrices
-(``m >= 2n``) start with the blocked QR, so only the ``n x n`` factor goes to the host.
-Everything else (single panels, ``eig``, the SVD of rectangular matrices less than twice as tall
-as wide) is one host LAPACK step (NumPy): on the cpu device this copies nothing; on other devices
-the operands cross the link and the profiler shows the bytes and a note naming the step.
+Golub-Kahan tridiagonal (:mod:`._linalg_svd`). ``svd``, ``svdvals`` and ``pinv`` of rectangular
+matrices start with the blocked QR and decompose the ``n x n`` factor R (see :func:`_tall`).
+Everything else (single panels, ``eig``, spectral problems below :data:`SPECTRAL_HOST_BELOW` on
+the cpu device) is one host LAPACK step (NumPy): on the cpu device this copies nothing; on other
+devices the operands cross the link and the profiler shows the bytes and a note naming the step.
 """
 from __future__ import annotations
 
@@ -61,10 +61,15 @@ def _blocked(x, n: int | None = None) -> bool:
 SPECTRAL_HOST_BELOW = 768
 
 
+def _spectral_order(x, n: int) -> bool:
+    """Whether a spectral problem (eigh, the square SVD) of order ``n`` on ``x``'s device is
+    large enough for the blocked forms there (see :data:`SPECTRAL_HOST_BELOW`)."""
+    return not x.device.host_memory or n >= SPECTRAL_HOST_BELOW
+
+
 def _spectral_blocked(x) -> bool:
     """Whether ``eigh``/``eigvalsh``/the square ``svd`` of ``x`` take the blocked forms."""
-    n = x.shape[-1]
-    return _blocked(x) and (not x.device.host_memory or n >= SPECTRAL_HOST_BELOW)
+    return _blocked(x) and _spectral_order(x, x.shape[-1])
 
 
 def _solve_blocked(x1: Array, x2: Array, dtype) -> Array:
@@ -300,25 +305,39 @@ def _square_blocked(x) -> bool:
 
 
 def _tall(x) -> bool:
-    """Whether the SVD of ``x`` starts with a blocked QR: at least twice as tall as wide, and
-    wider than one panel (the host then decomposes only the ``n x n`` factor R)."""
+    """Whether the SVD of ``x`` starts with a blocked QR: taller than wide and wider than one panel,
+    and either at least twice as tall as wide or large enough that the ``n x n`` factor R gets
+    the blocked square SVD (otherwise R's SVD is a host step, which pays off only when R is
+    much smaller than ``x``)."""
     m, n = x.shape[-2:]
-    return m >= 2 * n and _blocked(x, n)
+    return m > n and _blocked(x, n) and (m >= 2 * n or _spectral_order(x, n))
+
+
+def _square_svd(func: str, r, vectors: bool):
+    """(U, S, Vh) of the square matrices ``r`` (U, Vh None unless ``vectors``): the blocked square
+    SVD where :func:`_square_blocked` says so, else one host LAPACK step."""
+    if _square_blocked(r):
+        return _svd.svd_blocked(r, vectors, func)
+    (rh,) = _host(func, r)
+    if not vectors:
+        return None, _back(np.linalg.svd(rh, compute_uv=False), r, r.dtype.real_dtype), None
+    ur, s, vh = np.linalg.svd(rh, full_matrices=False)
+    return _back(ur, r), _back(s, r, r.dtype.real_dtype), _back(vh, r)
 
 
 def _svd_tall(x, full_matrices: bool) -> SVDResult:
-    """SVD of tall ``x`` (..., m, n): blocked QR on the device, the SVD of R on the host, U = Q U_R
-    on the device (with the complete Q's trailing columns when ``full_matrices``)."""
+    """SVD of tall ``x`` (..., m, n): blocked QR on the device, the SVD of the ``n x n`` R
+    (:func:`_square_svd`), U = Q U_R on the device (with the complete Q's trailing columns when
+    ``full_matrices``)."""
     from ._linalg_funcs import matmul
     from ._manipulation import concat
     n = x.shape[-1]
     q, r = blocked.qr(x, complete=full_matrices)
-    (rh,) = _host("svd", r[..., :n, :])
-    ur, s, vh = np.linalg.svd(rh, full_matrices=False)
-    u = matmul(q[..., :, :n], _back(ur, x))
+    ur, s, vh = _square_svd("svd", r[..., :n, :], True)
+    u = matmul(q[..., :, :n], ur)
     if full_matrices:
         u = concat([u, q[..., :, n:]], axis=-1)
-    return SVDResult(u, _back(s, x, x.dtype.real_dtype), _back(vh, x))
+    return SVDResult(u, s, vh)
 
 
 def svdvals(x, /) -> Array:
@@ -326,8 +345,7 @@ def svdvals(x, /) -> Array:
     _check("svdvals", x)
     if _tall(x) or _tall(x.mT):
         q, r = blocked.qr(x if _tall(x) else blocked.conj_transpose(x), complete=False)
-        (rh,) = _host("svdvals", r)
-        return _back(np.linalg.svd(rh, compute_uv=False), x, x.dtype.real_dtype)
+        return _square_svd("svdvals", r, False)[1]
     if _square_blocked(x):
         return _svd.svd_blocked(x, False, "svdvals")[1]
     (a,) = _host("svdvals", x)

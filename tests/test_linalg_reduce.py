@@ -341,3 +341,22 @@ def test_bidiagonal_host_tail_in_several_panels(monkeypatch, n, dtype):
         assert np.linalg.norm(_hn(m) @ m - np.eye(n)) / (n * np.finfo(dtype).eps) <= 4
     s = np.asarray(xp.linalg.svdvals(xp.asarray(a)))
     assert _scaled(np.abs(s - np.linalg.svd(a, compute_uv=False)).max(), a, n, dtype) <= 4
+
+
+@pytest.mark.parametrize("shape", [(13, 9), (9, 13), (2, 12, 7)])
+@pytest.mark.parametrize("full", [True, False])
+def test_linalg_svd_of_rectangular_matrices_is_blocked(shape, full):
+    """Taller (or wider) than square but less than twice: blocked QR, then the blocked square
+    SVD of R; the factors have NumPy's shapes, reconstruct A and are orthonormal."""
+    a = _rand(np.random.default_rng(14), shape, "float64")
+    with xp.profile() as prof:
+        u, s, vh = (np.asarray(r) for r in xp.linalg.svd(xp.asarray(a), full_matrices=full))
+        values = np.asarray(xp.linalg.svdvals(xp.asarray(a)))
+    assert any("blocked bidiagonalization" in note for note in prof.notes)
+    ru, rs, rvh = np.linalg.svd(a, full_matrices=full)
+    k = min(shape[-2:])
+    assert u.shape == ru.shape and vh.shape == rvh.shape
+    assert _scaled(np.abs(s - rs).max(), a, k, "float64") <= 4 and _scaled(np.abs(values - rs).max(), a, k, "float64") <= 4
+    assert _scaled(np.abs((u[..., :k] * s[..., None, :]) @ vh[..., :k, :] - a).max(), a, k, "float64") <= 8
+    for q in (u, _hn(vh)):
+        assert np.abs(_hn(q) @ q - np.eye(q.shape[-1])).max() <= 16 * q.shape[-1] * np.finfo(float).eps
