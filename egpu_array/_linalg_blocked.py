@@ -160,7 +160,7 @@ def tri_inv(t: np.ndarray, lower: bool) -> np.ndarray:
     (``inv([[A, 0], [C, D]]) = [[A^-1, 0], [-D^-1 C A^-1, D^-1]]``): about a sixth of the flops of a
     general inverse, all in matrix products."""
     n = t.shape[-1]
-    if n <= 16:
+    if n <= 64:
         inv = np.linalg.inv(t)
         return np.tril(inv) if lower else np.triu(inv)
     h = n // 2
@@ -219,8 +219,9 @@ def _lower_update(a: Array, e: int, l21: Array) -> None:
 class LU(NamedTuple):
     """A blocked LU factorization ``P A = L U`` of the matrices in ``a`` (L unit lower below the
     diagonal, U on and above it). ``perm``: the row order (host, ``(..., n)``); ``parity``: the
-    permutation's sign (host, batch shape); ``blocks``: per panel ``(k, e, L11^-1, U11^-1)`` as
-    device arrays (None where U11 is singular); ``diag``: U's diagonal (host, ``(..., n)``)."""
+    permutation's sign (host, batch shape); ``blocks``: per panel ``(k, e, L11^-1, U11)``, the
+    inverse on the device (it makes U12), U11 on the host (its inverse is made when a blockwise
+    back substitution needs it); ``diag``: U's diagonal (host, ``(..., n)``)."""
     a: Array
     perm: np.ndarray
     parity: np.ndarray
@@ -328,11 +329,8 @@ def lu(x: Array, func: str = "lu") -> LU:
         u11 = np.triu(p[:, :e - k])
         d = np.diagonal(u11, axis1=-2, axis2=-1)
         diag[:, k:e] = d
-        linv = tri_inv(l11, lower=True)
-        uinv = tri_inv(u11, lower=False) if (d != 0).all() else None
         shape = batch + (e - k, e - k)
-        blocks.append((k, e, _up(func, linv.reshape(shape), a),
-                       None if uinv is None else _up(func, uinv.reshape(shape), a)))
+        blocks.append((k, e, _up(func, tri_inv(l11, lower=True).reshape(shape), a), u11.reshape(shape)))
         if e < n:
             u12 = matmul(blocks[-1][2], a[..., k:e, e:])
             a[..., k:e, e:] = u12
@@ -357,8 +355,8 @@ def lu_solve(f: LU, b: Array, func: str = "solve") -> Array:
         x[..., k:e, :] = y
         if e < n:
             x[..., e:, :] = x[..., e:, :] - matmul(f.a[..., e:, k:e], y)
-    for k, e, _, uinv in reversed(f.blocks):             # back: U X = Y
-        z = matmul(uinv, x[..., k:e, :])
+    for k, e, _, u11 in reversed(f.blocks):              # back: U X = Y
+        z = matmul(_up(func, tri_inv(u11, lower=False), f.a), x[..., k:e, :])
         x[..., k:e, :] = z
         if k:
             x[..., :k, :] = x[..., :k, :] - matmul(f.a[..., :k, k:e], z)
