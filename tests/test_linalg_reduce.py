@@ -208,11 +208,13 @@ def test_svd_blocked(dtype):
         assert _scaled(np.abs(values - ref).max(), a, m, dtype) <= 4
 
 
+@pytest.mark.parametrize("split", [True, False])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_gemv_products_match_numpy(dtype):
-    """The prepared matrix-vector kernels (kernels.gemv) behind the per-column products, on
-    blocks large enough to split over threads, at several corners."""
+def test_gemv_products_match_numpy(dtype, split, monkeypatch):
+    """The prepared matrix-vector kernels (kernels.gemv) behind the per-column products, at
+    several corners, as one work item and split into many (over threads when there are two)."""
     from egpu_array._linalg_reduce import _Gemv
+    monkeypatch.setattr(reduce, "GEMV_SPLIT_BYTES", 0 if split else 1 << 40)
     rng = np.random.default_rng(11)
     a = rng.standard_normal((700, 650)).astype(dtype)
     x = blocked._work_copy(xp.asarray(a))
