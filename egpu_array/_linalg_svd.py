@@ -16,7 +16,7 @@ the halves are renormalized, and the singular vectors of the singular values bel
 ``|lambda| < SMALL * s_max`` (orthonormal bases of its u and v halves, then the SVD of B projected
 on them). It stays slower than one LAPACK call on the cpu device (float64, one thread, loaded
 host: about 3.2-3.6x ``numpy.linalg.svd`` at n = 500, 2.2-2.5x at 1000; svdvals 4.3-4.8x and
-2.1-2.5x), so on host-memory devices ``linalg`` keeps orders below its ``SPECTRAL_HOST_BELOW``
+2.1-2.5x), so on host-memory devices ``_linalg_route`` keeps orders below its ``SPECTRAL_HOST_BELOW``
 on one LAPACK call.
 """
 from __future__ import annotations

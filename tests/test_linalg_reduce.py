@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 import egpu_array as xp
 from egpu_array import _linalg_blocked as blocked
-from egpu_array import linalg
+from egpu_array import _linalg_route as route
 from egpu_array import _linalg_reduce as reduce
 from egpu_array import _linalg_svd as svd
 
@@ -26,7 +26,7 @@ def small_panels(monkeypatch):
     monkeypatch.setattr(reduce, "TAIL", 4)
     monkeypatch.setattr(reduce, "APPLY_WIDTH", 8)                 # Q applied in blocks of two panels
     monkeypatch.setattr(blocked, "NB", 4)
-    monkeypatch.setattr(linalg, "SPECTRAL_HOST_BELOW", 0)          # the cpu device's cut-over to LAPACK
+    monkeypatch.setattr(route, "SPECTRAL_HOST_BELOW", 0)          # the cpu device's cut-over to LAPACK
 
 
 def _rand(rng, shape, dtype):
@@ -253,7 +253,7 @@ def test_linalg_svd_of_square_matrices_is_blocked(dtype):
 def test_spectral_cut_over_on_the_cpu_device(monkeypatch):
     """On the cpu device eigh and the square svd below SPECTRAL_HOST_BELOW are one host LAPACK
     step; from it on (and on sim beyond one panel) they are blocked; the profiler says which."""
-    monkeypatch.setattr(linalg, "SPECTRAL_HOST_BELOW", 10)
+    monkeypatch.setattr(route, "SPECTRAL_HOST_BELOW", 10)
     a = np.random.default_rng(13).standard_normal((9, 9))
     s = a + a.T
     for n, device, blocked_path in ((9, "cpu", False), (9, "sim", True)):
