@@ -23,8 +23,8 @@ from __future__ import annotations
 from llvmlite import ir
 
 from .elementwise import dtype_named
-from .irb import I64, const, for_range
-from .sort import Keys, _if, _while
+from .irb import I64, const, for_range, while_loop
+from .sort import Keys, _if
 from .spec import CompactSpec
 
 __all__ = ["generate_compact_chunks"]
@@ -77,7 +77,7 @@ def generate_compact_chunks(spec: CompactSpec, b, slot, start, stop) -> None:
             def body(s):
                 i, acc = s
                 return [b.add(i, one), b.add(acc, b.zext(hit(i), I64))]
-            _, total = _while(b, [lo, zero], lambda s: b.icmp_signed("<", s[0], hi), body, "cnt")
+            _, total = while_loop(b, [lo, zero], lambda s: b.icmp_signed("<", s[0], hi), body, "cnt")
             b.store(total, b.gep(counts, [c]))
         return
     count = slot(1)
@@ -89,7 +89,7 @@ def generate_compact_chunks(spec: CompactSpec, b, slot, start, stop) -> None:
         def before(s):  # results of the chunks before this one
             j, acc = s
             return [b.add(j, one), b.add(acc, b.load(b.gep(counts, [j])))]
-        _, k0 = _while(b, [zero, zero], lambda s: b.icmp_signed("<", s[0], c), before, "off")
+        _, k0 = while_loop(b, [zero, zero], lambda s: b.icmp_signed("<", s[0], c), before, "off")
         if is_nz:
             _fill_nonzero(spec, b, slot, ptr(3), count, hit, lo, hi, k0, c)
         else:
@@ -107,7 +107,7 @@ def _fill_nonzero(spec, b, slot, out, count, hit, lo, hi, k0, c):
             nz = b.and_(hit(i), b.icmp_signed("<", k, count))
             b.store(i, b.gep(out, [b.select(nz, k, spare)]))
             return [b.add(i, one), b.add(k, b.zext(nz, I64))]
-        _while(b, [lo, k0], lambda s: b.icmp_signed("<", s[0], hi), flat, "nz1")
+        while_loop(b, [lo, k0], lambda s: b.icmp_signed("<", s[0], hi), flat, "nz1")
         return
 
     def body(s):
@@ -120,7 +120,7 @@ def _fill_nonzero(spec, b, slot, out, count, hit, lo, hi, k0, c):
                 rem = b.sdiv(rem, shape[d])
                 b.store(c, b.gep(out, [b.add(b.mul(const(I64, d), count), k)]))
         return [b.add(i, one), b.add(k, b.zext(nz, I64))]
-    _while(b, [lo, k0], lambda s: b.icmp_signed("<", s[0], hi), body, "nz")
+    while_loop(b, [lo, k0], lambda s: b.icmp_signed("<", s[0], hi), body, "nz")
 
 
 def _fill_unique(spec, b, K, x, ptr, count, hit, lo, hi, k0):
@@ -150,5 +150,5 @@ def _fill_unique(spec, b, K, x, ptr, count, hit, lo, hi, k0):
                 with _if(b, b.and_(b.icmp_signed(">=", p, const(I64, 0)), b.icmp_signed("<", p, n))):
                     b.store(slot_k, b.gep(inverse, [p]))
         return [b.add(i, one), k2]
-    _while(b, [lo, k0], lambda s: b.icmp_signed("<", s[0], hi), body, "uq")
+    while_loop(b, [lo, k0], lambda s: b.icmp_signed("<", s[0], hi), body, "uq")
 

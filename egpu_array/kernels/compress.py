@@ -18,9 +18,8 @@ from dataclasses import dataclass
 from llvmlite import ir
 
 from .elementwise import dtype_named
-from .irb import I8, I64, const, for_range
+from .irb import I64, I8, const, for_range, while_loop
 from .scatter import _Mem
-from .sort import _while
 
 __all__ = ["CompressSpec", "generate"]
 
@@ -56,7 +55,7 @@ def generate(spec: CompressSpec, module: ir.Module, fname: str) -> ir.Function:
         if spec.phase == "count":
             mask = b.inttoptr(slot(2), I8.as_pointer())
             counts = b.inttoptr(slot(3), I64.as_pointer())
-            total = _while(b, [lo, zero], lambda s: b.icmp_signed("<", s[0], hi),
+            total = while_loop(b, [lo, zero], lambda s: b.icmp_signed("<", s[0], hi),
                            lambda s: [b.add(s[0], const(I64, 1)),
                                       b.add(s[1], b.zext(b.icmp_unsigned("!=", b.load(b.gep(mask, [s[0]])),
                                                                          const(I8, 0)), I64))], "cnt")[1]
@@ -87,7 +86,7 @@ def _write(b, spec, slot, c, lo, hi):
                 m = selected(i)
                 out.store(b.select(m, o, scratch), x.load(i))
                 return [b.add(i, one), b.add(o, b.zext(m, I64))]
-            _while(b, [lo, first], lambda s: b.icmp_signed("<", s[0], hi), step, "one")
+            while_loop(b, [lo, first], lambda s: b.icmp_signed("<", s[0], hi), step, "one")
         with rows:
             def row(s):
                 i, o = s
@@ -97,4 +96,4 @@ def _write(b, spec, slot, c, lo, hi):
                     with for_range(b, const(I64, 0), rowlen, name="k") as k:
                         out.store(b.add(dst, k), x.load(b.add(src, k)))
                 return [b.add(i, one), b.add(o, b.zext(m, I64))]
-            _while(b, [lo, first], lambda s: b.icmp_signed("<", s[0], hi), row, "rows")
+            while_loop(b, [lo, first], lambda s: b.icmp_signed("<", s[0], hi), row, "rows")

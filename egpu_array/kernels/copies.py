@@ -39,10 +39,9 @@ from dataclasses import dataclass
 from llvmlite import ir
 
 from .elementwise import dtype_named
-from .irb import I64, add_offsets, const, for_range
+from .irb import I64, add_offsets, const, for_range, while_loop
 from .ops import cast
 from .scatter import _Mem
-from .sort import _while
 
 __all__ = ["CopiesSpec", "record_size", "generate", "tile_of", "tiled_walk", "streams"]
 
@@ -195,7 +194,7 @@ def _rows(b, spec, code, src_raw, dst, shape, sst, dst_st, lo, hi):
                                                      sst[-1], dst_st[-1], j0, jend, out_dtype))
         return [b.add(i, b.sub(jend, j0))]
 
-    _while(b, [lo], lambda s: b.icmp_signed("<", s[0], hi), row, "row")
+    while_loop(b, [lo], lambda s: b.icmp_signed("<", s[0], hi), row, "row")
 
 
 def _tiles(b, spec, code, src_raw, dst_raw, dst, shape, sst, dst_st, lo, hi, group, stream):

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from llvmlite import ir
 
-from .irb import I1, I64, const, extern, for_range, kernel_entry
+from .irb import I1, I64, const, extern, for_range, kernel_entry, range_loop, while_loop
 
 __all__ = ["GatherSpec", "SLOTS", "PREFETCH_AHEAD", "generate"]
 
@@ -76,42 +76,33 @@ def generate(spec: GatherSpec, module: ir.Module, fname: str) -> ir.Function:
         return b.inttoptr(b.add(base, b.mul(k, a["src_g"])), eptr)
 
     # positions [start, stop); the error flag is ORed over every row (a register), stored once
-    pre = b.block
-    head, body, done = (b.append_basic_block(s) for s in ("row.head", "row.body", "row.done"))
-    b.branch(head)
-    b.position_at_end(head)
-    r = b.phi(I64, name="r")
-    r.add_incoming(start, pre)
-    err = b.phi(I1, name="err")
-    err.add_incoming(const(I1, 0), pre)
-    b.cbranch(b.icmp_signed("<", r, stop), body, done)
-    b.position_at_end(body)
-    p, i0 = b.sdiv(r, n), b.srem(r, n)
-    i1 = b.add(i0, b.sub(stop, r))
-    i1 = b.select(b.icmp_signed("<", i1, n), i1, n)
-    sbase = b.add(a["src"], b.mul(p, a["src_p"]))
-    obase = b.add(a["out"], b.mul(p, a["out_p"]))
-    single = b.icmp_signed("==", a["q"], const(I64, 1))
-    with b.if_else(single) as (one, rows):
-        with one:  # one element per position: the hot loop
-            e1 = _singles(b, i0, i1, position, element, sbase, obase, a, spec, prefetch)
-            one_end = b.block
-        with rows:  # Q elements per position
-            def row(i):
-                k, bad = position(i)
-                src = b.add(sbase, b.mul(k, a["src_g"]))
-                dst = b.add(obase, b.mul(i, a["out_i"]))
-                _copy_run(b, src, dst, a["q"], a["src_q"], a["out_q"], ety, spec.itemsize)
-                return bad
-            e2 = _loop(b, i0, i1, row)
-            rows_end = b.block
-    flag = b.phi(I1)
-    flag.add_incoming(e1, one_end)
-    flag.add_incoming(e2, rows_end)
-    err.add_incoming(b.or_(err, flag), b.block)
-    r.add_incoming(b.add(r, b.sub(i1, i0)), b.block)
-    b.branch(head)
-    b.position_at_end(done)
+    def piece(state):
+        r, err = state
+        p, i0 = b.sdiv(r, n), b.srem(r, n)
+        i1 = b.add(i0, b.sub(stop, r))
+        i1 = b.select(b.icmp_signed("<", i1, n), i1, n)
+        sbase = b.add(a["src"], b.mul(p, a["src_p"]))
+        obase = b.add(a["out"], b.mul(p, a["out_p"]))
+        single = b.icmp_signed("==", a["q"], const(I64, 1))
+        with b.if_else(single) as (one, rows):
+            with one:  # one element per position: the hot loop
+                e1 = _singles(b, i0, i1, position, element, sbase, obase, a, spec, prefetch)
+                one_end = b.block
+            with rows:  # Q elements per position
+                def row(i):
+                    k, bad = position(i)
+                    src = b.add(sbase, b.mul(k, a["src_g"]))
+                    dst = b.add(obase, b.mul(i, a["out_i"]))
+                    _copy_run(b, src, dst, a["q"], a["src_q"], a["out_q"], ety, spec.itemsize)
+                    return bad
+                e2 = _loop(b, i0, i1, row)
+                rows_end = b.block
+        flag = b.phi(I1)
+        flag.add_incoming(e1, one_end)
+        flag.add_incoming(e2, rows_end)
+        return [b.add(r, b.sub(i1, i0)), b.or_(err, flag)]
+
+    _, err = while_loop(b, [start, const(I1, 0)], lambda st: b.icmp_signed("<", st[0], stop), piece, "row")
     with b.if_then(err, likely=False):
         b.store(const(I64, 1), b.gep(fn.args[0], [const(I64, SLOTS.index("error"))]))
     b.ret_void()
@@ -159,21 +150,7 @@ def _singles(b, i0, i1, position, element, sbase, obase, a, spec, prefetch) -> i
 
 def _loop(b, lo, hi, body) -> ir.Value:
     """``for i in [lo, hi)``: ``body(i)`` returns an i1 error bit; returns their OR."""
-    pre = b.block
-    head, blk, done = (b.append_basic_block(s) for s in ("g.head", "g.body", "g.done"))
-    b.branch(head)
-    b.position_at_end(head)
-    i = b.phi(I64, name="g")
-    i.add_incoming(lo, pre)
-    bad = b.phi(I1, name="gbad")
-    bad.add_incoming(const(I1, 0), pre)
-    b.cbranch(b.icmp_signed("<", i, hi), blk, done)
-    b.position_at_end(blk)
-    e = body(i)
-    bad.add_incoming(b.or_(bad, e), b.block)
-    i.add_incoming(b.add(i, const(I64, 1), flags=["nsw"]), b.block)
-    b.branch(head)
-    b.position_at_end(done)
+    (bad,) = range_loop(b, lo, hi, [const(I1, 0)], lambda i, s: [b.or_(s[0], body(i))], "g")
     return bad
 
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from llvmlite import ir
 
 from .irb import I64, const, for_range, kernel_entry, mem_type
-from .trsv import _FAST, dot
+from .trsv import dots
 
 __all__ = ["GemvSpec", "generate"]
 
@@ -71,15 +71,16 @@ def generate(spec: GemvSpec, module: ir.Module, fname: str) -> ir.Function:
             with for_range(b, b.mul(quads, const(I64, ROWS)), m, name="r") as i:
                 _add_rows(b, a, lda, v, y, i, 1, lo, hi)
         else:
-            quads = b.add(lo, b.mul(b.sdiv(b.sub(hi, lo), const(I64, ROWS)), const(I64, ROWS)))
-            with for_range(b, zero, b.sdiv(b.sub(quads, lo), const(I64, ROWS)), name="q") as q:
+            quads = b.sdiv(b.sub(hi, lo), const(I64, ROWS))
+            with for_range(b, zero, quads, name="q") as q:
                 first = b.add(lo, b.mul(q, const(I64, ROWS)))
                 rows = [b.add(first, const(I64, r)) for r in range(ROWS)]
-                sums = _dot_rows(b, fty, [b.gep(a, [b.mul(i, lda)]) for i in rows], v, n)
+                sums = dots(b, fty, [b.gep(a, [b.mul(i, lda)]) for i in rows], v, zero, n)
                 for i, acc in zip(rows, sums):
                     b.store(acc, b.gep(y, [i]))
-            with for_range(b, quads, hi, name="r") as i:
-                b.store(dot(b, fty, b.gep(a, [b.mul(i, lda)]), v, zero, n), b.gep(y, [i]))
+            with for_range(b, b.add(lo, b.mul(quads, const(I64, ROWS))), hi, name="r") as i:
+                (acc,) = dots(b, fty, [b.gep(a, [b.mul(i, lda)])], v, zero, n)
+                b.store(acc, b.gep(y, [i]))
     b.ret_void()
     return fn
 
@@ -98,27 +99,3 @@ def _add_rows(b: ir.IRBuilder, a, lda, v, y, first, count: int, lo, hi) -> None:
             acc = b.fadd(acc, b.fmul(vi, b.load(b.gep(row, [c]))))
         b.store(acc, yc)
 
-
-def _dot_rows(b: ir.IRBuilder, fty, rows: list, x, n) -> list:
-    """``[sum(row[0:n] * x[0:n]) for row in rows]`` in one loop (``x[j]`` loaded once per
-    ``j``), reassociable (vectorized by LLVM)."""
-    pre = b.block
-    head, body, done = (b.append_basic_block(f"dots.{s}") for s in ("head", "body", "done"))
-    b.branch(head)
-    b.position_at_end(head)
-    j = b.phi(I64, name="j")
-    j.add_incoming(const(I64, 0), pre)
-    accs = []
-    for _ in rows:
-        acc = b.phi(fty, name="acc")
-        acc.add_incoming(ir.Constant(fty, 0.0), pre)
-        accs.append(acc)
-    b.cbranch(b.icmp_signed("<", j, n), body, done)
-    b.position_at_end(body)
-    xj = b.load(b.gep(x, [j]))
-    for acc, row in zip(accs, rows):
-        acc.add_incoming(b.fadd(acc, b.fmul(b.load(b.gep(row, [j])), xj, flags=_FAST), flags=_FAST), body)
-    j.add_incoming(b.add(j, const(I64, 1), flags=["nsw"]), body)
-    b.branch(head)
-    b.position_at_end(done)
-    return accs

@@ -103,3 +103,35 @@ def kernel_entry(module: ir.Module, fname: str):
     def slot(k):
         return b.load(b.gep(args, [k if isinstance(k, ir.Value) else const(I64, k)]))
     return fn, b, slot, start, stop
+
+
+def while_loop(b: ir.IRBuilder, inits: list, cond, body, name: str, metadata=None) -> list:
+    """``vals = inits; while cond(vals): vals = body(vals)``; returns the final values (the
+    header's phis). ``body`` may emit blocks of its own; ``metadata`` (an ``llvm.loop`` node)
+    goes on the back edge."""
+    pre = b.block
+    head, blk, done = (b.append_basic_block(f"{name}.{s}") for s in ("head", "body", "done"))
+    b.branch(head)
+    b.position_at_end(head)
+    phis = [b.phi(v.type) for v in inits]
+    for p, v in zip(phis, inits):
+        p.add_incoming(v, pre)
+    b.cbranch(cond(phis), blk, done)
+    b.position_at_end(blk)
+    new = body(phis)
+    for p, v in zip(phis, new):
+        p.add_incoming(v, b.block)
+    back = b.branch(head)
+    if metadata is not None:
+        back.set_metadata("llvm.loop", metadata)
+    b.position_at_end(done)
+    return phis
+
+
+def range_loop(b: ir.IRBuilder, lo, hi, inits: list, body, name: str, metadata=None) -> list:
+    """``for i in [lo, hi): vals = body(i, vals)`` with carried values ``inits`` (i64 bounds);
+    returns the final values."""
+    one = ir.Constant(I64, 1)
+    out = while_loop(b, [lo] + list(inits), lambda s: b.icmp_signed("<", s[0], hi),
+                     lambda s: [b.add(s[0], one, flags=["nsw"])] + list(body(s[0], s[1:])), name, metadata)
+    return out[1:]

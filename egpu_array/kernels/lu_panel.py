@@ -19,8 +19,8 @@ from dataclasses import dataclass
 
 from llvmlite import ir
 
-from .irb import I64, const, for_range, intrinsic, mem_type, kernel_entry
-from .sort import _if, _while
+from .irb import I64, const, for_range, intrinsic, kernel_entry, mem_type, while_loop
+from .sort import _if
 
 __all__ = ["LUPanelSpec", "generate"]
 
@@ -66,7 +66,7 @@ def generate(spec: LUPanelSpec, module: ir.Module, fname: str) -> ir.Function:
                 better = b.fcmp_ordered(">", v, best)
                 return [b.add(i, one), b.select(better, i, p), b.select(better, v, best)]
             first = intrinsic(b, "llvm.fabs", fty, b.load(at(cj, j)))
-            _, p, _ = _while(b, [b.add(j, one), j, first], lambda st: b.icmp_signed("<", st[0], m), scan, "piv")
+            _, p, _ = while_loop(b, [b.add(j, one), j, first], lambda st: b.icmp_signed("<", st[0], m), scan, "piv")
             moved = b.icmp_signed("!=", p, j)
             with _if(b, moved):
                 with for_range(b, zero, w, name="sw") as c:
@@ -89,7 +89,7 @@ def generate(spec: LUPanelSpec, module: ir.Module, fname: str) -> ir.Function:
                     b.store(v, at(cc, i))
             return [b.add(j, one), b.add(nswaps, b.zext(moved, I64))]
 
-        _, total = _while(b, [zero, zero], lambda s: b.icmp_signed("<", s[0], w), column, "col")
+        _, total = while_loop(b, [zero, zero], lambda s: b.icmp_signed("<", s[0], w), column, "col")
         b.store(total, at(swaps_all, t))
     b.ret_void()
     return fn

@@ -16,8 +16,8 @@ from __future__ import annotations
 from llvmlite import ir
 
 from .elementwise import dtype_named
-from .irb import I8, I64, const, for_range, kernel_entry
-from .sort import Keys, _while
+from .irb import I64, I8, const, for_range, kernel_entry, while_loop
+from .sort import Keys
 from .spec import CompactSpec, SearchSpec
 
 __all__ = ["generate_search", "generate_compact"]
@@ -52,7 +52,7 @@ def generate_search(spec: SearchSpec, module: ir.Module, fname: str) -> ir.Funct
             right = b.not_(K.lt(v, y)) if spec.mode == "right" else K.lt(y, v)
             return [b.select(right, b.add(mid, one), lo), b.select(right, hi, mid)]
 
-        lo, _hi = _while(b, [zero, n1], lambda s: b.icmp_signed("<", s[0], s[1]), body, "bs")
+        lo, _hi = while_loop(b, [zero, n1], lambda s: b.icmp_signed("<", s[0], s[1]), body, "bs")
         if spec.mode in ("left", "right"):
             out = b.inttoptr(slot(4), I64.as_pointer())
             b.store(lo, b.gep(out, [w]))

@@ -17,8 +17,7 @@ from dataclasses import dataclass
 
 from llvmlite import ir
 
-from .irb import F64, I64, const, kernel_entry
-from .sort import _while
+from .irb import F64, I64, const, kernel_entry, while_loop
 
 __all__ = ["SecularSumsSpec", "generate"]
 
@@ -65,12 +64,12 @@ def generate(spec: SecularSumsSpec, module: ir.Module, fname: str) -> ir.Functio
                     b.fadd(psi, b.select(left, tz, fzero), flags=_SUM),
                     b.fadd(dpsi, b.select(left, t2, fzero), flags=_SUM)]
 
-        sums = _while(b, [zero, fzero, fzero, fzero, fzero], lambda st: b.icmp_signed("<", st[0], k), pole, "pole")
+        sums = while_loop(b, [zero, fzero, fzero, fzero, fzero], lambda st: b.icmp_signed("<", st[0], k), pole, "pole")
         base = at(out, b.mul(t, const(I64, 4)))
         for c, v in enumerate(sums[1:]):
             b.store(v, at(base, const(I64, c)))
         return [b.add(t, one)]
 
-    _while(b, [start], lambda s: b.icmp_signed("<", s[0], stop), item, "item")
+    while_loop(b, [start], lambda s: b.icmp_signed("<", s[0], stop), item, "item")
     b.ret_void()
     return fn

@@ -21,7 +21,7 @@ from __future__ import annotations
 from llvmlite import ir
 
 from .elementwise import dtype_named
-from .irb import I1, I64, const, for_range, mem_type
+from .irb import I1, I64, const, for_range, mem_type, while_loop
 from .spec import SortSpec
 
 __all__ = ["generate_sort", "Keys", "RUN"]
@@ -100,23 +100,6 @@ def _min(b, x, y):
     return b.select(b.icmp_signed("<", x, y), x, y)
 
 
-def _while(b, inits: list, cond, body, name: str):
-    """``vals = inits; while cond(vals): vals = body(vals)``; returns the final values (phis)."""
-    pre = b.block
-    head, blk, done = (b.append_basic_block(f"{name}.{s}") for s in ("head", "body", "done"))
-    b.branch(head)
-    b.position_at_end(head)
-    phis = [b.phi(v.type) for v in inits]
-    for p, v in zip(phis, inits):
-        p.add_incoming(v, pre)
-    b.cbranch(cond(phis), blk, done)
-    b.position_at_end(blk)
-    new = body(phis)
-    for p, v in zip(phis, new):
-        p.add_incoming(v, b.block)
-    b.branch(head)
-    b.position_at_end(done)
-    return phis
 
 
 class _Sorter:
@@ -160,7 +143,7 @@ class _Sorter:
             t = b.zext(take, I64)
             return [b.add(i, b.sub(one, t)), b.add(j, t)]
 
-        i, j = _while(b, [a0, m], cond, body, "mg")
+        i, j = while_loop(b, [a0, m], cond, body, "mg")
         self.copy(sk, dk, si, di, i, m, b.sub(j, m))
         self.copy(sk, dk, si, di, j, e, const(I64, 0))
 
@@ -206,7 +189,7 @@ class _Sorter:
             self.insertion(ak, ai, r0, r1)
             return [r1]
 
-        _while(b, [lo], lambda v: b.icmp_signed("<", v[0], hi), ins_body, "runs")
+        while_loop(b, [lo], lambda v: b.icmp_signed("<", v[0], hi), ins_body, "runs")
         n = b.sub(hi, lo)
         flag0 = ir.Constant(I1, 0)
 
@@ -224,10 +207,10 @@ class _Sorter:
                 self.merge(sk, dk, si, di, p, m, e)
                 return [e]
 
-            _while(b, [lo], lambda u: b.icmp_signed("<", u[0], hi), mbody, "pairs")
+            while_loop(b, [lo], lambda u: b.icmp_signed("<", u[0], hi), mbody, "pairs")
             return [w2, dk, sk, di, si, b.xor(flipped, ir.Constant(I1, 1))]
 
-        width, sk, dk, si, di, flipped = _while(b, [run, ak, bk, ai, bi, flag0], pass_cond, pass_body, "pass")
+        width, sk, dk, si, di, flipped = while_loop(b, [run, ak, bk, ai, bi, flag0], pass_cond, pass_body, "pass")
         with _if(b, flipped):
             self.copy(sk, ak, si, ai, lo, hi, const(I64, 0))
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from llvmlite import ir
 
-from .irb import I64, const, for_range, kernel_entry, mem_type
+from .irb import I64, const, for_range, kernel_entry, mem_type, range_loop
 
 __all__ = ["TrsvSpec", "generate"]
 
@@ -56,7 +56,7 @@ def generate(spec: TrsvSpec, module: ir.Module, fname: str) -> ir.Function:
             i = s if spec.lower else b.sub(b.sub(n, one), s)
             row = b.gep(a, [b.mul(i, n)])
             lo, hi = (zero, i) if spec.lower else (b.add(i, one), n)
-            acc = dot(b, fty, row, x, lo, hi)
+            (acc,) = dots(b, fty, [row], x, lo, hi)
             v = b.fsub(b.load(b.gep(x, [i])), acc)
             if not spec.unit:
                 v = b.fdiv(v, b.load(b.gep(row, [i])))
@@ -65,21 +65,11 @@ def generate(spec: TrsvSpec, module: ir.Module, fname: str) -> ir.Function:
     return fn
 
 
-def dot(b: ir.IRBuilder, fty: ir.Type, row, x, lo, hi) -> ir.Value:
-    """``sum(row[lo:hi] * x[lo:hi])``, reassociable (vectorized by LLVM)."""
-    pre = b.block
-    head, body, done = (b.append_basic_block(f"dot.{s}") for s in ("head", "body", "done"))
-    b.branch(head)
-    b.position_at_end(head)
-    j = b.phi(I64, name="j")
-    acc = b.phi(fty, name="acc")
-    j.add_incoming(lo, pre)
-    acc.add_incoming(ir.Constant(fty, 0.0), pre)
-    b.cbranch(b.icmp_signed("<", j, hi), body, done)
-    b.position_at_end(body)
-    prod = b.fmul(b.load(b.gep(row, [j])), b.load(b.gep(x, [j])), flags=_FAST)
-    acc.add_incoming(b.fadd(acc, prod, flags=_FAST), body)
-    j.add_incoming(b.add(j, const(I64, 1), flags=["nsw"]), body)
-    b.branch(head)
-    b.position_at_end(done)
-    return acc
+def dots(b: ir.IRBuilder, fty: ir.Type, rows: list, x, lo, hi) -> list:
+    """``[sum(row[lo:hi] * x[lo:hi]) for row in rows]`` in one loop (``x[j]`` loaded once per
+    ``j``), reassociable (vectorized by LLVM)."""
+    def step(j, accs):
+        xj = b.load(b.gep(x, [j]))
+        return [b.fadd(acc, b.fmul(b.load(b.gep(row, [j])), xj, flags=_FAST), flags=_FAST)
+                for acc, row in zip(accs, rows)]
+    return range_loop(b, lo, hi, [ir.Constant(fty, 0.0)] * len(rows), step, "dot")
