@@ -81,8 +81,9 @@ def _hn(a: np.ndarray) -> np.ndarray:
     return np.conj(np.swapaxes(a, -1, -2))
 
 
-def _permute_rows(func: str, a: Array, k: int, order: np.ndarray) -> None:
-    """Reorder rows ``k:`` of ``a`` in place: row ``k + i`` takes row ``k + order[..., i]``.
+def _permute_rows(func: str, a: Array, k: int, order: np.ndarray, pairs: np.ndarray | None = None) -> None:
+    """Reorder rows ``k:`` of ``a`` in place: row ``k + i`` takes row ``k + order[..., i]``;
+    ``pairs`` (optional, one matrix): the same reordering as row swaps, see :func:`swap_sequence`.
 
     A single matrix moves only the rows that change (partial pivoting over a panel of NB columns
     moves at most 2 NB): one gather and one scatter of those rows. A batch reorders all rows
@@ -90,7 +91,7 @@ def _permute_rows(func: str, a: Array, k: int, order: np.ndarray) -> None:
     from ._gather import take_along_axis
     rows = a[..., k:, :]
     if order.ndim == 1 and _runs_host_code(a):
-        return _swap_rows(func, a, k, order)
+        return _swap_rows(func, a, k, swap_sequence(order) if pairs is None else pairs)
     if order.ndim == 1:
         moved = np.flatnonzero(order != np.arange(order.shape[0]))
         if moved.size:
@@ -127,13 +128,13 @@ def swap_sequence(order: np.ndarray) -> np.ndarray:
     return np.array(pairs, dtype=np.int64).reshape(-1, 2)
 
 
-def _swap_rows(func: str, a: Array, k: int, order: np.ndarray) -> None:
-    """:func:`_permute_rows` of one contiguous matrix in place by row swaps (kernels.laswp): no
-    temporaries, each moved row read and written once."""
+def _swap_rows(func: str, a: Array, k: int, pairs: np.ndarray) -> None:
+    """:func:`_permute_rows` of one contiguous matrix in place by the row swaps ``pairs`` (offset
+    by ``k``; kernels.laswp): no temporaries, each moved row read and written once."""
     from ._sorting import launch
     from .kernels.cache import get_program
     from .kernels.laswp import LaswpSpec, unit_bytes
-    swaps = swap_sequence(order) + k
+    swaps = pairs + k
     if not swaps.size:
         return
     v = a._realize()
@@ -244,11 +245,18 @@ def _panel_lu(p: np.ndarray):
     column unscaled (the matrix is singular; U shows it).
 
     Returns (order (B, m): row ``i`` of the result is row ``order[:, i]`` of the input;
-    swaps (B,): how many row exchanges each matrix needed, for the determinant's sign)."""
+    swaps (B,): how many row exchanges each matrix needed, for the determinant's sign;
+    pairs: the first matrix's row exchanges in order, as :func:`swap_sequence` gives them (from
+    the kernel's pivot rows), or None where the panel was factored here)."""
     cols = np.ascontiguousarray(np.swapaxes(p, -1, -2))
-    order, swaps = _lu_kernel(cols) if p.dtype.kind == "f" and p.shape[1] >= p.shape[2] else _lu_cols(cols)
+    if p.dtype.kind == "f" and p.shape[1] >= p.shape[2]:
+        order, swaps, ipiv = _lu_kernel(cols)
+        steps = np.arange(ipiv.shape[1])
+        pairs = np.stack([steps, ipiv[0]], axis=1)[ipiv[0] != steps] if ipiv.shape[0] == 1 else None
+    else:
+        (order, swaps), pairs = _lu_cols(cols), None
     p[...] = np.swapaxes(cols, -1, -2)
-    return order, swaps
+    return order, swaps, pairs
 
 
 def _lu_kernel(c: np.ndarray):
@@ -262,9 +270,11 @@ def _lu_kernel(c: np.ndarray):
     cpu = get_device("cpu")
     order = np.empty((bsz, m), dtype=np.int64)
     swaps = np.empty(bsz, dtype=np.int64)
+    ipiv = np.empty((bsz, w), dtype=np.int64)
     launch(cpu, get_program(cpu, LUPanelSpec(c.dtype.name)),
-           [c.ctypes.data, m, w, order.ctypes.data, swaps.ctypes.data], bsz, c.nbytes, m * w * w)
-    return order, swaps
+           [c.ctypes.data, m, w, order.ctypes.data, swaps.ctypes.data, ipiv.ctypes.data], bsz, c.nbytes,
+           m * w * w)
+    return order, swaps, ipiv
 
 
 def _lu_cols(c: np.ndarray):
@@ -319,10 +329,10 @@ def lu(x: Array, func: str = "lu") -> LU:
     for k in range(0, n, NB):
         e = min(k + NB, n)
         p = _read(func, a[..., k:, k:e]).reshape(bsz, n - k, e - k)
-        order, s = _panel_lu(p)
+        order, s, pairs = _panel_lu(p)
         swaps += s
         if (order != np.arange(n - k)).any():
-            _permute_rows(func, a, k, order.reshape(batch + (n - k,)))
+            _permute_rows(func, a, k, order.reshape(batch + (n - k,)), pairs)
             perm[:, k:] = np.take_along_axis(perm[:, k:], order, axis=1)
         a[..., k:, k:e] = _up(func, p.reshape(batch + p.shape[1:]), a)
         l11 = np.tril(p[:, :e - k], -1) + np.eye(e - k, dtype=p.dtype)

@@ -258,3 +258,33 @@ def test_solve_by_rows_and_blockwise_agree(device, nrhs):
                                                                                     device=device)))
     assert got32.dtype == np.float32
     assert np.abs(got32 - ref[0]).max() <= 1e-4 * np.abs(ref[0]).max()
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_panel_kernel_blocks_match_column_by_column(dtype):
+    """The panel kernel (factored in blocks of kernels.lu_panel.BLOCK columns with delayed updates)
+    gives the pivots and factors of the column-by-column reference (``_lu_cols``) for widths on
+    both sides of the block edges, batched; its row exchanges (``pairs``) reproduce its order; a
+    zero column leaves the rest factored as the reference does."""
+    from egpu_array.kernels.lu_panel import BLOCK
+    rng = np.random.default_rng(11)
+    tol = 200 * np.finfo(dtype).eps
+    for w in (1, BLOCK - 1, BLOCK, BLOCK + 1, 2 * BLOCK + 3, 41):
+        for bsz in (1, 3):
+            p = rng.standard_normal((bsz, w + 29, w)).astype(dtype)
+            if w > BLOCK + 1:
+                p[-1, :, BLOCK + 1] = 0                      # a zero pivot after the first block
+            ref = np.swapaxes(p, -1, -2).copy()
+            order_ref, swaps_ref = blocked._lu_cols(ref)
+            got = p.copy()
+            order, swaps, pairs = blocked._panel_lu(got)
+            np.testing.assert_array_equal(order, order_ref)
+            np.testing.assert_array_equal(swaps, swaps_ref)
+            np.testing.assert_allclose(got, np.swapaxes(ref, -1, -2), rtol=tol, atol=tol * w)
+            if bsz == 1:
+                rows = np.arange(w + 29)
+                for i, j in pairs:
+                    rows[[i, j]] = rows[[j, i]]
+                np.testing.assert_array_equal(rows, order[0])
+            else:
+                assert pairs is None
