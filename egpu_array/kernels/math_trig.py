@@ -10,7 +10,9 @@ flagged; the kernel is then rerun without guards.
 """
 
 import struct
+from fractions import Fraction
 
+import numpy as np
 from llvmlite import ir
 
 from .math_core import (PIO2_FRACTION, TABLE_PAD_WORDS, TABLE_WORDS,
@@ -51,22 +53,37 @@ def _cw_threshold(cx):
     return 2.0 ** 30 if cx.double else 2.0 ** 16
 
 
-def _reduce_cw(cx, ax):
-    p1, p2, p3 = split3(PIO2_FRACTION, cx.double)
-    # k = rint(ax * 2/pi) as a float (see Ctx.round_magic); q = the bits of t: the magic number's
+def _split_pi(cx):
+    """pi = p1 + p2 + p3 with p1 = pi rounded down (so p2 > 0: sin's signed zeros rely on it)."""
+    p1, p2, p3 = split3(2 * PIO2_FRACTION, cx.double)
+    if p2 < 0:
+        p1 = float(np.nextafter(np.float32(p1), np.float32(0)))  # (binary64's p1 is below pi)
+        p2, p3 = split3(2 * PIO2_FRACTION - Fraction(p1), False)[:2]
+    return p1, p2, p3
+
+
+def _reduce_cw(cx, ax, by_pi=False):
+    """Cody-Waite: ax = k*c + r + e with c = pi/2, |r| <~ pi/4, |e| <~ ulp(r) not renormalized,
+    q an integer whose low bits are k's. ``by_pi``: c = pi (ax may be negative) and the low part
+    is returned negated (-e)."""
+    p1, p2, p3 = _split_pi(cx) if by_pi else split3(PIO2_FRACTION, cx.double)
+    # k = rint(ax / c) as a float (see Ctx.round_magic); q = the bits of t: the magic number's
     # low M - 1 bits are 0, so q = k + bits(magic) agrees with k in the two low bits, the only
     # ones the callers use (quadrant and sign)
-    t = cx.fma(ax, cx.dd("twoopi")[0], cx.magic)
+    t = cx.fma(ax, cx.dd("invpi" if by_pi else "twoopi")[0], cx.magic)
     k, q = cx.sub(t, cx.magic), cx.bits(t)
     nk = cx.neg(k)
     r1 = cx.fma(nk, p1, ax)  # exact
     th, tl = cx.two_prod(k, cx.c(p2, ax.type))
     # Fast2Sum is exact here although |r1| < |th| can happen: r1 is a multiple of ulp(p1) (of
     # ulp(p1)/2 when k = 1 and ax < 1, then |r1| < 1), so it has a p-bit representation whose
-    # exponent is at least th's (Fast2Sum's condition)
+    # exponent is at least th's (Fast2Sum's condition); with c = pi, |k| >= 1 needs |ax| >= 1, so
+    # r1 is a multiple of ulp(1) and |r1| < 2
     r, e = cx.fast_two_sum(r1, cx.neg(th))
     # the low part, |e| <~ ulp(r): not renormalized (the kernels take any small low part), and
     # its terms off the critical path (k*p3 and tl are ready long before Fast2Sum's error)
+    if by_pi:  # -e (sin's form): k*p3 + tl - e is +0 where ax = +-0, so sin(-0) = -0 - (+0)
+        return r, cx.sub(cx.fma(k, p3, tl), e), q
     e = cx.add(e, cx.fma(nk, p3, cx.neg(tl)))
     return r, e, q
 
@@ -214,8 +231,61 @@ def _trig(cx, x, which):
     return cx.sel(cx.lt(ax, cx.inf), res, cx.sub(x, x))
 
 
+def _ph_by_pi(cx, x, ax):
+    """Payne-Hanek for sin's reduction mod pi: x = k*pi + r - nl, |r| <~ pi/2, q's bit 0 = k's.
+    |x| = Q*pi/2 + s (|s| <= pi/4) gives k = Q/2, r = s for an even Q, else k = (Q +- 1)/2 and
+    r = s -+ pi/2 (the sign of s); x's sign goes to r (sin is odd)."""
+    b = cx.b
+    rh, rl, qq = _reduce_ph(cx, ax)
+    odd = b.trunc(qq, ir.IntType(1)) if cx.n is None else b.trunc(qq, ir.VectorType(ir.IntType(1), cx.n))
+    spos = cx.gt(rh, 0.0)
+    step = b.select(odd, b.select(spos, cx.ci(1), cx.ci(-1)), cx.ci(0))
+    q = b.lshr(b.add(qq, step), cx.ci(1))
+    ph, pl = cx.dd("pio2")
+    sh = cx.sel(spos, -ph, ph)
+    sl = cx.sel(spos, -pl, pl)
+    hh, hl = cx.two_sum(rh, cx.sel(odd, sh, cx.c(0.0)))
+    hl = cx.add(hl, cx.add(rl, cx.sel(odd, sl, cx.c(0.0))))
+    hh, hl = cx.fast_two_sum(hh, hl)
+    return _xor_sign(cx, hh, x), cx.neg(_xor_sign(cx, hl, x)), q
+
+
+def _xor_sign(cx, v, x):
+    """v with its sign flipped where x is negative."""
+    return cx.from_bits(cx.b.xor(cx.bits(v), cx.b.and_(cx.bits(x), cx.ci(1 << (cx.W - 1)))))
+
+
 def emit_sin(cx, x):
-    return _trig(cx, x, "sin")
+    """sin(x) = (-1)**k sin(r) for x = k*pi + r: one odd polynomial on |r| <= pi/2 (half the
+    multiplies of sin and cos on |r| <= pi/4 and a select between them). NaN and infinities
+    give NaN through the Cody-Waite reduction itself (inf - inf), so no special-case select."""
+    if not cx.double:
+        return _trig(cx, x, "sin")
+    b = cx.b
+    r, nl, q = _reduce_cw(cx, x, by_pi=True)  # x = k*pi + r - nl
+    ax = cx.abs(x)
+    if cx.guards is not None:
+        cx.guards.append(_needs_wide(cx, ax))
+    else:
+        wide = _needs_wide(cx, ax)
+        r2, nl2, q2 = _ph_by_pi(cx, x, ax)
+        r, nl, q = cx.sel(wide, r2, r), cx.sel(wide, nl2, nl), b.select(wide, q2, q)
+    # sin(r - nl) = r - T, T = r^3 Q(z) + nl cos(r), Q = -P. T reaches 0.65 |sin r| near
+    # |r| = pi/2, so T is summed as r^3/6 (one rounding, the last) + small terms: the rounding
+    # errors of Q(z) (~0.15 there), z = r^2 and r^3 = r*z would each cost ~0.5 ULP. The last two
+    # are added back through the leading term: r^3 = a + s, s = r*zl + al (to first order)
+    z = cx.mul(r, r)
+    zl = cx.fma(r, r, cx.neg(z))
+    a = cx.mul(r, z)
+    al = cx.fma(r, z, cx.neg(a))
+    coeffs = [-c for c in cx.poly_coeffs("sin_pi")]
+    u = cx.mul(z, cx.poly(z, coeffs[1:]))
+    # nl enters as nl * cos(r), cos(r) ~ 1 - z/2 (off by <= 0.24 at |r| = pi/2, where plain nl
+    # would cost up to ~0.9 ULP). For x = -0: r = -0 and every term of T is +0 (see _reduce_cw),
+    # so the difference keeps sin(-0) = -0
+    corr = cx.fma(cx.fma(r, zl, al), coeffs[0], cx.mul(nl, cx.fma(z, -0.5, 1.0)))
+    sn = cx.sub(r, cx.fma(a, coeffs[0], cx.fma(a, u, corr)))
+    return cx.from_bits(b.xor(cx.bits(sn), b.shl(q, cx.ci(cx.W - 1))))
 
 
 def emit_cos(cx, x):
