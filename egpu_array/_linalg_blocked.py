@@ -14,7 +14,9 @@ profiler lists those copies as the library's own, named after the function.
 * :func:`cholesky`: right-looking, lower; reads only the lower triangle, like LAPACK.
 * :func:`lu`: right-looking with partial pivoting (LAPACK's getrf pivot order); :func:`lu_solve`
   applies it blockwise (forward and back substitution as GEMMs). ``solve``, ``inv``, ``det``
-  and ``slogdet`` are built on them.
+  and ``slogdet`` are built on them. Real panels are factored by a generated kernel
+  (kernels/lu_panel; numpy has no getrf), in place in the matrix on the cpu device (its row
+  exchanges move whole rows), on a host copy of the panel elsewhere.
 * :func:`qr`: Householder panels from LAPACK's geqrf (``numpy.linalg.qr(mode="raw")``), applied to
   the trailing matrix and accumulated into Q in compact WY form ``I - V T V^H``.
 
@@ -235,46 +237,62 @@ LEAF = 8
 
 
 def _panel_lu(p: np.ndarray):
-    """LU with partial pivoting of host panels ``p`` (B, m, w), ``m >= w``, in place.
+    """LU with partial pivoting of host panels ``p`` (B, m, w), C-contiguous, ``m >= w``, in place.
 
     Real panels go to the generated kernel (kernels/lu_panel, run by the cpu device on the host
-    copy); complex ones are factored here, recursively as LAPACK's getrf2 (factor the left half; update the right half with a triangular
-    solve and a matrix product, BLAS; factor its lower part), on a column-major copy so that the
-    column steps of panels of at most :data:`LEAF` columns read contiguous memory. Pivots are the
-    first entry of largest magnitude in the column, as LAPACK picks them; a zero pivot leaves its
-    column unscaled (the matrix is singular; U shows it).
+    array); complex ones are factored here, recursively as LAPACK's getrf2 (factor the left half;
+    update the right half with a triangular solve and a matrix product, BLAS; factor its lower
+    part), on a column-major copy so that the column steps of panels of at most :data:`LEAF`
+    columns read contiguous memory. Pivots are the first entry of largest magnitude in the column,
+    as LAPACK picks them; a zero pivot leaves its column unscaled (the matrix is singular; U shows it).
 
     Returns (order (B, m): row ``i`` of the result is row ``order[:, i]`` of the input;
     swaps (B,): how many row exchanges each matrix needed, for the determinant's sign;
-    pairs: the first matrix's row exchanges in order, as :func:`swap_sequence` gives them (from
-    the kernel's pivot rows), or None where the panel was factored here)."""
+    pairs: one matrix's row exchanges in order, as :func:`swap_sequence` gives them (from the
+    kernel's pivot rows), or None for a batch or a panel factored here)."""
+    bsz, m, w = p.shape
+    if p.dtype.kind == "f":
+        if not p.flags.c_contiguous or m < w:
+            raise ValueError("linalg: the panel kernel needs a C-contiguous panel at least as tall as wide")
+        from .backend.device import get_device
+        return _lu_kernel(get_device("cpu"), p.ctypes.data, p.dtype, w, m * w, m, w, 0, 0, bsz)
     cols = np.ascontiguousarray(np.swapaxes(p, -1, -2))
-    if p.dtype.kind == "f" and p.shape[1] >= p.shape[2]:
-        order, swaps, ipiv = _lu_kernel(cols)
-        steps = np.arange(ipiv.shape[1])
-        pairs = np.stack([steps, ipiv[0]], axis=1)[ipiv[0] != steps] if ipiv.shape[0] == 1 else None
-    else:
-        (order, swaps), pairs = _lu_cols(cols), None
+    order, swaps = _lu_cols(cols)
     p[...] = np.swapaxes(cols, -1, -2)
-    return order, swaps, pairs
+    return order, swaps, None
 
 
-def _lu_kernel(c: np.ndarray):
-    """:func:`_panel_lu` of real panels by the generated kernel (kernels/lu_panel), run by the cpu
-    device on the host array ``c`` (B, w, m) in place."""
+def _panel_in_place(a: Array, k: int, e: int):
+    """:func:`_panel_lu` of the panel ``a[..., k:, k:e]`` of a real matrix in host memory, on
+    ``a``'s own buffer: row exchanges move whole rows of ``a``, so nothing is copied."""
+    v = a._realize()
+    n = a.shape[-1]
+    bsz = int(np.prod(a.shape[:-2], dtype=np.int64))
+    if v.strides[-1] != 1 or v.strides[-2] != n or (bsz > 1 and v.strides[-3] != n * n):
+        raise ValueError("linalg: the in-place panel LU needs a contiguous matrix")
+    ptr = v.buffer.ptr + (v.offset + k * n + k) * a.dtype.itemsize
+    return _lu_kernel(a.device, ptr, a.dtype.np, n, n * n, n - k, e - k, k, n - e, bsz)
+
+
+def _lu_kernel(device, ptr: int, dtype, lda: int, mstride: int, m: int, w: int, left: int, right: int,
+               bsz: int):
+    """Run kernels/lu_panel on ``bsz`` row-major panels at ``ptr`` (see its docstring for the
+    arguments); returns (order, swaps, pairs) as :func:`_panel_lu`."""
     from ._sorting import launch
-    from .backend.device import get_device
     from .kernels.cache import get_program
     from .kernels.lu_panel import LUPanelSpec
-    bsz, w, m = c.shape
-    cpu = get_device("cpu")
     order = np.empty((bsz, m), dtype=np.int64)
     swaps = np.empty(bsz, dtype=np.int64)
     ipiv = np.empty((bsz, w), dtype=np.int64)
-    launch(cpu, get_program(cpu, LUPanelSpec(c.dtype.name)),
-           [c.ctypes.data, m, w, order.ctypes.data, swaps.ctypes.data, ipiv.ctypes.data], bsz, c.nbytes,
-           m * w * w)
-    return order, swaps, ipiv
+    isz = np.dtype(dtype).itemsize
+    launch(device, get_program(device, LUPanelSpec(np.dtype(dtype).name)),
+           [ptr, lda, mstride, m, w, left, right, order.ctypes.data, swaps.ctypes.data, ipiv.ctypes.data],
+           bsz, bsz * m * w * isz * 2, bsz * m * w * w)
+    pairs = None
+    if bsz == 1:
+        steps = np.arange(w)
+        pairs = np.stack([steps, ipiv[0]], axis=1)[ipiv[0] != steps]
+    return order, swaps, pairs
 
 
 def _lu_cols(c: np.ndarray):
@@ -323,18 +341,23 @@ def lu(x: Array, func: str = "lu") -> LU:
     bsz = int(np.prod(batch, dtype=np.int64))
     _note(func, n)
     a = _work_copy(x)
+    in_place = a.device.host_memory and a.dtype.kind == "f"   # the panel kernel works on a's buffer
     perm = np.tile(np.arange(n), (bsz, 1))
     swaps = np.zeros(bsz, dtype=np.int64)
     blocks, diag = [], np.empty((bsz, n), dtype=x.dtype.np)
     for k in range(0, n, NB):
         e = min(k + NB, n)
-        p = _read(func, a[..., k:, k:e]).reshape(bsz, n - k, e - k)
-        order, s, pairs = _panel_lu(p)
+        if in_place:
+            order, s, _ = _panel_in_place(a, k, e)
+            p = _read(func, a[..., k:e, k:e]).reshape(bsz, e - k, e - k)
+        else:
+            p = _read(func, a[..., k:, k:e]).reshape(bsz, n - k, e - k)
+            order, s, pairs = _panel_lu(p)
+            if (order != np.arange(n - k)).any():
+                _permute_rows(func, a, k, order.reshape(batch + (n - k,)), pairs)
+            a[..., k:, k:e] = _up(func, p.reshape(batch + p.shape[1:]), a)
         swaps += s
-        if (order != np.arange(n - k)).any():
-            _permute_rows(func, a, k, order.reshape(batch + (n - k,)), pairs)
-            perm[:, k:] = np.take_along_axis(perm[:, k:], order, axis=1)
-        a[..., k:, k:e] = _up(func, p.reshape(batch + p.shape[1:]), a)
+        perm[:, k:] = np.take_along_axis(perm[:, k:], order, axis=1)
         l11 = np.tril(p[:, :e - k], -1) + np.eye(e - k, dtype=p.dtype)
         u11 = np.triu(p[:, :e - k])
         d = np.diagonal(u11, axis1=-2, axis2=-1)

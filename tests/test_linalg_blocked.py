@@ -288,3 +288,24 @@ def test_panel_kernel_blocks_match_column_by_column(dtype):
                 np.testing.assert_array_equal(rows, order[0])
             else:
                 assert pairs is None
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("batch", [(), (2,)])
+def test_lu_in_place_panels_reconstruct(monkeypatch, dtype, batch):
+    """Panels wider than the kernel's block and not a multiple of it, factored in place on the
+    cpu device (whole rows exchanged by the kernel) and as host copies on sim: P A = L U."""
+    monkeypatch.setattr(blocked, "NB", 20)
+    rng = np.random.default_rng(12)
+    n = 61
+    a = rng.standard_normal(batch + (n, n)).astype(dtype)
+    for device in ("cpu", "sim"):
+        f = blocked.lu(xp.asarray(a, device=device))
+        lu = np.asarray(f.a).reshape(-1, n, n).astype(np.float64)
+        perm = np.asarray(f.perm).reshape(-1, n)
+        for t in range(lu.shape[0]):
+            low = np.tril(lu[t], -1) + np.eye(n)
+            rec = low @ np.triu(lu[t])
+            ref = a.reshape(-1, n, n)[t][perm[t]].astype(np.float64)
+            assert np.abs(rec - ref).max() <= 50 * n * np.finfo(dtype).eps * np.abs(ref).max()
+            assert np.abs(np.tril(lu[t], -1)).max() <= 1 + 1e-6          # partial pivoting: |L| <= 1
