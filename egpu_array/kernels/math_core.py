@@ -205,12 +205,19 @@ class Ctx:
         """Clamp; a NaN becomes lo (never poison-producing when converted)."""
         return self.fmin(self.fmax(a, lo), hi)
 
-    def poly(self, t, coeffs):
+    def poly(self, t, coeffs, horner=False):
         """sum(coeffs[i] * t**i) with fma, in Estrin's order: pairs c[2i] + c[2i+1]*t, then pairs
         of those with t**2, t**4, ... A Horner chain of n fmas is n fma latencies deep; this is
         about log2(n) (plus the squarings, which run beside it), so the out-of-order window of the
-        CPU overlaps more loop iterations of a vectorized kernel."""
+        CPU overlaps more loop iterations of a vectorized kernel. ``horner``: Horner's chain
+        instead, without the squarings (fewer instructions and live registers: better where a
+        kernel's loop is bound by instruction throughput and has other independent work)."""
         terms = [self.c(self.rnd(cf), t.type) for cf in coeffs]
+        if horner:
+            acc = terms[-1]
+            for cf in terms[-2::-1]:
+                acc = self.fma(acc, t, cf)
+            return acc
         power = t
         while len(terms) > 1:
             nxt = [self.fma(terms[i + 1], power, terms[i]) for i in range(0, len(terms) - 1, 2)]

@@ -55,7 +55,8 @@ def emit_exp(cx, x):
     k, u = cx.round_magic(cx.fma(x, cx.dd("log2e")[0], cx.magic), offset=2 * cx.bias)
     nk = cx.neg(k)
     r = cx.fma(nk, l, cx.fma(nk, h, x))  # the inner fma is exact
-    em1 = cx.fma(cx.mul(r, r), cx.poly(r, cx.poly_coeffs("exp_q")), r)  # e^r - 1
+    # e^r - 1; Horner: fewer instructions and registers than Estrin (see Ctx.poly)
+    em1 = cx.fma(cx.mul(r, r), cx.poly(r, cx.poly_coeffs("exp_q"), horner=True), r)
     return cx.scale2(em1, u, plus_one=True, biased=True)
 
 

@@ -271,19 +271,20 @@ def emit_sin(cx, x):
         r2, nl2, q2 = _ph_by_pi(cx, x, ax)
         r, nl, q = cx.sel(wide, r2, r), cx.sel(wide, nl2, nl), b.select(wide, q2, q)
     # sin(r - nl) = r - T, T = r^3 Q(z) + nl cos(r), Q = -P. T reaches 0.65 |sin r| near
-    # |r| = pi/2, so T is summed as r^3/6 (one rounding, the last) + small terms: the rounding
-    # errors of Q(z) (~0.15 there), z = r^2 and r^3 = r*z would each cost ~0.5 ULP. The last two
-    # are added back through the leading term: r^3 = a + s, s = r*zl + al (to first order)
+    # |r| = pi/2, so T is summed as r^3/6 (one rounding, the last) + small terms: rounding Q(z)
+    # (~0.15 there) or z = r^2 would each cost up to ~0.5 ULP. z's error zl is added back
+    # through the leading term (r^3 = a + r*zl, a = r*z; also adding a's own error gains ~0.2
+    # ULP for two more instructions). Horner's chain: fewer instructions and live registers
+    # than Estrin's, and the loop is bound by instruction throughput, not latency
     z = cx.mul(r, r)
     zl = cx.fma(r, r, cx.neg(z))
     a = cx.mul(r, z)
-    al = cx.fma(r, z, cx.neg(a))
     coeffs = [-c for c in cx.poly_coeffs("sin_pi")]
-    u = cx.mul(z, cx.poly(z, coeffs[1:]))
+    u = cx.mul(z, cx.poly(z, coeffs[1:], horner=True))
     # nl enters as nl * cos(r), cos(r) ~ 1 - z/2 (off by <= 0.24 at |r| = pi/2, where plain nl
     # would cost up to ~0.9 ULP). For x = -0: r = -0 and every term of T is +0 (see _reduce_cw),
     # so the difference keeps sin(-0) = -0
-    corr = cx.fma(cx.fma(r, zl, al), coeffs[0], cx.mul(nl, cx.fma(z, -0.5, 1.0)))
+    corr = cx.fma(cx.mul(r, zl), coeffs[0], cx.mul(nl, cx.fma(z, -0.5, 1.0)))
     sn = cx.sub(r, cx.fma(a, coeffs[0], cx.fma(a, u, corr)))
     return cx.from_bits(b.xor(cx.bits(sn), b.shl(q, cx.ci(cx.W - 1))))
 
