@@ -5,7 +5,8 @@ Each panel (an ``m x NB`` slab) is factored on the host with LAPACK (numpy.linal
 step the profiler notes; every trailing update, which holds all but ``O(n^2 NB)`` of the flops, is a
 matmul on the array's device (the generated GEMM on the cpu device, with the subtraction fused
 into its output writes). Triangular solves against a panel's diagonal block are products with its
-inverse, computed on the host from the small block (as MAGMA's GPU trsm does).
+inverse, computed on the host from the small block (as MAGMA's GPU trsm does); on the cpu
+device LU's row block of U is solved in place instead (kernels/trsm).
 
 On the cpu device the host steps read the device memory in place: nothing is copied but the
 panels themselves. On other devices each panel crosses the link twice (down, factored, up), and the
@@ -222,9 +223,9 @@ def _lower_update(a: Array, e: int, l21: Array) -> None:
 class LU(NamedTuple):
     """A blocked LU factorization ``P A = L U`` of the matrices in ``a`` (L unit lower below the
     diagonal, U on and above it). ``perm``: the row order (host, ``(..., n)``); ``parity``: the
-    permutation's sign (host, batch shape); ``blocks``: per panel ``(k, e, L11^-1, U11)``, the
-    inverse on the device (it makes U12), U11 on the host (its inverse is made when a blockwise
-    back substitution needs it); ``diag``: U's diagonal (host, ``(..., n)``)."""
+    permutation's sign (host, batch shape); ``blocks``: per panel ``(k, e, L11, U11)``, the
+    diagonal blocks on the host (their inverses are made where a blockwise substitution needs
+    them); ``diag``: U's diagonal (host, ``(..., n)``)."""
     a: Array
     perm: np.ndarray
     parity: np.ndarray
@@ -272,6 +273,30 @@ def _panel_in_place(a: Array, k: int, e: int):
         raise ValueError("linalg: the in-place panel LU needs a contiguous matrix")
     ptr = v.buffer.ptr + (v.offset + k * n + k) * a.dtype.itemsize
     return _lu_kernel(a.device, ptr, a.dtype.np, n, n * n, n - k, e - k, k, n - e, bsz)
+
+
+#: columns of U12 per work item of the in-place triangular solve (a 128-row slab of 32 KiB float64)
+TRSM_CHUNK = 32
+
+
+def _trsm_in_place(a: Array, k: int, e: int) -> None:
+    """``A[k:e, e:] := L11^-1 A[k:e, e:]`` (U's row block) with the unit lower ``L11 = A[k:e, k:e]``,
+    in place in ``a``'s buffer (kernels.trsm; a contiguous real matrix in host memory)."""
+    from ._sorting import launch
+    from .kernels.cache import get_program
+    from .kernels.trsm import TrsmSpec
+    v = a._realize()
+    n = a.shape[-1]
+    bsz = int(np.prod(a.shape[:-2], dtype=np.int64))
+    if v.strides[-1] != 1 or v.strides[-2] != n or (bsz > 1 and v.strides[-3] != n * n):
+        raise ValueError("linalg: the in-place triangular solve needs a contiguous matrix")
+    isz = a.dtype.itemsize
+    w, ncols = e - k, n - e
+    program = get_program(a.device, TrsmSpec(a.dtype.name))
+    for t in range(bsz):
+        base = v.buffer.ptr + (v.offset + t * n * n + k * n) * isz
+        launch(a.device, program, [base + k * isz, n, base + e * isz, n, w, ncols, TRSM_CHUNK],
+               -(-ncols // TRSM_CHUNK), 2 * w * ncols * isz, w * w * ncols // 2)
 
 
 def _lu_kernel(device, ptr: int, dtype, lda: int, mstride: int, m: int, w: int, left: int, right: int,
@@ -360,13 +385,16 @@ def lu(x: Array, func: str = "lu") -> LU:
         perm[:, k:] = np.take_along_axis(perm[:, k:], order, axis=1)
         l11 = np.tril(p[:, :e - k], -1) + np.eye(e - k, dtype=p.dtype)
         u11 = np.triu(p[:, :e - k])
-        d = np.diagonal(u11, axis1=-2, axis2=-1)
-        diag[:, k:e] = d
+        diag[:, k:e] = np.diagonal(u11, axis1=-2, axis2=-1)
         shape = batch + (e - k, e - k)
-        blocks.append((k, e, _up(func, tri_inv(l11, lower=True).reshape(shape), a), u11.reshape(shape)))
+        blocks.append((k, e, l11.reshape(shape), u11.reshape(shape)))
         if e < n:
-            u12 = matmul(blocks[-1][2], a[..., k:e, e:])
-            a[..., k:e, e:] = u12
+            if in_place:
+                _trsm_in_place(a, k, e)
+                u12 = a[..., k:e, e:]
+            else:
+                u12 = matmul(_up(func, tri_inv(l11, lower=True).reshape(shape), a), a[..., k:e, e:])
+                a[..., k:e, e:] = u12
             a[..., e:, e:] = a[..., e:, e:] - matmul(a[..., e:, k:e], u12)
     parity = np.where(swaps % 2, -1, 1).reshape(batch)
     return LU(a, perm.reshape(batch + (n,)), parity, blocks, diag.reshape(batch + (n,)))
@@ -383,8 +411,8 @@ def lu_solve(f: LU, b: Array, func: str = "solve") -> Array:
         return _solve_by_rows(f, b)
     x = _work_copy(b)
     _permute_rows(func, x, 0, f.perm)
-    for k, e, linv, _ in f.blocks:                       # forward: L Y = P B
-        y = matmul(linv, x[..., k:e, :])
+    for k, e, l11, _ in f.blocks:                        # forward: L Y = P B
+        y = matmul(_up(func, tri_inv(l11, lower=True), f.a), x[..., k:e, :])
         x[..., k:e, :] = y
         if e < n:
             x[..., e:, :] = x[..., e:, :] - matmul(f.a[..., e:, k:e], y)

@@ -309,3 +309,26 @@ def test_lu_in_place_panels_reconstruct(monkeypatch, dtype, batch):
             ref = a.reshape(-1, n, n)[t][perm[t]].astype(np.float64)
             assert np.abs(rec - ref).max() <= 50 * n * np.finfo(dtype).eps * np.abs(ref).max()
             assert np.abs(np.tril(lu[t], -1)).max() <= 1 + 1e-6          # partial pivoting: |L| <= 1
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_in_place_triangular_solve(dtype):
+    """kernels.trsm: ``A[k:e, e:] := L11^-1 A[k:e, e:]`` in the matrix's own buffer, for block
+    heights on both sides of its row group and widths not a multiple of its column chunk; the
+    rest of the matrix is untouched."""
+    rng = np.random.default_rng(13)
+    for n, k, e in ((40, 3, 4), (40, 0, 7), (75, 10, 35), (2 * blocked.TRSM_CHUNK + 9, 5, 14)):
+        a = rng.standard_normal((2, n, n))
+        a[:, k:e, k:e] /= np.sqrt(e - k)                 # a well-conditioned unit lower triangle
+        a = a.astype(dtype)
+        x = xp.asarray(a)
+        blocked._trsm_in_place(x, k, e)
+        got = np.asarray(x)
+        low = np.tril(a[:, k:e, k:e], -1) + np.eye(e - k, dtype=dtype)
+        ref = a.copy()
+        ref[:, k:e, e:] = np.linalg.solve(low.astype(np.float64), a[:, k:e, e:].astype(np.float64))
+        tol = 100 * (e - k) * np.finfo(dtype).eps * max(1.0, np.abs(ref).max())
+        assert np.abs(got - ref).max() <= tol
+        outside = np.ones((n, n), dtype=bool)
+        outside[k:e, e:] = False
+        np.testing.assert_array_equal(got[:, outside], a[:, outside])
