@@ -135,3 +135,12 @@ def range_loop(b: ir.IRBuilder, lo, hi, inits: list, body, name: str, metadata=N
     out = while_loop(b, [lo] + list(inits), lambda s: b.icmp_signed("<", s[0], hi),
                      lambda s: [b.add(s[0], one, flags=["nsw"])] + list(body(s[0], s[1:])), name, metadata)
     return out[1:]
+
+
+def vector_loop(b: ir.IRBuilder, lo, hi, body, name: str, lanes: int) -> None:
+    """``for c in [lo, hi): body(c)``, marked for the loop vectorizer (``lanes`` wide; ``name``
+    unique in the function), which then also accepts the runtime overlap checks of several rows
+    the body reads."""
+    from .elementwise import loop_metadata
+    range_loop(b, lo, hi, [], lambda c, _: (body(c), [])[1], name,
+               loop_metadata(b.module, f"{b.function.name}.{name}", width=lanes))

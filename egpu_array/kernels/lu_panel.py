@@ -35,7 +35,7 @@ from dataclasses import dataclass
 import numpy as np
 from llvmlite import ir
 
-from .irb import I64, const, for_range, intrinsic, kernel_entry, mem_type, range_loop, while_loop
+from .irb import I64, const, for_range, intrinsic, kernel_entry, mem_type, range_loop, vector_loop, while_loop
 from .sort import _if
 
 __all__ = ["LUPanelSpec", "generate", "BLOCK"]
@@ -67,14 +67,6 @@ class _Panel:
 
     def at(self, i, j):
         return self.b.gep(self.row(i), [j])
-
-
-def _vector_loop(b: ir.IRBuilder, lo, hi, body, name: str, lanes: int) -> None:
-    """``for c in [lo, hi): body(c)``, marked for the loop vectorizer (``lanes`` wide), which then
-    accepts the runtime overlap checks of the several rows the body reads."""
-    from .elementwise import loop_metadata
-    range_loop(b, lo, hi, [], lambda c, _: (body(c), [])[1], name,
-               loop_metadata(b.module, f"{b.function.name}.{name}", width=lanes))
 
 
 def generate(spec: LUPanelSpec, module: ir.Module, fname: str) -> ir.Function:
@@ -137,7 +129,7 @@ def _column(b, fty, pan, order, ipiv, m, ext, j, end, nswaps, lanes):
             x, y = b.load(b.gep(rj, [c])), b.load(b.gep(rp, [c]))
             b.store(y, b.gep(rj, [c]))
             b.store(x, b.gep(rp, [c]))
-        _vector_loop(b, ext[0], ext[1], swap, "sw", lanes)
+        vector_loop(b, ext[0], ext[1], swap, "sw", lanes)
         oj, op = b.load(b.gep(order, [j])), b.load(b.gep(order, [p]))
         b.store(op, b.gep(order, [j]))
         b.store(oj, b.gep(order, [p]))
@@ -175,7 +167,7 @@ def _delayed_update(b, fty, pan, m, w, j0, end, lanes):
             if t:
                 b.store(x, b.gep(urows[t], [c]))
             xs.append(x)
-    _vector_loop(b, end, w, solve, "u", lanes)
+    vector_loop(b, end, w, solve, "u", lanes)
 
     with for_range(b, end, m, name="rk") as i:
         ri = pan.row(i)
@@ -187,4 +179,4 @@ def _delayed_update(b, fty, pan, m, w, j0, end, lanes):
             for ur, nl in zip(urows, nls):
                 acc = intrinsic(b, "llvm.fma", fty, nl, b.load(b.gep(ur, [c])), acc)
             b.store(acc, v)
-        _vector_loop(b, end, w, update, "rk8", lanes)
+        vector_loop(b, end, w, update, "rk8", lanes)

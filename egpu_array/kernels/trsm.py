@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 from llvmlite import ir
 
-from .irb import I64, const, for_range, intrinsic, kernel_entry, mem_type, range_loop
+from .irb import I64, const, for_range, intrinsic, kernel_entry, mem_type, vector_loop
 
 __all__ = ["TrsmSpec", "generate", "GROUP"]
 
@@ -42,7 +42,7 @@ class TrsmSpec:
 
 def generate(spec: TrsmSpec, module: ir.Module, fname: str) -> ir.Function:
     """Emit the triangular solve kernel for ``spec`` (see the module docstring)."""
-    from .elementwise import dtype_named, loop_metadata
+    from .elementwise import dtype_named
     fty = mem_type(dtype_named(spec.dtype))
     lanes = 32 // np.dtype(spec.dtype).itemsize
     fn, b, slot, start, stop = kernel_entry(module, fname)
@@ -60,14 +60,13 @@ def generate(spec: TrsmSpec, module: ir.Module, fname: str) -> ir.Function:
         negs = [b.fneg(b.load(b.gep(lrow, [s]))) for s in srcs]
         rows = [row_of(bmat, ldb, s) for s in srcs]
 
-        def body(c, _):
+        def body(c):
             v = b.gep(rowr, [c])
             acc = b.load(v)
             for nl, rs in zip(negs, rows):
                 acc = intrinsic(b, "llvm.fma", fty, nl, b.load(b.gep(rs, [c])), acc)
             b.store(acc, v)
-            return []
-        range_loop(b, lo, hi, [], body, "c", loop_metadata(module, f"{fname}.c{len(srcs)}", width=lanes))
+        vector_loop(b, lo, hi, body, f"c{len(srcs)}", lanes)
 
     with for_range(b, start, stop, name="t") as t:
         lo = b.mul(t, chunk)
