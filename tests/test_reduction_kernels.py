@@ -145,6 +145,29 @@ def test_nan_zero_sign_and_wraparound_in_column_order():
     assert "outer" in _orders_used()
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("chunks", [3, 5])
+def test_column_order_chunks_merge_nan_and_zero_signs(dtype, chunks):
+    """The chunked column-order finalize (partials as one row per chunk) keeps NaN from one
+    chunk, the sign rule of zeros met in different chunks, and the chunk order of sums."""
+    h = np.zeros((30, 4200), dtype=dtype)      # two tiles of accumulators; chunks of 6 to 10 rows
+    h[:, 1] = -0.0                             # all -0.0: max/min/sum -0.0
+    h[:15, 2], h[15:, 2] = -0.0, 0.0           # zeros of both signs in different chunks
+    h[29, 3] = np.nan                          # NaN in the last chunk only
+    h[0, 4198] = np.nan                        # NaN in the first chunk, second tile
+    h[:, 6] = np.arange(30) + 1.0              # every chunk changes its sum
+    x = xp.asarray(h)
+    for name in ("max", "min", "sum"):
+        got = _chunked(getattr(xp, name)(x, axis=0), chunks)
+        ref = getattr(np, name)(h, axis=0)
+        np.testing.assert_array_equal(np.isnan(got), np.isnan(ref), err_msg=name)
+        ok = ~np.isnan(ref)
+        np.testing.assert_array_equal(got[ok], ref[ok], err_msg=name)
+        sign2 = {"max": False, "min": True, "sum": False}[name]
+        assert np.signbit(got[1]) and np.signbit(got[2]) == sign2, name
+    assert "outer" in _orders_used()
+
+
 def test_outer_tile_sizes():
     assert outer_tile(xp.float64) == outer_tile(xp.int64) == 4096
     assert outer_tile(xp.complex128) == 2048 and outer_tile(xp.bool) == 32768

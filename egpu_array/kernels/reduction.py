@@ -149,10 +149,10 @@ class ReduceArgs:
 def generate_reduction(spec: ReduceSpec, module: ir.Module, fname: str) -> ir.Function:
     """Add the kernel for ``spec`` to ``module`` under the name ``fname``."""
     if spec.order == "outer":
-        from .reduction_outer import generate_outer
+        from .reduction_outer import generate_outer, generate_outer_finalize
         fn = generate_outer(spec, module, fname)
         if spec.chunked:
-            _generate_finalize(spec, module, fname + "_fin", reduce_arg_layout(spec))
+            generate_outer_finalize(spec, module, fname + "_fin", reduce_arg_layout(spec))
         return fn
     nk = spec.n_kept
     lay = reduce_arg_layout(spec)

@@ -10,7 +10,8 @@ at a time, adding the rows' values together before one
 update of each accumulator, so the inner loop streams several contiguous rows at once and
 vectorizes over the columns. With one chunk the tile's results
 are final; with several, the raw accumulators go to the partials buffer at
-``(flat output * nchunks + chunk)`` and the chunked reduction's ``_fin`` step combines them.
+``(chunk * outputs + flat output)`` (one contiguous run per work item) and the chunked reduction's
+``_fin`` step (:func:`generate_outer_finalize`) combines them, vectorized over the outputs.
 """
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from .reduction_rows import float32_blocks
 from .ops import cast
 from .spec import ReduceSpec
 
-__all__ = ["generate_outer", "outer_tile", "ROW_UNROLL", "WIDE_UNROLL", "WIDE_TILE"]
+__all__ = ["generate_outer", "generate_outer_finalize", "outer_tile", "ROW_UNROLL", "WIDE_UNROLL", "WIDE_TILE"]
 
 #: bytes of accumulators per work item (L1's size here; they stay in L1/L2 next to the streamed
 #: rows). 32 KiB rather than 16: longer contiguous row segments per tile, 5-10% faster on 1e7
@@ -58,6 +59,9 @@ def generate_outer(spec: ReduceSpec, module: ir.Module, fname: str) -> ir.Functi
     divisor, nchunks, chunk, all_strides, total_red = ra.divisor, ra.nchunks, ra.chunk, ra.all_strides, ra.total_red
     init = _const_of(acc_dt, identity_of(spec.op, acc_dt))
     tile = outer_tile(acc_dt)
+    n_out = const(I64, 1)
+    for k in kept:
+        n_out = b.mul(n_out, k)
     ntiles = b.sdiv(b.add(n_inner, const(I64, tile - 1)), const(I64, tile))
     accs = _Accumulators(b, acc_dt, tile)
 
@@ -121,11 +125,11 @@ def generate_outer(spec: ReduceSpec, module: ir.Module, fname: str) -> ir.Functi
                     accs.store(q, init)
                     with for_range(b, r_lo, r_hi, name="f64") as r:
                         accs.store(q, _combine(b, spec.op, acc_dt, accs.load(q), value(row_bases(r, firsts), q)))
-        if spec.chunked:
+        if spec.chunked:  # a contiguous run of partials: chunk c's row of all outputs
             part = _partials(b, args, lay, acc_dt)
-            flat0 = b.add(b.mul(batch, n_inner), o0)
+            first = b.add(b.mul(c, n_out), b.add(b.mul(batch, n_inner), o0))
             with for_range(b, const(I64, 0), n, name="p") as q:
-                _store_value(b, part, b.add(b.mul(b.add(flat0, q), nchunks), c), accs.load(q))
+                _store_value(b, part, b.add(first, q), accs.load(q))
         else:
             out = ops[0]
             with for_range(b, const(I64, 0), n, name="s") as q:
@@ -133,6 +137,26 @@ def generate_outer(spec: ReduceSpec, module: ir.Module, fname: str) -> ir.Functi
                 _store_value(b, out, off, _finish(b, spec, acc_dt, out_dt, accs.load(q), divisor))
     b.ret_void()
     return fn
+
+
+def generate_outer_finalize(spec: ReduceSpec, module: ir.Module, fname: str, lay: dict) -> None:
+    """Phase 2 of a chunked column-order reduction, ``void NAME(i64* args)``: the partials are
+    rows of all outputs, one per chunk; chunk 0's row accumulates the others in chunk order
+    (contiguous loops over the outputs, which LLVM vectorizes), then the post-op and the store."""
+    from .reduction import FinalizeArgs, _flat, _store_value, _unflat, load_partial
+    fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [I64.as_pointer()]), name=fname)
+    (args,) = fn.args
+    b = ir.IRBuilder(fn.append_basic_block("entry"))
+    fa = FinalizeArgs(b, args, spec, lay)
+    part, n_out = fa.part, fa.n_out
+    with for_range(b, const(I64, 1), fa.nchunks, name="c") as c:
+        row = b.mul(c, n_out)
+        with for_range(b, const(I64, 0), n_out, name="o") as o:
+            total = fa.merge(b, _flat(load_partial(b, part, o)), _flat(load_partial(b, part, b.add(row, o))))
+            _store_value(b, part, o, _unflat(total, fa.like))
+    with for_range(b, const(I64, 0), n_out, name="s") as o:
+        fa.store(o, _flat(load_partial(b, part, o)))
+    b.ret_void()
 
 
 class _Accumulators:
