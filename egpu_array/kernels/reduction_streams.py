@@ -41,12 +41,32 @@ def streams_fit(spec: ReduceSpec) -> bool:
 
 def streamed_or_rows(b, module, fname, spec, ra, args, start, stop, init) -> None:
     """Where every item's reduced range has STREAM_MIN elements or more and there are two items
-    or more, the streamed walk of ``[start, stop)`` and return; the builder continues in the
-    one-stream form's block."""
+    or more, a call of the streamed walk of ``[start, stop)`` (a function of its own, so that its
+    code does not move the one-stream loops' code: their speed on rows of a few elements depends
+    on where they lie) and return; the builder continues in the one-stream form's block."""
+    walk = _streams_function(module, fname, spec, init)
+    length = ra.chunk if spec.chunked else ra.total_red
+    streamed, rows = b.append_basic_block("streamed"), b.append_basic_block("rows")
+    # (a range of one item, as a GPU thread's, has no streams to walk side by side)
+    several = b.icmp_signed(">=", b.sub(stop, start), const(I64, 2))
+    b.cbranch(b.and_(several, b.icmp_signed(">=", length, const(I64, STREAM_MIN))), streamed, rows)
+    b.position_at_end(streamed)
+    b.call(walk, [args, start, stop])
+    b.ret_void()
+    b.position_at_end(rows)
+
+
+def _streams_function(module, fname, spec, init) -> ir.Function:
+    """``void NAME_streams(i64* args, i64 start, i64 stop)``: the streamed walk (never inlined)."""
     from .elementwise import Leaves, emit_expr
     from .irb import add_offsets
     from .ops import cast
-    from .reduction import _combine, _finish, _flat, _partials, _store_value, _unflat
+    from .reduction import ReduceArgs, _combine, _finish, _flat, _partials, _store_value, _unflat
+    fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [I64.as_pointer(), I64, I64]), name=fname + "_streams")
+    fn.attributes.add("noinline")
+    args, start, stop = fn.args
+    b = ir.IRBuilder(fn.append_basic_block("entry"))
+    ra = ReduceArgs(b, args, spec)
     lay = ra.layout
     zeros = [const(I64, 0)] * len(ra.all_strides)
 
@@ -75,15 +95,9 @@ def streamed_or_rows(b, module, fname, spec, ra, args, start, stop, init) -> Non
             _store_value(b, ra.ops[0], kbases[0],
                          _finish(b, spec, ra.acc_dt, ra.out_dt, _unflat(flat, init), ra.divisor))
 
-    length = ra.chunk if spec.chunked else ra.total_red
-    streamed, rows = b.append_basic_block("streamed"), b.append_basic_block("rows")
-    # (a range of one item, as a GPU thread's, has no streams to walk side by side)
-    several = b.icmp_signed(">=", b.sub(stop, start), const(I64, 2))
-    b.cbranch(b.and_(several, b.icmp_signed(">=", length, const(I64, STREAM_MIN))), streamed, rows)
-    b.position_at_end(streamed)
     emit_streams(b, module, fname, spec, ra, start, stop, items, element, step, _flat(init), store)
     b.ret_void()
-    b.position_at_end(rows)
+    return fn
 
 
 def emit_streams(b, module, fname, spec, ra, start, stop, items, element, step, init: list, store) -> None:
