@@ -284,7 +284,7 @@ def emit_sin(cx, x):
     # nl enters as nl * cos(r), cos(r) ~ 1 - z/2 (off by <= 0.24 at |r| = pi/2, where plain nl
     # would cost up to ~0.9 ULP). For x = -0: r = -0 and every term of T is +0 (see _reduce_cw),
     # so the difference keeps sin(-0) = -0
-    corr = cx.fma(cx.mul(r, zl), coeffs[0], cx.mul(nl, cx.fma(z, -0.5, 1.0)))
+    corr = cx.fma(cx.mul(r, zl), coeffs[0], cx.fma(cx.mul(nl, z), -0.5, nl))
     sn = cx.sub(r, cx.fma(a, coeffs[0], cx.fma(a, u, corr)))
     return cx.from_bits(b.xor(cx.bits(sn), b.shl(q, cx.ci(cx.W - 1))))
 
