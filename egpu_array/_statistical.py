@@ -30,7 +30,12 @@ def normalize_axes(axis, ndim: int, func: str) -> tuple:
     """``axis`` (None, an int or a tuple) as a sorted tuple of non-negative axes."""
     if axis is None:
         return tuple(range(ndim))
-    axes = (axis,) if isinstance(axis, int) else tuple(axis)
+    if type(axis) is int and -ndim <= axis < ndim:  # one axis in range: the common case, in few steps
+        return (axis % ndim,)  # (a reduction's call path is cold: every step costs microseconds)
+    try:
+        axes = (axis,) if isinstance(axis, int) else tuple(axis)
+    except TypeError:
+        raise TypeError(f"{func}: axis must be None, an int or a tuple of ints, got {type(axis).__name__}") from None
     out = tuple(sorted(normalize_axis(a, ndim, func) for a in axes))
     if len(set(out)) != len(out):
         raise ValueError(f"{func}: repeated axis in {axis}")
@@ -44,31 +49,41 @@ def _acc_of(dtype):
 
 
 def reduce_node(func: str, op: str, x: Array, axis, keepdims: bool, out_dtype, src=None,
-                divisor=None, acc=None) -> Array:
-    """A lazy reduction of ``src`` (default: x's node) over ``axis``."""
-    node = src if src is not None else x._node
-    axes = normalize_axes(axis, x.ndim, func)
-    if keepdims:
-        shape = tuple(1 if d in axes else n for d, n in enumerate(x.shape))
+                divisor=None, acc=None, axes=None) -> Array:
+    """A lazy reduction of ``src`` (default: x's node) over ``axis`` (``axes``: the caller's
+    normalize_axes of it)."""
+    xn = x._node
+    node = src if src is not None else xn
+    xs = xn.shape
+    if axes is None:
+        axes = normalize_axes(axis, len(xs), func)
+    if len(axes) == len(xs) and not keepdims:  # the whole array (no generator: this path is cold)
+        shape = ()
+    elif len(axes) == 1 and not keepdims:
+        shape = xs[:axes[0]] + xs[axes[0] + 1:]
+    elif keepdims:
+        shape = tuple(1 if d in axes else n for d, n in enumerate(xs))
     else:
-        shape = tuple(n for d, n in enumerate(x.shape) if d not in axes)
+        shape = tuple(n for d, n in enumerate(xs) if d not in axes)
     arg = ReduceArg(op, axes, keepdims, acc or _acc_of(out_dtype), divisor)
-    return Array._new(LazyNode("reduce", (node,), out_dtype, shape, arg, x.device))
+    return Array._new(LazyNode("reduce", (node,), out_dtype, shape, arg, xn.device))
 
 
 def _check(func: str, x, category: str):
     if not isinstance(x, Array):
         raise TypeError(f"{func}: expected an Array, got {type(x).__name__}")
-    dt.check_category(func, category, x.dtype)
+    if x._node.dtype not in dt.CATEGORIES[category]:
+        dt.check_category(func, category, x.dtype)  # its error
 
 
 def _sum_like(func: str, op: str, x, axis, dtype, keepdims) -> Array:
     _check(func, x, "numeric")
+    xdt = x._node.dtype
     if dtype is None:
-        dtype = _SUM_DEFAULT.get(x.dtype.kind, x.dtype)
+        dtype = _SUM_DEFAULT.get(xdt.kind, xdt)
     elif not isinstance(dtype, dt.DType):
         raise TypeError(f"{func}: dtype must be an egpu_array dtype or None")
-    src = cast_node(x._node, dtype) if dtype is not x.dtype else x._node
+    src = cast_node(x._node, dtype) if dtype is not xdt else x._node
     return reduce_node(func, op, x, axis, keepdims, dtype, src=src)
 
 
@@ -84,10 +99,11 @@ def prod(x, /, *, axis=None, dtype=None, keepdims=False) -> Array:
 
 def _minmax(func: str, x, axis, keepdims) -> Array:
     _check(func, x, "real numeric")
-    axes = normalize_axes(axis, x.ndim, func)
-    if _builtin_any(x.shape[a] == 0 for a in axes):
+    xs = x._node.shape
+    axes = normalize_axes(axis, len(xs), func)
+    if 0 in xs and _builtin_any(xs[a] == 0 for a in axes):
         raise ValueError(f"{func}: zero-size reduction has no identity (axis {axis}, shape {x.shape})")
-    return reduce_node(func, func, x, axis, keepdims, x.dtype, acc=x.dtype)
+    return reduce_node(func, func, x, axis, keepdims, x.dtype, acc=x.dtype, axes=axes)
 
 
 def max(x, /, *, axis=None, keepdims=False) -> Array:
@@ -107,8 +123,10 @@ def _count(x, axis) -> int:
 def mean(x, /, *, axis=None, keepdims=False) -> Array:
     """Arithmetic mean over ``axis`` (NaN for an empty reduction)."""
     _check("mean", x, "floating-point")
-    n = _count(x, axis)
-    return reduce_node("mean", "sum", x, axis, keepdims, x.dtype, divisor=float(n) if n else 0.0)
+    xs = x._node.shape
+    axes = normalize_axes(axis, len(xs), "mean")
+    n = math.prod([xs[a] for a in axes])
+    return reduce_node("mean", "sum", x, axis, keepdims, x.dtype, divisor=float(n) if n else 0.0, axes=axes)
 
 
 def var(x, /, *, axis=None, correction=0.0, keepdims=False) -> Array:

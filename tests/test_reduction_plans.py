@@ -60,3 +60,23 @@ def test_plan_keys_differ_by_divisor_and_keepdims():
         np.testing.assert_allclose(np.asarray(xp.mean(x, axis=0, keepdims=True)), h.mean(axis=0, keepdims=True),
                                    rtol=1e-12)
         np.testing.assert_allclose(np.asarray(xp.var(x, axis=0, correction=1)), h.var(axis=0, ddof=1), rtol=1e-10)
+
+
+def test_axis_forms_shapes_and_errors():
+    """The short paths of the axis and shape handling (one int axis, the whole array) give
+    NumPy's shapes and values for every axis form; bad axes get errors naming the function."""
+    h = np.random.default_rng(5).random((3, 4, 5))
+    x = xp.asarray(h)
+    for name in ("sum", "max", "mean"):
+        f, g = getattr(xp, name), getattr(np, name)
+        for axis in (None, 0, 1, 2, -1, -3, (0, 2), (2, 0), (0, 1, 2), ()):
+            for keepdims in (False, True):
+                got, ref = np.asarray(f(x, axis=axis, keepdims=keepdims)), g(h, axis=axis, keepdims=keepdims)
+                assert got.shape == ref.shape, (name, axis, keepdims)
+                np.testing.assert_allclose(got, ref, rtol=1e-12)
+        for axis, err in ((3, IndexError), (-4, IndexError), (True, TypeError), (1.0, TypeError),
+                          ((0, 0), ValueError)):
+            with pytest.raises(err, match=f"^{name}: "):
+                f(x, axis=axis)
+    s = xp.asarray(np.float64(2.5))
+    assert np.asarray(xp.max(s, axis=())).shape == () and float(np.asarray(xp.mean(s))) == 2.5
