@@ -62,23 +62,30 @@ def _split_pi(cx):
     return p1, p2, p3
 
 
-def _reduce_cw(cx, ax, by_pi=False):
+def _reduce_cw(cx, ax, by_pi=False, halves=False):
     """Cody-Waite: ax = k*c + r + e with c = pi/2, |r| <~ pi/4, |e| <~ ulp(r) not renormalized,
     q an integer whose low bits are k's. ``by_pi``: c = pi (ax may be negative) and the low part
-    is returned negated (-e)."""
-    p1, p2, p3 = _split_pi(cx) if by_pi else split3(PIO2_FRACTION, cx.double)
-    # k = rint(ax / c) as a float (see Ctx.round_magic); q = the bits of t: the magic number's
-    # low M - 1 bits are 0, so q = k + bits(magic) agrees with k in the two low bits, the only
-    # ones the callers use (quadrant and sign)
-    t = cx.fma(ax, cx.dd("invpi" if by_pi else "twoopi")[0], cx.magic)
+    is returned negated (-e). ``halves`` (with by_pi, ax >= 0): ax = (k + 1/2)*pi + r - e'."""
+    if halves:  # the multiplier n = 2k + 1 of pi/2 (exact), so pi/2's parts
+        p1, p2, p3 = split3(PIO2_FRACTION, cx.double)
+        t = cx.add(cx.fma(ax, cx.dd("invpi")[0], -0.5), cx.magic)
+    else:
+        p1, p2, p3 = _split_pi(cx) if by_pi else split3(PIO2_FRACTION, cx.double)
+        # k = rint(ax / c) as a float (see Ctx.round_magic); q = the bits of t: the magic
+        # number's low M - 1 bits are 0, so q = k + bits(magic) agrees with k in the two low
+        # bits, the only ones the callers use (quadrant and sign)
+        t = cx.fma(ax, cx.dd("invpi" if by_pi else "twoopi")[0], cx.magic)
     k, q = cx.sub(t, cx.magic), cx.bits(t)
+    if halves:
+        k = cx.fma(k, 2.0, 1.0)
     nk = cx.neg(k)
     r1 = cx.fma(nk, p1, ax)  # exact
     th, tl = cx.two_prod(k, cx.c(p2, ax.type))
     # Fast2Sum is exact here although |r1| < |th| can happen: r1 is a multiple of ulp(p1) (of
     # ulp(p1)/2 when k = 1 and ax < 1, then |r1| < 1), so it has a p-bit representation whose
     # exponent is at least th's (Fast2Sum's condition); with c = pi, |k| >= 1 needs |ax| >= 1, so
-    # r1 is a multiple of ulp(1) and |r1| < 2
+    # r1 is a multiple of ulp(1) and |r1| < 2. With halves and ax < 1 (n = 1) r1 ~ -pi/2 is
+    # rounded (by <= ulp(1)/2: cos's result ~1 moves by ~ax * 2**-53) and larger than th
     r, e = cx.fast_two_sum(r1, cx.neg(th))
     # the low part, |e| <~ ulp(r): not renormalized (the kernels take any small low part), and
     # its terms off the critical path (k*p3 and tl are ready long before Fast2Sum's error)
@@ -231,12 +238,15 @@ def _trig(cx, x, which):
     return cx.sel(cx.lt(ax, cx.inf), res, cx.sub(x, x))
 
 
-def _ph_by_pi(cx, x, ax):
+def _ph_by_pi(cx, x, ax, quarter=0):
     """Payne-Hanek for sin's reduction mod pi: x = k*pi + r - nl, |r| <~ pi/2, q's bit 0 = k's.
     |x| = Q*pi/2 + s (|s| <= pi/4) gives k = Q/2, r = s for an even Q, else k = (Q +- 1)/2 and
-    r = s -+ pi/2 (the sign of s); x's sign goes to r (sin is odd)."""
+    r = s -+ pi/2 (the sign of s); x's sign goes to r (sin is odd; x = None: no sign).
+    ``quarter``: reduce |x| + quarter*pi/2 instead."""
     b = cx.b
     rh, rl, qq = _reduce_ph(cx, ax)
+    if quarter:
+        qq = b.add(qq, cx.ci(quarter, qq.type))
     odd = b.trunc(qq, ir.IntType(1)) if cx.n is None else b.trunc(qq, ir.VectorType(ir.IntType(1), cx.n))
     spos = cx.gt(rh, 0.0)
     step = b.select(odd, b.select(spos, cx.ci(1), cx.ci(-1)), cx.ci(0))
@@ -247,6 +257,8 @@ def _ph_by_pi(cx, x, ax):
     hh, hl = cx.two_sum(rh, cx.sel(odd, sh, cx.c(0.0)))
     hl = cx.add(hl, cx.add(rl, cx.sel(odd, sl, cx.c(0.0))))
     hh, hl = cx.fast_two_sum(hh, hl)
+    if x is None:
+        return hh, cx.neg(hl), q
     return _xor_sign(cx, hh, x), cx.neg(_xor_sign(cx, hl, x)), q
 
 
@@ -261,7 +273,6 @@ def emit_sin(cx, x):
     give NaN through the Cody-Waite reduction itself (inf - inf), so no special-case select."""
     if not cx.double:
         return _trig(cx, x, "sin")
-    b = cx.b
     r, nl, q = _reduce_cw(cx, x, by_pi=True)  # x = k*pi + r - nl
     ax = cx.abs(x)
     if cx.guards is not None:
@@ -269,7 +280,14 @@ def emit_sin(cx, x):
     else:
         wide = _needs_wide(cx, ax)
         r2, nl2, q2 = _ph_by_pi(cx, x, ax)
-        r, nl, q = cx.sel(wide, r2, r), cx.sel(wide, nl2, nl), b.select(wide, q2, q)
+        r, nl, q = cx.sel(wide, r2, r), cx.sel(wide, nl2, nl), cx.b.select(wide, q2, q)
+    return _sin_pi_kernel(cx, r, nl, q)
+
+
+def _sin_pi_kernel(cx, r, nl, q, negate=False):
+    """(-1)**k sin(r - nl) for |r| <~ pi/2, k's parity in bit 0 of the integer q (negated with
+    ``negate``: the sign of the difference below is swapped, at no cost)."""
+    b = cx.b
     # sin(r - nl) = r - T, T = r^3 Q(z) + nl cos(r), Q = -P. T reaches 0.65 |sin r| near
     # |r| = pi/2, so T is summed as r^3/6 (one rounding, the last) + small terms: rounding Q(z)
     # (~0.15 there) or z = r^2 would each cost up to ~0.5 ULP. z's error zl is added back
@@ -285,12 +303,27 @@ def emit_sin(cx, x):
     # would cost up to ~0.9 ULP). For x = -0: r = -0 and every term of T is +0 (see _reduce_cw),
     # so the difference keeps sin(-0) = -0
     corr = cx.fma(cx.mul(r, zl), coeffs[0], cx.fma(cx.mul(nl, z), -0.5, nl))
-    sn = cx.sub(r, cx.fma(a, coeffs[0], cx.fma(a, u, corr)))
+    t = cx.fma(a, coeffs[0], cx.fma(a, u, corr))
+    sn = cx.sub(t, r) if negate else cx.sub(r, t)
     return cx.from_bits(b.xor(cx.bits(sn), b.shl(q, cx.ci(cx.W - 1))))
 
 
 def emit_cos(cx, x):
-    return _trig(cx, x, "cos")
+    """float64: cos(x) = (-1)**(k+1) sin(r) for |x| = (k + 1/2)*pi + r, sin's polynomial (cos has
+    no zeros in binary64, so no signed-zero care); NaN and infinities give NaN as in sin."""
+    if not cx.double:
+        return _trig(cx, x, "cos")
+    ax = cx.abs(x)
+    r, nl, q = _reduce_cw(cx, ax, by_pi=True, halves=True)
+    if cx.guards is not None:
+        cx.guards.append(_needs_wide(cx, ax))
+    else:
+        # Payne-Hanek: cos|x| = sin(|x| + pi/2), whose k is this one's + 1
+        wide = _needs_wide(cx, ax)
+        r2, nl2, q2 = _ph_by_pi(cx, None, ax, quarter=1)
+        r, nl = cx.sel(wide, r2, r), cx.sel(wide, nl2, nl)
+        q = cx.b.select(wide, cx.b.add(q2, cx.ci(1)), q)
+    return _sin_pi_kernel(cx, r, nl, q, negate=True)
 
 
 def emit_tan(cx, x):

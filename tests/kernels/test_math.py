@@ -409,29 +409,32 @@ def test_ulp_bound(name, dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_sin_reduction_edges(dtype):
-    """sin within 0.1 of odd multiples of pi/2 (float64 reduces mod pi: |r| ~ pi/2, where the
-    cubic term is 0.65 of the result) and next to multiples of pi (tiny r, cancellation), in
-    the Cody-Waite and the Payne-Hanek ranges, both signs: within the bound (float64: within
-    1.5 ULP, the measured 1.34 plus a margin; summing r^3 Q(z) in one piece gave 2.3 here),
-    and odd symmetry bit for bit."""
+@pytest.mark.parametrize("name", ["sin", "cos"])
+def test_sin_cos_reduction_edges(name, dtype):
+    """Within 0.1 of the extrema (float64 reduces mod pi: |r| ~ pi/2 there, where the cubic term
+    is 0.65 of the result) and next to the zeros (tiny r, cancellation), in the Cody-Waite and
+    the Payne-Hanek ranges, both signs: within the bound (float64: within 1.5 ULP, the measured
+    1.35 plus a margin; summing r^3 Q(z) in one piece gave 2.3 here), and the symmetry (sin odd,
+    cos even) bit for bit."""
     rng = np.random.default_rng(11)
     pi = np.longdouble("3.14159265358979323846264338327950288")
     top = 60 if np.dtype(dtype) == np.float64 else 40
     k = np.round(np.exp2(rng.uniform(0, top, 60000))).astype(np.longdouble)
-    half = (k + np.longdouble(0.5)) * pi + rng.uniform(-0.1, 0.1, k.size)
-    whole = k[:2000] * pi
-    whole = np.concatenate([whole, np.nextafter(whole, np.inf), np.nextafter(whole, -np.inf)])
-    x = np.concatenate([half, whole]).astype(dtype)
+    ext, zero = (0.5, 0.0) if name == "sin" else (0.0, 0.5)
+    near_ext = (k + np.longdouble(ext)) * pi + rng.uniform(-0.1, 0.1, k.size)
+    near_zero = (k[:2000] + np.longdouble(zero)) * pi
+    near_zero = np.concatenate([near_zero, np.nextafter(near_zero, np.inf),
+                                np.nextafter(near_zero, -np.inf)])
+    x = np.concatenate([near_ext, near_zero]).astype(dtype)
     x = np.concatenate([x, -x])
     with np.errstate(all="ignore"):
-        got = run("sin", dtype, x)
-        _check("sin", dtype, x, None, got)
+        got = run(name, dtype, x)
+        _check(name, dtype, x, None, got)
         if np.dtype(dtype) == np.float64:
-            err = ulp_errors(got, reference("sin", dtype, x), dtype)
+            err = ulp_errors(got, reference(name, dtype, x), dtype)
             assert err.max() <= 1.5, (x[np.argmax(err)], err.max())
     n = x.size // 2
-    assert np.array_equal(got[n:], -got[:n]), "sin(-x) != -sin(x)"
+    assert np.array_equal(got[n:], -got[:n] if name == "sin" else got[:n]), "symmetry"
 
 
 def test_ir_calls_only_allowed_intrinsics():
