@@ -70,7 +70,7 @@ class _Plan:
     and the launch's sizes. The device is held so that ``id(device)`` in the key is never reused."""
 
     __slots__ = ("device", "program", "spec", "slots", "ptr_out", "ptr_in", "div", "part", "part_bytes",
-                 "items", "nbytes", "work")
+                 "items", "nbytes", "work", "div_value", "spares")
 
 
 def _plan_key(root: LazyNode, out: View):
@@ -91,10 +91,18 @@ def _run_plan(plan: _Plan, root: LazyNode, out: View) -> None:
     v = root.srcs[0].arg
     slots[plan.ptr_in] = v.buffer.ptr + v.offset * root.srcs[0].dtype.itemsize
     divisor = root.arg.divisor
-    slots[plan.div] = _scalar_slots(divisor if divisor is not None else 1.0, _F64)[0]
+    divisor = divisor if divisor is not None else 1.0
+    if divisor != plan.div_value or not divisor:  # (the planned slot holds the bits of a nonzero value)
+        slots[plan.div] = _scalar_slots(divisor, _F64)[0]
     partial = None
     if plan.part_bytes:
-        partial = device.allocator.alloc(plan.part_bytes)
+        if plan.spares is not None:
+            try:  # a partials buffer of an earlier call (list.pop: one step, safe between threads)
+                partial = plan.spares.pop()
+            except IndexError:
+                pass
+        if partial is None:
+            partial = device.allocator.alloc(plan.part_bytes)
         slots[plan.part] = partial.ptr
     if profiler._active:
         profiler.count("cache_hits")
@@ -102,6 +110,13 @@ def _run_plan(plan: _Plan, root: LazyNode, out: View) -> None:
         for r in _kcache.recorders:
             r(device, plan.spec)
     device.launch(plan.program, pack_args(slots), plan.items, plan.nbytes, work=plan.work)
+    if plan.spares is not None and partial is not None:
+        plan.spares.append(partial)  # (the cpu device's launch has finished with it)
+
+
+#: partials buffers up to this size stay with their plan for the next call (cpu devices only,
+#: whose launches are synchronous); larger ones go back to the allocator
+SPARE_BYTES = 65536
 
 
 def _remember(key, root, spec, program, slots, items, nbytes, work, part_bytes) -> None:
@@ -111,6 +126,9 @@ def _remember(key, root, spec, program, slots, items, nbytes, work, part_bytes) 
     plan.ptr_out, plan.ptr_in = lay["operands"][0][0], lay["operands"][1][0]
     plan.div, plan.part, plan.part_bytes = lay["divisor"], lay["partials"], part_bytes
     plan.items, plan.nbytes, plan.work = items, nbytes, work
+    divisor = root.arg.divisor
+    plan.div_value = divisor if divisor is not None else 1.0  # the value whose bits slots[div] holds
+    plan.spares = [] if part_bytes and root.device.kind == "cpu" and part_bytes <= SPARE_BYTES else None
     if len(_PLANS) > 1024:
         _PLANS.clear()
     _PLANS[key] = plan

@@ -80,3 +80,50 @@ def test_axis_forms_shapes_and_errors():
                 f(x, axis=axis)
     s = xp.asarray(np.float64(2.5))
     assert np.asarray(xp.max(s, axis=())).shape == () and float(np.asarray(xp.mean(s))) == 2.5
+
+
+def test_plan_partials_reused_across_threads():
+    """Chunked whole-array sums of one layout (one plan, its partials buffer kept for the next
+    call) from two Python threads at once, on different data: every result is its own."""
+    import threading
+    rng = np.random.default_rng(9)
+    hs = [rng.random(1_500_000) for _ in range(4)]
+    xs = [xp.asarray(h) for h in hs]
+    refs = [np.sum(h) for h in hs]
+    errors = []
+
+    def work(k):
+        for i in range(40):
+            j = (k + i) % 4
+            got = float(np.asarray(xp.sum(xs[j])))
+            if abs(got - refs[j]) > 1e-9 * abs(refs[j]):
+                errors.append((k, i, got, refs[j]))
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    key = next(k for k in _schedule_reduce._PLANS if k[7] == (1_500_000,) and k[0] == "sum")
+    spares = _schedule_reduce._PLANS[key].spares
+    assert spares is None or spares  # (cpu devices) the partials went back to the plan
+
+
+def test_plan_partials_held_by_a_call_are_not_shared():
+    """While one call holds the plan's partials buffer (taken from ``spares``), another call of
+    the plan gets a buffer of its own, and the buffers return to the plan afterwards."""
+    rng = np.random.default_rng(10)
+    h1, h2 = rng.random(400_000), rng.random(400_000)
+    x1, x2 = xp.asarray(h1), xp.asarray(h2)
+    for _ in range(2):  # the first call makes the plan, the second leaves its partials there
+        np.testing.assert_allclose(float(np.asarray(xp.sum(x1))), np.sum(h1), rtol=1e-12)
+    key = next(k for k in _schedule_reduce._PLANS if k[7] == (400_000,) and k[0] == "sum")
+    plan = _schedule_reduce._PLANS[key]
+    if plan.spares is None:
+        pytest.skip("partials stay with their plan on cpu devices only")
+    held = plan.spares.pop()              # as a call in flight on another thread would
+    np.testing.assert_allclose(float(np.asarray(xp.sum(x2))), np.sum(h2), rtol=1e-12)
+    assert len(plan.spares) == 1 and plan.spares[0] is not held
+    plan.spares.append(held)
+    np.testing.assert_allclose(float(np.asarray(xp.mean(x1))), np.mean(h1), rtol=1e-12)
