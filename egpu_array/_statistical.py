@@ -65,6 +65,11 @@ def reduce_node(func: str, op: str, x: Array, axis, keepdims: bool, out_dtype, s
         shape = tuple(1 if d in axes else n for d, n in enumerate(xs))
     else:
         shape = tuple(n for d, n in enumerate(xs) if d not in axes)
+    if (op == "sum" and divisor is None and out_dtype.kind in "fc" and 0 in xs
+            and _builtin_any(xs[a] == 0 for a in axes)):
+        # an empty sum is +0 (NumPy's; the kernels start from -0.0 so that sums of -0.0 stay -0.0)
+        from ._creation import zeros
+        return zeros(shape, dtype=out_dtype, device=xn.device)
     arg = ReduceArg(op, axes, keepdims, acc or _acc_of(out_dtype), divisor)
     return Array._new(LazyNode("reduce", (node,), out_dtype, shape, arg, xn.device))
 

@@ -127,6 +127,12 @@ def test_special_values():
     s = float(xp.sum(xp.asarray([-0.0, -0.0])))
     assert s == 0 and np.signbit(s)           # the identity of a float sum is -0.0
     assert float(xp.sum(xp.asarray(np.zeros(0)))) == 0.0
+    for shape, axis in (((0,), None), ((0, 3), 0), ((2, 0, 3), (0, 1)), ((3, 0), -1)):
+        for dtype in ("float32", "complex128"):
+            got = np.asarray(xp.sum(xp.asarray(np.zeros(shape, dtype)), axis=axis))
+            ref = np.sum(np.zeros(shape, dtype), axis=axis)
+            assert got.shape == ref.shape and got.dtype == ref.dtype
+            assert not np.signbit(got.real).any() and not np.signbit(got.imag).any()   # an empty sum is +0
     assert np.isnan(float(xp.mean(xp.asarray(np.zeros(0)))))
     assert int(xp.sum(xp.asarray(np.array([127, 1], dtype=np.int8)), dtype=xp.int8)) == -128  # wraps
 
