@@ -7,6 +7,10 @@ read from a constant table indexed by the exponent) are both computed and the
 right one is selected per lane. With ``Ctx.guards`` (the fused kernels' first
 try) only the Cody-Waite one is emitted and lanes that need the other are
 flagged; the kernel is then rerun without guards.
+
+float64 sin and cos reduce modulo pi instead (k*pi, resp. (k + 1/2)*pi) and
+evaluate one odd polynomial on |r| <= pi/2; tan and float32 keep the pi/2
+quadrants with the sin and cos polynomials.
 """
 
 import struct
