@@ -134,12 +134,13 @@ def _bidiagonal_matvec(d: np.ndarray, e: np.ndarray, x: np.ndarray) -> np.ndarra
     return out
 
 
-def _small_vectors(z: Array, w: np.ndarray, d, e, k: int):
+def _small_vectors(z: Array, w: np.ndarray, d, e, k: int, first: int = 0):
     """Singular triplets of the k smallest singular values from the TGK eigenvectors ``z`` of the
-    2k eigenvalues of least magnitude (read to the host): orthonormal bases of their v and u
-    halves, then the SVD of B projected on them. Returns (s, U_k, V_k) host, s descending."""
+    2k eigenvalues of least magnitude (read to the host; column ``j`` of ``z`` belongs to
+    ``w[first + j]``): orthonormal bases of their v and u halves, then the SVD of B projected on
+    them. Returns (s, U_k, V_k) host, s descending."""
     from ._gather import take
-    sel = np.sort(np.argsort(np.abs(w), kind="stable")[:2 * k])
+    sel = np.sort(np.argsort(np.abs(w), kind="stable")[:2 * k]) - first
     with internal("linalg.svd"):
         idx = from_host(sel, dt.int64, z.device)
     zs = _read("svd", take(z, idx, axis=1))
@@ -160,19 +161,25 @@ def _bidiagonal_svd(d: np.ndarray, e: np.ndarray, like: Array, vectors: bool):
     n = d.size
     off = np.empty(2 * n - 1, dtype=d.dtype)
     off[0::2], off[1::2] = d, e
-    w, z = tridiagonal_eigh(np.zeros(2 * n, dtype=d.dtype), off, like=like, vectors=vectors)
+    def keep(w):  # the eigenvectors used: +s_i, and -s_i of the singular values below the cut (+8)
+        return n + min(n, _cut(np.sort(np.abs(w[n:]))[::-1]) + 8)
+    w, z = tridiagonal_eigh(np.zeros(2 * n, dtype=d.dtype), off, like=like, vectors=vectors, keep=keep)
     order = n + np.argsort(-np.abs(w[n:]), kind="stable")
     s = np.abs(w[order])
     if not vectors:
         return s, None, None
     k = _cut(s)
-    big = order[:n - k]
+    first = 2 * n - z.shape[1]                          # z's columns: w[first:]
+    if first > n - k:                                   # (the cut moved by rounding: all columns)
+        w, z = tridiagonal_eigh(np.zeros(2 * n, dtype=d.dtype), off, like=like, vectors=True)
+        first = 0
+    big = order[:n - k] - first
     with internal("linalg.svd"):
         idx = from_host(big, dt.int64, like.device)
     ub, vb = take(z[1::2, :], idx, axis=1), take(z[0::2, :], idx, axis=1)
     ub, vb = ub / _column_norms(ub), vb / _column_norms(vb)
     if k:
-        s[n - k:], us, vs = _small_vectors(z, w, d, e, k)
+        s[n - k:], us, vs = _small_vectors(z, w, d, e, k, first)
         ub = concat([ub, _up("svd", us, ub)], axis=1)
         vb = concat([vb, _up("svd", vs, vb)], axis=1)
     return s, ub, vb

@@ -93,9 +93,10 @@ class _Solver:
             return raw[:, idx]
         return take(raw, self.up(idx, dt.int64), axis=1)
 
-    def empty(self, n: int, device: bool):
+    def empty(self, n: int, device: bool, cols: int | None = None):
         from ._creation import empty
-        return empty((n, n), dtype=self.dtype, device=self.like.device) if device else np.empty((n, n))
+        shape = (n, n if cols is None else cols)
+        return empty(shape, dtype=self.dtype, device=self.like.device) if device else np.empty(shape)
 
     # -- the merge tree ---------------------------------------------------------------------------
 
@@ -116,10 +117,12 @@ class _Solver:
                                  np.arange(size))
         return nodes
 
-    def solve(self, d: np.ndarray, e: np.ndarray, top: bool = False) -> _Node:
+    def solve(self, d: np.ndarray, e: np.ndarray, top: bool = False, keep=None) -> _Node:
         """Eigen-decomposition of one block (``top``: the caller needs no boundary rows). The block
         is halved until the pieces have at most LEAF rows; the merges of one level of that tree
-        solve their secular equations together."""
+        solve their secular equations together. ``keep(w)`` (with vectors; w ascending): how many
+        eigenvectors of the largest eigenvalues the last merge makes (its node's ``cols`` then
+        lists only those, ascending)."""
         n = d.size
         levels = [[(0, n)]]
         while max(b - a for a, b in levels[-1]) > max(LEAF, 2):
@@ -150,41 +153,60 @@ class _Solver:
                 m, k = left.w.size, right.w.size
                 first = plan.apply_row(np.concatenate([left.first, np.zeros(k)]))
                 last = plan.apply_row(np.concatenate([np.zeros(m), right.last]))
+                if self.vectors and keep is not None and depth == 0:
+                    wanted = plan.order[w.size - keep(w):]
+                    raw, pos = self.merge_vectors(plan, left, right, m, m + k, wanted)
+                    parents.append(_Node(w, first, last, raw, pos[wanted]))
+                    continue
                 raw = self.merge_vectors(plan, left, right, m, m + k) if self.vectors else None
                 parents.append(_Node(w, first, last, raw, plan.order))
             nodes = parents
         return nodes[0]
 
-    def merge_vectors(self, plan, left: _Node, right: _Node, m: int, n: int):
+    def merge_vectors(self, plan, left: _Node, right: _Node, m: int, n: int, wanted=None):
         """The merged eigenvectors, columns in the plan's catalogue order: ``Q1 @ mat_top`` over
         ``Q2 @ mat_bottom`` for the secular and rotated columns (two GEMMs), then the deflated
         unit columns copied from Q1 or Q2. Blocks of at least :data:`DEVICE_MIN` rows are merged on
-        the device (children still on the host are uploaded first), smaller ones on the host."""
+        the device (children still on the host are uploaded first), smaller ones on the host.
+
+        ``wanted`` (catalogue columns): only those are made; returns (matrix, pos) with ``pos[c]``
+        the matrix column of catalogue column ``c``."""
         from ._linalg_funcs import matmul
         device = n >= DEVICE_MIN
         q1, q2 = (self.on_device(x.raw) if device else x.raw for x in (left, right))
         product = (lambda q, a: matmul(q, self.up(a))) if device else (lambda q, a: q @ a)
-        out = self.empty(n, device)
+        nb = plan.mat.shape[1]
+        sec = np.arange(nb) if wanted is None else np.sort(wanted[wanted < nb])
+        uni = np.arange(n - nb) if wanted is None else np.sort(wanted[wanted >= nb]) - nb
+        ns = sec.size
+        out = self.empty(n, device, ns + uni.size)
         src = plan.perm[plan.rows]                 # block-diagonal column of each row of mat
         n1 = int(np.count_nonzero(src < m))        # mat's rows from Q1 come first
-        nb = plan.mat.shape[1]
-        if nb:
+        if ns:
+            mat = plan.mat if wanted is None else plan.mat[:, sec]
             for q, node, sel, rows, off in ((q1, left, slice(0, n1), slice(0, m), 0),
                                             (q2, right, slice(n1, None), slice(m, n), m)):
                 if src[sel].size:
-                    out[rows, :nb] = product(self.cols_of(q, node.cols[src[sel] - off]), plan.mat[sel])
+                    out[rows, :ns] = product(self.cols_of(q, node.cols[src[sel] - off]), mat[sel])
                 else:
-                    out[rows, :nb] = 0.0
-        usrc = plan.perm[plan.unit]
-        u1, u2 = usrc[usrc < m], usrc[usrc >= m] - m
-        c1, c2 = nb + u1.size, n
+                    out[rows, :ns] = 0.0
+        usrc = plan.perm[plan.unit][uni]
+        from_q1 = usrc < m
+        u1, u2 = usrc[from_q1], usrc[~from_q1] - m
+        c1, c2 = ns + u1.size, ns + uni.size
         if u1.size:
-            out[:m, nb:c1] = self.cols_of(q1, left.cols[u1])
-            out[m:, nb:c1] = 0.0
+            out[:m, ns:c1] = self.cols_of(q1, left.cols[u1])
+            out[m:, ns:c1] = 0.0
         if u2.size:
             out[m:, c1:c2] = self.cols_of(q2, right.cols[u2])
             out[:m, c1:c2] = 0.0
-        return out
+        if wanted is None:
+            return out
+        pos = np.full(n, -1, dtype=np.int64)
+        pos[sec] = np.arange(ns)
+        pos[nb + uni[from_q1]] = np.arange(ns, c1)
+        pos[nb + uni[~from_q1]] = np.arange(c1, c2)
+        return out, pos
 
 
 def _blocks(d: np.ndarray, e: np.ndarray) -> list:
@@ -224,14 +246,18 @@ def _check(d, e, like, func: str = "tridiagonal_eigh"):
     return d, e
 
 
-def tridiagonal_eigh(d: np.ndarray, e: np.ndarray, *, like: Array, vectors: bool = True):
+def tridiagonal_eigh(d: np.ndarray, e: np.ndarray, *, like: Array, vectors: bool = True, keep=None):
     """Eigen-decomposition of the real symmetric tridiagonal ``T = diag(d) + diag(e, 1) + diag(e, -1)``.
 
     ``d`` (n,) and ``e`` (n-1,): host arrays (float32 or float64); the host work is float64.
     ``like``: an Array fixing the device of the eigenvectors and their dtype (``like``'s real dtype).
     Returns ``(w, Z)``: the eigenvalues ascending (host, the dtype of ``d``; float64 for integer
     input) and ``Z`` (n x n Array on ``like``'s device) with ``T = Z diag(w) Z^T``, or None when
-    ``vectors`` is False."""
+    ``vectors`` is False.
+
+    ``keep(w)`` (optional; ``w`` the eigenvalues ascending, scaled): Z holds only the eigenvectors
+    of the ``keep(w)`` largest eigenvalues (in ascending order, n x keep(w)); an unreduced T's last
+    merge then makes only those (the SVD needs about half of its Golub-Kahan form's)."""
     from ._gather import take
     d, e = _check(d, e, like)
     wdtype = d.dtype if d.dtype.kind == "f" else np.dtype(np.float64)
@@ -246,17 +272,20 @@ def tridiagonal_eigh(d: np.ndarray, e: np.ndarray, *, like: Array, vectors: bool
     ds = d.astype(np.float64) / scale
     es = e.astype(np.float64) / scale
     groups = _groups(_blocks(ds, es))
-    nodes = [solver.solve(ds[a:b], es[a:b - 1], top=True) for a, b in groups]
+    one = keep if len(groups) == 1 else None
+    nodes = [solver.solve(ds[a:b], es[a:b - 1], top=True, keep=one) for a, b in groups]
     values = np.concatenate([nd.w for nd in nodes])
     order = np.argsort(values, kind="stable")
     w = (values[order] * scale).astype(wdtype)
     if not vectors:
         return w, None
+    count = n if keep is None else int(keep(values[order]))
     if len(nodes) == 1:
-        return w, solver.on_device(solver.cols_of(nodes[0].raw, nodes[0].cols))
+        cols = nodes[0].cols
+        return w, solver.on_device(solver.cols_of(nodes[0].raw, cols[cols.size - count:]))
     out = solver.empty(n, True)                    # block diagonal, then the columns sorted once
     out[...] = 0.0
     for (a, b), nd in zip(groups, nodes):
         out[a:b, a:b] = solver.on_device(nd.raw)
     cols = np.concatenate([nd.cols + a for (a, _), nd in zip(groups, nodes)])
-    return w, take(out, solver.up(cols[order], dt.int64), axis=1)
+    return w, take(out, solver.up(cols[order][n - count:], dt.int64), axis=1)

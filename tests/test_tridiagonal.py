@@ -328,3 +328,29 @@ def test_deflation_screen_matches_the_scalar_scan(m, k, kind, seed):
     rots, dl, zl = _scalar_rotations(x.ds, zs, keep, tol)
     assert x.rots == rots and x.cdf == [r[0] for r in rots]
     assert np.array_equal(x.d, dl) and np.array_equal(x.z, zl)
+
+
+@pytest.mark.parametrize("split", [False, True])
+def test_keep_only_the_largest_eigenvectors(small_leaves, split):
+    """``keep``: Z holds the eigenvectors of the keep(w) largest eigenvalues, ascending, as the
+    full solve gives them; an unreduced T makes only those in its last merge (device and host
+    merges), a reducible one (``split``) selects them from the full result."""
+    rng = np.random.default_rng(21)
+    n = 41
+    d, e = rng.standard_normal(n), rng.standard_normal(n - 1)
+    if split:
+        e[17] = 0.0
+    like = xp.asarray(np.zeros(1))
+    w, z = tridiagonal_eigh(d, e, like=like)
+    seen = []
+    for count in (n, n // 2, 3, 0):
+        def keep(values):
+            seen.append(values.size)
+            return count
+        wk, zk = tridiagonal_eigh(d, e, like=like, keep=keep)
+        np.testing.assert_array_equal(wk, w)
+        zk, zf = np.asarray(zk), np.asarray(z)[:, n - count:]
+        assert zk.shape == (n, count)
+        signs = np.where(np.sum(zk * zf, axis=0) < 0, -1.0, 1.0)
+        np.testing.assert_allclose(zk * signs, zf, atol=1e-12)
+    assert seen and all(s == n for s in seen)
