@@ -12,8 +12,10 @@ import operator
 
 import numpy as np
 
+from . import _dtypes as dt
 from ._array import Array
-from ._views import make_view
+from ._graph import LazyNode, View
+from ._shapes import broadcast_shapes
 
 __all__ = ["getitem", "setitem", "basic_view"]
 
@@ -86,73 +88,124 @@ def _normalize_key(key, ndim: int, func: str) -> list:
     return out
 
 
-def basic_view(x: Array, key, func: str = "__getitem__") -> Array:
-    """The view ``x[key]`` for a basic index."""
-    keys = _normalize_key(key, x.ndim, func)
+_ALL = slice(None)
+
+
+def _simple_keys(key, ndim: int):
+    """The common key of ints and slices (at most one ellipsis, no more entries than ``ndim``) as
+    one int or slice per axis; None for any other key (``_normalize_key`` handles, or rejects, it)."""
+    t = type(key)
+    if t is int or t is slice:
+        return [key] + [_ALL] * (ndim - 1) if ndim else None
+    if key is Ellipsis:
+        return [_ALL] * ndim
+    if t is not tuple:
+        return None
+    ell = -1
+    for i, k in enumerate(key):
+        tk = type(k)
+        if tk is not int and tk is not slice:
+            if k is not Ellipsis or ell >= 0:
+                return None
+            ell = i
+    n = len(key) - (ell >= 0)
+    if n > ndim:
+        return None
+    if ell < 0:
+        return list(key) + [_ALL] * (ndim - n)
+    return list(key[:ell]) + [_ALL] * (ndim - n) + list(key[ell + 1:])
+
+
+def basic_view(x: Array, key, func: str = "__getitem__", keys: list | None = None) -> Array:
+    """The view ``x[key]`` for a basic index (``keys``: its ``_simple_keys`` when known)."""
+    if keys is None:
+        keys = _simple_keys(key, len(x._node.shape))
+    if keys is None:
+        keys = _normalize_key(key, x.ndim, func)
     v = x._realize()
+    node = x._node
+    xshape, xstrides = node.shape, v.strides
     shape, strides = [], []
     offset = v.offset
     d = 0
     for k in keys:
-        if k is None or isinstance(k, _BoolIndex):
-            shape.append(0 if isinstance(k, _BoolIndex) and not k.value else 1)
+        tk = type(k)
+        if tk is slice:
+            n, s = xshape[d], xstrides[d]
+            if k.start is None and k.stop is None and k.step is None:  # the whole axis
+                shape.append(n)
+                strides.append(s)
+            else:
+                start, stop, step = k.indices(n)
+                length = len(range(start, stop, step))
+                if length:
+                    offset += start * s
+                shape.append(length)
+                strides.append(s * step)
+        elif k is None or tk is _BoolIndex:
+            shape.append(0 if tk is _BoolIndex and not k.value else 1)
             strides.append(0)
             continue
-        n, s = x.shape[d], v.strides[d]
-        if isinstance(k, slice):
-            start, stop, step = k.indices(n)
-            length = len(range(start, stop, step))
-            if length:
-                offset += start * s
-            shape.append(length)
-            strides.append(s * step)
         else:
+            n = xshape[d]
             if not -n <= k < n:
                 raise IndexError(f"{func}: index {k} is out of bounds for axis {d} with size {n}")
-            offset += (k % n) * s
+            offset += (k % n) * xstrides[d]
         d += 1
-    return make_view(x, tuple(shape), tuple(strides), offset)
+    return Array._new(LazyNode("buffer", (), node.dtype, tuple(shape), View(v.buffer, tuple(strides), offset),
+                               node.device))
 
 
 def getitem(x: Array, key) -> Array:
     """``x[key]``: a view for basic indices, a gather kernel for index arrays and masks."""
-    from ._advanced import advanced_getitem, is_advanced
-    if is_advanced(key):
+    keys = _simple_keys(key, len(x._node.shape))  # (ints and slices: never advanced)
+    if keys is None and is_advanced(key):
         return advanced_getitem(x, key)
-    return basic_view(x, key)
+    return basic_view(x, key, "__getitem__", keys)
 
 
 def setitem(x: Array, key, value) -> None:
     """``x[key] = value``: ``value`` (an Array or Python scalar) broadcast into the view."""
-    from . import _dtypes as dt
-    from ._elementwise import _check_scalar_range, cast_node, const_node
-    from ._shapes import broadcast_shapes
-    from ._graph import LazyNode
-    from ._advanced import advanced_setitem, is_advanced
-    advanced = is_advanced(key)
-    target = x if advanced else basic_view(x, key, "__setitem__")
+    if key is Ellipsis or (type(key) is tuple and not key):  # the whole array: no view needed
+        advanced = False
+        x._realize()  # (first, as a view would: a value naming x's pending expression reads the result)
+        target = x
+    else:
+        keys = _simple_keys(key, len(x._node.shape))  # (ints and slices: never advanced)
+        advanced = keys is None and is_advanced(key)
+        target = x if advanced else basic_view(x, key, "__setitem__", keys)
+    xnode = x._node
+    dtype = xnode.dtype
     if isinstance(value, Array):
-        if value.device != x.device:
-            raise ValueError(f"__setitem__: value is on {value.device}, the array on {x.device}")
         node = value._node
-        if node.dtype is not x.dtype:
-            if dt.promote_types(node.dtype, x.dtype, "__setitem__") is not x.dtype:
+        if node.device is not xnode.device and node.device != xnode.device:
+            raise ValueError(f"__setitem__: value is on {node.device}, the array on {xnode.device}")
+        if node.dtype is not dtype:
+            if dt.promote_types(node.dtype, dtype, "__setitem__") is not dtype:
                 raise TypeError(f"__setitem__: cannot store {node.dtype} values in an array of "
-                                f"dtype {x.dtype} without a lossy cast")
-            node = cast_node(node, x.dtype)
+                                f"dtype {dtype} without a lossy cast")
+            node = cast_node(node, dtype)
+    elif type(value) is float and dtype.kind == "f":  # the common case: no further checks apply
+        node = LazyNode("const", (), dtype, (), value, xnode.device)
     elif isinstance(value, (bool, int, float, complex)):
-        if not dt.scalar_fits(value, x.dtype) or (isinstance(value, complex) and x.dtype.kind != "c"):
+        if not dt.scalar_fits(value, dtype) or (isinstance(value, complex) and dtype.kind != "c"):
             raise TypeError(f"__setitem__: a Python {type(value).__name__} cannot be stored in an "
-                            f"array of dtype {x.dtype}")
-        _check_scalar_range("__setitem__", value, x.dtype)
-        node = const_node(value, x.dtype, x.device)
+                            f"array of dtype {dtype}")
+        _check_scalar_range("__setitem__", value, dtype)
+        node = const_node(value, dtype, xnode.device)
     else:
         raise TypeError(f"__setitem__: value must be an Array or a Python scalar, got {type(value).__name__}")
     if advanced:
         return advanced_setitem(x, key, node)
-    if broadcast_shapes(target.shape, node.shape, func="__setitem__") != target.shape:
-        raise ValueError(f"__setitem__: a value of shape {node.shape} cannot be broadcast to {target.shape}")
-    if node.op == "const" or node.shape != target.shape or node.op == "buffer":
+    tshape = target._node.shape
+    if node.shape != tshape and broadcast_shapes(tshape, node.shape, func="__setitem__") != tshape:
+        raise ValueError(f"__setitem__: a value of shape {node.shape} cannot be broadcast to {tshape}")
+    if node.op == "const" or node.shape != tshape or node.op == "buffer":
         # an identity op broadcasts the value to the target (and makes a buffer copy a kernel)
-        node = LazyNode("positive", (node,), x.dtype, target.shape, None, x.device)
+        node = LazyNode("positive", (node,), dtype, tshape, None, xnode.device)
     target._write(node)
+
+
+# bound here, after Array: these modules import _array, which imports this module at its end
+from ._advanced import advanced_getitem, advanced_setitem, is_advanced  # noqa: E402
+from ._elementwise import _check_scalar_range, cast_node, const_node  # noqa: E402
