@@ -200,6 +200,7 @@ class _Gemv:
             raise ValueError("linalg: matrix-vector products need rows with contiguous columns")
         self.a, self.view, self.isz = a, view, a.dtype.itemsize
         self.programs = {t: get_program(a.device, GemvSpec(a.dtype.name, t)) for t in (True, False)}
+        self.symv = None
         size = max(a.shape)
         self.v, self.y = np.zeros(size, dtype=a.dtype.np), np.zeros(size, dtype=a.dtype.np)
         self.args = pack_args([0] * 7)
@@ -218,6 +219,27 @@ class _Gemv:
             self.args[k] = value
         self.a.device.launch(self.programs[adjoint], self.args, -(-out // chunk), m * n * self.isz, work=m * n)
         return self.y[:out].copy()
+
+    def symmetric(self, i: int, v: np.ndarray) -> np.ndarray:
+        """``A[i:, i:] @ v`` of a symmetric ``A`` from its lower triangle (kernels.symv: half the
+        bytes of :meth:`__call__`), on one thread; blocks of :data:`GEMV_SPLIT_BYTES` or more take
+        the full product split over the threads."""
+        from .kernels.cache import get_program
+        from .kernels.symv import SymvSpec
+        m = self.a.shape[0] - i
+        if m * m * self.isz >= GEMV_SPLIT_BYTES:
+            return self(i, i, v, False)
+        if not 0 <= i <= self.a.shape[0] or self.a.shape[0] != self.a.shape[1] or v.shape != (m,):
+            raise ValueError(f"linalg: symmetric product of a {m} x {m} block with a vector of shape {v.shape}")
+        if self.symv is None:
+            self.symv = get_program(self.a.device, SymvSpec(self.a.dtype.name))
+        self.v[:m] = v
+        ld = self.view.strides[-2]
+        corner = self.view.buffer.ptr + (self.view.offset + i * ld + i) * self.isz
+        for k, value in enumerate((corner, ld, m, self.v.ctypes.data, self.y.ctypes.data)):
+            self.args[k] = value
+        self.a.device.launch(self.symv, self.args, 1, m * m * self.isz // 2, work=m * m // 2)
+        return self.y[:m].copy()
 
 
 def _hermitian_copy(x: Array) -> Array:
@@ -243,12 +265,17 @@ def tridiagonalize(x: Array, func: str = "eigh", keep_q: bool = True):
     panels = []
     a = _hermitian_copy(x)
     product = _Products(func, a)
-    herm = product.gemv is None         # A v of the Hermitian A: rows dotted with v by kernels.gemv,
-    k = 0                               # else as the adjoint product (it reads A's rows once)
+    if product.gemv is not None:        # real, host memory: A v from A's lower triangle (kernels.symv)
+        def matvec(j, vec):
+            return product.gemv.symmetric(k + j, vec)
+    else:                               # else as the adjoint product (it reads A's rows once)
+        def matvec(j, vec):
+            return product(k + j, k + j, vec, True)
+    k = 0
     while n - k > max(NB, TAIL):                        # device panels
         f = k + NB
         p = _read(func, a[k:, k:f])
-        d[k:f], e[k:f], tau, vw, wv = _panel(p, NB, lambda j, vec: product(k + j, k + j, vec, herm))
+        d[k:f], e[k:f], tau, vw, wv = _panel(p, NB, matvec)
         left, right = _up(func, vw[NB:], a), _up(func, _hn(wv[NB:]), a)
         a[f:, f:] = a[f:, f:] - matmul(left, right)      # A22 -= V W^H + W V^H
         if keep_q:

@@ -232,6 +232,32 @@ def test_gemv_products_match_numpy(dtype, split, monkeypatch):
         gemv(0, 0, np.zeros(3, dtype=dtype), True)
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_symmetric_products_read_the_lower_triangle(dtype, monkeypatch):
+    """kernels.symv behind the tridiagonal reduction's products: ``A[i:, i:] @ v`` of a symmetric
+    A from its lower triangle alone (the upper one holds garbage here), at several corners; blocks
+    past GEMV_SPLIT_BYTES take the full product."""
+    from egpu_array._linalg_reduce import _Gemv
+    rng = np.random.default_rng(12)
+    n = 301
+    low = np.tril(rng.standard_normal((n, n))).astype(dtype)
+    sym = (low + np.tril(low, -1).T).astype(np.float64)
+    junk = low + np.triu(np.full((n, n), 1e6, dtype=dtype), 1)
+    gemv = _Gemv(blocked._work_copy(xp.asarray(junk)))
+    tol = 1e-4 if dtype == "float32" else 1e-12
+    for i in (0, 1, 7, 150, n - 1, n):
+        v = rng.standard_normal(n - i).astype(dtype)
+        got = gemv.symmetric(i, v)
+        assert got.shape == (n - i,)
+        np.testing.assert_allclose(got, sym[i:, i:] @ v, rtol=tol, atol=tol * 30)
+    monkeypatch.setattr(reduce, "GEMV_SPLIT_BYTES", 0)
+    full = _Gemv(blocked._work_copy(xp.asarray(sym.astype(dtype))))
+    v = rng.standard_normal(n - 5).astype(dtype)
+    np.testing.assert_allclose(full.symmetric(5, v), sym[5:, 5:] @ v, rtol=tol, atol=tol * 30)
+    with pytest.raises(ValueError, match="vector of shape"):
+        gemv.symmetric(0, np.zeros(3, dtype=dtype))
+
+
 @pytest.mark.parametrize("dtype", ["float64", "complex64"])
 def test_linalg_svd_of_square_matrices_is_blocked(dtype):
     """linalg.svd/svdvals of square matrices wider than one panel take the blocked path (the
