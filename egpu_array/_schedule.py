@@ -16,6 +16,7 @@ from typing import NamedTuple
 from . import profiler
 from ._graph import LazyNode, View, contiguous_strides
 from ._schedule_plans import contiguous_of, known_spec, leaf_plan, remember_plan, remember_spec
+from .kernels import elementwise as _ew
 from .kernels.cache import get_program
 from .kernels.spec import ElementwiseSpec
 
@@ -279,13 +280,16 @@ def realize_into(root: LazyNode, out: View) -> None:
     device = root.device
     fields = (expr, tuple([n.dtype.name for n in inputs]), tuple([n.dtype.name for n in consts]), len(iotas),
               root.dtype.name, len(cshape), tuple([_stride_class(st[-1]) for st in cstrides]))
+    if len(cshape) == 1 and fields[6][0] == "c" \
+            and _ew.streams_output(getattr(device.target, "triple", ""), expr, root.dtype, total * root.dtype.itemsize):
+        fields += (True,)  # a large output: the kernel with non-temporal stores
     known = known_spec(device, fields)  # (the same structure as an earlier launch: no new spec)
     if known is not None:
         spec, program = known
     else:
         spec = ElementwiseSpec(expr=expr, in_dtypes=fields[1], arg_dtypes=fields[2], n_idx=fields[3],
                                out_dtype=fields[4], ndim=fields[5], classes=fields[6],
-                               fast_trig=_has_real_trig(expr))
+                               fast_trig=_has_real_trig(expr), stream=len(fields) > 7)
         program = get_program(device, spec)
         remember_spec(device, fields, spec, program)
     if found is not None:
@@ -324,13 +328,16 @@ def _run_plan(root: LazyNode, out: View, plan, inputs: list, consts: list) -> No
     for c in consts:
         slots.extend(_scalar_slots(c.arg, c.dtype))
     slots.append(0)  # the gather error flag (no gathers)
+    program, spec = plan.program, plan.spec
+    if plan.out_size and (total * plan.out_size >= _ew.STREAM_MIN_BYTES) != spec.stream:
+        program, spec = plan.switched()  # the kernel with (or without) non-temporal stores
     if plan.fast_trig:
-        return _launch(root.device, plan.program, plan.spec, slots, total, total * plan.item_bytes, ())
+        return _launch(root.device, program, spec, slots, total, total * plan.item_bytes, ())
     n = len(slots)
     t = _ARG_TYPES.get(n)
     if t is None:
         t = _ARG_TYPES[n] = ctypes.c_int64 * n
-    root.device.launch(plan.program, t(*slots), total, total * plan.item_bytes, work=total)
+    root.device.launch(program, t(*slots), total, total * plan.item_bytes, work=total)
 
 
 def _launch(device, program, spec, slots: list, total: int, nbytes: int, gathers) -> None:

@@ -9,9 +9,12 @@ kernel with the same slots the general path builds, so the semantics are the gen
 """
 from __future__ import annotations
 
+import dataclasses
+
 from . import profiler
 from ._graph import contiguous_strides
 from .kernels import cache as _kcache
+from .kernels import elementwise as _ew
 
 __all__ = ["leaf_plan", "remember_plan", "known_spec", "remember_spec", "clear_plans", "contiguous_of"]
 
@@ -25,14 +28,26 @@ _EXCLUDED = frozenset({"gather", "reduce", "matmul"})
 
 class _Plan:
     """What a repeated op needs: the program and spec, the device (held so that ``id(device)``
-    in the key is never reused), the bytes touched per element, and the spec's fast_trig."""
+    in the key is never reused), the bytes touched per element, and the spec's fast_trig.
+    ``out_size``: the output's itemsize where large outputs are streamed on this device (see
+    ``kernels.elementwise.streams_output``), else 0; :meth:`switched` gives the other variant."""
 
-    __slots__ = ("program", "spec", "device", "item_bytes", "fast_trig")
+    __slots__ = ("program", "spec", "device", "item_bytes", "fast_trig", "out_size", "other")
 
-    def __init__(self, program, spec, device, item_bytes: int):
+    def __init__(self, program, spec, device, item_bytes: int, out_dtype):
         self.program, self.spec, self.device = program, spec, device
         self.item_bytes = item_bytes
         self.fast_trig = spec.fast_trig
+        streams = _ew.streams_output(getattr(device.target, "triple", ""), spec.expr, out_dtype, 1 << 62)
+        self.out_size = out_dtype.itemsize if streams else 0
+        self.other = None
+
+    def switched(self) -> tuple:
+        """``(program, spec)`` of the same kernel with ``stream`` flipped (compiled once)."""
+        if self.other is None:
+            spec = dataclasses.replace(self.spec, stream=not self.spec.stream)
+            self.other = (_kcache.get_program(self.device, spec), spec)
+        return self.other
 
 
 def leaf_plan(root, out):
@@ -105,7 +120,7 @@ def remember_plan(key, root, spec, program, inputs, consts, lowered) -> None:
     if len(_PLANS) > 4096:
         _PLANS.clear()
     item_bytes = root.dtype.itemsize + sum(n.dtype.itemsize for n in inputs)
-    _PLANS[key] = _Plan(program, spec, root.device, item_bytes)
+    _PLANS[key] = _Plan(program, spec, root.device, item_bytes, root.dtype)
 
 
 def contiguous_of(shape: tuple) -> tuple:

@@ -35,6 +35,9 @@ class ElementwiseSpec:
     #: sin/cos/tan with the fast range reduction only; lanes that need the wide one set the
     #: ``retry`` slot and the scheduler reruns the full variant (fast_trig=False)
     fast_trig: bool = False
+    #: a large unit-stride 1-d output stored with non-temporal (streaming) stores on x86-64 hosts
+    #: (:func:`.elementwise.streams_output` decides; other targets ignore it)
+    stream: bool = False
 
     kind = "elementwise"
 
