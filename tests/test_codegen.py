@@ -77,3 +77,14 @@ def test_jit_engines_own_their_target_machines():
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
                        env=dict(os.environ, EGPU_ARRAY_CACHE_DIR="off"))
     assert r.returncode == 0 and r.stdout.strip() == "90.0", (r.returncode, r.stderr[-2000:])
+
+
+@pytest.mark.skipif(not X86, reason="inspects x86-64 assembly")
+def test_sin_and_cos_of_one_input_stay_vectorized():
+    """Two wide-reduction retry flags from one input (``sin(x) * cos(x)``) are carried as one:
+    as two, the loop was left scalar (4.5x slower)."""
+    expr = (("in", 0), ("sin", "float64", 0), ("cos", "float64", 0), ("multiply", "float64", 1, 2))
+    spec = ElementwiseSpec(expr, ("float64",), (), 0, "float64", 1, ("c", "c"), fast_trig=True)
+    asm = _asm(spec, generate_elementwise)
+    reg = _vector_register()
+    assert f"%{reg}" in asm and "vfmadd" in asm, "sin(x) * cos(x) was not vectorized"

@@ -219,13 +219,19 @@ def _retry_flags(b, guards, head, pre) -> list:
     ``(phi, test)`` pairs, ``phi`` carried by the loop at ``head`` and ``test(phi)`` true after the
     loop when some lane needed it. A guard ``icmp slt v, 0`` (math_trig's form) ORs ``v`` itself:
     the vectorized loop then ORs whole registers (an i1 phi costs a pack of the mask per vector,
-    and InstCombine narrows a phi of sign-extended i1 values back to i1)."""
+    and InstCombine narrows a phi of sign-extended i1 values back to i1).
+    Guards of one form and type are ORed together first, so the loop carries one flag per form:
+    two flags from one input (``sin(x) * cos(x)``) kept the loop from being vectorized."""
     end = b.block
-    out = []
+    merged = {}
     for g in guards:
         sign = (getattr(g, "op", None) == "slt" and isinstance(g.operands[1], ir.Constant)
                 and g.operands[1].constant == 0)
         v = g.operands[0] if sign else g
+        key = (sign, str(v.type))
+        merged[key] = b.or_(merged[key], v) if key in merged else v
+    out = []
+    for (sign, _), v in merged.items():
         b.position_at_start(head)
         phi = b.phi(v.type, name="retry")
         b.position_at_end(end)
