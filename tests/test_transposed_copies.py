@@ -12,6 +12,7 @@ from hypothesis import given, settings, strategies as st
 from hypothesis.extra import numpy as hnp
 
 import egpu_array as xp
+from test_copying import _streaming_from  # (tests/ is on sys.path: pytest imports its conftest from there)
 
 FAST = settings(max_examples=25, deadline=None, derandomize=True)
 #: one dtype per element width (and bool, a 1-byte kind of its own)
@@ -51,18 +52,6 @@ def filled(shape, dtype, seed=0) -> np.ndarray:
     return out.reshape(shape)
 
 
-@contextlib.contextmanager
-def streaming_from(nbytes):
-    """Stream tiled pieces from ``nbytes`` of destination on (so small arrays take that path)."""
-    from egpu_array.kernels import copies
-    saved = copies.STREAM_MIN_BYTES
-    copies.STREAM_MIN_BYTES = nbytes
-    try:
-        yield
-    finally:
-        copies.STREAM_MIN_BYTES = saved
-
-
 side = st.one_of(st.sampled_from([0, 1, 2, 15, 16, 17, 31, 32, 33, 64, 65]), st.integers(0, 90))
 
 
@@ -84,7 +73,7 @@ def test_transposed_views_copy_bit_for_bit(data):
     a = big[key]
     perm = tuple(data.draw(st.permutations(range(nd))))
     stream = data.draw(st.booleans())
-    with streaming_from(0) if stream else contextlib.nullcontext():
+    with _streaming_from(0) if stream else contextlib.nullcontext():
         x = xp.permute_dims(xp.asarray(big)[key], perm)
         expected = np.transpose(a, perm)
         same(xp.asarray(x, copy=True), expected)
@@ -106,7 +95,7 @@ def test_edge_sized_transposes_every_width(dtype):
                   (33, 65), (129, 31), (97, 2, 67)]:
         a = filled(shape, dtype)
         perm = tuple(range(len(shape) - 2)) + (len(shape) - 1, len(shape) - 2)
-        for ctx in (contextlib.nullcontext(), streaming_from(0)):
+        for ctx in (contextlib.nullcontext(), _streaming_from(0)):
             with ctx:
                 same(xp.asarray(xp.permute_dims(xp.asarray(a), perm), copy=True), np.transpose(a, perm))
                 y = xp.asarray(np.zeros(np.transpose(a, perm).shape, dtype=a.dtype))
@@ -133,6 +122,6 @@ def test_random_bits_of_every_width_survive():
     raw = np.random.default_rng(3).integers(0, 256, size=(96, 1040), dtype=np.uint8)  # rows of 96: whole lines
     for dtype in ["float32", "float64", "complex64", "complex128", "int16"]:
         a = raw.view(dtype)
-        for ctx in (contextlib.nullcontext(), streaming_from(0)):
+        for ctx in (contextlib.nullcontext(), _streaming_from(0)):
             with ctx:
                 same(xp.asarray(xp.asarray(a).T, copy=True), a.T)

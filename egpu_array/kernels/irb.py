@@ -144,3 +144,16 @@ def vector_loop(b: ir.IRBuilder, lo, hi, body, name: str, lanes: int) -> None:
     from .elementwise import loop_metadata
     range_loop(b, lo, hi, [], lambda c, _: (body(c), [])[1], name,
                loop_metadata(b.module, f"{b.function.name}.{name}", width=lanes))
+
+
+def subtract_rows(b: ir.IRBuilder, fty: ir.Type, dst, negs: list, srcs: list, lo, hi, name: str, lanes: int):
+    """``dst[c] += sum(neg * src[c] for neg, src in zip(negs, srcs))`` for ``c`` in ``[lo, hi)``
+    (``negs``: the rows' negated coefficients; one fused multiply-add per row, in order), as a
+    :func:`vector_loop`."""
+    def body(c):
+        v = b.gep(dst, [c])
+        acc = b.load(v)
+        for nl, src in zip(negs, srcs):
+            acc = intrinsic(b, "llvm.fma", fty, nl, b.load(b.gep(src, [c])), acc)
+        b.store(acc, v)
+    vector_loop(b, lo, hi, body, name, lanes)

@@ -35,7 +35,8 @@ from dataclasses import dataclass
 import numpy as np
 from llvmlite import ir
 
-from .irb import I64, const, for_range, intrinsic, kernel_entry, mem_type, range_loop, vector_loop, while_loop
+from .irb import I64, const, for_range, intrinsic, kernel_entry, mem_type, range_loop, subtract_rows, vector_loop, \
+    while_loop
 from .sort import _if
 
 __all__ = ["LUPanelSpec", "generate", "BLOCK"]
@@ -172,11 +173,4 @@ def _delayed_update(b, fty, pan, m, w, j0, end, lanes):
     with for_range(b, end, m, name="rk") as i:
         ri = pan.row(i)
         nls = [b.fneg(b.load(b.gep(ri, [b.add(j0, const(I64, s))]))) for s in range(BLOCK)]
-
-        def update(c):
-            v = b.gep(ri, [c])
-            acc = b.load(v)
-            for ur, nl in zip(urows, nls):
-                acc = intrinsic(b, "llvm.fma", fty, nl, b.load(b.gep(ur, [c])), acc)
-            b.store(acc, v)
-        vector_loop(b, end, w, update, "rk8", lanes)
+        subtract_rows(b, fty, ri, nls, urows, end, w, "rk8", lanes)

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 from llvmlite import ir
 
-from .irb import I64, const, for_range, intrinsic, kernel_entry, mem_type, vector_loop
+from .irb import I64, const, for_range, kernel_entry, mem_type, subtract_rows
 
 __all__ = ["TrsmSpec", "generate", "GROUP"]
 
@@ -58,15 +58,7 @@ def generate(spec: TrsmSpec, module: ir.Module, fname: str) -> ir.Function:
     def subtract(rowr, lrow, srcs, lo, hi):
         """``rowr[lo:hi] -= sum(L[r, s] * B[s, lo:hi] for s in srcs)`` (a loop of its own ID)."""
         negs = [b.fneg(b.load(b.gep(lrow, [s]))) for s in srcs]
-        rows = [row_of(bmat, ldb, s) for s in srcs]
-
-        def body(c):
-            v = b.gep(rowr, [c])
-            acc = b.load(v)
-            for nl, rs in zip(negs, rows):
-                acc = intrinsic(b, "llvm.fma", fty, nl, b.load(b.gep(rs, [c])), acc)
-            b.store(acc, v)
-        vector_loop(b, lo, hi, body, f"c{len(srcs)}", lanes)
+        subtract_rows(b, fty, rowr, negs, [row_of(bmat, ldb, s) for s in srcs], lo, hi, f"c{len(srcs)}", lanes)
 
     with for_range(b, start, stop, name="t") as t:
         lo = b.mul(t, chunk)
