@@ -34,6 +34,7 @@ from . import _dtypes as dt
 from . import profiler
 from ._array import Array
 from ._transfer import from_host, internal, to_host
+from ._host_blas import one_blas_thread
 
 __all__ = ["NB", "conj_transpose", "cholesky", "lu", "lu_solve", "LU", "qr", "single_panel"]
 
@@ -185,6 +186,7 @@ def _note(func: str, n: int) -> None:
 
 # ---- Cholesky ------------------------------------------------------------------------------------
 
+@one_blas_thread
 def cholesky(x: Array) -> Array:
     """Lower Cholesky factor of Hermitian positive-definite matrices (last two axes), blocked.
 
@@ -358,6 +360,7 @@ def _lu_columns(c: np.ndarray):
     return order, swaps
 
 
+@one_blas_thread
 def lu(x: Array, func: str = "lu") -> LU:
     """Blocked LU with partial pivoting of square matrices ``x`` (..., n, n) on their device."""
     from ._linalg_funcs import matmul
@@ -400,6 +403,7 @@ def lu(x: Array, func: str = "lu") -> LU:
     return LU(a, perm.reshape(batch + (n,)), parity, blocks, diag.reshape(batch + (n,)))
 
 
+@one_blas_thread
 def lu_solve(f: LU, b: Array, func: str = "solve") -> Array:
     """Solve ``A X = B`` from the factorization ``f`` of A; ``b`` (..., n, k) with the batch shape of
     ``f``. Raises ``numpy.linalg.LinAlgError`` when A is singular."""
@@ -469,6 +473,7 @@ def _larft(v: np.ndarray, tau: np.ndarray) -> np.ndarray:
     return t
 
 
+@one_blas_thread
 def qr(x: Array, complete: bool) -> tuple:
     """Blocked Householder QR of ``x`` (..., m, n): (Q, R) reduced, or complete when asked."""
     from ._creation import eye, triu

@@ -40,6 +40,7 @@ from . import profiler
 from ._array import Array
 from ._linalg_blocked import _hn, _read, _up, _work_copy, conj_transpose
 from ._transfer import from_host, internal, to_host
+from ._host_blas import one_blas_thread
 
 __all__ = ["NB", "TAIL", "APPLY_WIDTH", "Reflectors", "tridiagonalize", "apply_q", "eigh_blocked"]
 
@@ -349,6 +350,7 @@ def _note(func: str, n: int) -> None:
                   f"device, then the last {n - p * NB} columns on the host")
 
 
+@one_blas_thread
 def eigh_blocked(x: Array, vectors: bool, func: str = "eigh"):
     """Eigenvalues (ascending) and, when ``vectors``, eigenvectors of the Hermitian matrices ``x``
     (..., n, n; lower triangles read), one matrix at a time: :func:`tridiagonalize`, the

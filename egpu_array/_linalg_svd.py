@@ -30,6 +30,7 @@ from ._linalg_blocked import _hn, _read, _up, _work_copy, conj_transpose
 from ._linalg_reduce import Reflectors, _larfg, _Products, apply_q
 from . import _linalg_reduce as _reduce
 from ._transfer import from_host, internal
+from ._host_blas import one_blas_thread
 
 __all__ = ["bidiagonalize", "svd_blocked", "SMALL"]
 
@@ -203,6 +204,7 @@ def _column_norms(m: Array) -> Array:
     return sqrt(_sum(m * m, axis=0, keepdims=True))
 
 
+@one_blas_thread
 def svd_blocked(x: Array, vectors: bool, func: str = "svd"):
     """SVD of square matrices ``x`` (..., n, n), one at a time: :func:`bidiagonalize`, the
     bidiagonal SVD (:func:`_bidiagonal_svd`), ``U = Q U_B`` and ``V = P V_B`` on the device.
