@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 import egpu_array as xp
 from egpu_array import _linalg_blocked as blocked
+from egpu_array import _linalg_panels as panels
 
 DTYPES = ["float32", "float64", "complex64", "complex128"]
 
@@ -275,9 +276,9 @@ def test_panel_kernel_blocks_match_column_by_column(dtype):
             if w > BLOCK + 1:
                 p[-1, :, BLOCK + 1] = 0                      # a zero pivot after the first block
             ref = np.swapaxes(p, -1, -2).copy()
-            order_ref, swaps_ref = blocked._lu_cols(ref)
+            order_ref, swaps_ref = panels._lu_cols(ref)
             got = p.copy()
-            order, swaps, pairs = blocked._panel_lu(got)
+            order, swaps, pairs = panels._panel_lu(got)
             np.testing.assert_array_equal(order, order_ref)
             np.testing.assert_array_equal(swaps, swaps_ref)
             np.testing.assert_allclose(got, np.swapaxes(ref, -1, -2), rtol=tol, atol=tol * w)
@@ -317,12 +318,12 @@ def test_in_place_triangular_solve(dtype):
     heights on both sides of its row group and widths not a multiple of its column chunk; the
     rest of the matrix is untouched."""
     rng = np.random.default_rng(13)
-    for n, k, e in ((40, 3, 4), (40, 0, 7), (75, 10, 35), (2 * blocked.TRSM_CHUNK + 9, 5, 14)):
+    for n, k, e in ((40, 3, 4), (40, 0, 7), (75, 10, 35), (2 * panels.TRSM_CHUNK + 9, 5, 14)):
         a = rng.standard_normal((2, n, n))
         a[:, k:e, k:e] /= np.sqrt(e - k)                 # a well-conditioned unit lower triangle
         a = a.astype(dtype)
         x = xp.asarray(a)
-        blocked._trsm_in_place(x, k, e)
+        panels._trsm_in_place(x, k, e)
         got = np.asarray(x)
         low = np.tril(a[:, k:e, k:e], -1) + np.eye(e - k, dtype=dtype)
         ref = a.copy()
