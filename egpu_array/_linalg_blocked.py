@@ -226,9 +226,9 @@ def _lower_update(a: Array, e: int, l21: Array) -> None:
 class LU(NamedTuple):
     """A blocked LU factorization ``P A = L U`` of the matrices in ``a`` (L unit lower below the
     diagonal, U on and above it). ``perm``: the row order (host, ``(..., n)``); ``parity``: the
-    permutation's sign (host, batch shape); ``blocks``: per panel ``(k, e, L11, U11)``, the
-    diagonal blocks on the host (their inverses are made where a blockwise substitution needs
-    them); ``diag``: U's diagonal (host, ``(..., n)``)."""
+    permutation's sign (host, batch shape); ``blocks``: per panel ``(k, e, L11, U11, L11^-1)``,
+    the diagonal blocks on the host (L11^-1 None until made: inverses are made where a blockwise
+    substitution needs them, once); ``diag``: U's diagonal (host, ``(..., n)``)."""
     a: Array
     perm: np.ndarray
     parity: np.ndarray
@@ -266,15 +266,18 @@ def lu(x: Array, func: str = "lu") -> LU:
         u11 = np.triu(p[:, :e - k])
         diag[:, k:e] = np.diagonal(u11, axis1=-2, axis2=-1)
         shape = batch + (e - k, e - k)
-        blocks.append((k, e, l11.reshape(shape), u11.reshape(shape)))
+        l11, u11 = l11.reshape(shape), u11.reshape(shape)
+        linv = None
         if e < n:
             if in_place:
                 _trsm_in_place(a, k, e)
                 u12 = a[..., k:e, e:]
             else:
-                u12 = matmul(_up(func, tri_inv(l11, lower=True).reshape(shape), a), a[..., k:e, e:])
+                linv = tri_inv(l11, lower=True).reshape(shape)
+                u12 = matmul(_up(func, linv, a), a[..., k:e, e:])
                 a[..., k:e, e:] = u12
             a[..., e:, e:] = a[..., e:, e:] - matmul(a[..., e:, k:e], u12)
+        blocks.append((k, e, l11, u11, linv))
     parity = np.where(swaps % 2, -1, 1).reshape(batch)
     return LU(a, perm.reshape(batch + (n,)), parity, blocks, diag.reshape(batch + (n,)))
 
@@ -291,12 +294,13 @@ def lu_solve(f: LU, b: Array, func: str = "solve") -> Array:
         return _solve_by_rows(f, b)
     x = _work_copy(b)
     _permute_rows(func, x, 0, f.perm)
-    for k, e, l11, _ in f.blocks:                        # forward: L Y = P B
-        y = matmul(_up(func, tri_inv(l11, lower=True), f.a), x[..., k:e, :])
+    for k, e, l11, _, linv in f.blocks:                  # forward: L Y = P B
+        linv = tri_inv(l11, lower=True) if linv is None else linv
+        y = matmul(_up(func, linv, f.a), x[..., k:e, :])
         x[..., k:e, :] = y
         if e < n:
             x[..., e:, :] = x[..., e:, :] - matmul(f.a[..., e:, k:e], y)
-    for k, e, _, u11 in reversed(f.blocks):              # back: U X = Y
+    for k, e, _, u11, _ in reversed(f.blocks):           # back: U X = Y
         z = matmul(_up(func, tri_inv(u11, lower=False), f.a), x[..., k:e, :])
         x[..., k:e, :] = z
         if k:

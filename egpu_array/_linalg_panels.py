@@ -42,14 +42,21 @@ def _panel_lu(p: np.ndarray):
     return order, swaps, None
 
 
-def _panel_in_place(a: Array, k: int, e: int):
-    """:func:`_panel_lu` of the panel ``a[..., k:, k:e]`` of a real matrix in host memory, on
-    ``a``'s own buffer: row exchanges move whole rows of ``a``, so nothing is copied."""
+def _contiguous(a: Array, what: str):
+    """(realized view, n, batch size) of the square matrices ``a`` that the in-place kernels
+    address as contiguous ``n x n`` blocks; anything else is refused before a launch."""
     v = a._realize()
     n = a.shape[-1]
     bsz = int(np.prod(a.shape[:-2], dtype=np.int64))
     if v.strides[-1] != 1 or v.strides[-2] != n or (bsz > 1 and v.strides[-3] != n * n):
-        raise ValueError("linalg: the in-place panel LU needs a contiguous matrix")
+        raise ValueError(f"linalg: {what} needs a contiguous matrix")
+    return v, n, bsz
+
+
+def _panel_in_place(a: Array, k: int, e: int):
+    """:func:`_panel_lu` of the panel ``a[..., k:, k:e]`` of a real matrix in host memory, on
+    ``a``'s own buffer: row exchanges move whole rows of ``a``, so nothing is copied."""
+    v, n, bsz = _contiguous(a, "the in-place panel LU")
     ptr = v.buffer.ptr + (v.offset + k * n + k) * a.dtype.itemsize
     return _lu_kernel(a.device, ptr, a.dtype.np, n, n * n, n - k, e - k, k, n - e, bsz)
 
@@ -64,11 +71,7 @@ def _trsm_in_place(a: Array, k: int, e: int) -> None:
     from ._sorting import launch
     from .kernels.cache import get_program
     from .kernels.trsm import TrsmSpec
-    v = a._realize()
-    n = a.shape[-1]
-    bsz = int(np.prod(a.shape[:-2], dtype=np.int64))
-    if v.strides[-1] != 1 or v.strides[-2] != n or (bsz > 1 and v.strides[-3] != n * n):
-        raise ValueError("linalg: the in-place triangular solve needs a contiguous matrix")
+    v, n, bsz = _contiguous(a, "the in-place triangular solve")
     isz = a.dtype.itemsize
     w, ncols = e - k, n - e
     program = get_program(a.device, TrsmSpec(a.dtype.name))
