@@ -1,15 +1,16 @@
-"""The cpu device: host memory, kernels JIT-compiled for the host CPU, run on a thread pool.
+"""The cpu device: host memory, kernels JIT-compiled for the host CPU, run on worker threads.
 
 Kernels are object code from ``kernels.targets.HostTarget``, loaded into one MCJIT engine and called
-through ctypes (which releases the GIL), so the work of one launch splits across threads: large
-launches are cut into one contiguous range per thread, small ones stay on the calling thread.
+through ctypes (which releases the GIL), so the work of one launch splits across threads: a large
+launch is cut into chunks that the calling thread and the workers claim one at a time
+(``cpu_pool.WorkQueue``); small ones stay on the calling thread.
 """
 from __future__ import annotations
 
 import ctypes
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+import weakref
 
 import llvmlite.binding as llvm
 import numpy as np
@@ -18,6 +19,7 @@ from .. import profiler
 from .._errors import KernelLaunchError
 from .._info import config
 from ..kernels.targets import host_target
+from .cpu_pool import WorkQueue
 from .device import Device, Program, register_device
 from .pool import PoolAllocator
 
@@ -26,8 +28,11 @@ __all__ = ["CPUDevice", "THREAD_MIN_ITEMS"]
 _KERNEL_TYPE = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64)
 _TAIL_TYPE = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
 
-#: below this many work items a launch stays on one thread (waking a thread costs more)
+#: below this many work items a launch stays on one thread (handing chunks out costs more)
 THREAD_MIN_ITEMS = 1 << 18
+#: a threaded launch is cut into about this many chunks per thread, each of at least
+#: CHUNK_MIN_ITEMS work items: threads that start late or run slower take fewer of them
+CHUNKS_PER_THREAD, CHUNK_MIN_ITEMS = 8, 1 << 16
 
 
 class HostAllocator:
@@ -56,8 +61,7 @@ class CPUDevice(Device):
         self.target = target or host_target()
         self.allocator = PoolAllocator(self, HostAllocator())
         self.num_threads = config().num_threads if num_threads is None else num_threads
-        self._pool = ThreadPoolExecutor(max_workers=self.num_threads, thread_name_prefix="egpu-cpu") \
-            if self.num_threads > 1 else None
+        self._queue = None  # the WorkQueue, made by the first launch that uses threads
         self._engine = self.target.jit_engine()
         self._engine_lock = threading.Lock()
 
@@ -74,7 +78,14 @@ class CPUDevice(Device):
             tail = self._engine.get_function_address(fname + "_fin") if getattr(spec, "chunked", False) else 0
         if not addr:
             raise KernelLaunchError(f"cpu: kernel {fname} not found in its compiled object")
-        return Program(fname, _KERNEL_TYPE(addr), spec, _TAIL_TYPE(tail) if tail else None)
+        return Program(fname, _KERNEL_TYPE(addr), spec, _TAIL_TYPE(tail) if tail else None, addr)
+
+    def _work_queue(self) -> WorkQueue:
+        with self._engine_lock:
+            if self._queue is None:  # (on the host target: a device's own target may emit other code)
+                self._queue = WorkQueue(host_target(), self.num_threads - 1)
+                weakref.finalize(self, self._queue.close, False)
+            return self._queue
 
     def launch(self, program: Program, args, n: int, nbytes: int = 0, work: int | None = None) -> None:
         """Run ``program`` over work items ``[0, n)``; ``args`` is the address of the int64 slots.
@@ -89,20 +100,22 @@ class CPUDevice(Device):
             return
         t0 = time.perf_counter()
         work = n if work is None else work
-        nt = min(self.num_threads, n, max(1, work // (THREAD_MIN_ITEMS // 2)))
-        if nt <= 1 or work < THREAD_MIN_ITEMS or self._pool is None:
+        chunks = min(n, CHUNKS_PER_THREAD * self.num_threads, work // CHUNK_MIN_ITEMS)
+        if self.num_threads <= 1 or work < THREAD_MIN_ITEMS or chunks < 2 or not program.addr \
+                or not self._run_chunks(program, args, n, chunks):
             program.fn(args, 0, n)
-        else:
-            step = (n + nt - 1) // nt
-            if n >= 4096 * nt:  # (rounding costs at most 1.6% of balance: 2500 rows stay 1250 + 1250)
-                step = (step + 63) & ~63  # keep chunk borders off shared cache lines
-            futs = [self._pool.submit(program.fn, args, s, min(s + step, n)) for s in range(step, n, step)]
-            program.fn(args, 0, min(step, n))
-            for f in futs:
-                f.result()
         if program.tail is not None:
             program.tail(args)
         profiler.record_launch(program.name, t0, time.perf_counter(), nbytes)
+
+    def _run_chunks(self, program: Program, args, n: int, chunks: int) -> bool:
+        """``program`` over ``[0, n)`` in about ``chunks`` chunks on the work queue (False: the
+        queue is busy with another thread's launch and nothing ran)."""
+        grain = -(-n // chunks)
+        if n >= 4096 * chunks:
+            grain = (grain + 63) & ~63  # keep chunk borders off shared cache lines
+        queue = self._queue or self._work_queue()
+        return queue.run(program.addr, ctypes.addressof(args), n, grain)
 
     def copy_in(self, buf, offset: int, host: np.ndarray) -> None:
         """Copy a contiguous host array into the buffer at byte ``offset`` (host memory: memmove)."""

@@ -54,15 +54,17 @@ class Allocator(abc.ABC):
 
 class Program:
     """A loaded kernel: ``device.launch(program, args, n)`` runs it over ``n`` work items, then
-    ``tail(args)`` once if the kernel has a second phase (a chunked reduction's finalize step)."""
+    ``tail(args)`` once if the kernel has a second phase (a chunked reduction's finalize step).
+    ``addr`` is the kernel's address where it is native code the host can call (0 otherwise)."""
 
-    __slots__ = ("name", "fn", "spec", "tail")
+    __slots__ = ("name", "fn", "spec", "tail", "addr")
 
-    def __init__(self, name: str, fn, spec, tail=None):
+    def __init__(self, name: str, fn, spec, tail=None, addr: int = 0):
         self.name = name
         self.fn = fn
         self.spec = spec
         self.tail = tail
+        self.addr = addr
 
 
 class Device:

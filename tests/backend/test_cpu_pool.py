@@ -1,0 +1,133 @@
+"""The cpu device's work queue (backend.cpu_pool over kernels.workqueue): every work item of a
+launch runs exactly once whatever the grain, with workers spinning or asleep, with launches from
+several Python threads at once; the device's threaded launches match NumPy."""
+from __future__ import annotations
+
+import ctypes
+import threading
+import time
+
+import llvmlite.binding as llvm
+import numpy as np
+import pytest
+from llvmlite import ir
+
+import egpu_array as xp
+from egpu_array.backend.cpu import CPUDevice
+from egpu_array.backend.cpu_pool import WorkQueue
+from egpu_array.kernels import workqueue as wq
+from egpu_array.kernels.irb import I64, const, for_range, kernel_entry
+from egpu_array.kernels.targets import host_target
+
+
+@pytest.fixture(scope="module")
+def tally():
+    """A kernel ``counts[i] += 1`` (atomic) for its items, ``counts`` in argument slot 0; the
+    engine that holds it."""
+    target = host_target()
+    module = target.new_module("tally")
+    fn, b, slot, start, stop = kernel_entry(module, "tally")
+    counts = b.inttoptr(slot(0), I64.as_pointer())
+    with for_range(b, start, stop) as i:
+        b.atomic_rmw("add", b.gep(counts, [i]), const(I64, 1), "monotonic")
+    b.ret_void()
+    engine = target.jit_engine()
+    engine.add_object_file(llvm.ObjectFileRef.from_data(target.compile(module)))
+    engine.finalize_object()
+    return engine, engine.get_function_address("tally")
+
+
+def _run(queue, addr, n, grain):
+    counts = np.zeros(max(n, 1), dtype=np.int64)
+    args = (ctypes.c_int64 * 1)(counts.ctypes.data)
+    assert queue.run(addr, ctypes.addressof(args), n, grain)
+    return counts[:n]
+
+
+@pytest.mark.parametrize("workers", [1, 3])
+def test_every_item_runs_once(tally, workers):
+    queue = WorkQueue(host_target(), workers)
+    try:
+        for n, grain in [(1, 1), (7, 1), (1000, 1), (1000, 3), (1000, 64), (1000, 999), (1000, 5000),
+                         (100_003, 17), (100_003, 4096)]:
+            counts = _run(queue, tally[1], n, grain)
+            assert (counts == 1).all(), (n, grain, np.flatnonzero(counts != 1)[:10])
+        assert _run(queue, tally[1], 0, 1).size == 0
+    finally:
+        queue.close()
+    assert not any(t.is_alive() for t in queue._threads)
+
+
+def test_sleeping_workers_wake(tally):
+    """Workers that spin for ~10 us go to sleep between launches; each launch still runs every
+    item once, and the woken workers are seen spinning again (their SLEEPING flags clear)."""
+    queue = WorkQueue(host_target(), 2, spin_seconds=1e-5)
+    flags = slice(wq.State.SLEEPING, wq.State.SLEEPING + 2)
+    try:
+        deadline = time.monotonic() + 5
+        while not queue.state[flags].all() and time.monotonic() < deadline:
+            time.sleep(0.001)
+        assert queue.state[flags].all()  # asleep after their short spin
+        woke = False
+        for _ in range(20):
+            time.sleep(0.002)
+            assert (_run(queue, tally[1], 50_000, 1000) == 1).all()
+            woke = woke or not queue.state[flags].all()
+        deadline = time.monotonic() + 5
+        while not woke and time.monotonic() < deadline:  # a woken worker clears its flag
+            queue.run(tally[1], ctypes.addressof((ctypes.c_int64 * 1)(np.zeros(1, np.int64).ctypes.data)), 0, 1)
+            woke = not queue.state[flags].all()
+        assert woke
+    finally:
+        queue.close()
+
+
+def test_launches_from_several_threads(tally):
+    """Launches racing for one queue: one holds it, the others run alone; none is lost."""
+    queue = WorkQueue(host_target(), 1)
+    results, busy = [], []
+
+    def go():
+        for _ in range(30):
+            counts = np.zeros(20_000, dtype=np.int64)
+            args = (ctypes.c_int64 * 1)(counts.ctypes.data)
+            if not queue.run(tally[1], ctypes.addressof(args), counts.size, 100):
+                busy.append(1)
+                ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64)(tally[1])(
+                    ctypes.addressof(args), 0, counts.size)
+            results.append(bool((counts == 1).all()))
+
+    try:
+        threads = [threading.Thread(target=go) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        queue.close()
+    assert len(results) == 120 and all(results)
+
+
+def test_too_many_items_are_refused(tally):
+    queue = WorkQueue(host_target(), 1)
+    try:
+        assert not queue.run(tally[1], 0, wq.MAX_ITEMS, 1)  # (never posted: args 0 is not read)
+    finally:
+        queue.close()
+
+
+def test_threaded_launches_match_numpy():
+    """A 4-thread device (on 2 cores: chunks interleave) repeating an in-place update, a fused
+    expression and reductions: an item run twice or skipped would show."""
+    dev = CPUDevice(num_threads=4)
+    h = np.random.default_rng(1).random(1 << 20)
+    x = xp.asarray(h, device=dev)
+    for _ in range(20):
+        x += 1.0
+        h += 1.0
+    np.testing.assert_array_equal(np.asarray(x), h)
+    np.testing.assert_allclose(np.asarray(xp.sin(x) * 2 - x), np.sin(h) * 2 - h, rtol=1e-15)
+    m = xp.reshape(x, (1024, 1024))
+    np.testing.assert_allclose(np.asarray(xp.sum(m, axis=0)), h.reshape(1024, 1024).sum(0), rtol=1e-12)
+    np.testing.assert_allclose(float(xp.sum(x)), h.sum(), rtol=1e-12)
+    assert dev._queue is not None and dev._queue.workers == 3
