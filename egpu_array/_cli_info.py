@@ -83,7 +83,8 @@ def run(args) -> int:
     print(f"python {platform.python_version()}, numpy {np.__version__}, llvmlite {llvmlite.__version__}, "
           f"{platform.machine()} {platform.system()}")
     print(f"kernel cache: {_cache_summary(cfg.cache_dir)}")
-    print(f"cpu threads: {cfg.num_threads}   graph limit: {cfg.graph_limit} pending ops")
+    print(f"cpu threads: {cfg.num_threads} (workers spin {cfg.spin_seconds * 1e6:.0f} us)   "
+          f"graph limit: {cfg.graph_limit} pending ops")
     status = 0
     try:
         default = info.default_device()

@@ -19,11 +19,14 @@ class Config:
     - ``EGPU_ARRAY_NUM_THREADS``: threads of the cpu device (default: all cores).
     - ``EGPU_ARRAY_CACHE_DIR``: the kernel cache folder; ``off`` disables the disk cache.
     - ``EGPU_ARRAY_GRAPH_LIMIT``: pending ops in one lazy expression before it is computed.
+    - ``EGPU_ARRAY_SPIN_US``: microseconds a cpu worker thread keeps looking for work after its
+      last chunk before it sleeps (default 5000; 0: sleep at once, and a launch pays the wake-up).
     """
     default_device: str
     num_threads: int
     cache_dir: Path | None
     graph_limit: int
+    spin_seconds: float = 0.005
 
 
 def _default_cache_dir() -> Path:
@@ -71,6 +74,7 @@ def config() -> Config:
         num_threads=max(1, n),
         cache_dir=cache_dir,
         graph_limit=max(2, int(os.environ.get("EGPU_ARRAY_GRAPH_LIMIT", "96"))),
+        spin_seconds=max(0.0, float(os.environ.get("EGPU_ARRAY_SPIN_US", "5000") or 5000) * 1e-6),
     )
 
 

@@ -32,6 +32,10 @@ def _reduce_order(op: str, kshape, kstrides, rstrides) -> str:
     return "outer"
 
 
+#: a reduction with too few outputs to share is cut into about this many chunks per thread
+CHUNKS_PER_THREAD = 8
+
+
 def _reduce_chunks(op: str, order: str, kshape, n_out: int, n_red: int, threads: int, acc,
                    chunks: int | None = None, arg_chunks: bool = False) -> tuple:
     """(chunks, work items) of a reduction: the reduced space is cut into chunks (a second step
@@ -49,7 +53,7 @@ def _reduce_chunks(op: str, order: str, kshape, n_out: int, n_red: int, threads:
     # one thread too: row order walks several chunks side by side (kernels.reduction_streams)
     if (threads > 1 or order == "inner") and not REDUCE_OPS[op] and (arg_chunks or op not in ("argmax", "argmin")) \
             and units < 4 * threads and n_out * n_red >= (1 << 18):
-        want = -(-8 * threads // units)
+        want = -(-CHUNKS_PER_THREAD * threads // units)
         chunks = max(1, min(want, n_red * per_row // (1 << 14), n_red))
     return chunks, units * chunks
 

@@ -83,7 +83,7 @@ class CPUDevice(Device):
     def _work_queue(self) -> WorkQueue:
         with self._engine_lock:
             if self._queue is None:  # (on the host target: a device's own target may emit other code)
-                self._queue = WorkQueue(host_target(), self.num_threads - 1)
+                self._queue = WorkQueue(host_target(), self.num_threads - 1, config().spin_seconds)
                 weakref.finalize(self, self._queue.close, False)
             return self._queue
 

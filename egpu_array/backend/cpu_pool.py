@@ -1,7 +1,7 @@
 """The cpu device's threads: workers that share a launch's chunks through kernels.workqueue.
 
 Each worker is a Python thread that spends its time in native code (``wq_spin``, GIL released):
-it runs chunks of whatever launch is posted and, after ``SPIN_SECONDS`` without one, says it
+it runs chunks of whatever launch is posted and, after ``spin_seconds`` without one, says it
 sleeps and waits on an event that the next launch sets. The calling thread never waits for a
 worker to wake: it starts on the chunks at once, and a worker that wakes late takes fewer.
 A launch made while another thread's launch holds the queue runs on its calling thread alone.
@@ -21,11 +21,8 @@ import numpy as np
 
 from ..kernels import workqueue as wq
 
-__all__ = ["WorkQueue", "SPIN_SECONDS"]
+__all__ = ["WorkQueue"]
 
-#: how long a worker keeps looking for the next launch after its last chunk (then it sleeps and
-#: waking it costs the next launch ~0.1 ms of that worker's time, not of the caller's)
-SPIN_SECONDS = 0.0005
 
 _CTYPES = {"i64": ctypes.c_int64, "ptr": ctypes.c_void_p, None: None}
 _PAUSES_PER_SECOND = None
@@ -35,7 +32,10 @@ _QUEUES: "weakref.WeakSet[WorkQueue]" = weakref.WeakSet()
 class WorkQueue:
     """``workers`` threads plus the caller, sharing launches chunk by chunk (see the module)."""
 
-    def __init__(self, target, workers: int, spin_seconds: float = SPIN_SECONDS):
+    def __init__(self, target, workers: int, spin_seconds: float):
+        """``spin_seconds``: how long a worker keeps looking for the next launch after its last
+        chunk (then it sleeps, and waking it costs the next launch ~0.1-0.4 ms of that worker's
+        time on this machine's VM, not of the caller's: config's EGPU_ARRAY_SPIN_US)."""
         self._engine = target.jit_engine()  # the workers' code lives as long as the queue
         self._engine.add_object_file(llvm.ObjectFileRef.from_data(_object_code(target)))
         self._engine.finalize_object()

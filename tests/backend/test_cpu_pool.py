@@ -10,7 +10,6 @@ import time
 import llvmlite.binding as llvm
 import numpy as np
 import pytest
-from llvmlite import ir
 
 import egpu_array as xp
 from egpu_array.backend.cpu import CPUDevice
@@ -46,7 +45,7 @@ def _run(queue, addr, n, grain):
 
 @pytest.mark.parametrize("workers", [1, 3])
 def test_every_item_runs_once(tally, workers):
-    queue = WorkQueue(host_target(), workers)
+    queue = WorkQueue(host_target(), workers, 0.005)
     try:
         for n, grain in [(1, 1), (7, 1), (1000, 1), (1000, 3), (1000, 64), (1000, 999), (1000, 5000),
                          (100_003, 17), (100_003, 4096)]:
@@ -84,7 +83,7 @@ def test_sleeping_workers_wake(tally):
 
 def test_launches_from_several_threads(tally):
     """Launches racing for one queue: one holds it, the others run alone; none is lost."""
-    queue = WorkQueue(host_target(), 1)
+    queue = WorkQueue(host_target(), 1, 0.005)
     results, busy = [], []
 
     def go():
@@ -109,7 +108,7 @@ def test_launches_from_several_threads(tally):
 
 
 def test_too_many_items_are_refused(tally):
-    queue = WorkQueue(host_target(), 1)
+    queue = WorkQueue(host_target(), 1, 0.005)
     try:
         assert not queue.run(tally[1], 0, wq.MAX_ITEMS, 1)  # (never posted: args 0 is not read)
     finally:
