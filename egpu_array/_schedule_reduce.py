@@ -14,6 +14,7 @@ from .kernels import cache as _kcache
 from .kernels.cache import get_program
 from .kernels.reduction import reduce_arg_layout
 from .kernels.reduction_outer import outer_tile
+from .kernels.reduction_streams import STREAMS
 from .kernels.spec import REDUCE_OPS, ReduceSpec
 
 __all__ = ["_realize_reduce"]
@@ -32,7 +33,9 @@ def _reduce_order(op: str, kshape, kstrides, rstrides) -> str:
     return "outer"
 
 
-#: a reduction with too few outputs to share is cut into about this many chunks per thread
+#: a reduction with too few outputs to share is cut into about this many chunks per thread (in
+#: row order times the STREAMS that one call walks side by side: the cpu device hands a thread
+#: several chunks per call, kernels.reduction_streams walks them as parallel memory streams)
 CHUNKS_PER_THREAD = 8
 
 
@@ -53,7 +56,7 @@ def _reduce_chunks(op: str, order: str, kshape, n_out: int, n_red: int, threads:
     # one thread too: row order walks several chunks side by side (kernels.reduction_streams)
     if (threads > 1 or order == "inner") and not REDUCE_OPS[op] and (arg_chunks or op not in ("argmax", "argmin")) \
             and units < 4 * threads and n_out * n_red >= (1 << 18):
-        want = -(-CHUNKS_PER_THREAD * threads // units)
+        want = -(-CHUNKS_PER_THREAD * threads * (STREAMS if order == "inner" else 1) // units)
         chunks = max(1, min(want, n_red * per_row // (1 << 14), n_red))
     return chunks, units * chunks
 
