@@ -15,7 +15,7 @@ import egpu_array as xp
 from egpu_array.backend.cpu import CPUDevice
 from egpu_array.backend.cpu_pool import WorkQueue
 from egpu_array.kernels import workqueue as wq
-from egpu_array.kernels.irb import I64, const, for_range, kernel_entry
+from egpu_array.kernels.irb import I64, const, extern, for_range, kernel_entry
 from egpu_array.kernels.targets import host_target
 
 
@@ -34,6 +34,39 @@ def tally():
     engine.add_object_file(llvm.ObjectFileRef.from_data(target.compile(module)))
     engine.finalize_object()
     return engine, engine.get_function_address("tally")
+
+
+@pytest.fixture(scope="module")
+def who():
+    """A kernel writing ``pthread_self()`` to ``out[i]`` for its items (``out`` in slot 0) after
+    ~``slot 1`` atomic loads of busy work per item; the engine and its address."""
+    target = host_target()
+    module = target.new_module("who")
+    fn, b, slot, start, stop = kernel_entry(module, "who")
+    out = b.inttoptr(slot(0), I64.as_pointer())
+    spins = slot(1)
+    with for_range(b, start, stop) as i:
+        with for_range(b, const(I64, 0), spins, "s"):
+            b.load_atomic(b.gep(out, [i]), "monotonic", 8)
+        b.store(extern(b, "pthread_self", I64, []), b.gep(out, [i]))
+    b.ret_void()
+    engine = target.jit_engine()
+    engine.add_object_file(llvm.ObjectFileRef.from_data(target.compile(module)))
+    engine.finalize_object()
+    return engine, engine.get_function_address("who")
+
+
+def test_workers_take_chunks(who):
+    """A launch of ~50 ms of work: the spinning worker takes some of its chunks."""
+    queue = WorkQueue(host_target(), 1, 1.0)
+    try:
+        out = np.zeros(400, dtype=np.int64)
+        args = (ctypes.c_int64 * 2)(out.ctypes.data, 50_000)
+        assert queue.run(who[1], ctypes.addressof(args), out.size, 4)
+    finally:
+        queue.close()
+    assert (out != 0).all()
+    assert len(set(out.tolist())) == 2, "the worker ran no chunk"
 
 
 def _run(queue, addr, n, grain):
@@ -58,25 +91,22 @@ def test_every_item_runs_once(tally, workers):
 
 
 def test_sleeping_workers_wake(tally):
-    """Workers that spin for ~10 us go to sleep between launches; each launch still runs every
-    item once, and the woken workers are seen spinning again (their SLEEPING flags clear)."""
+    """Workers that spin for ~10 us go to sleep between launches; a launch wakes them (each
+    clears the event the launch set for it) and still runs every item once."""
     queue = WorkQueue(host_target(), 2, spin_seconds=1e-5)
     flags = slice(wq.State.SLEEPING, wq.State.SLEEPING + 2)
+
+    def until(cond):
+        deadline = time.monotonic() + 5
+        while not cond() and time.monotonic() < deadline:
+            time.sleep(0.0005)
+        return cond()
+
     try:
-        deadline = time.monotonic() + 5
-        while not queue.state[flags].all() and time.monotonic() < deadline:
-            time.sleep(0.001)
-        assert queue.state[flags].all()  # asleep after their short spin
-        woke = False
-        for _ in range(20):
-            time.sleep(0.002)
+        for _ in range(5):
+            assert until(lambda: queue.state[flags].all())  # asleep after their short spin
             assert (_run(queue, tally[1], 50_000, 1000) == 1).all()
-            woke = woke or not queue.state[flags].all()
-        deadline = time.monotonic() + 5
-        while not woke and time.monotonic() < deadline:  # a woken worker clears its flag
-            queue.run(tally[1], ctypes.addressof((ctypes.c_int64 * 1)(np.zeros(1, np.int64).ctypes.data)), 0, 1)
-            woke = not queue.state[flags].all()
-        assert woke
+            assert until(lambda: not any(e.is_set() for e in queue._events))  # woken: events cleared
     finally:
         queue.close()
 
