@@ -60,9 +60,9 @@ class WorkQueue:
             while took < 2e-4 and steps < 1 << 30:
                 steps *= 4
                 t0 = time.perf_counter()
-                self._pause(steps)
+                self._pause(self._addr, steps)
                 took = time.perf_counter() - t0
-            _PAUSES_PER_SECOND = steps / took
+            _PAUSES_PER_SECOND = steps / max(took, 1e-6)
         return max(1000, int(_PAUSES_PER_SECOND * seconds))
 
     def _start(self) -> None:

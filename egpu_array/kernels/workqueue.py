@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from llvmlite import ir
 
-from .irb import I1, I32, I64, const
+from .irb import I1, I32, I64, const, for_range, range_loop
 
 __all__ = ["State", "generate", "SEQ_SHIFT", "MAX_ITEMS", "FUNCTIONS"]
 
@@ -47,7 +47,7 @@ FUNCTIONS = {
     "wq_post": ("i64", ("ptr", "i64", "i64", "i64", "i64", "i64")),  # state, fn, args, n, grain, workers
     "wq_work": (None, ("ptr",)),                                       # state
     "wq_spin": (None, ("ptr", "i64", "i64")),                          # state, worker, limit
-    "wq_pause": (None, ("i64",)),                                      # steps (for calibration)
+    "wq_pause": (None, ("ptr", "i64")),                                # state, steps (calibration)
 }
 
 _KERNEL = ir.FunctionType(ir.VoidType(), [I64.as_pointer(), I64, I64])
@@ -125,22 +125,10 @@ def _post(module: ir.Module) -> None:
         _store(b, state, k, v)
     _store(b, state, State.COUNTER, seq, "seq_cst")
     # (seq_cst on both sides: a worker that sets its flag and then finds no work is seen here)
-    head, body, done = (fn.append_basic_block(s) for s in ("head", "body", "done"))
-    pre = b.block
-    b.branch(head)
-    b.position_at_end(head)
-    w = b.phi(I64)
-    total = b.phi(I64)
-    w.add_incoming(const(I64, 0), pre)
-    total.add_incoming(const(I64, 0), pre)
-    b.cbranch(b.icmp_signed("<", w, workers), body, done)
-    b.position_at_end(body)
-    flag = _load(b, state, b.add(w, const(I64, State.SLEEPING)), "seq_cst")
-    w.add_incoming(b.add(w, const(I64, 1)), body)
-    total.add_incoming(b.add(total, flag), body)
-    b.branch(head)
-    b.position_at_end(done)
-    b.ret(total)
+    (asleep,) = range_loop(b, const(I64, 0), workers, [const(I64, 0)],
+                           lambda w, t: [b.add(t[0], _load(b, state, b.add(w, const(I64, State.SLEEPING)), "seq_cst"))],
+                           "w")
+    b.ret(asleep)
 
 
 def _work(module: ir.Module, claim: ir.Function, triple: str) -> None:
@@ -202,22 +190,14 @@ def _spin(module: ir.Module, claim: ir.Function, triple: str) -> None:
 
 
 def _pause_loop(module: ir.Module, triple: str) -> None:
-    """``void wq_pause(steps)``: ``steps`` pause steps (times one to size the spin limit)."""
-    fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [I64]), name="wq_pause")
-    steps, = fn.args
+    """``void wq_pause(state, steps)``: ``steps`` spin steps without the claim (a pause and a
+    look at STOP each, as in ``wq_spin``; timed once to size the spin limit)."""
+    fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [I64.as_pointer(), I64]), name="wq_pause")
+    state, steps = fn.args
     b = ir.IRBuilder(fn.append_basic_block("entry"))
-    entry = b.block
-    head, body, out = (fn.append_basic_block(s) for s in ("head", "body", "out"))
-    b.branch(head)
-    b.position_at_end(head)
-    i = b.phi(I64)
-    i.add_incoming(const(I64, 0), entry)
-    b.cbranch(b.icmp_signed("<", i, steps), body, out)
-    b.position_at_end(body)
-    _pause(b, triple)
-    i.add_incoming(b.add(i, const(I64, 1)), body)
-    b.branch(head)
-    b.position_at_end(out)
+    with for_range(b, const(I64, 0), steps):
+        _load(b, state, State.STOP)
+        _pause(b, triple)
     b.ret_void()
 
 

@@ -10,6 +10,7 @@ import time
 import llvmlite.binding as llvm
 import numpy as np
 import pytest
+from llvmlite import ir
 
 import egpu_array as xp
 from egpu_array.backend.cpu import CPUDevice
@@ -160,3 +161,24 @@ def test_threaded_launches_match_numpy():
     np.testing.assert_allclose(np.asarray(xp.sum(m, axis=0)), h.reshape(1024, 1024).sum(0), rtol=1e-12)
     np.testing.assert_allclose(float(xp.sum(x)), h.sum(), rtol=1e-12)
     assert dev._queue is not None and dev._queue.workers == 3
+
+
+@pytest.mark.parametrize("triple", ["aarch64-apple-darwin", "aarch64-unknown-linux-gnu"])
+def test_work_queue_compiles_for_aarch64(triple):
+    """The queue's functions verify and compile for Apple silicon / Arm Linux hosts (spin hint
+    ``isb``; the atomics lowered to AArch64 atomics), as they must where a Mac drives an eGPU."""
+    from egpu_array.kernels.targets import init_llvm
+    init_llvm()
+    llvm.initialize_all_targets()
+    llvm.initialize_all_asmprinters()
+    try:
+        target = llvm.Target.from_triple(triple)
+    except RuntimeError as e:
+        pytest.skip(f"this llvmlite has no AArch64 backend: {e}")
+    module = ir.Module("wq")
+    module.triple = triple
+    mod = llvm.parse_assembly(str(wq.generate(module)))
+    mod.verify()
+    asm = target.create_target_machine(opt=2).emit_assembly(mod)
+    assert "isb" in asm
+    assert all(f"{name}:" in asm or f"_{name}:" in asm for name in wq.FUNCTIONS)
