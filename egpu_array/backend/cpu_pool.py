@@ -119,7 +119,8 @@ def _worker(queue: WorkQueue, w: int) -> None:
 
 def _restart_after_fork() -> None:
     for q in list(_QUEUES):  # the child has none of the parent's threads
-        q._start()
+        if not q.state[wq.State.STOP]:
+            q._start()
 
 
 @atexit.register
