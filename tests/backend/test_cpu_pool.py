@@ -4,6 +4,7 @@ several Python threads at once; the device's threaded launches match NumPy."""
 from __future__ import annotations
 
 import ctypes
+import os
 import threading
 import time
 
@@ -182,3 +183,23 @@ def test_work_queue_compiles_for_aarch64(triple):
     asm = target.create_target_machine(opt=2).emit_assembly(mod)
     assert "isb" in asm
     assert all(f"{name}:" in asm or f"_{name}:" in asm for name in wq.FUNCTIONS)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_forked_child_gets_workers_of_its_own():
+    """After a fork (multiprocessing's default on Linux) the child restarts the queue's workers
+    and its threaded launches are right; the exit code says so."""
+    dev = CPUDevice(num_threads=2)
+    h = np.random.default_rng(2).random(1 << 20)
+    x = xp.asarray(h, device=dev)
+    assert float(xp.sum(x)) == pytest.approx(float(h.sum()), rel=1e-12)
+    pid = os.fork()
+    if pid == 0:  # the child: no pytest reporting here, only the exit code
+        ok = False
+        try:
+            ok = abs(float(xp.sum(x * 2.0)) - 2 * float(h.sum())) < 1e-6 * h.size \
+                and all(t.is_alive() for t in dev._queue._threads)
+        finally:
+            os._exit(0 if ok else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
