@@ -59,16 +59,25 @@ def who():
 
 
 def test_workers_take_chunks(who):
-    """A launch of ~50 ms of work: the spinning worker takes some of its chunks."""
+    """Launches of ~10-50 ms of work posted while the worker spins: it takes chunks of them (of
+    one at least in 10 tries: on this shared VM a vCPU can be descheduled for a whole launch)."""
     queue = WorkQueue(host_target(), 1, 1.0)
+    ids = []
     try:
-        out = np.zeros(400, dtype=np.int64)
-        args = (ctypes.c_int64 * 2)(out.ctypes.data, 50_000)
-        assert queue.run(who[1], ctypes.addressof(args), out.size, 4)
+        for _ in range(10):
+            deadline = time.monotonic() + 5
+            while queue.state[wq.State.SLEEPING] and time.monotonic() < deadline:
+                time.sleep(0.001)  # (the thread clears its flag when it spins)
+            out = np.zeros(400, dtype=np.int64)
+            args = (ctypes.c_int64 * 2)(out.ctypes.data, 50_000)
+            assert queue.run(who[1], ctypes.addressof(args), out.size, 4)
+            assert (out != 0).all()
+            ids.append(len(set(out.tolist())))
+            if ids[-1] == 2:
+                break
     finally:
         queue.close()
-    assert (out != 0).all()
-    assert len(set(out.tolist())) == 2, "the worker ran no chunk"
+    assert ids[-1] == 2, f"the worker ran no chunk in {len(ids)} launches"
 
 
 def _run(queue, addr, n, grain):
