@@ -186,9 +186,9 @@ class GridEmuDevice(CPUDevice):
 
     def __init__(self, index: int = 0):
         # its own target machine (the device's engine owns it); 8 "threads" so that the reduction
-        # scheduler splits long reductions into chunks, though launches run here, not on a pool
+        # scheduler splits long reductions into chunks, though launches run here (this class's
+        # launch), never on the cpu device's work queue
         super().__init__(target=GridEmuTarget(self.warp), num_threads=8)
-        self._pool = None
         self.name = type(self).kind
         self.launches = []  # (kind, work items, grid, has finalize) of every launch
 
