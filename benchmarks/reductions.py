@@ -10,6 +10,9 @@ time around it (building the lazy node, the schedule, argument packing).
 ``--threads 1,2`` runs every case on a cpu device of each thread count (one process: the
 rows of both counts are measured under the same load); default: the default device
 (``EGPU_ARRAY_NUM_THREADS``).
+"plain GB/s" is a plain vectorized read of a buffer of the same size on the same threads
+(benchmarks._read_ref), interleaved with the case: what this machine's memory gave at that moment;
+"ours/plain" sets our GB/s against it.
 Run: ``python -m benchmarks reductions [--repeats N] [--shapes] [--ops sum,max] [--breakdown] [--threads 1,2]``.
 """
 from __future__ import annotations
@@ -21,6 +24,7 @@ import numpy as np
 
 import egpu_array as xp
 from benchmarks._harness import interleaved
+from benchmarks._read_ref import PlainRead
 
 LIMIT_GBS = {1: 22.0, 2: 29.0}  # measured limits of this 2-core machine (one core / both)
 
@@ -49,7 +53,8 @@ def main(argv=None) -> int:
     for count in counts:
         if count is None:
             device = None
-            threads = int(os.environ.get("EGPU_ARRAY_NUM_THREADS", "0") or os.cpu_count() or 1)
+            from egpu_array._info import config
+            threads = config().num_threads
         else:
             from egpu_array.backend.cpu import CPUDevice
             device, threads = CPUDevice(num_threads=count), count
@@ -62,28 +67,30 @@ def _run(args, rng, device, threads: int) -> None:
     print(f"reductions, {args.n:.0e} elements, {threads} thread(s), limit {limit} GB/s, "
           f"load average {os.getloadavg()[0]:.1f}")
     print(f"{'case':38s} {'ours':>9s} {'NumPy':>9s} {'NumPy/ours':>10s} {'GB/s':>6s} {'% limit':>8s} "
-          f"{'best GB/s':>9s}")
+          f"{'best GB/s':>9s} {'plain GB/s':>10s} {'ours/plain':>10s}")
     for dtype in args.dtypes.split(","):
         h = rng.random(args.n).astype(dtype)
         x = xp.asarray(h, device=device)
+        plain = PlainRead(x.device, h.nbytes)
         for name in args.ops.split(","):
             f, g = getattr(xp, name), getattr(np, name)
             for label, shape, axis in _cases(args.n, args.shapes):
                 ha = h if shape is None else h[:int(np.prod(shape))].reshape(shape)
                 xa = x if shape is None else xp.reshape(x[:int(np.prod(shape))], shape)
                 xp.synchronize(xa)
-                r = interleaved({"ours": lambda: xp.synchronize(f(xa, axis=axis)), "numpy": lambda: g(ha, axis=axis)},
-                                args.repeats)
+                r = interleaved({"ours": lambda: xp.synchronize(f(xa, axis=axis)), "numpy": lambda: g(ha, axis=axis),
+                                 "plain": plain}, args.repeats)
                 ours, theirs = r["ours"]["median"], r["numpy"]["median"]
                 # checked against a float64 reference (NumPy's float32 column sums accumulate in
                 # float32 and can be off by more than 1e-5 over a million rows; ours use float64)
                 ok = np.allclose(np.asarray(f(xa, axis=axis)), g(ha.astype(np.float64), axis=axis),
                                  rtol=1e-5 if dtype == "float32" else 1e-12)
                 gbs, best = ha.nbytes / ours / 1e9, ha.nbytes / r["ours"]["min"] / 1e9
+                plain_gbs = plain.nbytes / r["plain"]["median"] / 1e9
                 where = label if shape is None else f"{label} {shape}"
                 print(f"{name:5s} {dtype:8s} {where:23s} {'' if ok else 'MISMATCH'} {ours * 1e3:7.2f}ms "
-                      f"{theirs * 1e3:7.2f}ms {theirs / ours:9.2f}x {gbs:6.1f} {100 * gbs / limit:7.0f}% {best:9.1f}",
-                      flush=True)
+                      f"{theirs * 1e3:7.2f}ms {theirs / ours:9.2f}x {gbs:6.1f} {100 * gbs / limit:7.0f}% {best:9.1f} "
+                      f"{plain_gbs:10.1f} {100 * gbs / plain_gbs:9.0f}%", flush=True)
                 if args.breakdown:
                     launch, python = _breakdown(lambda: xp.synchronize(f(xa, axis=axis)),
                                                 lambda: g(ha, axis=axis), args.repeats)
