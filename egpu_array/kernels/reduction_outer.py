@@ -8,7 +8,10 @@ batch index ``w // (nchunks * ntiles)``: it zeroes a stack array of accumulators
 then walks the chunk's rows ``ROW_UNROLL`` (tiles of ``WIDE_TILE`` outputs or more: ``WIDE_UNROLL``)
 at a time, adding the rows' values together before one
 update of each accumulator, so the inner loop streams several contiguous rows at once and
-vectorizes over the columns. With one chunk the tile's results
+vectorizes over the columns. A narrow tile whose operands' rows follow one another in memory
+(a tall C-contiguous matrix) walks runs of ``fold`` rows as one row of ``fold`` times as many
+outputs and folds those accumulators onto its own at the end (:data:`PACK_ELEMS`): the rows of
+a (N, 3) matrix stream like those of a wide one. With one chunk the tile's results
 are final; with several, the raw accumulators go to the partials buffer at
 ``(chunk * outputs + flat output)`` (one contiguous run per work item) and the chunked reduction's
 ``_fin`` step (:func:`generate_outer_finalize`) combines them, vectorized over the outputs.
@@ -17,7 +20,7 @@ from __future__ import annotations
 
 from llvmlite import ir
 
-from .elementwise import Leaves, emit_expr, loop_metadata
+from .elementwise import Leaves, emit_expr, gather_pairs, loop_metadata
 from .irb import I64, add_offsets, const, for_range, mem_type
 from .reduction_rows import float32_blocks
 from .ops import cast
@@ -31,6 +34,12 @@ __all__ = ["generate_outer", "generate_outer_finalize", "outer_tile", "ROW_UNROL
 TILE_BYTES = 32768
 #: rows combined (a balanced tree) before each accumulator update
 ROW_UNROLL = 4
+#: narrow tiles of packed rows (each operand's rows follow one another in memory, as in a tall
+#: C-contiguous matrix reduced over axis 0) walk runs of rows as one row of about this many
+#: outputs (at most a tile), folded back onto the tile's outputs at the end: a (2500000, 16) or
+#: (13333333, 3) float32 matrix then streams like a wide one (sum/max over axis 0, 1 thread:
+#: 9-15 -> 18-21 GB/s; rows of 512 outputs reached only 10-11: the prefetchers lose short rows)
+PACK_ELEMS = 4096
 #: tiles of at least WIDE_TILE outputs combine WIDE_UNROLL rows per update first (half the
 #: accumulator loads and stores; narrow tiles keep ROW_UNROLL, where the 8 row pointers cost more)
 WIDE_UNROLL, WIDE_TILE = 8, 1024
@@ -79,6 +88,24 @@ def generate_outer(spec: ReduceSpec, module: ir.Module, fname: str) -> ir.Functi
         v = emit_expr(b, spec.expr, leaf)
         return v if raw else cast(b, expr_dt, acc_dt, v)
 
+    packable = spec.n_red == 1 and not spec.n_idx and not gather_pairs(spec.expr)
+    if packable:  # (checked once: the strides are the same for every work item)
+        pack = min(PACK_ELEMS, tile)
+        packed = b.icmp_signed("<=", n_inner, const(I64, pack // 2))
+        for st in all_strides[1:]:
+            inner_st, row_st = st[nk - 1], st[nk]
+            rows_follow = b.and_(b.icmp_signed("==", inner_st, const(I64, 1)), b.icmp_signed("==", row_st, n_inner))
+            broadcast = b.and_(b.icmp_signed("==", inner_st, const(I64, 0)), b.icmp_signed("==", row_st, const(I64, 0)))
+            packed = b.and_(packed, b.or_(rows_follow, broadcast))
+
+        def packed_fold(n, rows):
+            """Rows per run: ``pack // n``, at most an eighth of the work item's rows (a short
+            chunk would spend more on zeroing and folding the wide row than it saves)."""
+            by_width = b.sdiv(const(I64, pack), b.select(b.icmp_signed(">", n, const(I64, 0)), n, const(I64, 1)))
+            by_rows = b.sdiv(rows, const(I64, WIDE_UNROLL))
+            fold = b.select(b.icmp_signed("<", by_rows, by_width), by_rows, by_width)
+            return b.select(b.and_(packed, b.icmp_signed(">", fold, const(I64, 1))), fold, const(I64, 1))
+
     with for_range(b, start, stop, name="w") as w:
         c, rest = b.srem(w, nchunks), b.sdiv(w, nchunks)
         t, batch = b.srem(rest, ntiles), b.sdiv(rest, ntiles)
@@ -91,17 +118,21 @@ def generate_outer(spec: ReduceSpec, module: ir.Module, fname: str) -> ir.Functi
         r_lo = b.mul(c, chunk)
         r_hi = b.add(r_lo, chunk)
         r_hi = b.select(b.icmp_signed("<", r_hi, total_red), r_hi, total_red)
-        with for_range(b, const(I64, 0), n, name="z") as z:
+        # packed rows: ``fold`` rows at a time as one row of fold * n outputs (see PACK_ELEMS)
+        fold = packed_fold(n, b.sub(r_hi, r_lo)) if packable else const(I64, 1)
+        width = b.mul(n, fold)
+        with for_range(b, const(I64, 0), width, name="z") as z:
             accs.store(z, init)
 
         def row_groups(r0, unroll: int, use):
-            """Add the rows from ``r0`` in groups of ``unroll`` (none unless ``use``); returns
-            the first row left over."""
-            groups = b.select(use, b.sdiv(b.sub(r_hi, r0), const(I64, unroll)), const(I64, 0))
+            """Add the rows from ``r0`` in groups of ``unroll`` (packed: of ``unroll`` runs of
+            ``fold`` rows) (none unless ``use``); returns the first row left over."""
+            span = b.mul(fold, const(I64, unroll))
+            groups = b.select(use, b.sdiv(b.sub(r_hi, r0), span), const(I64, 0))
             with for_range(b, const(I64, 0), groups, name=f"g{unroll}") as g:
-                r = b.add(r0, b.mul(g, const(I64, unroll)))
-                rows = [row_bases(b.add(r, const(I64, u)), firsts) for u in range(unroll)]
-                with for_range(b, const(I64, 0), n, name=f"o{unroll}") as o:
+                r = b.add(r0, b.mul(g, span))
+                rows = [row_bases(b.add(r, b.mul(fold, const(I64, u))), firsts) for u in range(unroll)]
+                with for_range(b, const(I64, 0), width, name=f"o{unroll}") as o:
                     vals = [value(bases, o, raw=narrow) for bases in rows]
                     tree_dt = expr_dt if narrow else acc_dt
                     while len(vals) > 1:  # a balanced tree: independent operations
@@ -111,9 +142,15 @@ def generate_outer(spec: ReduceSpec, module: ir.Module, fname: str) -> ir.Functi
                     latch_block = b.block
                 if narrow:  # 8 float32 lanes (two float64 registers of accumulators), not 4
                     latch_block.terminator.set_metadata("llvm.loop", loop_metadata(module, fname, width=8))
-            return b.add(r0, b.mul(groups, const(I64, unroll)))
-        wide = b.icmp_signed(">=", n, const(I64, WIDE_TILE))
+            return b.add(r0, b.mul(groups, span))
+        wide = b.icmp_signed(">=", width, const(I64, WIDE_TILE))
         r_left = row_groups(row_groups(r_lo, WIDE_UNROLL, wide), ROW_UNROLL, ir.Constant(ir.IntType(1), 1))
+        if packable:  # the last whole runs of fold rows one at a time
+            r_left = row_groups(r_left, 1, b.icmp_signed(">", fold, const(I64, 1)))
+        with for_range(b, const(I64, 1), fold, name="fold") as k:  # packed: the runs onto the outputs
+            at = b.mul(k, n)
+            with for_range(b, const(I64, 0), n, name="fo") as o:
+                accs.store(o, _combine(b, spec.op, acc_dt, accs.load(o), accs.load(b.add(at, o))))
         with for_range(b, r_left, r_hi, name="r") as r:
             bases = row_bases(r, firsts)
             with for_range(b, const(I64, 0), n, name="o1") as o:
