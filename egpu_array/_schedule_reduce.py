@@ -14,6 +14,7 @@ from .kernels import cache as _kcache
 from .kernels.cache import get_program
 from .kernels.reduction import reduce_arg_layout
 from .kernels.reduction_outer import outer_tile
+from .kernels.reduction_short import SHORT_MAX, SHORT_MIN_OUTPUTS
 from .kernels.reduction_streams import STREAMS
 from .kernels.spec import REDUCE_OPS, ReduceSpec
 
@@ -31,6 +32,21 @@ def _reduce_order(op: str, kshape, kstrides, rstrides) -> str:
     if all(st[-1] in (0, 1) for st in rstrides[1:]):  # the reduced rows are contiguous already
         return "inner"
     return "outer"
+
+
+def _short_rows(device, op: str, order: str, chunks: int, kshape, kstrides, rshape, rstrides, n_inputs: int,
+                other_leaves) -> int:
+    """The row length a row-order reduction compiles in (kernels.reduction_short), or 0: one kept
+    and one reduced dimension, rows of 2..SHORT_MAX elements, many outputs, every input's rows
+    packed (strides ``(row length, 1)``) or the input constant (``(0, 0)``); cpu-like devices."""
+    if order != "inner" or REDUCE_OPS[op] or op in ("argmax", "argmin") or chunks > 1 or other_leaves \
+            or device.kind == "cuda" or len(kshape) != 1 or len(rshape) != 1:
+        return 0
+    length = rshape[0]
+    if not 2 <= length <= SHORT_MAX or kshape[0] < SHORT_MIN_OUTPUTS:
+        return 0
+    packed = all((kstrides[k][0], rstrides[k][0]) in ((length, 1), (0, 0)) for k in range(1, 1 + n_inputs))
+    return length if packed else 0
 
 
 #: a reduction with too few outputs to share is cut into about this many chunks per thread (in
@@ -195,6 +211,8 @@ def _realize_reduce(root: LazyNode, out: View, chunks: int | None = None) -> Non
         post="divide" if arg.divisor is not None else "",
         chunked=chunks > 1,
         order=order,
+        short=_short_rows(device, arg.op, order, chunks, kshape, kstrides, rshape, rstrides, len(inputs),
+                          iotas or gathers),
     )
     program = get_program(device, spec)
     slots = list(kshape) + list(rshape)

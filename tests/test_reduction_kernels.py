@@ -380,3 +380,67 @@ def test_column_order_packed_rows_chunked():
             ref = _reference(name, h, 0)
             np.testing.assert_array_equal(np.isnan(got), np.isnan(ref))
             np.testing.assert_allclose(got[~np.isnan(ref)], ref[~np.isnan(ref)], rtol=1e-12)
+
+
+def _shorts_used():
+    return {spec.short for _, spec in cache._memory if getattr(spec, "short", 0)}
+
+
+@pytest.mark.parametrize("length", [2, 3, 5, 8])
+def test_short_packed_rows(length):
+    """Rows of 2..8 elements packed in memory (kernels.reduction_short: the row unrolled, one
+    loop over the outputs) against NumPy for every op and dtype class, with NaN, inf and -0.0 in
+    float rows; the kernel is the short one (its row length in the spec)."""
+    rng = np.random.default_rng(length)
+    shape = (5000, length)
+    for dtype in ("float32", "float64", "int8", "uint16", "complex64", "bool"):
+        h = _data(rng, dtype, shape)
+        if dtype.startswith("float"):
+            h[5, 1], h[9, 0] = np.nan, np.inf
+            h[7, :] = -0.0
+            h[8, :] = 0.0
+            h[10, :] = 0.0
+            h[10, 1] = -0.0  # mixed zeros: -0.0 < +0.0 for max/min (llvm.maximum), whatever the order
+        x = xp.asarray(h)
+        for name in OPS:
+            if (name in ("max", "min") and dtype in ("complex64", "bool")) or (name == "mean" and dtype[0] in "iub") \
+                    or (name in ("sum", "prod") and dtype == "bool"):
+                continue
+            got = np.asarray(getattr(xp, name)(x, axis=1))
+            ref = _reference(name, h, 1)
+            if dtype == "float32" and name in ("sum", "mean"):  # (ours accumulate in float64)
+                ref = _reference(name, h.astype(np.float64), 1).astype(np.float32)
+            assert got.dtype == ref.dtype, (dtype, name)
+            if dtype.startswith("float"):
+                np.testing.assert_array_equal(np.isnan(got), np.isnan(ref))
+                ok = ~np.isnan(ref)
+                tol = 2e-6 if dtype == "float32" else 1e-14  # (sums of values near 1 that cancel: atol)
+                np.testing.assert_allclose(got[ok], ref[ok], rtol=tol, atol=10 * tol)
+                if name in ("max", "min"):
+                    ref[10] = -0.0 if name == "min" else 0.0
+                    np.testing.assert_array_equal(np.signbit(got[ok]), np.signbit(ref[ok]))
+            else:
+                _check(got, ref)
+    assert length in _shorts_used()
+
+
+def test_short_rows_expressions_and_other_layouts():
+    """Fused expressions over short rows (squared norms, log-sum-exp, a constant operand) take the
+    short kernel; rows that are not packed (a strided view, a transposed input, a row broadcast
+    down the columns) and too few outputs take the general one, all against NumPy."""
+    h = np.random.default_rng(1).standard_normal((6000, 3)).astype(np.float32)
+    x = xp.asarray(h)
+    h64 = h.astype(np.float64)
+    cache.clear_memory_cache()
+    for got, ref in ((xp.sum(x * x, axis=1), (h64 ** 2).sum(1)),
+                     (xp.log(xp.sum(xp.exp(x - 1.0), axis=1)), np.log(np.exp(h64 - 1.0).sum(1))),
+                     (xp.max(x * xp.asarray(np.float32(2.0)), axis=1), (h * 2).max(1))):
+        np.testing.assert_allclose(np.asarray(got), ref.astype(np.float32), rtol=2e-6, atol=2e-6)
+    assert _shorts_used() == {3}
+    cache.clear_memory_cache()
+    for got, ref in ((xp.sum(x[::2], axis=1), h64[::2].sum(1)),
+                     (xp.sum(xp.asarray(np.ascontiguousarray(h.T)).T, axis=1), h64.sum(1)),
+                     (xp.sum(x + xp.asarray(h[:1]), axis=1), (h64 + h64[:1]).sum(1)),
+                     (xp.sum(x[:4000], axis=1), h64[:4000].sum(1))):
+        np.testing.assert_allclose(np.asarray(got), ref.astype(np.float32), rtol=2e-6, atol=2e-6)
+    assert not _shorts_used()

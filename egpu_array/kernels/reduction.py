@@ -154,6 +154,9 @@ def generate_reduction(spec: ReduceSpec, module: ir.Module, fname: str) -> ir.Fu
         if spec.chunked:
             generate_outer_finalize(spec, module, fname + "_fin", reduce_arg_layout(spec))
         return fn
+    if spec.short:
+        from .reduction_short import generate_short
+        return generate_short(spec, module, fname)
     nk = spec.n_kept
     lay = reduce_arg_layout(spec)
     scan = REDUCE_OPS[spec.op]

@@ -77,6 +77,9 @@ class ReduceSpec:
     #: dimension vectorize); "outer": one kept dimension, contiguous or broadcast in every
     #: operand, is the vectorized inner loop and the reduced space the outer one (axis-0 sums)
     order: str = "inner"
+    #: row order only: every row is this many elements long (2..8) and packed in every input
+    #: (kernels.reduction_short unrolls it; 0: a general row length)
+    short: int = 0
 
     kind = "reduce"
 
