@@ -250,8 +250,9 @@ def test_inner_minmax_special_value_in_one_chunk(dtype):
 @pytest.mark.parametrize("rows", [7, 8, 12, 13, 15, 16, 17, 23])
 @pytest.mark.parametrize("cols", [1023, 1024, 1500])
 def test_column_order_wide_and_narrow_row_groups(rows, cols):
-    """Wide tiles add 8 rows per accumulator update, then 4, then single rows; narrow tiles 4
-    then 1: every split of the rows, with a NaN and -inf in rows that fall in each group."""
+    """Wide tiles add 8 rows per accumulator update, then 4, then 2, then single rows; narrow
+    tiles 4, 2 then 1: every split of the rows, with a NaN and -inf in rows that fall in each
+    group."""
     from egpu_array.kernels.reduction_outer import WIDE_TILE, WIDE_UNROLL
     assert WIDE_UNROLL == 8 and 1023 < WIDE_TILE <= 1024
     h = _data(np.random.default_rng(rows * cols), "float64", (rows, cols))
