@@ -39,7 +39,7 @@ def _short_rows(device, op: str, order: str, chunks: int, kshape, kstrides, rsha
     """The row length a row-order reduction compiles in (kernels.reduction_short), or 0: one kept
     and one reduced dimension, rows of 2..SHORT_MAX elements, many outputs, every input's rows
     packed (strides ``(row length, 1)``) or the input constant (``(0, 0)``); cpu-like devices."""
-    if order != "inner" or REDUCE_OPS[op] or op in ("argmax", "argmin") or chunks > 1 or other_leaves \
+    if order != "inner" or REDUCE_OPS[op] or chunks > 1 or other_leaves \
             or device.kind == "cuda" or len(kshape) != 1 or len(rshape) != 1:
         return 0
     length = rshape[0]
@@ -56,11 +56,11 @@ CHUNKS_PER_THREAD = 8
 
 
 def _reduce_chunks(op: str, order: str, kshape, n_out: int, n_red: int, threads: int, acc,
-                   chunks: int | None = None, arg_chunks: bool = False) -> tuple:
+                   chunks: int | None = None) -> tuple:
     """(chunks, work items) of a reduction: the reduced space is cut into chunks (a second step
     combines them) when there are too few outputs (inner) or column tiles (outer) to keep every
-    thread busy with even shares. argmax/argmin are chunked only where ``arg_chunks`` (the cuda
-    device's block reductions merge (value, index) pairs; the host kernels have no such step)."""
+    thread busy with even shares (argmax/argmin too: their partials are each chunk's index, see
+    kernels.reduction.generate_arg_finalize)."""
     if order == "outer":
         inner = kshape[-1]
         units, per_row = n_out // inner * -(-inner // outer_tile(acc)), min(inner, outer_tile(acc))
@@ -70,8 +70,7 @@ def _reduce_chunks(op: str, order: str, kshape, n_out: int, n_red: int, threads:
         return chunks, units * chunks
     chunks = 1
     # one thread too: row order walks several chunks side by side (kernels.reduction_streams)
-    if (threads > 1 or order == "inner") and not REDUCE_OPS[op] and (arg_chunks or op not in ("argmax", "argmin")) \
-            and units < 4 * threads and n_out * n_red >= (1 << 18):
+    if (threads > 1 or order == "inner") and not REDUCE_OPS[op] and units < 4 * threads and n_out * n_red >= (1 << 18):
         want = -(-CHUNKS_PER_THREAD * threads * (STREAMS if order == "inner" else 1) // units)
         chunks = max(1, min(want, n_red * per_row // (1 << 14), n_red))
     return chunks, units * chunks
@@ -195,8 +194,7 @@ def _realize_reduce(root: LazyNode, out: View, chunks: int | None = None) -> Non
     # output, adjacent outputs in adjacent threads, already reads coalesced rows
     order = _reduce_order(arg.op, kshape, kstrides, rstrides) if device.kind != "cuda" else "inner"
     is_arg = arg.op in ("argmax", "argmin")
-    chunks, items = _reduce_chunks(arg.op, order, kshape, n_out, n_red, threads, acc, chunks,
-                                   arg_chunks=device.kind == "cuda")
+    chunks, items = _reduce_chunks(arg.op, order, kshape, n_out, n_red, threads, acc, chunks)
     # partials: one accumulator per chunk, or for argmax/argmin an int64 index (kernels.ptx_reduce)
     part_bytes = n_out * chunks * (8 if is_arg else acc.itemsize) if chunks > 1 else 0
     partial = device.allocator.alloc(part_bytes) if part_bytes else None

@@ -140,3 +140,60 @@ def test_isin_scalars_nan_zero():
 def test_where_still_works():
     c = xp.asarray(np.array([True, False]))
     np.testing.assert_array_equal(np.asarray(xp.where(c, 1.0, xp.asarray(np.array([5.0, 6.0])))), [1.0, 6.0])
+
+
+def _arg_cases(n, dtype, rng):
+    """Arrays of n values where the first best sits in different places: random values, NaNs
+    (the first one wins), all -inf / +inf (the first element), ties far apart, mixed zeros."""
+    h = (rng.random(n) * 50).astype(dtype)
+    cases = [h]
+    if np.dtype(dtype).kind == "f":
+        c = h.copy(); c[n // 2] = np.nan; c[n - 3] = np.nan; cases.append(c)
+        cases += [np.full(n, -np.inf, dtype), np.full(n, np.inf, dtype)]
+        c = np.full(n, -np.inf, dtype); c[n - 1] = 5; cases.append(c)
+        c = np.zeros(n, dtype); c[: n // 2] = -0.0; cases.append(c)
+    c = h.copy(); c[n // 3] = 100; c[n // 3 + n // 4] = 100; c[n // 5] = 0; c[n - 1] = 0; cases.append(c)
+    return cases
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", "int16", "uint8"])
+def test_argmax_argmin_long_rows_and_chunks(dtype):
+    """Whole arrays long enough to be cut into chunks on the threads (each chunk's index, merged
+    in chunk order by the finalize step), rows of a matrix (two vectorized passes: the best value,
+    then its first position), forced chunk counts with empty chunks, and a fused expression."""
+    from test_reduction_kernels import _chunked
+    rng = np.random.default_rng(5)
+    for n in (2 ** 18 + 5, 1_000_003):
+        for c in _arg_cases(n, dtype, rng):
+            x = xp.asarray(c)
+            for name in ("argmax", "argmin"):
+                assert int(getattr(xp, name)(x)) == int(getattr(np, name)(c)), (n, name)
+    for c in _arg_cases(3000 * 7, dtype, rng):
+        m = c.reshape(7, 3000)
+        x = xp.asarray(m)
+        for name in ("argmax", "argmin"):
+            np.testing.assert_array_equal(np.asarray(getattr(xp, name)(x, axis=1)), getattr(np, name)(m, axis=1))
+            for chunks in (3, 4000):  # (4000 chunks of 3000 elements: the last 1000 are empty)
+                np.testing.assert_array_equal(_chunked(getattr(xp, name)(x, axis=1), chunks),
+                                              getattr(np, name)(m, axis=1))
+    if dtype.startswith("float"):
+        h = rng.standard_normal(500_000).astype(dtype)
+        assert int(xp.argmax(xp.asarray(h) * -2.0 + 1.0)) == int(np.argmax(h * -2.0 + 1.0))
+
+
+@pytest.mark.parametrize("length", [2, 3, 8])
+def test_argmax_argmin_short_rows(length):
+    """Rows of a few elements (predicted classes; kernels.reduction_short) with NaN, -inf, ties
+    and mixed zeros in some rows, against NumPy."""
+    rng = np.random.default_rng(length)
+    for dtype in ("float32", "float64", "int8"):
+        h = rng.integers(0, 3, (6000, length)).astype(dtype)
+        if dtype.startswith("float"):
+            h[3, 1], h[7, length - 1] = np.nan, np.nan
+            h[4, :] = np.nan
+            h[5, :] = -np.inf
+            h[6, :] = 0.0
+            h[6, 0] = -0.0
+        x = xp.asarray(h)
+        for name in ("argmax", "argmin"):
+            np.testing.assert_array_equal(np.asarray(getattr(xp, name)(x, axis=1)), getattr(np, name)(h, axis=1))

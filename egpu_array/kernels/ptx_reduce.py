@@ -16,8 +16,8 @@ them), but the chunk is shared by the threads of a block:
 
 argmax/argmin carry (value, index) pairs (:class:`_ArgBest`): their partial is the chunk's int64
 index (8 bytes per chunk, whatever the dtype) and their finalize step re-evaluates the value at
-each chunk's index. The scheduler (``_schedule_reduce._reduce_chunks``) chunks argmax/argmin on
-the cuda device only (host kernels have no merging step) and sizes their partials at 8 bytes.
+each chunk's index (:func:`.reduction.generate_arg_finalize`, the host kernels' step too). The
+scheduler (``_schedule_reduce._reduce_chunks``) sizes their partials at 8 bytes.
 
 The entry ``NAME_grid(i64* args, i64 n, i64 per)`` strides over work items by blocks. The GPU
 operations go through an :class:`Intrinsics` object, so tests run the kernel on the host with
@@ -29,13 +29,15 @@ from __future__ import annotations
 from llvmlite import ir
 
 from .elementwise import Leaves, emit_expr
-from .irb import I64, add_offsets, const, for_range
+from .irb import I64, add_offsets, const
 from .ops import cast
 from .ptx import ENTRY_SUFFIX, _mark_kernel
 from .ptx_block import (Intrinsics, block_combine, block_stride_loop, shared_array, shared_load,  # noqa: F401
                         shared_store, warp_combine)
 from .reduction import (FinalizeArgs, ReduceArgs, _arg_better, _combine, _const_of, _flat, _partials,
-                        _store_value, _unflat, generate_reduction, identity_of, reduce_arg_layout)
+                        _store_value, _unflat, generate_arg_finalize, generate_reduction, identity_of,
+                        reduce_arg_layout)
+from .reduction_arg import arg_merge
 from .spec import REDUCE_OPS, ReduceSpec
 
 __all__ = ["generate", "block_reducible", "launch_mode", "Intrinsics", "LAUNCH_MODE", "warp_combine",
@@ -251,68 +253,14 @@ class _ArgBest:
         return [b.select(take, v, best), b.select(take, r, idx)]
 
     def merge(self, b, a, o):
-        (va, ia), (vo, io) = a, o
-        if self.dt.kind == "f":
-            both_nan = b.and_(b.fcmp_unordered("uno", vo, vo), b.fcmp_unordered("uno", va, va))
-            tie = b.or_(b.fcmp_ordered("==", vo, va), both_nan)
-        else:
-            tie = b.icmp_unsigned("==", vo, va)
-        wins = b.or_(_arg_better(b, self.spec.op, self.dt, va, vo),
-                     b.and_(tie, b.icmp_signed("<", io, ia)))
-        take = b.or_(b.icmp_signed("<", ia, const(I64, 0)),
-                     b.and_(b.icmp_signed(">=", io, const(I64, 0)), wins))
-        return [b.select(take, vo, va), b.select(take, io, ia)]
+        return arg_merge(b, self.spec.op, self.dt, a, o)
 
     def store_partial(self, b, args, lay, w, accs):
         part = b.inttoptr(b.load(b.gep(args, [const(I64, lay["partials"])])), I64.as_pointer())
         b.store(accs[1], b.gep(part, [w]))
 
     def finalize(self, module, fname, lay, intr):
-        _generate_arg_finalize(self.spec, module, fname, lay, self.dt)
-
-
-def _generate_arg_finalize(spec, module, fname, lay, dt) -> None:
-    """Phase 2 of a chunked argmax/argmin, ``void NAME(i64* args)``: per output, the chunks'
-    indices in chunk order; the value at each is recomputed from the inputs and the host rule
-    picks the first best (or first NaN); the index is stored into the output."""
-    fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [I64.as_pointer()]), name=fname)
-    (args,) = fn.args
-    b = ir.IRBuilder(fn.append_basic_block("entry"))
-    ra = ReduceArgs(b, args, spec)
-    part = b.inttoptr(b.load(b.gep(args, [const(I64, lay["partials"])])), I64.as_pointer())
-    n_out = const(I64, 1)
-    for n in ra.kept:
-        n_out = b.mul(n_out, n)
-    with for_range(b, const(I64, 0), n_out, name="o") as o:
-        kbases = add_offsets(b, o, ra.kept, ra.all_strides, [const(I64, 0)] * len(ra.all_strides))
-        init = [_const_of(dt, identity_of(spec.op, dt)), const(I64, -1)]
-        pre = b.block
-        head, body, done = (b.append_basic_block(n) for n in ("c.head", "c.body", "c.done"))
-        b.branch(head)
-        b.position_at_end(head)
-        c = b.phi(I64)
-        c.add_incoming(const(I64, 0), pre)
-        best, bidx = (b.phi(v.type) for v in init)
-        for p, v in zip((best, bidx), init):
-            p.add_incoming(v, pre)
-        b.cbranch(b.icmp_signed("<", c, ra.nchunks), body, done)
-        b.position_at_end(body)
-        idx = b.load(b.gep(part, [b.add(b.mul(o, ra.nchunks), c)]))
-        valid = b.icmp_signed(">=", idx, const(I64, 0))
-        safe = b.select(valid, idx, const(I64, 0))
-        row, j = b.sdiv(safe, ra.red[-1]), b.srem(safe, ra.red[-1])
-        bases = add_offsets(b, row, ra.red[:-1], ra.all_strides, kbases, first=spec.n_kept)
-        leaf = Leaves(b, args, ra.ops, ra.idx_strides, ra.scalars, spec.classes, bases, j, lay["gather"],
-                      lay["error"])
-        v = emit_expr(b, spec.expr, leaf)
-        take = b.and_(valid, b.or_(b.icmp_signed("<", bidx, const(I64, 0)), _arg_better(b, spec.op, dt, best, v)))
-        best.add_incoming(b.select(take, v, best), b.block)
-        bidx.add_incoming(b.select(take, idx, bidx), b.block)
-        c.add_incoming(b.add(c, const(I64, 1)), b.block)
-        b.branch(head)
-        b.position_at_end(done)
-        _store_value(b, ra.ops[0], kbases[0], bidx)
-    b.ret_void()
+        generate_arg_finalize(self.spec, module, fname, lay, self.dt)
 
 
 def block_entry(module: ir.Module, fname: str, spec):

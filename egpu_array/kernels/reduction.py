@@ -21,7 +21,7 @@ from .reduction_rows import block_sum, extremum, fast_extremum, float32_blocks, 
 from .reduction_streams import streamed_or_rows, streams_fit
 from .spec import REDUCE_OPS, ReduceSpec
 
-__all__ = ["generate_reduction", "reduce_arg_layout", "identity_of"]
+__all__ = ["generate_reduction", "generate_arg_finalize", "reduce_arg_layout", "identity_of"]
 
 _REASSOC = ("reassoc",)
 
@@ -200,7 +200,9 @@ def generate_reduction(spec: ReduceSpec, module: ir.Module, fname: str) -> ir.Fu
     r = b.phi(I64, name="r")
     r.add_incoming(r_lo, r_pre)
     acc_phis = [b.phi(v.type) for v in init_flat]
-    for p, v in zip(acc_phis, init_flat):
+    # (argmax/argmin: the index starts at the chunk's first element, the answer when no value
+    # beats the identity, e.g. all -inf)
+    for p, v in zip(acc_phis, init_flat[:-1] + [r_lo] if is_arg else init_flat):
         p.add_incoming(v, r_pre)
     b.cbranch(b.icmp_signed("<", r, r_hi), r_body, r_done)
     b.position_at_end(r_body)
@@ -234,7 +236,11 @@ def generate_reduction(spec: ReduceSpec, module: ir.Module, fname: str) -> ir.Fu
             _store_value(b, out, off, cast(b, acc_dt, out_dt, acc))
         return _flat(acc)
 
-    if float32_blocks(spec):
+    if is_arg and all(c in "c0" for c in classes[1:]):  # rows in contiguous memory: two vectorized passes
+        from .reduction_arg import arg_row
+        inner_phis = arg_row(b, spec.op, expr_dt, j0, jend, acc_phis, element,
+                             lambda j: b.add(b.mul(row, red_inner), j))
+    elif float32_blocks(spec):
         inner_phis = [block_sum(b, module, fname, j0, jend, acc_phis[0], element, step, _has_math(spec.expr))]
     elif fast_extremum(spec):
         inner_phis = [extremum(b, spec.op, acc_dt, j0, jend, acc_phis[0], element, step)]
@@ -255,7 +261,10 @@ def generate_reduction(spec: ReduceSpec, module: ir.Module, fname: str) -> ir.Fu
 
     # ---- finish the work item -----------------------------------------------------------------
     b.position_at_end(r_done)
-    if spec.chunked:  # phase 1: the raw accumulator of this chunk
+    if spec.chunked and is_arg:  # phase 1: the chunk's index (-1: an empty chunk)
+        part = b.inttoptr(b.load(b.gep(args, [const(I64, lay["partials"])])), I64.as_pointer())
+        b.store(b.select(b.icmp_signed("<", r_lo, r_hi), acc_phis[1], const(I64, -1)), b.gep(part, [w]))
+    elif spec.chunked:  # phase 1: the raw accumulator of this chunk
         _store_value(b, _partials(b, args, lay, acc_dt), w, _unflat(acc_phis, init))
     elif not scan:
         result = acc_phis[1] if is_arg else _finish(b, spec, acc_dt, out_dt, _unflat(acc_phis, init), divisor)
@@ -264,7 +273,9 @@ def generate_reduction(spec: ReduceSpec, module: ir.Module, fname: str) -> ir.Fu
     b.branch(w_head)
     b.position_at_end(w_done)
     b.ret_void()
-    if spec.chunked:
+    if spec.chunked and is_arg:
+        generate_arg_finalize(spec, module, fname + "_fin", lay, expr_dt)
+    elif spec.chunked:
         _generate_finalize(spec, module, fname + "_fin", lay)
     return fn
 
@@ -374,4 +385,48 @@ def _generate_finalize(spec: ReduceSpec, module: ir.Module, fname: str, lay: dic
     fa = FinalizeArgs(b, args, spec, lay)
     with for_range(b, const(I64, 0), fa.n_out, name="o") as o:
         fa.store(o, fa.combine_chunks(o, const(I64, 0), const(I64, 1)))
+    b.ret_void()
+
+
+def generate_arg_finalize(spec, module, fname, lay, dt) -> None:
+    """Phase 2 of a chunked argmax/argmin, ``void NAME(i64* args)``: per output, the chunks'
+    indices in chunk order; the value at each is recomputed from the inputs and the host rule
+    picks the first best (or first NaN); the index is stored into the output."""
+    fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [I64.as_pointer()]), name=fname)
+    (args,) = fn.args
+    b = ir.IRBuilder(fn.append_basic_block("entry"))
+    ra = ReduceArgs(b, args, spec)
+    part = b.inttoptr(b.load(b.gep(args, [const(I64, lay["partials"])])), I64.as_pointer())
+    n_out = const(I64, 1)
+    for n in ra.kept:
+        n_out = b.mul(n_out, n)
+    with for_range(b, const(I64, 0), n_out, name="o") as o:
+        kbases = add_offsets(b, o, ra.kept, ra.all_strides, [const(I64, 0)] * len(ra.all_strides))
+        init = [_const_of(dt, identity_of(spec.op, dt)), const(I64, -1)]
+        pre = b.block
+        head, body, done = (b.append_basic_block(n) for n in ("c.head", "c.body", "c.done"))
+        b.branch(head)
+        b.position_at_end(head)
+        c = b.phi(I64)
+        c.add_incoming(const(I64, 0), pre)
+        best, bidx = (b.phi(v.type) for v in init)
+        for p, v in zip((best, bidx), init):
+            p.add_incoming(v, pre)
+        b.cbranch(b.icmp_signed("<", c, ra.nchunks), body, done)
+        b.position_at_end(body)
+        idx = b.load(b.gep(part, [b.add(b.mul(o, ra.nchunks), c)]))
+        valid = b.icmp_signed(">=", idx, const(I64, 0))
+        safe = b.select(valid, idx, const(I64, 0))
+        row, j = b.sdiv(safe, ra.red[-1]), b.srem(safe, ra.red[-1])
+        bases = add_offsets(b, row, ra.red[:-1], ra.all_strides, kbases, first=spec.n_kept)
+        leaf = Leaves(b, args, ra.ops, ra.idx_strides, ra.scalars, spec.classes, bases, j, lay["gather"],
+                      lay["error"])
+        v = emit_expr(b, spec.expr, leaf)
+        take = b.and_(valid, b.or_(b.icmp_signed("<", bidx, const(I64, 0)), _arg_better(b, spec.op, dt, best, v)))
+        best.add_incoming(b.select(take, v, best), b.block)
+        bidx.add_incoming(b.select(take, idx, bidx), b.block)
+        c.add_incoming(b.add(c, const(I64, 1)), b.block)
+        b.branch(head)
+        b.position_at_end(done)
+        _store_value(b, ra.ops[0], kbases[0], bidx)
     b.ret_void()

@@ -3,7 +3,8 @@ matrix, the log-sum-exp over a few classes, the squared norms of 3-D points.
 
 The general row-order kernel pays a row loop's set-up, its float32 blocks or extremum checks, and
 the output's offsets for every output; with rows of 2-8 elements that is several times the work
-of the values themselves (a (3333333, 3) float32 sum over axis 1 ran at 5 GB/s). Where every
+of the values themselves (a (3333333, 3) float32 sum over axis 1 ran at 5 GB/s; argmax over the
+classes of predicted probabilities is this shape too). Where every
 input's rows follow one another in memory (reduced stride 1, kept stride the row length) or is
 constant over both dimensions, the scheduler compiles the row length into the spec
 (``ReduceSpec.short``); this kernel then unrolls each row and runs one loop over the outputs,
@@ -31,7 +32,8 @@ def generate_short(spec: ReduceSpec, module: ir.Module, fname: str) -> ir.Functi
     """``void fname(i64* args, i64 start, i64 stop)``: outputs ``[start, stop)`` of a reduction
     whose one kept and one reduced dimension are ``spec.short`` elements long rows (the argument
     layout of kernels.reduction; the row length in the slots equals ``spec.short``)."""
-    from .reduction import ReduceArgs, _combine, _const_of, _finish, _store_value, identity_of, reduce_arg_layout
+    from .reduction import (ReduceArgs, _arg_better, _combine, _const_of, _finish, _store_value, identity_of,
+                            reduce_arg_layout)
     assert spec.n_kept == 1 and spec.n_red == 1 and spec.short >= 2 and not spec.chunked
     lay = reduce_arg_layout(spec)
     fn, b, _slot, start, stop = kernel_entry(module, fname)
@@ -46,11 +48,19 @@ def generate_short(spec: ReduceSpec, module: ir.Module, fname: str) -> ir.Functi
         # rows that follow one another: input row o starts at o * short ("0": a constant operand)
         bases = [b.mul(o, out_stride)] + [b.mul(o, length) if cls == "c" else const(I64, 0)
                                           for cls in spec.classes[1:n_mem]]
+        values = [emit_expr(b, spec.expr, Leaves(b, args, ra.ops, ra.idx_strides, ra.scalars, spec.classes, bases,
+                                                 const(I64, k), lay["gather"], lay["error"]))
+                  for k in range(spec.short)]
+        if spec.op in ("argmax", "argmin"):  # the host rule: strictly better, or the first NaN
+            best, idx = values[0], const(I64, 0)
+            for k, v in enumerate(values[1:], 1):
+                take = _arg_better(b, spec.op, ra.expr_dt, best, v)
+                best, idx = b.select(take, v, best), b.select(take, const(I64, k), idx)
+            _store_value(b, ra.ops[0], bases[0], idx)
+            return
         acc = init
-        for k in range(spec.short):
-            leaf = Leaves(b, args, ra.ops, ra.idx_strides, ra.scalars, spec.classes, bases, const(I64, k),
-                          lay["gather"], lay["error"])
-            acc = _combine(b, spec.op, ra.acc_dt, acc, cast(b, ra.expr_dt, ra.acc_dt, emit_expr(b, spec.expr, leaf)))
+        for v in values:
+            acc = _combine(b, spec.op, ra.acc_dt, acc, cast(b, ra.expr_dt, ra.acc_dt, v))
         _store_value(b, ra.ops[0], bases[0], _finish(b, spec, ra.acc_dt, ra.out_dt, acc, ra.divisor))
 
     # (LLVM's cost model vectorizes the float and integer loops itself; forcing it would print a
