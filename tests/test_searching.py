@@ -197,3 +197,31 @@ def test_argmax_argmin_short_rows(length):
         x = xp.asarray(h)
         for name in ("argmax", "argmin"):
             np.testing.assert_array_equal(np.asarray(getattr(xp, name)(x, axis=1)), getattr(np, name)(h, axis=1))
+
+
+@pytest.mark.parametrize("n1", [0, 1, 2, 3, 8, 100, 1000])
+def test_searchsorted_isin_lanes_and_sizes(n1):
+    """The search kernel looks up SEARCH_LANES values side by side with a fixed number of halving
+    steps (n1 only), then the rest one at a time: value counts around the lane count, sorted
+    arrays of every small size, duplicates, NaN at the end, -0.0, a sorter, against NumPy."""
+    from egpu_array.kernels.search import SEARCH_LANES
+    rng = np.random.default_rng(n1)
+    for nv in (1, SEARCH_LANES - 1, SEARCH_LANES, 3 * SEARCH_LANES + 5, 3000):
+        for dtype in ("float32", "int32", "uint8"):
+            a = np.sort(rng.integers(0, 20, n1).astype(dtype))
+            v = rng.integers(0, 23, nv).astype(dtype)
+            if dtype == "float32" and n1 and nv > 3:
+                a[-1] = np.nan
+                v[:3] = (np.nan, -0.0, np.inf)
+            for side in ("left", "right"):
+                np.testing.assert_array_equal(np.asarray(xp.searchsorted(xp.asarray(a), xp.asarray(v), side=side)),
+                                              np.searchsorted(a, v, side=side))
+            if n1:
+                un = a[rng.permutation(n1)]
+                sorter = np.argsort(un, kind="stable")
+                np.testing.assert_array_equal(
+                    np.asarray(xp.searchsorted(xp.asarray(un), xp.asarray(v), sorter=xp.asarray(sorter))),
+                    np.searchsorted(un, v, sorter=sorter))
+            for invert in (False, True):
+                np.testing.assert_array_equal(np.asarray(xp.isin(xp.asarray(v), xp.asarray(a), invert=invert)),
+                                              np.isin(v, a, invert=invert))

