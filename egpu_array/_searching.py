@@ -19,6 +19,7 @@ from ._graph import LazyNode, View, contiguous_strides
 from ._shapes import broadcast_shapes
 from ._statistical import normalize_axes, reduce_node
 from .kernels.cache import get_program
+from .kernels.compact_chunks import SPARE_STRIDE
 from .kernels.spec import CompactSpec, SearchSpec
 
 __all__ = ["where", "argmax", "argmin", "count_nonzero", "nonzero", "searchsorted", "isin"]
@@ -127,7 +128,8 @@ def nonzero(x, /) -> tuple:
         _launch(device, get_program(device, spec), [n, chunk, src.ptr, counts.ptr], nchunks,
                 n * x.dtype.itemsize, n)
         count = int(read_chunk_counts(counts, nchunks, device, "nonzero").sum())
-    out = device.allocator.alloc((x.ndim * count + (nchunks if count else 1)) * 8)  # + spare slots
+    # + each chunk's spare slot, a cache line apart (kernels.compact_chunks)
+    out = device.allocator.alloc((x.ndim * count + (nchunks * SPARE_STRIDE if count else 1)) * 8)
     if count:
         spec = CompactSpec("nonzero", x.dtype.name, x.ndim, (), "fill")
         _launch(device, get_program(device, spec), [n, count, src.ptr, out.ptr, chunk, counts.ptr]

@@ -225,3 +225,21 @@ def test_searchsorted_isin_lanes_and_sizes(n1):
             for invert in (False, True):
                 np.testing.assert_array_equal(np.asarray(xp.isin(xp.asarray(v), xp.asarray(a), invert=invert)),
                                               np.isin(v, a, invert=invert))
+
+
+@pytest.mark.parametrize("dtype", ["bool", "float32", "int8", "uint16", "int64", "complex64"])
+def test_nonzero_blocks_and_densities(dtype):
+    """1-D nonzero fills blocks of MASK_BLOCK elements from a bit mask (a vector compare, then one
+    store per set bit) and the chunk's last elements one at a time: lengths around the block and
+    chunk sizes, empty to full densities, NaN and -0.0, against NumPy."""
+    from egpu_array.kernels.compact_chunks import MASK_BLOCK
+    rng = np.random.default_rng(len(dtype))
+    for n in (1, MASK_BLOCK - 1, MASK_BLOCK, MASK_BLOCK + 1, 4097, 2 ** 18 + 17):
+        for density in (0.0, 0.01, 0.5, 1.0):
+            h = rng.random(n) < density
+            if dtype != "bool":
+                h = (h * rng.integers(1, 5, n)).astype(dtype)
+                if dtype == "float32" and n > 10:
+                    h[3], h[5] = np.nan, -0.0
+            (got,) = xp.nonzero(xp.asarray(h))
+            np.testing.assert_array_equal(np.asarray(got), np.nonzero(h)[0])

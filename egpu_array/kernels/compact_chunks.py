@@ -4,9 +4,11 @@ Work item ``c`` handles elements ``[c * chunk, min((c + 1) * chunk, n))``. Args:
 
 - nonzero ``count``: ``n``, ``chunk``, input, counts (int64 per chunk);
 - nonzero ``fill``: ``n``, ``count`` (the total), input, output (``ndim x count`` int64,
-  dimension-major, then one spare slot per chunk), ``chunk``, counts, then the ``ndim`` extents.
+  dimension-major, then SPARE_STRIDE slots per chunk: its spare slot on a cache line of its own),
+  ``chunk``, counts, then the ``ndim`` extents.
   Chunk ``c`` writes from the sum of the counts of the chunks before it, so every chunk writes its
-  own slots; 1-D inputs are compacted without branches (a miss stores to the chunk's spare slot);
+  own slots; 1-D inputs are compacted from a bit mask per block of MASK_BLOCK elements (one store
+  per hit), the chunk's last elements without branches (a miss stores to the chunk's spare slot);
 - unique ``count``: ``n``, ``chunk``, sorted values, counts (run starts per chunk: position 0 and
   every value that differs from the one before it, so each NaN starts a run, ``-0.0 == 0.0``);
 - unique ``fill``: ``n``, ``count``, sorted values, positions (int64, the stable sort's original
@@ -23,11 +25,16 @@ from __future__ import annotations
 from llvmlite import ir
 
 from .elementwise import dtype_named
-from .irb import I64, const, for_range, while_loop
+from .irb import I64, const, for_range, intrinsic, mem_type, range_loop, while_loop
 from .sort import Keys, _if
 from .spec import CompactSpec
 
-__all__ = ["generate_compact_chunks"]
+__all__ = ["generate_compact_chunks", "SPARE_STRIDE"]
+
+#: int64 slots per chunk after a 1-D nonzero's results (its spare slot, then padding)
+SPARE_STRIDE = 8
+#: elements per mask of the 1-D nonzero fill (one int64 of hit bits)
+MASK_BLOCK = 64
 
 
 def _min(b, x, y):
@@ -99,28 +106,64 @@ def generate_compact_chunks(spec: CompactSpec, b, slot, start, stop) -> None:
 def _fill_nonzero(spec, b, slot, out, count, hit, lo, hi, k0, c):
     one = const(I64, 1)
     shape = [slot(6 + d) for d in range(spec.ndim)]
-    if spec.ndim == 1:  # branch-free: a miss stores to this chunk's spare slot out[count + c]
-        spare = b.add(count, c)
+    if spec.ndim == 1 and dtype_named(spec.dtype).kind != "c":
+        lo, k0 = _fill_by_masks(b, dtype_named(spec.dtype), slot, out, count, lo, hi, k0, c)
+    if spec.ndim == 1:  # branch-free: a miss stores to this chunk's spare slot
+        # (one cache line per chunk: threads storing misses to adjacent slots of one line kept
+        # moving it between their cores, 10 ms of a 1e7-element fill)
+        spare = b.add(count, b.mul(c, const(I64, SPARE_STRIDE)))
 
         def flat(s):
             i, k = s
-            nz = b.and_(hit(i), b.icmp_signed("<", k, count))
-            b.store(i, b.gep(out, [b.select(nz, k, spare)]))
-            return [b.add(i, one), b.add(k, b.zext(nz, I64))]
+            h = hit(i)
+            # (the guard decides the store's slot only: k's own chain is one add per element,
+            # 4x faster than with the compare in it)
+            b.store(i, b.gep(out, [b.select(b.and_(h, b.icmp_signed("<", k, count)), k, spare)]))
+            return [b.add(i, one), b.add(k, b.zext(h, I64))]
         while_loop(b, [lo, k0], lambda s: b.icmp_signed("<", s[0], hi), flat, "nz1")
         return
 
     def body(s):
         i, k = s
-        nz = b.and_(hit(i), b.icmp_signed("<", k, count))
-        with _if(b, nz):
+        h = hit(i)
+        with _if(b, b.and_(h, b.icmp_signed("<", k, count))):
             rem = i
             for d in range(spec.ndim - 1, -1, -1):
                 c = b.srem(rem, shape[d]) if d else rem
                 rem = b.sdiv(rem, shape[d])
                 b.store(c, b.gep(out, [b.add(b.mul(const(I64, d), count), k)]))
-        return [b.add(i, one), b.add(k, b.zext(nz, I64))]
+        return [b.add(i, one), b.add(k, b.zext(h, I64))]
     while_loop(b, [lo, k0], lambda s: b.icmp_signed("<", s[0], hi), body, "nz")
+
+
+def _fill_by_masks(b, dtype, slot, out, count, lo, hi, k0, c):
+    """1-D nonzero in blocks of MASK_BLOCK elements: a vector compare of the block, its mask as an
+    int64 (a movemask), then one store per set bit (count trailing zeros, clear the lowest bit).
+    Costs per hit, not per element: 1e7 elements 5 -> ~2 ms. Returns ``(first element left, its
+    result slot)`` for the element loop to finish the chunk."""
+    x = b.inttoptr(slot(2), mem_type(dtype).as_pointer())
+    vec = ir.VectorType(mem_type(dtype), MASK_BLOCK)
+    blocks = b.sdiv(b.sub(hi, lo), const(I64, MASK_BLOCK))
+    spare = b.add(count, b.mul(c, const(I64, SPARE_STRIDE)))
+
+    def block(g, state):
+        (k,) = state
+        first = b.add(lo, b.mul(g, const(I64, MASK_BLOCK)))
+        v = b.load(b.bitcast(b.gep(x, [first]), vec.as_pointer()), align=dtype.itemsize)
+        zero = ir.Constant(vec, [0.0 if dtype.kind == "f" else 0] * MASK_BLOCK)
+        hits = b.fcmp_unordered("!=", v, zero) if dtype.kind == "f" else b.icmp_unsigned("!=", v, zero)
+        mask = b.bitcast(hits, I64)
+
+        def bit(st):
+            m, kk = st
+            t = intrinsic(b, "llvm.cttz", I64, m, ir.Constant(ir.IntType(1), 1))
+            b.store(b.add(first, t), b.gep(out, [b.select(b.icmp_signed("<", kk, count), kk, spare)]))
+            return [b.and_(m, b.sub(m, const(I64, 1))), b.add(kk, const(I64, 1))]
+        _, k = while_loop(b, [mask, k], lambda st: b.icmp_unsigned("!=", st[0], const(I64, 0)), bit, "bit")
+        return [k]
+
+    (k,) = range_loop(b, const(I64, 0), blocks, [k0], block, "blk")
+    return b.add(lo, b.mul(blocks, const(I64, MASK_BLOCK))), k
 
 
 def _fill_unique(spec, b, K, x, ptr, count, hit, lo, hi, k0):
