@@ -312,7 +312,6 @@ def _walk_rows(b, spec, module, fname, args, lay, shape, ops, idx_strides, scala
     ``align``: the output is stored with non-temporal stores claiming that alignment (the caller
     makes it true for every store the vector loop does); ``latch_md``: the row loop's ``llvm.loop``
     metadata instead of the default."""
-    nd = spec.ndim
     n_mem = len(ops)
     # walk rows of the innermost dimension: for i in [start, stop), a row at a time
     inner = shape[-1]
