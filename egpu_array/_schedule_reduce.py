@@ -13,7 +13,7 @@ from ._schedule import (ReduceArg, _check_gather, _collapse, _gather_slots, _lea
 from .kernels import cache as _kcache
 from .kernels.cache import get_program
 from .kernels.reduction import reduce_arg_layout
-from .kernels.reduction_outer import outer_tile
+from .kernels.reduction_outer import PACK_ELEMS, outer_tile
 from .kernels.reduction_short import SHORT_MAX, SHORT_MIN_OUTPUTS
 from .kernels.reduction_streams import STREAMS
 from .kernels.spec import REDUCE_OPS, ReduceSpec
@@ -47,6 +47,23 @@ def _short_rows(device, op: str, order: str, chunks: int, kshape, kstrides, rsha
         return 0
     packed = all((kstrides[k][0], rstrides[k][0]) in ((length, 1), (0, 0)) for k in range(1, 1 + n_inputs))
     return length if packed else 0
+
+
+#: column-order reductions of fewer elements keep the general kernel (no second kernel to
+#: compile for small arrays, where the runs of rows gain nothing)
+PACK_MIN_ELEMS = 1 << 16
+
+
+def _packed_rows(order: str, acc, kshape, kstrides, rshape, rstrides, n_inputs: int, other_leaves) -> bool:
+    """Whether a column-order reduction walks runs of rows as one wide row (kernels.reduction_outer
+    PACK_ELEMS): one reduced dimension, a narrow last kept dimension, every input's rows following
+    one another in memory (strides ``(1, width)``) or the input constant along both (``(0, 0)``)."""
+    if order != "outer" or other_leaves or len(rshape) != 1:
+        return False
+    width = kshape[-1]
+    if width > min(PACK_ELEMS, outer_tile(acc)) // 2 or width * rshape[0] < PACK_MIN_ELEMS:
+        return False
+    return all((kstrides[k][-1], rstrides[k][0]) in ((1, width), (0, 0)) for k in range(1, 1 + n_inputs))
 
 
 #: a reduction with too few outputs to share is cut into about this many chunks per thread (in
@@ -211,6 +228,7 @@ def _realize_reduce(root: LazyNode, out: View, chunks: int | None = None) -> Non
         order=order,
         short=_short_rows(device, arg.op, order, chunks, kshape, kstrides, rshape, rstrides, len(inputs),
                           iotas or gathers),
+        packed=_packed_rows(order, acc, kshape, kstrides, rshape, rstrides, len(inputs), iotas or gathers),
     )
     program = get_program(device, spec)
     slots = list(kshape) + list(rshape)

@@ -250,9 +250,8 @@ def test_inner_minmax_special_value_in_one_chunk(dtype):
 @pytest.mark.parametrize("rows", [7, 8, 12, 13, 15, 16, 17, 23])
 @pytest.mark.parametrize("cols", [1023, 1024, 1500])
 def test_column_order_wide_and_narrow_row_groups(rows, cols):
-    """Wide tiles add 8 rows per accumulator update, then 4, then 2, then single rows; narrow
-    tiles 4, 2 then 1: every split of the rows, with a NaN and -inf in rows that fall in each
-    group."""
+    """Wide tiles add 8 rows per accumulator update, then 4, then single rows; narrow tiles 4
+    then 1: every split of the rows, with a NaN and -inf in rows that fall in each group."""
     from egpu_array.kernels.reduction_outer import WIDE_TILE, WIDE_UNROLL
     assert WIDE_UNROLL == 8 and 1023 < WIDE_TILE <= 1024
     h = _data(np.random.default_rng(rows * cols), "float64", (rows, cols))
@@ -330,13 +329,17 @@ def test_float32_sum_overflow_only_in_float32_and_inf(axis):
             np.testing.assert_array_equal(_chunked(xp.sum(x, axis=axis), chunks), ref)
 
 
-@pytest.mark.parametrize("cols", [2, 3, 16, 100, 1024])
-@pytest.mark.parametrize("rows", [5, 17, 1000, 3001])
-def test_column_order_packed_rows(rows, cols):
-    """Narrow tiles whose rows follow one another in memory walk runs of rows as one wide row
-    (kernels.reduction_outer.PACK_ELEMS) folded back at the end: runs in groups of 8, 4 and 1,
-    then single rows, for every dtype, with NaN and -inf in rows of different groups; a
-    broadcast operand and a strided view take the unpacked path and agree too."""
+@pytest.mark.parametrize("cols", [3, 16, 1024])
+@pytest.mark.parametrize("extra", [0, 1001, 3001])
+def test_column_order_packed_rows(extra, cols):
+    """Narrow tiles whose rows follow one another in memory (at least PACK_MIN_ELEMS elements:
+    the scheduler's packed kernel) walk runs of rows as one wide row (PACK_ELEMS) folded back at
+    the end: runs in groups of 8 and 4, then single rows, for every dtype, with NaN and -inf in
+    rows of different groups; a broadcast operand and a strided view take the unpacked path and
+    agree too."""
+    from egpu_array._schedule_reduce import PACK_MIN_ELEMS
+    rows = -(-PACK_MIN_ELEMS // cols) + extra
+    cache.clear_memory_cache()
     rng = np.random.default_rng(rows * 7 + cols)
     for dtype in ("float64", "float32", "int16", "complex64"):
         h = _data(rng, dtype, (rows, cols))
@@ -368,6 +371,7 @@ def test_column_order_packed_rows(rows, cols):
     _check(xp.max(x[::2], axis=0), np.max(h[::2], axis=0))
     _check(xp.sum(x + xp.asarray(h[:, :1]), axis=0), np.sum(h + h[:, :1], axis=0))
     assert "outer" in _orders_used()
+    assert any(getattr(spec, "packed", False) for _, spec in cache._memory)
 
 
 def test_column_order_packed_rows_chunked():

@@ -6,7 +6,7 @@ kept dimensions before the last one are a batch). Work item ``w`` reduces row ch
 ``w % nchunks`` of column tile ``(w // nchunks) % ntiles`` (:func:`outer_tile` kept outputs) of
 batch index ``w // (nchunks * ntiles)``: it zeroes a stack array of accumulators (L1/L2-resident),
 then walks the chunk's rows ``ROW_UNROLL`` (tiles of ``WIDE_TILE`` outputs or more: ``WIDE_UNROLL``
-first), then two, then one at a time, adding the rows' values together before one
+first), then one at a time, adding the rows' values together before one
 update of each accumulator, so the inner loop streams several contiguous rows at once and
 vectorizes over the columns. A narrow tile whose operands' rows follow one another in memory
 (a tall C-contiguous matrix) walks runs of ``fold`` rows as one row of ``fold`` times as many
@@ -88,8 +88,11 @@ def generate_outer(spec: ReduceSpec, module: ir.Module, fname: str) -> ir.Functi
         v = emit_expr(b, spec.expr, leaf)
         return v if raw else cast(b, expr_dt, acc_dt, v)
 
-    packable = spec.n_red == 1 and not spec.n_idx and not gather_pairs(spec.expr)
-    if packable:  # (checked once: the strides are the same for every work item)
+    # packed rows: a kernel of their own (spec.packed, the scheduler's choice: the extra loops
+    # doubled the compile time of every column-order kernel); the strides are checked here again
+    # (once: the same for every work item), so other strides only lose the speed-up
+    packable = spec.packed and spec.n_red == 1 and not spec.n_idx and not gather_pairs(spec.expr)
+    if packable:
         pack = min(PACK_ELEMS, tile)
         packed = b.icmp_signed("<=", n_inner, const(I64, pack // 2))
         for st in all_strides[1:]:
@@ -144,10 +147,9 @@ def generate_outer(spec: ReduceSpec, module: ir.Module, fname: str) -> ir.Functi
                     latch_block.terminator.set_metadata("llvm.loop", loop_metadata(module, fname, width=8))
             return b.add(r0, b.mul(groups, span))
         wide = b.icmp_signed(">=", width, const(I64, WIDE_TILE))
-        yes = ir.Constant(ir.IntType(1), 1)
-        r_left = row_groups(row_groups(row_groups(r_lo, WIDE_UNROLL, wide), ROW_UNROLL, yes), 2, yes)
-        if packable:  # the last whole runs of fold rows one at a time
-            r_left = row_groups(r_left, 1, b.icmp_signed(">", fold, const(I64, 1)))
+        # (the rows after the last group of 4 go one at a time: passes of 2 rows or single runs
+        # measured within noise and cost a vectorized loop's compile time each)
+        r_left = row_groups(row_groups(r_lo, WIDE_UNROLL, wide), ROW_UNROLL, ir.Constant(ir.IntType(1), 1))
         with for_range(b, const(I64, 1), fold, name="fold") as k:  # packed: the runs onto the outputs
             at = b.mul(k, n)
             with for_range(b, const(I64, 0), n, name="fo") as o:

@@ -80,6 +80,9 @@ class ReduceSpec:
     #: row order only: every row is this many elements long (2..8) and packed in every input
     #: (kernels.reduction_short unrolls it; 0: a general row length)
     short: int = 0
+    #: column order only: every input's rows follow one another in memory and the kept dimension
+    #: is narrow (kernels.reduction_outer walks runs of rows as one wide row)
+    packed: bool = False
 
     kind = "reduce"
 
