@@ -13,6 +13,7 @@ SUITES = {
     "sort": "sort of 1e7 float32 vs NumPy",
     "softmax": "softmax over the rows of 4096x4096 float32 vs NumPy",
     "reductions": "sum/max/mean of 1e7 elements, whole array and along each axis, vs NumPy",
+    "searching": "argmax/argmin, nonzero, searchsorted, isin, unique, cumulative_sum of 1e7 elements vs NumPy",
     "matmul": "float32/float64 matmul of 1024/2048 squares and matmul+bias+relu vs NumPy/OpenBLAS (GFLOP/s)",
     "linalg": "float64 cholesky/solve/inv/slogdet/qr/svd/eigh of 1000x1000 (blocked on our GEMM) vs numpy.linalg",
     "tridiagonal": "divide-and-conquer symmetric tridiagonal eigensolver (n = 1000) vs numpy.linalg.eigh",
