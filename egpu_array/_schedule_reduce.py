@@ -14,6 +14,7 @@ from .kernels import cache as _kcache
 from .kernels.cache import get_program
 from .kernels.reduction import reduce_arg_layout
 from .kernels.reduction_outer import PACK_ELEMS, outer_tile
+from .kernels.reduction_outer_arg import ARG_CHUNK_ROWS
 from .kernels.reduction_short import SHORT_MAX, SHORT_MIN_OUTPUTS
 from .kernels.reduction_streams import STREAMS
 from .kernels.spec import REDUCE_OPS, ReduceSpec
@@ -25,7 +26,7 @@ def _reduce_order(op: str, kshape, kstrides, rstrides) -> str:
     """"outer" (column order) when the last kept dimension, contiguous or broadcast in every
     operand, would otherwise be walked with strided reads: e.g. a sum over axis 0 of a C-contiguous
     matrix, or over axis 1 of a 3-D array (the kept dimensions before the last are a batch)."""
-    if REDUCE_OPS[op] or op in ("argmax", "argmin") or kshape[-1] < 2:
+    if REDUCE_OPS[op] or kshape[-1] < 2:
         return "inner"
     if any(st[-1] not in (0, 1) for st in kstrides):
         return "inner"
@@ -58,7 +59,7 @@ def _packed_rows(order: str, acc, kshape, kstrides, rshape, rstrides, n_inputs: 
     """Whether a column-order reduction walks runs of rows as one wide row (kernels.reduction_outer
     PACK_ELEMS): one reduced dimension, a narrow last kept dimension, every input's rows following
     one another in memory (strides ``(1, width)``) or the input constant along both (``(0, 0)``)."""
-    if order != "outer" or other_leaves or len(rshape) != 1:
+    if order != "outer" or other_leaves or len(rshape) != 1 or acc is None:
         return False
     width = kshape[-1]
     if width > min(PACK_ELEMS, outer_tile(acc)) // 2 or width * rshape[0] < PACK_MIN_ELEMS:
@@ -80,16 +81,19 @@ def _reduce_chunks(op: str, order: str, kshape, n_out: int, n_red: int, threads:
     kernels.reduction.generate_arg_finalize)."""
     if order == "outer":
         inner = kshape[-1]
-        units, per_row = n_out // inner * -(-inner // outer_tile(acc)), min(inner, outer_tile(acc))
+        tile = outer_tile(acc, op)
+        units, per_row = n_out // inner * -(-inner // tile), min(inner, tile)
     else:
         units, per_row = n_out, 1
-    if chunks is not None:  # given (tests of the two-phase path)
-        return chunks, units * chunks
-    chunks = 1
-    # one thread too: row order walks several chunks side by side (kernels.reduction_streams)
-    if (threads > 1 or order == "inner") and not REDUCE_OPS[op] and units < 4 * threads and n_out * n_red >= (1 << 18):
-        want = -(-CHUNKS_PER_THREAD * threads * (STREAMS if order == "inner" else 1) // units)
-        chunks = max(1, min(want, n_red * per_row // (1 << 14), n_red))
+    if chunks is None:
+        chunks = 1
+        # one thread too: row order walks several chunks side by side (kernels.reduction_streams)
+        if (threads > 1 or order == "inner") and not REDUCE_OPS[op] and units < 4 * threads \
+                and n_out * n_red >= (1 << 18):
+            want = -(-CHUNKS_PER_THREAD * threads * (STREAMS if order == "inner" else 1) // units)
+            chunks = max(1, min(want, n_red * per_row // (1 << 14), n_red))
+    if order == "outer" and op in ("argmax", "argmin"):  # (given chunks too: tests of the two-phase path)
+        chunks = max(chunks, -(-n_red // ARG_CHUNK_ROWS))  # the kernel's rows are int32 within a chunk
     return chunks, units * chunks
 
 
@@ -228,7 +232,7 @@ def _realize_reduce(root: LazyNode, out: View, chunks: int | None = None) -> Non
         order=order,
         short=_short_rows(device, arg.op, order, chunks, kshape, kstrides, rshape, rstrides, len(inputs),
                           iotas or gathers),
-        packed=_packed_rows(order, acc, kshape, kstrides, rshape, rstrides, len(inputs), iotas or gathers),
+        packed=_packed_rows(order, None if is_arg else acc, kshape, kstrides, rshape, rstrides, len(inputs), iotas or gathers),
     )
     program = get_program(device, spec)
     slots = list(kshape) + list(rshape)

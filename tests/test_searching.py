@@ -243,3 +243,64 @@ def test_nonzero_blocks_and_densities(dtype):
                     h[3], h[5] = np.nan, -0.0
             (got,) = xp.nonzero(xp.asarray(h))
             np.testing.assert_array_equal(np.asarray(got), np.nonzero(h)[0])
+
+
+def _column_cases(rng, dtype, shape):
+    """Small integers (many ties) with special columns: NaN first at a middle row, at the last
+    row and twice, a column of -inf, one of +inf, mixed zeros, the best in the last row."""
+    h = rng.integers(-3, 4, shape).astype(dtype)
+    if dtype.startswith("uint"):
+        h = (h + 3).astype(dtype)
+    col = h.reshape(shape[0], -1)  # (a view: rows of the reduced axis 0)
+    rows = shape[0]
+    if dtype.startswith("float"):
+        col[rows // 2, 1] = np.nan
+        col[rows - 1, 2] = np.nan
+        col[[1, rows - 2], 3] = np.nan
+        col[:, 4] = -np.inf
+        col[:, 5] = np.inf
+        col[:, 6] = 0.0
+        col[rows // 3:, 6] = -0.0
+    col[rows - 1, 7] = 100
+    col[0, 8] = 100
+    return h
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", "int16", "uint8"])
+def test_argmax_argmin_column_order(dtype):
+    """Reductions over a leading axis run in column order (kernels.reduction_outer_arg): tiles
+    of columns, rows four at a time and then one by one, int32 rows within chunks merged in
+    chunk order (forced chunk counts, with empty chunks), a batch of kept dimensions, and a
+    fused expression; first occurrence on ties, first NaN, against NumPy."""
+    from egpu_array.kernels import cache
+    from test_reduction_kernels import _chunked
+    rng = np.random.default_rng(7)
+    for shape, axis in [((37, 4100), 0), ((3, 2050), 0), ((4, 30, 70), 0), ((3, 45, 33), 1)]:
+        h = _column_cases(rng, dtype, shape if axis == 0 else (shape[1], shape[0], shape[2]))
+        if axis == 1:
+            h = np.ascontiguousarray(np.swapaxes(h, 0, 1))
+        x = xp.asarray(h)
+        for name in ("argmax", "argmin"):
+            want = getattr(np, name)(h, axis=axis)
+            np.testing.assert_array_equal(np.asarray(getattr(xp, name)(x, axis=axis)), want)
+            for chunks in (2, 40):  # (40 chunks of 37 rows: chunks of one row, three empty)
+                np.testing.assert_array_equal(_chunked(getattr(xp, name)(x, axis=axis), chunks), want)
+        if dtype.startswith("float"):
+            np.testing.assert_array_equal(np.asarray(xp.argmax(x * -2.0 + 1.0, axis=axis)),
+                                          np.argmax(h * -2.0 + 1.0, axis=axis))
+    used = {(spec.op, spec.order, spec.chunked) for _, spec in cache._memory if spec.kind == "reduce"}
+    assert {("argmax", "outer", False), ("argmin", "outer", True)} <= used
+
+
+def test_column_order_arg_chunks_hold_int32_rows():
+    """The column-order argmax kernel keeps rows relative to its chunk in int32: the scheduler
+    cuts a reduction of more rows into chunks of at most ARG_CHUNK_ROWS (checked on the plan,
+    without allocating 2**33 elements)."""
+    from egpu_array import _dtypes as dt
+    from egpu_array._schedule_reduce import _reduce_chunks
+    from egpu_array.kernels.reduction_outer_arg import ARG_CHUNK_ROWS
+    for n_red, threads, given in ((4 * ARG_CHUNK_ROWS + 3, 1, None), (ARG_CHUNK_ROWS + 1, 2, 1)):
+        chunks, items = _reduce_chunks("argmax", "outer", (10,), 10, n_red, threads, dt.float32, given)
+        assert -(-n_red // chunks) <= ARG_CHUNK_ROWS and items == chunks
+    assert _reduce_chunks("argmax", "outer", (10,), 10, 1000, 1, dt.float32)[0] == 1
+    assert _reduce_chunks("max", "outer", (10,), 10, 4 * ARG_CHUNK_ROWS, 1, dt.float32)[0] == 1

@@ -126,6 +126,7 @@ class ReduceArgs:
 
     def __init__(self, b: ir.IRBuilder, args, spec):
         lay = reduce_arg_layout(spec)
+        self.args = args
         nk, nd = spec.n_kept, spec.n_kept + spec.n_red
         slot = lambda k: b.load(b.gep(args, [const(I64, k)]))  # noqa: E731
         shape = [slot(d) for d in range(nd)]
@@ -148,6 +149,12 @@ class ReduceArgs:
 
 def generate_reduction(spec: ReduceSpec, module: ir.Module, fname: str) -> ir.Function:
     """Add the kernel for ``spec`` to ``module`` under the name ``fname``."""
+    if spec.order == "outer" and spec.op in ("argmax", "argmin"):
+        from .reduction_outer_arg import generate_outer_arg, generate_outer_arg_finalize
+        fn = generate_outer_arg(spec, module, fname)
+        if spec.chunked:
+            generate_outer_arg_finalize(spec, module, fname + "_fin")
+        return fn
     if spec.order == "outer":
         from .reduction_outer import generate_outer, generate_outer_finalize
         fn = generate_outer(spec, module, fname)

@@ -8,9 +8,10 @@ NumPy's speed; eight interleaved chains left to the SLP vectorizer stayed mostly
 max/min reduction, and whether a NaN occurs), then the first position holding it (the first NaN
 where one occurs), found block by block as a min-reduction of positions, stopping at the first
 block that holds it. The answer is the host rule's: the first occurrence of the best value (for
-float zeros, the first zero of either sign, as NumPy's). Rows with strided elements (argmax over
-axis 0 of a C-contiguous matrix) keep the one chain: there the reads, not the selects, take the
-time, and a second pass would read the column's cache lines again (24 -> 30 ms for (2500, 4000)).
+float zeros, the first zero of either sign, as NumPy's). Rows with strided elements keep the one
+chain: there the reads, not the selects, take the time, and a second pass would read the
+column's cache lines again (argmax over axis 0 of a (2500, 4000) matrix: 24 -> 30 ms; that case
+now runs in column order, kernels.reduction_outer_arg).
 """
 from __future__ import annotations
 

@@ -45,8 +45,11 @@ PACK_ELEMS = 4096
 WIDE_UNROLL, WIDE_TILE = 8, 1024
 
 
-def outer_tile(acc_dtype) -> int:
-    """Kept outputs per column tile for an accumulator dtype."""
+def outer_tile(acc_dtype, op: str = "") -> int:
+    """Kept outputs per column tile for an accumulator dtype (argmax/argmin: two copies of the
+    best value and its int32 row per output, in a multiple of 64 outputs)."""
+    if op in ("argmax", "argmin"):
+        return TILE_BYTES // (2 * (acc_dtype.itemsize + 4)) // 64 * 64
     return TILE_BYTES // acc_dtype.itemsize
 
 
@@ -62,23 +65,20 @@ def generate_outer(spec: ReduceSpec, module: ir.Module, fname: str) -> ir.Functi
     args, start, stop = fn.args
     b = ir.IRBuilder(fn.append_basic_block("entry"))
     ra = ReduceArgs(b, args, spec)
-    kept, red, ops, idx_strides, scalars = ra.kept, ra.red, ra.ops, ra.idx_strides, ra.scalars
+    kept, ops, idx_strides, scalars = ra.kept, ra.ops, ra.idx_strides, ra.scalars
     n_inner = kept[-1]
     expr_dt, acc_dt, out_dt = ra.expr_dt, ra.acc_dt, ra.out_dt
-    divisor, nchunks, chunk, all_strides, total_red = ra.divisor, ra.nchunks, ra.chunk, ra.all_strides, ra.total_red
+    divisor, all_strides = ra.divisor, ra.all_strides
     init = _const_of(acc_dt, identity_of(spec.op, acc_dt))
     tile = outer_tile(acc_dt)
     n_out = const(I64, 1)
     for k in kept:
         n_out = b.mul(n_out, k)
-    ntiles = b.sdiv(b.add(n_inner, const(I64, tile - 1)), const(I64, tile))
+    ntiles = _ceil_div(b, n_inner, tile)
     accs = _Accumulators(b, acc_dt, tile)
 
     def row_bases(r, firsts):
-        """Element offsets of row ``r`` of the reduced space, per operand."""
-        if spec.n_red == 1:
-            return [b.add(f, b.mul(r, st[nk])) for f, st in zip(firsts, all_strides)]
-        return add_offsets(b, r, red, all_strides, firsts, first=nk)
+        return _row_bases(b, spec, ra, r, firsts)
 
     # float32 sums: each row group is added in float32 (one conversion per group, not per row)
     narrow = float32_blocks(spec)
@@ -110,17 +110,7 @@ def generate_outer(spec: ReduceSpec, module: ir.Module, fname: str) -> ir.Functi
             return b.select(b.and_(packed, b.icmp_signed(">", fold, const(I64, 1))), fold, const(I64, 1))
 
     with for_range(b, start, stop, name="w") as w:
-        c, rest = b.srem(w, nchunks), b.sdiv(w, nchunks)
-        t, batch = b.srem(rest, ntiles), b.sdiv(rest, ntiles)
-        o0 = b.mul(t, const(I64, tile))
-        n = b.sub(n_inner, o0)
-        n = b.select(b.icmp_signed("<", n, const(I64, tile)), n, const(I64, tile))
-        zeros = [const(I64, 0)] * len(all_strides)
-        bbase = add_offsets(b, batch, kept[:-1], all_strides, zeros) if nk > 1 else zeros
-        firsts = [b.add(f, b.mul(o0, st[nk - 1])) for f, st in zip(bbase, all_strides)]
-        r_lo = b.mul(c, chunk)
-        r_hi = b.add(r_lo, chunk)
-        r_hi = b.select(b.icmp_signed("<", r_hi, total_red), r_hi, total_red)
+        c, batch, o0, n, bbase, firsts, r_lo, r_hi = _work_item(b, spec, ra, w, tile, ntiles)
         # packed rows: ``fold`` rows at a time as one row of fold * n outputs (see PACK_ELEMS)
         fold = packed_fold(n, b.sub(r_hi, r_lo)) if packable else const(I64, 1)
         width = b.mul(n, fold)
@@ -186,6 +176,37 @@ def generate_outer(spec: ReduceSpec, module: ir.Module, fname: str) -> ir.Functi
                 _store_value(b, out, off, _finish(b, spec, acc_dt, out_dt, accs.load(q), divisor))
     b.ret_void()
     return fn
+
+
+def _ceil_div(b, n, k: int):
+    return b.sdiv(b.add(n, const(I64, k - 1)), const(I64, k))
+
+
+def _work_item(b, spec: ReduceSpec, ra, w, tile: int, ntiles) -> tuple:
+    """Work item ``w`` of a column-order kernel: ``(chunk, batch index, first column o0, columns
+    n, the batch's element offsets per operand, the tile's first offsets, first row, end row)``;
+    the chunk varies fastest, then the column tile, then the batch index."""
+    nk, all_strides = spec.n_kept, ra.all_strides
+    c, rest = b.srem(w, ra.nchunks), b.sdiv(w, ra.nchunks)
+    t, batch = b.srem(rest, ntiles), b.sdiv(rest, ntiles)
+    o0 = b.mul(t, const(I64, tile))
+    n = b.sub(ra.kept[-1], o0)
+    n = b.select(b.icmp_signed("<", n, const(I64, tile)), n, const(I64, tile))
+    zeros = [const(I64, 0)] * len(all_strides)
+    bbase = add_offsets(b, batch, ra.kept[:-1], all_strides, zeros) if nk > 1 else zeros
+    firsts = [b.add(f, b.mul(o0, st[nk - 1])) for f, st in zip(bbase, all_strides)]
+    r_lo = b.mul(c, ra.chunk)
+    r_hi = b.add(r_lo, ra.chunk)
+    r_hi = b.select(b.icmp_signed("<", r_hi, ra.total_red), r_hi, ra.total_red)
+    return c, batch, o0, n, bbase, firsts, r_lo, r_hi
+
+
+def _row_bases(b, spec: ReduceSpec, ra, r, firsts) -> list:
+    """Element offsets of row ``r`` of the reduced space, per operand (``firsts``: row 0's)."""
+    nk = spec.n_kept
+    if spec.n_red == 1:
+        return [b.add(f, b.mul(r, st[nk])) for f, st in zip(firsts, ra.all_strides)]
+    return add_offsets(b, r, ra.red, ra.all_strides, firsts, first=nk)
 
 
 def generate_outer_finalize(spec: ReduceSpec, module: ir.Module, fname: str, lay: dict) -> None:
