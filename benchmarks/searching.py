@@ -32,6 +32,8 @@ def _cases(n: int, rng):
     xpp = xp.asarray(p)
     ints = rng.integers(0, 1000, n).astype(np.int32)
     xi = xp.asarray(ints)
+    floats = (ints * 0.5).astype(np.float32)
+    xf = xp.asarray(floats)
     keys = np.arange(0, 1000, 7, dtype=np.int32)
     table = np.sort(h[:100_000])
     mask = h > 1
@@ -46,9 +48,14 @@ def _cases(n: int, rng):
         ("searchsorted in 1e5 sorted float32", lambda: xp.searchsorted(xp.asarray(table), x),
          lambda: np.searchsorted(table, h)),
         ("isin int32 in 143 keys", lambda: xp.isin(xi, xp.asarray(keys)), lambda: np.isin(ints, keys)),
+        # (integers in a small range are counted, kernels/unique_bins.py; floats are sorted)
         ("unique_values int32 (1000 distinct)", lambda: xp.unique_values(xi), lambda: np.unique(ints)),
         ("unique_counts int32 (1000 distinct)", lambda: xp.unique_counts(xi),
          lambda: np.unique(ints, return_counts=True)),
+        ("unique_inverse int32 (1000 distinct)", lambda: xp.unique_inverse(xi),
+         lambda: np.unique(ints, return_inverse=True)),
+        ("unique_counts float32 (1000 distinct)", lambda: xp.unique_counts(xf),
+         lambda: np.unique(floats, return_counts=True)),
         # (checked against a float64 running sum: ours accumulates in float64, NumPy's float32
         # cumsum in float32, which drifts by more than the check's tolerance over 1e7 values)
         ("cumulative_sum float32", lambda: xp.cumulative_sum(x), lambda: np.cumsum(h),

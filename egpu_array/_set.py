@@ -26,17 +26,60 @@ UniqueCountsResult = namedtuple("UniqueCountsResult", ["values", "counts"])
 UniqueInverseResult = namedtuple("UniqueInverseResult", ["values", "inverse_indices"])
 
 
+#: integers whose values span at most this many bins are counted instead of sorted (the counts
+#: of one chunk, int32, stay in L2: 128 KiB)
+BINS_MAX = 1 << 15
+#: ... when there are at least this many (fewer sort in microseconds; a wider dtype's min and max
+#: would be read back first)
+BINS_MIN_N = 1 << 12
+
+
+def _in_place(node) -> bool:
+    """Whether a kernel may read ``node``'s buffer as the flat C-order array (no copy)."""
+    from ._sorting import _is_c_contiguous
+    return node.op == "buffer" and node.arg.offset == 0 and _is_c_contiguous(node.shape, node.arg.strides)
+
+
+def _bins(func: str, keys, dtype, n: int, device):
+    """``(lo, nbins)`` when the flat ``keys`` are counted (kernels.unique_bins), else None: bool
+    and 8-bit integers by their dtype's range, wider integers by the data's min and max (read
+    back, and noted in the profiler) when they span at most BINS_MAX values."""
+    import numpy as np
+
+    from ._manipulation import stack
+    from ._statistical import max as max_, min as min_
+    from ._transfer import internal
+    if not _bins_possible(dtype, n, device):
+        return None
+    if dtype.kind == "b":
+        return 0, 2
+    if dtype.itemsize == 1:
+        return (-128 if dtype.kind == "i" else 0), 256
+    flat = Array._new(LazyNode("buffer", (), dtype, (n,), View(keys, (1,), 0), device))
+    with internal(func):
+        lo, hi = (int(v) for v in np.asarray(stack([min_(flat), max_(flat)])))
+    from . import profiler
+    profiler.note(f"{func}: read back the min and max ({lo}, {hi}) to choose counting ({hi - lo + 1} values) "
+                  f"or sorting")
+    return (lo, hi - lo + 1) if hi - lo < BINS_MAX else None
+
+
 def _unique(func: str, x, outputs: tuple) -> dict:
     from ._searching import _launch, compact_chunks, read_chunk_counts
-    from ._sorting import _is_c_contiguous, contiguous_copy, radix_applies, sort_rows
+    from ._sorting import contiguous_copy, radix_applies, sort_rows
     if not isinstance(x, Array):
         raise TypeError(f"{func}: expected an egpu_array.Array, got {type(x).__name__}")
     device, dtype, n = x.device, x.dtype, x.size
     with_idx = "indices" in outputs or "inverse" in outputs
-    node = x._node  # a radix sort reads a contiguous input in place (no copy)
-    direct = radix_applies(dtype, 1, n) and node.op == "buffer" and node.arg.offset == 0 \
-        and _is_c_contiguous(node.shape, node.arg.strides)
+    node = x._node  # a radix sort (and counting) reads a contiguous input in place (no copy)
+    radix = radix_applies(dtype, 1, n)
+    direct = _in_place(node) and (radix or _bins_possible(dtype, n, device))
     keys = node.arg.buffer if direct else contiguous_copy(node)
+    bins = _bins(func, keys, dtype, n, device)
+    if bins is not None:
+        return _unique_by_counting(keys, x, outputs, *bins)
+    if direct and not radix:  # (only the radix sort leaves its input unwritten)
+        keys, direct = contiguous_copy(node), False
     keys, idx = sort_rows(keys, None, dtype, 1, n, device, False, with_idx, read_only=direct)
     alloc = device.allocator.alloc
     count = 0
@@ -69,16 +112,65 @@ def _unique(func: str, x, outputs: tuple) -> dict:
             _launch(device, get_program(device, CompactSpec("unique", dtype.name, 1, (), "runs")),
                     [n, count, starts.ptr, ptr("counts")], count, count * 16, count)
 
+    return _results(bufs, count, x, outputs)
+
+
+def _results(bufs: dict, count: int, x, outputs: tuple) -> dict:
+    """The unique_* outputs as arrays over their buffers."""
     def arr(name, dtype_, shape):
         return Array._new(LazyNode("buffer", (), dtype_, shape, View(bufs[name], contiguous_strides(shape), 0),
-                                   device))
-    res = {"values": arr("values", dtype, (count,))}
+                                   x.device))
+    res = {"values": arr("values", x.dtype, (count,))}
     for name in ("indices", "counts"):
         if name in outputs:
             res[name] = arr(name, dt.int64, (count,))
     if "inverse" in outputs:
         res["inverse"] = arr("inverse", dt.int64, x.shape)
     return res
+
+
+def _bins_possible(dtype, n: int, device) -> bool:
+    return device.kind != "cuda" and dtype.kind in "iub" and BINS_MIN_N <= n < (1 << 31)
+
+
+def _unique_by_counting(keys, x, outputs: tuple, lo: int, nbins: int) -> dict:
+    """unique_* of the flat integers ``keys`` (values in ``[lo, lo + nbins)``) by counting
+    (kernels.unique_bins): per-chunk counts, merged per range of bins (how many are not empty is
+    read back: the output size), then the outputs in value order and the inverse by lookup."""
+    from ._searching import _launch, compact_chunks, read_chunk_counts
+    device, dtype, n = x.device, x.dtype, x.size
+    alloc = device.allocator.alloc
+    want = tuple(sorted(outputs))
+    lo_slot = lo - (1 << 64) if lo >= (1 << 63) else lo  # (uint64: the same bits as int64)
+
+    def run(phase, slots, items, nbytes, work):
+        spec = CompactSpec("unique_bins", dtype.name, 1, want, phase)
+        _launch(device, get_program(device, spec), slots, items, nbytes, work)
+
+    nchunks = compact_chunks(n, device)
+    chunk = -(-n // nchunks)
+    counts = alloc(nchunks * nbins * 4)
+    firsts = alloc(nchunks * nbins * 8) if "indices" in outputs else None
+    firsts_ptr = firsts.ptr if firsts is not None else 0
+    run("bins", [n, chunk, keys.ptr, lo_slot, nbins, counts.ptr, firsts_ptr], nchunks, n * dtype.itemsize, n)
+    parts = max(1, min(4 * getattr(device, "num_threads", 1), nbins // 4096))
+    bin_chunk = -(-nbins // parts)
+    distinct = alloc(parts * 8)
+    run("merge", [nbins, nchunks, counts.ptr, firsts_ptr, bin_chunk, distinct.ptr], parts, nchunks * nbins * 12,
+        nchunks * nbins)
+    count = int(read_chunk_counts(distinct, parts, device, "unique").sum())
+    bufs = {"values": alloc(max(count, 1) * dtype.itemsize)}
+    for name in ("indices", "counts", "inverse"):
+        if name in outputs:
+            bufs[name] = alloc(max(n if name == "inverse" else count, 1) * 8)
+    ranks = alloc(nbins * 8) if "inverse" in outputs else None
+    ptr = lambda k: bufs[k].ptr if k in bufs else 0  # noqa: E731
+    run("emit", [nbins, lo_slot, count, counts.ptr, firsts_ptr, bin_chunk, distinct.ptr, ptr("values"),
+                 ptr("indices"), ptr("counts"), ranks.ptr if ranks is not None else 0], parts, nbins * 24, nbins)
+    if ranks is not None:
+        run("inverse", [n, chunk, keys.ptr, lo_slot, nbins, ranks.ptr, ptr("inverse")], nchunks,
+            n * (dtype.itemsize + 8), n)
+    return _results(bufs, count, x, outputs)
 
 
 def _launch_zero(buf) -> None:

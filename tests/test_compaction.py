@@ -92,3 +92,65 @@ def test_unique_leaves_its_input_intact():
     r = xp.unique_all(x)
     np.testing.assert_array_equal(np.asarray(r.values), np.unique(h))
     np.testing.assert_array_equal(np.asarray(x), h)
+
+
+def _unique_ops(run) -> set:
+    """The CompactSpec ops that ``run()`` requests (unique: sorted runs; unique_bins: counting)."""
+    from egpu_array.kernels import cache
+    seen = []
+    cache.recorders.append(lambda device, spec: seen.append(spec))
+    try:
+        run()
+    finally:
+        cache.recorders.pop()
+    return {s.op for s in seen if s.kind == "compact"}
+
+
+@pytest.mark.parametrize("dtype", ["int8", "uint16", "int32", "uint32", "int64", "uint64", "bool"])
+def test_unique_by_counting_matches_numpy(dtype):
+    """Integers in a small range are counted (kernels.unique_bins): ranges of BINS_MAX values
+    (counted) and one more (sorted), values at the dtype's ends (the bins' offset wraps in int64
+    for uint64), 2-D, sliced and transposed inputs, which stay intact; every output as NumPy's."""
+    from egpu_array._set import BINS_MAX
+    rng = np.random.default_rng(11)
+    info = np.iinfo(dtype) if dtype != "bool" else None
+    cases = []
+    if dtype == "bool":
+        cases.append((rng.random((70, 3001)) < 0.2, True))
+    elif np.dtype(dtype).itemsize == 1:
+        cases.append((rng.integers(info.min, info.max, 9000, endpoint=True).astype(dtype), True))
+    else:
+        for span, counted in ((BINS_MAX, True), (BINS_MAX + 1, False)):
+            low = rng.integers(0, 3, 100_000) * (span - 1) // 2  # (the two ends and the middle; 3 chunks)
+            for base in (info.min, info.max - (span - 1)):
+                h = (np.asarray(low + rng.integers(0, 2, 100_000), dtype=np.int64) % span).astype(dtype)
+                h[:2] = [0, span - 1]
+                cases.append(((h + np.array(base, dtype)).astype(dtype), counted))
+    for h, counted in cases:
+        x = xp.asarray(h)
+        got = {}
+        ops = _unique_ops(lambda: got.update(r=xp.unique_all(x)))
+        assert ops == ({"unique_bins"} if counted else {"unique"}), (dtype, ops)
+        want = _unique_ref(h)
+        for g, w in zip(got["r"], want):
+            np.testing.assert_array_equal(np.asarray(g), w)
+        np.testing.assert_array_equal(np.asarray(x), h)
+    h = cases[0][0].reshape(-1)[:8000].reshape(80, 100)
+    for view, ref in ((xp.asarray(h)[3:, ::2], h[3:, ::2]), (xp.permute_dims(xp.asarray(h), (1, 0)), h.T)):
+        r = xp.unique_all(view)
+        for g, w in zip(r, _unique_ref(np.ascontiguousarray(ref))):
+            np.testing.assert_array_equal(np.asarray(g), w)
+
+
+def test_counting_skips_values_outside_its_bins():
+    """The counting kernels never write outside their bins: values outside ``[lo, lo + nbins)``
+    (possible only if the data changed after its min and max were read) are left out."""
+    from egpu_array._set import _unique_by_counting
+    h = np.random.default_rng(4).integers(-50, 150, 20_000).astype(np.int32)
+    x = xp.asarray(h)
+    r = _unique_by_counting(x._node.arg.buffer, x, ("values", "counts", "indices"), 0, 100)
+    inside = h[(h >= 0) & (h < 100)]
+    values, counts = np.unique(inside, return_counts=True)
+    np.testing.assert_array_equal(np.asarray(r["values"]), values)
+    np.testing.assert_array_equal(np.asarray(r["counts"]), counts)
+    np.testing.assert_array_equal(np.asarray(r["indices"]), [np.flatnonzero(h == v)[0] for v in values])

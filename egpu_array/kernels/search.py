@@ -99,9 +99,11 @@ def generate_search(spec: SearchSpec, module: ir.Module, fname: str) -> ir.Funct
 
 
 def generate_compact(spec: CompactSpec, module: ir.Module, fname: str) -> ir.Function:
-    """Nonzero / unique compaction kernel for ``spec`` (the phases are in kernels/compact_chunks.py)."""
+    """Nonzero / unique compaction kernel for ``spec`` (the phases are in kernels/compact_chunks.py;
+    unique by counting in kernels/unique_bins.py)."""
     from .compact_chunks import generate_compact_chunks
+    from .unique_bins import generate_unique_bins
     fn, b, slot, start, stop = kernel_entry(module, fname)
-    generate_compact_chunks(spec, b, slot, start, stop)
+    (generate_unique_bins if spec.op == "unique_bins" else generate_compact_chunks)(spec, b, slot, start, stop)
     b.ret_void()
     return fn
