@@ -15,7 +15,7 @@ from llvmlite import ir
 
 from .elementwise import (Leaves, Operand, _has_math, dtype_named, emit_expr, gather_pairs, load_scalar, loop_metadata,
                           operand_slots)
-from .irb import F64, I1, I64, add_offsets, const, for_range, intrinsic, reg_type
+from .irb import F64, I1, I64, add_offsets, const, for_range, intrinsic, range_loop, reg_type
 from .ops import cast
 from .reduction_rows import block_sum, extremum, fast_extremum, float32_blocks, row_loop
 from .reduction_streams import streamed_or_rows, streams_fit
@@ -395,10 +395,25 @@ def _generate_finalize(spec: ReduceSpec, module: ir.Module, fname: str, lay: dic
     b.ret_void()
 
 
+def arg_chunks(b, op: str, dt, part, nchunks, o, value_at):
+    """The index that output ``o``'s chunk partials (``part[o * nchunks + c]``: each chunk's index,
+    -1 for an empty chunk) give by the host rule: taken in chunk order, each one's value recomputed
+    by ``value_at(index)``, a later chunk's only when strictly better or the first NaN."""
+    def step(c, state):
+        best, bidx = state
+        idx = b.load(b.gep(part, [b.add(b.mul(o, nchunks), c)]))
+        valid = b.icmp_signed(">=", idx, const(I64, 0))
+        v = value_at(b.select(valid, idx, const(I64, 0)))
+        take = b.and_(valid, b.or_(b.icmp_signed("<", bidx, const(I64, 0)), _arg_better(b, op, dt, best, v)))
+        return [b.select(take, v, best), b.select(take, idx, bidx)]
+    init = [_const_of(dt, identity_of(op, dt)), const(I64, -1)]
+    return range_loop(b, const(I64, 0), nchunks, init, step, "c")[1]
+
+
 def generate_arg_finalize(spec, module, fname, lay, dt) -> None:
     """Phase 2 of a chunked argmax/argmin, ``void NAME(i64* args)``: per output, the chunks'
-    indices in chunk order; the value at each is recomputed from the inputs and the host rule
-    picks the first best (or first NaN); the index is stored into the output."""
+    indices merged by :func:`arg_chunks` (the value at each recomputed from the inputs); the index
+    is stored into the output."""
     fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [I64.as_pointer()]), name=fname)
     (args,) = fn.args
     b = ir.IRBuilder(fn.append_basic_block("entry"))
@@ -409,31 +424,12 @@ def generate_arg_finalize(spec, module, fname, lay, dt) -> None:
         n_out = b.mul(n_out, n)
     with for_range(b, const(I64, 0), n_out, name="o") as o:
         kbases = add_offsets(b, o, ra.kept, ra.all_strides, [const(I64, 0)] * len(ra.all_strides))
-        init = [_const_of(dt, identity_of(spec.op, dt)), const(I64, -1)]
-        pre = b.block
-        head, body, done = (b.append_basic_block(n) for n in ("c.head", "c.body", "c.done"))
-        b.branch(head)
-        b.position_at_end(head)
-        c = b.phi(I64)
-        c.add_incoming(const(I64, 0), pre)
-        best, bidx = (b.phi(v.type) for v in init)
-        for p, v in zip((best, bidx), init):
-            p.add_incoming(v, pre)
-        b.cbranch(b.icmp_signed("<", c, ra.nchunks), body, done)
-        b.position_at_end(body)
-        idx = b.load(b.gep(part, [b.add(b.mul(o, ra.nchunks), c)]))
-        valid = b.icmp_signed(">=", idx, const(I64, 0))
-        safe = b.select(valid, idx, const(I64, 0))
-        row, j = b.sdiv(safe, ra.red[-1]), b.srem(safe, ra.red[-1])
-        bases = add_offsets(b, row, ra.red[:-1], ra.all_strides, kbases, first=spec.n_kept)
-        leaf = Leaves(b, args, ra.ops, ra.idx_strides, ra.scalars, spec.classes, bases, j, lay["gather"],
-                      lay["error"])
-        v = emit_expr(b, spec.expr, leaf)
-        take = b.and_(valid, b.or_(b.icmp_signed("<", bidx, const(I64, 0)), _arg_better(b, spec.op, dt, best, v)))
-        best.add_incoming(b.select(take, v, best), b.block)
-        bidx.add_incoming(b.select(take, idx, bidx), b.block)
-        c.add_incoming(b.add(c, const(I64, 1)), b.block)
-        b.branch(head)
-        b.position_at_end(done)
-        _store_value(b, ra.ops[0], kbases[0], bidx)
+
+        def value_at(idx):
+            row, j = b.sdiv(idx, ra.red[-1]), b.srem(idx, ra.red[-1])
+            bases = add_offsets(b, row, ra.red[:-1], ra.all_strides, kbases, first=spec.n_kept)
+            leaf = Leaves(b, args, ra.ops, ra.idx_strides, ra.scalars, spec.classes, bases, j, lay["gather"],
+                          lay["error"])
+            return emit_expr(b, spec.expr, leaf)
+        _store_value(b, ra.ops[0], kbases[0], arg_chunks(b, spec.op, dt, part, ra.nchunks, o, value_at))
     b.ret_void()

@@ -131,7 +131,7 @@ def generate_outer_arg_finalize(spec: ReduceSpec, module: ir.Module, fname: str)
     """Phase 2 of a chunked column-order argmax/argmin, ``void NAME(i64* args)``: per output, the
     chunks' rows in chunk order; each one's value is recomputed from the inputs and the host rule
     keeps the first best (or first NaN); the row is stored into the output."""
-    from .reduction import ReduceArgs, _const_of, _store_value, identity_of
+    from .reduction import ReduceArgs, _store_value, arg_chunks
     from .irb import add_offsets
     fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [I64.as_pointer()]), name=fname)
     (args,) = fn.args
@@ -147,34 +147,8 @@ def generate_outer_arg_finalize(spec: ReduceSpec, module: ir.Module, fname: str)
     with for_range(b, const(I64, 0), n_batch, name="bt") as batch:
         bbase = add_offsets(b, batch, ra.kept[:-1], ra.all_strides, zeros) if nk > 1 else zeros
         with for_range(b, const(I64, 0), n_inner, name="o") as o:
-            flat = b.add(b.mul(batch, n_inner), o)
-            state = [_const_of(dt, identity_of(spec.op, dt)), const(I64, -1)]
-            for_c = b.block
-            head, body, done = (b.append_basic_block(s) for s in ("c.head", "c.body", "c.done"))
-            b.branch(head)
-            b.position_at_end(head)
-            c = b.phi(I64)
-            c.add_incoming(const(I64, 0), for_c)
-            phis = [b.phi(v.type) for v in state]
-            for p, v in zip(phis, state):
-                p.add_incoming(v, for_c)
-            b.cbranch(b.icmp_signed("<", c, ra.nchunks), body, done)
-            b.position_at_end(body)
-            row = b.load(b.gep(part, [b.add(b.mul(flat, ra.nchunks), c)]))
-            valid = b.icmp_signed(">=", row, const(I64, 0))
-            safe = b.select(valid, row, const(I64, 0))
-            v = _element(b, spec, ra, _row_bases(b, spec, ra, safe, bbase), o)
-            # (the first valid chunk is taken whatever its value: its row is the answer so far)
-            first = b.icmp_signed("<", phis[1], const(I64, 0))
-            merged = _merge(b, spec.op, dt, phis, [v, row])
-            keep = b.and_(valid, first)
-            new = [b.select(valid, b.select(keep, v, merged[0]), phis[0]),
-                   b.select(valid, b.select(keep, row, merged[1]), phis[1])]
-            for p, v2 in zip(phis, new):
-                p.add_incoming(v2, b.block)
-            c.add_incoming(b.add(c, const(I64, 1)), b.block)
-            b.branch(head)
-            b.position_at_end(done)
+            row = arg_chunks(b, spec.op, dt, part, ra.nchunks, b.add(b.mul(batch, n_inner), o),
+                             lambda r: _element(b, spec, ra, _row_bases(b, spec, ra, r, bbase), o))
             out = ra.ops[0]
-            _store_value(b, out, b.add(bbase[0], b.mul(o, out.strides[nk - 1])), phis[1])
+            _store_value(b, out, b.add(bbase[0], b.mul(o, out.strides[nk - 1])), row)
     b.ret_void()
