@@ -148,32 +148,41 @@ def generate_outer(spec: ReduceSpec, module: ir.Module, fname: str) -> ir.Functi
             bases = row_bases(r, firsts)
             with for_range(b, const(I64, 0), n, name="o1") as o:
                 accs.store(o, _combine(b, spec.op, acc_dt, accs.load(o), value(bases, o)))
-        if narrow:  # a float32 group total that overflowed: that column again in float64
-
-            def not_finite(q):
-                a = accs.load(q)
-                return b.fcmp_unordered("uno", b.fsub(a, a), const(a.type, 0.0))
-            # (first one vectorized pass that finds whether any column needs it: a loop with the
-            # redo in its body stays scalar, and took 30% of a (10, 1000000) sum's time)
-            i8 = ir.IntType(8)
-            (seen,) = range_loop(b, const(I64, 0), n, [const(i8, 0)],
-                                 lambda q, p: [b.or_(p[0], b.zext(not_finite(q), i8))], "fany")
-            with b.if_then(b.icmp_unsigned("!=", seen, const(i8, 0))):
-                with for_range(b, const(I64, 0), n, name="f") as q:
-                    with b.if_then(not_finite(q)):
-                        accs.store(q, init)
-                        with for_range(b, r_lo, r_hi, name="f64") as r:
-                            accs.store(q, _combine(b, spec.op, acc_dt, accs.load(q), value(row_bases(r, firsts), q)))
         if spec.chunked:  # a contiguous run of partials: chunk c's row of all outputs
             part = _partials(b, args, lay, acc_dt)
             first = b.add(b.mul(c, n_out), b.add(b.mul(batch, n_inner), o0))
-            with for_range(b, const(I64, 0), n, name="p") as q:
-                _store_value(b, part, b.add(first, q), accs.load(q))
+
+            def write(q, a):
+                _store_value(b, part, b.add(first, q), a)
         else:
             out = ops[0]
-            with for_range(b, const(I64, 0), n, name="s") as q:
+
+            def write(q, a):
                 off = b.add(bbase[0], b.mul(b.add(o0, q), out.strides[nk - 1]))
-                _store_value(b, out, off, _finish(b, spec, acc_dt, out_dt, accs.load(q), divisor))
+                _store_value(b, out, off, _finish(b, spec, acc_dt, out_dt, a, divisor))
+        if not narrow:
+            with for_range(b, const(I64, 0), n, name="s") as q:
+                write(q, accs.load(q))
+        else:  # a float32 group total that overflowed: that column again in float64, and stored again
+
+            def not_finite(a):
+                return b.fcmp_unordered("uno", b.fsub(a, a), const(a.type, 0.0))
+
+            def store_and_count(q, seen):
+                a = accs.load(q)
+                write(q, a)
+                # (a count, not an or of i1 flags: those are packed to bytes per vector)
+                return [b.add(seen[0], b.zext(not_finite(a), I64))]
+            # (the check rides on the store pass; a loop with the redo in its body stays scalar,
+            # and took 30% of a (10, 1000000) sum's time)
+            (seen,) = range_loop(b, const(I64, 0), n, [const(I64, 0)], store_and_count, "s")
+            with b.if_then(b.icmp_unsigned("!=", seen, const(I64, 0))):
+                with for_range(b, const(I64, 0), n, name="f") as q:
+                    with b.if_then(not_finite(accs.load(q))):
+                        accs.store(q, init)
+                        with for_range(b, r_lo, r_hi, name="f64") as r:
+                            accs.store(q, _combine(b, spec.op, acc_dt, accs.load(q), value(row_bases(r, firsts), q)))
+                        write(q, accs.load(q))
     b.ret_void()
     return fn
 
