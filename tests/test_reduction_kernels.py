@@ -449,3 +449,28 @@ def test_short_rows_expressions_and_other_layouts():
                      (xp.sum(x[:4000], axis=1), h64[:4000].sum(1))):
         np.testing.assert_allclose(np.asarray(got), ref.astype(np.float32), rtol=2e-6, atol=2e-6)
     assert not _shorts_used()
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", "int16", "int64", "complex64", "bool"])
+def test_any_all_lane_flags(dtype):
+    """any/all of wider inputs keep a flag per vector lane (kernels.reduction_rows.flag_block):
+    one true (any) or false (all) value at the first, a middle and the last position of long rows
+    (the streamed walk, chunks of a whole array) and of short ones, NaN counting as true."""
+    from egpu_array.kernels.reduction_rows import flag_lanes
+    for shape in [(700_001,), (40, 3001), (6000, 7)]:
+        n = shape[-1]
+        for pos in (0, n // 2 + 1, n - 1):
+            for name, base, odd in (("any", 0, 1), ("all", 1, 0)):
+                h = np.full(shape, base).astype(dtype)
+                h[..., pos] = odd
+                if dtype.startswith("float") and name == "any" and pos == 0:
+                    h[..., pos] = np.nan
+                x = xp.asarray(h)
+                for axis in (None, -1):
+                    got = np.asarray(getattr(xp, name)(x, axis=axis))
+                    np.testing.assert_array_equal(got, getattr(np, name)(h, axis=axis), err_msg=f"{shape} {pos} {name}")
+                h[..., pos] = base  # none left: the other answer
+                x = xp.asarray(h)
+                np.testing.assert_array_equal(np.asarray(getattr(xp, name)(x, axis=-1)), getattr(np, name)(h, axis=-1))
+    specs = [s for _, s in cache._memory if s.kind == "reduce" and s.op in ("any", "all") and s.in_dtypes == (dtype,)]
+    assert specs and all((flag_lanes(s) is None) == (dtype == "bool") for s in specs)

@@ -17,7 +17,8 @@ from .elementwise import (Leaves, Operand, _has_math, dtype_named, emit_expr, ga
                           operand_slots)
 from .irb import F64, I1, I64, add_offsets, const, for_range, intrinsic, range_loop, reg_type
 from .ops import cast
-from .reduction_rows import block_sum, extremum, fast_extremum, float32_blocks, row_loop
+from .reduction_rows import (block_sum, extremum, fast_extremum, flag_block, flag_end, flag_lanes,
+                             float32_blocks, row_loop)
 from .reduction_streams import streamed_or_rows, streams_fit
 from .spec import REDUCE_OPS, ReduceSpec
 
@@ -247,6 +248,10 @@ def generate_reduction(spec: ReduceSpec, module: ir.Module, fname: str) -> ir.Fu
         from .reduction_arg import arg_row
         inner_phis = arg_row(b, spec.op, expr_dt, j0, jend, acc_phis, element,
                              lambda j: b.add(b.mul(row, red_inner), j))
+    elif flag_lanes(spec) is not None:
+        ty = flag_lanes(spec)
+        flag = flag_block(b, spec.op, ty, j0, jend, const(ty, 0), lambda j: cast(b, expr_dt, acc_dt, element(j)))
+        inner_phis = [flag_end(b, spec.op, acc_phis[0], flag)]
     elif float32_blocks(spec):
         inner_phis = [block_sum(b, module, fname, j0, jend, acc_phis[0], element, step, _has_math(spec.expr))]
     elif fast_extremum(spec):

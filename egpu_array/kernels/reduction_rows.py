@@ -5,18 +5,23 @@ one accumulator updated per element:
   (:func:`block_sum`), as accurate as NumPy's pairwise sum and half the vector work of a
   conversion per element; column order adds its row groups in float32 (kernels.reduction_outer);
 - float max/min keep the plain vector extremum and fix NaN and the sign of a zero result
-  afterwards (:func:`extremum`): one vector max and one multiply-add per vector.
+  afterwards (:func:`extremum`): one vector max and one multiply-add per vector;
+- any/all of wider inputs keep a flag per vector lane in integers of the input's width
+  (:func:`flag_block`): an or of i1 values is packed to bytes per vector (vextract, vpackssdw,
+  vpor after each compare of float32 lanes: any(x < 0) of 1e7 float32 ran at 76% of sum's speed).
 """
 from __future__ import annotations
 
 from llvmlite import ir
 
 from .elementwise import loop_metadata
-from .irb import F64, I64, const
+from .elementwise import dtype_named
+from .irb import F64, I64, const, intrinsic
 from .spec import ReduceSpec
 
 __all__ = ["F32_BLOCK", "float32_blocks", "row_loop", "block_sum", "block_total", "block_metadata", "fast_extremum",
-           "extremum", "extremum_start", "extremum_block", "extremum_end", "or_redo"]
+           "extremum", "extremum_start", "extremum_block", "extremum_end", "or_redo", "flag_lanes", "flag_block",
+           "flag_end"]
 
 _REASSOC = ("reassoc",)
 
@@ -169,3 +174,31 @@ def or_redo(b, fast, redo_if, redo, name: str):
     out.add_incoming(fast, fast_block)
     out.add_incoming(slow, slow_end)
     return out
+
+
+def flag_lanes(spec: ReduceSpec):
+    """The integer type of :func:`flag_block`'s lanes for an any/all kernel (the widest input's
+    width: its compare masks as they are), or None (inputs of one byte, whose i1 values are bytes
+    already, or none)."""
+    if spec.op not in ("any", "all"):
+        return None
+    width = max((dtype_named(d).itemsize for d in spec.in_dtypes), default=1)
+    return ir.IntType(8 * width) if width > 1 else None
+
+
+def flag_block(b, op: str, ty, lo, hi, flag, bool_of):
+    """``flag`` (of type ``ty``) updated with ``bool_of(j)``, ``lo <= j < hi``: nonzero once a
+    value is true (any) or false (all). The lanes are the compare masks (0 or all ones: sext is
+    free), kept by an unsigned max; int64 lanes add instead (a max of them needs AVX-512; a sum of
+    -1s cannot come back to 0 in fewer than 2**64 elements)."""
+    def step(j, phis):
+        v = bool_of(j)
+        x = b.sext(v if op == "any" else b.not_(v), ty)
+        return [b.add(phis[0], x) if ty.width == 64 else intrinsic(b, "llvm.umax", ty, phis[0], x)]
+    return row_loop(b, lo, hi, [flag], step, None, "jf")[0]
+
+
+def flag_end(b, op: str, acc, flag):
+    """``acc`` (an i1) combined with the values that ``flag`` saw."""
+    seen = b.icmp_unsigned("!=", flag, const(flag.type, 0))
+    return b.or_(acc, seen) if op == "any" else b.and_(acc, b.not_(seen))

@@ -15,8 +15,9 @@ from __future__ import annotations
 from llvmlite import ir
 
 from .irb import I1, I64, const, for_range
+from .ops import cast
 from .reduction_rows import (F32_BLOCK, block_metadata, block_total, extremum_block, extremum_end, extremum_start,
-                             fast_extremum, float32_blocks, row_loop)
+                             fast_extremum, flag_block, flag_end, flag_lanes, float32_blocks, row_loop)
 from .spec import REDUCE_OPS, ReduceSpec
 
 __all__ = ["STREAMS", "STREAM_BYTES", "STREAM_MIN", "streams_fit", "streamed_or_rows", "emit_streams"]
@@ -60,7 +61,6 @@ def _streams_function(module, fname, spec, init) -> ir.Function:
     """``void NAME_streams(i64* args, i64 start, i64 stop)``: the streamed walk (never inlined)."""
     from .elementwise import Leaves, emit_expr
     from .irb import add_offsets
-    from .ops import cast
     from .reduction import ReduceArgs, _combine, _finish, _flat, _partials, _store_value, _unflat
     fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [I64.as_pointer(), I64, I64]), name=fname + "_streams")
     fn.attributes.add("noinline")
@@ -110,6 +110,7 @@ def emit_streams(b, module, fname, spec, ra, start, stop, items, element, step, 
     expr_size = ra.expr_dt.itemsize
     blocked = float32_blocks(spec)
     extremum = fast_extremum(spec)
+    lanes = flag_lanes(spec)
     visit = max(16, STREAM_BYTES // expr_size)
     if blocked:  # a visit is one float32 block (or a shorter one: 128 values)
         visit = min(F32_BLOCK, visit)
@@ -131,6 +132,8 @@ def emit_streams(b, module, fname, spec, ra, start, stop, items, element, step, 
             state = [[const(ir.DoubleType(), -0.0)] for _ in streams]
         elif extremum:
             state = [extremum_start(spec.op, ra.acc_dt) for _ in streams]
+        elif lanes is not None:
+            state = [[const(lanes, 0)] for _ in streams]
         else:
             state = [list(init) for _ in streams]
         # the visits: offset t of every item's range, STREAM_BYTES at a time, the streams in turn
@@ -159,6 +162,9 @@ def emit_streams(b, module, fname, spec, ra, start, stop, items, element, step, 
                 new.append([b.fadd(ps[0], block_total(b, md, jb, je, el, step(kbases)), flags=("reassoc",))])
             elif extremum:
                 new.append(extremum_block(b, spec.op, jb, je, ps, el))
+            elif lanes is not None:
+                bool_of = (lambda e: lambda j: cast(b, ra.expr_dt, ra.acc_dt, e(j)))(el)
+                new.append([flag_block(b, spec.op, lanes, jb, je, ps[0], bool_of)])
             else:
                 new.append(row_loop(b, jb, je, ps, step(kbases), None, "sj"))
         for ps, vals in zip(phis, new):
@@ -173,6 +179,8 @@ def emit_streams(b, module, fname, spec, ra, start, stop, items, element, step, 
                 exact = (lambda kb, lo_, hi_: lambda: row_loop(b, lo_, hi_, [acc], step(kb), None, "sx")[0])(
                     kbases, lo, hi)
                 flat = [extremum_end(b, spec.op, ra.acc_dt, acc, ps[0], ps[1], exact)]
+            elif lanes is not None:
+                flat = [flag_end(b, spec.op, init[0], ps[0])]
             else:
                 flat = list(ps)
             with b.if_then(valid):
