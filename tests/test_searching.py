@@ -247,7 +247,8 @@ def test_nonzero_blocks_and_densities(dtype):
 
 def _column_cases(rng, dtype, shape):
     """Small integers (many ties) with special columns: NaN first at a middle row, at the last
-    row and twice, a column of -inf, one of +inf, mixed zeros, the best in the last row."""
+    row and twice, a column of -inf, one of +inf, mixed zeros, the best in the last row, and
+    columns holding one NaN each, at every row."""
     h = rng.integers(-3, 4, shape).astype(dtype)
     if dtype.startswith("uint"):
         h = (h + 3).astype(dtype)
@@ -261,6 +262,7 @@ def _column_cases(rng, dtype, shape):
         col[:, 5] = np.inf
         col[:, 6] = 0.0
         col[rows // 3:, 6] = -0.0
+        col[np.arange(rows), 9 + np.arange(rows)] = np.nan  # a lone NaN at every row position
     col[rows - 1, 7] = 100
     col[0, 8] = 100
     return h
@@ -288,6 +290,14 @@ def test_argmax_argmin_column_order(dtype):
         if dtype.startswith("float"):
             np.testing.assert_array_equal(np.asarray(xp.argmax(x * -2.0 + 1.0, axis=axis)),
                                           np.argmax(h * -2.0 + 1.0, axis=axis))
+    if dtype.startswith("float"):  # a single NaN in turn at each row: found by the fast walk's check
+        g = rng.integers(-3, 4, (11, 2050)).astype(dtype)
+        for r in range(11):
+            c = g.copy()
+            c[r, 5] = np.nan
+            for name in ("argmax", "argmin"):
+                np.testing.assert_array_equal(np.asarray(getattr(xp, name)(xp.asarray(c), axis=0)),
+                                              getattr(np, name)(c, axis=0))
     used = {(spec.op, spec.order, spec.chunked) for _, spec in cache._memory if spec.kind == "reduce"}
     assert {("argmax", "outer", False), ("argmin", "outer", True)} <= used
 
