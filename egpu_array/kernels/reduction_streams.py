@@ -107,7 +107,8 @@ def emit_streams(b, module, fname, spec, ra, start, stop, items, element, step, 
     identity. The builder is left after the walk."""
     count = b.sub(stop, start)
     q = b.sdiv(b.add(count, const(I64, STREAMS - 1)), const(I64, STREAMS))
-    expr_size = ra.expr_dt.itemsize
+    # (the bytes read per element: the widest input's, e.g. 4 for any(x < 0) of float32)
+    expr_size = max([ra.expr_dt.itemsize] + [op.dtype.itemsize for op in ra.ops[1:]])
     blocked = float32_blocks(spec)
     extremum = fast_extremum(spec)
     lanes = flag_lanes(spec)
