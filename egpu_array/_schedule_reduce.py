@@ -59,7 +59,7 @@ def _packed_rows(order: str, acc, kshape, kstrides, rshape, rstrides, n_inputs: 
     """Whether a column-order reduction walks runs of rows as one wide row (kernels.reduction_outer
     PACK_ELEMS): one reduced dimension, a narrow last kept dimension, every input's rows following
     one another in memory (strides ``(1, width)``) or the input constant along both (``(0, 0)``)."""
-    if order != "outer" or other_leaves or len(rshape) != 1 or acc is None:
+    if order != "outer" or other_leaves or len(rshape) != 1:
         return False
     width = kshape[-1]
     if width > min(PACK_ELEMS, outer_tile(acc)) // 2 or width * rshape[0] < PACK_MIN_ELEMS:
@@ -232,7 +232,9 @@ def _realize_reduce(root: LazyNode, out: View, chunks: int | None = None) -> Non
         order=order,
         short=_short_rows(device, arg.op, order, chunks, kshape, kstrides, rshape, rstrides, len(inputs),
                           iotas or gathers),
-        packed=_packed_rows(order, None if is_arg else acc, kshape, kstrides, rshape, rstrides, len(inputs), iotas or gathers),
+        # (argmax/argmin: kernels.reduction_outer_arg walks rows as they are)
+        packed=not is_arg and _packed_rows(order, acc, kshape, kstrides, rshape, rstrides, len(inputs),
+                                           iotas or gathers),
     )
     program = get_program(device, spec)
     slots = list(kshape) + list(rshape)

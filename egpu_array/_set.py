@@ -46,6 +46,7 @@ def _bins(func: str, keys, dtype, n: int, device):
     back, and noted in the profiler) when they span at most BINS_MAX values."""
     import numpy as np
 
+    from . import profiler
     from ._manipulation import stack
     from ._statistical import max as max_, min as min_
     from ._transfer import internal
@@ -58,7 +59,6 @@ def _bins(func: str, keys, dtype, n: int, device):
     flat = Array._new(LazyNode("buffer", (), dtype, (n,), View(keys, (1,), 0), device))
     with internal(func):
         lo, hi = (int(v) for v in np.asarray(stack([min_(flat), max_(flat)])))
-    from . import profiler
     profiler.note(f"{func}: read back the min and max ({lo}, {hi}) to choose counting ({hi - lo + 1} values) "
                   f"or sorting")
     return (lo, hi - lo + 1) if hi - lo < BINS_MAX else None
@@ -130,6 +130,9 @@ def _results(bufs: dict, count: int, x, outputs: tuple) -> dict:
 
 
 def _bins_possible(dtype, n: int, device) -> bool:
+    """Whether unique_* may count instead of sort: integers or bool, BINS_MIN_N elements or more
+    (and fewer than 2**31: int32 counts), on a device whose threads each take a chunk's bins (not
+    a GPU's thousands of threads)."""
     return device.kind != "cuda" and dtype.kind in "iub" and BINS_MIN_N <= n < (1 << 31)
 
 
