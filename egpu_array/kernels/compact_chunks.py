@@ -29,7 +29,7 @@ from .irb import I64, const, for_range, intrinsic, mem_type, range_loop, while_l
 from .sort import Keys, _if
 from .spec import CompactSpec
 
-__all__ = ["generate_compact_chunks", "SPARE_STRIDE"]
+__all__ = ["generate_compact_chunks", "chunk_range", "SPARE_STRIDE"]
 
 #: int64 slots per chunk after a 1-D nonzero's results (its spare slot, then padding)
 SPARE_STRIDE = 8
@@ -39,6 +39,12 @@ MASK_BLOCK = 64
 
 def _min(b, x, y):
     return b.select(b.icmp_signed("<", x, y), x, y)
+
+
+def chunk_range(b, c, chunk, n):
+    """Elements ``[c * chunk, min((c + 1) * chunk, n))`` of work item ``c``."""
+    lo = b.mul(c, chunk)
+    return lo, _min(b, b.add(lo, chunk), n)
 
 
 def _nonzero_of(b, K, v):
@@ -78,8 +84,7 @@ def generate_compact_chunks(spec: CompactSpec, b, slot, start, stop) -> None:
     if spec.phase == "count":
         chunk, counts = slot(1), ptr(3)
         with for_range(b, start, stop, name="c") as c:
-            lo = b.mul(c, chunk)
-            hi = _min(b, b.add(lo, chunk), n)
+            lo, hi = chunk_range(b, c, chunk, n)
 
             def body(s):
                 i, acc = s
@@ -90,8 +95,7 @@ def generate_compact_chunks(spec: CompactSpec, b, slot, start, stop) -> None:
     count = slot(1)
     chunk, counts = (slot(4), ptr(5)) if is_nz else (slot(8), ptr(9))
     with for_range(b, start, stop, name="c") as c:
-        lo = b.mul(c, chunk)
-        hi = _min(b, b.add(lo, chunk), n)
+        lo, hi = chunk_range(b, c, chunk, n)
 
         def before(s):  # results of the chunks before this one
             j, acc = s

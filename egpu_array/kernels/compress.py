@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from llvmlite import ir
 
+from .compact_chunks import chunk_range
 from .elementwise import dtype_named
 from .irb import I64, I8, const, for_range, while_loop
 from .scatter import _Mem
@@ -49,9 +50,7 @@ def generate(spec: CompressSpec, module: ir.Module, fname: str) -> ir.Function:
     zero = const(I64, 0)
     n, chunk = slot(0), slot(1)
     with for_range(b, start, stop, name="c") as c:
-        lo = b.mul(c, chunk)
-        hi = b.add(lo, chunk)
-        hi = b.select(b.icmp_signed("<", hi, n), hi, n)
+        lo, hi = chunk_range(b, c, chunk, n)
         if spec.phase == "count":
             mask = b.inttoptr(slot(2), I8.as_pointer())
             counts = b.inttoptr(slot(3), I64.as_pointer())

@@ -35,7 +35,7 @@ from .ptx import ENTRY_SUFFIX, _mark_kernel
 from .ptx_block import (Intrinsics, block_combine, block_stride_loop, shared_array, shared_load,  # noqa: F401
                         shared_store, warp_combine)
 from .reduction import (FinalizeArgs, ReduceArgs, _arg_better, _combine, _const_of, _flat, _partials,
-                        _store_value, _unflat, generate_arg_finalize, generate_reduction, identity_of,
+                        _store_value, _unflat, generate_arg_finalize, generate_reduction, identity_of, index_partials,
                         reduce_arg_layout)
 from .reduction_arg import arg_merge
 from .spec import REDUCE_OPS, ReduceSpec
@@ -256,8 +256,7 @@ class _ArgBest:
         return arg_merge(b, self.spec.op, self.dt, a, o)
 
     def store_partial(self, b, args, lay, w, accs):
-        part = b.inttoptr(b.load(b.gep(args, [const(I64, lay["partials"])])), I64.as_pointer())
-        b.store(accs[1], b.gep(part, [w]))
+        b.store(accs[1], b.gep(index_partials(b, args, lay), [w]))
 
     def finalize(self, module, fname, lay, intr):
         generate_arg_finalize(self.spec, module, fname, lay, self.dt)

@@ -274,7 +274,7 @@ def generate_reduction(spec: ReduceSpec, module: ir.Module, fname: str) -> ir.Fu
     # ---- finish the work item -----------------------------------------------------------------
     b.position_at_end(r_done)
     if spec.chunked and is_arg:  # phase 1: the chunk's index (-1: an empty chunk)
-        part = b.inttoptr(b.load(b.gep(args, [const(I64, lay["partials"])])), I64.as_pointer())
+        part = index_partials(b, args, lay)
         b.store(b.select(b.icmp_signed("<", r_lo, r_hi), acc_phis[1], const(I64, -1)), b.gep(part, [w]))
     elif spec.chunked:  # phase 1: the raw accumulator of this chunk
         _store_value(b, _partials(b, args, lay, acc_dt), w, _unflat(acc_phis, init))
@@ -298,6 +298,11 @@ class _Flat:
     def __init__(self, ptr, dtype):
         self.ptr, self.dtype = ptr, dtype
         self.comp = 2 if dtype.kind == "c" else 1
+
+
+def index_partials(b, args, lay):
+    """The int64 partials of a chunked argmax/argmin (each chunk's index per output)."""
+    return b.inttoptr(b.load(b.gep(args, [const(I64, lay["partials"])])), I64.as_pointer())
 
 
 def _partials(b, args, lay, acc_dt) -> _Flat:
@@ -423,7 +428,7 @@ def generate_arg_finalize(spec, module, fname, lay, dt) -> None:
     (args,) = fn.args
     b = ir.IRBuilder(fn.append_basic_block("entry"))
     ra = ReduceArgs(b, args, spec)
-    part = b.inttoptr(b.load(b.gep(args, [const(I64, lay["partials"])])), I64.as_pointer())
+    part = index_partials(b, args, lay)
     n_out = const(I64, 1)
     for n in ra.kept:
         n_out = b.mul(n_out, n)

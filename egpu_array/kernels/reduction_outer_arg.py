@@ -48,18 +48,21 @@ def _element(b, spec: ReduceSpec, ra, bases, o):
     return emit_expr(b, spec.expr, leaf)
 
 
-def _merge(b, op: str, dt, first: list, later: list) -> list:
+def _merge(b, op: str, dt, first: list, later: list, fast: bool = False) -> list:
     """``[value, row]`` of two candidates, ``later``'s rows after ``first``'s: later wins only by
-    the host rule (strictly better, or the first NaN)."""
+    the host rule (strictly better, or the first NaN; ``fast``: strictly better, no NaN rule)."""
     from .reduction import _arg_better
-    take = _arg_better(b, op, dt, first[0], later[0])
+    if fast:
+        take = b.fcmp_ordered(">" if op == "argmax" else "<", later[0], first[0])
+    else:
+        take = _arg_better(b, op, dt, first[0], later[0])
     return [b.select(take, later[0], first[0]), b.select(take, later[1], first[1])]
 
 
 def generate_outer_arg(spec: ReduceSpec, module: ir.Module, fname: str) -> ir.Function:
     """Add the column-order argmax/argmin kernel for ``spec`` to ``module`` as ``fname`` (work
     items as in kernels.reduction_outer: (batch index, column tile, row chunk))."""
-    from .reduction import ReduceArgs, _const_of, _store_value, identity_of
+    from .reduction import ReduceArgs, _const_of, _store_value, identity_of, index_partials
     from .._dtypes import int32
     fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [I64.as_pointer(), I64, I64]), name=fname)
     args, start, stop = fn.args
@@ -76,12 +79,6 @@ def generate_outer_arg(spec: ReduceSpec, module: ir.Module, fname: str) -> ir.Fu
     floats = dt.kind == "f"
     nan_ty = ir.IntType(8 * dt.itemsize)
 
-    def merge(first, later, fast):
-        if not fast:
-            return _merge(b, spec.op, dt, first, later)
-        take = b.fcmp_ordered(">" if spec.op == "argmax" else "<", later[0], first[0])
-        return [b.select(take, later[0], first[0]), b.select(take, later[1], first[1])]
-
     def update(cur, n, candidate, fast, nans):
         """One pass over the tile's columns: state at ``cur`` merged with ``candidate(o)`` (a
         ``[value, row]`` pair of later rows, and whether a NaN was among them) into the other
@@ -90,7 +87,7 @@ def generate_outer_arg(spec: ReduceSpec, module: ir.Module, fname: str) -> ir.Fu
 
         def column(o, state):
             cand, nan = candidate(o)
-            new = merge([best.load(b.add(cur, o)), where.load(b.add(cur, o))], cand, fast)
+            new = _merge(b, spec.op, dt, [best.load(b.add(cur, o)), where.load(b.add(cur, o))], cand, fast)
             best.store(b.add(nxt, o), new[0])
             where.store(b.add(nxt, o), new[1])
             return [b.add(state[0], b.sext(nan, nan_ty))] if fast else []
@@ -119,7 +116,7 @@ def generate_outer_arg(spec: ReduceSpec, module: ir.Module, fname: str) -> ir.Fu
                 if fast:  # (an unordered compare of two values: either is NaN)
                     nan = b.or_(*(b.fcmp_unordered("uno", cands[i][0], cands[i + 1][0]) for i in (0, 2)))
                 while len(cands) > 1:  # a balanced tree in row order (the merge keeps earlier rows on ties)
-                    cands = [merge(cands[i], cands[i + 1], fast) for i in range(0, len(cands), 2)]
+                    cands = [_merge(b, spec.op, dt, cands[i], cands[i + 1], fast) for i in range(0, len(cands), 2)]
                 return cands[0], nan
             return update(state[0], n, candidate, fast, state[1] if fast else None)
 
@@ -148,7 +145,7 @@ def generate_outer_arg(spec: ReduceSpec, module: ir.Module, fname: str) -> ir.Fu
         def answer(q):
             return b.add(r_lo, b.sext(where.load(b.add(cur, q)), I64))
         if spec.chunked:  # chunk c's row of each output at (output * nchunks + c); -1: no rows
-            part = b.inttoptr(b.load(b.gep(args, [const(I64, ra.layout["partials"])])), I64.as_pointer())
+            part = index_partials(b, args, ra.layout)
             first = b.add(b.mul(batch, ra.kept[-1]), o0)
             empty = b.icmp_signed(">=", r_lo, r_hi)
             with for_range(b, const(I64, 0), n, name="p") as q:
@@ -166,14 +163,14 @@ def generate_outer_arg_finalize(spec: ReduceSpec, module: ir.Module, fname: str)
     """Phase 2 of a chunked column-order argmax/argmin, ``void NAME(i64* args)``: per output, the
     chunks' rows in chunk order; each one's value is recomputed from the inputs and the host rule
     keeps the first best (or first NaN); the row is stored into the output."""
-    from .reduction import ReduceArgs, _store_value, arg_chunks
+    from .reduction import ReduceArgs, _store_value, arg_chunks, index_partials
     from .irb import add_offsets
     fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [I64.as_pointer()]), name=fname)
     (args,) = fn.args
     b = ir.IRBuilder(fn.append_basic_block("entry"))
     ra = ReduceArgs(b, args, spec)
     dt, nk = ra.expr_dt, spec.n_kept
-    part = b.inttoptr(b.load(b.gep(args, [const(I64, ra.layout["partials"])])), I64.as_pointer())
+    part = index_partials(b, args, ra.layout)
     n_inner = ra.kept[-1]
     n_batch = const(I64, 1)
     for k in ra.kept[:-1]:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from llvmlite import ir
 
+from .compact_chunks import chunk_range
 from .elementwise import dtype_named
 from .irb import I64, const, for_range, mem_type, range_loop
 from .sort import Keys, _if
@@ -44,12 +45,6 @@ def _inside(b, bin_, nbins):
     return b.icmp_unsigned("<", bin_, nbins)
 
 
-def _chunk_of(b, w, chunk, n):
-    lo = b.mul(w, chunk)
-    hi = b.add(lo, chunk)
-    return lo, b.select(b.icmp_signed("<", hi, n), hi, n)
-
-
 def generate_unique_bins(spec: CompactSpec, b, slot, start, stop) -> None:
     """Emit the body of phase ``spec.phase`` (see the module; builder in the entry block)."""
     K = Keys(b, dtype_named(spec.dtype))
@@ -59,7 +54,7 @@ def generate_unique_bins(spec: CompactSpec, b, slot, start, stop) -> None:
     if spec.phase in ("bins", "inverse"):
         n, chunk, x, lo, nbins = slot(0), slot(1), K.ptr(slot(2)), slot(3), slot(4)
         with for_range(b, start, stop, name="c") as c:
-            e_lo, e_hi = _chunk_of(b, c, chunk, n)
+            e_lo, e_hi = chunk_range(b, c, chunk, n)
             if spec.phase == "inverse":
                 ranks, inverse = ptr(5), ptr(6)
                 with for_range(b, e_lo, e_hi, name="i") as i:
@@ -84,7 +79,7 @@ def generate_unique_bins(spec: CompactSpec, b, slot, start, stop) -> None:
     if spec.phase == "merge":
         nbins, nchunks, counts, firsts, bin_chunk, distinct = slot(0), slot(1), ptr(2, I32), ptr(3), slot(4), ptr(5)
         with for_range(b, start, stop, name="w") as w:
-            b_lo, b_hi = _chunk_of(b, w, bin_chunk, nbins)
+            b_lo, b_hi = chunk_range(b, w, bin_chunk, nbins)
 
             def per_bin(k, acc):
                 def per_chunk(c, state):
@@ -110,7 +105,7 @@ def generate_unique_bins(spec: CompactSpec, b, slot, start, stop) -> None:
     bin_chunk, distinct = slot(5), ptr(6)
     values, indices, occurrences, ranks = K.ptr(slot(7)), ptr(8), ptr(9), ptr(10)
     with for_range(b, start, stop, name="w") as w:
-        b_lo, b_hi = _chunk_of(b, w, bin_chunk, nbins)
+        b_lo, b_hi = chunk_range(b, w, bin_chunk, nbins)
         (k0,) = range_loop(b, zero, w, [zero], lambda j, acc: [b.add(acc[0], b.load(b.gep(distinct, [j])))], "off")
 
         def per_bin(k, acc):
