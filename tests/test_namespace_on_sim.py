@@ -2,8 +2,8 @@
 sim in CI").
 
 CI runs ``pytest`` once; the namespace tests create arrays on the default device, which they take
-from EGPU_ARRAY_DEVICE. This test runs those modules again in a subprocess with
-EGPU_ARRAY_DEVICE=sim, so every array lives in emulated VRAM, every kernel goes through the
+from EGPU_ARRAY_DEVICE. This test runs those modules again in two subprocesses side by side (one per
+core) with EGPU_ARRAY_DEVICE=sim, so every array lives in emulated VRAM, every kernel goes through the
 emulated GPU's compute queue and every byte through the emulated USB link. Hypothesis runs a
 smaller profile there (``sim-ci``: 3 derandomized examples, no shrinking) to keep the run short.
 The subprocess shares the kernel cache (EGPU_ARRAY_CACHE_DIR as set): sim runs host-target
@@ -51,16 +51,26 @@ sys.exit(pytest.main(sys.argv[1:]))
 """
 
 
+#: modules per subprocess: two run side by side (one per core of the CI machine), about equal in time
+GROUPS = [["test_elementwise.py", "test_statistical.py", "test_array.py", "test_linalg.py"],
+          ["test_manipulation.py", "test_indexing.py", "test_searching.py", "test_sorting.py", "test_set.py",
+           "test_linalg_funcs.py"]]
+
+
 @pytest.mark.slow
 def test_namespace_suite_passes_on_sim():
+    assert sorted(m for g in GROUPS for m in g) == sorted(MODULES)
     files = [str(ROOT / "tests" / m) for m in MODULES if (ROOT / "tests" / m).exists()]
     assert len(files) == len(MODULES), "a namespace test module is missing"
     args = ["-q", "-p", "no:cacheprovider", "-m", "not cuda and not usb_hw"]
     args += [f"--deselect=tests/{t}" for t in CPU_ONLY]
     env = dict(os.environ, EGPU_ARRAY_DEVICE="sim", EGPU_HYPOTHESIS_PROFILE="sim-ci",
                EGPU_ARRAY_SIM_VRAM_MB="256")
-    r = subprocess.run([sys.executable, "-c", RUNNER, *args, *files], cwd=ROOT, env=env,
-                       capture_output=True, text=True, timeout=1800)
-    tail = (r.stdout + r.stderr)[-6000:]
-    assert r.returncode == 0, tail
-    assert " passed" in r.stdout and " failed" not in r.stdout, tail
+    procs = [subprocess.Popen([sys.executable, "-c", RUNNER, *args, *(str(ROOT / "tests" / m) for m in group)],
+                              cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+             for group in GROUPS]
+    for group, proc in zip(GROUPS, procs):
+        out, _ = proc.communicate(timeout=1800)
+        tail = out[-6000:]
+        assert proc.returncode == 0, tail
+        assert " passed" in out and " failed" not in out, tail
