@@ -109,7 +109,7 @@ def _unique_ops(run) -> set:
 @pytest.mark.parametrize("dtype", ["int8", "uint16", "int32", "uint32", "int64", "uint64", "bool"])
 def test_unique_by_counting_matches_numpy(dtype):
     """Integers in a small range are counted (kernels.unique_bins): ranges of BINS_MAX values
-    (counted) and one more (sorted), values at the dtype's ends (the bins' offset wraps in int64
+    (counted) and one more (hashed: few distinct values), values at the dtype's ends (the bins' offset wraps in int64
     for uint64), 2-D, sliced and transposed inputs, which stay intact; every output as NumPy's."""
     from egpu_array._set import BINS_MAX
     rng = np.random.default_rng(11)
@@ -130,12 +130,60 @@ def test_unique_by_counting_matches_numpy(dtype):
         x = xp.asarray(h)
         got = {}
         ops = _unique_ops(lambda: got.update(r=xp.unique_all(x)))
-        assert ops == ({"unique_bins"} if counted else {"unique"}), (dtype, ops)
+        assert ops == ({"unique_bins"} if counted else {"unique_hash"}), (dtype, ops)  # (few values: hashed)
         want = _unique_ref(h)
         for g, w in zip(got["r"], want):
             np.testing.assert_array_equal(np.asarray(g), w)
         np.testing.assert_array_equal(np.asarray(x), h)
     h = cases[0][0].reshape(-1)[:8000].reshape(80, 100)
+    for view, ref in ((xp.asarray(h)[3:, ::2], h[3:, ::2]), (xp.permute_dims(xp.asarray(h), (1, 0)), h.T)):
+        r = xp.unique_all(view)
+        for g, w in zip(r, _unique_ref(np.ascontiguousarray(ref))):
+            np.testing.assert_array_equal(np.asarray(g), w)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", "int32", "int64", "uint64"])
+def test_unique_by_hashing_matches_numpy(dtype):
+    """Few distinct values are hashed (kernels.unique_hash) unless a chunk of the input holds more
+    than LIMIT of them, a NaN or -0.0 (then sorted): a table of exactly LIMIT values and one of
+    LIMIT + 1, values found in only some chunks (first indices and counts merged across chunks),
+    the dtype's extremes, 2-D and strided inputs; every output as NumPy's."""
+    from egpu_array.kernels.unique_hash import LIMIT
+    rng = np.random.default_rng(12)
+    n = 100_000  # three chunks of 33334
+    if np.dtype(dtype).kind == "f":
+        fi = np.finfo(dtype)
+        special = np.array([np.inf, -np.inf, fi.max, -fi.max, fi.smallest_subnormal, 0.0, 1.5], dtype)
+        pool = np.concatenate([special, (np.arange(3 * LIMIT) * 0.37 - 100).astype(dtype)])
+    else:
+        info = np.iinfo(dtype)
+        special = np.array([info.min, info.max, 0, 1], dtype)
+        pool = np.concatenate([special, (np.arange(3 * LIMIT, dtype=np.int64) * 99_991 + 7).astype(dtype)])
+    pool = pool[np.sort(np.unique(pool, return_index=True)[1])]  # (distinct, in this order)
+    cases = []
+    for extra, hashed in ((0, True), (1, False)):
+        h = rng.choice(pool[:40], n)  # every chunk: 40 values ...
+        h[:LIMIT - 40 + extra] = pool[40:LIMIT + extra]  # ... chunk 0: LIMIT (+ extra) in all
+        h[-500:] = pool[-500:]  # values of the last chunk only
+        cases.append((h, hashed))
+    if np.dtype(dtype).kind == "f":
+        for bad in (np.nan, -0.0):
+            h = rng.choice(pool[:40], n)
+            h[77_777] = bad
+            cases.append((h, False))
+    for h, hashed in cases:
+        x = xp.asarray(h)
+        got = {}
+        ops = _unique_ops(lambda: got.update(r=xp.unique_all(x)))
+        assert ops == ({"unique_hash"} if hashed else {"unique_hash", "unique"}), (dtype, ops)
+        want = _unique_ref(h)
+        for g, w in zip(got["r"], want):
+            np.testing.assert_array_equal(np.asarray(g), w)
+        for fn, keys in ((xp.unique_counts, (0, 3)), (xp.unique_inverse, (0, 2)), (xp.unique_values, (0,))):
+            r = fn(x)
+            for g, k in zip(r if isinstance(r, tuple) else (r,), keys):
+                np.testing.assert_array_equal(np.asarray(g), want[k])
+    h = cases[0][0].reshape(500, 200)
     for view, ref in ((xp.asarray(h)[3:, ::2], h[3:, ::2]), (xp.permute_dims(xp.asarray(h), (1, 0)), h.T)):
         r = xp.unique_all(view)
         for g, w in zip(r, _unique_ref(np.ascontiguousarray(ref))):

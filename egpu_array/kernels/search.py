@@ -100,10 +100,13 @@ def generate_search(spec: SearchSpec, module: ir.Module, fname: str) -> ir.Funct
 
 def generate_compact(spec: CompactSpec, module: ir.Module, fname: str) -> ir.Function:
     """Nonzero / unique compaction kernel for ``spec`` (the phases are in kernels/compact_chunks.py;
-    unique by counting in kernels/unique_bins.py)."""
+    unique by counting in kernels/unique_bins.py, by hashing in kernels/unique_hash.py)."""
     from .compact_chunks import generate_compact_chunks
     from .unique_bins import generate_unique_bins
+    from .unique_hash import generate_unique_hash
     fn, b, slot, start, stop = kernel_entry(module, fname)
-    (generate_unique_bins if spec.op == "unique_bins" else generate_compact_chunks)(spec, b, slot, start, stop)
+    generate = {"unique_bins": generate_unique_bins, "unique_hash": generate_unique_hash}.get(
+        spec.op, generate_compact_chunks)
+    generate(spec, b, slot, start, stop)
     b.ret_void()
     return fn

@@ -140,14 +140,15 @@ class CompactSpec:
     ``op == "unique"``: from sorted values (and their original positions) the distinct values and,
     per ``outputs`` (a subset of values/indices/counts/inverse), their first indices, counts and the
     inverse map; ``op == "unique_bins"``: the same outputs of integers in a small range, by
-    counting (kernels.unique_bins)."""
+    counting (kernels.unique_bins); ``op == "unique_hash"``: of few distinct values, by hashing
+    (kernels.unique_hash)."""
     op: str
     dtype: str
     ndim: int
     outputs: tuple
     #: over chunks of the input: "count" (results per chunk), "fill" (each chunk writes from the
     #: sum of the counts before it), "runs" (unique: occurrence counts from the run starts);
-    #: unique_bins: "bins", "merge", "emit", "inverse"
+    #: unique_bins: "bins", "merge", "emit", "inverse"; unique_hash: "table", "gather", "emit", "inverse"
     phase: str = "fill"
 
     kind = "compact"
