@@ -30,8 +30,8 @@ def main(argv=None) -> int:
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--argsort", action="store_true", help="also time argsort (NumPy: kind='stable')")
     p.add_argument("--compaction", action="store_true",
-                   help="also time nonzero (10%% nonzero), the unique_* functions (1000 distinct values) and "
-                        "the sort of that input (unique = that sort + a count and a fill pass)")
+                   help="also time nonzero (10%% nonzero), the unique_* functions (about 1800 distinct values) "
+                        "and the sort of that input (both by counting: kernels/unique_hash.py)")
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
     import egpu_array as xp
@@ -48,7 +48,7 @@ def main(argv=None) -> int:
     if args.compaction:
         m = np.where(a > 1.2816, a, 0).astype(np.float32)   # about 10% nonzero
         xm = xp.asarray(m)
-        u = np.floor(a * 200).astype(np.float32)           # about 1000 distinct values
+        u = np.floor(a * 200).astype(np.float32)           # about 1800 distinct values
         xu = xp.asarray(u)
         xp.synchronize(xm, xu)
         cases["nonzero"] = {"ours": lambda: xp.synchronize(*xp.nonzero(xm)), "numpy": lambda: np.nonzero(m)}
@@ -75,7 +75,7 @@ def main(argv=None) -> int:
     else:
         for name, r in results.items():
             extra = ""
-            if name.startswith("unique") and "sort (u)" in results:  # what unique adds to its sort
+            if name.startswith("unique") and "sort (u)" in results:  # unique vs the sort of the same input
                 extra = f"  ours/our sort = {r['ours_s'] / results['sort (u)']['ours_s']:.2f}"
             print(f"{name:14s} n={n:.0e} float32  ours {fmt_time(r['ours_s'])}  numpy {fmt_time(r['numpy_s'])}  "
                   f"NumPy/ours = {r['ratio_numpy_over_ours']:.2f} (median of {args.repeats}, interleaved){extra}")

@@ -193,15 +193,21 @@ def _hash_possible(dtype, n: int, device) -> bool:
 
 
 def _unique_by_hashing(func: str, keys, x, outputs: tuple):
-    """unique_* of the flat ``keys`` by hashing (kernels.unique_hash): a table per chunk, the
-    tables' values gathered and sorted (a few thousand at most, not the data), walked in order;
-    the inverse by lookup. None (the caller sorts) when a chunk met more than LIMIT distinct
-    values, a NaN or -0.0; the per-chunk counts and the result count are read back (noted)."""
+    """unique_* of the flat ``keys`` by hashing (:func:`_hashed`), or None (the caller sorts)."""
+    found = _hashed(func, keys, x.dtype, x.size, x.device, outputs)
+    return None if found is None else _results(*found, x, outputs)
+
+
+def _hashed(func: str, keys, dtype, n: int, device, outputs: tuple):
+    """``(bufs, count)``: the unique_* ``outputs`` of the ``n`` flat ``keys`` by hashing
+    (kernels.unique_hash): a table per chunk, the tables' values gathered and sorted (a few
+    thousand at most, not the data), walked in order; the inverse by lookup. None (the caller
+    sorts) when a chunk met more than LIMIT distinct values, a NaN or -0.0; the per-chunk counts
+    and the result count are read back (noted in the profiler)."""
     from . import profiler
     from ._searching import _launch, compact_chunks, read_chunk_counts
     from ._sorting import sort_rows
     from .kernels.unique_hash import LIMIT, SLOTS
-    device, dtype, n = x.device, x.dtype, x.size
     alloc, isz = device.allocator.alloc, dtype.itemsize
     want = tuple(sorted(outputs))
 
@@ -243,7 +249,27 @@ def _unique_by_hashing(func: str, keys, x, outputs: tuple):
     if ranks is not None:
         run("inverse", [n, chunk, keys.ptr, table_keys.ptr, table_counts.ptr, ranks_ptr, ptr("inverse")], nchunks,
             n * (isz + 8), n)
-    return _results(bufs, count, x, outputs)
+    return bufs, count
+
+
+def sort_by_counting(keys, dtype, n: int, device, descending: bool):
+    """A Buffer of the ``n`` flat ``keys`` sorted, when they hold few distinct values (else None:
+    see :func:`_hashed`): their values and counts, then each value written as often as it occurs
+    (``expand``: chunks of the output in parallel). For sort, not argsort (no positions)."""
+    from ._searching import _launch, compact_chunks
+    if not _hash_possible(dtype, n, device):
+        return None
+    found = _hashed("sort", keys, dtype, n, device, ("values", "counts"))
+    if found is None:
+        return None
+    bufs, count = found
+    out = device.allocator.alloc(n * dtype.itemsize)
+    nchunks = compact_chunks(n, device)
+    chunk = -(-n // nchunks)
+    spec = CompactSpec("unique_hash", dtype.name, 1, ("counts", "values"), "expand")
+    _launch(device, get_program(device, spec), [n, count, bufs["values"].ptr, bufs["counts"].ptr, out.ptr, chunk,
+                                                int(bool(descending))], nchunks, n * dtype.itemsize, n)
+    return out
 
 
 def _launch_zero(buf) -> None:

@@ -106,7 +106,8 @@ def test_lazy_input_and_errors():
 
 @pytest.mark.parametrize("dtype", ["bool", "int8", "uint16", "int32", "uint64", "float32", "float64"])
 def test_radix_path_long_rows(dtype):
-    """Rows of >= RADIX_MIN elements take the radix sort: same order, stability, NaN/-0.0 rules."""
+    """Rows of >= RADIX_MIN elements take the radix sort (sort of few distinct integers: counted,
+    see the next test): same order, stability, NaN/-0.0 rules."""
     from egpu_array._sorting import RADIX_MIN
     rng = np.random.default_rng(7)
     n = RADIX_MIN + 999
@@ -126,3 +127,45 @@ def test_radix_path_long_rows(dtype):
         np.testing.assert_array_equal(got, a[idx])
         if dtype.startswith("float"):
             np.testing.assert_array_equal(np.signbit(got), np.signbit(a[idx]))  # zeros keep their order
+
+
+@pytest.mark.parametrize("dtype", ["uint8", "int32", "int64", "float32", "float64"])
+def test_sort_by_counting(dtype):
+    """sort of a long row of few distinct values counts them (kernels.unique_hash, phase
+    ``expand``: each value written as often as it occurs, chunks of the output in parallel), in
+    both directions, with runs that cross the chunks' bounds (one value is 90% of the data); a
+    chunk with more than LIMIT distinct values, or a NaN, takes the radix sort."""
+    from egpu_array._sorting import RADIX_MIN
+    from egpu_array.kernels import cache
+    from egpu_array.kernels.unique_hash import LIMIT
+    rng = np.random.default_rng(8)
+    n = 3 * RADIX_MIN + 5
+    if dtype.startswith("float"):
+        pool = np.concatenate([[np.inf, -np.inf, np.finfo(dtype).max, 0.0], np.arange(2 * LIMIT) * 0.37 - 9])
+    else:
+        info = np.iinfo(dtype)
+        pool = np.concatenate([[info.min, info.max], np.arange(2 * LIMIT) % (int(info.max) - 1) + 1])
+    pool = np.unique(pool.astype(dtype))
+    cases = []
+    for distinct, counted in ((min(len(pool), 300), True), (len(pool), dtype == "uint8")):
+        a = rng.choice(pool[:distinct], n)
+        a[rng.random(n) < 0.9] = pool[distinct // 2]
+        a[:distinct] = pool[:distinct]  # (all of them in the first chunk)
+        cases.append((a, counted))
+    if dtype.startswith("float"):
+        a = cases[0][0].copy()
+        a[n // 2] = np.nan
+        cases.append((a, False))
+    for a, counted in cases:
+        x = xp.asarray(a)
+        for desc in (False, True):
+            seen = []
+            cache.recorders.append(lambda device, spec: seen.append(spec))
+            try:
+                got = np.asarray(xp.sort(x, descending=desc))
+            finally:
+                cache.recorders.pop()
+            expanded = any(getattr(sp, "phase", None) == "expand" for sp in seen)
+            assert expanded == counted, (dtype, len(np.unique(a)), desc)
+            want = np.sort(a)
+            np.testing.assert_array_equal(got, want[::-1] if desc else want)
