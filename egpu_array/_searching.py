@@ -93,17 +93,17 @@ def compact_chunks(n: int, device) -> int:
     return max(1, min(4 * getattr(device, "num_threads", 1), n // (1 << 15)))
 
 
-def read_chunk_counts(buf, k: int, device, what: str):
+def read_chunk_counts(buf, k: int, device, what: str, purpose: str = "results per chunk"):
     """The ``k`` per-chunk result counts of a compaction (int64), read back to size the output
-    (a profiled internal transfer off host-memory devices, and a profiler note)."""
+    (a profiled internal transfer off host-memory devices, and a profiler note: ``purpose`` says
+    what they are)."""
     import numpy as np
 
     from ._transfer import internal
     arr = Array._new(LazyNode("buffer", (), dt.int64, (k,), View(buf, (1,), 0), device))
     with internal(what):
         counts = np.asarray(arr).copy()
-    profiler.note(f"{what}: read back {k} int64 (results per chunk; {int(counts.sum())} in all) "
-                  f"to size the output")
+    profiler.note(f"{what}: read back {k} int64 ({purpose}; {int(counts.sum())} in all) to size the output")
     return counts
 
 

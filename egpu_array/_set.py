@@ -222,7 +222,7 @@ def _hashed(func: str, keys, dtype, n: int, device, outputs: tuple):
     firsts_ptr = firsts.ptr if firsts is not None else 0
     filled = alloc(nchunks * 8)
     run("table", [n, chunk, keys.ptr, table_keys.ptr, table_counts.ptr, firsts_ptr, filled.ptr], nchunks, n * isz, n)
-    per_chunk = read_chunk_counts(filled, nchunks, device, func)
+    per_chunk = read_chunk_counts(filled, nchunks, device, func, "distinct values per hash table, -1: too many")
     if (per_chunk < 0).any():
         profiler.note(f"{func}: a chunk of {chunk} values holds more than {LIMIT} distinct ones, a NaN or -0.0: "
                       f"sorted instead of hashed")
@@ -245,7 +245,7 @@ def _hashed(func: str, keys, dtype, n: int, device, outputs: tuple):
     ptr = lambda k: bufs[k].ptr if k in bufs else 0  # noqa: E731
     run("emit", [m, candidates.ptr, perm.ptr, origins.ptr, table_counts.ptr, firsts_ptr, ptr("values"),
                  ptr("counts"), ptr("indices"), ranks_ptr, distinct.ptr], 1, m * (isz + 36), m)
-    count = int(read_chunk_counts(distinct, 1, device, func)[0])
+    count = int(read_chunk_counts(distinct, 1, device, func, "distinct values")[0])
     if ranks is not None:
         run("inverse", [n, chunk, keys.ptr, table_keys.ptr, table_counts.ptr, ranks_ptr, ptr("inverse")], nchunks,
             n * (isz + 8), n)
@@ -255,9 +255,11 @@ def _hashed(func: str, keys, dtype, n: int, device, outputs: tuple):
 def sort_by_counting(keys, dtype, n: int, device, descending: bool):
     """A Buffer of the ``n`` flat ``keys`` sorted, when they hold few distinct values (else None:
     see :func:`_hashed`): their values and counts, then each value written as often as it occurs
-    (``expand``: chunks of the output in parallel). For sort, not argsort (no positions)."""
+    (``expand``: chunks of the output in parallel). For sort, not argsort (no positions). Only
+    on devices whose memory is the host's (cpu): elsewhere the tables' sizes would be read back
+    over the link, and a sort reads nothing back."""
     from ._searching import _launch, compact_chunks
-    if not _hash_possible(dtype, n, device):
+    if not (getattr(device, "host_memory", False) and _hash_possible(dtype, n, device)):
         return None
     found = _hashed("sort", keys, dtype, n, device, ("values", "counts"))
     if found is None:
