@@ -229,7 +229,7 @@ def _hashed(func: str, keys, dtype, n: int, device, outputs: tuple):
         return None
     m = int(per_chunk.sum())
     candidates, origins = alloc(m * isz), alloc(m * 8)
-    run("gather", [nchunks, table_keys.ptr, table_counts.ptr, filled.ptr, candidates.ptr, origins.ptr], 1,
+    run("gather", [nchunks, table_keys.ptr, table_counts.ptr, candidates.ptr, origins.ptr], 1,
         nchunks * SLOTS * (isz + 4), nchunks * SLOTS)
     candidates, perm = sort_rows(candidates, None, dtype, 1, m, device, False, True)
     if perm is None:  # one candidate: nothing was sorted

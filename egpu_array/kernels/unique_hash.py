@@ -10,7 +10,7 @@ result shows the zero that sorts first) stops and says so: the caller then sorts
 - ``table``: ``n``, ``chunk``, x, keys, counts, firsts (0 unless "indices" is wanted), filled
   (int64 per chunk: its distinct values, or -1 when it stopped). Work item ``c`` fills table
   ``c``;
-- ``gather``: ``nchunks``, keys, counts, filled, candidates (values), origins (int64: table slot
+- ``gather``: ``nchunks``, keys, counts, candidates (values), origins (int64: table slot
   ``c * SLOTS + s``). One work item writes every table's values in chunk order;
 - (the caller sorts the candidates with their positions: values equal across chunks meet)
 - ``emit``: ``m`` (candidates), sorted candidates, their positions, origins, counts, firsts,
@@ -92,38 +92,22 @@ def generate_unique_hash(spec: CompactSpec, b, slot, start, stop) -> None:
     ptr = lambda k, ty=I64: b.inttoptr(slot(k), ty.as_pointer())  # noqa: E731
     slots = const(I64, SLOTS)
     want = spec.outputs
-    if spec.phase == "table":
-        n, chunk, x, keys, counts, firsts, filled = slot(0), slot(1), K.ptr(slot(2)), ptr(3, kty), ptr(4, I32), \
-            ptr(5), ptr(6)
+    if spec.phase in ("table", "inverse"):
+        n, chunk, x, keys, counts = slot(0), slot(1), K.ptr(slot(2)), ptr(3, kty), ptr(4, I32)
         with for_range(b, start, stop, name="c") as c:
             e_lo, e_hi = chunk_range(b, c, chunk, n)
             base = b.mul(c, slots)
-            with for_range(b, zero, slots, name="z") as z:
-                b.store(const(I32, 0), b.gep(counts, [b.add(base, z)]))
-
-            def more(s):
-                return b.and_(b.icmp_signed("<", s[0], e_hi), b.icmp_signed(">=", s[1], zero))
-
-            def element(s):
-                i, used = s
-                bits = _bits(b, K, K.load(x, i))
-                at = b.add(base, _probe(b, keys, counts, base, bits))
-                seen = b.load(b.gep(counts, [at]))
-                new = b.icmp_unsigned("==", seen, const(I32, 0))
-                b.store(b.add(seen, const(I32, 1)), b.gep(counts, [at]))
-                with _if(b, new):
-                    b.store(bits, b.gep(keys, [at]))
-                    if "indices" in want:
-                        b.store(i, b.gep(firsts, [at]))
-                used = b.add(used, b.zext(new, I64))
-                stop_here = b.or_(_refused(b, K, bits), b.icmp_signed(">", used, const(I64, LIMIT)))
-                return [b.add(i, one), b.select(stop_here, const(I64, -1), used)]
-            _, used = while_loop(b, [e_lo, zero], more, element, "e")
-            b.store(used, b.gep(filled, [c]))
+            if spec.phase == "inverse":
+                ranks, inverse = ptr(5), ptr(6)
+                with for_range(b, e_lo, e_hi, name="i") as i:
+                    bits = _bits(b, K, K.load(x, i))
+                    at = b.add(base, _probe(b, keys, counts, base, bits))
+                    b.store(b.load(b.gep(ranks, [at])), b.gep(inverse, [i]))
+            else:
+                _fill_table(b, K, x, keys, counts, ptr(5), ptr(6), c, base, e_lo, e_hi, want)
         return
     if spec.phase == "gather":
-        nchunks, keys, counts, filled, cand, origins = slot(0), ptr(1, kty), ptr(2, I32), ptr(3), ptr(4, kty), \
-            ptr(5)
+        nchunks, keys, counts, cand, origins = slot(0), ptr(1, kty), ptr(2, I32), ptr(3, kty), ptr(4)
         with for_range(b, start, stop, name="w"):
             def per_slot(t, acc):
                 full = b.icmp_unsigned("!=", b.load(b.gep(counts, [t])), const(I32, 0))
@@ -162,16 +146,6 @@ def generate_unique_hash(spec: CompactSpec, b, slot, start, stop) -> None:
     if spec.phase == "expand":
         _expand(b, K, slot, start, stop)
         return
-    # inverse
-    n, chunk, x, keys, counts, ranks, inverse = slot(0), slot(1), K.ptr(slot(2)), ptr(3, kty), ptr(4, I32), \
-        ptr(5), ptr(6)
-    with for_range(b, start, stop, name="c") as c:
-        e_lo, e_hi = chunk_range(b, c, chunk, n)
-        base = b.mul(c, slots)
-        with for_range(b, e_lo, e_hi, name="i") as i:
-            bits = _bits(b, K, K.load(x, i))
-            at = b.add(base, _probe(b, keys, counts, base, bits))
-            b.store(b.load(b.gep(ranks, [at])), b.gep(inverse, [i]))
 
 
 def _expand(b, K, slot, start, stop) -> None:
@@ -204,3 +178,30 @@ def _expand(b, K, slot, start, stop) -> None:
                 K.store(out, i, v)
             return [b.add(k_, one), end, run_end]
         while_loop(b, [k, lo, run_start], lambda s: b.icmp_signed("<", s[1], hi), run, "runs")
+
+
+def _fill_table(b, K, x, keys, counts, firsts, filled, c, base, e_lo, e_hi, want) -> None:
+    """The ``table`` phase for chunk ``c`` (elements ``[e_lo, e_hi)``, table ``base``)."""
+    zero, one = const(I64, 0), const(I64, 1)
+    with for_range(b, zero, const(I64, SLOTS), name="z") as z:
+        b.store(const(I32, 0), b.gep(counts, [b.add(base, z)]))
+
+    def more(s):
+        return b.and_(b.icmp_signed("<", s[0], e_hi), b.icmp_signed(">=", s[1], zero))
+
+    def element(s):
+        i, used = s
+        bits = _bits(b, K, K.load(x, i))
+        at = b.add(base, _probe(b, keys, counts, base, bits))
+        seen = b.load(b.gep(counts, [at]))
+        new = b.icmp_unsigned("==", seen, const(I32, 0))
+        b.store(b.add(seen, const(I32, 1)), b.gep(counts, [at]))
+        with _if(b, new):
+            b.store(bits, b.gep(keys, [at]))
+            if "indices" in want:
+                b.store(i, b.gep(firsts, [at]))
+        used = b.add(used, b.zext(new, I64))
+        stop_here = b.or_(_refused(b, K, bits), b.icmp_signed(">", used, const(I64, LIMIT)))
+        return [b.add(i, one), b.select(stop_here, const(I64, -1), used)]
+    _, used = while_loop(b, [e_lo, zero], more, element, "e")
+    b.store(used, b.gep(filled, [c]))
