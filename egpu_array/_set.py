@@ -239,38 +239,71 @@ def _hashed(func: str, keys, dtype, n: int, device, outputs: tuple):
     for name in ("indices", "counts", "inverse"):
         if name in outputs:
             bufs[name] = alloc((n if name == "inverse" else m) * 8)
-    ranks = alloc(nchunks * SLOTS * 8) if "inverse" in outputs else None
+    ranks = alloc(nchunks * SLOTS * 8) if "inverse" in outputs or "ranks" in outputs else None
     ranks_ptr = ranks.ptr if ranks is not None else 0
     distinct = alloc(8)
     ptr = lambda k: bufs[k].ptr if k in bufs else 0  # noqa: E731
     run("emit", [m, candidates.ptr, perm.ptr, origins.ptr, table_counts.ptr, firsts_ptr, ptr("values"),
                  ptr("counts"), ptr("indices"), ranks_ptr, distinct.ptr], 1, m * (isz + 36), m)
     count = int(read_chunk_counts(distinct, 1, device, func, "distinct values")[0])
-    if ranks is not None:
+    if "inverse" in outputs:
         run("inverse", [n, chunk, keys.ptr, table_keys.ptr, table_counts.ptr, ranks_ptr, ptr("inverse")], nchunks,
             n * (isz + 8), n)
+    if "ranks" in outputs:  # (the tables, for argsort_by_counting)
+        bufs.update(ranks=ranks, table_keys=table_keys, table_counts=table_counts)
     return bufs, count
 
 
-def sort_by_counting(keys, dtype, n: int, device, descending: bool):
-    """A Buffer of the ``n`` flat ``keys`` sorted, when they hold few distinct values (else None:
-    see :func:`_hashed`): their values and counts, then each value written as often as it occurs
-    (``expand``: chunks of the output in parallel). For sort, not argsort (no positions). Only
-    on devices whose memory is the host's (cpu): elsewhere the tables' sizes would be read back
-    over the link, and a sort reads nothing back."""
+def _counting(func: str, keys, dtype, n: int, device, outputs: tuple):
+    """``(bufs, count, nchunks, chunk, run)`` of :func:`_hashed` for sort / argsort by counting
+    (``run(phase, slots, items, nbytes, work)`` launches a unique_hash phase), or None: the data
+    holds too many distinct values, or the device's memory is not the host's (elsewhere the
+    tables' sizes would be read back over the link, and a sort reads nothing back)."""
     from ._searching import _launch, compact_chunks
     if not (getattr(device, "host_memory", False) and _hash_possible(dtype, n, device)):
         return None
-    found = _hashed("sort", keys, dtype, n, device, ("values", "counts"))
+    found = _hashed(func, keys, dtype, n, device, outputs)
     if found is None:
         return None
-    bufs, count = found
-    out = device.allocator.alloc(n * dtype.itemsize)
     nchunks = compact_chunks(n, device)
-    chunk = -(-n // nchunks)
-    spec = CompactSpec("unique_hash", dtype.name, 1, ("counts", "values"), "expand")
-    _launch(device, get_program(device, spec), [n, count, bufs["values"].ptr, bufs["counts"].ptr, out.ptr, chunk,
-                                                int(bool(descending))], nchunks, n * dtype.itemsize, n)
+
+    def run(phase, slots, items, nbytes, work):
+        spec = CompactSpec("unique_hash", dtype.name, 1, tuple(sorted(outputs)), phase)
+        _launch(device, get_program(device, spec), slots, items, nbytes, work)
+    return (*found, nchunks, -(-n // nchunks), run)
+
+
+def sort_by_counting(keys, dtype, n: int, device, descending: bool):
+    """A Buffer of the ``n`` flat ``keys`` sorted, when they hold few distinct values (else None,
+    see :func:`_counting`): their values and counts, then each value written as often as it
+    occurs (``expand``: chunks of the output in parallel)."""
+    found = _counting("sort", keys, dtype, n, device, ("values", "counts"))
+    if found is None:
+        return None
+    bufs, count, nchunks, chunk, run = found
+    out = device.allocator.alloc(n * dtype.itemsize)
+    run("expand", [n, count, bufs["values"].ptr, bufs["counts"].ptr, out.ptr, chunk, int(bool(descending))],
+        nchunks, n * dtype.itemsize, n)
+    return out
+
+
+def argsort_by_counting(keys, dtype, n: int, device, descending: bool):
+    """A Buffer of the int64 positions that sort the ``n`` flat ``keys`` stably, when they hold
+    few distinct values (else None, see :func:`_counting`): the tables of :func:`_hashed` give
+    each value's rank; per chunk and rank the first output position (rank-major, chunks in order:
+    stable; descending takes the ranks from the last); each chunk then places its elements'
+    positions (``offsets`` and ``place``)."""
+    found = _counting("argsort", keys, dtype, n, device, ("ranks", "values"))
+    if found is None:
+        return None
+    bufs, count, nchunks, chunk, run = found
+    alloc = device.allocator.alloc
+    offsets, out = alloc(nchunks * count * 8), alloc(n * 8)
+    tables = [bufs["table_keys"].ptr, bufs["table_counts"].ptr, bufs["ranks"].ptr]
+    run("offsets", [nchunks, count, *tables[1:], offsets.ptr, int(bool(descending))], 1, nchunks * count * 16,
+        nchunks * count)
+    run("place", [n, chunk, keys.ptr, *tables, offsets.ptr, out.ptr, count, int(bool(descending))], nchunks,
+        n * (dtype.itemsize + 8), n)
     return out
 
 

@@ -6,10 +6,11 @@ The sorted axis is copied (one elementwise kernel) into contiguous rows; the ``s
 digits, chunks of a row in parallel), everything else with a stable merge sort. Rows are the work items the
 launcher spreads over threads; when there are fewer rows than threads, each row is cut into
 segments sorted in parallel, then merged pass by pass (the last pass of a single row runs on one
-thread). The result is returned as a view with the axis moved back (no copy). ``sort`` of one
-long row of integers or real floats first tries counting (cpu-like devices): when each chunk of
-the row holds at most a few thousand distinct values (no NaN, no -0.0), their counts are found
-by hashing and each value is written as often as it occurs (_set.sort_by_counting).
+thread). The result is returned as a view with the axis moved back (no copy). ``sort`` and
+``argsort`` of one long row of integers or real floats first try counting (host-memory devices):
+when each chunk of the row holds at most 8192 distinct values (no NaN, no -0.0), hash tables
+count them; sort writes each value as often as it occurs, argsort places each position at its
+value's next offset (_set.sort_by_counting, _set.argsort_by_counting).
 
 Order (stable in both directions): NaNs after all numbers (NumPy's order), ``-0.0 == 0.0``, complex
 values lexicographic (real, then imaginary). ``descending=True`` reverses the comparison, so NaNs
@@ -198,11 +199,11 @@ def _sort_impl(func: str, x, axis, descending, want_idx: bool) -> Array:
         and _is_c_contiguous(node.shape, node.arg.strides)
     keys = node.arg.buffer if direct else contiguous_copy(node)
     counted = None
-    if not want_idx and n_rows == 1 and radix_applies(x.dtype, 1, row_len):  # few values: _set.sort_by_counting
-        from ._set import sort_by_counting
-        counted = sort_by_counting(keys, x.dtype, row_len, device, descending)
+    if n_rows == 1 and radix_applies(x.dtype, 1, row_len):  # few distinct values: counted (_set)
+        from ._set import argsort_by_counting, sort_by_counting
+        counted = (argsort_by_counting if want_idx else sort_by_counting)(keys, x.dtype, row_len, device, descending)
     if counted is not None:
-        keys, idx = counted, None
+        keys, idx = (None, counted) if want_idx else (counted, None)
     else:
         keys, idx = sort_rows(keys, None, x.dtype, n_rows, row_len, device, descending, want_idx, read_only=direct)
     if want_idx:

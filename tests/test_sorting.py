@@ -131,10 +131,11 @@ def test_radix_path_long_rows(dtype):
 
 @pytest.mark.parametrize("dtype", ["uint8", "int32", "int64", "float32", "float64"])
 def test_sort_by_counting(dtype):
-    """sort of a long row of few distinct values counts them (kernels.unique_hash, phase
-    ``expand``: each value written as often as it occurs, chunks of the output in parallel), in
-    both directions, with runs that cross the chunks' bounds (one value is 90% of the data); a
-    chunk with more than LIMIT distinct values, or a NaN, takes the radix sort."""
+    """sort and argsort of a long row of few distinct values count them (kernels.unique_hash:
+    sort's phase ``expand`` writes each value as often as it occurs, chunks of the output in
+    parallel; argsort's ``place`` puts each position at its rank's next offset, stable), in both
+    directions, with runs that cross the chunks' bounds (one value is 90% of the data); a chunk
+    with more than LIMIT distinct values, or a NaN, takes the radix sort."""
     from egpu_array._sorting import RADIX_MIN
     from egpu_array.kernels import cache
     from egpu_array.kernels.unique_hash import LIMIT
@@ -158,14 +159,14 @@ def test_sort_by_counting(dtype):
         cases.append((a, False))
     for a, counted in cases:
         x = xp.asarray(a)
-        for desc in (False, True):
+        for desc, func, phase in ((False, xp.sort, "expand"), (True, xp.sort, "expand"),
+                                  (False, xp.argsort, "place"), (True, xp.argsort, "place")):
             seen = []
             cache.recorders.append(lambda device, spec: seen.append(spec))
             try:
-                got = np.asarray(xp.sort(x, descending=desc))
+                got = np.asarray(func(x, descending=desc))
             finally:
                 cache.recorders.pop()
-            expanded = any(getattr(sp, "phase", None) == "expand" for sp in seen)
-            assert expanded == counted, (dtype, len(np.unique(a)), desc)
-            want = np.sort(a)
-            np.testing.assert_array_equal(got, want[::-1] if desc else want)
+            assert any(getattr(sp, "phase", None) == phase for sp in seen) == counted, (dtype, len(np.unique(a)), desc)
+            idx = ref_argsort(a, 0, desc)
+            np.testing.assert_array_equal(got, idx if func is xp.argsort else a[idx])

@@ -14,16 +14,23 @@ result shows the zero that sorts first) stops and says so: the caller then sorts
   ``c * SLOTS + s``). One work item writes every table's values in chunk order;
 - (the caller sorts the candidates with their positions: values equal across chunks meet)
 - ``emit``: ``m`` (candidates), sorted candidates, their positions, origins, counts, firsts,
-  values, occurrence counts, indices, ranks (int64 per table slot: the value's result index;
-  each output 0 where not wanted), distinct (one int64: the number of results). One work item
-  walks the sorted candidates: a value unequal to the one before starts a result, whose count is
-  the sum of its tables' counts and whose index the least of their first indices;
+  values, occurrence counts, indices, ranks (int64 per table slot: the value's result index,
+  written for "inverse" or "ranks"; each output 0 where not wanted), distinct (one int64: the
+  number of results). One work item walks the sorted candidates: a value unequal to the one
+  before starts a result, whose count is the sum of its tables' counts and whose index the least
+  of their first indices;
 - ``inverse``: ``n``, ``chunk``, x, keys, counts, ranks, inverse: element ``i``'s value is looked
   up in its chunk's table;
 - ``expand`` (sort by counting, with the values and occurrence counts of ``emit``): ``n``,
   ``count`` (distinct values), values, occurrence counts, out, ``chunk``, ``descending`` (0 or 1).
   Work item ``w`` writes ``out[w * chunk : (w + 1) * chunk]``: each value as often as it occurs,
-  in ascending order (descending: the values taken from the last).
+  in ascending order (descending: the values taken from the last);
+- ``offsets`` (stable argsort by counting, with the ranks of ``emit``; one work item):
+  ``nchunks``, ``count``, counts, ranks, offsets (int64, ``nchunks * count``), ``descending``:
+  chunk ``c``'s first output position for rank ``r`` at ``offsets[c * count + r]`` (rank-major,
+  chunks in order; descending: rank ``count - 1 - r``);
+- ``place``: ``n``, ``chunk``, x, keys, counts, ranks, offsets, out, ``count``, ``descending``.
+  Work item ``c`` writes each element's position ``i`` at its rank's next offset, in order.
 """
 from __future__ import annotations
 
@@ -137,7 +144,7 @@ def generate_unique_hash(spec: CompactSpec, b, slot, start, stop) -> None:
                     first = b.load(b.gep(firsts, [o]))
                     before = b.select(starts, first, b.load(b.gep(indices, [k])))
                     b.store(b.select(b.icmp_signed("<", first, before), first, before), b.gep(indices, [k]))
-                if "inverse" in want:
+                if "inverse" in want or "ranks" in want:
                     b.store(k, b.gep(ranks, [o]))
                 return [k, bits]
             k, _ = range_loop(b, zero, m, [const(I64, -1), const(kty, 0)], per_candidate, "m")
@@ -146,6 +153,52 @@ def generate_unique_hash(spec: CompactSpec, b, slot, start, stop) -> None:
     if spec.phase == "expand":
         _expand(b, K, slot, start, stop)
         return
+    if spec.phase == "offsets":
+        nchunks, count, counts, ranks, offsets, descending = slot(0), slot(1), ptr(2, I32), ptr(3), ptr(4), slot(5)
+        with for_range(b, start, stop, name="w"):
+            with for_range(b, zero, b.mul(nchunks, count), name="oz") as z:
+                b.store(zero, b.gep(offsets, [z]))
+            with for_range(b, zero, b.mul(nchunks, slots), name="ot") as t:
+                cnt = b.load(b.gep(counts, [t]))
+                with _if(b, b.icmp_unsigned("!=", cnt, const(I32, 0))):
+                    c = b.lshr(t, const(I64, _LOG))
+                    r = _ordered_rank(b, b.load(b.gep(ranks, [t])), count, descending)
+                    b.store(b.zext(cnt, I64), b.gep(offsets, [b.add(b.mul(c, count), r)]))
+
+            def per_rank(r, acc):
+                def per_chunk(c, acc_):
+                    at = b.gep(offsets, [b.add(b.mul(c, count), r)])
+                    here = b.load(at)
+                    b.store(acc_[0], at)
+                    return [b.add(acc_[0], here)]
+                return range_loop(b, zero, nchunks, acc, per_chunk, "oc")
+            range_loop(b, zero, count, [zero], per_rank, "or")
+        return
+    if spec.phase == "place":
+        n, chunk, x, keys, counts, ranks, offsets, out = slot(0), slot(1), K.ptr(slot(2)), ptr(3, kty), \
+            ptr(4, I32), ptr(5), ptr(6), ptr(7)
+        count, descending = slot(8), slot(9)
+        with for_range(b, start, stop, name="c") as c:
+            e_lo, e_hi = chunk_range(b, c, chunk, n)
+            base = b.mul(c, slots)
+            row = b.gep(offsets, [b.mul(c, count)])
+            with for_range(b, e_lo, e_hi, name="i") as i:
+                bits = _bits(b, K, K.load(x, i))
+                at = b.add(base, _probe(b, keys, counts, base, bits))
+                # (a value not in the table, or a position past the end, only if the data changed
+                # since the table was filled: never written)
+                with _if(b, b.icmp_unsigned("!=", b.load(b.gep(counts, [at])), const(I32, 0))):
+                    op = b.gep(row, [_ordered_rank(b, b.load(b.gep(ranks, [at])), count, descending)])
+                    pos = b.load(op)
+                    b.store(b.add(pos, one), op)
+                    with _if(b, b.icmp_unsigned("<", pos, n)):
+                        b.store(i, b.gep(out, [pos]))
+        return
+
+
+def _ordered_rank(b, r, count, descending):
+    """Rank ``r`` in the output's order (descending: from the last)."""
+    return b.select(b.icmp_signed("!=", descending, const(I64, 0)), b.sub(b.sub(count, const(I64, 1)), r), r)
 
 
 def _expand(b, K, slot, start, stop) -> None:
