@@ -257,10 +257,12 @@ def _hashed(func: str, keys, dtype, n: int, device, outputs: tuple):
 def _counting(func: str, keys, dtype, n: int, device, outputs: tuple):
     """``(bufs, count, nchunks, chunk, run)`` of :func:`_hashed` for sort / argsort by counting
     (``run(phase, slots, items, nbytes, work)`` launches a unique_hash phase), or None: the data
-    holds too many distinct values, or the device's memory is not the host's (elsewhere the
-    tables' sizes would be read back over the link, and a sort reads nothing back)."""
+    holds too many distinct values, the device's memory is not the host's (elsewhere the tables'
+    sizes would be read back over the link, and a sort reads nothing back), or its target sorts
+    with a GPU's block kernels (kernels.ptx_sort: thousands of threads, not a table per chunk)."""
     from ._searching import _launch, compact_chunks
-    if not (getattr(device, "host_memory", False) and _hash_possible(dtype, n, device)):
+    gpu_sort = "sort" in getattr(getattr(device, "target", None), "generators", {})
+    if gpu_sort or not (getattr(device, "host_memory", False) and _hash_possible(dtype, n, device)):
         return None
     found = _hashed(func, keys, dtype, n, device, outputs)
     if found is None:
