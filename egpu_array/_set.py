@@ -70,7 +70,7 @@ def _bins(func: str, keys, dtype, n: int, device):
 
 
 def _unique(func: str, x, outputs: tuple) -> dict:
-    from ._searching import _launch, compact_chunks, read_chunk_counts
+    from ._searching import _launch, read_chunk_counts
     from ._sorting import contiguous_copy, radix_applies, sort_rows
     if not isinstance(x, Array):
         raise TypeError(f"{func}: expected an egpu_array.Array, got {type(x).__name__}")
@@ -93,8 +93,7 @@ def _unique(func: str, x, outputs: tuple) -> dict:
     alloc = device.allocator.alloc
     count = 0
     if n:
-        nchunks = compact_chunks(n, device)
-        chunk = -(-n // nchunks)
+        nchunks, chunk = _chunks(n, device)
         per_chunk = alloc(nchunks * 8)
         spec = CompactSpec("unique", dtype.name, 1, (), "count")
         _launch(device, get_program(device, spec), [n, chunk, keys.ptr, per_chunk.ptr], nchunks,
@@ -149,7 +148,7 @@ def _unique_by_counting(keys, x, outputs: tuple, lo: int, nbins: int) -> dict:
     """unique_* of the flat integers ``keys`` (values in ``[lo, lo + nbins)``) by counting
     (kernels.unique_bins): per-chunk counts, merged per range of bins (how many are not empty is
     read back: the output size), then the outputs in value order and the inverse by lookup."""
-    from ._searching import _launch, compact_chunks, read_chunk_counts
+    from ._searching import _launch, read_chunk_counts
     device, dtype, n = x.device, x.dtype, x.size
     alloc = device.allocator.alloc
     want = tuple(sorted(outputs))
@@ -159,8 +158,7 @@ def _unique_by_counting(keys, x, outputs: tuple, lo: int, nbins: int) -> dict:
         spec = CompactSpec("unique_bins", dtype.name, 1, want, phase)
         _launch(device, get_program(device, spec), slots, items, nbytes, work)
 
-    nchunks = compact_chunks(n, device)
-    chunk = -(-n // nchunks)
+    nchunks, chunk = _chunks(n, device)
     counts = alloc(nchunks * nbins * 4)
     firsts = alloc(nchunks * nbins * 8) if "indices" in outputs else None
     firsts_ptr = firsts.ptr if firsts is not None else 0
@@ -198,6 +196,20 @@ def _unique_by_hashing(func: str, keys, x, outputs: tuple):
     return None if found is None else _results(*found, x, outputs)
 
 
+def _hash_phase(device, dtype, outputs: tuple, phase: str, slots: list, items: int, nbytes: int, work: int):
+    """Launch phase ``phase`` of kernels.unique_hash (outputs: the wanted ones, in any order)."""
+    from ._searching import _launch
+    spec = CompactSpec("unique_hash", dtype.name, 1, tuple(sorted(outputs)), phase)
+    _launch(device, get_program(device, spec), slots, items, nbytes, work)
+
+
+def _chunks(n: int, device) -> tuple:
+    """``(nchunks, chunk)``: the work items of a pass over ``n`` elements and their length."""
+    from ._searching import compact_chunks
+    nchunks = compact_chunks(n, device)
+    return nchunks, -(-n // nchunks)
+
+
 def _hashed(func: str, keys, dtype, n: int, device, outputs: tuple):
     """``(bufs, count)``: the unique_* ``outputs`` of the ``n`` flat ``keys`` by hashing
     (kernels.unique_hash): a table per chunk, the tables' values gathered and sorted (a few
@@ -205,18 +217,15 @@ def _hashed(func: str, keys, dtype, n: int, device, outputs: tuple):
     sorts) when a chunk met more than LIMIT distinct values, a NaN or -0.0; the per-chunk counts
     and the result count are read back (noted in the profiler)."""
     from . import profiler
-    from ._searching import _launch, compact_chunks, read_chunk_counts
+    from ._searching import read_chunk_counts
     from ._sorting import sort_rows
     from .kernels.unique_hash import LIMIT, SLOTS
     alloc, isz = device.allocator.alloc, dtype.itemsize
-    want = tuple(sorted(outputs))
 
     def run(phase, slots, items, nbytes, work):
-        _launch(device, get_program(device, CompactSpec("unique_hash", dtype.name, 1, want, phase)), slots, items,
-                nbytes, work)
+        _hash_phase(device, dtype, outputs, phase, slots, items, nbytes, work)
 
-    nchunks = compact_chunks(n, device)
-    chunk = -(-n // nchunks)
+    nchunks, chunk = _chunks(n, device)
     table_keys, table_counts = alloc(nchunks * SLOTS * isz), alloc(nchunks * SLOTS * 4)
     firsts = alloc(nchunks * SLOTS * 8) if "indices" in outputs else None
     firsts_ptr = firsts.ptr if firsts is not None else 0
@@ -260,19 +269,16 @@ def _counting(func: str, keys, dtype, n: int, device, outputs: tuple):
     holds too many distinct values, the device's memory is not the host's (elsewhere the tables'
     sizes would be read back over the link, and a sort reads nothing back), or its target sorts
     with a GPU's block kernels (kernels.ptx_sort: thousands of threads, not a table per chunk)."""
-    from ._searching import _launch, compact_chunks
     gpu_sort = "sort" in getattr(getattr(device, "target", None), "generators", {})
     if gpu_sort or not (getattr(device, "host_memory", False) and _hash_possible(dtype, n, device)):
         return None
     found = _hashed(func, keys, dtype, n, device, outputs)
     if found is None:
         return None
-    nchunks = compact_chunks(n, device)
 
     def run(phase, slots, items, nbytes, work):
-        spec = CompactSpec("unique_hash", dtype.name, 1, tuple(sorted(outputs)), phase)
-        _launch(device, get_program(device, spec), slots, items, nbytes, work)
-    return (*found, nchunks, -(-n // nchunks), run)
+        _hash_phase(device, dtype, outputs, phase, slots, items, nbytes, work)
+    return (*found, *_chunks(n, device), run)
 
 
 def sort_by_counting(keys, dtype, n: int, device, descending: bool):
