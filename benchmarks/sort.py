@@ -31,7 +31,8 @@ def main(argv=None) -> int:
     p.add_argument("--argsort", action="store_true", help="also time argsort (NumPy: kind='stable')")
     p.add_argument("--compaction", action="store_true",
                    help="also time nonzero (10%% nonzero), the unique_* functions (about 1800 distinct values) "
-                        "and the sort of that input (both by counting: kernels/unique_hash.py)")
+                        "and the sort (with --argsort: and argsort) of that input (all by counting: "
+                        "kernels/unique_hash.py)")
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
     import egpu_array as xp
@@ -53,6 +54,9 @@ def main(argv=None) -> int:
         xp.synchronize(xm, xu)
         cases["nonzero"] = {"ours": lambda: xp.synchronize(*xp.nonzero(xm)), "numpy": lambda: np.nonzero(m)}
         cases["sort (u)"] = {"ours": lambda: xp.synchronize(xp.sort(xu)), "numpy": lambda: np.sort(u)}
+        if args.argsort:
+            cases["argsort (u)"] = {"ours": lambda: xp.synchronize(xp.argsort(xu)),
+                                    "numpy": lambda: np.argsort(u, kind="stable")}
         cases["unique_values"] = {"ours": lambda: xp.synchronize(xp.unique_values(xu)),
                                   "numpy": lambda: np.unique(u)}
         cases["unique_counts"] = {"ours": lambda: xp.synchronize(*xp.unique_counts(xu)),
