@@ -99,19 +99,20 @@ def generate_unique_hash(spec: CompactSpec, b, slot, start, stop) -> None:
     ptr = lambda k, ty=I64: b.inttoptr(slot(k), ty.as_pointer())  # noqa: E731
     slots = const(I64, SLOTS)
     want = spec.outputs
-    if spec.phase in ("table", "inverse"):
+    if spec.phase in ("table", "inverse", "place"):
         n, chunk, x, keys, counts = slot(0), slot(1), K.ptr(slot(2)), ptr(3, kty), ptr(4, I32)
         with for_range(b, start, stop, name="c") as c:
             e_lo, e_hi = chunk_range(b, c, chunk, n)
             base = b.mul(c, slots)
-            if spec.phase == "inverse":
-                ranks, inverse = ptr(5), ptr(6)
-                with for_range(b, e_lo, e_hi, name="i") as i:
-                    bits = _bits(b, K, K.load(x, i))
-                    at = b.add(base, _probe(b, keys, counts, base, bits))
-                    b.store(b.load(b.gep(ranks, [at])), b.gep(inverse, [i]))
-            else:
+            if spec.phase == "table":
                 _fill_table(b, K, x, keys, counts, ptr(5), ptr(6), c, base, e_lo, e_hi, want)
+            else:  # each element's table slot: its rank (inverse) or its output position (place)
+                ranks, target = ptr(5), ptr(6)
+                found = _place(b, n, c, counts, ranks, target, ptr(7), slot(8), slot(9)) \
+                    if spec.phase == "place" else (lambda i, at: b.store(b.load(b.gep(ranks, [at])),
+                                                                         b.gep(target, [i])))
+                with for_range(b, e_lo, e_hi, name="i") as i:
+                    found(i, b.add(base, _probe(b, keys, counts, base, _bits(b, K, K.load(x, i)))))
         return
     if spec.phase == "gather":
         nchunks, keys, counts, cand, origins = slot(0), ptr(1, kty), ptr(2, I32), ptr(3, kty), ptr(4)
@@ -174,26 +175,22 @@ def generate_unique_hash(spec: CompactSpec, b, slot, start, stop) -> None:
                 return range_loop(b, zero, nchunks, acc, per_chunk, "oc")
             range_loop(b, zero, count, [zero], per_rank, "or")
         return
-    if spec.phase == "place":
-        n, chunk, x, keys, counts, ranks, offsets, out = slot(0), slot(1), K.ptr(slot(2)), ptr(3, kty), \
-            ptr(4, I32), ptr(5), ptr(6), ptr(7)
-        count, descending = slot(8), slot(9)
-        with for_range(b, start, stop, name="c") as c:
-            e_lo, e_hi = chunk_range(b, c, chunk, n)
-            base = b.mul(c, slots)
-            row = b.gep(offsets, [b.mul(c, count)])
-            with for_range(b, e_lo, e_hi, name="i") as i:
-                bits = _bits(b, K, K.load(x, i))
-                at = b.add(base, _probe(b, keys, counts, base, bits))
-                # (a value not in the table, or a position past the end, only if the data changed
-                # since the table was filled: never written)
-                with _if(b, b.icmp_unsigned("!=", b.load(b.gep(counts, [at])), const(I32, 0))):
-                    op = b.gep(row, [_ordered_rank(b, b.load(b.gep(ranks, [at])), count, descending)])
-                    pos = b.load(op)
-                    b.store(b.add(pos, one), op)
-                    with _if(b, b.icmp_unsigned("<", pos, n)):
-                        b.store(i, b.gep(out, [pos]))
-        return
+
+
+def _place(b, n, c, counts, ranks, offsets, out, count, descending):
+    """The ``place`` step of element ``i`` found at table slot ``at``: its position goes to its
+    rank's next offset in chunk ``c``'s row (a value not in the table, or a position past the
+    end, only if the data changed since the table was filled: never written)."""
+    row = b.gep(offsets, [b.mul(c, count)])
+
+    def place(i, at):
+        with _if(b, b.icmp_unsigned("!=", b.load(b.gep(counts, [at])), const(I32, 0))):
+            op = b.gep(row, [_ordered_rank(b, b.load(b.gep(ranks, [at])), count, descending)])
+            pos = b.load(op)
+            b.store(b.add(pos, const(I64, 1)), op)
+            with _if(b, b.icmp_unsigned("<", pos, n)):
+                b.store(i, b.gep(out, [pos]))
+    return place
 
 
 def _ordered_rank(b, r, count, descending):
@@ -206,10 +203,10 @@ def _expand(b, K, slot, start, stop) -> None:
     zero, one = const(I64, 0), const(I64, 1)
     n, count = slot(0), slot(1)
     values, occurrences, out = K.ptr(slot(2)), b.inttoptr(slot(3), I64.as_pointer()), K.ptr(slot(4))
-    chunk, descending = slot(5), b.icmp_signed("!=", slot(6), zero)
+    chunk, descending = slot(5), slot(6)
 
     def value_at(k):  # the k-th value of the output's order
-        return b.select(descending, b.sub(b.sub(count, one), k), k)
+        return _ordered_rank(b, k, count, descending)
 
     def times(k):  # (k clamped: the skip loop's test reads one past the last value)
         last = b.sub(count, one)
