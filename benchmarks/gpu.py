@@ -7,12 +7,17 @@ is host time (the copy ends when the data is on the device). Measures, with the 
 * ``d2d``: device-to-device copy bandwidth (the reference for elementwise and reductions, >= 85%);
 * ``axpy``: ``a * b + c`` float32 and ``sum`` float32 in GB/s;
 * ``chain``: ``a*b + c*d - sin(e)*exp(-a)`` fused (ours) vs CuPy's unfused ops (goal: 3x faster);
+* ``reduce``: ``sum``, ``max`` and ``mean`` of 2^26 float32 and float64 elements over the whole
+  array and over axis 0 and axis 1 of a (8192, 8192) array, in GB/s and as a share of d2d;
+* ``sort``: ``sort`` and ``argsort`` of 2^24 random float32;
 * ``matmul``: float32 at 4096 and 8192 vs PyTorch with TF32 off (cuBLAS; goal 50%);
 * ``h2d``: a 1 GB NumPy array to the device vs the pinned-memory copy bandwidth (goal 80%);
 * ``launch``: host time per launch of a one-element kernel (goal < 10 us): the whole eager op
   ``x + 1`` and the device layer's launch of an already compiled kernel;
 * ``sweep``: ``a * b + c`` and ``sum`` under other launch shapes (work items per thread, threads
-  per block, blocks per SM): the figures behind the defaults in backend/cuda.py.
+  per block, blocks per SM): the figures behind the defaults in backend/cuda.py;
+* ``rsweep``: reductions down columns under other thread counts of the "spread" walk
+  (``_schedule_reduce.GPU_THREADS_PER_UNIT``; the chunk count only, no new kernel).
 
 Run ``python -m benchmarks.gpu [--device cuda:0] [--repeats 20] [--only d2d,chain]``. Without a cuda
 device it says why and exits with status 2.
@@ -27,7 +32,7 @@ import time
 
 import numpy as np
 
-ALL = ("d2d", "axpy", "chain", "matmul", "h2d", "launch", "sweep")
+ALL = ("d2d", "axpy", "chain", "reduce", "sort", "matmul", "h2d", "launch", "sweep", "rsweep")
 
 
 def _optional(name):
@@ -92,19 +97,26 @@ class Bench:
             ts.append(seconds(start, end))
         return statistics.median(ts)
 
-    def row(self, name, ours, nbytes=None, flops=None, cupy=None, torch=None, note=""):
-        self.rows.append((name, ours, nbytes, flops, cupy, torch, note))
+    HEADER = (f"{'benchmark':34s} {'ours ms':>9s} {'GB/s':>8s} {'GFLOP/s':>8s} {'cupy ms':>9s} "
+              f"{'torch ms':>9s}  note")
 
-    def table(self) -> str:
+    def row(self, name, ours, nbytes=None, flops=None, cupy=None, torch=None, note=""):
+        """Record a result and print it at once (a run stopped at its time box keeps its rows)."""
+        self.rows.append((name, ours, nbytes, flops, cupy, torch, note))
+        print("row:", self._line(self.rows[-1]), flush=True)
+
+    @staticmethod
+    def _line(row) -> str:
+        name, t, nb, fl, c, tt, note = row
+
         def ms(s):
             return f"{s * 1e3:9.3f}" if s else "        -"
-        lines = [f"{'benchmark':34s} {'ours ms':>9s} {'GB/s':>8s} {'GFLOP/s':>8s} {'cupy ms':>9s} "
-                 f"{'torch ms':>9s}  note"]
-        for name, t, nb, fl, c, tt, note in self.rows:
-            gbs = f"{nb / t / 1e9:8.1f}" if nb and t else "       -"
-            gfl = f"{fl / t / 1e9:8.1f}" if fl and t else "       -"
-            lines.append(f"{name:34s} {ms(t)} {gbs} {gfl} {ms(c)} {ms(tt)}  {note}")
-        return "\n".join(lines)
+        gbs = f"{nb / t / 1e9:8.1f}" if nb and t else "       -"
+        gfl = f"{fl / t / 1e9:8.1f}" if fl and t else "       -"
+        return f"{name:34s} {ms(t)} {gbs} {gfl} {ms(c)} {ms(tt)}  {note}"
+
+    def table(self) -> str:
+        return "\n".join([self.HEADER] + [self._line(r) for r in self.rows])
 
 
 def bench_d2d(b: Bench) -> float:
@@ -161,6 +173,45 @@ def bench_chain(b: Bench) -> None:
         if b.torch is not None else None
     note = f"{tc / t:.2f}x CuPy unfused (goal 3x)" if tc else ""
     b.row("a*b+c*d-sin(e)*exp(-a) f32 2^26", t, 6 * 4 * n, cupy=tc, torch=tt, note=note)
+
+
+def bench_reduce(b: Bench, ref: float | None) -> None:
+    """sum / max / mean over the whole array, axis 0 and axis 1 (issue 4's cases, GPU-sized)."""
+    xp = b.xp
+    for dtype in ("float32", "float64"):
+        h = b.rand((8192, 8192), dtype)
+        a = xp.asarray(h, device=b.dev)
+        ca = b.cupy.asarray(h) if b.cupy is not None else None
+        ta = b.torch.from_numpy(h).cuda() if b.torch is not None else None
+        for name in ("sum", "max", "mean"):
+            for axis in (None, 0, 1):
+                t = b.ours(lambda: getattr(xp, name)(a, axis=axis))
+                tc = b.cupy_time(lambda: getattr(ca, name)(axis=axis)) if ca is not None else None
+                if ta is not None:
+                    tf = {"sum": b.torch.sum, "mean": b.torch.mean,
+                          "max": lambda x, dim=None: b.torch.amax(x) if dim is None else b.torch.amax(x, dim=dim)}[name]
+                    tt = b.torch_time(lambda: tf(ta) if axis is None else tf(ta, dim=axis))
+                else:
+                    tt = None
+                share = f"{h.nbytes / t / ref:.0%} of d2d (goal 85%)" if ref else ""
+                where = "whole" if axis is None else f"axis {axis}"
+                b.row(f"{name} {dtype} 8192^2 {where}", t, h.nbytes, cupy=tc, torch=tt, note=share)
+
+
+def bench_sort(b: Bench) -> None:
+    xp, n = b.xp, 1 << 24
+    h = b.rand(n)
+    a = xp.asarray(h, device=b.dev)
+    for name, ours, theirs in (("sort", xp.sort, "sort"), ("argsort", xp.argsort, "argsort")):
+        t = b.ours(lambda: ours(a))
+        tc = b.cupy_time((lambda x: lambda: getattr(b.cupy, theirs)(x))(b.cupy.asarray(h))) \
+            if b.cupy is not None else None
+        tt = None
+        if b.torch is not None:
+            ta = b.torch.from_numpy(h).cuda()
+            tt = b.torch_time(lambda: b.torch.sort(ta, stable=True) if name == "sort"
+                              else b.torch.argsort(ta, stable=True))
+        b.row(f"{name} float32 2^24", t, 2 * h.nbytes, cupy=tc, torch=tt, note="random; GB/s of one read + one write")
 
 
 def bench_matmul(b: Bench) -> None:
@@ -273,6 +324,28 @@ def bench_sweep(b: Bench, ref: float | None) -> None:
         cuda.BLOCK, dev.max_grid = saved[1], saved[2]
 
 
+def bench_rsweep(b: Bench, ref: float | None) -> None:
+    """Column reductions (walk "spread") under other thread counts."""
+    from egpu_array import _schedule_reduce as sr
+    xp = b.xp
+    saved = sr.GPU_THREADS_PER_UNIT
+    cases = [(np.dtype(dt), shape) for dt in ("float32", "float64") for shape in ((8192, 8192), (1 << 20, 16))]
+    arrays = {(dt, shape): xp.asarray(b.rand(shape, dt.name), device=b.dev) for dt, shape in cases}
+    try:
+        for per_unit in (128, 256, 512, 1024, 2048, 4096):
+            sr.GPU_THREADS_PER_UNIT = per_unit
+            sr._PLANS.clear()  # (plans keep their chunk counts)
+            for (dt, shape), a in arrays.items():
+                for name in ("sum", "max"):
+                    t = b.ours(lambda: getattr(xp, name)(a, axis=0))
+                    nb = dt.itemsize * shape[0] * shape[1]
+                    share = f"{nb / t / ref:.0%} of d2d" if ref else ""
+                    b.row(f"rsweep {name} {dt.name} {shape} ax0 x{per_unit}", t, nb, note=share)
+    finally:
+        sr.GPU_THREADS_PER_UNIT = saved
+        sr._PLANS.clear()
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--device", default="cuda:0")
@@ -300,8 +373,9 @@ def main(argv=None) -> int:
     only = set(args.only.split(","))
     ref = None
     steps = [("d2d", lambda: bench_d2d(b)), ("axpy", lambda: bench_axpy(b, ref)), ("chain", lambda: bench_chain(b)),
+             ("reduce", lambda: bench_reduce(b, ref)), ("sort", lambda: bench_sort(b)),
              ("matmul", lambda: bench_matmul(b)), ("h2d", lambda: bench_h2d(b)), ("launch", lambda: bench_launch(b)),
-             ("sweep", lambda: bench_sweep(b, ref))]
+             ("sweep", lambda: bench_sweep(b, ref)), ("rsweep", lambda: bench_rsweep(b, ref))]
     failed = 0
     for name, run in steps:
         if name not in only:

@@ -7,17 +7,19 @@
 #      its time box, so pytest still prints its summary of failures).
 #   5. (step conf, not in the default set) the array-api-tests conformance suite on cuda:0.
 # Usage: OUT=/tmp/gpu-check bash benchmarks/gpu_check.sh [step...]   (steps: info tests bench ns conf)
-# Time boxes (seconds) come from T_TESTS, T_BENCH, T_NS; NS_WORKERS processes run step 4 where
-# pytest-xdist is installed.
+# Time boxes (seconds) come from T_TESTS, T_BENCH, T_NS, T_CONF; NS_WORKERS processes run steps 4 and 5
+# where pytest-xdist is installed; NS_FILES replaces step 4's file list, BENCH_ONLY (a comma-separated
+# subset of benchmarks/gpu.py's sections) step 3's.
 set -u
 OUT="${OUT:-/tmp/gpu-check}"
 mkdir -p "$OUT"
 PY="${PYTHON:-python3}"
 export PYTHONUNBUFFERED=1 EGPU_ARRAY_CACHE_DIR="${EGPU_ARRAY_CACHE_DIR:-/tmp/egpu-cache}"
 STEPS="${*:-info tests bench ns}"
-NS_FILES="tests/test_elementwise.py tests/test_statistical.py tests/test_array.py tests/test_manipulation.py
+NS_FILES="${NS_FILES:-tests/test_elementwise.py tests/test_statistical.py tests/test_array.py tests/test_manipulation.py
  tests/test_indexing.py tests/test_searching.py tests/test_sorting.py tests/test_set.py tests/test_linalg.py
- tests/test_fusion.py tests/test_dtypes.py"
+ tests/test_linalg_funcs.py tests/test_fusion.py tests/test_dtypes.py tests/test_compaction.py tests/test_radix_sort.py
+ tests/test_reduction_kernels.py tests/test_gemm.py tests/test_fft.py}"
 
 step() { echo; echo "=== $1 ($(date +%T))"; }
 
@@ -47,7 +49,7 @@ EOF
     ;;
   bench)
     step "python -m benchmarks gpu"
-    timeout -s INT "${T_BENCH:-120}" "$PY" -m benchmarks gpu --repeats "${REPEATS:-10}" 2>&1 | tee "$OUT/bench.log" | tail -30
+    timeout -s INT "${T_BENCH:-120}" "$PY" -m benchmarks gpu --repeats "${REPEATS:-10}" ${BENCH_ONLY:+--only "$BENCH_ONLY"} 2>&1 | tee "$OUT/bench.log" | grep -v "^row: " | tail -40
     ;;
   ns)
     step "namespace tests on cuda:0 (EGPU_ARRAY_DEVICE=cuda:0, hypothesis profile quick)"
@@ -56,7 +58,7 @@ EOF
     XDIST=""
     "$PY" -c "import xdist" 2>/dev/null && XDIST="-n ${NS_WORKERS:-8}"
     EGPU_ARRAY_DEVICE=cuda:0 EGPU_HYPOTHESIS_PROFILE=quick timeout -s INT "${T_NS:-150}" \
-      "$PY" -m pytest -p no:cacheprovider -rfE --tb=short -q --maxfail=60 $XDIST $NS_FILES 2>&1 \
+      "$PY" -m pytest -p no:cacheprovider -rfE --tb=short -q --maxfail=${NS_MAXFAIL:-60} $XDIST $NS_FILES 2>&1 \
       | tee "$OUT/ns.log" | grep -v "^\.\+\s*\[" | tail -80
     ;;
   conf)
