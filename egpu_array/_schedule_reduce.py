@@ -41,7 +41,7 @@ def _short_rows(device, op: str, order: str, chunks: int, kshape, kstrides, rsha
     and one reduced dimension, rows of 2..SHORT_MAX elements, many outputs, every input's rows
     packed (strides ``(row length, 1)``) or the input constant (``(0, 0)``); cpu-like devices."""
     if order != "inner" or REDUCE_OPS[op] or chunks > 1 or other_leaves \
-            or device.kind == "cuda" or len(kshape) != 1 or len(rshape) != 1:
+            or gpu_blocks(device) or len(kshape) != 1 or len(rshape) != 1:
         return 0
     length = rshape[0]
     if not 2 <= length <= SHORT_MAX or kshape[0] < SHORT_MIN_OUTPUTS:
@@ -95,6 +95,41 @@ def _reduce_chunks(op: str, order: str, kshape, n_out: int, n_red: int, threads:
     if order == "outer" and op in ("argmax", "argmin"):  # (given chunks too: tests of the two-phase path)
         chunks = max(chunks, -(-n_red // ARG_CHUNK_ROWS))  # the kernel's rows are int32 within a chunk
     return chunks, units * chunks
+
+
+def gpu_blocks(device) -> bool:
+    """Whether ``device``'s target has GPU block forms of reductions (kernels.ptx_reduce: the cuda
+    device, and the tests' grid emulation of it): thousands of threads, row order only."""
+    return "reduce" in getattr(getattr(device, "target", None), "generators", {})
+
+
+#: GPU targets: rows of at least this many contiguous elements (and reductions of at least
+#: GPU_BLOCK_MIN elements per output) are reduced by a thread block each, not a thread: a warp's
+#: loads then read neighbouring elements instead of one element from each of 32 rows
+GPU_BLOCK_ROW = 32
+GPU_BLOCK_MIN = 128
+#: GPU targets: threads to keep busy per unit of ``device.num_threads``, and the fewest rows of a
+#: chunk of a reduction down columns (walk "spread")
+GPU_THREADS_PER_UNIT = 512
+GPU_SPREAD_ROWS = 32
+
+
+def _gpu_walk(op: str, n_out: int, n_red: int, rshape, rstrides, threads: int, chunks: int) -> tuple:
+    """(walk, chunks) of a row-order reduction on a GPU target (kernels.spec.ReduceSpec.walk):
+    contiguous rows long enough for a block, one block per output ("blocks"; with chunks > 1
+    the chunked block kernel already is one); reduced dimensions that are not contiguous (a sum
+    down the columns of a matrix) with too few outputs to fill the GPU: "spread" chunks, each
+    thread one chunk of one output, neighbouring threads on neighbouring outputs (coalesced)."""
+    if REDUCE_OPS[op] or not rshape:
+        return "", chunks
+    if all(st[-1] in (0, 1) for st in rstrides[1:]):  # every input's rows are contiguous
+        long_rows = rshape[-1] >= GPU_BLOCK_ROW and n_red >= GPU_BLOCK_MIN
+        return ("blocks" if long_rows and chunks == 1 else ""), chunks
+    if op in ("argmax", "argmin"):
+        return "", chunks
+    want = -(-threads * GPU_THREADS_PER_UNIT // n_out)
+    spread = max(1, min(want, n_red // GPU_SPREAD_ROWS))
+    return ("spread", spread) if spread > 1 else ("", 1)
 
 
 def _subset_collapse(shape, strides_list, dims):
@@ -213,8 +248,13 @@ def _realize_reduce(root: LazyNode, out: View, chunks: int | None = None) -> Non
     acc = arg.acc
     # column order suits CPU threads (long row streams, L1 accumulators); on a GPU one thread per
     # output, adjacent outputs in adjacent threads, already reads coalesced rows
-    order = _reduce_order(arg.op, kshape, kstrides, rstrides) if device.kind != "cuda" else "inner"
+    gpu = gpu_blocks(device)
+    order = _reduce_order(arg.op, kshape, kstrides, rstrides) if not gpu else "inner"
     is_arg = arg.op in ("argmax", "argmin")
+    walk = ""
+    if gpu and chunks is None:
+        walk, chunks = _gpu_walk(arg.op, n_out, n_red, rshape, rstrides, threads,
+                                 _reduce_chunks(arg.op, order, kshape, n_out, n_red, threads, acc)[0])
     chunks, items = _reduce_chunks(arg.op, order, kshape, n_out, n_red, threads, acc, chunks)
     # partials: one accumulator per chunk, or for argmax/argmin an int64 index (kernels.ptx_reduce)
     part_bytes = n_out * chunks * (8 if is_arg else acc.itemsize) if chunks > 1 else 0
@@ -235,6 +275,7 @@ def _realize_reduce(root: LazyNode, out: View, chunks: int | None = None) -> Non
         # (argmax/argmin: kernels.reduction_outer_arg walks rows as they are)
         packed=not is_arg and _packed_rows(order, acc, kshape, kstrides, rshape, rstrides, len(inputs),
                                            iotas or gathers),
+        walk=walk,
     )
     program = get_program(device, spec)
     slots = list(kshape) + list(rshape)

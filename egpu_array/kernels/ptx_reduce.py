@@ -34,7 +34,7 @@ from .ops import cast
 from .ptx import ENTRY_SUFFIX, _mark_kernel
 from .ptx_block import (Intrinsics, block_combine, block_stride_loop, shared_array, shared_load,  # noqa: F401
                         shared_store, warp_combine)
-from .reduction import (FinalizeArgs, ReduceArgs, _arg_better, _combine, _const_of, _flat, _partials,
+from .reduction import (FinalizeArgs, ReduceArgs, _arg_better, _combine, _const_of, _finish, _flat, _partials,
                         _store_value, _unflat, generate_arg_finalize, generate_reduction, identity_of, index_partials,
                         reduce_arg_layout)
 from .reduction_arg import arg_merge
@@ -48,15 +48,19 @@ LAUNCH_MODE = "block"
 
 
 def block_reducible(spec) -> bool:
-    """Whether :func:`generate` lowers ``spec`` as a block reduction (chunked, inner order, not a
-    scan; argmax/argmin included: their partials are int64 indices, see :class:`_ArgBest`)."""
-    return isinstance(spec, ReduceSpec) and spec.chunked and spec.order == "inner" and not REDUCE_OPS[spec.op]
+    """Whether :func:`generate` lowers ``spec`` as a block reduction (inner order, not a scan,
+    chunked or walk "blocks", not walk "spread"; argmax/argmin included: their partials are int64
+    indices, see :class:`_ArgBest`)."""
+    return isinstance(spec, ReduceSpec) and spec.order == "inner" and not REDUCE_OPS[spec.op] \
+        and ((spec.chunked and spec.walk != "spread") or spec.walk == "blocks")
 
 
 def block_finalized(spec) -> bool:
     """Whether the finalize step of ``spec`` is a block kernel (:func:`_generate_block_finalize`:
-    block reductions other than argmax/argmin); other finalize steps run on one thread."""
-    return block_reducible(spec) and spec.op not in ("argmax", "argmin")
+    chunked row-order reductions other than argmax/argmin, walk "spread" included); other
+    finalize steps run on one thread."""
+    return isinstance(spec, ReduceSpec) and spec.chunked and spec.order == "inner" and not REDUCE_OPS[spec.op] \
+        and spec.op not in ("argmax", "argmin")
 
 
 def launch_mode(spec) -> str:
@@ -75,9 +79,15 @@ def generate(spec, module: ir.Module, fname: str, intr: Intrinsics | None = None
     from . import ptx_scan
     if ptx_scan.block_scannable(spec):
         return ptx_scan.generate_scan(spec, module, fname, intr or Intrinsics())
-    if not block_reducible(spec):
-        return generate_reduction(spec, module, fname)
     intr = intr or Intrinsics()
+    if not block_reducible(spec):
+        if not block_finalized(spec):
+            return generate_reduction(spec, module, fname)
+        # walk "spread": a thread per work item under the grid-stride entry, a block per output
+        # to combine the chunks
+        fn = generate_reduction(spec, module, fname, finalize=False)
+        _generate_block_finalize(spec, module, fname + "_fin", reduce_arg_layout(spec), intr)
+        return fn
     fn, b, args, n_items, ra, lay = block_entry(module, fname, spec)
     nchunks, chunk, all_strides, total_red = ra.nchunks, ra.chunk, ra.all_strides, ra.total_red
     acc = (_ArgBest if spec.op in ("argmax", "argmin") else _Accumulate)(spec, ra)
@@ -94,12 +104,16 @@ def generate(spec, module: ir.Module, fname: str, intr: Intrinsics | None = None
         accs = _thread_elements(b, spec, ra, lay, acc, kbases, b.add(r_lo, tid), r_hi, ntid, args)
         total = block_combine(b, intr, acc.merge, accs, acc.init, shared, tid, ntid)
         with b.if_then(b.icmp_unsigned("==", tid, const(I64, 0))):
-            acc.store_partial(b, args, lay, w, total)
+            if spec.chunked:
+                acc.store_partial(b, args, lay, w, total)
+            else:  # walk "blocks": the block's total is the output's
+                acc.store_result(b, ra, kbases[0], total)
         intr.barrier(b)  # the shared slots are reused by the next work item
     b.ret_void()
     _mark_kernel(module, fn)
     module.egpu_launch = LAUNCH_MODE
-    acc.finalize(module, fname + "_fin", lay, intr)
+    if spec.chunked:
+        acc.finalize(module, fname + "_fin", lay, intr)
     return fn
 
 
@@ -229,6 +243,11 @@ class _Accumulate:
     def store_partial(self, b, args, lay, w, accs):
         _store_value(b, _partials(b, args, lay, self.acc_dt), w, _unflat(accs, self.like))
 
+    def store_result(self, b, ra, base, accs):
+        """The post-op, cast and store of an unchunked work item's total at the output's ``base``."""
+        _store_value(b, ra.ops[0], base, _finish(b, self.spec, self.acc_dt, ra.out_dt, _unflat(accs, self.like),
+                                                ra.divisor))
+
     def finalize(self, module, fname, lay, intr):
         _generate_block_finalize(self.spec, module, fname, lay, intr)
 
@@ -257,6 +276,10 @@ class _ArgBest:
 
     def store_partial(self, b, args, lay, w, accs):
         b.store(accs[1], b.gep(index_partials(b, args, lay), [w]))
+
+    def store_result(self, b, ra, base, accs):
+        """An unchunked work item's index (the output's)."""
+        _store_value(b, ra.ops[0], base, accs[1])
 
     def finalize(self, module, fname, lay, intr):
         generate_arg_finalize(self.spec, module, fname, lay, self.dt)

@@ -148,8 +148,9 @@ class ReduceArgs:
         self.layout = lay
 
 
-def generate_reduction(spec: ReduceSpec, module: ir.Module, fname: str) -> ir.Function:
-    """Add the kernel for ``spec`` to ``module`` under the name ``fname``."""
+def generate_reduction(spec: ReduceSpec, module: ir.Module, fname: str, finalize: bool = True) -> ir.Function:
+    """Add the kernel for ``spec`` to ``module`` under the name ``fname`` (and, when chunked, its
+    finalize step ``fname_fin``, unless ``finalize`` is false: the caller adds its own)."""
     if spec.order == "outer" and spec.op in ("argmax", "argmin"):
         from .reduction_outer_arg import generate_outer_arg, generate_outer_arg_finalize
         fn = generate_outer_arg(spec, module, fname)
@@ -175,7 +176,7 @@ def generate_reduction(spec: ReduceSpec, module: ir.Module, fname: str) -> ir.Fu
     ra = ReduceArgs(b, args, spec)
     kept, red, ops, idx_strides, scalars = ra.kept, ra.red, ra.ops, ra.idx_strides, ra.scalars
     expr_dt, acc_dt, out_dt = ra.expr_dt, ra.acc_dt, ra.out_dt
-    divisor, nchunks, chunk, all_strides, total_red = ra.divisor, ra.nchunks, ra.chunk, ra.all_strides, ra.total_red
+    divisor, chunk, all_strides, total_red = ra.divisor, ra.chunk, ra.all_strides, ra.total_red
     red_inner = red[-1]
     init = _const_of(acc_dt if not is_arg else expr_dt, identity_of(spec.op, acc_dt if not is_arg else expr_dt))
     init_flat = _flat(init) + ([const(I64, 0)] if is_arg else [])
@@ -191,10 +192,7 @@ def generate_reduction(spec: ReduceSpec, module: ir.Module, fname: str) -> ir.Fu
     w.add_incoming(start, pre)
     b.cbranch(b.icmp_signed("<", w, stop), w_body, w_done)
     b.position_at_end(w_body)
-    if spec.chunked:
-        o, c = b.sdiv(w, nchunks), b.srem(w, nchunks)
-    else:
-        o, c = w, const(I64, 0)
+    o, c = work_item(b, spec, ra, w)
     kbases = add_offsets(b, o, kept, all_strides, [const(I64, 0)] * len(all_strides))
     r_lo = b.mul(c, chunk)
     r_hi = b.add(r_lo, chunk)
@@ -275,9 +273,11 @@ def generate_reduction(spec: ReduceSpec, module: ir.Module, fname: str) -> ir.Fu
     b.position_at_end(r_done)
     if spec.chunked and is_arg:  # phase 1: the chunk's index (-1: an empty chunk)
         part = index_partials(b, args, lay)
-        b.store(b.select(b.icmp_signed("<", r_lo, r_hi), acc_phis[1], const(I64, -1)), b.gep(part, [w]))
+        b.store(b.select(b.icmp_signed("<", r_lo, r_hi), acc_phis[1], const(I64, -1)),
+                b.gep(part, [partial_index(b, spec, ra, w, o, c)]))
     elif spec.chunked:  # phase 1: the raw accumulator of this chunk
-        _store_value(b, _partials(b, args, lay, acc_dt), w, _unflat(acc_phis, init))
+        _store_value(b, _partials(b, args, lay, acc_dt), partial_index(b, spec, ra, w, o, c),
+                     _unflat(acc_phis, init))
     elif not scan:
         result = acc_phis[1] if is_arg else _finish(b, spec, acc_dt, out_dt, _unflat(acc_phis, init), divisor)
         _store_value(b, ops[0], kbases[0], result)
@@ -287,9 +287,29 @@ def generate_reduction(spec: ReduceSpec, module: ir.Module, fname: str) -> ir.Fu
     b.ret_void()
     if spec.chunked and is_arg:
         generate_arg_finalize(spec, module, fname + "_fin", lay, expr_dt)
-    elif spec.chunked:
+    elif spec.chunked and finalize:
         _generate_finalize(spec, module, fname + "_fin", lay)
     return fn
+
+
+def work_item(b, spec: ReduceSpec, ra: "ReduceArgs", w) -> tuple:
+    """(output, chunk) of work item ``w``: ``(w, 0)`` unchunked; chunked ``(w // nchunks, w %
+    nchunks)``, or for walk "spread" ``(w % n_out, w // n_out)`` (neighbouring work items,
+    neighbouring GPU threads, read neighbouring outputs)."""
+    if not spec.chunked:
+        return w, const(I64, 0)
+    if spec.walk == "spread":
+        n_out = const(I64, 1)
+        for n in ra.kept:
+            n_out = b.mul(n_out, n)
+        return b.srem(w, n_out), b.sdiv(w, n_out)
+    return b.sdiv(w, ra.nchunks), b.srem(w, ra.nchunks)
+
+
+def partial_index(b, spec: ReduceSpec, ra: "ReduceArgs", w, o, c):
+    """Where work item ``w`` (output ``o``, chunk ``c``) stores its partial: ``o * nchunks + c``,
+    which is ``w`` itself except for walk "spread"."""
+    return b.add(b.mul(o, ra.nchunks), c) if spec.walk == "spread" else w
 
 
 class _Flat:

@@ -40,7 +40,7 @@ def streams_fit(spec: ReduceSpec) -> bool:
     """Whether a row-order kernel has the streamed form: one reduced dimension (after collapsing),
     an accumulating op (not a scan, not argmax/argmin, whose order matters)."""
     return spec.order == "inner" and spec.n_red == 1 and not REDUCE_OPS[spec.op] \
-        and spec.op not in ("argmax", "argmin")
+        and spec.op not in ("argmax", "argmin") and spec.walk != "spread"
 
 
 def streamed_or_rows(b, module, fname, spec, ra, args, start, stop, init) -> None:

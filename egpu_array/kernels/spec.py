@@ -56,9 +56,9 @@ class ReduceSpec:
 
     ``op`` is one of :data:`REDUCE_OPS`. Every memory operand has ``n_kept + n_red`` strides (the
     output's are 0 along reduced dimensions, except for scans). When ``chunked``, work item ``w``
-    reduces chunk ``w % nchunks`` of output ``w // nchunks`` and stores the raw accumulator at
-    ``out[w]`` (a contiguous partials buffer) for a second pass to combine. ``post == "divide"``
-    divides the accumulator by a runtime divisor (mean, var).
+    reduces chunk ``c = w % nchunks`` of output ``o = w // nchunks`` (walk "spread": the other way
+    round) and stores the raw accumulator at ``partials[o * nchunks + c]`` for a second pass to
+    combine. ``post == "divide"`` divides the accumulator by a runtime divisor (mean, var).
     """
     op: str
     expr: tuple
@@ -83,6 +83,12 @@ class ReduceSpec:
     #: column order only: every input's rows follow one another in memory and the kept dimension
     #: is narrow (kernels.reduction_outer walks runs of rows as one wide row)
     packed: bool = False
+    #: GPU block kernels only (kernels.ptx_reduce), row order: "" (the target's default walk),
+    #: "blocks" (a thread block reduces each work item, also when not chunked: long contiguous
+    #: rows, thread 0 stores the result) or "spread" (chunked; work item ``w`` is chunk
+    #: ``w // n_out`` of output ``w % n_out``, so that neighbouring threads read neighbouring
+    #: outputs: reductions down columns with too few outputs to fill the GPU)
+    walk: str = ""
 
     kind = "reduce"
 

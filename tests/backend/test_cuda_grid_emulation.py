@@ -541,3 +541,49 @@ def test_chunked_block_reductions_match_numpy(op, case, flip, chunks, seed):
         x, h = x[..., ::-1], h[..., ::-1]
     got = _chunked_arg(x, op, axis, chunks, out_dtype=xp.float64)
     np.testing.assert_allclose(got, getattr(np, op)(h, axis=axis), rtol=1e-12)
+
+
+@pytest.mark.parametrize("op", ["sum", "max", "min", "mean", "argmax", "argmin", "prod"])
+@pytest.mark.parametrize("dtype", ["float32", "float64", "int32"])
+@pytest.mark.parametrize("case,walk", [(((300, 200), 1), "blocks"), (((5, 40, 130), (0, 2)), "blocks"),
+                                       (((7, 300), 1), "blocks"), (((2000, 6), 0), "spread"),
+                                       (((3000, 64), 0), "spread"), (((10, 200, 30), 1), "spread")])
+def test_gpu_walks_match_numpy(op, dtype, case, walk):
+    """The GPU walks the scheduler picks (kernels.spec.ReduceSpec.walk): a block per long
+    contiguous row ("blocks": thread 0 stores the result, post-op and cast included), chunks of
+    columns spread over neighbouring threads ("spread", a block per output combines them), and
+    the chunked block kernel for few long rows; NaN, -0.0, ties and int32 wrap-around as NumPy."""
+    (shape, axis), integer = case, dtype == "int32"
+    if (op == "mean" and integer) or (op in ("argmax", "argmin") and isinstance(axis, tuple)):
+        pytest.skip("not defined for this dtype / axis tuple")
+    g = np.random.default_rng(abs(hash((op, dtype, shape))) % 2**32)
+    h = (g.integers(-2**30, 2**30, shape) if integer and op == "sum" else g.integers(-3, 4, shape) if integer
+         else g.standard_normal(shape)).astype(dtype)
+    if op == "prod" and not integer:
+        h = (1 + 0.01 * h).astype(dtype)
+    if not integer:  # NaN in one or two outputs; zeros of both signs along one output's reduced axes
+        h.reshape(-1)[[5, 17]] = np.nan
+        first = tuple(0 if d not in np.atleast_1d(axis) else slice(None) for d in range(h.ndim))
+        h[first] = 0.0
+        h[tuple(1 if isinstance(k, slice) else k for k in first)] = -0.0
+    seen = []
+    from egpu_array.kernels import cache
+    cache.recorders.append(lambda device, spec: seen.append(spec))
+    try:
+        got = np.asarray(getattr(xp, op)(_on(h), axis=axis))
+    finally:
+        cache.recorders.pop()
+    want = getattr(np, op)(h, axis=axis)
+    walks = {s.walk for s in seen if s.kind == "reduce"}
+    expect = "" if op in ("argmax", "argmin") and walk == "spread" else walk
+    assert walks == {expect}, walks
+    if integer or op in ("argmax", "argmin", "max", "min"):
+        np.testing.assert_array_equal(got, want)
+        if op in ("max", "min") and not integer:  # the library's rule for mixed zeros (any order)
+            zero = want == 0
+            assert zero.any() and np.all(np.signbit(got[zero]) == (op == "min"))
+            assert np.array_equal(np.signbit(got[~zero]), np.signbit(want[~zero]))
+    else:  # against the float64 result (NumPy's float32 sums have their own rounding)
+        want = getattr(np, op)(h.astype(np.float64), axis=axis)
+        np.testing.assert_allclose(got, want, rtol=1e-4 if dtype == "float32" else 1e-12,
+                                   atol=1e-3 if dtype == "float32" else 1e-12)

@@ -50,11 +50,17 @@ REQUIRED_KINDS = {"elementwise", "reduce", "sort", "search", "compact", "scatter
 
 def gpu_forms(spec) -> list:
     """Specs the cuda device runs instead of a recorded cpu spec: the tiled GEMM of a GemmSpec;
-    the chunked (block) form of an argmax/argmin (kernels.ptx_reduce; the scheduler does not chunk
-    them yet, so the battery would not produce it)."""
-    if spec.kind == "reduce" and spec.op in ("argmax", "argmin") and spec.order == "inner" and not spec.chunked:
-        from dataclasses import replace
-        return [replace(spec, chunked=True)]
+    for an unchunked row-order reduction (not a scan) the GPU walks of kernels.ptx_reduce that the
+    cpu battery cannot produce: a block per output (walk "blocks"), the chunked block form, and
+    chunks spread over neighbouring threads (walk "spread", chunked; not argmax/argmin)."""
+    from dataclasses import replace
+
+    from egpu_array.kernels.spec import REDUCE_OPS
+    if spec.kind == "reduce" and spec.order == "inner" and not spec.chunked and not REDUCE_OPS[spec.op]:
+        forms = [replace(spec, walk="blocks", short=0)]
+        if spec.op in ("argmax", "argmin"):
+            return forms + [replace(spec, chunked=True, short=0)]
+        return forms + [replace(spec, chunked=True, walk="spread", short=0)]
     if spec.kind != "gemm":
         return []
     from dataclasses import fields
