@@ -17,7 +17,11 @@ is host time (the copy ends when the data is on the device). Measures, with the 
 * ``sweep``: ``a * b + c`` and ``sum`` under other launch shapes (work items per thread, threads
   per block, blocks per SM): the figures behind the defaults in backend/cuda.py;
 * ``rsweep``: reductions down columns under other thread counts of the "spread" walk
-  (``_schedule_reduce.GPU_THREADS_PER_UNIT``; the chunk count only, no new kernel).
+  (``_schedule_reduce.GPU_THREADS_PER_UNIT``; the chunk count only, no new kernel);
+* ``rvariants``: the reduce cases under other code-generation settings of the GPU reductions
+  (``kernels.reduction.SPREAD_UNROLL``, ``kernels.ptx_reduce.UNROLL_BYTES``), interleaved in
+  rounds, each variant with its own kernels (run with ``EGPU_ARRAY_CACHE_DIR=off``: the disk
+  cache does not know these settings).
 
 Run ``python -m benchmarks.gpu [--device cuda:0] [--repeats 20] [--only d2d,chain]``. Without a cuda
 device it says why and exits with status 2.
@@ -32,7 +36,7 @@ import time
 
 import numpy as np
 
-ALL = ("d2d", "axpy", "chain", "reduce", "sort", "matmul", "h2d", "launch", "sweep", "rsweep")
+ALL = ("d2d", "axpy", "chain", "reduce", "sort", "matmul", "h2d", "launch", "sweep", "rsweep", "rvariants")
 
 
 def _optional(name):
@@ -328,7 +332,7 @@ def bench_rsweep(b: Bench, ref: float | None) -> None:
     """Column reductions (walk "spread") under other thread counts."""
     from egpu_array import _schedule_reduce as sr
     xp = b.xp
-    saved = sr.GPU_THREADS_PER_UNIT
+    saved, saved_chunks = sr.GPU_THREADS_PER_UNIT, sr.CHUNKS_PER_THREAD
     cases = [(np.dtype(dt), shape) for dt in ("float32", "float64") for shape in ((8192, 8192), (1 << 20, 16))]
     arrays = {(dt, shape): xp.asarray(b.rand(shape, dt.name), device=b.dev) for dt, shape in cases}
     try:
@@ -341,9 +345,59 @@ def bench_rsweep(b: Bench, ref: float | None) -> None:
                     nb = dt.itemsize * shape[0] * shape[1]
                     share = f"{nb / t / ref:.0%} of d2d" if ref else ""
                     b.row(f"rsweep {name} {dt.name} {shape} ax0 x{per_unit}", t, nb, note=share)
-    finally:
         sr.GPU_THREADS_PER_UNIT = saved
+        # whole-array reductions: chunks of the block kernel
+        for per_thread in (1, 2, 4, 8, 32):
+            sr.CHUNKS_PER_THREAD = per_thread
+            sr._PLANS.clear()
+            for (dt, shape), a in arrays.items():
+                if shape[1] != 8192:
+                    continue
+                for name in ("sum", "max"):
+                    t = b.ours(lambda: getattr(xp, name)(a))
+                    nb = dt.itemsize * shape[0] * shape[1]
+                    share = f"{nb / t / ref:.0%} of d2d" if ref else ""
+                    b.row(f"rsweep {name} {dt.name} whole chunks/thread {per_thread}", t, nb, note=share)
+    finally:
+        sr.GPU_THREADS_PER_UNIT, sr.CHUNKS_PER_THREAD = saved, saved_chunks
         sr._PLANS.clear()
+
+
+#: (name, kernels.reduction.SPREAD_UNROLL, kernels.ptx_reduce.UNROLL_BYTES) of bench_rvariants
+RVARIANTS = (("host rows, 16 B", 0, 16), ("spread x8, 16 B", 8, 16), ("host rows, 32 B", 0, 32),
+             ("spread x4, 32 B", 4, 32), ("spread x8, 32 B", 8, 32))
+
+
+def bench_rvariants(b: Bench, ref: float | None, rounds: int = 3) -> None:
+    """The reduce cases under each of RVARIANTS, interleaved: median over rounds of each
+    round's median."""
+    from egpu_array import _schedule_reduce as sr
+    from egpu_array.kernels import cache, ptx_reduce, reduction
+    if cache.cache_dir() is not None:
+        raise RuntimeError("rvariants: run with EGPU_ARRAY_CACHE_DIR=off (the disk cache does not key these settings)")
+    xp = b.xp
+    arrays = {dt: xp.asarray(b.rand((8192, 8192), dt), device=b.dev) for dt in ("float32", "float64")}
+    saved = (reduction.SPREAD_UNROLL, ptx_reduce.UNROLL_BYTES, cache._memory, sr._PLANS)
+    state = {name: ({}, {}) for name, *_ in RVARIANTS}
+    times: dict = {}
+    try:
+        for _ in range(rounds):
+            for name, spread, nbytes in RVARIANTS:
+                reduction.SPREAD_UNROLL, ptx_reduce.UNROLL_BYTES = spread, nbytes
+                cache._memory, sr._PLANS = state[name]
+                for dt, a in arrays.items():
+                    for op in ("sum", "max", "mean"):
+                        for axis in (None, 0, 1):
+                            t = b.ours(lambda: getattr(xp, op)(a, axis=axis))
+                            times.setdefault((name, dt, op, axis), []).append(t)
+    finally:
+        reduction.SPREAD_UNROLL, ptx_reduce.UNROLL_BYTES, cache._memory, sr._PLANS = saved
+    for (name, dt, op, axis), ts in times.items():
+        t = statistics.median(ts)
+        nb = arrays[dt].size * np.dtype(dt).itemsize
+        where = "whole" if axis is None else f"axis {axis}"
+        share = f"{nb / t / ref:.0%} of d2d" if ref else ""
+        b.row(f"rvar {op} {dt} {where} [{name}]", t, nb, note=share)
 
 
 def main(argv=None) -> int:
@@ -375,7 +429,8 @@ def main(argv=None) -> int:
     steps = [("d2d", lambda: bench_d2d(b)), ("axpy", lambda: bench_axpy(b, ref)), ("chain", lambda: bench_chain(b)),
              ("reduce", lambda: bench_reduce(b, ref)), ("sort", lambda: bench_sort(b)),
              ("matmul", lambda: bench_matmul(b)), ("h2d", lambda: bench_h2d(b)), ("launch", lambda: bench_launch(b)),
-             ("sweep", lambda: bench_sweep(b, ref)), ("rsweep", lambda: bench_rsweep(b, ref))]
+             ("sweep", lambda: bench_sweep(b, ref)), ("rsweep", lambda: bench_rsweep(b, ref)),
+             ("rvariants", lambda: bench_rvariants(b, ref))]
     failed = 0
     for name, run in steps:
         if name not in only:

@@ -191,9 +191,11 @@ def _has_math(program: tuple) -> bool:
     return any(ins[0] in MATH_FUNCS and ins[0] != "sqrt" for ins in program)
 
 
-def loop_metadata(module: ir.Module, fname: str, width: int | None = None, interleave: int | None = None):
+def loop_metadata(module: ir.Module, fname: str, width: int | None = None, interleave: int | None = None,
+                  unroll: int | None = None):
     """A loop ID (set it as ``"llvm.loop"`` metadata on a loop's latch branch) asking the loop
-    vectorizer for ``width`` lanes and/or ``interleave`` vector iterations side by side.
+    vectorizer for ``width`` lanes and/or ``interleave`` vector iterations side by side, and/or
+    the unroller for ``unroll`` copies of the body (GPU threads: that many loads in flight).
 
     Why: a transcendental function is a long dependency chain of ~100 vector instructions and the
     CPU's scheduler holds about one such iteration, so on its own a vector loop runs at the chain's
@@ -209,6 +211,9 @@ def loop_metadata(module: ir.Module, fname: str, width: int | None = None, inter
     if interleave is not None:
         props.append(module.add_metadata([ir.MetaDataString(module, "llvm.loop.interleave.count"),
                                           ir.Constant(i32, interleave)]))
+    if unroll is not None:
+        props.append(module.add_metadata([ir.MetaDataString(module, "llvm.loop.unroll.count"),
+                                          ir.Constant(i32, unroll)]))
     loop_id = module.add_metadata(props)
     loop_id.operands = (loop_id,) + tuple(loop_id.operands)  # a loop ID refers to itself
     return loop_id

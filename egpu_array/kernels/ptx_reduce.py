@@ -117,15 +117,22 @@ def generate(spec, module: ir.Module, fname: str, intr: Intrinsics | None = None
     return fn
 
 
-#: elements a thread loads per step of a block reduction (independent loads in flight)
-UNROLL = 4
+#: bytes of the expression's dtype a thread loads per step of a block reduction (independent
+#: loads in flight): UNROLL = UNROLL_BYTES // itemsize elements, between 4 and 8
+UNROLL_BYTES = 32
+
+
+def unroll_of(spec) -> int:
+    """Elements a thread of a block reduction loads per step (:data:`UNROLL_BYTES`)."""
+    from .elementwise import dtype_named
+    return min(8, max(4, UNROLL_BYTES // dtype_named(spec.expr_dtype).itemsize))
 
 
 def _thread_elements(b, spec, ra, lay, acc, kbases, r_first, r_hi, ntid, args) -> list:
     """This thread's accumulators over elements ``r_first, r_first + ntid, ... < r_hi`` of the
     reduced space, in increasing order. The position (row of the innermost reduced dimension,
     column ``j``, operand bases) is unravelled once and then advanced by ``ntid`` (a division
-    only where a step leaves the row); while :data:`UNROLL` steps stay in the row they load at
+    only where a step leaves the row); while :func:`unroll_of` steps stay in the row they load at
     once, so that many loads are in flight per thread."""
     red, nk = ra.red, spec.n_kept
     width = red[-1]
@@ -158,11 +165,12 @@ def _thread_elements(b, spec, ra, lay, acc, kbases, r_first, r_hi, ntid, args) -
     b.cbranch(b.icmp_signed("<", r, r_hi), body, done)
 
     b.position_at_end(body)
-    span = b.mul(ntid, const(I64, UNROLL - 1))
+    unroll = unroll_of(spec)
+    span = b.mul(ntid, const(I64, unroll - 1))
     fits = b.and_(b.icmp_signed("<", b.add(j, span), width), b.icmp_signed("<", b.add(r, span), r_hi))
     b.cbranch(fits, quad, single)
     outs = []
-    for blk, count in ((quad, UNROLL), (single, 1)):
+    for blk, count in ((quad, unroll), (single, 1)):
         b.position_at_end(blk)
         offs = [b.mul(ntid, const(I64, k)) if k else None for k in range(count)]
         vals = [element(bases, b.add(j, d) if d is not None else j) for d in offs]  # loads first

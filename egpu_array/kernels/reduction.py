@@ -242,7 +242,9 @@ def generate_reduction(spec: ReduceSpec, module: ir.Module, fname: str, finalize
             _store_value(b, out, off, cast(b, acc_dt, out_dt, acc))
         return _flat(acc)
 
-    if is_arg and all(c in "c0" for c in classes[1:]):  # rows in contiguous memory: two vectorized passes
+    if spec.walk == "spread" and SPREAD_UNROLL:  # a GPU thread down a column: loads in flight
+        inner_phis = row_loop(b, j0, jend, acc_phis, step, loop_metadata(module, fname, unroll=SPREAD_UNROLL), "j")
+    elif is_arg and all(c in "c0" for c in classes[1:]):  # rows in contiguous memory: two vectorized passes
         from .reduction_arg import arg_row
         inner_phis = arg_row(b, spec.op, expr_dt, j0, jend, acc_phis, element,
                              lambda j: b.add(b.mul(row, red_inner), j))
@@ -290,6 +292,11 @@ def generate_reduction(spec: ReduceSpec, module: ir.Module, fname: str, finalize
     elif spec.chunked and finalize:
         _generate_finalize(spec, module, fname + "_fin", lay)
     return fn
+
+
+#: walk "spread" (a GPU thread reduces a chunk of one column): the row loop is unrolled this many
+#: times, so that as many loads are in flight per thread (0: the host's row forms instead)
+SPREAD_UNROLL = 8
 
 
 def work_item(b, spec: ReduceSpec, ra: "ReduceArgs", w) -> tuple:
