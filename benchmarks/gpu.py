@@ -180,7 +180,8 @@ def bench_chain(b: Bench) -> None:
 
 
 def bench_reduce(b: Bench, ref: float | None) -> None:
-    """sum / max / mean over the whole array, axis 0 and axis 1 (issue 4's cases, GPU-sized)."""
+    """sum / max / mean (and argmax) over the whole array, axis 0 and axis 1 (issue 4's cases,
+    GPU-sized)."""
     xp = b.xp
     for dtype in ("float32", "float64"):
         h = b.rand((8192, 8192), dtype)
@@ -200,6 +201,14 @@ def bench_reduce(b: Bench, ref: float | None) -> None:
                 share = f"{h.nbytes / t / ref:.0%} of d2d (goal 85%)" if ref else ""
                 where = "whole" if axis is None else f"axis {axis}"
                 b.row(f"{name} {dtype} 8192^2 {where}", t, h.nbytes, cupy=tc, torch=tt, note=share)
+        for axis in (None, 0, 1):  # argmax: (value, index) pairs; columns are a thread per output
+            t = b.ours(lambda: xp.argmax(a, axis=axis))
+            tc = b.cupy_time(lambda: ca.argmax(axis=axis)) if ca is not None else None
+            tt = b.torch_time(lambda: b.torch.argmax(ta) if axis is None else b.torch.argmax(ta, dim=axis)) \
+                if ta is not None else None
+            where = "whole" if axis is None else f"axis {axis}"
+            share = f"{h.nbytes / t / ref:.0%} of d2d" if ref else ""
+            b.row(f"argmax {dtype} 8192^2 {where}", t, h.nbytes, cupy=tc, torch=tt, note=share)
 
 
 def bench_sort(b: Bench) -> None:
