@@ -125,8 +125,6 @@ def _gpu_walk(op: str, n_out: int, n_red: int, rshape, rstrides, threads: int, c
     if all(st[-1] in (0, 1) for st in rstrides[1:]):  # every input's rows are contiguous
         long_rows = rshape[-1] >= GPU_BLOCK_ROW and n_red >= GPU_BLOCK_MIN
         return ("blocks" if long_rows and chunks == 1 else ""), chunks
-    if op in ("argmax", "argmin"):
-        return "", chunks
     want = -(-threads * GPU_THREADS_PER_UNIT // n_out)
     spread = max(1, min(want, n_red // GPU_SPREAD_ROWS))
     return ("spread", spread) if spread > 1 else ("", 1)

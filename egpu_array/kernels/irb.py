@@ -128,12 +128,12 @@ def while_loop(b: ir.IRBuilder, inits: list, cond, body, name: str, metadata=Non
     return phis
 
 
-def range_loop(b: ir.IRBuilder, lo, hi, inits: list, body, name: str, metadata=None) -> list:
-    """``for i in [lo, hi): vals = body(i, vals)`` with carried values ``inits`` (i64 bounds);
-    returns the final values."""
-    one = ir.Constant(I64, 1)
+def range_loop(b: ir.IRBuilder, lo, hi, inits: list, body, name: str, metadata=None, step=None) -> list:
+    """``for i in range(lo, hi, step): vals = body(i, vals)`` with carried values ``inits`` (i64
+    bounds, ``step`` an i64 value, default 1); returns the final values."""
+    step = step if step is not None else ir.Constant(I64, 1)
     out = while_loop(b, [lo] + list(inits), lambda s: b.icmp_signed("<", s[0], hi),
-                     lambda s: [b.add(s[0], one, flags=["nsw"])] + list(body(s[0], s[1:])), name, metadata)
+                     lambda s: [b.add(s[0], step, flags=["nsw"])] + list(body(s[0], s[1:])), name, metadata)
     return out[1:]
 
 

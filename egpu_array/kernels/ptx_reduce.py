@@ -1,11 +1,12 @@
-"""Block reductions for NVPTX: the phase 1 of a chunked reduction, one thread block per work item.
+"""Block reductions for NVPTX: a thread block per work item of a row-order reduction.
 
-Used by NVPTXTarget for ``reduce`` specs that are ``chunked`` (few outputs, long rows: a whole-array
-sum, a sum over a long axis), not scans (see :mod:`.ptx_scan`), in the "inner" order; every other
-reduce spec uses the host generator under the grid-stride wrapper. Same argument slots and partials
-layout as :mod:`.reduction` (work item ``w`` reduces chunk ``w % nchunks`` of output
-``w // nchunks`` into ``partials[w]``; the one-thread finalize step of :mod:`.reduction` combines
-them), but the chunk is shared by the threads of a block:
+Used by NVPTXTarget for ``reduce`` specs in the "inner" order that are not scans (see
+:mod:`.ptx_scan`) and are ``chunked`` (few outputs, long rows: a whole-array sum, a sum over a long
+axis) or have walk "blocks" (many long contiguous rows: thread 0 stores each row's result, no
+partials); walk "spread" (chunks of columns, a thread each) uses the host generator under the
+grid-stride wrapper, as every other reduce spec does. Same argument slots and partials layout as
+:mod:`.reduction` (work item ``w`` reduces chunk ``w % nchunks`` of output ``w // nchunks`` into
+``partials[w]``), but the chunk is shared by the threads of a block:
 
 1. thread ``t`` accumulates elements ``r_lo + t, r_lo + t + ntid, ...`` of the chunk (neighbouring
    threads read neighbouring elements when the reduced dimension is contiguous: coalesced);
@@ -14,10 +15,11 @@ them), but the chunk is shared by the threads of a block:
 3. lane 0 of every warp writes its value to shared memory; after a barrier, warp 0 combines those
    the same way and thread 0 stores the partial.
 
+The finalize step of every chunked spec (spread too) is a block per output as well.
 argmax/argmin carry (value, index) pairs (:class:`_ArgBest`): their partial is the chunk's int64
 index (8 bytes per chunk, whatever the dtype) and their finalize step re-evaluates the value at
-each chunk's index (:func:`.reduction.generate_arg_finalize`, the host kernels' step too). The
-scheduler (``_schedule_reduce._reduce_chunks``) sizes their partials at 8 bytes.
+each chunk's index (:func:`_generate_block_arg_finalize`). The scheduler
+(``_schedule_reduce._reduce_chunks``) sizes their partials at 8 bytes.
 
 The entry ``NAME_grid(i64* args, i64 n, i64 per)`` strides over work items by blocks. The GPU
 operations go through an :class:`Intrinsics` object, so tests run the kernel on the host with
@@ -34,8 +36,10 @@ from .ops import cast
 from .ptx import ENTRY_SUFFIX, _mark_kernel
 from .ptx_block import (Intrinsics, block_combine, block_stride_loop, shared_array, shared_load,  # noqa: F401
                         shared_store, warp_combine)
+from .elementwise import dtype_named
+from .irb import range_loop
 from .reduction import (FinalizeArgs, ReduceArgs, _arg_better, _combine, _const_of, _finish, _flat, _partials,
-                        _store_value, _unflat, generate_arg_finalize, generate_reduction, identity_of, index_partials,
+                        _store_value, _unflat, arg_value_at, generate_reduction, identity_of, index_partials,
                         reduce_arg_layout)
 from .reduction_arg import arg_merge
 from .spec import REDUCE_OPS, ReduceSpec
@@ -56,11 +60,10 @@ def block_reducible(spec) -> bool:
 
 
 def block_finalized(spec) -> bool:
-    """Whether the finalize step of ``spec`` is a block kernel (:func:`_generate_block_finalize`:
-    chunked row-order reductions other than argmax/argmin, walk "spread" included); other
-    finalize steps run on one thread."""
-    return isinstance(spec, ReduceSpec) and spec.chunked and spec.order == "inner" and not REDUCE_OPS[spec.op] \
-        and spec.op not in ("argmax", "argmin")
+    """Whether the finalize step of ``spec`` is a block kernel, a block per output
+    (:func:`_generate_block_finalize`, :func:`_generate_block_arg_finalize`: chunked row-order
+    reductions, walk "spread" included); other finalize steps run on one thread."""
+    return isinstance(spec, ReduceSpec) and spec.chunked and spec.order == "inner" and not REDUCE_OPS[spec.op]
 
 
 def launch_mode(spec) -> str:
@@ -86,7 +89,11 @@ def generate(spec, module: ir.Module, fname: str, intr: Intrinsics | None = None
         # walk "spread": a thread per work item under the grid-stride entry, a block per output
         # to combine the chunks
         fn = generate_reduction(spec, module, fname, finalize=False)
-        _generate_block_finalize(spec, module, fname + "_fin", reduce_arg_layout(spec), intr)
+        lay = reduce_arg_layout(spec)
+        if spec.op in ("argmax", "argmin"):
+            _generate_block_arg_finalize(spec, module, fname + "_fin", lay, intr)
+        else:
+            _generate_block_finalize(spec, module, fname + "_fin", lay, intr)
         return fn
     fn, b, args, n_items, ra, lay = block_entry(module, fname, spec)
     nchunks, chunk, all_strides, total_red = ra.nchunks, ra.chunk, ra.all_strides, ra.total_red
@@ -232,6 +239,45 @@ def _generate_block_finalize(spec, module, fname, lay, intr) -> None:
     _mark_kernel(module, fn)
 
 
+def _generate_block_arg_finalize(spec, module, fname, lay, intr) -> None:
+    """Phase 2 of a chunked argmax/argmin, the entry ``NAME_grid(i64* args)``: a thread block per
+    output (block-strided); thread ``t`` merges the pairs (value recomputed at the chunk's index,
+    index) of chunks ``t, t + ntid, ...`` (an empty chunk's index -1 is an empty pair) by
+    :func:`.reduction_arg.arg_merge`'s total order, whose every merge tree gives the host rule's
+    answer (the first NaN, else the first best); thread 0 stores the index."""
+    dt = dtype_named(spec.expr_dtype)
+    fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [I64.as_pointer()]), name=fname + ENTRY_SUFFIX)
+    (args,) = fn.args
+    b = ir.IRBuilder(fn.append_basic_block("entry"))
+    ra = ReduceArgs(b, args, spec)
+    part = index_partials(b, args, lay)
+    n_out = const(I64, 1)
+    for n in ra.kept:
+        n_out = b.mul(n_out, n)
+    tid, ntid = intr.sreg(b, "tid.x"), intr.sreg(b, "ntid.x")
+    init = [_const_of(dt, identity_of(spec.op, dt)), const(I64, -1)]
+    shared = shared_array(module, fname + "_shared", intr.warp * len(init), intr)
+
+    def merge(b, a, o):
+        return arg_merge(b, spec.op, dt, a, o)
+    with block_stride_loop(b, intr, n_out, "o") as o:
+        kbases = add_offsets(b, o, ra.kept, ra.all_strides, [const(I64, 0)] * len(ra.all_strides))
+        value_at = arg_value_at(b, spec, ra, args, lay, kbases)
+        base = b.mul(o, ra.nchunks)
+
+        def chunk(c, acc):
+            idx = b.load(b.gep(part, [b.add(base, c)]))
+            valid = b.icmp_signed(">=", idx, const(I64, 0))
+            return merge(b, acc, [value_at(b.select(valid, idx, const(I64, 0))), idx])
+        mine = range_loop(b, tid, ra.nchunks, init, chunk, "c", step=ntid)
+        total = block_combine(b, intr, merge, mine, init, shared, tid, ntid)
+        with b.if_then(b.icmp_unsigned("==", tid, const(I64, 0))):
+            _store_value(b, ra.ops[0], kbases[0], total[1])
+        intr.barrier(b)  # the shared slots are reused by the next output
+    b.ret_void()
+    _mark_kernel(module, fn)
+
+
 class _Accumulate:
     """sum/prod/min/max/all/any: the accumulator of :mod:`.reduction` (flattened: complex is two
     components); partials and finalize as there."""
@@ -290,7 +336,7 @@ class _ArgBest:
         _store_value(b, ra.ops[0], base, accs[1])
 
     def finalize(self, module, fname, lay, intr):
-        generate_arg_finalize(self.spec, module, fname, lay, self.dt)
+        _generate_block_arg_finalize(self.spec, module, fname, lay, intr)
 
 
 def block_entry(module: ir.Module, fname: str, spec):

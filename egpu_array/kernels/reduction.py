@@ -287,7 +287,7 @@ def generate_reduction(spec: ReduceSpec, module: ir.Module, fname: str, finalize
     b.branch(w_head)
     b.position_at_end(w_done)
     b.ret_void()
-    if spec.chunked and is_arg:
+    if spec.chunked and finalize and is_arg:
         generate_arg_finalize(spec, module, fname + "_fin", lay, expr_dt)
     elif spec.chunked and finalize:
         _generate_finalize(spec, module, fname + "_fin", lay)
@@ -393,24 +393,9 @@ class FinalizeArgs:
         """Flat merge of output ``o``'s partials ``first, first + step, ... < nchunks``."""
         b = self.b
         base = b.mul(o, self.nchunks)
-        pre = b.block
-        head, body, done = (b.append_basic_block(n) for n in ("c.head", "c.body", "c.done"))
-        b.branch(head)
-        b.position_at_end(head)
-        c = b.phi(I64)
-        c.add_incoming(first, pre)
-        phis = [b.phi(v.type) for v in self.init]
-        for p, v in zip(phis, self.init):
-            p.add_incoming(v, pre)
-        b.cbranch(b.icmp_signed("<", c, self.nchunks), body, done)
-        b.position_at_end(body)
-        new = self.merge(b, phis, _flat(load_partial(b, self.part, b.add(base, c))))
-        for p, v in zip(phis, new):
-            p.add_incoming(v, b.block)
-        c.add_incoming(b.add(c, step), b.block)
-        b.branch(head)
-        b.position_at_end(done)
-        return phis
+        return range_loop(b, first, self.nchunks, self.init,
+                          lambda c, acc: self.merge(b, acc, _flat(load_partial(b, self.part, b.add(base, c)))),
+                          "c", step=step)
 
     def store(self, o, flat: list) -> None:
         """Post-op, cast and store of output ``o``'s total."""
@@ -430,6 +415,18 @@ def _generate_finalize(spec: ReduceSpec, module: ir.Module, fname: str, lay: dic
     with for_range(b, const(I64, 0), fa.n_out, name="o") as o:
         fa.store(o, fa.combine_chunks(o, const(I64, 0), const(I64, 1)))
     b.ret_void()
+
+
+def arg_value_at(b, spec, ra: "ReduceArgs", args, lay, kbases):
+    """``value_at(index)``: the expression's value at flat index ``index`` of the reduced space of
+    the output at ``kbases`` (phase 2 of a chunked argmax/argmin recomputes each chunk's best)."""
+    def value_at(idx):
+        row, j = b.sdiv(idx, ra.red[-1]), b.srem(idx, ra.red[-1])
+        bases = add_offsets(b, row, ra.red[:-1], ra.all_strides, kbases, first=spec.n_kept)
+        leaf = Leaves(b, args, ra.ops, ra.idx_strides, ra.scalars, spec.classes, bases, j, lay["gather"],
+                      lay["error"])
+        return emit_expr(b, spec.expr, leaf)
+    return value_at
 
 
 def arg_chunks(b, op: str, dt, part, nchunks, o, value_at):
@@ -461,12 +458,6 @@ def generate_arg_finalize(spec, module, fname, lay, dt) -> None:
         n_out = b.mul(n_out, n)
     with for_range(b, const(I64, 0), n_out, name="o") as o:
         kbases = add_offsets(b, o, ra.kept, ra.all_strides, [const(I64, 0)] * len(ra.all_strides))
-
-        def value_at(idx):
-            row, j = b.sdiv(idx, ra.red[-1]), b.srem(idx, ra.red[-1])
-            bases = add_offsets(b, row, ra.red[:-1], ra.all_strides, kbases, first=spec.n_kept)
-            leaf = Leaves(b, args, ra.ops, ra.idx_strides, ra.scalars, spec.classes, bases, j, lay["gather"],
-                          lay["error"])
-            return emit_expr(b, spec.expr, leaf)
+        value_at = arg_value_at(b, spec, ra, args, lay, kbases)
         _store_value(b, ra.ops[0], kbases[0], arg_chunks(b, spec.op, dt, part, ra.nchunks, o, value_at))
     b.ret_void()
