@@ -17,7 +17,7 @@ from . import _dtypes as dt
 from ._array import Array
 from ._elementwise import cast_node
 from ._graph import LazyNode, View
-from ._schedule import GatherArg, _collapse, _leaf_strides, pack_args
+from ._schedule import GatherArg, _collapse, _leaf_strides, gather_index_error, pack_args
 from ._shapes import broadcast_shapes, normalize_axis
 from .kernels.cache import get_program
 from .kernels.gather import SLOTS, GatherSpec
@@ -31,13 +31,13 @@ _HOST_KERNELS = frozenset({"cpu", "sim"})
 
 class _AxesGather(GatherArg):
     """The GatherArg of :func:`gather_axes`, with the layout of its node's shape (``lead``
-    dimensions before the ``nidx`` index dimensions) and the function to name in errors."""
+    dimensions before the ``nidx`` index dimensions)."""
 
-    __slots__ = ("func", "lead", "nidx")
+    __slots__ = ("lead", "nidx")
 
     def __init__(self, source, extents, strides, func, lead, nidx):
-        super().__init__(source, extents, strides)
-        self.func, self.lead, self.nidx = func, lead, nidx
+        super().__init__(source, extents, strides, func)
+        self.lead, self.nidx = lead, nidx
 
 
 def _index_node(func: str, indices, device) -> LazyNode:
@@ -133,7 +133,7 @@ def take_along_axis(x, indices, /, *, axis=-1) -> Array:
     strides = tuple(0 if (d == ax or x.shape[d] == 1) else s for d, s in enumerate(v.strides))
     lead = ()
     source = LazyNode("buffer", (), x.dtype, shape, View(v.buffer, lead + strides, v.offset), x.device)
-    arg = GatherArg(source, [x.shape[ax]], [v.strides[ax]])
+    arg = GatherArg(source, [x.shape[ax]], [v.strides[ax]], "take_along_axis")
     if x.shape[ax] == 0 and 0 not in shape:
         raise IndexError("take_along_axis: cannot index an axis of size 0")
     return Array._new(LazyNode("gather", (node,), x.dtype, shape, arg, x.device))
@@ -182,6 +182,5 @@ def gather_into(root: LazyNode, out: View) -> bool:
     args = pack_args(slots)
     root.device.launch(get_program(root.device, spec), args, p * n, total * 2 * size + p * n * isize, work=total)
     if args[SLOTS.index("error")]:
-        raise IndexError(f"{arg.func}: an index is out of bounds for an axis of size {arg.extents[0]} "
-                         f"(expected values in [-{arg.extents[0]}, {arg.extents[0]}))")
+        raise gather_index_error([arg.func], arg.extents)
     return True

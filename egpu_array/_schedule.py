@@ -26,12 +26,13 @@ __all__ = ["realize_into", "lower_elementwise", "ReduceArg", "GatherArg", "Lower
 class GatherArg:
     """What a ``"gather"`` node reads: ``source`` (a buffer leaf laid out in the node's index space,
     stride 0 along the gathered positions), indexed by its sources' values along axes of the given
-    ``extents`` and element ``strides``. Out-of-range indices raise IndexError after the launch."""
+    ``extents`` and element ``strides``. Out-of-range indices raise IndexError after the launch,
+    naming ``func`` (the public function that made the gather: take, __getitem__, ...)."""
 
-    __slots__ = ("source", "extents", "strides")
+    __slots__ = ("source", "extents", "strides", "func")
 
-    def __init__(self, source, extents, strides):
-        self.source, self.extents, self.strides = source, tuple(extents), tuple(strides)
+    def __init__(self, source, extents, strides, func: str):
+        self.source, self.extents, self.strides, self.func = source, tuple(extents), tuple(strides), func
 
 
 class Lowered(NamedTuple):
@@ -40,7 +41,7 @@ class Lowered(NamedTuple):
     inputs: list
     consts: list
     iotas: list
-    gathers: list  # (extent, stride) pairs, in slot order
+    gathers: list  # (extent, stride, func) of each gathered axis, in slot order
 
 
 class ReduceArg:
@@ -200,7 +201,7 @@ def lower_elementwise(root: LazyNode):
             idx = [visit(s) for s in srcs]
             ins = ("gather", src_k, len(gathers)) + tuple(idx)
             for e, st in zip(ga.extents, ga.strides):
-                gathers.append((e, st))
+                gathers.append((e, st, ga.func))
         elif op == "cast":
             ins = ("cast", srcs[0].dtype.name, n.dtype.name, visit(srcs[0]))
         else:
@@ -384,15 +385,25 @@ _ARG_TYPES: dict = {}  # slot count -> ctypes array type
 
 
 def _gather_slots(slots: list, gathers: list) -> None:
-    for extent, stride in gathers:
+    for extent, stride, _ in gathers:
         slots.extend((extent, stride))
     slots.append(0)  # error flag, set by the kernel on an out-of-range gather index
 
 
 def _check_gather(args, gathers) -> None:
     if gathers and args[-1]:
-        raise IndexError(f"index out of bounds: an index array holds a value outside "
-                         f"[-n, n) for an axis of size n (sizes {sorted({e for e, _ in gathers})})")
+        raise gather_index_error([f for _, _, f in gathers], [e for e, _, _ in gathers])
+
+
+def gather_index_error(funcs, sizes) -> IndexError:
+    """The IndexError of an index outside ``[-n, n)`` met by gathers that ``funcs`` made along
+    axes of ``sizes`` (a kernel has one error flag for all its gathers: every one is named)."""
+    names, sizes = ", ".join(sorted(set(funcs))), sorted(set(sizes))
+    if len(sizes) == 1:
+        return IndexError(f"{names}: an index is out of bounds for an axis of size {sizes[0]} "
+                          f"(expected values in [-{sizes[0]}, {sizes[0]}))")
+    return IndexError(f"{names}: an index is out of bounds for an axis of one of the sizes {sizes} "
+                      f"(expected values in [-n, n) for an axis of size n)")
 
 
 from ._schedule_reduce import _realize_reduce  # noqa: E402  (reduce nodes; it imports from here)

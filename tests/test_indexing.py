@@ -392,6 +392,8 @@ def test_gather_kernel_out_of_range_raises_naming_the_function(idx, dtype):
     ix = xp.asarray(np.array(idx, dtype=dtype))
     with pytest.raises(IndexError, match=r"take: .*out of bounds.*size 5"):
         np.asarray(xp.take(x, ix))
+    with pytest.raises(IndexError, match=r"take_along_axis: .*out of bounds.*size 5"):
+        np.asarray(xp.take_along_axis(x, ix, axis=0))
     with pytest.raises(IndexError, match=r"__getitem__: .*out of bounds"):
         x[ix]
     with pytest.raises(IndexError, match=r"__getitem__: .*out of bounds"):

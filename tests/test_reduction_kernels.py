@@ -10,6 +10,7 @@ import egpu_array as xp
 from egpu_array import _schedule
 from egpu_array._array import Array
 from egpu_array._graph import LazyNode, View, contiguous_strides
+from egpu_array._schedule_reduce import gpu_blocks
 from egpu_array.kernels import cache
 from egpu_array.kernels.reduction_outer import outer_tile
 
@@ -56,8 +57,18 @@ def _chunked(arr: Array, chunks: int) -> np.ndarray:
     return np.asarray(Array._new(LazyNode("buffer", (), node.dtype, node.shape, view, node.device)))
 
 
-def _orders_used():
-    return {getattr(spec, "order", None) for _, spec in cache._memory}
+def _orders_used(device=None):
+    return {getattr(spec, "order", None) for dev, spec in cache._memory if device in (None, dev)}
+
+
+def _assert_column_order_ran(device):
+    """Column ("outer") order kernels ran on ``device``; a GPU target (the cuda device) reduces in
+    row ("inner") order only (_schedule_reduce._realize_reduce: gpu_blocks)."""
+    used = _orders_used(device)
+    if gpu_blocks(device):
+        assert "inner" in used and "outer" not in used
+    else:
+        assert "outer" in used
 
 
 @settings(max_examples=30, deadline=None, derandomize=True)
@@ -87,7 +98,7 @@ def test_forced_chunks_both_orders(dtype, chunks):
             except TypeError:
                 continue
             _check(_chunked(arr, chunks), _reference(name, h, axis))
-    assert "outer" in _orders_used()
+    _assert_column_order_ran(x.device)
 
 
 @settings(max_examples=20, deadline=None, derandomize=True)
@@ -111,7 +122,7 @@ def test_batched_column_order(shape, axis, chunks):
         arr = getattr(xp, name)(x * 2 - 1, axis=axis)
         got = _chunked(arr, chunks) if chunks else np.asarray(arr)
         _check(got, _reference(name, h * 2 - 1, axis))
-    assert "outer" in _orders_used()
+    _assert_column_order_ran(x.device)
 
 
 def test_small_columns_many_rows_split_across_threads():
@@ -142,7 +153,7 @@ def test_nan_zero_sign_and_wraparound_in_column_order():
     hi = np.full((10, 4100), 100, dtype=np.int8)
     got = np.asarray(xp.sum(xp.asarray(hi), axis=0, dtype=xp.int8))
     np.testing.assert_array_equal(got, np.sum(hi, axis=0, dtype=np.int8))   # wraps as NumPy does
-    assert "outer" in _orders_used()
+    _assert_column_order_ran(x.device)
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
@@ -165,7 +176,7 @@ def test_column_order_chunks_merge_nan_and_zero_signs(dtype, chunks):
         np.testing.assert_array_equal(got[ok], ref[ok], err_msg=name)
         sign2 = {"max": False, "min": True, "sum": False}[name]
         assert np.signbit(got[1]) and np.signbit(got[2]) == sign2, name
-    assert "outer" in _orders_used()
+    _assert_column_order_ran(x.device)
 
 
 def test_outer_tile_sizes():
@@ -267,7 +278,7 @@ def test_column_order_wide_and_narrow_row_groups(rows, cols):
         np.testing.assert_allclose(got[ok], ref[ok], rtol=1e-12)
     h32 = np.nan_to_num(h, nan=0.5, neginf=-3.0).astype(np.float32)
     _check(xp.sum(xp.asarray(h32), axis=0), np.sum(h32.astype(np.float64), axis=0).astype(np.float32))
-    assert "outer" in _orders_used()
+    _assert_column_order_ran(x.device)
 
 
 def _float32_error_ok(got, ref, numpy32):
@@ -370,8 +381,9 @@ def test_column_order_packed_rows(extra, cols):
     _check(xp.sum((x - row) * 2.0, axis=0), np.sum((h - h[:1]) * 2.0, axis=0))
     _check(xp.max(x[::2], axis=0), np.max(h[::2], axis=0))
     _check(xp.sum(x + xp.asarray(h[:, :1]), axis=0), np.sum(h + h[:, :1], axis=0))
-    assert "outer" in _orders_used()
-    assert any(getattr(spec, "packed", False) for _, spec in cache._memory)
+    _assert_column_order_ran(x.device)
+    packed = any(getattr(spec, "packed", False) for _, spec in cache._memory)
+    assert packed != gpu_blocks(x.device)  # (row order on a GPU target: nothing packed)
 
 
 def test_column_order_packed_rows_chunked():
@@ -387,8 +399,8 @@ def test_column_order_packed_rows_chunked():
             np.testing.assert_allclose(got[~np.isnan(ref)], ref[~np.isnan(ref)], rtol=1e-12)
 
 
-def _shorts_used():
-    return {spec.short for _, spec in cache._memory if getattr(spec, "short", 0)}
+def _shorts_used(device=None):
+    return {spec.short for dev, spec in cache._memory if getattr(spec, "short", 0) and device in (None, dev)}
 
 
 @pytest.mark.parametrize("length", [2, 3, 5, 8])
@@ -426,7 +438,10 @@ def test_short_packed_rows(length):
                     np.testing.assert_array_equal(np.signbit(got[ok]), np.signbit(ref[ok]))
             else:
                 _check(got, ref)
-    assert length in _shorts_used()
+    if gpu_blocks(x.device):  # a GPU target keeps its row kernels (_schedule_reduce._short_rows)
+        assert not _shorts_used(x.device)
+    else:
+        assert length in _shorts_used(x.device)
 
 
 def test_short_rows_expressions_and_other_layouts():
@@ -441,7 +456,7 @@ def test_short_rows_expressions_and_other_layouts():
                      (xp.log(xp.sum(xp.exp(x - 1.0), axis=1)), np.log(np.exp(h64 - 1.0).sum(1))),
                      (xp.max(x * xp.asarray(np.float32(2.0)), axis=1), (h * 2).max(1))):
         np.testing.assert_allclose(np.asarray(got), ref.astype(np.float32), rtol=2e-6, atol=2e-6)
-    assert _shorts_used() == {3}
+    assert _shorts_used() == (set() if gpu_blocks(x.device) else {3})  # (GPU target: no short kernel)
     cache.clear_memory_cache()
     for got, ref in ((xp.sum(x[::2], axis=1), h64[::2].sum(1)),
                      (xp.sum(xp.asarray(np.ascontiguousarray(h.T)).T, axis=1), h64.sum(1)),
