@@ -29,6 +29,7 @@ raises DeviceError saying why.
 from __future__ import annotations
 
 import ctypes
+import operator
 import threading
 import time
 
@@ -77,6 +78,12 @@ def parse_ptx_header(ptx: bytes) -> tuple:
                                 "(it was not produced by NVPTXTarget)") from None
 
 
+def _address(src) -> int:
+    """The host address of a launch's slots as :meth:`CUDADevice.launch` holds them (a ctypes
+    array or a c_void_p)."""
+    return (src.value or 0) if isinstance(src, ctypes.c_void_p) else ctypes.addressof(src)
+
+
 class _CudaRaw:
     """Raw device memory for the pool: ``(device pointer, None)``."""
 
@@ -106,14 +113,21 @@ class _CudaPool(PoolAllocator):
         dev = self.device
         try:
             with dev._lock:
-                dev._bind()
-                ev = dev._free_events.pop() if dev._free_events else \
-                    dev.drv.out_ptr("cuEventCreate", cu.CU["CU_EVENT_DISABLE_TIMING"])
-                dev.drv.call("cuEventRecord", ev, dev.compute)
-                old = dev._freed.pop(buf.ptr, None)
+                if not getattr(dev._tls, "bound", False):
+                    dev._bind()
+                free_events = dev._free_events
+                # (events as c_void_p: recorded here without argument conversion, see Driver.raw)
+                ev = free_events.pop() if free_events else \
+                    ctypes.c_void_p(dev.drv.out_ptr("cuEventCreate", cu.CU["CU_EVENT_DISABLE_TIMING"]))
+                code = dev._record(ev, dev._compute_p)
+                if code:
+                    raise cu.error_for(code, "cuEventRecord", dev.drv.describe(code))
+                freed = dev._freed
+                ptr = buf.ptr
+                old = freed.pop(ptr, None)
                 if old is not None:
-                    dev._free_events.append(old)
-                dev._freed[buf.ptr] = ev
+                    free_events.append(old)
+                freed[ptr] = ev
         except DeviceError:  # a lost device: nothing to order against any more
             pass
         super().free(buf)
@@ -179,6 +193,13 @@ class CUDADevice(Device):
         self._staging = None
         self._args = drv.mem_alloc(ARG_BYTES)
         self._modules = []
+        # for the per-launch driver calls (Driver.raw: no argument conversion): the compute stream
+        # as a c_void_p, each loaded function's c_void_p, cuEventRecord; the launch state (argument
+        # ring, kernel parameters) is made at the first launch (_start_launches)
+        self._compute_p = ctypes.c_void_p(self.compute)
+        self._fn_ptrs = {}
+        self._record = drv.raw("cuEventRecord")
+        self._hot = None
 
     def __repr__(self) -> str:
         return f"Device({self.name!r}: {self.gpu_name}, sm_{self.compute_capability[0]}{self.compute_capability[1]})"
@@ -230,56 +251,85 @@ class CUDADevice(Device):
             return args.ctypes.data, args.nbytes // 8
         return ctypes.addressof(args), ctypes.sizeof(args) // 8
 
+    def _start_launches(self) -> tuple:
+        """The state of launches, made at the first: the argument ring, the kernel parameters (args
+        pointer, n, per) and their address arrays, reused (cuLaunchKernel reads the values before it
+        returns), and cuLaunchKernel without argument conversion."""
+        ring = self._arg_ring = ArgRing(self.drv, self.compute)
+        self._params = (ctypes.c_uint64(), ctypes.c_int64(), ctypes.c_int64())
+        self._param_ptrs = (ctypes.c_void_p * 3)(*[ctypes.addressof(p) for p in self._params])
+        self._tail_ptrs = (ctypes.c_void_p * 1)(ctypes.addressof(self._params[0]))
+        self._hot = (ring, self._params, self._param_ptrs, self._tail_ptrs, self.drv.raw("cuLaunchKernel"),
+                     self._fn_ptrs)
+        return self._hot
+
     def launch(self, program: Program, args, n: int, nbytes: int = 0, work: int | None = None) -> None:
         """Queue ``program`` over work items ``[0, n)`` on the compute stream (then its finalize
         kernel, if any). Returns at once unless the kernel writes its argument slots."""
         t0 = time.perf_counter()
         fn, slots, writes, mode = program.fn
-        if isinstance(args, ctypes.Array):  # the scheduler's argument blocks
-            addr, count = ctypes.addressof(args), ctypes.sizeof(args) // 8
+        if isinstance(args, ctypes.Array):  # the scheduler's argument blocks (passed by address)
+            src, count = args, ctypes.sizeof(args) >> 3
         else:
             addr, count = self._host_slots(args, slots)
-        if slots >= 0:
-            count = max(min(count, slots), 1)
+            src = ctypes.c_void_p(addr)
+        if slots >= 0:  # count = max(min(count, slots), 1)
+            if count > slots:
+                count = slots
+            if count < 1:
+                count = 1
         size = count * 8
         if size > ARG_BYTES:
             raise KernelLaunchError(f"cuda: kernel {program.name} has {count} argument slots; at most "
                                     f"{ARG_BYTES // 8} are supported")
         with self._lock:
-            self._bind()
+            if not getattr(self._tls, "bound", False):
+                self._bind()
+            hot = self._hot
+            if hot is None:
+                hot = self._start_launches()
+            ring, (p_args, p_n, p_per), param_ptrs, tail_ptrs, launch_fn, fn_ptrs = hot
             drv = self.drv
-            ring = self.__dict__.get("_arg_ring")
-            if ring is None:
-                ring = self._arg_ring = ArgRing(drv, self.compute)
-                # the kernel parameters (args pointer, n, per) and their address arrays, reused:
-                # cuLaunchKernel reads the values before it returns
-                self._params = (ctypes.c_uint64(), ctypes.c_int64(), ctypes.c_int64())
-                self._param_ptrs = (ctypes.c_void_p * 3)(*[ctypes.addressof(p) for p in self._params])
-                self._tail_ptrs = (ctypes.c_void_p * 1)(ctypes.addressof(self._params[0]))
             if size <= ARG_ENTRY_BYTES:  # a ring entry: pinned source, no wait on earlier launches
-                block = ring.put(addr, size, program.name)
+                block = ring.put(src, size, program.name)
             else:  # pageable source: the driver takes the bytes before returning, ordered in the stream
                 block = self._args
-                drv.call("cuMemcpyHtoDAsync_v2", block, addr, size, self.compute,
+                drv.call("cuMemcpyHtoDAsync_v2", block, _address(src), size, self.compute,
                          what=f"copying the arguments of {program.name}")
-            p_args, p_n, p_per = self._params
             p_args.value = block
             try:
                 if n > 0:
-                    per = PER_CALL.get(program.spec.kind, 1) if mode == "grid" else 1
                     # grid: a thread per run of `per` items; block: a block per item (block reductions)
-                    grid = min(-(-n // (BLOCK * per)) if mode == "grid" else n, self.max_grid)
-                    p_n.value, p_per.value = n, per
-                    self._launch(fn, grid, MODE_THREADS.get(mode, BLOCK), self._param_ptrs, program.name)
+                    if mode == "grid":
+                        per = PER_CALL.get(program.spec.kind, 1)
+                        grid = -(-n // (BLOCK * per))
+                    else:
+                        per = 1
+                        grid = n
+                    if grid > self.max_grid:
+                        grid = self.max_grid
+                    p_n.value = n
+                    p_per.value = per
+                    threads = MODE_THREADS.get(mode, BLOCK)
+                    if type(grid) is not int or type(threads) is not int:  # (NumPy integers: C ints)
+                        grid, threads = operator.index(grid), operator.index(threads)
+                    fp = fn_ptrs.get(fn)
+                    if fp is None:
+                        fp = fn_ptrs[fn] = ctypes.c_void_p(fn)
+                    # (grid and threads are ints below 2**31: max_grid and the block sizes bound them)
+                    code = launch_fn(fp, grid, 1, 1, threads, 1, 1, 0, self._compute_p, param_ptrs, None)
+                    if code:
+                        raise cu.error_for(code, f"launching {program.name} ({grid} x {threads} threads)",
+                                           drv.describe(code))
                 if program.tail is not None:
                     # a block per output (block finalize) or one thread (others guard on thread 0)
                     self._launch(program.tail, max(1, min(n, 2 * self.multiprocessors)), BLOCK,
-                                 self._tail_ptrs, program.name + " (finalize)")
+                                 tail_ptrs, program.name + " (finalize)")
             finally:
                 if block != self._args:
                     ring.close()
             if writes:
-                drv.call("cuMemcpyDtoHAsync_v2", addr, block, size, self.compute,
+                drv.call("cuMemcpyDtoHAsync_v2", _address(src), block, size, self.compute,
                          what=f"reading back the flags of {program.name}")
                 drv.call("cuStreamSynchronize", self.compute, what=f"running {program.name}")
             elif profiler._active:
@@ -288,8 +338,13 @@ class CUDADevice(Device):
             profiler.record_launch(program.name, t0, time.perf_counter(), nbytes, device=self.name)
 
     def _launch(self, fn: int, grid: int, block: int, params, name: str) -> None:
-        """Queue ``fn`` on the compute stream; ``params`` is the array of kernel parameter addresses."""
-        code = self.drv.fn("cuLaunchKernel")(fn, grid, 1, 1, block, 1, 1, 0, self.compute, params, None)
+        """Queue ``fn`` on the compute stream; ``params`` is the array of kernel parameter addresses.
+        ``grid`` and ``block`` are ints below 2**31 (passed without conversion, see Driver.raw)."""
+        grid, block = operator.index(grid), operator.index(block)
+        fp = self._fn_ptrs.get(fn)
+        if fp is None:
+            fp = self._fn_ptrs[fn] = ctypes.c_void_p(fn)
+        code = self.drv.raw("cuLaunchKernel")(fp, grid, 1, 1, block, 1, 1, 0, self._compute_p, params, None)
         if code:
             raise cu.error_for(code, f"launching {name} ({grid} x {block} threads)", self.drv.describe(code))
 

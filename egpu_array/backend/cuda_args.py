@@ -24,6 +24,11 @@ ENTRIES = 128
 #: entries per event (the ring waits at most once per GROUP launches, a lap after)
 GROUP = 16
 
+#: memmove(dst, src, n) without argument conversion (ctypes.memmove converts each argument on
+#: every call): called only with a c_void_p destination, a ctypes array or c_void_p source and a
+#: c_size_t count
+_memmove = ctypes.CFUNCTYPE(None)(ctypes.cast(ctypes.memmove, ctypes.c_void_p).value)
+
 
 class ArgRing:
     """A ring of argument blocks on one device, used on one stream (see the module docstring).
@@ -39,24 +44,33 @@ class ArgRing:
                        for _ in range(ENTRIES // GROUP)]
         self.recorded = [False] * (ENTRIES // GROUP)
         self.next = 0
-        self._copy = drv.fn("cuMemcpyHtoDAsync_v2")
+        # the per-launch calls take ready ctypes objects (no argument conversion, see Driver.raw):
+        # each entry's host and device addresses, the stream, the byte counts of 0..128 slots
+        self._copy = drv.raw("cuMemcpyHtoDAsync_v2")
+        self._stream = ctypes.c_void_p(stream)
+        self._hosts = [ctypes.c_void_p(self.host_base + i * ENTRY_BYTES) for i in range(ENTRIES)]
+        self._devs = [ctypes.c_uint64(self.device_base + i * ENTRY_BYTES) for i in range(ENTRIES)]
+        self._sizes = [ctypes.c_size_t(8 * k) for k in range(ENTRY_BYTES // 8 + 1)]
 
-    def put(self, addr: int, size: int, name: str) -> int:
-        """Queue the copy of ``size`` (at most ENTRY_BYTES) bytes at host ``addr`` into the next
-        entry; its device address. Call :meth:`close` once the launches reading it are queued."""
+    def put(self, src, size: int, name: str) -> int:
+        """Queue the copy of ``size`` (at most ENTRY_BYTES) bytes at ``src`` (a ctypes array, a
+        ``c_void_p`` or an int host address) into the next entry; its device address. Call
+        :meth:`close` once the launches reading it are queued."""
         i = self.next
-        if i % GROUP == 0:  # a group starts again: the launches of its last lap must be done
+        if not i % GROUP:  # a group starts again: the launches of its last lap must be done
             g = i // GROUP
             if self.recorded[g]:
                 self.drv.call("cuEventSynchronize", self.events[g], what=f"waiting for argument block {g}")
                 self.recorded[g] = False
-        host = self.host_base + i * ENTRY_BYTES
-        dev = self.device_base + i * ENTRY_BYTES
-        ctypes.memmove(host, addr, size)
-        code = self._copy(dev, host, size, self.stream)
+        if type(src) is int:
+            src = ctypes.c_void_p(src)
+        host = self._hosts[i]
+        nbytes = self._sizes[size >> 3] if not size & 7 else ctypes.c_size_t(size)
+        _memmove(host, src, nbytes)
+        code = self._copy(self._devs[i], host, nbytes, self._stream)
         if code:
             raise cu.error_for(code, f"copying the arguments of {name}", self.drv.describe(code))
-        return dev
+        return self.device_base + i * ENTRY_BYTES
 
     def close(self) -> None:
         """The launches reading the current entry are queued: move on (ending a group records its
