@@ -73,6 +73,14 @@ def for_range(b: ir.IRBuilder, start: ir.Value, stop: ir.Value, name: str = "i")
     b.position_at_end(done)
 
 
+def product(b: ir.IRBuilder, values: list) -> ir.Value:
+    """The i64 product of ``values`` (1 for none): e.g. a reduction's number of outputs."""
+    out = ir.Constant(I64, 1)
+    for v in values:
+        out = b.mul(out, v)
+    return out
+
+
 def add_offsets(b: ir.IRBuilder, flat, extents: list, strides: list, bases: list, first: int = 0) -> list:
     """Unravel ``flat`` (C order) over ``extents`` and add ``index * strides[m][first + d]`` to
     ``bases[m]`` for every operand m; returns the new bases. Shared by every generator."""

@@ -39,7 +39,7 @@ from .ptx_block import (Intrinsics, block_combine, block_stride_loop, shared_arr
 from .elementwise import dtype_named
 from .irb import range_loop
 from .reduction import (FinalizeArgs, ReduceArgs, _arg_better, _combine, _const_of, _finish, _flat, _partials,
-                        _store_value, _unflat, arg_value_at, generate_reduction, identity_of, index_partials,
+                        _store_value, _unflat, arg_finalize_entry, arg_value_at, generate_reduction, identity_of, index_partials,
                         reduce_arg_layout)
 from .reduction_arg import arg_merge
 from .spec import REDUCE_OPS, ReduceSpec
@@ -246,14 +246,7 @@ def _generate_block_arg_finalize(spec, module, fname, lay, intr) -> None:
     :func:`.reduction_arg.arg_merge`'s total order, whose every merge tree gives the host rule's
     answer (the first NaN, else the first best); thread 0 stores the index."""
     dt = dtype_named(spec.expr_dtype)
-    fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [I64.as_pointer()]), name=fname + ENTRY_SUFFIX)
-    (args,) = fn.args
-    b = ir.IRBuilder(fn.append_basic_block("entry"))
-    ra = ReduceArgs(b, args, spec)
-    part = index_partials(b, args, lay)
-    n_out = const(I64, 1)
-    for n in ra.kept:
-        n_out = b.mul(n_out, n)
+    fn, b, args, ra, part, n_out = arg_finalize_entry(module, fname + ENTRY_SUFFIX, spec, lay)
     tid, ntid = intr.sreg(b, "tid.x"), intr.sreg(b, "ntid.x")
     init = [_const_of(dt, identity_of(spec.op, dt)), const(I64, -1)]
     shared = shared_array(module, fname + "_shared", intr.warp * len(init), intr)

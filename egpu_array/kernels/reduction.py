@@ -15,7 +15,7 @@ from llvmlite import ir
 
 from .elementwise import (Leaves, Operand, _has_math, dtype_named, emit_expr, gather_pairs, load_scalar, loop_metadata,
                           operand_slots)
-from .irb import F64, I1, I64, add_offsets, const, for_range, intrinsic, range_loop, reg_type
+from .irb import F64, I1, I64, add_offsets, const, for_range, intrinsic, product, range_loop, reg_type
 from .ops import cast
 from .reduction_rows import (block_sum, extremum, fast_extremum, flag_block, flag_end, flag_lanes,
                              float32_blocks, row_loop)
@@ -141,10 +141,7 @@ class ReduceArgs:
         self.divisor = b.bitcast(slot(lay["divisor"]), F64)
         self.nchunks, self.chunk = slot(lay["nchunks"]), slot(lay["chunk"])
         self.all_strides = [op.strides for op in self.ops] + self.idx_strides
-        total = const(I64, 1)
-        for n in self.red:
-            total = b.mul(total, n)
-        self.total_red = total
+        self.total_red = product(b, self.red)
         self.layout = lay
 
 
@@ -306,9 +303,7 @@ def work_item(b, spec: ReduceSpec, ra: "ReduceArgs", w) -> tuple:
     if not spec.chunked:
         return w, const(I64, 0)
     if spec.walk == "spread":
-        n_out = const(I64, 1)
-        for n in ra.kept:
-            n_out = b.mul(n_out, n)
+        n_out = product(b, ra.kept)
         return b.srem(w, n_out), b.sdiv(w, n_out)
     return b.sdiv(w, ra.nchunks), b.srem(w, ra.nchunks)
 
@@ -379,9 +374,7 @@ class FinalizeArgs:
         self.part = _partials(b, args, lay, self.acc_dt)
         self.nchunks = slot(lay["nchunks"])
         self.divisor = b.bitcast(slot(lay["divisor"]), F64)
-        self.n_out = const(I64, 1)
-        for n in self.kept:
-            self.n_out = b.mul(self.n_out, n)
+        self.n_out = product(b, self.kept)
         self.like = _const_of(self.acc_dt, identity_of(spec.op, self.acc_dt))
         self.init = _flat(self.like)
         self.op = {"cumsum": "sum", "cumprod": "prod"}.get(spec.op, spec.op)
@@ -444,18 +437,21 @@ def arg_chunks(b, op: str, dt, part, nchunks, o, value_at):
     return range_loop(b, const(I64, 0), nchunks, init, step, "c")[1]
 
 
+def arg_finalize_entry(module, name: str, spec, lay) -> tuple:
+    """The function ``void name(i64* args)`` of a chunked argmax/argmin's phase 2: (function,
+    builder in its entry block, args, ReduceArgs, the int64 partials, the number of outputs)."""
+    fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [I64.as_pointer()]), name=name)
+    (args,) = fn.args
+    b = ir.IRBuilder(fn.append_basic_block("entry"))
+    ra = ReduceArgs(b, args, spec)
+    return fn, b, args, ra, index_partials(b, args, lay), product(b, ra.kept)
+
+
 def generate_arg_finalize(spec, module, fname, lay, dt) -> None:
     """Phase 2 of a chunked argmax/argmin, ``void NAME(i64* args)``: per output, the chunks'
     indices merged by :func:`arg_chunks` (the value at each recomputed from the inputs); the index
     is stored into the output."""
-    fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [I64.as_pointer()]), name=fname)
-    (args,) = fn.args
-    b = ir.IRBuilder(fn.append_basic_block("entry"))
-    ra = ReduceArgs(b, args, spec)
-    part = index_partials(b, args, lay)
-    n_out = const(I64, 1)
-    for n in ra.kept:
-        n_out = b.mul(n_out, n)
+    _, b, args, ra, part, n_out = arg_finalize_entry(module, fname, spec, lay)
     with for_range(b, const(I64, 0), n_out, name="o") as o:
         kbases = add_offsets(b, o, ra.kept, ra.all_strides, [const(I64, 0)] * len(ra.all_strides))
         value_at = arg_value_at(b, spec, ra, args, lay, kbases)

@@ -21,7 +21,7 @@ from __future__ import annotations
 from llvmlite import ir
 
 from .elementwise import Leaves, emit_expr, gather_pairs, loop_metadata
-from .irb import I64, add_offsets, const, for_range, mem_type, range_loop
+from .irb import I64, add_offsets, const, for_range, mem_type, product, range_loop
 from .reduction_rows import float32_blocks
 from .ops import cast
 from .spec import ReduceSpec
@@ -71,9 +71,7 @@ def generate_outer(spec: ReduceSpec, module: ir.Module, fname: str) -> ir.Functi
     divisor, all_strides = ra.divisor, ra.all_strides
     init = _const_of(acc_dt, identity_of(spec.op, acc_dt))
     tile = outer_tile(acc_dt)
-    n_out = const(I64, 1)
-    for k in kept:
-        n_out = b.mul(n_out, k)
+    n_out = product(b, kept)
     ntiles = _ceil_div(b, n_inner, tile)
     accs = _Accumulators(b, acc_dt, tile)
 
