@@ -41,7 +41,7 @@ from . import cuda_driver as cu
 from .cuda_args import ENTRY_BYTES as ARG_ENTRY_BYTES, ArgRing
 from .device import Device, Program, register_device
 from .host_copy import host_address, host_copy
-from .pool import PoolAllocator
+from .cuda_memory import CudaPool, CudaRaw, Staging
 
 __all__ = ["CUDADevice", "EventTimer", "BLOCK", "PER_CALL", "STAGING_CHUNK", "list_devices", "parse_ptx_header"]
 
@@ -84,72 +84,6 @@ def _address(src) -> int:
     return (src.value or 0) if isinstance(src, ctypes.c_void_p) else ctypes.addressof(src)
 
 
-class _CudaRaw:
-    """Raw device memory for the pool: ``(device pointer, None)``."""
-
-    def __init__(self, device: "CUDADevice"):
-        self.device = device
-
-    def alloc(self, nbytes: int):
-        self.device._bind()
-        return self.device.drv.mem_alloc(nbytes), None
-
-    def release(self, ptr: int, handle) -> None:
-        dev = self.device
-        dev._bind()
-        with dev._lock:
-            ev = dev._freed.pop(ptr, None)
-            if ev is not None:
-                dev._free_events.append(ev)
-        dev.drv.call("cuMemFree_v2", ptr)  # (cuMemFree waits for the device to finish with it)
-
-
-class _CudaPool(PoolAllocator):
-    """The caching pool, plus an event per freed block recorded on the compute stream: a copy into
-    a recycled block waits for the kernels that used it before (only those), so uploads of new
-    data overlap the kernels already queued."""
-
-    def free(self, buf) -> None:
-        dev = self.device
-        try:
-            with dev._lock:
-                if not getattr(dev._tls, "bound", False):
-                    dev._bind()
-                free_events = dev._free_events
-                # (events as c_void_p: recorded here without argument conversion, see Driver.raw)
-                ev = free_events.pop() if free_events else \
-                    ctypes.c_void_p(dev.drv.out_ptr("cuEventCreate", cu.CU["CU_EVENT_DISABLE_TIMING"]))
-                code = dev._record(ev, dev._compute_p)
-                if code:
-                    raise cu.error_for(code, "cuEventRecord", dev.drv.describe(code))
-                freed = dev._freed
-                ptr = buf.ptr
-                old = freed.pop(ptr, None)
-                if old is not None:
-                    free_events.append(old)
-                freed[ptr] = ev
-        except DeviceError:  # a lost device: nothing to order against any more
-            pass
-        super().free(buf)
-
-
-class _Staging:
-    """Pinned host buffers (:data:`STAGING_BUFFERS`), each with an event marking the end of its
-    last DMA."""
-
-    def __init__(self, drv, nbytes: int, count: int):
-        self.drv, self.nbytes, self.count = drv, nbytes, count
-        self.ptrs = [drv.out_ptr("cuMemHostAlloc", nbytes, cu.CU["CU_MEMHOSTALLOC_PORTABLE"],
-                                 what=f"cuMemHostAlloc of {nbytes} pinned bytes") for _ in range(count)]
-        self.events = [drv.out_ptr("cuEventCreate", cu.CU["CU_EVENT_DISABLE_TIMING"]) for _ in range(count)]
-        self.used = [False] * count
-
-    def wait(self, k: int) -> None:
-        """Block until buffer ``k``'s previous DMA is done."""
-        if self.used[k]:
-            self.drv.call("cuEventSynchronize", self.events[k], what="waiting for a staging copy")
-
-
 class CUDADevice(Device):
     """One CUDA GPU (``cuda:N``), through the driver API."""
 
@@ -184,7 +118,7 @@ class CUDADevice(Device):
         self._freed = {}  # block address -> event recorded on the compute stream when it was freed
         self._free_events = []
         self._lock = threading.RLock()
-        self.allocator = _CudaPool(self, _CudaRaw(self))
+        self.allocator = CudaPool(self, CudaRaw(self))
         flags = cu.CU["CU_STREAM_NON_BLOCKING"]
         self.compute = drv.out_ptr("cuStreamCreate", flags)
         self.copy = drv.out_ptr("cuStreamCreate", flags)
@@ -356,9 +290,9 @@ class CUDADevice(Device):
             self.drv.call("cuStreamSynchronize", self.copy, what=f"{self.name}: synchronize (copies)")
 
     # -- copies ------------------------------------------------------------------------------------
-    def _stage(self) -> _Staging:
+    def _stage(self) -> Staging:
         if self._staging is None:
-            self._staging = _Staging(self.drv, STAGING_CHUNK, STAGING_BUFFERS)
+            self._staging = Staging(self.drv, STAGING_CHUNK, STAGING_BUFFERS)
         return self._staging
 
     def _copy_after_compute(self) -> None:
@@ -428,7 +362,7 @@ class CUDADevice(Device):
             if pending is not None:
                 self._drain(st, *pending, base)
 
-    def _drain(self, st: _Staging, k: int, pos: int, size: int, base: int) -> None:
+    def _drain(self, st: Staging, k: int, pos: int, size: int, base: int) -> None:
         st.wait(k)
         host_copy(base + pos, st.ptrs[k], size)
 
