@@ -78,7 +78,7 @@ def _reduce_chunks(op: str, order: str, kshape, n_out: int, n_red: int, threads:
     """(chunks, work items) of a reduction: the reduced space is cut into chunks (a second step
     combines them) when there are too few outputs (inner) or column tiles (outer) to keep every
     thread busy with even shares (argmax/argmin too: their partials are each chunk's index, see
-    kernels.reduction.generate_arg_finalize)."""
+    kernels.reduction_arg.generate_arg_finalize)."""
     if order == "outer":
         inner = kshape[-1]
         tile = outer_tile(acc, op)
@@ -249,11 +249,11 @@ def _realize_reduce(root: LazyNode, out: View, chunks: int | None = None) -> Non
     gpu = gpu_blocks(device)
     order = _reduce_order(arg.op, kshape, kstrides, rstrides) if not gpu else "inner"
     is_arg = arg.op in ("argmax", "argmin")
-    walk = ""
-    if gpu and chunks is None:
-        walk, chunks = _gpu_walk(arg.op, n_out, n_red, rshape, rstrides, threads,
-                                 _reduce_chunks(arg.op, order, kshape, n_out, n_red, threads, acc)[0])
+    walk, chosen = "", chunks is None
     chunks, items = _reduce_chunks(arg.op, order, kshape, n_out, n_red, threads, acc, chunks)
+    if gpu and chosen:  # (row order: a work item per output and chunk)
+        walk, chunks = _gpu_walk(arg.op, n_out, n_red, rshape, rstrides, threads, chunks)
+        items = n_out * chunks
     # partials: one accumulator per chunk, or for argmax/argmin an int64 index (kernels.ptx_reduce)
     part_bytes = n_out * chunks * (8 if is_arg else acc.itemsize) if chunks > 1 else 0
     partial = device.allocator.alloc(part_bytes) if part_bytes else None

@@ -39,9 +39,9 @@ from .ptx_block import (Intrinsics, block_combine, block_stride_loop, shared_arr
 from .elementwise import dtype_named
 from .irb import range_loop
 from .reduction import (FinalizeArgs, ReduceArgs, _arg_better, _combine, _const_of, _finish, _flat, _partials,
-                        _store_value, _unflat, arg_finalize_entry, arg_value_at, generate_reduction, identity_of, index_partials,
+                        _store_value, _unflat, generate_reduction, identity_of, index_partials,
                         reduce_arg_layout)
-from .reduction_arg import arg_merge
+from .reduction_arg import arg_finalize_entry, arg_merge, arg_value_at
 from .spec import REDUCE_OPS, ReduceSpec
 
 __all__ = ["generate", "block_reducible", "launch_mode", "Intrinsics", "LAUNCH_MODE", "warp_combine",

@@ -17,12 +17,13 @@ from .elementwise import (Leaves, Operand, _has_math, dtype_named, emit_expr, ga
                           operand_slots)
 from .irb import F64, I1, I64, add_offsets, const, for_range, intrinsic, product, range_loop, reg_type
 from .ops import cast
+from .reduction_arg import generate_arg_finalize
 from .reduction_rows import (block_sum, extremum, fast_extremum, flag_block, flag_end, flag_lanes,
                              float32_blocks, row_loop)
 from .reduction_streams import streamed_or_rows, streams_fit
 from .spec import REDUCE_OPS, ReduceSpec
 
-__all__ = ["generate_reduction", "generate_arg_finalize", "reduce_arg_layout", "identity_of"]
+__all__ = ["generate_reduction", "reduce_arg_layout", "identity_of"]
 
 _REASSOC = ("reassoc",)
 
@@ -407,53 +408,4 @@ def _generate_finalize(spec: ReduceSpec, module: ir.Module, fname: str, lay: dic
     fa = FinalizeArgs(b, args, spec, lay)
     with for_range(b, const(I64, 0), fa.n_out, name="o") as o:
         fa.store(o, fa.combine_chunks(o, const(I64, 0), const(I64, 1)))
-    b.ret_void()
-
-
-def arg_value_at(b, spec, ra: "ReduceArgs", args, lay, kbases):
-    """``value_at(index)``: the expression's value at flat index ``index`` of the reduced space of
-    the output at ``kbases`` (phase 2 of a chunked argmax/argmin recomputes each chunk's best)."""
-    def value_at(idx):
-        row, j = b.sdiv(idx, ra.red[-1]), b.srem(idx, ra.red[-1])
-        bases = add_offsets(b, row, ra.red[:-1], ra.all_strides, kbases, first=spec.n_kept)
-        leaf = Leaves(b, args, ra.ops, ra.idx_strides, ra.scalars, spec.classes, bases, j, lay["gather"],
-                      lay["error"])
-        return emit_expr(b, spec.expr, leaf)
-    return value_at
-
-
-def arg_chunks(b, op: str, dt, part, nchunks, o, value_at):
-    """The index that output ``o``'s chunk partials (``part[o * nchunks + c]``: each chunk's index,
-    -1 for an empty chunk) give by the host rule: taken in chunk order, each one's value recomputed
-    by ``value_at(index)``, a later chunk's only when strictly better or the first NaN."""
-    def step(c, state):
-        best, bidx = state
-        idx = b.load(b.gep(part, [b.add(b.mul(o, nchunks), c)]))
-        valid = b.icmp_signed(">=", idx, const(I64, 0))
-        v = value_at(b.select(valid, idx, const(I64, 0)))
-        take = b.and_(valid, b.or_(b.icmp_signed("<", bidx, const(I64, 0)), _arg_better(b, op, dt, best, v)))
-        return [b.select(take, v, best), b.select(take, idx, bidx)]
-    init = [_const_of(dt, identity_of(op, dt)), const(I64, -1)]
-    return range_loop(b, const(I64, 0), nchunks, init, step, "c")[1]
-
-
-def arg_finalize_entry(module, name: str, spec, lay) -> tuple:
-    """The function ``void name(i64* args)`` of a chunked argmax/argmin's phase 2: (function,
-    builder in its entry block, args, ReduceArgs, the int64 partials, the number of outputs)."""
-    fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [I64.as_pointer()]), name=name)
-    (args,) = fn.args
-    b = ir.IRBuilder(fn.append_basic_block("entry"))
-    ra = ReduceArgs(b, args, spec)
-    return fn, b, args, ra, index_partials(b, args, lay), product(b, ra.kept)
-
-
-def generate_arg_finalize(spec, module, fname, lay, dt) -> None:
-    """Phase 2 of a chunked argmax/argmin, ``void NAME(i64* args)``: per output, the chunks'
-    indices merged by :func:`arg_chunks` (the value at each recomputed from the inputs); the index
-    is stored into the output."""
-    _, b, args, ra, part, n_out = arg_finalize_entry(module, fname, spec, lay)
-    with for_range(b, const(I64, 0), n_out, name="o") as o:
-        kbases = add_offsets(b, o, ra.kept, ra.all_strides, [const(I64, 0)] * len(ra.all_strides))
-        value_at = arg_value_at(b, spec, ra, args, lay, kbases)
-        _store_value(b, ra.ops[0], kbases[0], arg_chunks(b, spec.op, dt, part, ra.nchunks, o, value_at))
     b.ret_void()

@@ -1,4 +1,5 @@
-"""The row loop of argmax/argmin kernels (kernels.reduction), and the merge of (value, index) pairs.
+"""The row loop of argmax/argmin kernels (kernels.reduction), the merge of (value, index) pairs, and
+the phase 2 of chunked ones (each chunk's best recomputed at its index, merged in chunk order).
 
 The host rule walks a row keeping ``(best, index)`` and replaces them when a value is strictly
 better or the first NaN. As one chain of selects that is a dependency per element, which LLVM's
@@ -23,7 +24,8 @@ from llvmlite import ir
 from .irb import I1, I64, const, while_loop
 from .reduction_rows import row_loop
 
-__all__ = ["FIND_BLOCK", "arg_row", "arg_merge"]
+__all__ = ["FIND_BLOCK", "arg_row", "arg_merge", "arg_value_at", "arg_chunks", "arg_finalize_entry",
+           "generate_arg_finalize"]
 
 #: elements per block of the row pass (the best value's position is searched in one block)
 FIND_BLOCK = 256
@@ -109,3 +111,64 @@ def arg_row(b, op: str, dt, lo, hi, acc: list, element, flat) -> list:
     # (acc's elements come before the row's: a tie keeps acc)
     take = b.and_(b.icmp_signed("<", first, hi), _arg_better(b, op, dt, acc[0], best))
     return [b.select(take, best, acc[0]), b.select(take, flat(first), acc[1])]
+
+
+# ---- phase 2 of chunked argmax/argmin (row order; kernels.reduction, kernels.ptx_reduce) --------
+
+def arg_value_at(b, spec, ra, args, lay, kbases):
+    """``value_at(index)``: the expression's value at flat index ``index`` of the reduced space of
+    the output at ``kbases`` (phase 2 of a chunked argmax/argmin recomputes each chunk's best)."""
+    from .elementwise import Leaves, emit_expr
+    from .irb import add_offsets
+
+    def value_at(idx):
+        row, j = b.sdiv(idx, ra.red[-1]), b.srem(idx, ra.red[-1])
+        bases = add_offsets(b, row, ra.red[:-1], ra.all_strides, kbases, first=spec.n_kept)
+        leaf = Leaves(b, args, ra.ops, ra.idx_strides, ra.scalars, spec.classes, bases, j, lay["gather"],
+                      lay["error"])
+        return emit_expr(b, spec.expr, leaf)
+    return value_at
+
+
+def arg_chunks(b, op: str, dt, part, nchunks, o, value_at):
+    """The index that output ``o``'s chunk partials (``part[o * nchunks + c]``: each chunk's index,
+    -1 for an empty chunk) give by the host rule: taken in chunk order, each one's value recomputed
+    by ``value_at(index)``, a later chunk's only when strictly better or the first NaN."""
+    from .irb import range_loop
+    from .reduction import _arg_better, _const_of, identity_of
+
+    def step(c, state):
+        best, bidx = state
+        idx = b.load(b.gep(part, [b.add(b.mul(o, nchunks), c)]))
+        valid = b.icmp_signed(">=", idx, const(I64, 0))
+        v = value_at(b.select(valid, idx, const(I64, 0)))
+        take = b.and_(valid, b.or_(b.icmp_signed("<", bidx, const(I64, 0)), _arg_better(b, op, dt, best, v)))
+        return [b.select(take, v, best), b.select(take, idx, bidx)]
+    init = [_const_of(dt, identity_of(op, dt)), const(I64, -1)]
+    return range_loop(b, const(I64, 0), nchunks, init, step, "c")[1]
+
+
+def arg_finalize_entry(module, name: str, spec, lay) -> tuple:
+    """The function ``void name(i64* args)`` of a chunked argmax/argmin's phase 2: (function,
+    builder in its entry block, args, ReduceArgs, the int64 partials, the number of outputs)."""
+    from .irb import product
+    from .reduction import ReduceArgs, index_partials
+    fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [I64.as_pointer()]), name=name)
+    (args,) = fn.args
+    b = ir.IRBuilder(fn.append_basic_block("entry"))
+    ra = ReduceArgs(b, args, spec)
+    return fn, b, args, ra, index_partials(b, args, lay), product(b, ra.kept)
+
+
+def generate_arg_finalize(spec, module, fname, lay, dt) -> None:
+    """Phase 2 of a chunked argmax/argmin, ``void NAME(i64* args)``: per output, the chunks'
+    indices merged by :func:`arg_chunks` (the value at each recomputed from the inputs); the index
+    is stored into the output."""
+    from .irb import add_offsets, for_range
+    from .reduction import _store_value
+    _, b, args, ra, part, n_out = arg_finalize_entry(module, fname, spec, lay)
+    with for_range(b, const(I64, 0), n_out, name="o") as o:
+        kbases = add_offsets(b, o, ra.kept, ra.all_strides, [const(I64, 0)] * len(ra.all_strides))
+        value_at = arg_value_at(b, spec, ra, args, lay, kbases)
+        _store_value(b, ra.ops[0], kbases[0], arg_chunks(b, spec.op, dt, part, ra.nchunks, o, value_at))
+    b.ret_void()

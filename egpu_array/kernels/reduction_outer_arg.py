@@ -19,7 +19,7 @@ a work item that saw one walks its rows again with the exact rule (5-10% faster 
 With one chunk the rows are the answers. With several, chunk ``c`` writes its rows of output
 ``o`` at ``o * nchunks + c`` (-1: an empty chunk), and the finalize step (:func:`generate_outer_arg_finalize`)
 recomputes each one's value from the inputs and keeps the first best in chunk order, as
-kernels.reduction's generate_arg_finalize does for the row order.
+kernels.reduction_arg's generate_arg_finalize does for the row order.
 """
 from __future__ import annotations
 
@@ -163,7 +163,8 @@ def generate_outer_arg_finalize(spec: ReduceSpec, module: ir.Module, fname: str)
     """Phase 2 of a chunked column-order argmax/argmin, ``void NAME(i64* args)``: per output, the
     chunks' rows in chunk order; each one's value is recomputed from the inputs and the host rule
     keeps the first best (or first NaN); the row is stored into the output."""
-    from .reduction import ReduceArgs, _store_value, arg_chunks, index_partials
+    from .reduction import ReduceArgs, _store_value, index_partials
+    from .reduction_arg import arg_chunks
     from .irb import add_offsets
     fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [I64.as_pointer()]), name=fname)
     (args,) = fn.args
