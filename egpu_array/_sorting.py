@@ -140,23 +140,32 @@ def _radix_rows(keys, scratch, ia, ib, dtype, n_rows, row_len, device, descendin
     same for every element of every row are skipped (host-memory devices, where the counts are
     readable for free); each remaining pass runs a prefix kernel and a stable scatter per chunk.
     Per-chunk counts depend on the order, so with several chunks every pass after the first one
-    run recounts its digit (``hist``) in the order the previous pass left. With ``spare`` (a
-    second buffer) ``keys`` is only read: the passes ping-pong between ``scratch`` and ``spare``."""
+    needs its digit counted in the order the previous pass left: the host's scatter counts them
+    as it places the values (by the chunk each one lands in, a table per work item that the next
+    prefix sums), GPU targets recount (``hist``). With ``spare`` (a second buffer) ``keys`` is
+    only read: the passes ping-pong between ``scratch`` and ``spare``."""
     nchunks = max(1, min(threads, row_len // 4096))
     chunk = -(-row_len // nchunks)
     passes = radix_passes(dtype)
     per = nchunks * 256  # counts of one pass of one row
     hist = device.allocator.alloc(n_rows * passes * per * 8)
+    fused = nchunks > 1 and "sort" not in getattr(getattr(device, "target", None), "generators", {})
+    # fused: per row, two tables of nchunks count tables each (one read by a pass, one written)
+    nxt = device.allocator.alloc(n_rows * 2 * nchunks * per * 8) if fused else None
     progs = {ph: get_program(device, SortSpec(dtype.name, bool(descending), with_idx, ph))
-             for ph in ("hist_all", "hist", "prefix", "scatter", "scatter_first")}
+             for ph in ("hist_all", "prefix", "scatter", "scatter_first") + (() if fused else ("hist",))}
     isz = dtype.itemsize
     nbytes = row_len * (isz + (8 if with_idx else 0))
 
-    def row_slots(r, p, src, dst, si, di):
+    def row_slots(r, p, src, dst, si, di, counts=None, tables=1, next_counts=0, next_shift=0):
         k_off, i_off = r * row_len * isz, r * row_len * 8
         return [row_len, chunk, nchunks, 8 * p, src.ptr + k_off, dst.ptr + k_off,
                 (si.ptr + i_off) if with_idx else 0, (di.ptr + i_off) if with_idx else 0,
-                hist.ptr + (r * passes + p) * per * 8]
+                counts if counts is not None else hist.ptr + (r * passes + p) * per * 8,
+                next_counts, next_shift, tables]
+
+    def fused_table(r, k):  # row r's tables counted by pass k - 1, read by pass k
+        return nxt.ptr + (r * 2 + k % 2) * nchunks * per * 8
 
     for r in range(n_rows):
         launch(device, progs["hist_all"], row_slots(r, 0, keys, scratch, ia, ib), nchunks, row_len * isz,
@@ -170,9 +179,13 @@ def _radix_rows(keys, scratch, ia, ib, dtype, n_rows, row_len, device, descendin
     for k, p in enumerate(run):
         for r in range(n_rows):
             sl = row_slots(r, p, keys, scratch, ia, ib)
-            if k > 0 and nchunks > 1:  # per-chunk counts of the order the last pass left
+            if k > 0 and fused:  # the counts the last pass's scatter made
+                sl = row_slots(r, p, keys, scratch, ia, ib, counts=fused_table(r, k), tables=nchunks)
+            elif k > 0 and nchunks > 1:  # per-chunk counts of the order the last pass left
                 launch(device, progs["hist"], sl, nchunks, row_len * isz, row_len)
             launch(device, progs["prefix"], sl, 1, nchunks * 256 * 8, 1)
+            if fused and k + 1 < len(run):
+                sl[9:11] = [fused_table(r, k + 1), 8 * run[k + 1]]
             launch(device, progs["scatter_first" if k == 0 else "scatter"], sl, nchunks, 2 * nbytes, row_len)
         keys, scratch, ia, ib = scratch, (spare if k == 0 and spare is not None else keys), ib, ia
     return keys, ia

@@ -85,8 +85,35 @@ def test_constant_passes_are_skipped():
     if x.device.host_memory:
         assert prof.launches <= 6   # copy, counts, one prefix + scatter (+ the asarray copy)
     else:  # the digit counts stay on the device (_sorting._radix_rows): every pass runs
-        passes = radix_passes(x.dtype)   # hist_all; per pass prefix + scatter, after the first a recount
-        assert prof.launches == 1 + 2 * passes + (passes - 1)
+        passes = radix_passes(x.dtype)   # hist_all; per pass prefix + scatter (which counts the next digit)
+        assert prof.launches == 1 + 2 * passes
+
+
+@pytest.mark.parametrize("threads", [3, 5])
+def test_scatter_counts_the_next_pass_across_chunks(threads):
+    """Several chunks: each scatter counts the next pass's digit by the chunk each value lands in
+    (no recount kernel); odd chunk counts put the chunk ends inside digits' runs, skipped passes
+    make the next digit one that is not the following byte, and a chunk that lands in one
+    digit's run whole (the all-equal high bytes of small values) crosses several chunk ends."""
+    from egpu_array.backend.cpu import CPUDevice
+    dev = CPUDevice(num_threads=threads)
+    rng = np.random.default_rng(6)
+    rows = [rng.integers(-2**40, 2**40, (2, 3 * N + 7)),                       # the top bytes constant
+            (rng.integers(0, 50, (2, 3 * N + 7)) << 16) + rng.integers(0, 7, (2, 3 * N + 7)),  # bytes 1, 3+ skip
+            rng.standard_normal((1, 3 * N + 7))]
+    for h in rows:
+        for dtype in (["float32", "float64"] if h.dtype.kind == "f" else ["int64", "int32"]):
+            hd = h.astype(dtype)
+            x = xp.asarray(hd, device=dev)
+            with profiler.profile() as prof:
+                idx = np.asarray(xp.argsort(x, axis=-1))
+            np.testing.assert_array_equal(idx, np.argsort(hd, axis=-1, kind="stable"))
+            np.testing.assert_array_equal(np.asarray(xp.sort(x, axis=-1)), np.sort(hd, axis=-1))
+            if hd.dtype.kind == "i":  # per row: the counts, then a prefix and a scatter per pass run
+                keys = hd.view(f"u{hd.itemsize}") ^ np.array(1 << (8 * hd.itemsize - 1), f"u{hd.itemsize}")
+                digits = [(keys >> (8 * p)) & 255 for p in range(hd.itemsize)]
+                run = [p for p, d in enumerate(digits) if not (d == d[:, :1]).all()]
+                assert prof.launches == len(hd) * (1 + 2 * len(run)), "a recount kernel ran"
 
 
 @pytest.mark.parametrize("dtype", ["bool", "int8"])

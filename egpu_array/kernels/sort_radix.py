@@ -1,14 +1,20 @@
 """Phases of the stable LSD radix sort (8-bit digits) of one row, for the ``sort`` kernel kind.
 
 Slots (shared by every phase): ``row_len``, ``chunk``, ``nchunks``, ``shift`` (8 * pass), keys
-source, keys destination, indices source, indices destination, counts. Work item ``c`` handles
-chunk ``c`` of the row (``[c * chunk, min((c + 1) * chunk, row_len))``).
+source, keys destination, indices source, indices destination, counts, then (host phases only)
+the next pass's counts (0: none) and its shift, and the number of count tables ``prefix`` sums.
+Work item ``c`` handles chunk ``c`` of the row (``[c * chunk, min((c + 1) * chunk, row_len))``).
 
 - ``hist``: chunk ``c``'s counts of the digit at ``shift``, at ``counts[c * 256 + digit]``;
 - ``hist_all``: the counts of every pass in one read, at ``counts[(p * nchunks + c) * 256 + digit]``;
 - ``prefix`` (work item 0): the counts become scatter offsets (digit-major, chunk order inside);
+  with several count tables (slot 11), chunk ``c``'s count of a digit is the sum of the tables'
+  (table ``s`` at ``counts[(s * nchunks + c) * 256 + digit]``);
 - ``scatter`` / ``scatter_first``: values (and indices; ``scatter_first`` takes the positions as
-  indices) move to their digit's next offset, in order, so the sort is stable.
+  indices) move to their digit's next offset, in order, so the sort is stable. With a next-pass
+  table (slot 9), work item ``c`` also counts each value's next digit (slot 10) by the chunk it
+  lands in, into table ``c`` there: the next pass's per-chunk counts without reading the row
+  again (``prefix`` sums the ``nchunks`` tables).
 
 Keys are order-preserving unsigned integers (:func:`radix_key`). Each phase walks its chunk in
 blocks of :data:`BLOCK`: a vectorizable loop computes the block's keys into a stack buffer, then a
@@ -20,7 +26,7 @@ from __future__ import annotations
 from llvmlite import ir
 
 from .elementwise import dtype_named
-from .irb import I64, const, for_range
+from .irb import I64, const, for_range, range_loop
 from .spec import SortSpec
 
 __all__ = ["generate_radix", "radix_key", "radix_passes", "BLOCK"]
@@ -130,7 +136,7 @@ def generate_radix(spec: SortSpec, b, slot, start, stop):
     si, di = (b.inttoptr(slot(k), I64.as_pointer()) for k in (6, 7))
     hist = b.inttoptr(slot(8), I64.as_pointer())
     if spec.phase == "prefix":
-        _prefix(b, hist, nchunks, start)
+        _prefix(b, hist, nchunks, start, slot(11))
         return
     counting = spec.phase.startswith("hist")
     passes = radix_passes(K.dtype)
@@ -145,7 +151,15 @@ def generate_radix(spec: SortSpec, b, slot, start, stop):
         if counting:
             _count_chunk(spec, b, row, shifts, copies, cnt, ncnt, hist, nchunks, c)
         else:
-            _scatter_chunk(spec, b, row, K, cnt, hist, c, shift, sk, dk, si, di)
+            nxt = b.inttoptr(slot(9), I64.as_pointer())
+            counting_next = b.icmp_unsigned("!=", slot(9), const(I64, 0))
+            with b.if_else(counting_next) as (then, otherwise):
+                with then:
+                    _scatter_chunk(spec, b, row, K, cnt, hist, c, shift, sk, dk, si, di,
+                                   (b.gep(nxt, [b.mul(c, b.mul(nchunks, const(I64, 256)))]), chunk, nchunks,
+                                    slot(10)))
+                with otherwise:
+                    _scatter_chunk(spec, b, row, K, cnt, hist, c, shift, sk, dk, si, di)
 
 
 def _count_chunk(spec, b, row, shifts, copies, cnt, ncnt, hist, nchunks, c):
@@ -163,35 +177,60 @@ def _count_chunk(spec, b, row, shifts, copies, cnt, ncnt, hist, nchunks, c):
             b.store(tot, b.gep(hist, [b.add(base, d)]))
 
 
-def _scatter_chunk(spec, b, row, K, cnt, hist, c, shift, sk, dk, si, di):
-    """scatter / scatter_first for one chunk, with its offsets copied to the stack."""
+def _scatter_chunk(spec, b, row, K, cnt, hist, c, shift, sk, dk, si, di, nxt=None):
+    """scatter / scatter_first for one chunk, with its offsets copied to the stack; with ``nxt``
+    (this work item's next-pass table, the chunk length, the chunk count, the next shift) it also
+    counts each value's next digit under the chunk its position falls in (each digit's offset
+    moves up one at a time, so its chunk is tracked with the end of that chunk: no division)."""
     zero, one, nb = const(I64, 0), const(I64, 1), const(I64, 256)
     hrow = b.gep(hist, [b.mul(c, nb)])
     with for_range(b, zero, nb, name="l") as d:
         b.store(b.load(b.gep(hrow, [d])), b.gep(cnt, [d]))
+    if nxt is not None:
+        table, chunk, nchunks, next_shift = nxt
+        with for_range(b, zero, b.mul(nchunks, nb), name="nz") as z:
+            b.store(zero, b.gep(table, [z]))
+        # per digit: where its chunk's counts start in ``table`` (chunk * 256) and where that chunk ends
+        at, end = _stack_counts(b, 256), _stack_counts(b, 256)
+        with for_range(b, zero, nb, name="nl") as d:
+            dc = b.udiv(b.load(b.gep(cnt, [d])), chunk)
+            b.store(b.mul(dc, nb), b.gep(at, [d]))
+            b.store(b.mul(b.add(dc, one), chunk), b.gep(end, [d]))
 
     def body(first, m):
         with for_range(b, zero, m, name="e") as j:
             i = b.add(first, j)
-            hp = b.gep(cnt, [_digit(b, row.key(j), shift)])
+            k = row.key(j)
+            dig = _digit(b, k, shift)
+            hp = b.gep(cnt, [dig])
             pos = b.load(hp)
             b.store(b.add(pos, one), hp)
+            if nxt is not None:
+                ap, ep = b.gep(at, [dig]), b.gep(end, [dig])
+                with b.if_then(b.icmp_signed(">=", pos, b.load(ep)), likely=False):  # the next chunk
+                    b.store(b.add(b.load(ap), nb), ap)
+                    b.store(b.add(b.load(ep), chunk), ep)
+                np_ = b.gep(table, [b.add(b.load(ap), _digit(b, k, next_shift))])
+                b.store(b.add(b.load(np_), one), np_)
             K.store(dk, pos, K.load(sk, i))
             if spec.with_idx:
                 b.store(i if spec.phase == "scatter_first" else b.load(b.gep(si, [i])), b.gep(di, [pos]))
     row.blocks(body)
 
 
-def _prefix(b, hist, nchunks, start):
-    """Counts -> offsets: digit-major, chunks in order within a digit (work item 0 only)."""
+def _prefix(b, hist, nchunks, start, tables):
+    """Counts -> offsets: digit-major, chunks in order within a digit (work item 0 only); a chunk's
+    count is the sum of ``tables`` count tables (at least one) of ``nchunks * 256`` each."""
     zero, nb = const(I64, 0), const(I64, 256)
     run = b.alloca(I64)
+    per = b.mul(nchunks, nb)
     with b.if_then(b.icmp_signed("==", start, zero)):
         b.store(zero, run)
         with for_range(b, zero, nb, name="pd") as d:
             with for_range(b, zero, nchunks, name="pc") as c:
                 p = b.gep(hist, [b.add(b.mul(c, nb), d)])
-                t = b.load(p)
+                (t,) = range_loop(b, const(I64, 1), tables, [b.load(p)],
+                                  lambda s, tot: [b.add(tot[0], b.load(b.gep(p, [b.mul(s, per)])))], "ps")
                 r = b.load(run)
                 b.store(r, p)
                 b.store(b.add(r, t), run)
