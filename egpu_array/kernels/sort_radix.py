@@ -145,6 +145,8 @@ def generate_radix(spec: SortSpec, b, slot, start, stop):
     ncnt = len(shifts) * copies * 256 if counting else 256
     cnt = b.bitcast(b.alloca(ir.ArrayType(I64, ncnt)), I64.as_pointer())
     row = _Row(spec, b, K, sk)
+    if not counting:  # the scatter's next-pass chunk tracking (see _scatter_chunk)
+        tracking = (_stack_counts(b, 256), _stack_counts(b, 256))
     with for_range(b, start, stop, name="c") as c:
         row.lo = b.mul(c, chunk)
         row.hi = _min(b, b.add(row.lo, chunk), n)
@@ -157,7 +159,7 @@ def generate_radix(spec: SortSpec, b, slot, start, stop):
                 with then:
                     _scatter_chunk(spec, b, row, K, cnt, hist, c, shift, sk, dk, si, di,
                                    (b.gep(nxt, [b.mul(c, b.mul(nchunks, const(I64, 256)))]), chunk, nchunks,
-                                    slot(10)))
+                                    slot(10), tracking))
                 with otherwise:
                     _scatter_chunk(spec, b, row, K, cnt, hist, c, shift, sk, dk, si, di)
 
@@ -179,7 +181,8 @@ def _count_chunk(spec, b, row, shifts, copies, cnt, ncnt, hist, nchunks, c):
 
 def _scatter_chunk(spec, b, row, K, cnt, hist, c, shift, sk, dk, si, di, nxt=None):
     """scatter / scatter_first for one chunk, with its offsets copied to the stack; with ``nxt``
-    (this work item's next-pass table, the chunk length, the chunk count, the next shift) it also
+    (this work item's next-pass table, the chunk length, the chunk count, the next shift, two
+    stack arrays of 256 from the entry block) it also
     counts each value's next digit under the chunk its position falls in (each digit's offset
     moves up one at a time, so its chunk is tracked with the end of that chunk: no division)."""
     zero, one, nb = const(I64, 0), const(I64, 1), const(I64, 256)
@@ -187,11 +190,10 @@ def _scatter_chunk(spec, b, row, K, cnt, hist, c, shift, sk, dk, si, di, nxt=Non
     with for_range(b, zero, nb, name="l") as d:
         b.store(b.load(b.gep(hrow, [d])), b.gep(cnt, [d]))
     if nxt is not None:
-        table, chunk, nchunks, next_shift = nxt
+        table, chunk, nchunks, next_shift, (at, end) = nxt
         with for_range(b, zero, b.mul(nchunks, nb), name="nz") as z:
             b.store(zero, b.gep(table, [z]))
         # per digit: where its chunk's counts start in ``table`` (chunk * 256) and where that chunk ends
-        at, end = _stack_counts(b, 256), _stack_counts(b, 256)
         with for_range(b, zero, nb, name="nl") as d:
             dc = b.udiv(b.load(b.gep(cnt, [d])), chunk)
             b.store(b.mul(dc, nb), b.gep(at, [d]))
