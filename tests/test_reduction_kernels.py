@@ -73,7 +73,7 @@ def _assert_column_order_ran(device):
 
 @settings(max_examples=30, deadline=None, derandomize=True)
 @given(st.sampled_from(DTYPES), st.sampled_from(OPS), st.integers(1, 9),
-       st.sampled_from([1, 2, 3, 7, 31, 255, 2047, 2049, 4100, 8200]), st.integers(0, 2**32 - 1))
+       st.sampled_from([1, 2, 3, 7, 31, 255, 2047, 2049, 4100, 8200, 16400]), st.integers(0, 2**32 - 1))
 def test_axis0_tiles_match_numpy(dtype, name, rows, cols, seed):
     """Odd column counts around the tile width, few and many rows, every accumulator kind."""
     h = _data(np.random.default_rng(seed), dtype, (rows, cols))
@@ -137,10 +137,10 @@ def test_small_columns_many_rows_split_across_threads():
 
 
 def test_nan_zero_sign_and_wraparound_in_column_order():
-    h = np.zeros((40, 4200), dtype=np.float64)   # two tiles of float64 accumulators
+    h = np.zeros((40, 8300), dtype=np.float64)   # two tiles of float64 accumulators
     h[:, 5] = -0.0
     h[17, 7] = np.nan
-    h[3, 4199] = np.nan
+    h[3, 8299] = np.nan
     h[:, 9] = -np.inf
     x = xp.asarray(h)
     for name in ("sum", "max", "min"):
@@ -161,11 +161,11 @@ def test_nan_zero_sign_and_wraparound_in_column_order():
 def test_column_order_chunks_merge_nan_and_zero_signs(dtype, chunks):
     """The chunked column-order finalize (partials as one row per chunk) keeps NaN from one
     chunk, the sign rule of zeros met in different chunks, and the chunk order of sums."""
-    h = np.zeros((30, 4200), dtype=dtype)      # two tiles of accumulators; chunks of 6 to 10 rows
+    h = np.zeros((30, 8300), dtype=dtype)      # two tiles of accumulators; chunks of 6 to 10 rows
     h[:, 1] = -0.0                             # all -0.0: max/min/sum -0.0
     h[:15, 2], h[15:, 2] = -0.0, 0.0           # zeros of both signs in different chunks
     h[29, 3] = np.nan                          # NaN in the last chunk only
-    h[0, 4198] = np.nan                        # NaN in the first chunk, second tile
+    h[0, 8298] = np.nan                        # NaN in the first chunk, second tile
     h[:, 6] = np.arange(30) + 1.0              # every chunk changes its sum
     x = xp.asarray(h)
     for name in ("max", "min", "sum"):
@@ -180,8 +180,10 @@ def test_column_order_chunks_merge_nan_and_zero_signs(dtype, chunks):
 
 
 def test_outer_tile_sizes():
-    assert outer_tile(xp.float64) == outer_tile(xp.int64) == 4096
-    assert outer_tile(xp.complex128) == 2048 and outer_tile(xp.bool) == 32768
+    """The tile widths the shapes of the tests above straddle (8300 columns: two float64 tiles)."""
+    assert outer_tile(xp.float64) == outer_tile(xp.int64) == 8192
+    assert outer_tile(xp.complex128) == 4096 and outer_tile(xp.bool) == 65536
+    assert outer_tile(xp.float64, "argmax") == 1344 and outer_tile(xp.float32, "argmin") == 2048
 
 
 def test_empty_reduced_space_column_order():

@@ -28,10 +28,14 @@ from .spec import ReduceSpec
 
 __all__ = ["generate_outer", "generate_outer_finalize", "outer_tile", "ROW_UNROLL", "WIDE_UNROLL", "WIDE_TILE"]
 
-#: bytes of accumulators per work item (L1's size here; they stay in L1/L2 next to the streamed
-#: rows). 32 KiB rather than 16: longer contiguous row segments per tile, 5-10% faster on 1e7
-#: float32/float64 sum/max over axis 0 (2500 x 4000, 1000 x 10000; interleaved, loaded machine)
-TILE_BYTES = 32768
+#: bytes of accumulators per work item (they stay in L1/L2 next to the streamed rows). 64 KiB:
+#: longer contiguous row segments per tile, which the prefetchers follow further. 16 -> 32 KiB
+#: was 5-10% faster on 1e7 float32/float64 sum/max over axis 0 of an AVX2 EPYC; 32 -> 64 KiB here
+#: (Zen 5, 1 MiB L2 per core) +3-7% for max float64 and float32 sum/mean over axis 0 of
+#: (2500, 40000) and (1000, 10000), the rest within noise (interleaved in one process). argmax/argmin
+#: keep 32 KiB (:data:`ARG_TILE_BYTES`, measured there)
+TILE_BYTES = 65536
+ARG_TILE_BYTES = 32768
 #: rows combined (a balanced tree) before each accumulator update
 ROW_UNROLL = 4
 #: narrow tiles of packed rows (each operand's rows follow one another in memory, as in a tall
@@ -43,13 +47,18 @@ PACK_ELEMS = 4096
 #: tiles of at least WIDE_TILE outputs combine WIDE_UNROLL rows per update first (half the
 #: accumulator loads and stores; narrow tiles keep ROW_UNROLL, where the 8 row pointers cost more)
 WIDE_UNROLL, WIDE_TILE = 8, 1024
+#: float32 sums (added in float32 per row group, accumulated in float64): lanes of the vectorized
+#: column loop. 16 (one 512-bit float32 register, two float64 accumulators on AVX-512; two and
+#: four registers on AVX2) rather than 8: float32 sum/mean over axis 0 of 1e7-1e8 elements
+#: 86-90% -> 95-102% of a plain read on Zen 5 (interleaved, with the 64 KiB tiles)
+NARROW_LANES = 16
 
 
 def outer_tile(acc_dtype, op: str = "") -> int:
     """Kept outputs per column tile for an accumulator dtype (argmax/argmin: two copies of the
     best value and its int32 row per output, in a multiple of 64 outputs)."""
     if op in ("argmax", "argmin"):
-        return TILE_BYTES // (2 * (acc_dtype.itemsize + 4)) // 64 * 64
+        return ARG_TILE_BYTES // (2 * (acc_dtype.itemsize + 4)) // 64 * 64
     return TILE_BYTES // acc_dtype.itemsize
 
 
@@ -131,8 +140,8 @@ def generate_outer(spec: ReduceSpec, module: ir.Module, fname: str) -> ir.Functi
                     total = cast(b, expr_dt, acc_dt, vals[0]) if narrow else vals[0]
                     accs.store(o, _combine(b, spec.op, acc_dt, accs.load(o), total))
                     latch_block = b.block
-                if narrow:  # 8 float32 lanes (two float64 registers of accumulators), not 4
-                    latch_block.terminator.set_metadata("llvm.loop", loop_metadata(module, fname, width=8))
+                if narrow:  # NARROW_LANES float32 lanes
+                    latch_block.terminator.set_metadata("llvm.loop", loop_metadata(module, fname, width=NARROW_LANES))
             return b.add(r0, b.mul(groups, span))
         wide = b.icmp_signed(">=", width, const(I64, WIDE_TILE))
         # (the rows after the last group of 4 go one at a time: passes of 2 rows or single runs
