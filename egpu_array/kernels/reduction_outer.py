@@ -83,6 +83,9 @@ def generate_outer(spec: ReduceSpec, module: ir.Module, fname: str) -> ir.Functi
     n_out = product(b, kept)
     ntiles = _ceil_div(b, n_inner, tile)
     accs = _Accumulators(b, acc_dt, tile)
+    # max/min of real floats: integer max/min of order-preserving keys (see _Keys); else as is
+    dom = _Keys(b, spec.op, acc_dt, accs) if _Keys.applies(spec.op, expr_dt, acc_dt) else \
+        _Plain(b, spec.op, acc_dt, accs)
 
     def row_bases(r, firsts):
         return _row_bases(b, spec, ra, r, firsts)
@@ -122,7 +125,7 @@ def generate_outer(spec: ReduceSpec, module: ir.Module, fname: str) -> ir.Functi
         fold = packed_fold(n, b.sub(r_hi, r_lo)) if packable else const(I64, 1)
         width = b.mul(n, fold)
         with for_range(b, const(I64, 0), width, name="z") as z:
-            accs.store(z, init)
+            dom.store(z, dom.leaf(init))
 
         def row_groups(r0, unroll: int, use):
             """Add the rows from ``r0`` in groups of ``unroll`` (packed: of ``unroll`` runs of
@@ -134,11 +137,16 @@ def generate_outer(spec: ReduceSpec, module: ir.Module, fname: str) -> ir.Functi
                 rows = [row_bases(b.add(r, b.mul(fold, const(I64, u))), firsts) for u in range(unroll)]
                 with for_range(b, const(I64, 0), width, name=f"o{unroll}") as o:
                     vals = [value(bases, o, raw=narrow) for bases in rows]
-                    tree_dt = expr_dt if narrow else acc_dt
-                    while len(vals) > 1:  # a balanced tree: independent operations
-                        vals = [_combine(b, spec.op, tree_dt, vals[i], vals[i + 1]) for i in range(0, len(vals), 2)]
-                    total = cast(b, expr_dt, acc_dt, vals[0]) if narrow else vals[0]
-                    accs.store(o, _combine(b, spec.op, acc_dt, accs.load(o), total))
+                    if narrow:
+                        while len(vals) > 1:  # a balanced tree: independent operations
+                            vals = [_combine(b, spec.op, expr_dt, vals[i], vals[i + 1]) for i in range(0, len(vals), 2)]
+                        total = cast(b, expr_dt, acc_dt, vals[0])
+                    else:
+                        vals = [dom.pair(vals[i], vals[i + 1]) for i in range(0, len(vals), 2)]
+                        while len(vals) > 1:
+                            vals = [dom.combine(vals[i], vals[i + 1]) for i in range(0, len(vals), 2)]
+                        total = vals[0]
+                    dom.store(o, dom.combine(dom.load(o), total))
                     latch_block = b.block
                 if narrow:  # NARROW_LANES float32 lanes
                     latch_block.terminator.set_metadata("llvm.loop", loop_metadata(module, fname, width=NARROW_LANES))
@@ -150,11 +158,11 @@ def generate_outer(spec: ReduceSpec, module: ir.Module, fname: str) -> ir.Functi
         with for_range(b, const(I64, 1), fold, name="fold") as k:  # packed: the runs onto the outputs
             at = b.mul(k, n)
             with for_range(b, const(I64, 0), n, name="fo") as o:
-                accs.store(o, _combine(b, spec.op, acc_dt, accs.load(o), accs.load(b.add(at, o))))
+                dom.store(o, dom.combine(dom.load(o), dom.load(b.add(at, o))))
         with for_range(b, r_left, r_hi, name="r") as r:
             bases = row_bases(r, firsts)
             with for_range(b, const(I64, 0), n, name="o1") as o:
-                accs.store(o, _combine(b, spec.op, acc_dt, accs.load(o), value(bases, o)))
+                dom.store(o, dom.combine(dom.load(o), dom.leaf(value(bases, o))))
         if spec.chunked:  # a contiguous run of partials: chunk c's row of all outputs
             part = _partials(b, args, lay, acc_dt)
             first = b.add(b.mul(c, n_out), b.add(b.mul(batch, n_inner), o0))
@@ -169,7 +177,7 @@ def generate_outer(spec: ReduceSpec, module: ir.Module, fname: str) -> ir.Functi
                 _store_value(b, out, off, _finish(b, spec, acc_dt, out_dt, a, divisor))
         if not narrow:
             with for_range(b, const(I64, 0), n, name="s") as q:
-                write(q, accs.load(q))
+                write(q, dom.value(dom.load(q)))
         else:  # a float32 group total that overflowed: that column again in float64, and stored again
 
             def not_finite(a):
@@ -243,6 +251,85 @@ def generate_outer_finalize(spec: ReduceSpec, module: ir.Module, fname: str, lay
     with for_range(b, const(I64, 0), n_out, name="s") as o:
         fa.store(o, _flat(load_partial(b, part, o)))
     b.ret_void()
+
+
+class _Plain:
+    """The accumulators' values as they are: each op's own combine (kernels.reduction._combine)."""
+
+    def __init__(self, b, op, acc_dt, accs):
+        self.b, self.op, self.dt, self.accs = b, op, acc_dt, accs
+
+    def load(self, i):
+        return self.accs.load(i)
+
+    def store(self, i, v):
+        self.accs.store(i, v)
+
+    def leaf(self, v):
+        """An element's value in this domain."""
+        return v
+
+    def combine(self, x, y):
+        from .reduction import _combine
+        return _combine(self.b, self.op, self.dt, x, y)
+
+    def pair(self, u, v):
+        """Two elements combined (the first level of a row group's tree)."""
+        return self.combine(self.leaf(u), self.leaf(v))
+
+    def value(self, k):
+        """The accumulator's value to store."""
+        return k
+
+
+class _Keys(_Plain):
+    """max/min of real floats as integer max/min of order-preserving keys: the float's bits with
+    the bits below the sign flipped for negative numbers (then -0.0 < +0.0 and the signed integer
+    order is the float order), a NaN the largest key (max) or the smallest (min), so it wins.
+    LLVM lowers the float ``maximum``/``minimum`` (NaN propagation, signed zeros) to six vector
+    instructions per combine on AVX-512 (mask moves, blends, an unordered compare); keys take one
+    integer max per combine, and a pair of elements one unordered compare for both, which moved
+    max over axis 0 from compute-bound to memory-bound on Zen 5. The accumulators hold the keys
+    (as bits of the float type); :meth:`value` turns a key back into the float (a NaN key into a
+    quiet NaN)."""
+
+    @staticmethod
+    def applies(op, expr_dt, acc_dt) -> bool:
+        return op in ("max", "min") and acc_dt.kind == "f" and expr_dt == acc_dt
+
+    def __init__(self, b, op, acc_dt, accs):
+        super().__init__(b, op, acc_dt, accs)
+        self.bits = 8 * acc_dt.itemsize
+        self.ity = ir.IntType(self.bits)
+        self.fty = mem_type(acc_dt)
+        self.nan = ir.Constant(self.ity, (1 << (self.bits - 1)) - 1 if op == "max" else -(1 << (self.bits - 1)))
+
+    def _flip(self, bits):
+        """``bits ^ ((bits >> (n-1)) >>> 1)``: its own inverse (the sign bit is kept)."""
+        b, top = self.b, ir.Constant(self.ity, self.bits - 1)
+        return b.xor(bits, b.lshr(b.ashr(bits, top), ir.Constant(self.ity, 1)))
+
+    def load(self, i):
+        return self.b.bitcast(self.accs.load(i), self.ity)
+
+    def store(self, i, k):
+        self.accs.store(i, self.b.bitcast(k, self.fty))
+
+    def leaf(self, v):
+        b = self.b
+        return b.select(b.fcmp_unordered("uno", v, v), self.nan, self._flip(b.bitcast(v, self.ity)))
+
+    def combine(self, x, y):
+        b = self.b
+        return b.select(b.icmp_signed(">" if self.op == "max" else "<", x, y), x, y)
+
+    def pair(self, u, v):
+        b = self.b
+        best = self.combine(self._flip(b.bitcast(u, self.ity)), self._flip(b.bitcast(v, self.ity)))
+        return b.select(b.fcmp_unordered("uno", u, v), self.nan, best)
+
+    def value(self, k):
+        return self.b.bitcast(self._flip(k), self.fty)
 
 
 class _Accumulators:
