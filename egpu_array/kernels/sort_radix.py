@@ -182,9 +182,9 @@ def _count_chunk(spec, b, row, shifts, copies, cnt, ncnt, hist, nchunks, c):
 def _scatter_chunk(spec, b, row, K, cnt, hist, c, shift, sk, dk, si, di, nxt=None):
     """scatter / scatter_first for one chunk, with its offsets copied to the stack; with ``nxt``
     (this work item's next-pass table, the chunk length, the chunk count, the next shift, two
-    stack arrays of 256 from the entry block) it also
-    counts each value's next digit under the chunk its position falls in (each digit's offset
-    moves up one at a time, so its chunk is tracked with the end of that chunk: no division)."""
+    stack arrays of 256 from the entry block) it also counts each value's next digit under the
+    chunk its position falls in (each digit's offset moves up one at a time, so its chunk is
+    tracked with the end of that chunk: no division)."""
     zero, one, nb = const(I64, 0), const(I64, 1), const(I64, 256)
     hrow = b.gep(hist, [b.mul(c, nb)])
     with for_range(b, zero, nb, name="l") as d:
