@@ -178,14 +178,13 @@ def _radix_rows(keys, scratch, ia, ib, dtype, n_rows, row_len, device, descendin
             or ([0] if with_idx or spare is not None else [])
     for k, p in enumerate(run):
         for r in range(n_rows):
-            sl = row_slots(r, p, keys, scratch, ia, ib)
-            if k > 0 and fused:  # the counts the last pass's scatter made
-                sl = row_slots(r, p, keys, scratch, ia, ib, counts=fused_table(r, k), tables=nchunks)
-            elif k > 0 and nchunks > 1:  # per-chunk counts of the order the last pass left
+            # fused: the counts the last pass's scatter made; this scatter counts the next pass
+            counts, tables = (fused_table(r, k), nchunks) if fused and k > 0 else (None, 1)
+            upcoming = (fused_table(r, k + 1), 8 * run[k + 1]) if fused and k + 1 < len(run) else (0, 0)
+            sl = row_slots(r, p, keys, scratch, ia, ib, counts, tables, *upcoming)
+            if k > 0 and nchunks > 1 and not fused:  # per-chunk counts of the order the last pass left
                 launch(device, progs["hist"], sl, nchunks, row_len * isz, row_len)
             launch(device, progs["prefix"], sl, 1, nchunks * 256 * 8, 1)
-            if fused and k + 1 < len(run):
-                sl[9:11] = [fused_table(r, k + 1), 8 * run[k + 1]]
             launch(device, progs["scatter_first" if k == 0 else "scatter"], sl, nchunks, 2 * nbytes, row_len)
         keys, scratch, ia, ib = scratch, (spare if k == 0 and spare is not None else keys), ib, ia
     return keys, ia
