@@ -20,6 +20,7 @@ from .._errors import KernelLaunchError
 from .._info import config
 from ..kernels.targets import host_target
 from .cpu_pool import WorkQueue
+from .. import _native_stack as native_stack
 from .device import Device, Program, register_device
 from .pool import PoolAllocator
 
@@ -71,6 +72,8 @@ class CPUDevice(Device):
 
     def load(self, binary: bytes, fname: str, spec) -> Program:
         """Link object code into the JIT and return the kernel ``fname`` in it."""
+        if not native_stack.deep_enough():  # (the linker's stack: see native_stack)
+            return native_stack.call(self.load, binary, fname, spec)
         with self._engine_lock:
             self._engine.add_object_file(llvm.ObjectFileRef.from_data(binary))
             self._engine.finalize_object()
@@ -91,8 +94,11 @@ class CPUDevice(Device):
         """Run ``program`` over work items ``[0, n)``; ``args`` is the address of the int64 slots.
 
         ``work`` (elements touched, default ``n``) decides whether threads pay: below
-        THREAD_MIN_ITEMS the launch stays on the calling thread.
+        THREAD_MIN_ITEMS the launch stays on the calling thread (or, where that thread's stack is
+        too small for the kernels, on a helper thread: see native_stack).
         """
+        if not native_stack.deep_enough():
+            return native_stack.call(self.launch, program, args, n, nbytes, work)
         if not profiler._active and (work if work is not None else n) < THREAD_MIN_ITEMS:
             program.fn(args, 0, n)  # a small launch, not profiled: the kernel only
             if program.tail is not None:

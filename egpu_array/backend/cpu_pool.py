@@ -19,6 +19,7 @@ import weakref
 import llvmlite.binding as llvm
 import numpy as np
 
+from .. import _native_stack as native_stack
 from ..kernels import workqueue as wq
 
 __all__ = ["WorkQueue"]
@@ -70,10 +71,8 @@ class WorkQueue:
         self._events = [threading.Event() for _ in range(self.workers)]
         self.state[:] = 0
         self.state[wq.State.SLEEPING:wq.State.SLEEPING + self.workers] = 1
-        self._threads = [threading.Thread(target=_worker, args=(self, w), daemon=True, name=f"egpu-cpu-{w}")
+        self._threads = [native_stack.start_thread(_worker, (self, w), f"egpu-cpu-{w}")
                          for w in range(self.workers)]
-        for t in self._threads:
-            t.start()
 
     def run(self, fn_addr: int, args_addr: int, n: int, grain: int) -> bool:
         """Run ``kernel(args, s, e)`` over chunks of ``grain`` items covering ``[0, n)`` on the

@@ -13,7 +13,7 @@ import tempfile
 import threading
 from pathlib import Path
 
-from .. import profiler
+from .. import _native_stack as native_stack, profiler
 from .._info import config
 from .elementwise import generate_elementwise
 from .reduction import generate_reduction
@@ -122,7 +122,7 @@ def get_program(device, spec):
                 # a target may bring its own generator of a kind (NVPTXTarget.generators)
                 gen = getattr(target, "generators", {}).get(spec.kind) or generator_for(spec.kind)
                 gen(spec, module, fname)
-                binary = target.compile(module)
+                binary = native_stack.call(target.compile, module)  # LLVM's stack need
             profiler.count("compiles")
             if path is not None:
                 _write_disk(path, binary)
