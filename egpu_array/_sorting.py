@@ -135,15 +135,18 @@ RADIX_MAX_ROWS = 8
 
 def _radix_rows(keys, scratch, ia, ib, dtype, n_rows, row_len, device, descending, with_idx, threads,
                 spare=None):
-    """LSD radix sort (8-bit digits, stable) of each row. One ``hist_all`` kernel per row counts
-    the digits of every pass at once (chunks of the row in parallel); passes whose digit is the
-    same for every element of every row are skipped (host-memory devices, where the counts are
-    readable for free); each remaining pass runs a prefix kernel and a stable scatter per chunk.
+    """LSD radix sort (8-bit digits, stable) of each row: per pass, a prefix kernel and a stable
+    scatter per chunk of the row (chunks in parallel); passes whose digit is the same for every
+    element of every row are skipped (host-memory devices, where the counts are readable for free).
     Per-chunk counts depend on the order, so with several chunks every pass after the first one
-    needs its digit counted in the order the previous pass left: the host's scatter counts them
-    as it places the values (by the chunk each one lands in, a table per work item that the next
-    prefix sums), GPU targets recount (``hist``). With ``spare`` (a second buffer) ``keys`` is
-    only read: the passes ping-pong between ``scratch`` and ``spare``."""
+    needs its digit counted in the order the previous pass left. Host targets (``fused``): the
+    scatter counts them as it places the values (by the chunk each one lands in, a table per work
+    item that the next prefix sums), so one ``hist_low`` kernel per row counts only the lowest
+    digit and takes the AND and the OR of the keys (which digits vary); where the lowest digit is
+    skipped, a ``hist`` kernel counts the first digit run. GPU targets: one ``hist_all`` kernel
+    per row counts the digits of every pass at once, and every later pass recounts (``hist``).
+    With ``spare`` (a second buffer) ``keys`` is only read: the passes ping-pong between
+    ``scratch`` and ``spare``."""
     nchunks = max(1, min(threads, row_len // 4096))
     chunk = -(-row_len // nchunks)
     passes = radix_passes(dtype)
@@ -152,8 +155,10 @@ def _radix_rows(keys, scratch, ia, ib, dtype, n_rows, row_len, device, descendin
     fused = nchunks > 1 and "sort" not in getattr(getattr(device, "target", None), "generators", {})
     # fused: per row, two tables of nchunks count tables each (one read by a pass, one written)
     nxt = device.allocator.alloc(n_rows * 2 * nchunks * per * 8) if fused else None
-    progs = {ph: get_program(device, SortSpec(dtype.name, bool(descending), with_idx, ph))
-             for ph in ("hist_all", "prefix", "scatter", "scatter_first") + (() if fused else ("hist",))}
+    bits = device.allocator.alloc(n_rows * nchunks * 2 * 8) if fused else None  # hist_low's AND, OR
+
+    def prog(phase):
+        return get_program(device, SortSpec(dtype.name, bool(descending), with_idx, phase))
     isz = dtype.itemsize
     nbytes = row_len * (isz + (8 if with_idx else 0))
 
@@ -168,14 +173,27 @@ def _radix_rows(keys, scratch, ia, ib, dtype, n_rows, row_len, device, descendin
         return nxt.ptr + (r * 2 + k % 2) * nchunks * per * 8
 
     for r in range(n_rows):
-        launch(device, progs["hist_all"], row_slots(r, 0, keys, scratch, ia, ib), nchunks, row_len * isz,
-               row_len * passes)
+        if fused:
+            launch(device, prog("hist_low"), row_slots(r, 0, keys, scratch, ia, ib, next_counts=bits.ptr + r * nchunks * 16),
+                   nchunks, row_len * isz, row_len)
+        else:
+            launch(device, prog("hist_all"), row_slots(r, 0, keys, scratch, ia, ib), nchunks, row_len * isz,
+                   row_len * passes)
     run = list(range(passes))
     if getattr(device, "host_memory", False):
-        counts = device.host_view(hist, 0, n_rows * passes * per * 8).view(np.int64)
-        totals = counts.reshape(n_rows, passes, nchunks, 256).sum(axis=2)
-        run = [p for p in run if not (totals[:, p, :] == row_len).any(axis=1).all()] \
-            or ([0] if with_idx or spare is not None else [])
+        if fused:  # a digit varies where its bits differ between the AND and the OR of a row's keys
+            b = device.host_view(bits, 0, n_rows * nchunks * 16).view(np.uint64).reshape(n_rows, nchunks, 2)
+            varying = np.bitwise_and.reduce(b[:, :, 0], axis=1) ^ np.bitwise_or.reduce(b[:, :, 1], axis=1)
+            same = [not ((varying >> np.uint64(8 * p)) & np.uint64(255)).any() for p in run]
+        else:
+            counts = device.host_view(hist, 0, n_rows * passes * per * 8).view(np.int64)
+            totals = counts.reshape(n_rows, passes, nchunks, 256).sum(axis=2)
+            same = [(totals[:, p, :] == row_len).any(axis=1).all() for p in run]
+        run = [p for p in run if not same[p]] or ([0] if with_idx or spare is not None else [])
+        if fused and run and run[0] != 0:  # hist_low counted a digit that stays: count the first run
+            for r in range(n_rows):
+                launch(device, prog("hist"), row_slots(r, run[0], keys, scratch, ia, ib), nchunks,
+                       row_len * isz, row_len)
     for k, p in enumerate(run):
         for r in range(n_rows):
             # fused: the counts the last pass's scatter made; this scatter counts the next pass
@@ -183,9 +201,9 @@ def _radix_rows(keys, scratch, ia, ib, dtype, n_rows, row_len, device, descendin
             upcoming = (fused_table(r, k + 1), 8 * run[k + 1]) if fused and k + 1 < len(run) else (0, 0)
             sl = row_slots(r, p, keys, scratch, ia, ib, counts, tables, *upcoming)
             if k > 0 and nchunks > 1 and not fused:  # per-chunk counts of the order the last pass left
-                launch(device, progs["hist"], sl, nchunks, row_len * isz, row_len)
-            launch(device, progs["prefix"], sl, 1, nchunks * 256 * 8, 1)
-            launch(device, progs["scatter_first" if k == 0 else "scatter"], sl, nchunks, 2 * nbytes, row_len)
+                launch(device, prog("hist"), sl, nchunks, row_len * isz, row_len)
+            launch(device, prog("prefix"), sl, 1, nchunks * 256 * 8, 1)
+            launch(device, prog("scatter_first" if k == 0 else "scatter"), sl, nchunks, 2 * nbytes, row_len)
         keys, scratch, ia, ib = scratch, (spare if k == 0 and spare is not None else keys), ib, ia
     return keys, ia
 

@@ -100,6 +100,8 @@ def test_scatter_counts_the_next_pass_across_chunks(threads):
     rng = np.random.default_rng(6)
     rows = [rng.integers(-2**40, 2**40, (2, 3 * N + 7)),                       # the top bytes constant
             (rng.integers(0, 50, (2, 3 * N + 7)) << 16) + rng.integers(0, 7, (2, 3 * N + 7)),  # bytes 1, 3+ skip
+            rng.integers(-3000, 3000, (2, 3 * N + 7)) << 8,                    # byte 0 skips: counted by hist
+            rng.integers(0, 1 << 14, (1, 3 * N + 7)).astype(float) * 2.0 ** -20,  # float32: the low bytes skip
             rng.standard_normal((1, 3 * N + 7))]
     for h in rows:
         for dtype in (["float32", "float64"] if h.dtype.kind == "f" else ["int64", "int32"]):
@@ -109,11 +111,16 @@ def test_scatter_counts_the_next_pass_across_chunks(threads):
                 idx = np.asarray(xp.argsort(x, axis=-1))
             np.testing.assert_array_equal(idx, np.argsort(hd, axis=-1, kind="stable"))
             np.testing.assert_array_equal(np.asarray(xp.sort(x, axis=-1)), np.sort(hd, axis=-1))
-            if hd.dtype.kind == "i":  # per row: the counts, then a prefix and a scatter per pass run
-                keys = hd.view(f"u{hd.itemsize}") ^ np.array(1 << (8 * hd.itemsize - 1), f"u{hd.itemsize}")
-                digits = [(keys >> (8 * p)) & 255 for p in range(hd.itemsize)]
-                run = [p for p, d in enumerate(digits) if not (d == d[:, :1]).all()]
-                assert prof.launches == len(hd) * (1 + 2 * len(run)), "a recount kernel ran"
+            # per row: the lowest digit's counts (and, where that digit is skipped, the first run
+            # digit's), then a prefix and a scatter per pass run (positive floats: the keys' order
+            # is the bits'); one row is first probed for few distinct values (_set)
+            keys = hd.view(f"u{hd.itemsize}")
+            keys = keys ^ np.array(1 << (8 * hd.itemsize - 1), keys.dtype) if hd.dtype.kind == "i" else keys
+            digits = [(keys >> (8 * p)) & 255 for p in range(hd.itemsize)]
+            run = [p for p, d in enumerate(digits) if not (d == d[:, :1]).all()]
+            if hd.dtype.kind == "i" or (hd >= 0).all():
+                probe = len(hd) == 1
+                assert prof.launches == probe + len(hd) * (1 + (run[0] != 0) + 2 * len(run)), "a recount kernel ran"
 
 
 @pytest.mark.parametrize("dtype", ["bool", "int8"])

@@ -241,7 +241,7 @@ def generate_sort(spec: SortSpec, module: ir.Module, fname: str) -> ir.Function:
     args, start, stop = fn.args
     b = ir.IRBuilder(fn.append_basic_block("entry"))
     slot = lambda k: b.load(b.gep(args, [const(I64, k)]))  # noqa: E731
-    if spec.phase in ("hist", "hist_all", "prefix", "scatter", "scatter_first"):
+    if spec.phase in ("hist", "hist_all", "hist_low", "prefix", "scatter", "scatter_first"):
         from .sort_radix import generate_radix
         generate_radix(spec, b, slot, start, stop)
         b.ret_void()

@@ -7,6 +7,10 @@ Work item ``c`` handles chunk ``c`` of the row (``[c * chunk, min((c + 1) * chun
 
 - ``hist``: chunk ``c``'s counts of the digit at ``shift``, at ``counts[c * 256 + digit]``;
 - ``hist_all``: the counts of every pass in one read, at ``counts[(p * nchunks + c) * 256 + digit]``;
+- ``hist_low`` (host targets, where the scatters count the passes after the first): chunk ``c``'s
+  counts of the lowest digit, as ``hist`` at shift 0, and the AND and the OR of its keys (zero-
+  extended) at ``bits[2 * c]``, ``bits[2 * c + 1]`` (slot 9): a digit is the same in every key
+  iff its bits agree in the row's AND and OR, so the host learns which passes to skip;
 - ``prefix`` (work item 0): the counts become scatter offsets (digit-major, chunk order inside);
   with several count tables (slot 11), chunk ``c``'s count of a digit is the sum of the tables'
   (table ``s`` at ``counts[(s * nchunks + c) * 256 + digit]``);
@@ -80,15 +84,21 @@ class _Row:
     """The chunk of a row a work item handles, walked block by block with the keys precomputed.
     Create it in the entry block (it allocates the key buffer), then set ``lo``/``hi``."""
 
-    def __init__(self, spec, b, keys, src):
+    def __init__(self, spec, b, keys, src, bits: bool = False):
+        """``bits``: also keep the AND and the OR of the keys walked (``and_``, ``or_``: stack
+        slots, reset by each ``blocks``)."""
         self.spec, self.b, self.K, self.src = spec, b, keys, src
-        kty = key_type(keys.dtype)
+        kty = self.kty = key_type(keys.dtype)
         self.kbuf = b.bitcast(b.alloca(ir.ArrayType(kty, BLOCK)), kty.as_pointer())
+        self.and_, self.or_ = (b.alloca(kty), b.alloca(kty)) if bits else (None, None)
         self.lo = self.hi = None
 
     def blocks(self, body):
         """``body(first, m)`` per block, after the block's keys are in ``key(j)``, j < m."""
         b = self.b
+        if self.and_ is not None:
+            b.store(ir.Constant(self.kty, -1), self.and_)
+            b.store(ir.Constant(self.kty, 0), self.or_)
         span = b.sub(self.hi, self.lo)
         nblk = b.sdiv(b.add(span, const(I64, BLOCK - 1)), const(I64, BLOCK))
         with for_range(b, const(I64, 0), nblk, name="blk") as blk:
@@ -96,7 +106,11 @@ class _Row:
             m = _min(b, const(I64, BLOCK), b.sub(self.hi, first))
             with for_range(b, const(I64, 0), m, name="kj") as j:
                 v = self.K.load(self.src, b.add(first, j))
-                b.store(radix_key(b, self.K.dtype, v, self.spec.descending), b.gep(self.kbuf, [j]))
+                k = radix_key(b, self.K.dtype, v, self.spec.descending)
+                b.store(k, b.gep(self.kbuf, [j]))
+                if self.and_ is not None:
+                    b.store(b.and_(b.load(self.and_), k), self.and_)
+                    b.store(b.or_(b.load(self.or_), k), self.or_)
             body(first, m)
 
     def key(self, j):
@@ -140,11 +154,11 @@ def generate_radix(spec: SortSpec, b, slot, start, stop):
         return
     counting = spec.phase.startswith("hist")
     passes = radix_passes(K.dtype)
-    shifts = [8 * p for p in range(passes)] if spec.phase == "hist_all" else [shift]
-    copies = (4 if passes == 1 else 2) if spec.phase == "hist_all" else 4
+    shifts = {"hist_all": [8 * p for p in range(passes)], "hist_low": [0]}.get(spec.phase, [shift])
+    copies = 2 if len(shifts) > 1 else 4
     ncnt = len(shifts) * copies * 256 if counting else 256
     cnt = b.bitcast(b.alloca(ir.ArrayType(I64, ncnt)), I64.as_pointer())
-    row = _Row(spec, b, K, sk)
+    row = _Row(spec, b, K, sk, bits=spec.phase == "hist_low")
     if not counting:  # the scatter's next-pass chunk tracking (see _scatter_chunk)
         tracking = (_stack_counts(b, 256), _stack_counts(b, 256))
     with for_range(b, start, stop, name="c") as c:
@@ -152,6 +166,11 @@ def generate_radix(spec: SortSpec, b, slot, start, stop):
         row.hi = _min(b, b.add(row.lo, chunk), n)
         if counting:
             _count_chunk(spec, b, row, shifts, copies, cnt, ncnt, hist, nchunks, c)
+            if row.and_ is not None:
+                bits = b.inttoptr(slot(9), I64.as_pointer())
+                for k, acc in enumerate((row.and_, row.or_)):
+                    b.store(b.zext(b.load(acc), I64) if row.kty.width < 64 else b.load(acc),
+                            b.gep(bits, [b.add(b.mul(c, const(I64, 2)), const(I64, k))]))
         else:
             nxt = b.inttoptr(slot(9), I64.as_pointer())
             counting_next = b.icmp_unsigned("!=", slot(9), const(I64, 0))

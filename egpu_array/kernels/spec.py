@@ -108,7 +108,7 @@ REDUCE_OPS = {"sum": False, "prod": False, "max": False, "min": False, "all": Fa
 class SortSpec:
     """A stable sort of contiguous rows of ``dtype`` (see kernels.sort); ``phase`` is ``"local"``
     (merge sort segments in place) or ``"merge"`` (one merge pass between two buffers), or a radix
-    sort phase (``"hist_all"``, ``"hist"``, ``"prefix"``, ``"scatter[_first]"``: kernels.sort_radix)."""
+    sort phase (``"hist_all"``, ``"hist_low"``, ``"hist"``, ``"prefix"``, ``"scatter[_first]"``: kernels.sort_radix)."""
     dtype: str
     descending: bool
     with_idx: bool

@@ -54,12 +54,13 @@ def gpu_forms(spec) -> list:
     cpu battery cannot produce: a block per output (walk "blocks"), the chunked block form, and
     chunks spread over neighbouring threads (walk "spread", chunked; not argmax/argmin); for a
     radix scatter the per-pass recount (``hist``) that GPU targets run where the host's scatter
-    counts the next digit itself (_sorting._radix_rows)."""
+    counts the next digit itself, and for the host's first count (``hist_low``) the GPU's
+    (``hist_all``: _sorting._radix_rows)."""
     from dataclasses import replace
 
     from egpu_array.kernels.spec import REDUCE_OPS
-    if spec.kind == "sort" and spec.phase == "scatter":
-        return [replace(spec, phase="hist")]
+    if spec.kind == "sort" and spec.phase in ("scatter", "hist_low"):
+        return [replace(spec, phase="hist" if spec.phase == "scatter" else "hist_all")]
     if spec.kind == "reduce" and spec.order == "inner" and not spec.chunked and not REDUCE_OPS[spec.op]:
         forms = [replace(spec, walk="blocks", short=0)]
         if spec.op in ("argmax", "argmin"):
