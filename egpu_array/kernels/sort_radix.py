@@ -30,13 +30,15 @@ from __future__ import annotations
 from llvmlite import ir
 
 from .elementwise import dtype_named
-from .irb import I64, const, for_range, range_loop
+from .irb import I64, const, extern, for_range, range_loop
 from .spec import SortSpec
 
 __all__ = ["generate_radix", "radix_key", "radix_passes", "BLOCK"]
 
 #: elements whose keys are computed together before counting / scattering them
 BLOCK = 256
+#: the scatter prefetches (for writing) the cache line this many bytes past each element it stores
+PREFETCH_BYTES = 32
 
 
 def radix_passes(dtype) -> int:
@@ -233,10 +235,21 @@ def _scatter_chunk(spec, b, row, K, cnt, hist, c, shift, sk, dk, si, di, nxt=Non
                     b.store(b.add(b.load(ep), chunk), ep)
                 np_ = b.gep(table, [b.add(b.load(ap), _digit(b, k, next_shift))])
                 b.store(b.add(b.load(np_), one), np_)
+            if PREFETCH_BYTES:
+                _prefetch_write(b, dk, pos, max(1, PREFETCH_BYTES // K.dtype.itemsize))
+                if spec.with_idx:
+                    _prefetch_write(b, di, pos, max(1, PREFETCH_BYTES // 8))
             K.store(dk, pos, K.load(sk, i))
             if spec.with_idx:
                 b.store(i if spec.phase == "scatter_first" else b.load(b.gep(si, [i])), b.gep(di, [pos]))
     row.blocks(body)
+
+
+def _prefetch_write(b, base, pos, ahead: int):
+    """Prefetch for writing the element ``ahead`` places after ``base[pos]`` (no fault past the end)."""
+    i8p, i32 = ir.IntType(8).as_pointer(), ir.IntType(32)
+    p = b.bitcast(b.gep(base, [b.add(pos, const(I64, ahead))]), i8p)
+    extern(b, "llvm.prefetch.p0", ir.VoidType(), [i8p, i32, i32, i32], p, const(i32, 1), const(i32, 3), const(i32, 1))
 
 
 def _prefix(b, hist, nchunks, start, tables):
