@@ -271,7 +271,7 @@ def _column_cases(rng, dtype, shape):
 @pytest.mark.parametrize("dtype", ["float32", "float64", "int16", "uint8"])
 def test_argmax_argmin_column_order(dtype):
     """Reductions over a leading axis run in column order (kernels.reduction_outer_arg): tiles
-    of columns, rows four at a time and then one by one, int32 rows within chunks merged in
+    of columns, rows ROWS (4) at a time and then one by one, int32 rows within chunks merged in
     chunk order (forced chunk counts, with empty chunks), a batch of kept dimensions, and a
     fused expression; first occurrence on ties, first NaN, against NumPy. (A GPU target, the cuda
     device, runs them in row order: the same cases, other kernels.)"""

@@ -23,6 +23,8 @@ kernels.reduction_arg's generate_arg_finalize does for the row order.
 """
 from __future__ import annotations
 
+import functools
+
 from llvmlite import ir
 
 from .elementwise import Leaves, emit_expr
@@ -34,6 +36,7 @@ from .spec import ReduceSpec
 __all__ = ["generate_outer_arg", "generate_outer_arg_finalize", "ROWS", "ARG_CHUNK_ROWS"]
 
 #: rows merged (by the host rule, in row order) before each update of the tile's best values
+#: (an even number; 8 was within +-6% of 4 with 8 KiB tiles on Zen 5)
 ROWS = 4
 #: the most rows of one chunk: the kernel keeps rows relative to the chunk's first in int32 (the
 #: scheduler cuts longer reductions into more chunks)
@@ -114,7 +117,8 @@ def generate_outer_arg(spec: ReduceSpec, module: ir.Module, fname: str) -> ir.Fu
                 cands = [[_element(b, spec, ra, bases, o), q] for bases, q in zip(row_offsets, rows)]
                 nan = None
                 if fast:  # (an unordered compare of two values: either is NaN)
-                    nan = b.or_(*(b.fcmp_unordered("uno", cands[i][0], cands[i + 1][0]) for i in (0, 2)))
+                    pairs = [b.fcmp_unordered("uno", cands[i][0], cands[i + 1][0]) for i in range(0, ROWS, 2)]
+                    nan = functools.reduce(b.or_, pairs)
                 while len(cands) > 1:  # a balanced tree in row order (the merge keeps earlier rows on ties)
                     cands = [_merge(b, spec.op, dt, cands[i], cands[i + 1], fast) for i in range(0, len(cands), 2)]
                 return cands[0], nan
