@@ -47,7 +47,9 @@ def _cases(n: int, rng):
         ("count_nonzero of x > 0", lambda: xp.count_nonzero(x > 0), lambda: np.count_nonzero(h > 0)),
         ("searchsorted in 1e5 sorted float32", lambda: xp.searchsorted(xp.asarray(table), x),
          lambda: np.searchsorted(table, h)),
+        # (a set of integers in a small range: a byte table; floats: sorted set, binary search)
         ("isin int32 in 143 keys", lambda: xp.isin(xi, xp.asarray(keys)), lambda: np.isin(ints, keys)),
+        ("isin float32 in 143 keys", lambda: xp.isin(xf, xp.asarray(keys * 0.5)), lambda: np.isin(floats, keys * 0.5)),
         # (integers in a small range are counted, kernels/unique_bins.py; floats are sorted)
         ("unique_values int32 (1000 distinct)", lambda: xp.unique_values(xi), lambda: np.unique(ints)),
         ("unique_counts int32 (1000 distinct)", lambda: xp.unique_counts(xi),

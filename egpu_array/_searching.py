@@ -191,12 +191,45 @@ def searchsorted(x1, x2, /, *, side="left", sorter=None) -> Array:
     return Array._new(LazyNode("buffer", (), dt.int64, shape, View(out, contiguous_strides(shape), 0), device))
 
 
+#: isin looks integers up in a byte table when the set spans at most this many values (the table
+#: stays in a core's L2) ...
+TABLE_MAX = 1 << 20
+#: ... and there are at least this many values to look up (fewer: the min and max read back and
+#: the table would cost more than the search)
+TABLE_MIN_N = 1 << 12
+
+
+def _isin_table(keys, dtype, n2: int, m: int, device):
+    """``(lo, nrange)`` of the set ``keys`` when isin uses a table (see :func:`isin`), else None."""
+    from ._set import value_range
+    if device.kind == "cuda" or dtype.kind not in "iub" or m < TABLE_MIN_N:
+        return None
+    lo, hi = value_range("isin", keys, dtype, n2, device, "a table or a search")
+    return (lo, hi - lo + 1) if hi - lo < TABLE_MAX else None
+
+
+def _isin_by_table(device, dtype, keys, n2: int, v, m: int, out, invert: bool, lo: int, nrange: int) -> None:
+    """isin of the ``m`` values ``v`` in the ``n2`` set elements ``keys`` (within ``[lo, lo + nrange)``)
+    into ``out``: a zeroed byte table, each set element marked, each value looked up."""
+    from ._manipulation import _copy_into
+    from ._set import int64_bits
+    table = device.allocator.alloc(nrange)
+    _copy_into(const_node(False, dt.bool, device), (nrange,), View(table, (1,), 0))
+    slots = [nrange, table.ptr, int64_bits(lo)]
+    _launch(device, get_program(device, SearchSpec(dtype.name, "mark", False)), slots + [keys.ptr, 0], n2,
+            n2 * dtype.itemsize, n2)
+    _launch(device, get_program(device, SearchSpec(dtype.name, "notin_table" if invert else "in_table", False)),
+            slots + [v.ptr, out.ptr], m, m * (1 + dtype.itemsize), m)
+
+
 def isin(x1, x2, /, *, invert=False) -> Array:
     """Whether each element of ``x1`` equals some element of ``x2`` (NaN is never found).
 
     ``x2`` is flattened and sorted (one sort kernel), then each element of ``x1`` is found by
-    binary search: O((n + m) log m)."""
-    from ._sorting import contiguous_copy, sort_rows
+    binary search: O((n + m) log m). Integers (and bools) on devices other than cuda, when ``x1``
+    has TABLE_MIN_N elements or more and ``x2`` spans at most TABLE_MAX values (its min and max
+    read back), are looked up in a byte table of that range instead: O(n + m + range)."""
+    from ._sorting import contiguous_buffer, contiguous_copy, sort_rows
     arrays = [a for a in (x1, x2) if isinstance(a, Array)]
     if not arrays:
         raise TypeError("isin: x1 or x2 must be an egpu_array.Array")
@@ -218,9 +251,13 @@ def isin(x1, x2, /, *, invert=False) -> Array:
             _copy_into(const_node(bool(invert), dt.bool, device), shape, View(out, strides, 0))
         else:
             keys = contiguous_copy(x2._node, dtype)
-            keys, _ = sort_rows(keys, None, dtype, 1, n2, device, False, False)
-            v = contiguous_copy(x1._node, dtype)
-            prog = get_program(device, SearchSpec(dtype.name, "notin" if invert else "in", False))
-            _launch(device, prog, [n2, keys.ptr, 0, v.ptr, out.ptr], m, m * (1 + dtype.itemsize),
-                    m * max(1, n2.bit_length()))
+            v = contiguous_copy(x1._node, dtype) if dtype is not x1.dtype else contiguous_buffer(x1)
+            table = _isin_table(keys, dtype, n2, m, device)
+            if table is not None:
+                _isin_by_table(device, dtype, keys, n2, v, m, out, invert, *table)
+            else:
+                keys, _ = sort_rows(keys, None, dtype, 1, n2, device, False, False)
+                prog = get_program(device, SearchSpec(dtype.name, "notin" if invert else "in", False))
+                _launch(device, prog, [n2, keys.ptr, 0, v.ptr, out.ptr], m, m * (1 + dtype.itemsize),
+                        m * max(1, n2.bit_length()))
     return Array._new(LazyNode("buffer", (), dt.bool, shape, View(out, strides, 0), device))

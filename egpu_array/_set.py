@@ -39,33 +39,44 @@ BINS_MAX = 1 << 15
 BINS_MIN_N = 1 << 12
 
 
+def int64_bits(v: int) -> int:
+    """A kernel slot holding the integer ``v`` (uint64 values above 2**63: the same bits as int64)."""
+    return v - (1 << 64) if v >= (1 << 63) else v
+
+
 def _in_place(node) -> bool:
     """Whether a kernel may read ``node``'s buffer as the flat C-order array (no copy)."""
     from ._sorting import _is_c_contiguous
     return node.op == "buffer" and node.arg.offset == 0 and _is_c_contiguous(node.shape, node.arg.strides)
 
 
-def _bins(func: str, keys, dtype, n: int, device):
-    """``(lo, nbins)`` when the flat ``keys`` are counted (kernels.unique_bins), else None: bool
-    and 8-bit integers by their dtype's range, wider integers by the data's min and max (read
-    back, and noted in the profiler) when they span at most BINS_MAX values."""
+def value_range(func: str, keys, dtype, n: int, device, choice: str) -> tuple:
+    """``(lo, hi)`` bounding the ``n`` flat integers (or bools) of the buffer ``keys``: bool and
+    8-bit integers by their dtype's range, wider ones by the data's min and max (read back, and
+    noted in the profiler: ``choice`` says what they decide)."""
     import numpy as np
 
     from . import profiler
     from ._manipulation import stack
     from ._statistical import max as max_, min as min_
     from ._transfer import internal
-    if not _bins_possible(dtype, n, device):
-        return None
     if dtype.kind == "b":
-        return 0, 2
+        return 0, 1
     if dtype.itemsize == 1:
-        return (-128 if dtype.kind == "i" else 0), 256
+        return (-128, 127) if dtype.kind == "i" else (0, 255)
     flat = Array._new(LazyNode("buffer", (), dtype, (n,), View(keys, (1,), 0), device))
     with internal(func):
         lo, hi = (int(v) for v in np.asarray(stack([min_(flat), max_(flat)])))
-    profiler.note(f"{func}: read back the min and max ({lo}, {hi}) to choose counting ({hi - lo + 1} values) "
-                  f"or sorting")
+    profiler.note(f"{func}: read back the min and max ({lo}, {hi}) to choose {choice} ({hi - lo + 1} values)")
+    return lo, hi
+
+
+def _bins(func: str, keys, dtype, n: int, device):
+    """``(lo, nbins)`` when the flat ``keys`` are counted (kernels.unique_bins), else None: when
+    they span at most BINS_MAX values (:func:`value_range`)."""
+    if not _bins_possible(dtype, n, device):
+        return None
+    lo, hi = value_range(func, keys, dtype, n, device, "counting or sorting")
     return (lo, hi - lo + 1) if hi - lo < BINS_MAX else None
 
 
@@ -152,7 +163,7 @@ def _unique_by_counting(keys, x, outputs: tuple, lo: int, nbins: int) -> dict:
     device, dtype, n = x.device, x.dtype, x.size
     alloc = device.allocator.alloc
     want = tuple(sorted(outputs))
-    lo_slot = lo - (1 << 64) if lo >= (1 << 63) else lo  # (uint64: the same bits as int64)
+    lo_slot = int64_bits(lo)
 
     def run(phase, slots, items, nbytes, work):
         spec = CompactSpec("unique_bins", dtype.name, 1, want, phase)

@@ -137,6 +137,58 @@ def test_isin_scalars_nan_zero():
     assert bool(xp.isin(1, xp.asarray(np.array([1, 2]))))
 
 
+def _isin_modes(fn):
+    """The SearchSpec modes of the kernels ``fn()`` asks for, and its result as NumPy."""
+    from egpu_array.kernels import cache
+    modes = []
+    cache.recorders.append(lambda dev, spec: modes.append(getattr(spec, "mode", None)))
+    try:
+        got = np.asarray(fn())
+    finally:
+        cache.recorders.pop()
+    return {m for m in modes if m is not None}, got
+
+
+@pytest.mark.parametrize("dtype", ["bool", "int8", "uint8", "int16", "uint16", "int32", "uint32", "int64", "uint64"])
+def test_isin_by_table(dtype):
+    """Integers whose set spans a small range are looked up in a byte table (kernels.search):
+    values below, inside and above the range, negative ones, the dtype's extremes, a set with
+    duplicates, a strided x1 and a mixed-dtype pair, both ``invert``s, against NumPy; a set over
+    more than TABLE_MAX values falls back to the binary search."""
+    from egpu_array._searching import TABLE_MAX, TABLE_MIN_N
+    rng = np.random.default_rng(11)
+    n = 3 * TABLE_MIN_N + 5
+    if dtype == "bool":
+        a, sets = rng.integers(0, 2, n).astype(bool), [np.array([True]), np.array([False, False]), np.array([1, 0], bool)]
+    else:
+        info = np.iinfo(dtype)
+        lo = max(info.min, -300)
+        a = rng.integers(lo, 300, n).astype(dtype)
+        a[:5] = [info.min, info.max, lo, min(299, info.max), 0]
+        sets = [rng.integers(lo + 5, 250, 40).astype(dtype),  # inside a's range: both sides are outside
+                np.array([info.max, info.max - 1, info.max], dtype), np.array([info.min, 0], dtype)]
+    for b in sets:
+        for invert in (False, True):
+            modes, got = _isin_modes(lambda: xp.isin(xp.asarray(a), xp.asarray(b), invert=invert))
+            np.testing.assert_array_equal(got, np.isin(a, b, invert=invert), err_msg=f"{b} {invert}")
+            tabled = int(b.max()) - int(b.min()) < TABLE_MAX  # ([min, 0] of a wide dtype: searched)
+            assert ("notin_table" if invert else "in_table") in modes if tabled else ("notin" if invert else "in") in modes
+    x = xp.asarray(np.stack([a, a]))[:, ::3]  # strided values: copied
+    modes, got = _isin_modes(lambda: xp.isin(x, xp.asarray(sets[0])))
+    np.testing.assert_array_equal(got, np.isin(np.stack([a, a])[:, ::3], sets[0]))
+    assert "in_table" in modes
+    if dtype not in ("bool", "int64", "uint64"):  # a wider common dtype (int64)
+        wide = np.array([-(1 << 40), 7, 12], dtype=np.int64)
+        modes, got = _isin_modes(lambda: xp.isin(xp.asarray(a), xp.asarray(wide)))
+        np.testing.assert_array_equal(got, np.isin(a, wide))
+        assert "in" in modes and "in_table" not in modes   # 2**40 values: searched
+    if dtype in ("int32", "int64"):
+        edge = np.array([0, TABLE_MAX - 1], dtype)  # exactly TABLE_MAX values: still a table
+        modes, got = _isin_modes(lambda: xp.isin(xp.asarray(a), xp.asarray(edge)))
+        np.testing.assert_array_equal(got, np.isin(a, edge))
+        assert "in_table" in modes
+
+
 def test_where_still_works():
     c = xp.asarray(np.array([True, False]))
     np.testing.assert_array_equal(np.asarray(xp.where(c, 1.0, xp.asarray(np.array([5.0, 6.0])))), [1.0, 6.0])

@@ -10,6 +10,13 @@ side, each by ``bit_length(n1)`` halving steps with a conditional move (no data-
 ``[0, n1)``, so bad permutations give wrong answers, never out-of-bounds reads. isin requires
 ``n1 >= 1`` (the caller handles an empty set).
 
+isin of integers (or bool) whose set spans a small range ``[lo, lo + nrange)`` uses a byte table
+instead (host-memory-like devices: the caller reads the set's min and max back): mode ``"mark"``
+(args ``nrange``, table, ``lo``, set pointer; work item ``w`` sets the byte of set element ``w``)
+after the table was zeroed, then ``"in_table"``/``"notin_table"`` (args ``nrange``, table, ``lo``,
+values pointer, output pointer; work item ``w`` looks value ``w`` up: one load, no search).
+Values (and set elements) outside the range are not in the set (never read or written there).
+
 ``compact`` kernels (nonzero, unique) count results per chunk of the input, then fill each chunk's
 results from its own offset: see kernels/compact_chunks.py.
 """
@@ -22,16 +29,22 @@ from .irb import I64, I8, const, for_range, kernel_entry, while_loop
 from .sort import Keys
 from .spec import CompactSpec, SearchSpec
 
-__all__ = ["generate_search", "generate_compact", "SEARCH_LANES"]
+__all__ = ["generate_search", "generate_compact", "SEARCH_LANES", "TABLE_MODES"]
 
 #: values a search kernel looks up side by side
 SEARCH_LANES = 8
+#: the modes of isin by a table (the others search)
+TABLE_MODES = ("mark", "in_table", "notin_table")
 
 
 def generate_search(spec: SearchSpec, module: ir.Module, fname: str) -> ir.Function:
-    """Binary search kernel for ``spec``."""
+    """Binary search kernel for ``spec`` (or a table phase of isin: see the module)."""
     fn, b, slot, start, stop = kernel_entry(module, fname)
     K = Keys(b, dtype_named(spec.dtype))
+    if spec.mode in TABLE_MODES:
+        _table(spec, b, K, slot, start, stop)
+        b.ret_void()
+        return fn
     n1 = slot(0)
     x1 = K.ptr(slot(1))
     sorter = b.inttoptr(slot(2), I64.as_pointer())
@@ -96,6 +109,24 @@ def generate_search(spec: SearchSpec, module: ir.Module, fname: str) -> ir.Funct
         search([w])
     b.ret_void()
     return fn
+
+
+def _table(spec: SearchSpec, b, K, slot, start, stop) -> None:
+    """The body of a table phase of isin (``mark``, ``in_table``, ``notin_table``)."""
+    from .unique_bins import bin_of
+    nrange, table, lo, src = slot(0), b.inttoptr(slot(1), I8.as_pointer()), slot(2), K.ptr(slot(3))
+    with for_range(b, start, stop, name="w") as w:
+        u = bin_of(b, K, K.load(src, w), lo)
+        inside = b.icmp_unsigned("<", u, nrange)
+        if spec.mode == "mark":  # (threads may mark one byte together: an atomic store of the same value)
+            with b.if_then(inside):
+                b.store_atomic(const(I8, 1), b.gep(table, [u]), "monotonic", 1)
+        else:
+            marked = b.icmp_unsigned("!=", b.load(b.gep(table, [b.select(inside, u, const(I64, 0))])), const(I8, 0))
+            found = b.and_(inside, marked)
+            if spec.mode == "notin_table":
+                found = b.not_(found)
+            b.store(b.zext(found, I8), b.gep(b.inttoptr(slot(4), I8.as_pointer()), [w]))
 
 
 def generate_compact(spec: CompactSpec, module: ir.Module, fname: str) -> ir.Function:

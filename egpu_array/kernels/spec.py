@@ -126,7 +126,8 @@ class SearchSpec:
     """Binary search of each element of a contiguous array in a sorted 1-D array (kernels.search).
 
     ``mode``: ``"left"``/``"right"`` (searchsorted: int64 positions) or ``"in"``/``"notin"`` (isin:
-    bool); ``sorter``: the sorted order is given by an int64 permutation."""
+    bool), or isin's table phases ``"mark"``, ``"in_table"``, ``"notin_table"`` (kernels.search);
+    ``sorter``: the sorted order is given by an int64 permutation."""
     dtype: str
     mode: str
     sorter: bool
