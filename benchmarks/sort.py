@@ -4,7 +4,7 @@
 
 Both run in this one process, interleaved (A B B A ...), after a warm-up call (the compile), and
 the medians are compared. NumPy's ``np.sort`` (SIMD quicksort/introsort, one thread, not stable) is
-the reference; ours is a stable merge sort over the device's threads (EGPU_ARRAY_NUM_THREADS). The
+the reference; ours is a stable LSD radix sort over the device's threads (EGPU_ARRAY_NUM_THREADS). The
 time includes the copy of the input into the sort buffer (the sort is out of place, like
 ``np.sort``) and the result is forced (``synchronize``).
 """
@@ -33,6 +33,10 @@ def main(argv=None) -> int:
                    help="also time nonzero (10%% nonzero), the unique_* functions (about 1800 distinct values) "
                         "and the sort (with --argsort: and argsort) of that input (all by counting: "
                         "kernels/unique_hash.py)")
+    p.add_argument("--rows", action="store_true",
+                   help="also time sort (and with --argsort: argsort) of the same values as 2-D arrays: "
+                        "along the last axis of (n/10000, 10000), (n/1000, 1000), (n/100, 100) and along axis 0 "
+                        "of (n/1000, 1000) (a row per work item: kernels/sort_radix.py 'rows'; rows under 64: merge sort)")
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
     import egpu_array as xp
@@ -66,6 +70,19 @@ def main(argv=None) -> int:
         cases["unique_all"] = {"ours": lambda: xp.synchronize(*xp.unique_all(xu)),
                                "numpy": lambda: np.unique(u, return_index=True, return_inverse=True,
                                                           return_counts=True)}
+    if args.rows:
+        for shape, axis in (((n // 10000, 10000), -1), ((n // 1000, 1000), -1), ((n // 100, 100), -1),
+                            ((n // 1000, 1000), 0)):
+            a2 = a[:shape[0] * shape[1]].reshape(shape)
+            x2 = xp.reshape(x[:a2.size], shape)
+            assert np.array_equal(np.asarray(xp.sort(x2, axis=axis)), np.sort(a2, axis=axis))
+            label = f"{shape} axis {axis}"
+            cases[f"sort {label}"] = {"ours": lambda x2=x2, axis=axis: xp.synchronize(xp.sort(x2, axis=axis)),
+                                      "numpy": lambda a2=a2, axis=axis: np.sort(a2, axis=axis)}
+            if args.argsort:
+                cases[f"argsort {label}"] = {
+                    "ours": lambda x2=x2, axis=axis: xp.synchronize(xp.argsort(x2, axis=axis)),
+                    "numpy": lambda a2=a2, axis=axis: np.argsort(a2, axis=axis, kind="stable")}
     results = {}
     for name, fns in cases.items():
         r = interleaved(fns, args.repeats)
@@ -81,7 +98,7 @@ def main(argv=None) -> int:
             extra = ""
             if name.startswith("unique") and "sort (u)" in results:  # unique vs the sort of the same input
                 extra = f"  ours/our sort = {r['ours_s'] / results['sort (u)']['ours_s']:.2f}"
-            print(f"{name:14s} n={n:.0e} float32  ours {fmt_time(r['ours_s'])}  numpy {fmt_time(r['numpy_s'])}  "
+            print(f"{name:32s} n={n:.0e} float32  ours {fmt_time(r['ours_s'])}  numpy {fmt_time(r['numpy_s'])}  "
                   f"NumPy/ours = {r['ratio_numpy_over_ours']:.2f} (median of {args.repeats}, interleaved){extra}")
     return 0
 

@@ -88,7 +88,7 @@ def _unique(func: str, x, outputs: tuple) -> dict:
     device, dtype, n = x.device, x.dtype, x.size
     with_idx = "indices" in outputs or "inverse" in outputs
     node = x._node  # a radix sort (and counting) reads a contiguous input in place (no copy)
-    radix = radix_applies(dtype, 1, n)
+    radix = radix_applies(dtype, 1, n, device)
     direct = _in_place(node) and (radix or _bins_possible(dtype, n, device))
     keys = node.arg.buffer if direct else contiguous_copy(node)
     bins = _bins(func, keys, dtype, n, device)

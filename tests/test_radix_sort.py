@@ -130,7 +130,9 @@ def test_one_byte_keys(dtype):
 
 
 def test_input_is_read_in_place_and_left_intact(monkeypatch):
-    """The radix sort reads a contiguous input directly (no copy); the input never changes."""
+    """The radix sort of a row's chunks reads a contiguous input directly (no copy); the input
+    never changes. (Rows enough to keep every thread busy are sorted a row per work item on host
+    targets, in a copy.)"""
     from egpu_array import _sorting
     copies = []
     real_copy = _sorting.contiguous_copy
@@ -139,6 +141,8 @@ def test_input_is_read_in_place_and_left_intact(monkeypatch):
     for h in (rng.standard_normal(N).astype(np.float32), np.full(N, 3, dtype=np.int16),
               rng.integers(0, 9, (2, N)).astype(np.int64)):
         x = xp.asarray(h)
+        if not _sorting.radix_applies(x.dtype, h.size // N, N, x.device):
+            continue
         before = h.copy()
         got = np.asarray(xp.sort(x, axis=-1))
         np.testing.assert_array_equal(got, np.sort(before, axis=-1))
@@ -148,3 +152,54 @@ def test_input_is_read_in_place_and_left_intact(monkeypatch):
     assert not copies
     np.testing.assert_array_equal(np.asarray(xp.sort(xp.asarray(h)[:, ::-1])), np.sort(h[:, ::-1]))
     assert copies   # a reversed view is copied first
+
+
+@settings(max_examples=12, deadline=None, derandomize=True)
+@given(st.sampled_from(["bool", "int8", "uint8", "int16", "uint16", "int32", "uint32", "int64", "uint64", "float32",
+                        "float64"]),
+       st.sampled_from([63, 64, 65, 300, 4099]), st.integers(1, 40), st.sampled_from([2, 300, None]),
+       st.booleans(), st.integers(0, 2**32 - 1))
+def test_row_per_work_item_radix(dtype, row_len, n_rows, spread, descending, seed):
+    """Many rows of at least ROW_RADIX_MIN values: a row per work item (kernels.sort_radix ``rows``),
+    each row skipping its own constant digits (small spreads; a constant row; rows where an odd
+    number of passes runs copy back), against NumPy's stable order (descending: stable, NaNs first)."""
+    from egpu_array._sorting import ROW_RADIX_MIN
+    rng = np.random.default_rng(seed)
+    shape = (n_rows, max(row_len, ROW_RADIX_MIN))
+    if dtype == "bool":
+        h = rng.integers(0, 2, shape).astype(bool)
+    elif dtype.startswith("float"):
+        h = (rng.standard_normal(shape) * (spread or 1e6)).astype(dtype)
+        h.flat[rng.integers(0, h.size, 9)] = [np.nan, -0.0, 0.0, np.inf, -np.inf, np.nan, -0.0, 0.0, 1.0]
+        if spread == 2:
+            h = np.round(h)
+    else:
+        info = np.iinfo(dtype)
+        hi = info.max if spread is None else min(info.max, spread)
+        lo = info.min if spread is None else max(info.min, -spread)
+        h = rng.integers(lo, hi, shape, endpoint=True, dtype=dtype)
+    h[0] = h[0, 0]  # a constant row: every pass skipped
+    _check(h, descending=descending)
+
+
+def test_row_radix_is_the_path_for_many_rows():
+    """On host targets, rows enough to fill the threads take the ``rows`` phase (one launch);
+    rows shorter than ROW_RADIX_MIN and complex rows merge-sort."""
+    from egpu_array._sorting import ROW_RADIX_MIN, row_radix_applies
+    from egpu_array.kernels import cache
+    x = xp.asarray(np.random.default_rng(2).standard_normal((50, ROW_RADIX_MIN)))
+    if not row_radix_applies(x.dtype, ROW_RADIX_MIN, x.device):
+        pytest.skip("the default device's target has no row-per-work-item radix sort")
+    for h, phases in ((x, {"rows"}), (x[:, :ROW_RADIX_MIN - 1], {"local"}),
+                      (xp.astype(x, xp.complex64), {"local"})):
+        seen = []
+        cache.recorders.append(lambda dev, spec: seen.append(getattr(spec, "phase", None)))
+        try:
+            with profiler.profile() as prof:
+                got = np.asarray(xp.sort(h, axis=-1))
+        finally:
+            cache.recorders.pop()
+        np.testing.assert_array_equal(got, np.sort(np.asarray(h), axis=-1))
+        assert phases <= set(seen) and ("rows" in seen) == ("rows" in phases)
+        if phases == {"rows"}:
+            assert prof.launches <= 2   # (the copy, the sort)

@@ -246,6 +246,11 @@ def generate_sort(spec: SortSpec, module: ir.Module, fname: str) -> ir.Function:
         generate_radix(spec, b, slot, start, stop)
         b.ret_void()
         return fn
+    if spec.phase == "rows":
+        from .sort_radix import generate_radix_rows
+        generate_radix_rows(spec, b, slot, start, stop)
+        b.ret_void()
+        return fn
     row_len, seg, nseg = slot(1), slot(2), slot(3)
     s = _Sorter(b, spec)
     K = s.keys

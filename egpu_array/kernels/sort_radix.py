@@ -20,6 +20,12 @@ Work item ``c`` handles chunk ``c`` of the row (``[c * chunk, min((c + 1) * chun
   lands in, into table ``c`` there: the next pass's per-chunk counts without reading the row
   again (``prefix`` sums the ``nchunks`` tables).
 
+``rows`` (one launch, host targets): work item ``r`` sorts row ``r`` whole, every pass in turn,
+for many rows that each fit a core's caches. Slots: ``row_len``, keys, scratch (a row each), indices,
+index scratch (0 without indices). It counts every pass's digits in one read, fills the indices
+with the positions, then per pass whose digit varies in the row: offsets from the counts, a
+scatter into the other buffer. Rows where an odd number of passes ran copy back at the end.
+
 Keys are order-preserving unsigned integers (:func:`radix_key`). Each phase walks its chunk in
 blocks of :data:`BLOCK`: a vectorizable loop computes the block's keys into a stack buffer, then a
 scalar loop counts or scatters; counters live on the stack in several copies (alternate elements
@@ -33,7 +39,7 @@ from .elementwise import dtype_named
 from .irb import I64, const, extern, for_range, range_loop
 from .spec import SortSpec
 
-__all__ = ["generate_radix", "radix_key", "radix_passes", "BLOCK"]
+__all__ = ["generate_radix", "generate_radix_rows", "radix_key", "radix_passes", "BLOCK"]
 
 #: elements whose keys are computed together before counting / scattering them
 BLOCK = 256
@@ -243,6 +249,64 @@ def _scatter_chunk(spec, b, row, K, cnt, hist, c, shift, sk, dk, si, di, nxt=Non
             if spec.with_idx:
                 b.store(i if spec.phase == "scatter_first" else b.load(b.gep(si, [i])), b.gep(di, [pos]))
     row.blocks(body)
+
+
+def generate_radix_rows(spec: SortSpec, b, slot, start, stop):
+    """Emit the body of the ``rows`` phase (see the module; the builder is in the entry block)."""
+    from .sort import Keys
+    K = Keys(b, dtype_named(spec.dtype))
+    row_len, nb, zero, one = slot(0), const(I64, 256), const(I64, 0), const(I64, 1)
+    keys, scratch = K.ptr(slot(1)), K.ptr(slot(2))
+    ia, ib = (b.inttoptr(slot(k), I64.as_pointer()) for k in (3, 4))
+    passes = radix_passes(K.dtype)
+    copies = 2 if passes > 1 else 4  # (1 copy: 13% faster on rows of 100, 7% slower on long rows of few values)
+    ncnt = passes * copies * 256
+    cnt = _stack_counts(b, ncnt)
+    offsets, cursor = _stack_counts(b, 256), _stack_counts(b, 256)
+    odd = b.alloca(ir.IntType(1))
+    row = _Row(spec, b, K, keys)
+    with for_range(b, start, stop, name="r") as r:
+        base = b.mul(r, row_len)
+        a_k, b_k = b.gep(keys, [base]), b.gep(scratch, [base])
+        a_i, b_i = (b.gep(p, [base]) for p in (ia, ib)) if spec.with_idx else (ia, ib)
+        row.src, row.lo, row.hi = a_k, zero, row_len
+        with for_range(b, zero, const(I64, ncnt), name="z") as z:
+            b.store(zero, b.gep(cnt, [z]))
+        _count(b, row, [8 * p for p in range(passes)], copies, cnt)
+        if spec.with_idx:
+            with for_range(b, zero, row_len, name="io") as i:
+                b.store(i, b.gep(a_i, [i]))
+        b.store(ir.Constant(ir.IntType(1), 0), odd)
+        with for_range(b, zero, const(I64, passes), name="p") as p:
+            # offsets of pass p (digit order); the digit is the same in the whole row if one
+            # digit holds every element
+            (_, same) = range_loop(b, zero, nb, [zero, ir.Constant(ir.IntType(1), 0)], lambda d, s: _offset(
+                b, cnt, copies, p, d, s, offsets, row_len), "po")
+            with b.if_then(b.not_(same)):
+                flip = b.load(odd)
+                src, dst = b.select(flip, b_k, a_k), b.select(flip, a_k, b_k)
+                si, di = (b.select(flip, b_i, a_i), b.select(flip, a_i, b_i)) if spec.with_idx else (ia, ib)
+                row.src = src
+                _scatter_chunk(spec, b, row, K, cursor, offsets, zero, b.mul(p, const(I64, 8)), src, dst, si, di)
+                b.store(b.not_(flip), odd)
+        with b.if_then(b.load(odd)):  # the row ended in the scratch: copy it back
+            with for_range(b, zero, row_len, name="cb") as i:
+                K.store(a_k, i, K.load(b_k, i))
+                if spec.with_idx:
+                    b.store(b.load(b.gep(b_i, [i])), b.gep(a_i, [i]))
+
+
+def _offset(b, cnt, copies: int, p, d, state, offsets, row_len):
+    """One step of the offsets of pass ``p``: digit ``d``'s offset is the running sum ``state[0]``
+    of the counts before it (summed over the copies); ``state[1]``: some digit holds the row."""
+    run, same = state
+    nb = const(I64, 256)
+    tot = const(I64, 0)
+    for copy in range(copies):
+        at = b.add(b.mul(b.add(b.mul(p, const(I64, copies)), const(I64, copy)), nb), d)
+        tot = b.add(tot, b.load(b.gep(cnt, [at])))
+    b.store(run, b.gep(offsets, [d]))
+    return [b.add(run, tot), b.or_(same, b.icmp_signed("==", tot, row_len))]
 
 
 def _prefetch_write(b, base, pos, ahead: int):
