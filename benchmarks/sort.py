@@ -36,7 +36,7 @@ def main(argv=None) -> int:
     p.add_argument("--rows", action="store_true",
                    help="also time sort (and with --argsort: argsort) of the same values as 2-D arrays: "
                         "along the last axis of (n/10000, 10000), (n/1000, 1000), (n/100, 100) and along axis 0 "
-                        "of (n/1000, 1000) (a row per work item: kernels/sort_radix.py 'rows'; rows under 64: merge sort)")
+                        "of (n/1000, 1000) (a row per work item: rows up to 512 by bitonic networks, kernels/sort_network.py; longer ones by radix, kernels/sort_radix.py 'rows')")
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
     import egpu_array as xp

@@ -3,9 +3,11 @@
 The sorted axis is copied (one elementwise kernel) into contiguous rows; the ``sort`` kernels
 (kernels/sort.py) then sort each row with a scratch buffer. Rows of real values are sorted by a
 stable LSD radix sort on order-preserving integer keys (8-bit digits): fewer long rows (>=
-RADIX_MIN elements) than threads with chunks of each row in parallel, and on host targets any
-other rows of at least ROW_RADIX_MIN elements a row per work item (kernels.sort_radix ``rows``;
-1e7 float32 as (1000, 10000): 277 -> 20 ms, NumPy 21 ms). Everything else (short rows, complex
+RADIX_MIN elements) than threads with chunks of each row in parallel; on host targets, rows of
+at most 512 keys of at most 4 bytes by a bitonic network a row per work item (kernels.sort_network;
+1e7 float32 as (100000, 100): 113 -> 9 ms, NumPy 11 ms), and any other rows of at least
+ROW_RADIX_MIN elements by the radix sort a row per work item (kernels.sort_radix ``rows``; as
+(1000, 10000): 277 -> 20 ms, NumPy 21 ms). Everything else (short rows of 8-byte or complex
 values, other rows on GPU targets) takes a stable merge sort: rows are the work items the launcher
 spreads over threads; when there are fewer rows than threads, each row is cut into segments
 sorted in parallel, then merged pass by pass (the last pass of a single row runs on one thread). The result is returned as a view with the axis moved back (no copy). ``sort`` and
@@ -30,6 +32,7 @@ from ._array import Array
 from ._graph import LazyNode, View, contiguous_strides
 from ._shapes import normalize_axis
 from .kernels.cache import get_program
+from .kernels.sort_network import network_size
 from .kernels.sort_radix import radix_passes
 from .kernels.spec import SortSpec
 
@@ -114,8 +117,10 @@ def sort_rows(keys, idx, dtype, n_rows: int, row_len: int, device, descending: b
                            spare)
     if read_only:
         raise AssertionError("sort_rows: read_only keys need the radix sort")
-    if row_radix_applies(dtype, row_len, device):
-        prog = get_program(device, SortSpec(dtype.name, bool(descending), with_idx, "rows"))
+    if row_radix_applies(dtype, row_len, device) or network_applies(dtype, row_len, device):
+        net = network_applies(dtype, row_len, device)
+        prog = get_program(device, SortSpec(dtype.name, bool(descending), with_idx,
+                                            f"net{network_size(dtype, row_len)}" if net else "rows"))
         if with_idx:
             launch(device, prog, [row_len, keys.ptr, scratch.ptr, ia.ptr, ib.ptr], n_rows,
                    total * (dtype.itemsize + 8) * 2 * radix_passes(dtype), total * radix_passes(dtype))
@@ -152,6 +157,13 @@ RADIX_MAX_ROWS = 8
 #: other rows of real values at least this long are radix-sorted a row per work item on host
 #: targets (kernels.sort_radix ``rows``); shorter ones, complex values and GPU targets merge-sort
 ROW_RADIX_MIN = 64
+
+
+def network_applies(dtype, row_len: int, device) -> bool:
+    """Whether :func:`sort_rows` sorts rows of ``row_len`` with a bitonic network
+    (kernels.sort_network: host targets, keys of at most 4 bytes, rows of at most 512)."""
+    host = "sort" not in getattr(getattr(device, "target", None), "generators", {})
+    return host and network_size(dtype, row_len) is not None
 
 
 def row_radix_applies(dtype, row_len: int, device) -> bool:

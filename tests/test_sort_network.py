@@ -1,0 +1,77 @@
+"""Short rows of keys of at most 4 bytes: bitonic networks (kernels/sort_network.py) against
+NumPy's stable order: every network width and the lengths around them, NaN, -0.0, +-inf, ties
+(the position breaks them: stable), both directions, the dtypes' extremes, argsort with sort."""
+import numpy as np
+import pytest
+
+import egpu_array as xp
+from egpu_array._sorting import network_applies
+from egpu_array.kernels.sort_network import NETWORK_SIZES, network_size
+
+from test_radix_sort import _desc_argsort
+
+
+def _check(h, descending):
+    x = xp.asarray(h)
+    ref = _desc_argsort(h, -1) if descending else np.argsort(h, axis=-1, kind="stable")
+    np.testing.assert_array_equal(np.asarray(xp.argsort(x, axis=-1, descending=descending)), ref)
+    got = np.asarray(xp.sort(x, axis=-1, descending=descending))
+    want = np.take_along_axis(h, ref, axis=-1)
+    np.testing.assert_array_equal(got, want)
+    if h.dtype.kind == "f":  # -0.0 and NaN keep their place among equals: the signs match too
+        np.testing.assert_array_equal(np.signbit(got), np.signbit(want))
+
+
+def _phases(fn):
+    from egpu_array.kernels import cache
+    seen = []
+    cache.recorders.append(lambda dev, spec: seen.append(getattr(spec, "phase", None)))
+    try:
+        fn()
+    finally:
+        cache.recorders.pop()
+    return set(seen)
+
+
+@pytest.mark.parametrize("descending", [False, True])
+def test_every_network_width(descending):
+    """float32 rows of every length around each width (a width's last lane; one more: the next)."""
+    rng = np.random.default_rng(1)
+    specials = np.array([np.nan, -0.0, 0.0, np.inf, -np.inf, 1.0, -1.0], np.float32)
+    lengths = sorted({1, 2, 3} | {m for n in NETWORK_SIZES for m in (n - 1, n, n + 1)} - {NETWORK_SIZES[-1] + 1})
+    for length in lengths:
+        h = rng.standard_normal((5, length)).astype(np.float32)
+        h[1] = rng.choice(specials, length)              # ties, NaNs, zeros of both signs
+        h[2] = np.round(h[2])                             # many ties
+        h[3] = -np.arange(length, dtype=np.float32)      # reversed
+        _check(h, descending)
+
+
+@pytest.mark.parametrize("dtype", ["bool", "int8", "uint8", "int16", "uint16", "int32", "uint32", "float32"])
+def test_network_dtypes(dtype):
+    rng = np.random.default_rng(2)
+    for length in (3, 37):
+        if dtype == "bool":
+            h = rng.integers(0, 2, (6, length)).astype(bool)
+        elif dtype == "float32":
+            h = rng.standard_normal((6, length)).astype(dtype)
+            h[0, :3] = [np.finfo(dtype).max, np.nan, -np.nan]
+        else:
+            info = np.iinfo(dtype)
+            h = rng.integers(info.min, info.max, (6, length), endpoint=True, dtype=dtype)
+            h[0, :3] = [info.max, info.min, info.max]
+            h[1] = h[1, 0]
+        for descending in (False, True):
+            _check(h, descending)
+
+
+def test_networks_are_the_path_for_short_narrow_rows():
+    """Rows of up to the largest width of keys of at most 4 bytes take a network of the next
+    power of two (on host targets); 8-byte keys and longer rows do not."""
+    x = xp.asarray(np.random.default_rng(3).standard_normal((40, 37)).astype(np.float32))
+    if not network_applies(x.dtype, 37, x.device):
+        pytest.skip("the default device's target has no sorting networks")
+    assert network_size(x.dtype, 37) == 64 and network_size(x.dtype, NETWORK_SIZES[-1] + 1) is None
+    assert "net64" in _phases(lambda: np.asarray(xp.sort(x)))
+    assert not any(p and p.startswith("net") for p in _phases(lambda: np.asarray(xp.sort(xp.astype(x, xp.float64)))))
+    assert network_size(xp.float64, 8) is None and network_size(xp.complex64, 8) is None
