@@ -183,14 +183,14 @@ def test_row_per_work_item_radix(dtype, row_len, n_rows, spread, descending, see
 
 
 def test_row_radix_is_the_path_for_many_rows():
-    """On host targets, rows enough to fill the threads take the ``rows`` phase (one launch);
-    rows shorter than ROW_RADIX_MIN and complex rows merge-sort."""
-    from egpu_array._sorting import ROW_RADIX_MIN, row_radix_applies
+    """On host targets, rows enough to fill the threads, too long for a network
+    (kernels.sort_network), take the ``rows`` phase (one launch); complex rows merge-sort."""
+    from egpu_array._sorting import row_radix_applies
     from egpu_array.kernels import cache
-    x = xp.asarray(np.random.default_rng(2).standard_normal((50, ROW_RADIX_MIN)))
-    if not row_radix_applies(x.dtype, ROW_RADIX_MIN, x.device):
+    x = xp.asarray(np.random.default_rng(2).standard_normal((50, 600)))
+    if not row_radix_applies(x.dtype, 600, x.device):
         pytest.skip("the default device's target has no row-per-work-item radix sort")
-    for h, phases in ((x, {"rows"}), (x[:, :ROW_RADIX_MIN - 1], {"local"}),
+    for h, phases in ((x, {"rows"}), (xp.astype(x, xp.float32), {"rows"}),  # (600: past every network)
                       (xp.astype(x, xp.complex64), {"local"})):
         seen = []
         cache.recorders.append(lambda dev, spec: seen.append(getattr(spec, "phase", None)))

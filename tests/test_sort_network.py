@@ -47,13 +47,14 @@ def test_every_network_width(descending):
         _check(h, descending)
 
 
-@pytest.mark.parametrize("dtype", ["bool", "int8", "uint8", "int16", "uint16", "int32", "uint32", "float32"])
+@pytest.mark.parametrize("dtype", ["bool", "int8", "uint8", "int16", "uint16", "int32", "uint32", "float32",
+                                   "int64", "uint64", "float64"])
 def test_network_dtypes(dtype):
     rng = np.random.default_rng(2)
-    for length in (3, 37):
+    for length in (3, 37, 128):
         if dtype == "bool":
             h = rng.integers(0, 2, (6, length)).astype(bool)
-        elif dtype == "float32":
+        elif dtype.startswith("float"):
             h = rng.standard_normal((6, length)).astype(dtype)
             h[0, :3] = [np.finfo(dtype).max, np.nan, -np.nan]
         else:
@@ -66,12 +67,15 @@ def test_network_dtypes(dtype):
 
 
 def test_networks_are_the_path_for_short_narrow_rows():
-    """Rows of up to the largest width of keys of at most 4 bytes take a network of the next
-    power of two (on host targets); 8-byte keys and longer rows do not."""
+    """Rows of up to the largest width (8-byte keys: WIDE_MAX) take a network of the next power
+    of two (on host targets); longer rows and complex values do not."""
+    from egpu_array.kernels.sort_network import WIDE_MAX
     x = xp.asarray(np.random.default_rng(3).standard_normal((40, 37)).astype(np.float32))
     if not network_applies(x.dtype, 37, x.device):
         pytest.skip("the default device's target has no sorting networks")
     assert network_size(x.dtype, 37) == 64 and network_size(x.dtype, NETWORK_SIZES[-1] + 1) is None
     assert "net64" in _phases(lambda: np.asarray(xp.sort(x)))
-    assert not any(p and p.startswith("net") for p in _phases(lambda: np.asarray(xp.sort(xp.astype(x, xp.float64)))))
-    assert network_size(xp.float64, 8) is None and network_size(xp.complex64, 8) is None
+    assert "net64" in _phases(lambda: np.asarray(xp.sort(xp.astype(x, xp.float64))))
+    wide = xp.asarray(np.random.default_rng(4).standard_normal((3, WIDE_MAX + 1)))
+    assert not any(p and p.startswith("net") for p in _phases(lambda: np.asarray(xp.sort(wide))))
+    assert network_size(xp.float64, WIDE_MAX + 1) is None and network_size(xp.complex64, 8) is None

@@ -1,11 +1,12 @@
-"""Short rows of narrow keys sorted by a bitonic network in vector registers (``sort`` phase
-``net<N>``, host targets).
+"""Short rows sorted by a bitonic network in vector registers (``sort`` phase ``net<N>``, host
+targets).
 
 A row of at most ``N`` values (``N`` a power of two, :data:`NETWORK_SIZES`) of a dtype of at most
 4 bytes becomes ``N`` unsigned 64-bit words ``key << 32 | position`` (the order-preserving key of
 kernels.sort_radix, so NaNs go last and ``-0.0 == 0.0``; the padding words are all ones and sort
 last). Every word is distinct, so the network (which is not stable by itself) gives the stable
-order: equal keys sort by position. The network is straight-line code on one ``<N x i64>`` value:
+order: equal keys sort by position. 8-byte keys (rows of at most :data:`WIDE_MAX`) keep the keys
+and the positions in two vectors, ordered by key, then position. The network is straight-line code on ``<N x i64>`` values:
 per stage a shuffle to each lane's partner, an unsigned min and max, and a blend by a constant
 mask, which LLVM lowers to permutes and min/max over ``N / 8`` AVX-512 registers (or what the host
 has). The row's values are kept on the stack and written back in the sorted order (the sort keeps
@@ -25,31 +26,39 @@ __all__ = ["generate_network", "NETWORK_SIZES", "network_size"]
 
 #: the network widths there are kernels for (rows up to the largest; longer rows: radix)
 NETWORK_SIZES = (8, 16, 32, 64, 128, 256, 512)
+#: the widest network for 8-byte keys (a key vector and a position vector: wider ones spill
+#: registers; 1e7 float64 as rows of 200: 73 ms by a network of 256, 75 by radix; of 100: 50 and
+#: 102, of 64: 19 and 130, NumPy 15-17 ms)
+WIDE_MAX = 128
 
 
 def network_size(dtype, row_len: int) -> int | None:
     """The network width for rows of ``row_len`` values of ``dtype`` (None: no network applies)."""
-    if dtype.kind == "c" or dtype.itemsize > 4:
+    if dtype.kind == "c":
         return None
-    return next((n for n in NETWORK_SIZES if row_len <= n), None)
+    sizes = NETWORK_SIZES if dtype.itemsize <= 4 else tuple(n for n in NETWORK_SIZES if n <= WIDE_MAX)
+    return next((n for n in sizes if row_len <= n), None)
 
 
-def _bitonic(b, vec, n: int):
-    """``vec`` (``<n x i64>``) sorted ascending (unsigned) by a bitonic network."""
-    i32 = I32
+def _bitonic(b, vecs: list, n: int) -> list:
+    """``vecs`` sorted ascending by a bitonic network: one ``<n x i64>`` word vector (unsigned
+    order), or a key vector and a position vector (ordered by key, then position)."""
     k = 2
     while k <= n:
         j = k // 2
         while j >= 1:
-            partner = b.shuffle_vector(vec, ir.Constant(vec.type, ir.Undefined),
-                                       ir.Constant(ir.VectorType(i32, n), [i ^ j for i in range(n)]))
-            lo = b.select(b.icmp_unsigned("<", vec, partner), vec, partner)
-            hi = b.select(b.icmp_unsigned("<", vec, partner), partner, vec)
-            takes_lo = [((i & j) == 0) == ((i & k) == 0) for i in range(n)]
-            vec = b.select(ir.Constant(ir.VectorType(ir.IntType(1), n), takes_lo), lo, hi)
+            swap = ir.Constant(ir.VectorType(I32, n), [i ^ j for i in range(n)])
+            partners = [b.shuffle_vector(v, ir.Constant(v.type, ir.Undefined), swap) for v in vecs]
+            before = b.icmp_unsigned("<", vecs[0], partners[0])
+            if len(vecs) == 2:  # equal keys: the earlier position first
+                ties = b.and_(b.icmp_unsigned("==", vecs[0], partners[0]), b.icmp_unsigned("<", vecs[1], partners[1]))
+                before = b.or_(before, ties)
+            # lane i takes the smaller of (itself, its partner) where takes_lo, the larger elsewhere
+            takes_lo = ir.Constant(ir.VectorType(ir.IntType(1), n), [((i & j) == 0) == ((i & k) == 0) for i in range(n)])
+            vecs = [b.select(takes_lo, b.select(before, v, p), b.select(before, p, v)) for v, p in zip(vecs, partners)]
             j //= 2
         k *= 2
-    return vec
+    return vecs
 
 
 def generate_network(spec, b, slot, start, stop) -> None:
@@ -58,24 +67,35 @@ def generate_network(spec, b, slot, start, stop) -> None:
     from .sort_radix import radix_key
     n = int(spec.phase[3:])
     K = Keys(b, dtype_named(spec.dtype))
+    wide = K.dtype.itemsize > 4  # keys and positions in two vectors
     row_len, keys = slot(0), K.ptr(slot(1))
     idx = b.inttoptr(slot(3), I64.as_pointer())
     vty = ir.VectorType(I64, n)
-    words = b.alloca(vty)  # (a vector alloca: aligned for the vector load and store)
-    wp = b.bitcast(words, I64.as_pointer())
+    # (vector allocas: aligned for the vector loads and stores)
+    words = [b.alloca(vty) for _ in range(2 if wide else 1)]
+    wps = [b.bitcast(w, I64.as_pointer()) for w in words]
     vals = b.alloca(ir.ArrayType(keys.type.pointee, n))
     vp = b.bitcast(vals, keys.type)
+    ones = ir.Constant(vty, [(1 << 64) - 1] * n)
     with for_range(b, start, stop, name="r") as r:
         base = b.mul(r, row_len)
-        b.store(ir.Constant(vty, [(1 << 64) - 1] * n), words)
+        for w in words:  # padding: after every key (all ones) and every position
+            b.store(ones, w)
         with for_range(b, const(I64, 0), row_len, name="ld") as i:
             v = K.load(keys, b.add(base, i))
             K.store(vp, i, v)
-            key = b.zext(radix_key(b, K.dtype, v, spec.descending), I64)
-            b.store(b.or_(b.shl(key, const(I64, 32)), i), b.gep(wp, [i]))
-        b.store(_bitonic(b, b.load(words), n), words)
+            key = b.zext(radix_key(b, K.dtype, v, spec.descending), I64) \
+                if not wide else radix_key(b, K.dtype, v, spec.descending)
+            if wide:
+                b.store(key, b.gep(wps[0], [i]))
+                b.store(i, b.gep(wps[1], [i]))
+            else:
+                b.store(b.or_(b.shl(key, const(I64, 32)), i), b.gep(wps[0], [i]))
+        for w, v in zip(words, _bitonic(b, [b.load(w) for w in words], n)):
+            b.store(v, w)
         with for_range(b, const(I64, 0), row_len, name="st") as i:
-            at = b.and_(b.load(b.gep(wp, [i])), const(I64, n - 1))  # (the position: < n, as is every read)
+            # the position (the low half of a word, or its own vector): < n, as is every read
+            at = b.and_(b.load(b.gep(wps[-1], [i])), const(I64, n - 1))
             K.store(keys, b.add(base, i), K.load(vp, at))
             if spec.with_idx:
                 b.store(at, b.gep(idx, [b.add(base, i)]))
