@@ -4,11 +4,11 @@ The sorted axis is copied (one elementwise kernel) into contiguous rows; the ``s
 (kernels/sort.py) then sort each row with a scratch buffer. Rows of real values are sorted by a
 stable LSD radix sort on order-preserving integer keys (8-bit digits): fewer long rows (>=
 RADIX_MIN elements) than threads with chunks of each row in parallel; on host targets, rows of
-at most 512 keys of at most 4 bytes by a bitonic network a row per work item (kernels.sort_network;
-1e7 float32 as (100000, 100): 113 -> 9 ms, NumPy 11 ms), and any other rows of at least
+at most 512 values (argsort of 8-byte values: 128) by a bitonic network a row per work item
+(kernels.sort_network; 1e7 float32 as (100000, 100): 113 -> 9 ms, NumPy 11 ms), and any other rows of at least
 ROW_RADIX_MIN elements by the radix sort a row per work item (kernels.sort_radix ``rows``; as
-(1000, 10000): 277 -> 20 ms, NumPy 21 ms). Everything else (short rows of 8-byte or complex
-values, other rows on GPU targets) takes a stable merge sort: rows are the work items the launcher
+(1000, 10000): 277 -> 20 ms, NumPy 21 ms). Everything else (complex values, short rows of
+8-byte values' indices, other rows on GPU targets) takes a stable merge sort: rows are the work items the launcher
 spreads over threads; when there are fewer rows than threads, each row is cut into segments
 sorted in parallel, then merged pass by pass (the last pass of a single row runs on one thread). The result is returned as a view with the axis moved back (no copy). ``sort`` and
 ``argsort`` of one long row of integers or real floats first try counting (host-memory devices):
@@ -117,10 +117,10 @@ def sort_rows(keys, idx, dtype, n_rows: int, row_len: int, device, descending: b
                            spare)
     if read_only:
         raise AssertionError("sort_rows: read_only keys need the radix sort")
-    if row_radix_applies(dtype, row_len, device) or network_applies(dtype, row_len, device):
-        net = network_applies(dtype, row_len, device)
+    net = network_applies(dtype, row_len, device, with_idx)
+    if net or row_radix_applies(dtype, row_len, device):
         prog = get_program(device, SortSpec(dtype.name, bool(descending), with_idx,
-                                            f"net{network_size(dtype, row_len)}" if net else "rows"))
+                                            f"net{network_size(dtype, row_len, with_idx)}" if net else "rows"))
         if with_idx:
             launch(device, prog, [row_len, keys.ptr, scratch.ptr, ia.ptr, ib.ptr], n_rows,
                    total * (dtype.itemsize + 8) * 2 * radix_passes(dtype), total * radix_passes(dtype))
@@ -159,11 +159,12 @@ RADIX_MAX_ROWS = 8
 ROW_RADIX_MIN = 64
 
 
-def network_applies(dtype, row_len: int, device) -> bool:
+def network_applies(dtype, row_len: int, device, with_idx: bool) -> bool:
     """Whether :func:`sort_rows` sorts rows of ``row_len`` with a bitonic network
-    (kernels.sort_network: host targets, keys of at most 4 bytes, rows of at most 512)."""
+    (kernels.sort_network: host targets, rows of at most 512 real values; with the indices of
+    8-byte values, at most 128)."""
     host = "sort" not in getattr(getattr(device, "target", None), "generators", {})
-    return host and network_size(dtype, row_len) is not None
+    return host and network_size(dtype, row_len, with_idx) is not None
 
 
 def row_radix_applies(dtype, row_len: int, device) -> bool:

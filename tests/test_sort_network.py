@@ -67,15 +67,33 @@ def test_network_dtypes(dtype):
 
 
 def test_networks_are_the_path_for_short_narrow_rows():
-    """Rows of up to the largest width (8-byte keys: WIDE_MAX) take a network of the next power
-    of two (on host targets); longer rows and complex values do not."""
+    """Rows of up to the largest width (argsort of 8-byte keys: WIDE_MAX) take a network of the
+    next power of two (on host targets); longer rows and complex values do not."""
     from egpu_array.kernels.sort_network import WIDE_MAX
     x = xp.asarray(np.random.default_rng(3).standard_normal((40, 37)).astype(np.float32))
-    if not network_applies(x.dtype, 37, x.device):
+    if not network_applies(x.dtype, 37, x.device, False):
         pytest.skip("the default device's target has no sorting networks")
-    assert network_size(x.dtype, 37) == 64 and network_size(x.dtype, NETWORK_SIZES[-1] + 1) is None
+    assert network_size(x.dtype, 37, True) == 64 and network_size(x.dtype, NETWORK_SIZES[-1] + 1, False) is None
     assert "net64" in _phases(lambda: np.asarray(xp.sort(x)))
-    assert "net64" in _phases(lambda: np.asarray(xp.sort(xp.astype(x, xp.float64))))
+    assert "net64" in _phases(lambda: np.asarray(xp.argsort(xp.astype(x, xp.float64))))
     wide = xp.asarray(np.random.default_rng(4).standard_normal((3, WIDE_MAX + 1)))
-    assert not any(p and p.startswith("net") for p in _phases(lambda: np.asarray(xp.sort(wide))))
-    assert network_size(xp.float64, WIDE_MAX + 1) is None and network_size(xp.complex64, 8) is None
+    assert not any(p and p.startswith("net") for p in _phases(lambda: np.asarray(xp.argsort(wide))))
+    assert f"net{2 * WIDE_MAX}" in _phases(lambda: np.asarray(xp.sort(wide)))   # keys alone: wider
+    assert network_size(xp.float64, WIDE_MAX + 1, True) is None and network_size(xp.complex64, 8, False) is None
+
+
+def test_eight_byte_sort_restores_zeros_and_nans():
+    """sort of 8-byte floats without indices sorts the keys alone and turns them back into values;
+    the row's own zeros (both signs) and NaNs (sign and payload) come back in their order."""
+    rng = np.random.default_rng(5)
+    payload = np.array([0x7FF8000000000001, 0xFFF8000000000002, 0x7FF0000000000003], np.uint64).view(np.float64)
+    for length in (5, 100, 300):
+        h = rng.standard_normal((6, length))
+        h[0, rng.integers(0, length, 4)] = [-0.0, 0.0, -0.0, 0.0]
+        h[1] = np.where(rng.random(length) < 0.5, -0.0, 0.0)          # zeros only
+        h[2, rng.integers(0, length, 3)] = payload                      # NaNs with payloads
+        h[3] = payload[rng.integers(0, 3, length)]                      # NaNs only
+        for descending in (False, True):
+            ref = _desc_argsort(h, -1) if descending else np.argsort(h, axis=-1, kind="stable")
+            got = np.asarray(xp.sort(xp.asarray(h), axis=-1, descending=descending))
+            np.testing.assert_array_equal(got.view(np.uint64), np.take_along_axis(h, ref, -1).view(np.uint64))

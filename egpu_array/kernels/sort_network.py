@@ -5,8 +5,11 @@ A row of at most ``N`` values (``N`` a power of two, :data:`NETWORK_SIZES`) of a
 4 bytes becomes ``N`` unsigned 64-bit words ``key << 32 | position`` (the order-preserving key of
 kernels.sort_radix, so NaNs go last and ``-0.0 == 0.0``; the padding words are all ones and sort
 last). Every word is distinct, so the network (which is not stable by itself) gives the stable
-order: equal keys sort by position. 8-byte keys (rows of at most :data:`WIDE_MAX`) keep the keys
-and the positions in two vectors, ordered by key, then position. The network is straight-line code on ``<N x i64>`` values:
+order: equal keys sort by position. 8-byte keys: with indices (rows of at most :data:`WIDE_MAX`)
+the keys and the positions go in two vectors, ordered by key, then position; without, the keys
+alone are sorted and turned back into values (exact for integers; for floats the only values two
+keys cannot tell apart are zeros of either sign and NaNs, so a row holding any has its own zeros
+and NaNs written back over those runs, in their order: the same stable result). The network is straight-line code on ``<N x i64>`` values:
 per stage a shuffle to each lane's partner, an unsigned min and max, and a blend by a constant
 mask, which LLVM lowers to permutes and min/max over ``N / 8`` AVX-512 registers (or what the host
 has). The row's values are kept on the stack and written back in the sorted order (the sort keeps
@@ -26,17 +29,19 @@ __all__ = ["generate_network", "NETWORK_SIZES", "network_size"]
 
 #: the network widths there are kernels for (rows up to the largest; longer rows: radix)
 NETWORK_SIZES = (8, 16, 32, 64, 128, 256, 512)
-#: the widest network for 8-byte keys (a key vector and a position vector: wider ones spill
-#: registers; 1e7 float64 as rows of 200: 73 ms by a network of 256, 75 by radix; of 100: 50 and
-#: 102, of 64: 19 and 130, NumPy 15-17 ms)
+#: the widest network for 8-byte keys with indices (a key vector and a position vector: wider
+#: ones spill registers; argsort of 1e7 float64 as rows of 200: 73 ms by a network of 256, 75 by
+#: radix; of 100: 50 and 102, of 64: 19 and 130). Sorting the keys alone: 1e7 float64 as rows of
+#: 100: 18 ms, of 500: 26 ms, NumPy 17 and 26 ms.
 WIDE_MAX = 128
 
 
-def network_size(dtype, row_len: int) -> int | None:
+def network_size(dtype, row_len: int, with_idx: bool) -> int | None:
     """The network width for rows of ``row_len`` values of ``dtype`` (None: no network applies)."""
     if dtype.kind == "c":
         return None
-    sizes = NETWORK_SIZES if dtype.itemsize <= 4 else tuple(n for n in NETWORK_SIZES if n <= WIDE_MAX)
+    pairs = dtype.itemsize > 4 and with_idx
+    sizes = tuple(n for n in NETWORK_SIZES if n <= WIDE_MAX) if pairs else NETWORK_SIZES
     return next((n for n in sizes if row_len <= n), None)
 
 
@@ -67,16 +72,18 @@ def generate_network(spec, b, slot, start, stop) -> None:
     from .sort_radix import radix_key
     n = int(spec.phase[3:])
     K = Keys(b, dtype_named(spec.dtype))
-    wide = K.dtype.itemsize > 4  # keys and positions in two vectors
+    wide = K.dtype.itemsize > 4
+    pairs, bare = wide and spec.with_idx, wide and not spec.with_idx  # (see the module)
     row_len, keys = slot(0), K.ptr(slot(1))
     idx = b.inttoptr(slot(3), I64.as_pointer())
     vty = ir.VectorType(I64, n)
     # (vector allocas: aligned for the vector loads and stores)
-    words = [b.alloca(vty) for _ in range(2 if wide else 1)]
+    words = [b.alloca(vty) for _ in range(2 if pairs else 1)]
     wps = [b.bitcast(w, I64.as_pointer()) for w in words]
     vals = b.alloca(ir.ArrayType(keys.type.pointee, n))
     vp = b.bitcast(vals, keys.type)
     ones = ir.Constant(vty, [(1 << 64) - 1] * n)
+    fix = (b.alloca(I64), b.alloca(ir.IntType(1))) if bare and K.dtype.kind == "f" else None
     with for_range(b, start, stop, name="r") as r:
         base = b.mul(r, row_len)
         for w in words:  # padding: after every key (all ones) and every position
@@ -84,18 +91,72 @@ def generate_network(spec, b, slot, start, stop) -> None:
         with for_range(b, const(I64, 0), row_len, name="ld") as i:
             v = K.load(keys, b.add(base, i))
             K.store(vp, i, v)
-            key = b.zext(radix_key(b, K.dtype, v, spec.descending), I64) \
-                if not wide else radix_key(b, K.dtype, v, spec.descending)
-            if wide:
-                b.store(key, b.gep(wps[0], [i]))
+            key = radix_key(b, K.dtype, v, spec.descending)
+            if pairs:
                 b.store(i, b.gep(wps[1], [i]))
-            else:
-                b.store(b.or_(b.shl(key, const(I64, 32)), i), b.gep(wps[0], [i]))
+            b.store(key if wide else b.or_(b.shl(b.zext(key, I64), const(I64, 32)), i), b.gep(wps[0], [i]))
         for w, v in zip(words, _bitonic(b, [b.load(w) for w in words], n)):
             b.store(v, w)
         with for_range(b, const(I64, 0), row_len, name="st") as i:
-            # the position (the low half of a word, or its own vector): < n, as is every read
-            at = b.and_(b.load(b.gep(wps[-1], [i])), const(I64, n - 1))
-            K.store(keys, b.add(base, i), K.load(vp, at))
-            if spec.with_idx:
-                b.store(at, b.gep(idx, [b.add(base, i)]))
+            if bare:
+                K.store(keys, b.add(base, i), _value_of(b, K.dtype, b.load(b.gep(wps[0], [i])), spec.descending))
+            else:
+                # the position (the low half of a word, or its own vector): < n, as is every read
+                at = b.and_(b.load(b.gep(wps[-1], [i])), const(I64, n - 1))
+                K.store(keys, b.add(base, i), K.load(vp, at))
+                if spec.with_idx:
+                    b.store(at, b.gep(idx, [b.add(base, i)]))
+        if fix is not None:
+            _restore_zeros_and_nans(b, K, b.gep(keys, [base]), vp, row_len, fix)
+
+
+def _value_of(b, dtype, k, descending: bool):
+    """The value whose :func:`radix_key` is ``k`` (floats: +0.0 for a zero, a NaN for NaN)."""
+    ity = k.type
+    sign = ir.Constant(ity, 1 << (ity.width - 1))
+    k = b.not_(k) if descending else k
+    if dtype.kind == "i":
+        return b.xor(k, sign)
+    if dtype.kind != "f":
+        return k
+    positive = b.icmp_unsigned(">=", k, sign)  # (keys of values with the sign bit clear)
+    return b.bitcast(b.select(positive, b.xor(k, sign), b.not_(k)), ir.DoubleType())
+
+
+def _restore_zeros_and_nans(b, K, out, vals, row_len, slots) -> None:
+    """Put the row's own zeros (-0.0 or 0.0) and NaNs (their payloads) back, in their order,
+    where the sorted keys left +0.0 and one NaN: zeros form one run of the output, NaNs another
+    (last, or first when descending). ``slots``: an i64 and an i1 stack slot (from the entry
+    block)."""
+    zero = const(I64, 0)
+    one = const(I64, 1)
+    dz = ir.Constant(ir.DoubleType(), 0.0)
+
+    def each(test, first):
+        """Write the row's values passing ``test`` to ``out[first(), ...]`` in their order."""
+        at = first()
+        with for_range(b, zero, row_len, name="fx") as i:
+            v = K.load(vals, i)
+            with b.if_then(test(v)):
+                K.store(out, b.load(at), v)
+                b.store(b.add(b.load(at), one), at)
+
+    def run_start(test):
+        """A stack slot holding the output position of the first value passing ``test``."""
+        at, found = slots
+        b.store(zero, at)
+        b.store(ir.Constant(ir.IntType(1), 0), found)
+        with for_range(b, zero, row_len, name="fz") as i:
+            hit = b.and_(test(K.load(out, i)), b.not_(b.load(found)))
+            with b.if_then(hit):
+                b.store(i, at)
+                b.store(ir.Constant(ir.IntType(1), 1), found)
+        return at
+
+    def is_zero(v):
+        return b.fcmp_ordered("==", v, dz)
+
+    def is_nan(v):
+        return b.fcmp_unordered("uno", v, v)
+    each(is_zero, lambda: run_start(is_zero))
+    each(is_nan, lambda: run_start(is_nan))
