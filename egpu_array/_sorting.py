@@ -161,8 +161,8 @@ ROW_RADIX_MIN = 64
 
 def network_applies(dtype, row_len: int, device, with_idx: bool) -> bool:
     """Whether :func:`sort_rows` sorts rows of ``row_len`` with a bitonic network
-    (kernels.sort_network: host targets, rows of at most 512 real values; with the indices of
-    8-byte values, at most 128)."""
+    (kernels.sort_network: host targets, rows of at most 512 real values; sort of values of at
+    most 4 bytes, 1024; argsort of 8-byte values, 128)."""
     host = "sort" not in getattr(getattr(device, "target", None), "generators", {})
     return host and network_size(dtype, row_len, with_idx) is not None
 

@@ -187,10 +187,10 @@ def test_row_radix_is_the_path_for_many_rows():
     (kernels.sort_network), take the ``rows`` phase (one launch); complex rows merge-sort."""
     from egpu_array._sorting import row_radix_applies
     from egpu_array.kernels import cache
-    x = xp.asarray(np.random.default_rng(2).standard_normal((50, 600)))
-    if not row_radix_applies(x.dtype, 600, x.device):
+    x = xp.asarray(np.random.default_rng(2).standard_normal((50, 2000)))
+    if not row_radix_applies(x.dtype, 2000, x.device):
         pytest.skip("the default device's target has no row-per-work-item radix sort")
-    for h, phases in ((x, {"rows"}), (xp.astype(x, xp.float32), {"rows"}),  # (600: past every network)
+    for h, phases in ((x, {"rows"}), (xp.astype(x, xp.float32), {"rows"}),  # (2000: past every network)
                       (xp.astype(x, xp.complex64), {"local"})):
         seen = []
         cache.recorders.append(lambda dev, spec: seen.append(getattr(spec, "phase", None)))

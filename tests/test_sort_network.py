@@ -35,10 +35,13 @@ def _phases(fn):
 
 @pytest.mark.parametrize("descending", [False, True])
 def test_every_network_width(descending):
-    """float32 rows of every length around each width (a width's last lane; one more: the next)."""
+    """float32 rows of every length around each width (a width's last lane; one more: the next),
+    up to the widest of sort alone (NARROW_KEYS_MAX: past NETWORK_SIZES, argsort is radix there)."""
+    from egpu_array.kernels.sort_network import NARROW_KEYS_MAX
     rng = np.random.default_rng(1)
     specials = np.array([np.nan, -0.0, 0.0, np.inf, -np.inf, 1.0, -1.0], np.float32)
-    lengths = sorted({1, 2, 3} | {m for n in NETWORK_SIZES for m in (n - 1, n, n + 1)} - {NETWORK_SIZES[-1] + 1})
+    widths = NETWORK_SIZES + (NARROW_KEYS_MAX,)
+    lengths = sorted({1, 2, 3} | {m for n in widths for m in (n - 1, n, n + 1)} - {NARROW_KEYS_MAX + 1})
     for length in lengths:
         h = rng.standard_normal((5, length)).astype(np.float32)
         h[1] = rng.choice(specials, length)              # ties, NaNs, zeros of both signs
@@ -73,7 +76,10 @@ def test_networks_are_the_path_for_short_narrow_rows():
     x = xp.asarray(np.random.default_rng(3).standard_normal((40, 37)).astype(np.float32))
     if not network_applies(x.dtype, 37, x.device, False):
         pytest.skip("the default device's target has no sorting networks")
-    assert network_size(x.dtype, 37, True) == 64 and network_size(x.dtype, NETWORK_SIZES[-1] + 1, False) is None
+    from egpu_array.kernels.sort_network import NARROW_KEYS_MAX
+    assert network_size(x.dtype, 37, True) == 64 and network_size(x.dtype, NETWORK_SIZES[-1] + 1, True) is None
+    assert network_size(x.dtype, NARROW_KEYS_MAX, False) == NARROW_KEYS_MAX
+    assert network_size(x.dtype, NARROW_KEYS_MAX + 1, False) is None
     assert "net64" in _phases(lambda: np.asarray(xp.sort(x)))
     assert "net64" in _phases(lambda: np.asarray(xp.argsort(xp.astype(x, xp.float64))))
     wide = xp.asarray(np.random.default_rng(4).standard_normal((3, WIDE_MAX + 1)))
@@ -82,13 +88,15 @@ def test_networks_are_the_path_for_short_narrow_rows():
     assert network_size(xp.float64, WIDE_MAX + 1, True) is None and network_size(xp.complex64, 8, False) is None
 
 
-def test_eight_byte_sort_restores_zeros_and_nans():
-    """sort of 8-byte floats without indices sorts the keys alone and turns them back into values;
-    the row's own zeros (both signs) and NaNs (sign and payload) come back in their order."""
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_sort_restores_zeros_and_nans(dtype):
+    """sort without indices sorts the keys alone and turns them back into values; the row's own
+    zeros (both signs) and NaNs (sign and payload) come back in their order."""
     rng = np.random.default_rng(5)
-    payload = np.array([0x7FF8000000000001, 0xFFF8000000000002, 0x7FF0000000000003], np.uint64).view(np.float64)
+    payload = np.array([0x7FF8000000000001, 0xFFF8000000000002, 0x7FF0000000000003], np.uint64).view(np.float64) \
+        if dtype == "float64" else np.array([0x7FC00001, 0xFFC00002, 0x7F800003], np.uint32).view(np.float32)
     for length in (5, 100, 300):
-        h = rng.standard_normal((6, length))
+        h = rng.standard_normal((6, length)).astype(dtype)
         h[0, rng.integers(0, length, 4)] = [-0.0, 0.0, -0.0, 0.0]
         h[1] = np.where(rng.random(length) < 0.5, -0.0, 0.0)          # zeros only
         h[2, rng.integers(0, length, 3)] = payload                      # NaNs with payloads
@@ -96,4 +104,5 @@ def test_eight_byte_sort_restores_zeros_and_nans():
         for descending in (False, True):
             ref = _desc_argsort(h, -1) if descending else np.argsort(h, axis=-1, kind="stable")
             got = np.asarray(xp.sort(xp.asarray(h), axis=-1, descending=descending))
-            np.testing.assert_array_equal(got.view(np.uint64), np.take_along_axis(h, ref, -1).view(np.uint64))
+            bits = f"u{h.itemsize}"
+            np.testing.assert_array_equal(got.view(bits), np.take_along_axis(h, ref, -1).view(bits))

@@ -1,19 +1,20 @@
 """Short rows sorted by a bitonic network in vector registers (``sort`` phase ``net<N>``, host
 targets).
 
-A row of at most ``N`` values (``N`` a power of two, :data:`NETWORK_SIZES`) of a dtype of at most
-4 bytes becomes ``N`` unsigned 64-bit words ``key << 32 | position`` (the order-preserving key of
-kernels.sort_radix, so NaNs go last and ``-0.0 == 0.0``; the padding words are all ones and sort
-last). Every word is distinct, so the network (which is not stable by itself) gives the stable
-order: equal keys sort by position. 8-byte keys: with indices (rows of at most :data:`WIDE_MAX`)
-the keys and the positions go in two vectors, ordered by key, then position; without, the keys
-alone are sorted and turned back into values (exact for integers; for floats the only values two
+A row of at most ``N`` values (``N`` a power of two, :data:`NETWORK_SIZES`) becomes ``N``
+order-preserving keys (those of kernels.sort_radix: NaNs go last and ``-0.0 == 0.0``; padding
+keys are all ones and sort last). ``sort`` (no indices) sorts the keys alone, in a vector of their
+own width, and turns them back into values: exact for integers; for floats the only values two
 keys cannot tell apart are zeros of either sign and NaNs, so a row holding any has its own zeros
-and NaNs written back over those runs, in their order: the same stable result). The network is straight-line code on ``<N x i64>`` values:
-per stage a shuffle to each lane's partner, an unsigned min and max, and a blend by a constant
-mask, which LLVM lowers to permutes and min/max over ``N / 8`` AVX-512 registers (or what the host
-has). The row's values are kept on the stack and written back in the sorted order (the sort keeps
-``-0.0`` and NaN payloads); with indices, the positions too.
+and NaNs written back over those runs, in their order (the stable result, bit for bit). ``argsort``
+of keys of at most 4 bytes sorts unsigned 64-bit words ``key << 32 | position``: every word is
+distinct, so the network (which is not stable by itself) gives the stable order, equal keys by
+position; of 8-byte keys (rows of at most :data:`WIDE_MAX`), a key vector and a position vector,
+ordered by key, then position. The network is straight-line code on ``<N x iK>`` vectors: per
+stage a shuffle to each lane's partner, an unsigned compare, and blends by it and by a constant
+mask, which LLVM lowers to permutes and min/max over AVX-512 registers (or what the host has).
+argsort keeps the row's values on the stack and writes them back in the sorted order, and the
+positions.
 
 Slots (those of the ``rows`` phase): ``row_len`` (at most ``N``), keys, scratch (unused), indices
 (0 without), index scratch (unused). Work item ``r`` sorts row ``r`` in place.
@@ -25,7 +26,7 @@ from llvmlite import ir
 from .elementwise import dtype_named
 from .irb import I32, I64, const, for_range
 
-__all__ = ["generate_network", "NETWORK_SIZES", "network_size"]
+__all__ = ["generate_network", "NETWORK_SIZES", "WIDE_MAX", "NARROW_KEYS_MAX", "network_size"]
 
 #: the network widths there are kernels for (rows up to the largest; longer rows: radix)
 NETWORK_SIZES = (8, 16, 32, 64, 128, 256, 512)
@@ -34,14 +35,19 @@ NETWORK_SIZES = (8, 16, 32, 64, 128, 256, 512)
 #: radix; of 100: 50 and 102, of 64: 19 and 130). Sorting the keys alone: 1e7 float64 as rows of
 #: 100: 18 ms, of 500: 26 ms, NumPy 17 and 26 ms.
 WIDE_MAX = 128
+#: sort (no indices) of keys of at most 4 bytes also has a network this wide (1e7 float32 as rows
+#: of 1000: 9.5 ms, radix 21 ms, NumPy 15 ms; its first compile takes about 2 s)
+NARROW_KEYS_MAX = 1024
 
 
 def network_size(dtype, row_len: int, with_idx: bool) -> int | None:
     """The network width for rows of ``row_len`` values of ``dtype`` (None: no network applies)."""
     if dtype.kind == "c":
         return None
-    pairs = dtype.itemsize > 4 and with_idx
-    sizes = tuple(n for n in NETWORK_SIZES if n <= WIDE_MAX) if pairs else NETWORK_SIZES
+    if with_idx:
+        sizes = tuple(n for n in NETWORK_SIZES if n <= WIDE_MAX) if dtype.itemsize > 4 else NETWORK_SIZES
+    else:
+        sizes = NETWORK_SIZES + ((NARROW_KEYS_MAX,) if dtype.itemsize <= 4 else ())
     return next((n for n in sizes if row_len <= n), None)
 
 
@@ -69,32 +75,39 @@ def _bitonic(b, vecs: list, n: int) -> list:
 def generate_network(spec, b, slot, start, stop) -> None:
     """Emit the body of phase ``net<N>`` (see the module; the builder is in the entry block)."""
     from .sort import Keys
-    from .sort_radix import radix_key
+    from .sort_radix import key_type, radix_key
     n = int(spec.phase[3:])
     K = Keys(b, dtype_named(spec.dtype))
     wide = K.dtype.itemsize > 4
-    pairs, bare = wide and spec.with_idx, wide and not spec.with_idx  # (see the module)
+    # (see the module) sort: the keys alone; argsort: words key << 32 | position, or pairs
+    bare, pairs = not spec.with_idx, spec.with_idx and wide
     row_len, keys = slot(0), K.ptr(slot(1))
     idx = b.inttoptr(slot(3), I64.as_pointer())
-    vty = ir.VectorType(I64, n)
+    tys = [key_type(K.dtype) if bare else I64] + ([I64] if pairs else [])
     # (vector allocas: aligned for the vector loads and stores)
-    words = [b.alloca(vty) for _ in range(2 if pairs else 1)]
-    wps = [b.bitcast(w, I64.as_pointer()) for w in words]
+    words = [b.alloca(ir.VectorType(t, n)) for t in tys]
+    wps = [b.bitcast(w, t.as_pointer()) for w, t in zip(words, tys)]
     vals = b.alloca(ir.ArrayType(keys.type.pointee, n))
     vp = b.bitcast(vals, keys.type)
-    ones = ir.Constant(vty, [(1 << 64) - 1] * n)
-    fix = (b.alloca(I64), b.alloca(ir.IntType(1))) if bare and K.dtype.kind == "f" else None
+    # float keys alone: whether the row holds a zero or a NaN (then they are put back) and two
+    # slots for that
+    fix = (b.alloca(ir.IntType(1)), b.alloca(I64), b.alloca(ir.IntType(1))) if bare and K.dtype.kind == "f" else None
     with for_range(b, start, stop, name="r") as r:
         base = b.mul(r, row_len)
-        for w in words:  # padding: after every key (all ones) and every position
-            b.store(ones, w)
+        for w, t in zip(words, tys):  # padding: after every key (all ones) and every position
+            b.store(ir.Constant(ir.VectorType(t, n), [(1 << t.width) - 1] * n), w)
+        if fix is not None:
+            b.store(ir.Constant(ir.IntType(1), 0), fix[0])
         with for_range(b, const(I64, 0), row_len, name="ld") as i:
             v = K.load(keys, b.add(base, i))
-            K.store(vp, i, v)
             key = radix_key(b, K.dtype, v, spec.descending)
+            if not bare or fix is not None:
+                K.store(vp, i, v)
+            if fix is not None:  # (unordered or equal: a zero or a NaN)
+                b.store(b.or_(b.load(fix[0]), b.fcmp_unordered("==", v, ir.Constant(v.type, 0.0))), fix[0])
             if pairs:
                 b.store(i, b.gep(wps[1], [i]))
-            b.store(key if wide else b.or_(b.shl(b.zext(key, I64), const(I64, 32)), i), b.gep(wps[0], [i]))
+            b.store(key if bare or wide else b.or_(b.shl(b.zext(key, I64), const(I64, 32)), i), b.gep(wps[0], [i]))
         for w, v in zip(words, _bitonic(b, [b.load(w) for w in words], n)):
             b.store(v, w)
         with for_range(b, const(I64, 0), row_len, name="st") as i:
@@ -104,10 +117,10 @@ def generate_network(spec, b, slot, start, stop) -> None:
                 # the position (the low half of a word, or its own vector): < n, as is every read
                 at = b.and_(b.load(b.gep(wps[-1], [i])), const(I64, n - 1))
                 K.store(keys, b.add(base, i), K.load(vp, at))
-                if spec.with_idx:
-                    b.store(at, b.gep(idx, [b.add(base, i)]))
+                b.store(at, b.gep(idx, [b.add(base, i)]))
         if fix is not None:
-            _restore_zeros_and_nans(b, K, b.gep(keys, [base]), vp, row_len, fix)
+            with b.if_then(b.load(fix[0]), likely=False):
+                _restore_zeros_and_nans(b, K, b.gep(keys, [base]), vp, row_len, fix[1:])
 
 
 def _value_of(b, dtype, k, descending: bool):
@@ -120,7 +133,7 @@ def _value_of(b, dtype, k, descending: bool):
     if dtype.kind != "f":
         return k
     positive = b.icmp_unsigned(">=", k, sign)  # (keys of values with the sign bit clear)
-    return b.bitcast(b.select(positive, b.xor(k, sign), b.not_(k)), ir.DoubleType())
+    return b.bitcast(b.select(positive, b.xor(k, sign), b.not_(k)), {64: ir.DoubleType(), 32: ir.FloatType()}[ity.width])
 
 
 def _restore_zeros_and_nans(b, K, out, vals, row_len, slots) -> None:
@@ -130,7 +143,7 @@ def _restore_zeros_and_nans(b, K, out, vals, row_len, slots) -> None:
     block)."""
     zero = const(I64, 0)
     one = const(I64, 1)
-    dz = ir.Constant(ir.DoubleType(), 0.0)
+    dz = ir.Constant(vals.type.pointee, 0.0)
 
     def each(test, first):
         """Write the row's values passing ``test`` to ``out[first(), ...]`` in their order."""
