@@ -1,6 +1,6 @@
 """Sort benchmark: ``sort`` of 1e7 float32 (standard normal) on the cpu device against NumPy.
 
-    python benchmarks/sort.py [--n 10000000] [--repeats 5] [--argsort] [--json]
+    python benchmarks/sort.py [--n 10000000] [--repeats 5] [--argsort] [--rows] [--dtype float64] [--json]
 
 Both run in this one process, interleaved (A B B A ...), after a warm-up call (the compile), and
 the medians are compared. NumPy's ``np.sort`` (SIMD quicksort/introsort, one thread, not stable) is
@@ -37,11 +37,12 @@ def main(argv=None) -> int:
                    help="also time sort (and with --argsort: argsort) of the same values as 2-D arrays: "
                         "along the last axis of (n/10000, 10000), (n/1000, 1000), (n/100, 100) and along axis 0 "
                         "of (n/1000, 1000) (a row per work item: rows up to 512 by bitonic networks, kernels/sort_network.py; longer ones by radix, kernels/sort_radix.py 'rows')")
+    p.add_argument("--dtype", default="float32", help="the values' dtype (standard normal values cast to it)")
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
     import egpu_array as xp
     n = int(args.n)
-    a = np.random.default_rng(0).standard_normal(n, dtype=np.float32)
+    a = np.random.default_rng(0).standard_normal(n).astype(args.dtype)
     x = xp.asarray(a)
     xp.synchronize(x)
     got = np.asarray(xp.sort(x))
@@ -51,9 +52,9 @@ def main(argv=None) -> int:
         cases["argsort"] = {"ours": lambda: xp.synchronize(xp.argsort(x)),
                             "numpy": lambda: np.argsort(a, kind="stable")}
     if args.compaction:
-        m = np.where(a > 1.2816, a, 0).astype(np.float32)   # about 10% nonzero
+        m = np.where(a > 1.2816, a, 0).astype(a.dtype)   # about 10% nonzero
         xm = xp.asarray(m)
-        u = np.floor(a * 200).astype(np.float32)           # about 1800 distinct values
+        u = np.floor(a * 200).astype(a.dtype)           # about 1800 distinct values
         xu = xp.asarray(u)
         xp.synchronize(xm, xu)
         cases["nonzero"] = {"ours": lambda: xp.synchronize(*xp.nonzero(xm)), "numpy": lambda: np.nonzero(m)}
@@ -88,7 +89,7 @@ def main(argv=None) -> int:
         r = interleaved(fns, args.repeats)
         results[name] = {"ours_s": r["ours"]["median"], "numpy_s": r["numpy"]["median"],
                          "ratio_numpy_over_ours": r["numpy"]["median"] / r["ours"]["median"]}
-    info = {"n": n, "dtype": "float32", "threads": xp.__array_namespace_info__().default_device().num_threads
+    info = {"n": n, "dtype": args.dtype, "threads": xp.__array_namespace_info__().default_device().num_threads
             if hasattr(xp.__array_namespace_info__().default_device(), "num_threads") else None,
             "machine": machine_info(), "results": results}
     if args.json:
@@ -98,7 +99,7 @@ def main(argv=None) -> int:
             extra = ""
             if name.startswith("unique") and "sort (u)" in results:  # unique vs the sort of the same input
                 extra = f"  ours/our sort = {r['ours_s'] / results['sort (u)']['ours_s']:.2f}"
-            print(f"{name:32s} n={n:.0e} float32  ours {fmt_time(r['ours_s'])}  numpy {fmt_time(r['numpy_s'])}  "
+            print(f"{name:32s} n={n:.0e} {args.dtype}  ours {fmt_time(r['ours_s'])}  numpy {fmt_time(r['numpy_s'])}  "
                   f"NumPy/ours = {r['ratio_numpy_over_ours']:.2f} (median of {args.repeats}, interleaved){extra}")
     return 0
 
