@@ -52,7 +52,7 @@ def network_size(dtype, row_len: int, with_idx: bool) -> int | None:
 
 
 def _bitonic(b, vecs: list, n: int) -> list:
-    """``vecs`` sorted ascending by a bitonic network: one ``<n x i64>`` word vector (unsigned
+    """``vecs`` sorted ascending by a bitonic network: one vector of ``n`` keys or words (unsigned
     order), or a key vector and a position vector (ordered by key, then position)."""
     k = 2
     while k <= n:
