@@ -36,12 +36,12 @@ def _phases(fn):
 @pytest.mark.parametrize("descending", [False, True])
 def test_every_network_width(descending):
     """float32 rows of every length around each width (a width's last lane; one more: the next),
-    up to the widest of sort alone (NARROW_KEYS_MAX: past NETWORK_SIZES, argsort is radix there)."""
-    from egpu_array.kernels.sort_network import NARROW_KEYS_MAX
+    up to the widest of sort alone (KEYS_ONLY_MAX: past NETWORK_SIZES, argsort is radix there)."""
+    from egpu_array.kernels.sort_network import KEYS_ONLY_MAX
     rng = np.random.default_rng(1)
     specials = np.array([np.nan, -0.0, 0.0, np.inf, -np.inf, 1.0, -1.0], np.float32)
-    widths = NETWORK_SIZES + (NARROW_KEYS_MAX,)
-    lengths = sorted({1, 2, 3} | {m for n in widths for m in (n - 1, n, n + 1)} - {NARROW_KEYS_MAX + 1})
+    widths = NETWORK_SIZES + (KEYS_ONLY_MAX,)
+    lengths = sorted({1, 2, 3} | {m for n in widths for m in (n - 1, n, n + 1)} - {KEYS_ONLY_MAX + 1})
     for length in lengths:
         h = rng.standard_normal((5, length)).astype(np.float32)
         h[1] = rng.choice(specials, length)              # ties, NaNs, zeros of both signs
@@ -76,10 +76,10 @@ def test_networks_are_the_path_for_short_narrow_rows():
     x = xp.asarray(np.random.default_rng(3).standard_normal((40, 37)).astype(np.float32))
     if not network_applies(x.dtype, 37, x.device, False):
         pytest.skip("the default device's target has no sorting networks")
-    from egpu_array.kernels.sort_network import NARROW_KEYS_MAX
+    from egpu_array.kernels.sort_network import KEYS_ONLY_MAX
     assert network_size(x.dtype, 37, True) == 64 and network_size(x.dtype, NETWORK_SIZES[-1] + 1, True) is None
-    assert network_size(x.dtype, NARROW_KEYS_MAX, False) == NARROW_KEYS_MAX
-    assert network_size(x.dtype, NARROW_KEYS_MAX + 1, False) is None
+    assert network_size(x.dtype, KEYS_ONLY_MAX, False) == KEYS_ONLY_MAX
+    assert network_size(x.dtype, KEYS_ONLY_MAX + 1, False) is None
     assert "net64" in _phases(lambda: np.asarray(xp.sort(x)))
     assert "net64" in _phases(lambda: np.asarray(xp.argsort(xp.astype(x, xp.float64))))
     wide = xp.asarray(np.random.default_rng(4).standard_normal((3, WIDE_MAX + 1)))
@@ -95,7 +95,7 @@ def test_sort_restores_zeros_and_nans(dtype):
     rng = np.random.default_rng(5)
     payload = np.array([0x7FF8000000000001, 0xFFF8000000000002, 0x7FF0000000000003], np.uint64).view(np.float64) \
         if dtype == "float64" else np.array([0x7FC00001, 0xFFC00002, 0x7F800003], np.uint32).view(np.float32)
-    for length in (5, 100, 300):
+    for length in (5, 100, 300, 1000):
         h = rng.standard_normal((6, length)).astype(dtype)
         h[0, rng.integers(0, length, 4)] = [-0.0, 0.0, -0.0, 0.0]
         h[1] = np.where(rng.random(length) < 0.5, -0.0, 0.0)          # zeros only

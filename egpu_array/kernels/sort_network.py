@@ -26,7 +26,7 @@ from llvmlite import ir
 from .elementwise import dtype_named
 from .irb import I32, I64, const, for_range
 
-__all__ = ["generate_network", "NETWORK_SIZES", "WIDE_MAX", "NARROW_KEYS_MAX", "network_size"]
+__all__ = ["generate_network", "NETWORK_SIZES", "WIDE_MAX", "KEYS_ONLY_MAX", "network_size"]
 
 #: the network widths there are kernels for (rows up to the largest; longer rows: radix)
 NETWORK_SIZES = (8, 16, 32, 64, 128, 256, 512)
@@ -35,9 +35,10 @@ NETWORK_SIZES = (8, 16, 32, 64, 128, 256, 512)
 #: radix; of 100: 50 and 102, of 64: 19 and 130). Sorting the keys alone: 1e7 float64 as rows of
 #: 100: 18 ms, of 500: 26 ms, NumPy 17 and 26 ms.
 WIDE_MAX = 128
-#: sort (no indices) of keys of at most 4 bytes also has a network this wide (1e7 float32 as rows
-#: of 1000: 9.5 ms, radix 21 ms, NumPy 15 ms; its first compile takes about 2 s)
-NARROW_KEYS_MAX = 1024
+#: sort (no indices: keys alone) also has a network this wide (1e7 as rows of 1000: float32
+#: 9.5 ms, radix 21 ms, NumPy 15 ms; float64 15 ms, radix 47 ms, NumPy 27 ms; its first compile
+#: takes 2-3 s)
+KEYS_ONLY_MAX = 1024
 
 
 def network_size(dtype, row_len: int, with_idx: bool) -> int | None:
@@ -47,7 +48,7 @@ def network_size(dtype, row_len: int, with_idx: bool) -> int | None:
     if with_idx:
         sizes = tuple(n for n in NETWORK_SIZES if n <= WIDE_MAX) if dtype.itemsize > 4 else NETWORK_SIZES
     else:
-        sizes = NETWORK_SIZES + ((NARROW_KEYS_MAX,) if dtype.itemsize <= 4 else ())
+        sizes = NETWORK_SIZES + (KEYS_ONLY_MAX,)
     return next((n for n in sizes if row_len <= n), None)
 
 
