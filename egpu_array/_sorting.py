@@ -105,11 +105,14 @@ def sort_rows(keys, idx, dtype, n_rows: int, row_len: int, device, descending: b
     if total == 0 or row_len == 0:
         return keys, idx
     alloc = device.allocator.alloc
-    scratch = alloc(total * dtype.itemsize)
+    ptr = lambda buf: buf.ptr if buf is not None else 0  # noqa: E731
+    net = not radix_applies(dtype, n_rows, row_len, device) and network_applies(dtype, row_len, device, with_idx)
+    # (a network sorts in place: no scratch)
+    scratch = alloc(total * dtype.itemsize) if not net else None
     ia = ib = None
     if with_idx:
         ia = idx or alloc(total * 8)
-        ib = alloc(total * 8)
+        ib = alloc(total * 8) if not net else None
     threads = getattr(device, "num_threads", 1)
     if radix_applies(dtype, n_rows, row_len, device):
         spare = alloc(total * dtype.itemsize) if read_only else None
@@ -117,16 +120,12 @@ def sort_rows(keys, idx, dtype, n_rows: int, row_len: int, device, descending: b
                            spare)
     if read_only:
         raise AssertionError("sort_rows: read_only keys need the radix sort")
-    net = network_applies(dtype, row_len, device, with_idx)
     if net or row_radix_applies(dtype, row_len, device):
         prog = get_program(device, SortSpec(dtype.name, bool(descending), with_idx,
                                             f"net{network_size(dtype, row_len, with_idx)}" if net else "rows"))
-        if with_idx:
-            launch(device, prog, [row_len, keys.ptr, scratch.ptr, ia.ptr, ib.ptr], n_rows,
-                   total * (dtype.itemsize + 8) * 2 * radix_passes(dtype), total * radix_passes(dtype))
-        else:
-            launch(device, prog, [row_len, keys.ptr, scratch.ptr, 0, 0], n_rows,
-                   total * dtype.itemsize * 2 * radix_passes(dtype), total * radix_passes(dtype))
+        per, passes = dtype.itemsize + (8 if with_idx else 0), radix_passes(dtype)
+        launch(device, prog, [row_len, keys.ptr, ptr(scratch), ptr(ia), ptr(ib)], n_rows, total * per * 2 * passes,
+               total * passes)
         return keys, ia
     nseg = 1
     if n_rows < threads and row_len >= (1 << 15):
@@ -134,7 +133,6 @@ def sort_rows(keys, idx, dtype, n_rows: int, row_len: int, device, descending: b
     seg = -(-row_len // nseg)
     nseg = -(-row_len // seg)
     nbytes = total * (dtype.itemsize + (8 if with_idx else 0)) * 2
-    ptr = lambda buf: buf.ptr if buf is not None else 0  # noqa: E731
     prog = get_program(device, SortSpec(dtype.name, bool(descending), with_idx, "local"))
     work = total * max(1, int(math.log2(max(seg, 2))))
     launch(device, prog, [n_rows, row_len, seg, nseg, ptr(keys), ptr(scratch), ptr(ia), ptr(ib)],
