@@ -8,7 +8,8 @@ such threads, so we must too. Two rules:
 - the threads we make (the cpu device's workers, the helper below) get ``THREAD_STACK`` bytes
   whatever ``threading.stack_size`` says (:func:`start_thread`);
 - native work called from a thread whose stack is smaller than ``NEED`` runs on a helper thread
-  while the caller waits (:func:`call`); its result or exception comes back to the caller.
+  (one, kept for later calls) while the caller waits (:func:`call`); its result or exception
+  comes back to the caller.
 
 A thread's stack size is read once per thread (``pthread_getattr_np`` on Linux, glibc or musl;
 ``pthread_get_stacksize_np`` on macOS). Where neither exists the stack counts as deep enough.
@@ -19,6 +20,7 @@ import ctypes
 import ctypes.util
 import functools
 import os
+import queue
 import sys
 import threading
 
@@ -89,9 +91,41 @@ def start_thread(target, args=(), name: str | None = None) -> threading.Thread:
     return t
 
 
+class _Helper:
+    """One thread with a deep stack that runs the calls handed to it, one at a time (started on
+    first use, again after a fork)."""
+
+    def __init__(self):
+        self.jobs: "queue.SimpleQueue" = queue.SimpleQueue()
+        self.thread = start_thread(self._serve, name="egpu-deep-stack")
+
+    def _serve(self) -> None:
+        while True:
+            fn, args, done, out = self.jobs.get()
+            try:
+                out.append((True, fn(*args)))
+            except BaseException as e:  # handed to the caller, raised there
+                out.append((False, e))
+            done.set()
+
+    def run(self, fn, args):
+        done, out = threading.Event(), []
+        self.jobs.put((fn, args, done, out))
+        done.wait()
+        ok, value = out[0]
+        if not ok:
+            raise value
+        return value
+
+
+_helper: _Helper | None = None
+_helper_lock = threading.Lock()
+
+
 def _reset_after_fork() -> None:
-    global _size_lock
+    global _size_lock, _helper, _helper_lock
     _size_lock = threading.Lock()  # (another thread may have held it at the fork)
+    _helper, _helper_lock = None, threading.Lock()  # (the parent's helper thread is not in the child)
 
 
 if hasattr(os, "register_at_fork"):  # before cpu_pool's: the child restarts its workers with it
@@ -99,19 +133,12 @@ if hasattr(os, "register_at_fork"):  # before cpu_pool's: the child restarts its
 
 
 def call(fn, *args):
-    """``fn(*args)``, on this thread when its stack is deep enough, else on a helper thread."""
+    """``fn(*args)``, on this thread when its stack is deep enough, else on the helper thread
+    (the caller waits; calls from several such threads take turns)."""
+    global _helper
     if deep_enough():
         return fn(*args)
-    out = []
-
-    def run():
-        try:
-            out.append((True, fn(*args)))
-        except BaseException as e:  # handed to the caller, raised there
-            out.append((False, e))
-
-    start_thread(run, name="egpu-deep-stack").join()
-    ok, value = out[0]
-    if not ok:
-        raise value
-    return value
+    with _helper_lock:
+        if _helper is None:
+            _helper = _Helper()
+    return _helper.run(fn, args)
