@@ -4,7 +4,7 @@ The sorted axis is copied (one elementwise kernel) into contiguous rows; the ``s
 (kernels/sort.py) then sort each row with a scratch buffer. Rows of real values are sorted by a
 stable LSD radix sort on order-preserving integer keys (8-bit digits): fewer long rows (>=
 RADIX_MIN elements) than threads with chunks of each row in parallel; on host targets, rows of
-at most 1024 values (argsort: 512, of 8-byte values 128) by a bitonic network a row per work item
+at most 1024 values (argsort of 8-byte values: 128) by a bitonic network a row per work item
 (kernels.sort_network; 1e7 float32 as (100000, 100): 113 -> 9 ms, NumPy 11 ms), and any other rows of at least
 ROW_RADIX_MIN elements by the radix sort a row per work item (kernels.sort_radix ``rows``; as
 (1000, 10000): 277 -> 20 ms, NumPy 21 ms). Everything else (complex values, short rows of
@@ -159,8 +159,8 @@ ROW_RADIX_MIN = 64
 
 def network_applies(dtype, row_len: int, device, with_idx: bool) -> bool:
     """Whether :func:`sort_rows` sorts rows of ``row_len`` with a bitonic network
-    (kernels.sort_network: host targets, rows of real values: at most 1024 for sort, 512 for
-    argsort, 128 for argsort of 8-byte values)."""
+    (kernels.sort_network: host targets, rows of at most 1024 real values; argsort of 8-byte
+    values, 128)."""
     host = "sort" not in getattr(getattr(device, "target", None), "generators", {})
     return host and network_size(dtype, row_len, with_idx) is not None
 

@@ -35,13 +35,11 @@ def _phases(fn):
 
 @pytest.mark.parametrize("descending", [False, True])
 def test_every_network_width(descending):
-    """float32 rows of every length around each width (a width's last lane; one more: the next),
-    up to the widest of sort alone (KEYS_ONLY_MAX: past NETWORK_SIZES, argsort is radix there)."""
-    from egpu_array.kernels.sort_network import KEYS_ONLY_MAX
+    """float32 rows of every length around each width (a width's last lane; one more: the next)."""
     rng = np.random.default_rng(1)
     specials = np.array([np.nan, -0.0, 0.0, np.inf, -np.inf, 1.0, -1.0], np.float32)
-    widths = NETWORK_SIZES + (KEYS_ONLY_MAX,)
-    lengths = sorted({1, 2, 3} | {m for n in widths for m in (n - 1, n, n + 1)} - {KEYS_ONLY_MAX + 1})
+    widths = NETWORK_SIZES
+    lengths = sorted({1, 2, 3} | {m for n in widths for m in (n - 1, n, n + 1)} - {widths[-1] + 1})
     for length in lengths:
         h = rng.standard_normal((5, length)).astype(np.float32)
         h[1] = rng.choice(specials, length)              # ties, NaNs, zeros of both signs
@@ -76,10 +74,9 @@ def test_networks_are_the_path_for_short_narrow_rows():
     x = xp.asarray(np.random.default_rng(3).standard_normal((40, 37)).astype(np.float32))
     if not network_applies(x.dtype, 37, x.device, False):
         pytest.skip("the default device's target has no sorting networks")
-    from egpu_array.kernels.sort_network import KEYS_ONLY_MAX
     assert network_size(x.dtype, 37, True) == 64 and network_size(x.dtype, NETWORK_SIZES[-1] + 1, True) is None
-    assert network_size(x.dtype, KEYS_ONLY_MAX, False) == KEYS_ONLY_MAX
-    assert network_size(x.dtype, KEYS_ONLY_MAX + 1, False) is None
+    assert network_size(x.dtype, NETWORK_SIZES[-1], False) == NETWORK_SIZES[-1]
+    assert network_size(x.dtype, NETWORK_SIZES[-1] + 1, False) is None
     assert "net64" in _phases(lambda: np.asarray(xp.sort(x)))
     assert "net64" in _phases(lambda: np.asarray(xp.argsort(xp.astype(x, xp.float64))))
     wide = xp.asarray(np.random.default_rng(4).standard_normal((3, WIDE_MAX + 1)))

@@ -26,30 +26,24 @@ from llvmlite import ir
 from .elementwise import dtype_named
 from .irb import I32, I64, const, for_range
 
-__all__ = ["generate_network", "NETWORK_SIZES", "WIDE_MAX", "KEYS_ONLY_MAX", "network_size"]
+__all__ = ["generate_network", "NETWORK_SIZES", "WIDE_MAX", "network_size"]
 
-#: the network widths there are kernels for (rows up to the largest; longer rows: radix)
-NETWORK_SIZES = (8, 16, 32, 64, 128, 256, 512)
-#: the widest network for 8-byte keys with indices (a key vector and a position vector: wider
-#: ones spill registers; argsort of 1e7 float64 as rows of 200: 73 ms by a network of 256, 75 by
-#: radix; of 100: 50 and 102, of 64: 19 and 130). Sorting the keys alone: 1e7 float64 as rows of
-#: 100: 18 ms, of 500: 26 ms, NumPy 17 and 26 ms.
+#: the network widths there are kernels for (rows up to the largest; longer rows: radix). 1024:
+#: 1e7 as rows of 1000, sort float32 9.5 ms (radix 21 ms, NumPy 15 ms), float64 15 ms (radix
+#: 47 ms, NumPy 27 ms), argsort float32 15 ms (radix 31 ms); its first compile takes 2-3 s
+NETWORK_SIZES = (8, 16, 32, 64, 128, 256, 512, 1024)
+#: the widest network for argsort of 8-byte keys (a key vector and a position vector: wider ones
+#: spill registers; 1e7 float64 as rows of 200: 73 ms by a network of 256, 75 by radix; of 100:
+#: 50 and 102, of 64: 19 and 130)
 WIDE_MAX = 128
-#: sort (no indices: keys alone) also has a network this wide (1e7 as rows of 1000: float32
-#: 9.5 ms, radix 21 ms, NumPy 15 ms; float64 15 ms, radix 47 ms, NumPy 27 ms; its first compile
-#: takes 2-3 s)
-KEYS_ONLY_MAX = 1024
 
 
 def network_size(dtype, row_len: int, with_idx: bool) -> int | None:
     """The network width for rows of ``row_len`` values of ``dtype`` (None: no network applies)."""
     if dtype.kind == "c":
         return None
-    if with_idx:
-        sizes = tuple(n for n in NETWORK_SIZES if n <= WIDE_MAX) if dtype.itemsize > 4 else NETWORK_SIZES
-    else:
-        sizes = NETWORK_SIZES + (KEYS_ONLY_MAX,)
-    return next((n for n in sizes if row_len <= n), None)
+    widest = WIDE_MAX if with_idx and dtype.itemsize > 4 else NETWORK_SIZES[-1]
+    return next((n for n in NETWORK_SIZES if row_len <= n <= widest), None)
 
 
 def _bitonic(b, vecs: list, n: int) -> list:
