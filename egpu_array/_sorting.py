@@ -1,16 +1,16 @@
 """Sorting functions of the standard (section "Sorting Functions"): sort and argsort.
 
 The sorted axis is copied (one elementwise kernel) into contiguous rows; the ``sort`` kernels
-(kernels/sort.py) then sort each row with a scratch buffer. Rows of real values are sorted by a
-stable LSD radix sort on order-preserving integer keys (8-bit digits): fewer long rows (>=
-RADIX_MIN elements) than threads with chunks of each row in parallel; on host targets, rows of
-at most 1024 values (argsort of 8-byte values: 128) by a bitonic network a row per work item
-(kernels.sort_network; 1e7 float32 as (100000, 100): 113 -> 9 ms, NumPy 11 ms), and any other rows of at least
-ROW_RADIX_MIN elements by the radix sort a row per work item (kernels.sort_radix ``rows``; as
-(1000, 10000): 277 -> 20 ms, NumPy 21 ms). Everything else (complex values, short rows of
-8-byte values' indices, other rows on GPU targets) takes a stable merge sort: rows are the work items the launcher
-spreads over threads; when there are fewer rows than threads, each row is cut into segments
-sorted in parallel, then merged pass by pass (the last pass of a single row runs on one thread). The result is returned as a view with the axis moved back (no copy). ``sort`` and
+(kernels/sort.py) then sort each row. Rows of real values: fewer long rows (>= RADIX_MIN
+elements) than threads by a stable LSD radix sort on order-preserving integer keys (8-bit
+digits) with chunks of each row in parallel; on host targets, many rows a row per work item:
+rows of at most 1024 values (argsort of 8-byte values: 128) by a bitonic network in vector
+registers (kernels.sort_network; 1e7 float32 as (100000, 100): 113 -> 5 ms, NumPy 11 ms), longer
+ones by the radix sort (kernels.sort_radix ``rows``; as (1000, 10000): 277 -> 19 ms, NumPy 21 ms).
+Complex values, and the rows GPU targets do not radix-sort, take a stable merge sort: rows are
+the work items the launcher spreads over threads; when there are fewer rows than threads, each
+row is cut into segments sorted in parallel, then merged pass by pass (the last pass of a single
+row runs on one thread). The result is returned as a view with the axis moved back (no copy).
 ``argsort`` of one long row of integers or real floats first try counting (host-memory devices):
 when each chunk of the row holds at most 8192 distinct values (no NaN, no -0.0), hash tables
 count them; sort writes each value as often as it occurs, argsort places each position at its
@@ -153,23 +153,27 @@ def sort_rows(keys, idx, dtype, n_rows: int, row_len: int, device, descending: b
 RADIX_MIN = 1 << 16
 RADIX_MAX_ROWS = 8
 #: other rows of real values at least this long are radix-sorted a row per work item on host
-#: targets (kernels.sort_radix ``rows``); shorter ones, complex values and GPU targets merge-sort
+#: targets (kernels.sort_radix ``rows``) when no network takes them
 ROW_RADIX_MIN = 64
+
+
+def _host_sort(device) -> bool:
+    """Whether ``device``'s target sorts with the host generators (GPU targets bring their own
+    ``sort`` generator: kernels.ptx_sort)."""
+    return "sort" not in getattr(getattr(device, "target", None), "generators", {})
 
 
 def network_applies(dtype, row_len: int, device, with_idx: bool) -> bool:
     """Whether :func:`sort_rows` sorts rows of ``row_len`` with a bitonic network
     (kernels.sort_network: host targets, rows of at most 1024 real values; argsort of 8-byte
     values, 128)."""
-    host = "sort" not in getattr(getattr(device, "target", None), "generators", {})
-    return host and network_size(dtype, row_len, with_idx) is not None
+    return _host_sort(device) and network_size(dtype, row_len, with_idx) is not None
 
 
 def row_radix_applies(dtype, row_len: int, device) -> bool:
     """Whether :func:`sort_rows` sorts rows of ``row_len`` with the row-per-work-item radix sort
     (when :func:`radix_applies` does not)."""
-    host = "sort" not in getattr(getattr(device, "target", None), "generators", {})
-    return host and dtype.kind != "c" and row_len >= ROW_RADIX_MIN
+    return _host_sort(device) and dtype.kind != "c" and row_len >= ROW_RADIX_MIN
 
 
 def _radix_rows(keys, scratch, ia, ib, dtype, n_rows, row_len, device, descending, with_idx, threads,
@@ -191,7 +195,7 @@ def _radix_rows(keys, scratch, ia, ib, dtype, n_rows, row_len, device, descendin
     passes = radix_passes(dtype)
     per = nchunks * 256  # counts of one pass of one row
     hist = device.allocator.alloc(n_rows * passes * per * 8)
-    fused = nchunks > 1 and "sort" not in getattr(getattr(device, "target", None), "generators", {})
+    fused = nchunks > 1 and _host_sort(device)
     # fused: per row, two tables of nchunks count tables each (one read by a pass, one written)
     nxt = device.allocator.alloc(n_rows * 2 * nchunks * per * 8) if fused else None
     bits = device.allocator.alloc(n_rows * nchunks * 2 * 8) if fused else None  # hist_low's AND, OR
