@@ -35,8 +35,9 @@ def main(argv=None) -> int:
                         "kernels/unique_hash.py)")
     p.add_argument("--rows", action="store_true",
                    help="also time sort (and with --argsort: argsort) of the same values as 2-D arrays: "
-                        "along the last axis of (n/10000, 10000), (n/1000, 1000), (n/100, 100) and along axis 0 "
-                        "of (n/1000, 1000) (a row per work item: rows up to 512 by bitonic networks, kernels/sort_network.py; longer ones by radix, kernels/sort_radix.py 'rows')")
+                        "along the last axis of (n/10000, 10000), (n/1000, 1000), (n/100, 100) and along "
+                        "axis 0 of (n/1000, 1000) (a row per work item: rows up to 1024 by bitonic networks, "
+                        "kernels/sort_network.py; longer ones by radix, kernels/sort_radix.py 'rows')")
     p.add_argument("--dtype", default="float32", help="the values' dtype (standard normal values cast to it)")
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)

@@ -1,9 +1,9 @@
 """Native work on a thread with stack enough for it.
 
 LLVM's compiler and some of our kernels (the column reductions' 64 KiB accumulator tile, the radix
-sort's count tables, a sorting network's row) need more stack than a thread made after ``threading.stack_size(32768)`` or
-``(65536)`` has: there they overflow it, and the process dies with SIGSEGV. NumPy itself runs in
-such threads, so we must too. Two rules:
+sort's count tables, a sorting network's row) need more stack than a thread made after
+``threading.stack_size(32768)`` or ``(65536)`` has: there they overflow it, and the process dies
+with SIGSEGV. NumPy itself runs in such threads, so we must too. Two rules:
 
 - the threads we make (the cpu device's workers, the helper below) get ``THREAD_STACK`` bytes
   whatever ``threading.stack_size`` says (:func:`start_thread`);

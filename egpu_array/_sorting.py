@@ -217,8 +217,8 @@ def _radix_rows(keys, scratch, ia, ib, dtype, n_rows, row_len, device, descendin
 
     for r in range(n_rows):
         if fused:
-            launch(device, prog("hist_low"), row_slots(r, 0, keys, scratch, ia, ib, next_counts=bits.ptr + r * nchunks * 16),
-                   nchunks, row_len * isz, row_len)
+            slots = row_slots(r, 0, keys, scratch, ia, ib, next_counts=bits.ptr + r * nchunks * 16)
+            launch(device, prog("hist_low"), slots, nchunks, row_len * isz, row_len)
         else:
             launch(device, prog("hist_all"), row_slots(r, 0, keys, scratch, ia, ib), nchunks, row_len * isz,
                    row_len * passes)

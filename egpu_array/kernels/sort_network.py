@@ -60,7 +60,8 @@ def _bitonic(b, vecs: list, n: int) -> list:
                 ties = b.and_(b.icmp_unsigned("==", vecs[0], partners[0]), b.icmp_unsigned("<", vecs[1], partners[1]))
                 before = b.or_(before, ties)
             # lane i takes the smaller of (itself, its partner) where takes_lo, the larger elsewhere
-            takes_lo = ir.Constant(ir.VectorType(ir.IntType(1), n), [((i & j) == 0) == ((i & k) == 0) for i in range(n)])
+            takes_lo = ir.Constant(ir.VectorType(ir.IntType(1), n),
+                                   [((i & j) == 0) == ((i & k) == 0) for i in range(n)])
             vecs = [b.select(takes_lo, b.select(before, v, p), b.select(before, p, v)) for v, p in zip(vecs, partners)]
             j //= 2
         k *= 2
@@ -128,7 +129,8 @@ def _value_of(b, dtype, k, descending: bool):
     if dtype.kind != "f":
         return k
     positive = b.icmp_unsigned(">=", k, sign)  # (keys of values with the sign bit clear)
-    return b.bitcast(b.select(positive, b.xor(k, sign), b.not_(k)), {64: ir.DoubleType(), 32: ir.FloatType()}[ity.width])
+    fty = {64: ir.DoubleType(), 32: ir.FloatType()}[ity.width]
+    return b.bitcast(b.select(positive, b.xor(k, sign), b.not_(k)), fty)
 
 
 def _restore_zeros_and_nans(b, K, out, vals, row_len, slots) -> None:
