@@ -106,7 +106,8 @@ def sort_rows(keys, idx, dtype, n_rows: int, row_len: int, device, descending: b
         return keys, idx
     alloc = device.allocator.alloc
     ptr = lambda buf: buf.ptr if buf is not None else 0  # noqa: E731
-    net = not radix_applies(dtype, n_rows, row_len, device) and network_applies(dtype, row_len, device, with_idx)
+    chunked = radix_applies(dtype, n_rows, row_len, device)
+    net = not chunked and network_applies(dtype, row_len, device, with_idx)
     # (a network sorts in place: no scratch)
     scratch = alloc(total * dtype.itemsize) if not net else None
     ia = ib = None
@@ -114,7 +115,7 @@ def sort_rows(keys, idx, dtype, n_rows: int, row_len: int, device, descending: b
         ia = idx or alloc(total * 8)
         ib = alloc(total * 8) if not net else None
     threads = getattr(device, "num_threads", 1)
-    if radix_applies(dtype, n_rows, row_len, device):
+    if chunked:
         spare = alloc(total * dtype.itemsize) if read_only else None
         return _radix_rows(keys, scratch, ia, ib, dtype, n_rows, row_len, device, descending, with_idx, threads,
                            spare)
