@@ -195,7 +195,8 @@ def divide(x1, x2, /) -> Array:
 
 
 def clip(x, /, min=None, max=None) -> Array:
-    """Clamp x to [min, max]; either bound may be None, a Python scalar or an array."""
+    """Clamp x to [min, max]; either bound may be None, a Python scalar or an array. The result
+    has the broadcast shape of ``x`` and the array bounds, and the dtype of ``x``."""
     _check_array("clip", x)
     dt.check_category("clip", "real numeric", x.dtype)
     out = x
@@ -213,9 +214,7 @@ def clip(x, /, min=None, max=None) -> Array:
             if x.dtype.kind in "iu" and isinstance(bound, float):
                 raise TypeError("clip: a float bound cannot clip an integer array")
             bnode = const_node(bound, x.dtype, x.device)
-        shape = broadcast_shapes(out.shape, bnode.shape, func="clip")
-        if shape != x.shape:
-            raise ValueError(f"clip: bounds of shape {bnode.shape} would change the shape {x.shape}")
+        shape = broadcast_shapes(out.shape, bnode.shape, func="clip")  # (the bounds may broadcast x)
         out = Array._new(LazyNode(op, (out._node, bnode), x.dtype, shape, None, x.device))
     if out is x:
         return Array._new(LazyNode("positive", (x._node,), x.dtype, x.shape, None, x.device))
