@@ -43,7 +43,10 @@ __all__ = ["generate_radix", "generate_radix_rows", "radix_key", "radix_passes",
 
 #: elements whose keys are computed together before counting / scattering them
 BLOCK = 256
-#: the scatter prefetches (for writing) the cache line this many bytes past each element it stores
+#: the scatter prefetches (for writing) the cache line this many bytes past each element it stores.
+#: (Software write-combining instead, a 64-byte line per digit on the stack stored whole with a
+#: non-temporal store, was measured slower on Zen 5: 1e7 float32 sort 24 -> 39 ms, float64
+#: 66 -> 112 ms; a C loop of the same, one thread, 4.1 -> 6.3 ms per 5e6 keys.)
 PREFETCH_BYTES = 32
 
 
