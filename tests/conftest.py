@@ -19,6 +19,8 @@ settings.register_profile(
                            HealthCheck.filter_too_much])
 settings.register_profile("quick", parent=settings.get_profile("egpu"),
                           phases=[Phase.explicit, Phase.generate])
+# EGPU_HYPOTHESIS_PROFILE=deep: 400 examples from a random seed each run (bug hunting, not CI)
+settings.register_profile("deep", parent=settings.get_profile("egpu"), max_examples=400, derandomize=False)
 settings.load_profile(os.environ.get("EGPU_HYPOTHESIS_PROFILE", "egpu"))
 
 BOOL = ("bool",)
