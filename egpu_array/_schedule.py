@@ -143,7 +143,10 @@ def _scalar_slots_uncached(value, dtype) -> list:
         return _scalar_slots_uncached(complex(value).real, comp) + _scalar_slots_uncached(complex(value).imag, comp)
     if kind == "f":
         fmt = "<f" if dtype.bits == 32 else "<d"
-        raw = int.from_bytes(struct.pack(fmt, float(value)), "little")
+        try:
+            raw = int.from_bytes(struct.pack(fmt, float(value)), "little")
+        except OverflowError:  # beyond float32's range: rounds to +-inf, as a cast does
+            raw = int.from_bytes(struct.pack(fmt, math.copysign(math.inf, float(value))), "little")
         return [raw - (1 << 64) if raw >= (1 << 63) else raw]
     v = int(value) & ((1 << dtype.bits) - 1)
     return [v - (1 << 64) if v >= (1 << 63) else v]

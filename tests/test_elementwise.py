@@ -303,6 +303,19 @@ def test_python_scalar_out_of_range_or_wrong_kind():
         xp.add(xp.asarray([1.0]), "a")
 
 
+@pytest.mark.parametrize("value", [1e300, -1e300, 3.4028235677973366e38, 3.4028234663852886e38, 1e-300])
+def test_float_scalar_beyond_float32(value):
+    """A Python float beyond float32's range rounds to +-inf as NumPy's cast does (it raised
+    OverflowError from the argument packing; found by array-api-tests' vector_norm with ord=3.5e-80)."""
+    a = np.array([1.0, -2.0, 0.0], dtype=np.float32)
+    with np.errstate(all="ignore"):
+        want = [a * np.float32(value), a + np.float32(value)]
+    got = [xp.asarray(a) * value, xp.asarray(a) + value]
+    for g, w in zip(got, want):
+        assert_matches(g, w)
+    assert_matches(xp.full((2,), value, dtype=xp.float32), np.full((2,), np.float32(value)))
+
+
 # ---- where and clip ---------------------------------------------------------------------------
 
 @given(data=st.data())
