@@ -7,6 +7,7 @@ through ``asarray``, the one place bytes are copied to a device.
 from __future__ import annotations
 
 import math
+import operator
 
 import numpy as np
 
@@ -263,8 +264,18 @@ def eye(n_rows, n_cols=None, /, *, k=0, dtype=None, device=None) -> Array:
     dtype = dtype or dt.float64
     dev = get_device(device, "eye")
     diff = _op("subtract", _iota(shape, 1, dev), _iota(shape, 0, dev))
-    on = _op("equal", diff, const_node(k, dt.int64, dev), dtype=dt.bool)
+    on = _op("equal", diff, const_node(_diagonal_offset("eye", k, shape), dt.int64, dev), dtype=dt.bool)
     return Array._new(cast_node(on, dtype))
+
+
+def _diagonal_offset(func: str, k, shape) -> int:
+    """``k`` (a diagonal offset: column - row) checked, and clamped to ``[-rows, cols]`` for a
+    ``shape[-2:]`` matrix: every offset beyond selects the same elements (none or all), and the
+    kernel compares in int64 (``k = 2**64`` would wrap to 0)."""
+    if isinstance(k, bool) or not hasattr(k, "__index__"):
+        raise TypeError(f"{func}: expected an integer k (a diagonal offset), got {type(k).__name__}")
+    rows, cols = shape[-2], shape[-1]
+    return max(-rows, min(operator.index(k), cols))
 
 
 def _triangle(func: str, x, k: int, keep: str) -> Array:
@@ -275,7 +286,7 @@ def _triangle(func: str, x, k: int, keep: str) -> Array:
     shape = x.shape[-2:]
     dev = x.device
     diff = _op("subtract", _iota(shape, 1, dev), _iota(shape, 0, dev))
-    mask = _op(keep, diff, const_node(k, dt.int64, dev), dtype=dt.bool)
+    mask = _op(keep, diff, const_node(_diagonal_offset(func, k, shape), dt.int64, dev), dtype=dt.bool)
     zero = cast_node(const_node(0, dt.int64, dev), x.dtype) if x.dtype.kind != "b" else const_node(False, dt.bool, dev)
     return Array._new(LazyNode("where", (mask, x._node, zero), x.dtype, x.shape, None, dev))
 
