@@ -111,6 +111,7 @@ def _expm1(cx, x, y):
     return _rules(cx, (cx.sub(er, 1.0), ei), [
         (plain, re, im),
         (cx.and_(plain, cx.eq(y, 0.0)), None, y),
+        (cx.and_(cx.eq(x, 0.0), cx.eq(y, 0.0)), 0.0, None),  # the standard: +-0 +- 0j -> +0 +- 0j
     ])
 
 
@@ -253,7 +254,9 @@ def _tanh(cx, x, y):
     return _rules(cx, (re, im), [
         (ybad, cx.nan, cx.nan),
         (cx.and_(cx.eq(x, 0.0), ybad), x, None),
-        (cx.and_(_isinf(cx, x), ybad), cx.copysign(1.0, x), cx.copysign(0.0, y)),
+        # x = +-inf: +-1 + 0j with y's sign for every y (the standard's rule for finite y > 0 and
+        # its conjugate; C99 signs the zero as sin(2y))
+        (_isinf(cx, x), cx.copysign(1.0, x), cx.copysign(0.0, y)),
         (cx.isnan(x), cx.nan, cx.nan),
         (cx.eq(y, 0.0), None, y),
     ])

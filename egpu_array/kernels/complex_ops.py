@@ -2,7 +2,8 @@
 
 Arithmetic is emitted inline (division by Smith's algorithm with NumPy's special cases); the
 transcendental functions are emitted as straight-line IR by ``kernels.complex_math`` (C99 Annex G
-special cases, as glibc implements them). Host kernels call the C99 complex functions of libm for
+special cases, as glibc implements them, but where the standard's text differs: tanh(+-inf + iy)
+is +-1 + 0j with the zero signed as y, expm1(+-0 + 0j) = +0 + 0j). Host kernels call the C99 complex functions of libm for
 the names in ``HOST_LIBM`` (NVPTX cannot lower those calls: it always gets the IR forms).
 """
 from __future__ import annotations
