@@ -12,6 +12,7 @@ axes is one fused ``where``; every other assignment through index arrays is a sc
 from __future__ import annotations
 
 import math
+import operator
 
 from . import _dtypes as dt
 from ._array import Array
@@ -55,6 +56,11 @@ def _expand(x: Array, key, func: str) -> list:
             k = int(k)
         elif isinstance(k, bool):
             raise IndexError(f"{func}: a boolean scalar cannot be combined with index arrays")
+        elif not (k is None or k is Ellipsis or isinstance(k, slice) or hasattr(k, "__index__")):
+            raise IndexError(f"{func}: only integers, slices, ellipsis, None and integer or boolean arrays "
+                             f"are valid indices, got {type(k).__name__}")
+        elif not isinstance(k, slice) and k is not None and k is not Ellipsis:
+            k = operator.index(k)
         out.append(k)
     n_real = sum(1 for k in out if k is not None and k is not Ellipsis)
     if n_real > x.ndim:
@@ -91,8 +97,11 @@ def advanced_getitem(x: Array, key, func: str = "__getitem__") -> Array:
             adv_axes.append(axis)
             if isinstance(k, Array):
                 nodes.append(index_int64(k._node))
-            else:
-                nodes.append(const_node(int(k), dt.int64, x.device))
+            else:  # checked here, as a basic integer index is (even where the result is empty)
+                n = x.shape[sum(1 for b in basic[:-1] if b is not None)]
+                if not -n <= k < n:
+                    raise IndexError(f"{func}: index {k} is out of bounds for an axis of size {n}")
+                nodes.append(const_node(k, dt.int64, x.device))
             axis += 1
     view = basic_view(x, tuple(basic), func)
     if adv_axes != list(range(adv_axes[0], adv_axes[0] + len(adv_axes))):

@@ -188,6 +188,22 @@ def test_index_errors():
         x[5] = 1
 
 
+def test_keys_next_to_index_arrays_are_checked():
+    """Python scalars next to index arrays: floats are refused (they were taken as ints), ints out
+    of range raise even where the result is empty (found by a random key fuzz against NumPy)."""
+    x = xp.asarray(np.arange(24.0).reshape(2, 3, 4))
+    i = xp.asarray([0])
+    for key in [(1.0, i), (i, 1.0), (i, "a")]:
+        with pytest.raises(IndexError, match="valid indices"):
+            x[key]
+        with pytest.raises(IndexError, match="valid indices"):
+            x[key] = 0.0
+    for key in [(5, i, slice(0, 0)), (2**63, i), (i, Ellipsis, -5)]:
+        with pytest.raises(IndexError, match="out of bounds"):
+            x[key]
+    check(x[np.int64(1), i, -4], np.arange(24.0).reshape(2, 3, 4)[1, [0], -4])
+
+
 # ---- views, mutation and pending expressions ----------------------------------------------------
 def test_views_launch_nothing():
     x = xp.asarray(np.arange(24.0).reshape(2, 3, 4))
