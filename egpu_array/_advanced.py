@@ -29,8 +29,12 @@ def is_advanced(key) -> bool:
     return any(isinstance(k, Array) and k.ndim > 0 for k in keys)
 
 
-def _expand(x: Array, key, func: str) -> list:
-    """The key with masks replaced by their nonzero() index arrays and the ellipsis expanded."""
+def _expand(x: Array, key, func: str) -> tuple:
+    """``(keys, split)``: the key with masks replaced by their nonzero() index arrays and the
+    ellipsis expanded; ``split``: an ellipsis stood between two advanced indices (integers and
+    index arrays), which then go to the front of the result as NumPy does, even where the
+    ellipsis stands for no axis (``x[0:1, i, ..., 0]`` of a 3-D ``x`` has the shape
+    ``(len(i), 1)``)."""
     from ._searching import nonzero
     keys = list(key) if isinstance(key, tuple) else [key]
     width = [k.ndim if (isinstance(k, Array) and k.dtype is dt.bool) else
@@ -62,6 +66,8 @@ def _expand(x: Array, key, func: str) -> list:
         elif not isinstance(k, slice) and k is not None and k is not Ellipsis:
             k = operator.index(k)
         out.append(k)
+    advanced = [p for p, k in enumerate(keys) if not (k is None or k is Ellipsis or isinstance(k, slice))]
+    split = ell is not None and bool(advanced) and advanced[0] < ell < advanced[-1]
     n_real = sum(1 for k in out if k is not None and k is not Ellipsis)
     if n_real > x.ndim:
         raise IndexError(f"{func}: too many indices: {n_real} for an array of {x.ndim} dimensions")
@@ -70,7 +76,7 @@ def _expand(x: Array, key, func: str) -> list:
         out[i:i + 1] = [slice(None)] * (x.ndim - n_real)
     else:
         out.extend([slice(None)] * (x.ndim - n_real))
-    return out
+    return out, split
 
 
 def advanced_getitem(x: Array, key, func: str = "__getitem__") -> Array:
@@ -82,7 +88,7 @@ def advanced_getitem(x: Array, key, func: str = "__getitem__") -> Array:
             and mask.device == x.device and x.size):
         return mask_select(x, mask, func)
     from ._manipulation import permute_dims
-    keys = _expand(x, key, func)
+    keys, split = _expand(x, key, func)
     basic, adv_axes, nodes = [], [], []
     axis = 0
     for k in keys:
@@ -104,7 +110,7 @@ def advanced_getitem(x: Array, key, func: str = "__getitem__") -> Array:
                 nodes.append(const_node(k, dt.int64, x.device))
             axis += 1
     view = basic_view(x, tuple(basic), func)
-    if adv_axes != list(range(adv_axes[0], adv_axes[0] + len(adv_axes))):
+    if split or adv_axes != list(range(adv_axes[0], adv_axes[0] + len(adv_axes))):
         rest = [a for a in range(view.ndim) if a not in adv_axes]
         view = permute_dims(view, tuple(adv_axes + rest))
         adv_axes = list(range(len(adv_axes)))

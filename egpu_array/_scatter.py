@@ -61,10 +61,11 @@ def _readable(node: LazyNode, buffer) -> LazyNode:
 
 
 def _split_key(x: Array, key):
-    """The basic part of the key, the advanced axes (in the basic view) and the advanced indices
-    (int64-castable Arrays and Python ints), as in ``advanced_getitem``."""
+    """The basic part of the key, the advanced axes (in the basic view), the advanced indices
+    (int64-castable Arrays and Python ints) and whether they go to the front (an ellipsis between
+    them, see ``_advanced._expand``), as in ``advanced_getitem``."""
     from ._advanced import _expand
-    keys = _expand(x, key, FUNC)
+    keys, split = _expand(x, key, FUNC)
     basic, adv_axes, adv = [], [], []
     axis = 0
     for k in keys:
@@ -75,7 +76,7 @@ def _split_key(x: Array, key):
             adv_axes.append(axis)
             adv.append(k)
         axis += 1
-    return tuple(basic), adv_axes, adv
+    return tuple(basic), adv_axes, adv, split
 
 
 def scatter_setitem(x: Array, key, value_node: LazyNode) -> None:
@@ -83,9 +84,9 @@ def scatter_setitem(x: Array, key, value_node: LazyNode) -> None:
     indices); ``value_node`` is of ``x``'s dtype, or a cast to it."""
     from ._indexing import basic_view
     from ._manipulation import permute_dims
-    basic, adv_axes, adv = _split_key(x, key)
+    basic, adv_axes, adv, split = _split_key(x, key)
     view = basic_view(x, basic, FUNC)
-    if adv_axes != list(range(adv_axes[0], adv_axes[0] + len(adv_axes))):
+    if split or adv_axes != list(range(adv_axes[0], adv_axes[0] + len(adv_axes))):
         rest = [a for a in range(view.ndim) if a not in adv_axes]
         view = permute_dims(view, tuple(adv_axes + rest))
         adv_axes = list(range(len(adv_axes)))

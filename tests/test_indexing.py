@@ -204,6 +204,20 @@ def test_keys_next_to_index_arrays_are_checked():
     check(x[np.int64(1), i, -4], np.arange(24.0).reshape(2, 3, 4)[1, [0], -4])
 
 
+def test_ellipsis_between_advanced_indices_moves_them_to_the_front():
+    """NumPy's rule, also where the ellipsis stands for no axis: x[0:1, i, ..., 0] of a 3-D x has
+    the shape (len(i), 1), x[0:1, i, 0] the shape (1, len(i)) (found by tests/test_fuzz.py)."""
+    a = np.arange(24.0).reshape(2, 3, 4)
+    i = np.array([2, 0])
+    for key in [(slice(0, 1), i, Ellipsis, 0), (slice(0, 1), i, 0), (None, np.array([1]), Ellipsis, None, 1)]:
+        ours = tuple(xp.asarray(k) if isinstance(k, np.ndarray) else k for k in key)
+        check(xp.asarray(a)[ours], a[key])
+        b, x = a.copy(), xp.asarray(a)
+        value = np.arange(a[key].size, dtype=np.float64).reshape(a[key].shape)
+        b[key], x[ours] = value, xp.asarray(value)
+        check(x, b)
+
+
 # ---- views, mutation and pending expressions ----------------------------------------------------
 def test_views_launch_nothing():
     x = xp.asarray(np.arange(24.0).reshape(2, 3, 4))
