@@ -71,6 +71,9 @@ def import_dlpack(obj, *, device=None, copy=None):
         if copy is False and device is not None and device != obj.device:
             raise BufferError(f"from_dlpack: copy=False, but the data is on {obj.device}, not {device}")
         return asarray(obj, device=device, copy=copy)
+    if not (hasattr(obj, "__dlpack__") and hasattr(obj, "__dlpack_device__")):
+        raise TypeError(f"from_dlpack: expected an object with __dlpack__ and __dlpack_device__ (an array of "
+                        f"a DLPack library), got {type(obj).__name__}")
     where = _producer_device(obj)
     if where is not None and where[0] == KDLCUDA and _to_device_memory(device):
         return _import_device(obj, where, device, copy)
