@@ -16,7 +16,7 @@ import operator
 
 from . import _dtypes as dt
 from ._array import Array
-from ._elementwise import cast_node, const_node
+from ._elementwise import const_node
 from ._gather import gather_axes, index_int64
 from ._graph import LazyNode
 

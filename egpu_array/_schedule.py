@@ -14,7 +14,7 @@ import struct
 from typing import NamedTuple
 
 from . import profiler
-from ._graph import LazyNode, View, contiguous_strides
+from ._graph import LazyNode, View
 from ._schedule_plans import contiguous_of, known_spec, leaf_plan, remember_plan, remember_spec
 from .kernels import elementwise as _ew
 from .kernels.cache import get_program

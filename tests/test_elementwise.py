@@ -16,7 +16,7 @@ from hypothesis.extra import numpy as hnp
 
 import egpu_array as xp
 from conftest import (ALL, BOOL, COMPLEX, FLOAT, INTEGER, NUMERIC, REAL, REAL_FLOAT, elements,
-                      np_array, viewed)
+                      viewed)
 
 INT_OR_BOOL = INTEGER + BOOL
 

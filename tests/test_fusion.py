@@ -5,7 +5,6 @@ import sys
 import textwrap
 
 import numpy as np
-import pytest
 
 import egpu_array as xp
 from egpu_array.kernels import cache as kcache

@@ -365,8 +365,8 @@ def test_column_order_arg_chunks_hold_int32_rows():
     from egpu_array import _dtypes as dt
     from egpu_array._schedule_reduce import _reduce_chunks
     from egpu_array.kernels.reduction_outer_arg import ARG_CHUNK_ROWS
-    for n_red, threads, given in ((4 * ARG_CHUNK_ROWS + 3, 1, None), (ARG_CHUNK_ROWS + 1, 2, 1)):
-        chunks, items = _reduce_chunks("argmax", "outer", (10,), 10, n_red, threads, dt.float32, given)
+    for n_red, threads, asked in ((4 * ARG_CHUNK_ROWS + 3, 1, None), (ARG_CHUNK_ROWS + 1, 2, 1)):
+        chunks, items = _reduce_chunks("argmax", "outer", (10,), 10, n_red, threads, dt.float32, asked)
         assert -(-n_red // chunks) <= ARG_CHUNK_ROWS and items == chunks
     assert _reduce_chunks("argmax", "outer", (10,), 10, 1000, 1, dt.float32)[0] == 1
     assert _reduce_chunks("max", "outer", (10,), 10, 4 * ARG_CHUNK_ROWS, 1, dt.float32)[0] == 1

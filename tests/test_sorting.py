@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, strategies as st
 
 import egpu_array as xp
-from conftest import ALL, np_array, viewed
+from conftest import ALL, viewed
 
 
 def _equivalent_adjacent(s: np.ndarray) -> np.ndarray:

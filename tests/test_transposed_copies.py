@@ -9,7 +9,6 @@ import contextlib
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
-from hypothesis.extra import numpy as hnp
 
 import egpu_array as xp
 from test_copying import _streaming_from  # (tests/ is on sys.path: pytest imports its conftest from there)

@@ -3,7 +3,6 @@ data through global-space loads and stores (not generic ones), the read-only arg
 elementwise kernels loaded once, outside the grid-stride loop."""
 from __future__ import annotations
 
-import os
 import re
 
 import numpy as np

@@ -617,7 +617,7 @@ def test_nvptx_compiles(tmp_path):
 # large measurement (docs/accuracy.rst)
 # ---------------------------------------------------------------------------
 def measure(n):  # pragma: no cover - manual tool
-    print(f"| function | dtype | max ULP measured | documented bound | samples | worst input |")
+    print("| function | dtype | max ULP measured | documented bound | samples | worst input |")
     print("|---|---|---|---|---|---|")
     for name in ALL:
         for dtype in DTYPES:
