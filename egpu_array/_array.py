@@ -18,7 +18,12 @@ from ._schedule import compute_new, realize_into
 __all__ = ["Array"]
 
 
-_CONSTS: dict = {}  # (float value, dtype, id(device)) -> shared scalar leaf of the operator fast path
+_CONSTS: dict = {}  # (type, value, dtype, id(device)) -> shared scalar leaf of the operator fast path
+#: ints the operator fast path converts to a float array's dtype itself (exact in float64; beyond
+#: them the full path rounds, or raises for ints no float holds)
+_FLOAT_EXACT = 2 ** 53
+#: the values of each integer dtype (Python ints outside go the full path, which raises)
+_INT_RANGE = {d: (int(np.iinfo(d.np).min), int(np.iinfo(d.np).max)) for d in dt.ALL_DTYPES if d.kind in "iu"}
 
 
 #: pending ops in one expression before it is computed (EGPU_ARRAY_GRAPH_LIMIT, read at import)
@@ -312,31 +317,52 @@ def _install_operators() -> None:
         consts = _CONSTS
         new = Array._new
 
+        def scalar_leaf(node, other):
+            """The shared const leaf of a Python float (float/complex arrays) or int (any
+            array of the fast kinds, the int in its range) in the array's dtype, or None: the
+            full promotion path decides (and raises)."""
+            dtype = node.dtype
+            t, kind = type(other), dtype.kind
+            if t is float and kind in "fc":
+                value = other
+            elif t is int and kind in "fc" and -_FLOAT_EXACT <= other <= _FLOAT_EXACT:
+                value = float(other)
+            elif t is int and kind in "iu" and _INT_RANGE[dtype][0] <= other <= _INT_RANGE[dtype][1]:
+                value = other
+            else:
+                return None
+            ckey = (t, other, dtype, id(node.device))
+            c = consts.get(ckey) if other else None  # (0.0 == -0.0: zeros are not shared)
+            if c is None:
+                if len(consts) > 1024:
+                    consts.clear()
+                c = consts[ckey] = LazyNode("const", (), dtype, (), value, node.device)
+            return c
+
         def op(self, other):
             # fast path: same-dtype operands of the common kinds need no promotion or checks
             node = self._node
             dtype = node.dtype
-            kind = dtype.kind
-            if kind in fast_kinds:
-                t = type(other)
-                if t is float and kind in "fc":
-                    ckey = (other, dtype, id(node.device))
-                    c = consts.get(ckey) if other else None  # (0.0 == -0.0: zeros are not shared)
-                    if c is None:
-                        if len(consts) > 1024:
-                            consts.clear()
-                        c = consts[ckey] = LazyNode("const", (), dtype, (), other, node.device)
-                    return new(LazyNode(fname, (node, c), bool_dtype or dtype, node.shape, None, node.device))
-                if t is Array:
+            if dtype.kind in fast_kinds:
+                if type(other) is Array:
                     onode = other._node
                     if onode.dtype is dtype and onode.shape == node.shape and onode.device is node.device:
                         return new(LazyNode(fname, (node, onode), bool_dtype or dtype, node.shape, None,
                                             node.device))
+                else:
+                    c = scalar_leaf(node, other)
+                    if c is not None:
+                        return new(LazyNode(fname, (node, c), bool_dtype or dtype, node.shape, None, node.device))
             if not isinstance(other, (Array, bool, int, float, complex)):
                 return NotImplemented
             return f(self, other)
 
         def rop(self, other):
+            node = self._node
+            if node.dtype.kind in fast_kinds and type(other) is not Array:
+                c = scalar_leaf(node, other)
+                if c is not None:
+                    return new(LazyNode(fname, (c, node), bool_dtype or node.dtype, node.shape, None, node.device))
             if not isinstance(other, (Array, bool, int, float, complex)):
                 return NotImplemented
             return f(other, self)

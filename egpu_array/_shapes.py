@@ -8,6 +8,12 @@ def broadcast_shapes(*shapes, func: str = "broadcast_shapes") -> tuple:
     """The broadcast of ``shapes``; ValueError naming ``func`` when they do not broadcast."""
     if len(shapes) == 1:
         return tuple(shapes[0])
+    if len(shapes) == 2:  # the common cases, without the loop: equal shapes, a scalar's ()
+        a, b = shapes
+        if a == b or not b:
+            return tuple(a)
+        if not a:
+            return tuple(b)
     nd = max((len(s) for s in shapes), default=0)
     out = [1] * nd
     for s in shapes:

@@ -310,6 +310,28 @@ def test_python_scalar_out_of_range_or_wrong_kind():
         xp.add(xp.asarray([1.0]), "a")
 
 
+@pytest.mark.parametrize("dtype", ["int8", "uint8", "int64", "uint64", "float32", "float64", "complex64"])
+def test_operator_scalar_fast_path_matches_the_full_rules(dtype):
+    """``x op int`` / ``int op x`` take the operators' fast path (a shared const leaf in x's dtype)
+    for ints in range (exact ints in float arrays): same values as NumPy with the scalar in x's
+    dtype; ints out of an integer dtype's range still raise OverflowError (the full path)."""
+    a = np.arange(-3, 5).astype(dtype) if dtype[0] != "u" else np.arange(8).astype(dtype)
+    x = xp.asarray(a)
+    ops = [lambda p, q: p + q, lambda p, q: q + p, lambda p, q: q - p, lambda p, q: p * q, lambda p, q: p == q]
+    if dtype[0] != "c":
+        ops.append(lambda p, q: p < q)
+    for v in [0, 1, 127, 128, 255, -1, 2**24 + 1, 2**53 + 1, 2**63 - 1, 2**64 - 1]:
+        in_range = dtype[0] not in "iu" or np.iinfo(dtype).min <= v <= np.iinfo(dtype).max
+        scalar = np.asarray(v if dtype[0] in "iu" else float(v)).astype(dtype) if in_range else None
+        for f in ops:
+            if not in_range:
+                with pytest.raises(OverflowError):
+                    f(x, v)
+                continue
+            with np.errstate(all="ignore"):
+                assert_matches(f(x, v), f(a, scalar))
+
+
 @pytest.mark.parametrize("value", [1e300, -1e300, 3.4028235677973366e38, 3.4028234663852886e38, 1e-300])
 def test_float_scalar_beyond_float32(value):
     """A Python float beyond float32's range rounds to +-inf as NumPy's cast does (it raised
