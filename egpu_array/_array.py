@@ -165,7 +165,7 @@ class Array:
                             f"scalars, got shape {self.shape}")
         if self.dtype.kind not in kinds:
             raise TypeError(f"{func}: not allowed for an array of dtype {self.dtype}")
-        return self._to_numpy()[()].item()
+        return _transfer.read_scalar(self)
 
     def __bool__(self) -> bool:
         return bool(self._scalar("__bool__", "biufc"))

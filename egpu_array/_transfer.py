@@ -5,6 +5,7 @@ the profiler when the device's memory is not the host's.
 """
 from __future__ import annotations
 
+import ctypes
 import threading
 import time
 from contextlib import contextmanager
@@ -74,6 +75,27 @@ def to_host(arr, copy: bool = False, writeable: bool = False) -> np.ndarray:
     if copy or not dev.host_memory:
         return np.array(out, copy=True)
     return out
+
+
+#: ctypes of the element types, for reading one value in place
+_C_SCALARS = {"bool": ctypes.c_bool, "int8": ctypes.c_int8, "int16": ctypes.c_int16, "int32": ctypes.c_int32,
+              "int64": ctypes.c_int64, "uint8": ctypes.c_uint8, "uint16": ctypes.c_uint16,
+              "uint32": ctypes.c_uint32, "uint64": ctypes.c_uint64, "float32": ctypes.c_float,
+              "float64": ctypes.c_double}
+
+
+def read_scalar(arr):
+    """The value of a 0-d array as a Python scalar: read in place on host-memory devices (no
+    NumPy view), else copied out as :func:`to_host` does (recorded in the profiler)."""
+    view = arr._realize()
+    dtype = arr.dtype
+    if not arr.device.host_memory:
+        return to_host(arr)[()].item()
+    at = view.buffer.ptr + view.offset * dtype.itemsize
+    if dtype.kind == "c":
+        part = _C_SCALARS[dtype.real_dtype.name]
+        return complex(part.from_address(at).value, part.from_address(at + dtype.itemsize // 2).value)
+    return _C_SCALARS[dtype.name].from_address(at).value
 
 
 def from_host(host: np.ndarray, dtype, device):

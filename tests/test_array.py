@@ -77,6 +77,26 @@ def test_scalar_conversions():
         int(xp.asarray(float("nan")))
 
 
+@pytest.mark.parametrize("device", ["cpu", "sim"])
+def test_scalar_conversions_of_every_dtype(device):
+    """float/int/bool/complex of 0-d arrays (read in place on host-memory devices, copied out on
+    the others): the value NumPy's .item() gives, edge values, signed zeros, NaN, strided views."""
+    import math
+    values = {"bool": [True, False], "int8": [-128, 127], "uint8": [255], "int16": [-32768], "uint16": [65535],
+              "int32": [-2**31], "uint32": [2**32 - 1], "int64": [-2**63, 2**63 - 1], "uint64": [2**64 - 1],
+              "float32": [1.1, -0.0, float("inf"), float("nan")], "float64": [1e-310, -0.0, float("nan")],
+              "complex64": [1.1 - 2.2j], "complex128": [complex(-0.0, float("inf"))]}
+    convert = {"b": bool, "i": int, "u": int, "f": float, "c": complex}
+    for dtype, vs in values.items():
+        for v in vs:
+            a = np.asarray([0, v, 0], dtype=dtype)
+            got = convert[a.dtype.kind](xp.asarray(a, device=device)[1])
+            want = a[1].item()
+            assert type(got) is type(want) and repr(got) == repr(want), (dtype, v, got, want)
+            if isinstance(want, float) and want == 0:
+                assert math.copysign(1, got) == math.copysign(1, want)
+
+
 def test_len_iter_repr():
     x = xp.asarray([[1, 2], [3, 4]])
     assert len(x) == 2
