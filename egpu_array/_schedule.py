@@ -15,7 +15,8 @@ from typing import NamedTuple
 
 from . import profiler
 from ._graph import LazyNode, View
-from ._schedule_plans import contiguous_of, known_spec, leaf_plan, remember_plan, remember_spec
+from ._schedule_plans import (contiguous_of, expression_plan, expression_plan_key, known_spec, leaf_plan,
+                              remember_expression, remember_plan, remember_spec)
 from .kernels import elementwise as _ew
 from .kernels.cache import get_program
 from .kernels.spec import ElementwiseSpec
@@ -278,6 +279,12 @@ def realize_into(root: LazyNode, out: View) -> None:
         return
     lowered = lower_elementwise(root)
     expr, inputs, consts, iotas, gathers = lowered
+    # an expression over contiguous leaves seen before: its kernel is known (one unit-stride loop)
+    ekey = expression_plan_key(root, out, lowered) if found is None else None
+    if ekey is not None:
+        plan = expression_plan(ekey, root.device)
+        if plan is not None:
+            return _run_plan(root, out, plan, inputs, consts)
     operand_strides = [list(out.strides)] + [_leaf_strides(n, shape) for n in inputs] \
         + [_leaf_strides(n, shape) for n in iotas]
     cshape, cstrides = _collapse(list(shape), operand_strides)
@@ -298,6 +305,8 @@ def realize_into(root: LazyNode, out: View) -> None:
         remember_spec(device, fields, spec, program)
     if found is not None:
         remember_plan(found[0], root, spec, program, found[2], found[3], lowered)
+    elif ekey is not None:
+        remember_expression(ekey, root, spec, program, inputs)
     slots = list(cshape)
     n_mem = 1 + len(inputs)
     views = [out] + [n.arg for n in inputs]

@@ -1,4 +1,5 @@
-"""Plans for small eager ops: the lowering, spec and program of an op over leaves, memoized.
+"""Plans for small eager ops: the lowering, spec and program of an op over leaves, memoized
+(and, for whole expressions over contiguous leaves, the spec and program once lowered).
 
 An op whose sources are all leaves (buffers laid out like the result, C-contiguous, or scalars),
 computed into C-contiguous memory, is the common eager case (``x + 1.0``, ``a * b``, ``sin(x)``).
@@ -16,7 +17,8 @@ from ._graph import contiguous_strides
 from .kernels import cache as _kcache
 from .kernels import elementwise as _ew
 
-__all__ = ["leaf_plan", "remember_plan", "known_spec", "remember_spec", "clear_plans", "contiguous_of"]
+__all__ = ["leaf_plan", "remember_plan", "known_spec", "remember_spec", "clear_plans", "contiguous_of",
+           "expression_plan_key", "expression_plan", "remember_expression"]
 
 #: (op, result dtype, id(device), then per source: its slot tag and dtype) -> _Plan
 _PLANS: dict = {}
@@ -123,6 +125,52 @@ def remember_plan(key, root, spec, program, inputs, consts, lowered) -> None:
     _PLANS[key] = _Plan(program, spec, root.device, item_bytes, root.dtype)
 
 
+#: (program, input dtypes, const dtypes, result dtype, id(device)) -> _Plan of a whole lowered
+#: expression over C-contiguous leaves of the result's shape (see :func:`expression_plan_key`)
+_EXPRESSIONS: dict = {}
+
+
+def expression_plan_key(root, out, lowered):
+    """The key of the plan of a lowered expression (``x * y + z``, ``exp(x) - 1.0``) whose
+    buffers are all C-contiguous with the result's shape, computed into C-contiguous memory (no
+    index leaves, no gathers), or None. Its program and leaves' dtypes fix the kernel (the
+    lowering numbers leaves and shared subexpressions itself), so a later expression of the same
+    structure skips the strides' collapse and the spec: :func:`expression_plan`."""
+    if lowered.iotas or lowered.gathers:
+        return None
+    shape = root.shape
+    cs = contiguous_of(shape)
+    if out.strides != cs:
+        return None
+    for n in lowered.inputs:
+        if n.shape != shape or n.arg.strides != cs:
+            return None
+    return (lowered.expr, tuple([n.dtype for n in lowered.inputs]), tuple([n.dtype for n in lowered.consts]),
+            root.dtype, id(root.device))
+
+
+def expression_plan(key, device):
+    """The plan remembered under ``key`` (see :func:`expression_plan_key`), or None."""
+    plan = _EXPRESSIONS.get(key)
+    if plan is None or plan.device is not device:
+        return None
+    if _kcache.recorders:  # the spec is requested again: tell the recorders, as get_program does
+        for r in _kcache.recorders:
+            r(device, plan.spec)
+    return plan
+
+
+def remember_expression(key, root, spec, program, inputs) -> None:
+    """Keep the plan of ``key`` once the general path built its kernel, if the layout collapsed
+    to one unit-stride loop (always, for the layouts the key admits, but checked)."""
+    if spec.ndim != 1 or any(c != "c" for c in spec.classes):
+        return
+    if len(_EXPRESSIONS) > 4096:
+        _EXPRESSIONS.clear()
+    item_bytes = root.dtype.itemsize + sum(n.dtype.itemsize for n in inputs)
+    _EXPRESSIONS[key] = _Plan(program, spec, root.device, item_bytes, root.dtype)
+
+
 def contiguous_of(shape: tuple) -> tuple:
     """``contiguous_strides(shape)``, remembered for recent shapes."""
     if type(shape) is not tuple:
@@ -165,6 +213,7 @@ def clear_plans() -> None:
     """Forget every plan and remembered spec (the kernel cache's memory was cleared)."""
     _PLANS.clear()
     _SPECS.clear()
+    _EXPRESSIONS.clear()
     from ._schedule_reduce import _PLANS as reduce_plans  # reductions of buffer leaves
     reduce_plans.clear()
 

@@ -140,3 +140,62 @@ def test_random_repeated_ops_match_numpy(steps, dtype):
             _same(f(arrs[i], arrs[j]), _OPS[op](hs[i], hs[j]))
             _same(f(arrs[i], c), _OPS[op](hs[i], np.asarray(c, dtype=dtype)))
             _same(f(c, arrs[j]), _OPS[op](np.asarray(c, dtype=dtype), hs[j]))
+
+
+# ---- whole expressions over contiguous leaves (plans._EXPRESSIONS) ------------------------------
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_expressions_take_their_plan_and_match_numpy():
+    """Fused expressions over contiguous leaves of the result's shape: the first one of a
+    structure goes the general path, the later ones take its plan (0 compiles) with new data,
+    new scalars, shared subexpressions and repeated leaves, each as NumPy computes it."""
+    rng = np.random.default_rng(3)
+    for dtype in ("float32", "float64"):
+        for shape in [(7,), (25, 40), (3, 1, 5), (300_001,)]:
+            ha, hb = rng.standard_normal(shape).astype(dtype), rng.standard_normal(shape).astype(dtype)
+            a, b = xp.asarray(ha), xp.asarray(hb)
+            exprs = [
+                (lambda m, x, y, c: x * y + y, None),
+                (lambda m, x, y, c: m.exp(x) - c, None),
+                (lambda m, x, y, c: (x - c) * (x - c) / y, None),          # a shared-looking pair
+                (lambda m, x, y, c: m.where(x > y, x * c, y - x), None),
+                (lambda m, x, y, c: x * (y + y), None),                      # another structure
+            ]
+            for c in (1.5, -0.0, 2.0):
+                for f, _ in exprs:
+                    want = f(np, ha, hb, np.asarray(c, dtype=dtype))
+                    got = np.asarray(f(xp, a, b, c))
+                    assert got.dtype == dtype and got.shape == shape
+                    # (exp's last bits and contracted multiply-adds may differ from NumPy's)
+                    f32 = dtype == "float32"  # (absolute: exp(x) - 1.5 cancels)
+                    np.testing.assert_allclose(got, want.astype(dtype), rtol=4e-6 if f32 else 1e-14,
+                                               atol=2e-5 if f32 else 1e-13)
+    n = len(plans._EXPRESSIONS)
+    assert n >= 5
+    h = np.arange(12.0).reshape(3, 4)
+    x = xp.asarray(h)
+    t = x * 2.0
+    _same(t + t * x, h * 2 + h * 2 * h)  # one node used twice: the lowering shares it
+    _same((x * 2.0) + (x * 2.0) * x, h * 2 + h * 2 * h)  # the same values from distinct nodes
+    with xp.profile() as prof:  # the same structures again: their plans, nothing compiled
+        _same(t + t * x, h * 2 + h * 2 * h)
+        _same((x * 2.0) + (x * 2.0) * x, h * 2 + h * 2 * h)
+    assert prof.compiles == 0 and len(plans._EXPRESSIONS) >= n
+
+
+def test_expressions_over_views_or_broadcasts_take_the_general_path():
+    h = np.arange(12.0).reshape(3, 4)
+    x = xp.asarray(h)
+    n = len(plans._EXPRESSIONS)
+    _same(x.T * x.T + 1.0, h.T * h.T + 1.0)             # transposed leaves
+    _same(x * x[0] + 1.0, h * h[0] + 1.0)               # a broadcast leaf
+    _same(x[:, ::2] * 2.0 - x[:, ::2], h[:, ::2] * 2.0 - h[:, ::2])  # strided leaves
+    assert len(plans._EXPRESSIONS) == n
+
+
+def test_clearing_the_kernel_cache_clears_the_expression_plans():
+    x = xp.asarray(np.ones(3))
+    _same(x * x - 1.0, np.zeros(3))
+    assert plans._EXPRESSIONS
+    cache.clear_memory_cache()
+    assert not plans._EXPRESSIONS
+    _same(x * x - 1.0, np.zeros(3))
