@@ -60,11 +60,12 @@ def _expand(x: Array, key, func: str) -> tuple:
             k = int(k)
         elif isinstance(k, bool):
             raise IndexError(f"{func}: a boolean scalar cannot be combined with index arrays")
-        elif not (k is None or k is Ellipsis or isinstance(k, slice) or hasattr(k, "__index__")):
-            raise IndexError(f"{func}: only integers, slices, ellipsis, None and integer or boolean arrays "
-                             f"are valid indices, got {type(k).__name__}")
-        elif not isinstance(k, slice) and k is not None and k is not Ellipsis:
-            k = operator.index(k)
+        elif not (k is None or k is Ellipsis or isinstance(k, slice)):
+            try:  # (as basic indexing checks its integers)
+                k = operator.index(k)
+            except TypeError:
+                raise IndexError(f"{func}: only integers, slices, ellipsis, None and integer or boolean "
+                                 f"arrays are valid indices, got {type(k).__name__}") from None
         out.append(k)
     advanced = [p for p, k in enumerate(keys) if not (k is None or k is Ellipsis or isinstance(k, slice))]
     split = ell is not None and bool(advanced) and advanced[0] < ell < advanced[-1]

@@ -5,14 +5,13 @@ the profiler when the device's memory is not the host's.
 """
 from __future__ import annotations
 
-import ctypes
 import threading
 import time
 from contextlib import contextmanager
 
 import numpy as np
 
-from . import profiler
+from . import _dtypes as _dt, profiler
 from ._graph import buffer_node, contiguous_strides
 
 __all__ = ["to_host", "from_host", "to_device", "view_extent", "internal"]
@@ -77,11 +76,8 @@ def to_host(arr, copy: bool = False, writeable: bool = False) -> np.ndarray:
     return out
 
 
-#: ctypes of the element types, for reading one value in place
-_C_SCALARS = {"bool": ctypes.c_bool, "int8": ctypes.c_int8, "int16": ctypes.c_int16, "int32": ctypes.c_int32,
-              "int64": ctypes.c_int64, "uint8": ctypes.c_uint8, "uint16": ctypes.c_uint16,
-              "uint32": ctypes.c_uint32, "uint64": ctypes.c_uint64, "float32": ctypes.c_float,
-              "float64": ctypes.c_double}
+#: ctypes of the real element types (NumPy's mapping), for reading one value in place
+_C_SCALARS = {d.name: np.ctypeslib.as_ctypes_type(d.np) for d in _dt.ALL_DTYPES if d.kind != "c"}
 
 
 def read_scalar(arr):
