@@ -135,7 +135,8 @@ def mean(x, /, *, axis=None, keepdims=False) -> Array:
 
 
 def var(x, /, *, axis=None, correction=0.0, keepdims=False) -> Array:
-    """Variance over ``axis`` with ``correction`` degrees of freedom removed (two kernels)."""
+    """Variance over ``axis`` with ``correction`` degrees of freedom removed (two kernels); NaN
+    where ``N - correction <= 0``, as the standard says (never a negative or infinite variance)."""
     _check("var", x, "real floating-point")
     if not isinstance(correction, (int, float)) or isinstance(correction, bool):
         raise TypeError("var: correction must be a real number")
@@ -146,7 +147,7 @@ def var(x, /, *, axis=None, correction=0.0, keepdims=False) -> Array:
     centered = LazyNode("subtract", (dev, m._node), x.dtype, x.shape, None, x.device)
     sq = LazyNode("multiply", (centered, centered), x.dtype, x.shape, None, x.device)
     return reduce_node("var", "sum", x, axis, keepdims, x.dtype, src=sq,
-                       divisor=float(n - correction) if n - correction != 0 else 0.0)
+                       divisor=float(n - correction) if n - correction > 0 else math.nan)
 
 
 def std(x, /, *, axis=None, correction=0.0, keepdims=False) -> Array:

@@ -1,4 +1,5 @@
 """Statistical functions against NumPy: axes, keepdims, dtypes, empty arrays, special values."""
+import math
 import warnings
 
 import numpy as np
@@ -75,14 +76,19 @@ def test_max_min(case, name):
 
 
 @settings(max_examples=40, deadline=None, derandomize=True)
-@given(arrays_and_axes(FLOATS), st.sampled_from(["mean", "var", "std"]), st.sampled_from([0, 1]))
+@given(arrays_and_axes(FLOATS), st.sampled_from(["mean", "var", "std"]), st.sampled_from([0, 1, 2.5, 7]))
 def test_mean_var_std(case, name, correction):
+    """``correction`` up to past N: the standard makes the variance NaN where N - correction <= 0
+    (NumPy divides by max(N - ddof, 0): inf or nan there)."""
     h, axis, view, keepdims = case
     x, h = _xp_and_np(h, view)
     kw = {} if name == "mean" else {"correction": correction}
     with np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         ref = getattr(np, name)(h, axis=axis, keepdims=keepdims, **({} if name == "mean" else {"ddof": correction}))
+    n = math.prod(h.shape[a] for a in (range(h.ndim) if axis is None else np.atleast_1d(axis)))
+    if name != "mean" and n - correction <= 0:
+        ref = np.full_like(ref, np.nan)
     got = np.asarray(getattr(xp, name)(x, axis=axis, keepdims=keepdims, **kw))
     assert got.shape == np.shape(ref) and got.dtype == h.dtype
     np.testing.assert_allclose(got, ref, rtol=2e-4 if h.dtype == np.float32 else 1e-10, atol=1e-3, equal_nan=True)
