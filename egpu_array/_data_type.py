@@ -12,14 +12,15 @@ __all__ = ["astype", "can_cast", "finfo", "iinfo", "isdtype", "result_type", "fi
 
 
 def astype(x, dtype, /, *, copy=True, device=None) -> Array:
-    """``x`` converted to ``dtype`` (and moved to ``device``); a complex-to-real cast is refused."""
+    """``x`` converted to ``dtype`` (and moved to ``device``). A complex-to-real cast is refused (the
+    standard: say which component); complex to bool is ``x != 0`` (``0+0j`` False, all else True)."""
     from ._elementwise import cast_node
     from ._graph import LazyNode
     if not isinstance(x, Array):
         raise TypeError(f"astype: expected an Array, got {type(x).__name__}")
     if not isinstance(dtype, dt.DType):
         raise TypeError(f"astype: dtype must be an egpu_array dtype, got {dtype!r}")
-    if x.dtype.kind == "c" and dtype.kind != "c":
+    if x.dtype.kind == "c" and dtype.kind not in "cb":
         raise TypeError(f"astype: casting {x.dtype} to {dtype} would discard the imaginary part; "
                         "take real() or abs() first")
     if dtype is x.dtype:
