@@ -22,9 +22,6 @@ _CONSTS: dict = {}  # (type, value, dtype, id(device)) -> shared scalar leaf of 
 #: ints the operator fast path converts to a float array's dtype itself (exact in float64; beyond
 #: them the full path rounds, or raises for ints no float holds)
 _FLOAT_EXACT = 2 ** 53
-#: the values of each integer dtype (Python ints outside go the full path, which raises)
-_INT_RANGE = {d: (int(np.iinfo(d.np).min), int(np.iinfo(d.np).max)) for d in dt.ALL_DTYPES if d.kind in "iu"}
-
 
 #: pending ops in one expression before it is computed (EGPU_ARRAY_GRAPH_LIMIT, read at import)
 _GRAPH_LIMIT = config().graph_limit
@@ -71,9 +68,11 @@ class Array:
         self._node = compute_new(node)
         return self._node.arg
 
-    def _write(self, node: LazyNode) -> None:
-        """Compute ``node`` into this array's memory (in place): pending readers go first."""
+    def _write(self, node: LazyNode, func: str = "__setitem__") -> None:
+        """Compute ``node`` into this array's memory (in place): pending readers go first. ``func``
+        names the operation in the error for a broadcast view (:func:`check_writable`)."""
         view = self._realize()
+        check_writable(view, self._node.shape, func)
         readers, view.buffer.readers = view.buffer.readers, []
         values = []  # arrays whose pending expression is the value written: computed straight in
         for ref in readers:
@@ -233,6 +232,30 @@ def _check_valid(node: LazyNode) -> None:
                                 "it failed; recreate that array")
 
 
+def same_device(func: str, arrays) -> object:
+    """The one device of ``arrays`` (a non-empty sequence of Arrays): arrays on different devices
+    are a ValueError naming ``func`` (the standard: nothing moves between devices implicitly)."""
+    device = arrays[0].device
+    for a in arrays[1:]:
+        if a.device != device:
+            raise ValueError(f"{func}: arrays on different devices ({device} and {a.device}); "
+                             "move one with to_device first")
+    return device
+
+
+def check_writable(view: View, shape: tuple, func: str) -> None:
+    """Refuse a write through a view that repeats elements (a stride-0 axis of length > 1, as
+    ``broadcast_to`` makes): each element would be updated once per repetition (``b += 1`` adding
+    3 to a row broadcast 3 times), so NumPy makes such views read-only. Empty views write nothing."""
+    if 0 in shape:
+        return
+    for axis, (n, st) in enumerate(zip(shape, view.strides)):
+        if st == 0 and n > 1:
+            raise ValueError(f"{func}: the array is a broadcast view (axis {axis} repeats each element "
+                             f"{n} times) and cannot be written through; write to the array it was "
+                             "broadcast from, or to a copy (asarray(x, copy=True))")
+
+
 #: ops whose output element depends on more than the same element of their inputs
 _NOT_ELEMENTWISE = frozenset({"matmul", "reduce", "gather"})
 
@@ -327,7 +350,7 @@ def _install_operators() -> None:
                 value = other
             elif t is int and kind in "fc" and -_FLOAT_EXACT <= other <= _FLOAT_EXACT:
                 value = float(other)
-            elif t is int and kind in "iu" and _INT_RANGE[dtype][0] <= other <= _INT_RANGE[dtype][1]:
+            elif t is int and kind in "iu" and dt.INT_RANGE[dtype][0] <= other <= dt.INT_RANGE[dtype][1]:
                 value = other
             else:
                 return None
@@ -377,7 +400,7 @@ def _install_operators() -> None:
             if res.shape != self.shape:
                 raise ValueError(f"{fname} (in place): the result shape {res.shape} differs from the "
                                  f"array's shape {self.shape}")
-            self._write(res._node)
+            self._write(res._node, f"{fname} (in place)")
             return self
         return op, rop, iop
 
@@ -403,7 +426,7 @@ def _install_operators() -> None:
         if res.shape != self.shape or res.dtype != self.dtype:
             raise ValueError(f"matmul (in place): result shape {res.shape} / dtype {res.dtype} differs "
                              f"from the array's {self.shape} / {self.dtype}")
-        self._write(res._node)
+        self._write(res._node, "matmul (in place)")
         return self
     Array.__matmul__, Array.__rmatmul__, Array.__imatmul__ = _matmul, _rmatmul, _imatmul
     for dunder, fname in _UNARY_OPERATORS.items():

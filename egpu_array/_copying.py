@@ -15,9 +15,9 @@ import itertools
 import math
 
 from . import _dtypes as dt
-from ._array import Array
+from ._array import Array, same_device
 from ._graph import LazyNode, View, contiguous_strides
-from ._manipulation import _axis, _check, _copy_into, _int, _new_output, _same_device, _sub_view, reshape
+from ._manipulation import _axis, _check, _copy_into, _int, _new_output, _sub_view, reshape
 from ._schedule import _collapse, _leaf_strides, pack_args
 from .kernels.cache import get_program
 from .kernels.copies import CopiesSpec, record_size, tile_of, tiled_walk
@@ -47,7 +47,7 @@ def _array_list(func: str, arrays) -> list:
         raise ValueError(f"{func}: need at least one array")
     for a in arrays:
         _check(func, a)
-    _same_device(func, arrays)
+    same_device(func, arrays)
     return arrays
 
 

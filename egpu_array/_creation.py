@@ -139,15 +139,26 @@ def _default_float(device=None):
 def full(shape, fill_value, *, dtype=None, device=None) -> Array:
     """An array of ``shape`` filled with ``fill_value``."""
     _check_dtype("full", dtype)
-    shape = normalize_shape(shape, "full")
     if isinstance(fill_value, Array):
         from ._transfer import internal
         with internal("full"):
             fill_value = fill_value._to_numpy()[()].item()
+    return _filled("full", normalize_shape(shape, "full"), fill_value, dtype, get_device(device, "full"))
+
+
+def _filled(func: str, shape: tuple, fill_value, dtype, dev) -> Array:
+    """``fill_value`` (a Python scalar) as an array of ``shape`` and ``dtype`` (None: the scalar's
+    default dtype). A complex value for a real dtype is refused and an int outside an integer
+    dtype's range raises OverflowError, as in ``asarray`` (never a silently wrapped value)."""
     if not isinstance(fill_value, (bool, int, float, complex)):
-        raise TypeError(f"full: fill_value must be a Python scalar, got {type(fill_value).__name__}")
+        raise TypeError(f"{func}: fill_value must be a Python scalar, got {type(fill_value).__name__}")
     dtype = dtype or dt.dtype_of_scalar(fill_value)
-    dev = get_device(device, "full")
+    if isinstance(fill_value, complex) and dtype.kind != "c":
+        raise TypeError(f"{func}: a complex fill value cannot fill {dtype}")
+    if dtype.kind in "iu" and isinstance(fill_value, int) and not isinstance(fill_value, bool):
+        lo, hi = dt.INT_RANGE[dtype]
+        if not lo <= fill_value <= hi:
+            raise OverflowError(f"{func}: fill value {fill_value} is out of range for {dtype}")
     node = cast_node(const_node(fill_value, dt.dtype_of_scalar(fill_value), dev, shape), dtype)
     return Array._new(node)
 
@@ -202,7 +213,7 @@ def full_like(x, /, fill_value, *, dtype=None, device=None) -> Array:
     if not dt.scalar_fits(fill_value, dtype) and not (dtype.kind in "fc" and isinstance(fill_value, (int, float))
                                                      and not isinstance(fill_value, bool)):
         raise TypeError(f"full_like: fill value {fill_value!r} does not fit dtype {dtype}")
-    return full(shape, fill_value, dtype=dtype, device=device)
+    return _filled("full_like", shape, fill_value, dtype, get_device(device, "full_like"))
 
 
 def _iota(shape: tuple, axis: int, device) -> LazyNode:

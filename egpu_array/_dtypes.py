@@ -65,6 +65,8 @@ complex64, complex128 = DType("complex64", "c"), DType("complex128", "c")
 ALL_DTYPES = (bool, int8, int16, int32, int64, uint8, uint16, uint32, uint64,
               float32, float64, complex64, complex128)
 _BY_NAME = {d.name: d for d in ALL_DTYPES}
+#: integer dtype -> (smallest, largest) value, as Python ints
+INT_RANGE = {d: (int(np.iinfo(d.np).min), int(np.iinfo(d.np).max)) for d in ALL_DTYPES if d.kind in "iu"}
 _BY_NP = {d.np: d for d in ALL_DTYPES}
 
 

@@ -7,7 +7,7 @@ standard's rules), and return an Array over a new lazy node. Nothing is computed
 from __future__ import annotations
 
 from . import _dtypes as dt
-from ._array import Array
+from ._array import Array, same_device
 from ._graph import LazyNode
 from ._shapes import broadcast_shapes
 from .kernels.ops import OPS
@@ -58,11 +58,7 @@ def operands(func: str, *xs, category: str = "any"):
     if not arrays:
         raise TypeError(f"{func}: at least one argument must be an egpu_array.Array, got "
                         f"{', '.join(type(x).__name__ for x in xs)}")
-    device = arrays[0].device
-    for a in arrays[1:]:
-        if a.device != device:
-            raise ValueError(f"{func}: arrays on different devices ({device} and {a.device}); "
-                             "move one with to_device first")
+    device = same_device(func, arrays)
     scalars = []
     for x in xs:
         if not isinstance(x, Array):
@@ -194,6 +190,20 @@ def divide(x1, x2, /) -> Array:
     return Array._new(LazyNode("divide", tuple(nodes), dtype, shape, None, device))
 
 
+def _within_range(node: LazyNode, dtype) -> LazyNode:
+    """An integer bound of ``clip`` saturated to the range of the clipped array's integer
+    ``dtype`` before the cast (which would wrap: an int16 bound of 300 clipping int8 is 127, not
+    44); other bounds as they are."""
+    if node.dtype.kind not in "iu" or dtype.kind not in "iu":
+        return node
+    (lo, hi), (blo, bhi) = dt.INT_RANGE[dtype], dt.INT_RANGE[node.dtype]
+    for op, limit, needed in (("maximum", lo, blo < lo), ("minimum", hi, bhi > hi)):
+        if needed:
+            node = LazyNode(op, (node, const_node(limit, node.dtype, node.device)), node.dtype, node.shape,
+                            None, node.device)
+    return node
+
+
 def clip(x, /, min=None, max=None) -> Array:
     """Clamp x to [min, max]; either bound may be None, a Python scalar or an array. The result
     has the broadcast shape of ``x`` and the array bounds, and the dtype of ``x``."""
@@ -204,15 +214,17 @@ def clip(x, /, min=None, max=None) -> Array:
         if bound is None:
             continue
         if isinstance(bound, Array):
-            if bound.device != x.device:
-                raise ValueError("clip: bounds must be on the array's device")
+            same_device("clip", (x, bound))
             dt.check_category("clip", "real numeric", bound.dtype)
-            bnode = cast_node(bound._node, x.dtype)
+            bnode = cast_node(_within_range(bound._node, x.dtype), x.dtype)
         else:
             if not isinstance(bound, (int, float)) or isinstance(bound, bool):
                 raise TypeError(f"clip: bounds must be arrays or real Python scalars, got {type(bound).__name__}")
             if x.dtype.kind in "iu" and isinstance(bound, float):
                 raise TypeError("clip: a float bound cannot clip an integer array")
+            if x.dtype.kind in "iu":  # saturated: clip(uint8, -1, 300) changes nothing, as in NumPy
+                lo, hi = dt.INT_RANGE[x.dtype]
+                bound = lo if bound < lo else hi if bound > hi else bound
             bnode = const_node(bound, x.dtype, x.device)
         shape = broadcast_shapes(out.shape, bnode.shape, func="clip")  # (the bounds may broadcast x)
         out = Array._new(LazyNode(op, (out._node, bnode), x.dtype, shape, None, x.device))

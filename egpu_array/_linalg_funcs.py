@@ -11,7 +11,7 @@ column-order reduction over the matrix's rows (read once, in place).
 from __future__ import annotations
 
 from . import _dtypes as dt
-from ._array import Array
+from ._array import Array, same_device
 from ._elementwise import cast_node
 from ._graph import LazyNode, View
 from ._matmul import gemm_dtype, matmul_node
@@ -25,8 +25,7 @@ def _pair(func: str, x1, x2):
     for x in (x1, x2):
         if not isinstance(x, Array):
             raise TypeError(f"{func}: expected Arrays, got {type(x).__name__}")
-    if x1.device != x2.device:
-        raise ValueError(f"{func}: arrays on different devices ({x1.device} and {x2.device})")
+    same_device(func, (x1, x2))
     dtype = dt.promote_types(x1.dtype, x2.dtype, func)
     dt.check_category(func, "numeric", dtype)
     return dtype
@@ -134,15 +133,15 @@ def tensordot(x1, x2, /, *, axes=2) -> Array:
         a2 = [normalize_axis(a, x2.ndim, "tensordot") for a in axes[1]]
         if len(a1) != len(a2):
             raise ValueError("tensordot: the two axis sequences must have the same length")
-    for i, j in zip(a1, a2):
-        if x1.shape[i] != x2.shape[j] and 1 not in (x1.shape[i], x2.shape[j]):
+    for i, j in zip(a1, a2):  # equal sizes: the standard says contracted axes are not broadcast
+        if x1.shape[i] != x2.shape[j]:
             raise ValueError(f"tensordot: axis {i} of x1 ({x1.shape[i]}) does not match axis {j} "
-                             f"of x2 ({x2.shape[j]})")
+                             f"of x2 ({x2.shape[j]}); contracted axes must have equal sizes")
     f1 = [d for d in range(x1.ndim) if d not in a1]
     f2 = [d for d in range(x2.ndim) if d not in a2]
     p1 = permute_dims(x1, tuple(f1 + a1))
     p2 = permute_dims(x2, tuple(f2 + a2))
-    c = tuple(max(x1.shape[i], x2.shape[j]) for i, j in zip(a1, a2))
+    c = tuple(x1.shape[i] for i in a1)
     v1, v2 = p1._realize(), p2._realize()
     s1 = tuple(x1.shape[d] for d in f1)
     s2 = tuple(x2.shape[d] for d in f2)

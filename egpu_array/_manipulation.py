@@ -56,15 +56,6 @@ def _axes(func: str, axis, ndim: int) -> tuple:
     return out
 
 
-def _same_device(func: str, arrays) -> object:
-    device = arrays[0].device
-    for a in arrays[1:]:
-        if a.device != device:
-            raise ValueError(f"{func}: arrays on different devices ({device} and {a.device}); "
-                             "move one with to_device first")
-    return device
-
-
 def _new_output(shape: tuple, dtype, device) -> Array:
     """A freshly allocated (unfilled) contiguous array."""
     from ._graph import buffer_node

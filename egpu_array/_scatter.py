@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 
-from ._array import Array
+from ._array import Array, check_writable
 from ._graph import LazyNode
 from ._schedule import _collapse, _leaf_strides, _scalar_slots, compute_new, materialize, pack_args
 from ._shapes import broadcast_shapes
@@ -42,6 +42,7 @@ def flush_readers(x: Array):
     """Realize ``x`` and every pending expression that reads its buffer (before an in-place
     write); returns ``x``'s View."""
     view = x._realize()
+    check_writable(view, x.shape, FUNC)
     readers, view.buffer.readers = view.buffer.readers, []
     for ref in readers:
         reader = ref()

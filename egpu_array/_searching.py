@@ -13,7 +13,7 @@ import math
 
 from . import _dtypes as dt
 from . import profiler
-from ._array import Array
+from ._array import Array, same_device
 from ._elementwise import cast_node, const_node, operands
 from ._graph import LazyNode, View, contiguous_strides
 from ._shapes import broadcast_shapes
@@ -34,8 +34,7 @@ def where(condition, x1, x2, /) -> Array:
     if condition.dtype is not dt.bool:
         raise TypeError(f"where: condition must have dtype bool, got {condition.dtype}")
     nodes, dtype, shape, device = operands("where", x1, x2)
-    if condition.device != device:
-        raise ValueError("where: condition and values must be on the same device")
+    same_device("where", [condition] + [v for v in (x1, x2) if isinstance(v, Array)])
     shape = broadcast_shapes(condition.shape, shape, func="where")
     return Array._new(LazyNode("where", (condition._node, *nodes), dtype, shape, None, device))
 
@@ -142,7 +141,8 @@ def _search_operand(func: str, v, dtype, device) -> Array:
     from ._creation import asarray
     if isinstance(v, Array):
         if v.device != device:
-            raise ValueError(f"{func}: arrays on different devices ({device} and {v.device})")
+            raise ValueError(f"{func}: arrays on different devices ({device} and {v.device}); "
+                             "move one with to_device first")
         return v
     if isinstance(v, (bool, int, float, complex)):
         return Array._new(const_node(v, dtype, device))
@@ -233,10 +233,7 @@ def isin(x1, x2, /, *, invert=False) -> Array:
     arrays = [a for a in (x1, x2) if isinstance(a, Array)]
     if not arrays:
         raise TypeError("isin: x1 or x2 must be an egpu_array.Array")
-    device = arrays[0].device
-    for a in arrays:
-        if a.device != device:
-            raise ValueError("isin: x1 and x2 must be on the same device")
+    device = same_device("isin", arrays)
     scalars = [v for v in (x1, x2) if not isinstance(v, Array)]
     dtype = dt.result_type_of([a.dtype for a in arrays], scalars, "isin")
     x1 = _search_operand("isin", x1, dtype, device)

@@ -23,7 +23,7 @@ import numpy as np
 from . import _dtypes as dt
 from . import _linalg_blocked as blocked
 from . import _linalg_svd as _svd
-from ._array import Array
+from ._array import Array, same_device
 from ._linalg_funcs import matmul, matrix_transpose, tensordot, vecdot
 from ._linalg_route import (_back, _blocked, _host, _solve_blocked, _spectral_blocked, _square_blocked,
                             _square_svd, _svd_tall, _tall)
@@ -64,8 +64,8 @@ def det(x, /) -> Array:
     _check("det", x)
     _square("det", x)
     if _blocked(x):
-        f = blocked.lu(x, "det")
-        return _back(f.parity * np.prod(f.diag, axis=-1), x)
+        sign, logabs = _sign_logabs(blocked.lu(x, "det"))
+        return _back(sign * np.exp(logabs), x)  # as NumPy: no overflow in the pivots' running product
     (a,) = _host("det", x)
     return _back(np.linalg.det(a), x)
 
@@ -184,17 +184,23 @@ class SlogdetResult(NamedTuple):
     logabsdet: Array
 
 
+def _sign_logabs(f) -> tuple:
+    """(sign, log|det|) on the host from the blocked LU's pivots ``f.diag`` and ``f.parity``,
+    summed in double precision (the pivots' product could overflow or underflow on the way)."""
+    diag = f.diag.astype(np.complex128 if np.iscomplexobj(f.diag) else np.float64)
+    mag = np.abs(diag)
+    with np.errstate(divide="ignore"):
+        logabs = np.sum(np.log(mag), axis=-1)
+    unit = np.where(mag == 0, 0, diag / np.where(mag == 0, 1, mag))
+    return f.parity * np.prod(unit, axis=-1), logabs
+
+
 def slogdet(x, /) -> SlogdetResult:
     """Sign and log of the absolute value of determinants."""
     _check("slogdet", x)
     _square("slogdet", x)
     if _blocked(x):
-        f = blocked.lu(x, "slogdet")
-        mag = np.abs(f.diag)
-        with np.errstate(divide="ignore"):
-            logabs = np.sum(np.log(mag), axis=-1)
-        unit = np.where(mag == 0, 0, f.diag / np.where(mag == 0, 1, mag))
-        sign = f.parity * np.prod(unit, axis=-1)
+        sign, logabs = _sign_logabs(blocked.lu(x, "slogdet"))
         return SlogdetResult(_back(sign, x), _back(logabs, x, x.dtype.real_dtype))
     (a,) = _host("slogdet", x)
     s, l = np.linalg.slogdet(a)
@@ -207,6 +213,7 @@ def solve(x1, x2, /) -> Array:
     _square("solve", x1)
     if not isinstance(x2, Array):
         raise TypeError("linalg.solve: x2 must be an Array")
+    same_device("linalg.solve", (x1, x2))
     dtype = dt.promote_types(x1.dtype, x2.dtype, "linalg.solve")
     if _blocked(x1) and x2.ndim >= 1:
         return _solve_blocked(x1, x2, dtype)
@@ -342,6 +349,12 @@ def matrix_norm(x, /, *, keepdims=False, ord="fro") -> Array:
     from ._statistical import max as _max, min as _min, sum as _sum
     _check("matrix_norm", x)
     axes = (-2, -1)
+    if 0 in x.shape[-2:] and ord in (1, 2, float("inf")):
+        # the largest of no (non-negative) column sums / singular values is 0, as in NumPy; the
+        # smallest of none (ord -1, -2, -inf) stays an error
+        from ._creation import zeros
+        shape = x.shape[:-2] + ((1, 1) if keepdims else ())
+        return zeros(shape, dtype=x.dtype.real_dtype, device=x.device)
     if ord == "fro":
         a = _abs(x)
         return sqrt(_sum(a * a, axis=axes, keepdims=keepdims))

@@ -136,6 +136,30 @@ def test_to_device_and_unknown_devices():
         xp.asarray([1.0], device="nosuch")
 
 
+#: functions of two or more arrays, called with ``a`` on cpu and ``b`` on sim
+TWO_DEVICE_CALLS = {
+    "add": lambda a, b: xp.add(a, b), "where": lambda a, b: xp.where(a > 0, a, b),
+    "concat": lambda a, b: xp.concat([a, b]), "stack": lambda a, b: xp.stack([a, b]),
+    "clip": lambda a, b: xp.clip(a, b, None), "matmul": lambda a, b: a @ b,
+    "tensordot": lambda a, b: xp.tensordot(a, b, axes=1), "vecdot": lambda a, b: xp.vecdot(a, b),
+    "isin": lambda a, b: xp.isin(a, b), "searchsorted": lambda a, b: xp.searchsorted(a[0], b[0]),
+    "linalg.solve": lambda a, b: xp.linalg.solve(a, b),
+    "linalg.solve (blocked)": lambda a, b: xp.linalg.solve(
+        xp.eye(130, device=a.device) * 2, xp.ones((130, 2), device=b.device)),
+    "linalg.cross": lambda a, b: xp.linalg.cross(a[:, :3], b[:, :3]),
+}
+
+
+@pytest.mark.parametrize("name", list(TWO_DEVICE_CALLS))
+def test_arrays_on_two_devices_are_refused(name):
+    """The standard: an operation on arrays of different devices raises (no implicit transfer);
+    linalg.solve copied one operand over and put the result on either device."""
+    a = xp.asarray(np.eye(3) * 2 + 1, device="cpu")
+    b = xp.asarray(np.ones((3, 3)), device="sim")
+    with pytest.raises(ValueError, match="different devices"):
+        TWO_DEVICE_CALLS[name](a, b)
+
+
 def test_namespace_info():
     info = xp.__array_namespace_info__()
     assert set(info.capabilities()) >= {"boolean indexing", "data-dependent shapes"}

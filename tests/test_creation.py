@@ -1,4 +1,5 @@
-"""Creation functions with diagonal offsets (eye, tril, triu) against NumPy, huge offsets included."""
+"""Creation functions with diagonal offsets (eye, tril, triu) against NumPy, huge offsets included;
+full/full_like with fill values at and beyond their dtype's range."""
 from __future__ import annotations
 
 import numpy as np
@@ -28,3 +29,30 @@ def test_diagonal_offset_must_be_an_integer():
             xp.eye(3, k=bad)
         with pytest.raises(TypeError, match="tril: expected an integer k"):
             xp.tril(xp.ones((2, 2)), k=bad)
+
+
+@pytest.mark.parametrize("dtype", ["int8", "uint8", "int32", "uint32", "int64", "uint64"])
+def test_full_integer_range(dtype):
+    """The ends of an integer dtype's range fill exactly; one past them raises OverflowError (as
+    ``asarray`` does) instead of a wrapped value (``full((2,), 300, dtype=int8)`` gave 44)."""
+    info = np.iinfo(dtype)
+    d = getattr(xp, dtype)
+    for v in (int(info.min), int(info.max)):
+        assert_matches(xp.full((2,), v, dtype=d), np.full((2,), v, dtype=dtype))
+        assert_matches(xp.full_like(xp.zeros(3, dtype=d), v), np.full((3,), v, dtype=dtype))
+    for v in (int(info.min) - 1, int(info.max) + 1, 2 ** 70):
+        with pytest.raises(OverflowError, match="full: fill value"):
+            xp.full((2,), v, dtype=d)
+        with pytest.raises(OverflowError, match="full_like: fill value"):
+            xp.full_like(xp.zeros(3, dtype=d), v)
+
+
+def test_full_default_dtypes_and_kinds():
+    """Without a dtype a Python int is int64 (2**63 does not fit); a complex value cannot fill a
+    real dtype; ints beyond int64 fill float dtypes exactly as a cast would round them."""
+    with pytest.raises(OverflowError, match="full: fill value"):
+        xp.full((2,), 2 ** 63)
+    with pytest.raises(TypeError, match="full: a complex fill value"):
+        xp.full((2,), 1 + 2j, dtype=xp.float64)
+    assert_matches(xp.full((2,), 2 ** 70, dtype=xp.float64), np.full((2,), 2.0 ** 70))
+    assert_matches(xp.full((2,), 3, dtype=xp.complex64), np.full((2,), 3, dtype=np.complex64))

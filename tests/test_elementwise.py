@@ -406,6 +406,32 @@ def test_clip(data):
     assert_matches(res, e)
 
 
+@pytest.mark.parametrize("dtype", INTEGER)
+@pytest.mark.parametrize("bound_dtype", ["int8", "uint8", "int64", "uint64", "python"])
+def test_clip_integer_bounds_beyond_the_dtype(dtype, bound_dtype):
+    """Integer bounds outside the clipped dtype's range are saturated to it (the exact clip of the
+    values, then the nearest value of the dtype), as NumPy does: never wrapped by the cast
+    (``clip(uint8, -1, 5)`` gave 5 everywhere)."""
+    info = np.iinfo(dtype)
+    a = np.array([info.min, info.min + 1, 0, 1, 5, info.max - 1, info.max], dtype=dtype)
+    if bound_dtype == "python":
+        pairs = [(-1, 5), (info.min - 1, info.max + 1), (-2 ** 70, 2 ** 70), (info.max + 7, None), (None, info.min - 3)]
+        cases = [(lo, hi, lo, hi) for lo, hi in pairs]
+    else:
+        binfo = np.iinfo(bound_dtype)
+        lo = np.array([binfo.min, -1 if binfo.min else 0, 0, binfo.min, binfo.max, 3, 1], dtype=bound_dtype)
+        hi = np.array([binfo.max, binfo.max, 2, 0, binfo.max, binfo.max, 4], dtype=bound_dtype)
+        cases = [(xp.asarray(lo), xp.asarray(hi), lo, hi), (xp.asarray(lo), None, lo, None), (None, xp.asarray(hi), None, hi)]
+    for lo, hi, nlo, nhi in cases:
+        exact = a.astype(object)
+        if nlo is not None:
+            exact = np.maximum(exact, np.asarray(nlo, dtype=object))
+        if nhi is not None:
+            exact = np.minimum(exact, np.asarray(nhi, dtype=object))
+        expected = np.array([min(max(int(v), int(info.min)), int(info.max)) for v in exact], dtype=dtype)
+        assert_matches(xp.clip(xp.asarray(a), lo, hi), expected, what=f"clip({dtype}, {nlo}, {nhi})")
+
+
 # ---- special values, spelled out ---------------------------------------------------------------
 
 @pytest.mark.parametrize("dtype", INTEGER)

@@ -31,6 +31,25 @@ def test_norms_trace_diagonal_outer_cross():
     np.testing.assert_allclose(np.asarray(xp.linalg.cross(xp.asarray(p), xp.asarray(q))), np.cross(p, q))
 
 
+@pytest.mark.parametrize("shape", [(1, 0), (0, 1), (0, 0), (2, 0, 3)])
+@pytest.mark.parametrize("ord", ["fro", "nuc", 1, -1, 2, -2, np.inf, -np.inf])
+def test_matrix_norm_of_empty_matrices(shape, ord):
+    """As NumPy: the largest-type norms (1, 2, inf, fro, nuc) of empty matrices are 0 (ord 1 and
+    2 raised on some shapes), the smallest-type ones raise where there is nothing to take the
+    smallest of."""
+    a = np.zeros(shape, np.float32)
+    try:
+        expected = np.linalg.matrix_norm(a, ord=ord)
+    except ValueError:
+        with pytest.raises(ValueError):
+            xp.linalg.matrix_norm(xp.asarray(a), ord=ord)
+        return
+    for keepdims in (False, True):
+        got = xp.linalg.matrix_norm(xp.asarray(a), ord=ord, keepdims=keepdims)
+        assert got.dtype == xp.float32
+        np.testing.assert_array_equal(np.asarray(got), np.linalg.matrix_norm(a, ord=ord, keepdims=keepdims))
+
+
 def test_matrix_power():
     a = RNG.standard_normal((2, 3, 3))
     for n in (0, 1, 2, 5, -2):

@@ -113,6 +113,19 @@ def test_singular_matrices():
     assert sign[1] == 0 and logabs[1] == -np.inf
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_det_of_graded_pivots(dtype):
+    """Pivots whose running product leaves the dtype's range on the way (det = 1 exactly): the
+    determinant comes from the summed logs, as NumPy's does (it was inf or 0)."""
+    big = 1e30 if np.dtype(dtype) in (np.float64, np.complex128) else 1e4
+    d = np.r_[np.full(12, big), np.full(12, 1 / big)]
+    for diag in (d, d[::-1]):
+        a = np.diag(diag).astype(dtype)
+        a[0, 1] = 0.5  # not triangular by accident only
+        det = np.asarray(xp.linalg.det(xp.asarray(a)))
+        assert det.dtype == np.dtype(dtype) and abs(det - 1) <= _tol(dtype, 24), det
+
+
 @settings(max_examples=12, deadline=None)
 @given(st.integers(5, 19), st.integers(5, 19), st.sampled_from([(), (2,)]), st.sampled_from(DTYPES),
        st.sampled_from(["reduced", "complete"]), st.integers(0, 2**32 - 1))

@@ -46,6 +46,16 @@ def test_tensordot(n, extra1, extra2):
                                np.tensordot(A, B, axes=([1, 2], [0, 1])))
 
 
+def test_tensordot_contracted_axes_are_not_broadcast():
+    """The standard: contracted axes must have equal sizes (they are not broadcast); a length-1
+    axis against a longer one is a ValueError, as in NumPy (it was summed as if broadcast)."""
+    with pytest.raises(ValueError, match="tensordot: axis 1 of x1"):
+        xp.tensordot(xp.ones((2, 1)), xp.ones((3, 2)), axes=1)
+    with pytest.raises(ValueError, match="tensordot: axis 0 of x1"):
+        xp.tensordot(xp.ones((3, 4)), xp.ones((1, 5)), axes=([0], [0]))
+    np.testing.assert_allclose(np.asarray(xp.tensordot(xp.ones((2, 1)), xp.ones((1, 3)), axes=1)), np.ones((2, 3)))
+
+
 def test_vecdot_and_matrix_transpose():
     rng = np.random.default_rng(1)
     c = rng.standard_normal((3, 4)) + 1j * rng.standard_normal((3, 4))

@@ -66,6 +66,32 @@ def test_broadcast_to(xa, data):
     check(xp.broadcast_to(x, shape), np.broadcast_to(a, shape))
 
 
+@pytest.mark.parametrize("write", [
+    lambda b: b.__iadd__(1), lambda b: b.__imul__(2), lambda b: b.__setitem__(Ellipsis, 5.0),
+    lambda b: b.__setitem__((slice(None), 0), xp.asarray([1.0, 2.0, 3.0])),
+    lambda b: b.__setitem__(xp.ones((3, 4), dtype=xp.bool), 1.0),
+    lambda b: b.__setitem__((xp.asarray([0, 2]),), 7.0), lambda b: b.__imatmul__(xp.eye(4))],
+    ids=["iadd", "imul", "setitem", "column", "mask", "index-array", "imatmul"])
+def test_broadcast_views_refuse_writes(write):
+    """A write through a view that repeats elements would update each element once per repetition
+    (``b += 1`` added 3 to a row broadcast 3 times): refused, as NumPy's read-only broadcast views
+    do, leaving the source unchanged. Views that repeat nothing stay writable."""
+    x = xp.asarray([0.0, 1.0, 2.0, 3.0])
+    b = xp.broadcast_to(x, (3, 4))
+    with pytest.raises(ValueError, match="broadcast view"):
+        write(b)
+    np.testing.assert_array_equal(np.asarray(x), [0.0, 1.0, 2.0, 3.0])
+    bx, _ = xp.broadcast_arrays(x, xp.ones((5, 1)))
+    with pytest.raises(ValueError, match="broadcast view"):
+        write(bx[:3])
+    one = xp.broadcast_to(x, (1, 4))  # no repetition
+    one += 1
+    b[1] = 9.0  # one row: a view of x itself
+    np.testing.assert_array_equal(np.asarray(x), [9.0] * 4)
+    empty = xp.broadcast_to(x, (0, 4))
+    empty += 1
+
+
 def test_broadcast_errors():
     x = xp.ones((2, 3))
     with pytest.raises(ValueError, match="broadcast_to"):
