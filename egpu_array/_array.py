@@ -98,6 +98,21 @@ class Array:
                 value._node = LazyNode("positive", (written,), node.dtype, node.shape, None, node.device)
                 view.buffer.readers.append(weakref.ref(value))
 
+    # ---- copying and pickling -----------------------------------------------------------------
+    def __copy__(self) -> "Array":
+        """``copy.copy``: a new array of the same values on the same device (a device-side copy;
+        nothing crosses the link)."""
+        return Array._new(LazyNode("positive", (self._node,), self.dtype, self.shape, None, self.device))
+
+    def __deepcopy__(self, memo) -> "Array":
+        """``copy.deepcopy`` (scikit-learn's ``clone``, model copies): as :meth:`__copy__`."""
+        return self.__copy__()
+
+    def __reduce__(self):
+        """Pickling (joblib, saved models): the values come to the host (a copy the profiler lists
+        as the caller's) with the device's name; :func:`_unpickle` puts them back on a device."""
+        return _unpickle, (np.array(self._to_numpy()), self.device.name)
+
     # ---- attributes ---------------------------------------------------------------------------
     @property
     def dtype(self):
@@ -230,6 +245,27 @@ def _check_valid(node: LazyNode) -> None:
             from ._errors import TransferError
             raise TransferError(f"an input on {buf.device} holds invalid data: an earlier copy into "
                                 "it failed; recreate that array")
+
+
+def _unpickle(host: np.ndarray, device_name: str) -> Array:
+    """A pickled Array, recreated on: the device of an active ``default_device`` block (it plays
+    the part of PyTorch's ``map_location``); else the device it was pickled on; else, where this
+    process has no such device (a model saved on ``cuda:0``, loaded on a laptop), the default
+    device, with a warning naming both."""
+    from ._errors import DeviceError
+    from ._info import scoped_default_device
+    from ._transfer import from_host
+    from .backend.device import get_device
+    device = scoped_default_device()
+    if device is None:
+        try:
+            device = get_device(device_name, "unpickle")
+        except (ValueError, DeviceError):
+            import warnings
+            device = get_device(None)
+            warnings.warn(f"egpu_array: an array pickled on {device_name}, which this process does not "
+                          f"have, is loaded onto {device}", RuntimeWarning, stacklevel=2)
+    return from_host(host, dt.from_numpy(host.dtype), device)
 
 
 def same_device(func: str, arrays) -> object:

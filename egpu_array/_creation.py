@@ -59,6 +59,7 @@ def asarray(obj, /, *, dtype=None, device=None, copy=None) -> Array:
     """An Array from an Array, a NumPy array, a buffer-protocol object, nested sequences or a scalar."""
     _check_dtype("asarray", dtype)
     if isinstance(obj, Array):
+        _refuse_complex_to_real(obj.dtype, dtype)
         dev = get_device(device, "asarray") if device is not None else obj.device
         if copy is False and (dev != obj.device or (dtype is not None and dtype is not obj.dtype)):
             raise ValueError("asarray: copy=False, but a copy is needed to change the device or dtype")
@@ -81,10 +82,9 @@ def asarray(obj, /, *, dtype=None, device=None, copy=None) -> Array:
         if copy is False:
             raise ValueError("asarray: copy=False is impossible for Python scalars and sequences")
         inferred = _infer_scalar_dtype(flat) if flat else dt.float64
+        _refuse_complex_to_real(inferred, dtype)
         target = dtype or inferred
         if isinstance(obj, (bool, int, float, complex)):
-            if dtype is not None and isinstance(obj, complex) and dtype.kind != "c":
-                raise TypeError(f"asarray: a Python complex cannot become {dtype}")
             if target.kind in "iu" and not isinstance(obj, bool):
                 info = np.iinfo(target.np)
                 if not info.min <= obj <= info.max:
@@ -100,12 +100,20 @@ def asarray(obj, /, *, dtype=None, device=None, copy=None) -> Array:
     src = dt.from_numpy(host.dtype) if host.dtype in [d.np for d in dt.ALL_DTYPES] else None
     if src is None:
         raise TypeError(f"asarray: dtype {host.dtype} is not one of the standard's dtypes")
+    _refuse_complex_to_real(src, dtype)
     target = dtype or src
     if copy is False:
         if target is not src or not dev.host_memory:
             raise ValueError("asarray: copy=False, but a copy is needed (dtype or device differs)")
         return _wrap_host(host, target, dev)
     return from_host(host, target, dev)
+
+
+def _refuse_complex_to_real(src, dtype) -> None:
+    """Complex values asked to become a real dtype are refused, as ``astype`` refuses them (the
+    standard: say which part; NumPy would drop the imaginary part); complex to bool is allowed."""
+    if dtype is not None and src.kind == "c" and dtype.kind not in "cb":
+        raise TypeError(f"asarray: complex values cannot become {dtype}; take real() or abs() first")
 
 
 def _wrap_host(host: np.ndarray, dtype, device) -> Array:

@@ -106,6 +106,21 @@ def test_len_iter_repr():
     assert f"device='{x.device.name}'" in r and "int64" in r and "[3, 4]" in r
 
 
+@pytest.mark.parametrize("source", ["numpy", "array", "list", "list of 0-d arrays", "scalar"])
+def test_asarray_of_complex_values_to_a_real_dtype(source):
+    """Complex values asked to become a real dtype are refused by every path of asarray, as
+    astype refuses them (NumPy arrays and Arrays dropped the imaginary part; a list of 0-d
+    arrays raised NumPy's own ValueError); to bool they are ``!= 0``."""
+    make = {"numpy": lambda: np.array([1 + 2j, 0j]), "array": lambda: xp.asarray(np.array([1 + 2j, 0j])),
+            "list": lambda: [1 + 2j, 0j], "list of 0-d arrays": lambda: [xp.asarray(1 + 2j), xp.asarray(0j)],
+            "scalar": lambda: 1 + 2j}[source]
+    for dtype in (xp.float64, xp.float32, xp.int32):
+        with pytest.raises(TypeError, match="asarray: complex values cannot become"):
+            xp.asarray(make(), dtype=dtype)
+    expected = [True, False] if source != "scalar" else True
+    np.testing.assert_array_equal(np.asarray(xp.asarray(make(), dtype=xp.bool)), expected)
+
+
 def test_asarray_dtypes_and_copy():
     assert xp.asarray(True).dtype == xp.bool
     assert xp.asarray(3).dtype == xp.int64
@@ -158,6 +173,48 @@ def test_arrays_on_two_devices_are_refused(name):
     b = xp.asarray(np.ones((3, 3)), device="sim")
     with pytest.raises(ValueError, match="different devices"):
         TWO_DEVICE_CALLS[name](a, b)
+
+
+@pytest.mark.parametrize("make", [
+    lambda d: xp.asarray(np.arange(12.0).reshape(3, 4), device=d)[:, ::-2].mT,   # a strided view
+    lambda d: xp.asarray(np.array([1 + 2j, -0.0j, complex("nan")], np.complex64), device=d),
+    lambda d: xp.asarray(np.array([True, False]), device=d), lambda d: xp.asarray(np.int8(-7), device=d),
+    lambda d: xp.zeros((0, 3), dtype=xp.uint16, device=d),
+    lambda d: xp.sin(xp.asarray(np.linspace(0, 1, 5, dtype=np.float32), device=d)) + 1,  # pending
+], ids=["view", "complex64", "bool", "0-d", "empty", "pending"])
+@pytest.mark.parametrize("device", ["cpu", "sim"])
+def test_copy_deepcopy_and_pickle(make, device):
+    """copy.copy/deepcopy (scikit-learn's clone) make device-side copies, independent of the
+    original; pickling brings the values to the host (the profiler lists the copy) and unpickling
+    puts them back on the device they came from."""
+    import copy
+    import pickle
+    x = make(device)
+    ref = np.asarray(x).copy()
+    for dup in (copy.copy(x), copy.deepcopy(x)):
+        assert dup is not x and dup.device == x.device and dup.dtype == x.dtype
+        np.testing.assert_array_equal(np.asarray(dup), ref)
+    with xp.profile() as prof:
+        data = pickle.dumps(x)
+    assert prof.transfers["from_device"][0] == (1 if device == "sim" and ref.size else 0)
+    back = pickle.loads(data)
+    assert back.device == x.device and back.dtype == x.dtype and back.shape == x.shape
+    np.testing.assert_array_equal(np.asarray(back), ref)
+    with xp.default_device("cpu"):  # a default_device block says where unpickled arrays go
+        assert pickle.loads(data).device == "cpu"
+
+
+def test_copies_are_independent_and_unknown_devices_unpickle_to_the_default():
+    import copy
+    from egpu_array._array import _unpickle
+    x = xp.asarray([1.0, 2.0])
+    dup = copy.deepcopy(x)
+    x[0] = 5.0
+    np.testing.assert_array_equal(np.asarray(dup), [1.0, 2.0])
+    with pytest.warns(RuntimeWarning, match="pickled on nosuch:0, which this process does not have"):
+        y = _unpickle(np.arange(3.0), "nosuch:0")
+    assert y.device == xp.__array_namespace_info__().default_device()
+    np.testing.assert_array_equal(np.asarray(y), np.arange(3.0))
 
 
 def test_namespace_info():
