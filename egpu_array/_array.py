@@ -168,6 +168,8 @@ class Array:
     def __array__(self, dtype=None, copy=None):
         if copy is False and not self.device.host_memory:
             raise ValueError(f"__array__: the data is on {self.device}; a copy to the host is required")
+        if copy is False and dtype is not None and np.dtype(dtype) != self.dtype.np:
+            raise ValueError(f"__array__: copy=False, but converting {self.dtype} to {np.dtype(dtype)} needs a copy")
         a = self._to_numpy(writable_copy=bool(copy))
         if dtype is not None:
             a = a.astype(dtype, copy=False)
@@ -236,6 +238,10 @@ class Array:
     __str__ = __repr__
 
     __hash__ = None  # unhashable, like NumPy arrays (== is elementwise)
+    #: above NumPy's: ``numpy_scalar * x`` and ``ndarray == x`` call our reflected operators (which
+    #: take NumPy scalars as Python scalars and refuse NumPy arrays) instead of converting ``x``
+    #: with ``__array__`` and returning a NumPy result (a silent copy off the device)
+    __array_priority__ = 100
 
 
 def _check_valid(node: LazyNode) -> None:
@@ -266,6 +272,34 @@ def _unpickle(host: np.ndarray, device_name: str) -> Array:
             warnings.warn(f"egpu_array: an array pickled on {device_name}, which this process does not "
                           f"have, is loaded onto {device}", RuntimeWarning, stacklevel=2)
     return from_host(host, dt.from_numpy(host.dtype), device)
+
+
+def flush_readers(x: Array) -> View:
+    """Realize ``x`` and every pending expression that reads its buffer (before its memory is
+    written in place, or handed to another library that may write it); returns ``x``'s View."""
+    view = x._realize()
+    readers, view.buffer.readers = view.buffer.readers, []
+    for ref in readers:
+        reader = ref()
+        if reader is not None and reader is not x and reader._node.srcs:
+            reader._realize()
+    return view
+
+
+_OPERANDS = (Array, bool, int, float, complex)
+
+
+def numpy_operand(func: str, other):
+    """A NumPy scalar (``np.float32(2)``, ``np.unique(y)[0]``) as the Python scalar of its value,
+    so it combines as a Python scalar does; a NumPy array is a TypeError naming ``func`` (nothing
+    is converted implicitly: on an eGPU that would be a copy over the link, and ``==`` would
+    otherwise fall back to identity and return a plain False); anything else as it is."""
+    if isinstance(other, np.generic) and other.dtype.kind in "biufc":
+        return other.item()
+    if isinstance(other, np.ndarray):
+        raise TypeError(f"{func}: a NumPy array is not converted implicitly; convert it with "
+                        "asarray(..., device=x.device) first")
+    return other
 
 
 def same_device(func: str, arrays) -> object:
@@ -412,8 +446,10 @@ def _install_operators() -> None:
                     c = scalar_leaf(node, other)
                     if c is not None:
                         return new(LazyNode(fname, (node, c), bool_dtype or dtype, node.shape, None, node.device))
-            if not isinstance(other, (Array, bool, int, float, complex)):
-                return NotImplemented
+            if not isinstance(other, _OPERANDS):
+                other = numpy_operand(fname, other)
+                if not isinstance(other, _OPERANDS):
+                    return NotImplemented
             return f(self, other)
 
         def rop(self, other):
@@ -422,13 +458,17 @@ def _install_operators() -> None:
                 c = scalar_leaf(node, other)
                 if c is not None:
                     return new(LazyNode(fname, (c, node), bool_dtype or node.dtype, node.shape, None, node.device))
-            if not isinstance(other, (Array, bool, int, float, complex)):
-                return NotImplemented
+            if not isinstance(other, _OPERANDS):
+                other = numpy_operand(fname, other)
+                if not isinstance(other, _OPERANDS):
+                    return NotImplemented
             return f(other, self)
 
         def iop(self, other):
-            if not isinstance(other, (Array, bool, int, float, complex)):
-                return NotImplemented
+            if not isinstance(other, _OPERANDS):
+                other = numpy_operand(fname, other)
+                if not isinstance(other, _OPERANDS):
+                    return NotImplemented
             res = f(self, other)
             if res.dtype != self.dtype:
                 raise TypeError(f"{fname} (in place): the result dtype {res.dtype} differs from the "
@@ -450,12 +490,15 @@ def _install_operators() -> None:
     from ._linalg_funcs import matmul
 
     def _matmul(self, other):
+        numpy_operand("matmul", other)  # (a NumPy array is refused by name, not converted)
         return matmul(self, other) if isinstance(other, Array) else NotImplemented
 
     def _rmatmul(self, other):
+        numpy_operand("matmul", other)
         return matmul(other, self) if isinstance(other, Array) else NotImplemented
 
     def _imatmul(self, other):
+        numpy_operand("matmul", other)
         if not isinstance(other, Array):
             return NotImplemented
         res = matmul(self, other)

@@ -49,8 +49,15 @@ def export_dlpack(x, *, stream=None, max_version=None, dl_device=None, copy=None
     host_target = dl_device is not None and tuple(dl_device) == (KDLCPU, 0)
     if dl_device is not None and not host_target and tuple(dl_device) != dlpack_device(x):
         raise BufferError(f"__dlpack__: cannot export to device {dl_device}")
+    if stream is not None:  # the standard: on CPU and devices without streams only None
+        raise ValueError(f"__dlpack__: stream={stream!r}, but a host-memory export takes stream=None")
     if copy is False and not dev.host_memory:
         raise BufferError("__dlpack__: copy=False, but the data is not in host memory")
+    if not copy and dev.host_memory:
+        # the consumer may write the shared memory: expressions pending on it are computed first
+        # (they were created before the export; later ones see what the consumer writes)
+        from ._array import flush_readers
+        flush_readers(x)
     arr = to_host(x, copy=bool(copy), writeable=True)
     if not arr.flags.writeable:
         arr = np.array(arr, copy=True)
@@ -91,7 +98,10 @@ def import_dlpack(obj, *, device=None, copy=None):
     # device None: the producer's device, which is host memory here (the standard), so the cpu
     # device, whatever the default device is
     dev = get_device("cpu" if device is None else device, "from_dlpack")
-    share = copy is not True and dev.host_memory
+    if copy is False and not host.flags.writeable:
+        raise BufferError("from_dlpack: copy=False, but the producer's memory is read-only (our arrays "
+                          "are writable)")
+    share = copy is not True and dev.host_memory and host.flags.writeable  # (read-only: copied)
     if copy is False and not share:
         raise BufferError(f"from_dlpack: copy=False, but {dev} cannot share host memory")
     return asarray(host, device=dev, copy=False if share else True)

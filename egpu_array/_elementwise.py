@@ -7,7 +7,7 @@ standard's rules), and return an Array over a new lazy node. Nothing is computed
 from __future__ import annotations
 
 from . import _dtypes as dt
-from ._array import Array, same_device
+from ._array import _OPERANDS, Array, numpy_operand, same_device
 from ._graph import LazyNode
 from ._shapes import broadcast_shapes
 from .kernels.ops import OPS
@@ -53,7 +53,9 @@ def _check_scalar_range(func: str, value, dtype) -> None:
 
 
 def operands(func: str, *xs, category: str = "any"):
-    """Promote arrays and Python scalars to one dtype; returns (nodes, dtype, shape, device)."""
+    """Promote arrays and Python scalars (NumPy scalars count as the Python scalars of their
+    values, :func:`numpy_operand`) to one dtype; returns (nodes, dtype, shape, device)."""
+    xs = tuple(x if isinstance(x, _OPERANDS) else numpy_operand(func, x) for x in xs)
     arrays = [x for x in xs if isinstance(x, Array)]
     if not arrays:
         raise TypeError(f"{func}: at least one argument must be an egpu_array.Array, got "

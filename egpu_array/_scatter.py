@@ -20,14 +20,14 @@ from __future__ import annotations
 
 import math
 
-from ._array import Array, check_writable
+from ._array import Array, check_writable, flush_readers
 from ._graph import LazyNode
 from ._schedule import _collapse, _leaf_strides, _scalar_slots, compute_new, materialize, pack_args
 from ._shapes import broadcast_shapes
 from .kernels.cache import get_program
 from .kernels.scatter import ScatterSpec, arg_layout
 
-__all__ = ["scatter_setitem", "flush_readers"]
+__all__ = ["scatter_setitem"]
 
 FUNC = "__setitem__"
 #: index positions from which a scatter to one outer position is split over threads by target
@@ -36,19 +36,6 @@ FUNC = "__setitem__"
 #: one part, 44-48 ms in two); wider machines are not measured yet
 PARTITION_MIN = 1 << 15
 PARTITION_THREADS = 4
-
-
-def flush_readers(x: Array):
-    """Realize ``x`` and every pending expression that reads its buffer (before an in-place
-    write); returns ``x``'s View."""
-    view = x._realize()
-    check_writable(view, x.shape, FUNC)
-    readers, view.buffer.readers = view.buffer.readers, []
-    for ref in readers:
-        reader = ref()
-        if reader is not None and reader is not x and reader._node.srcs:
-            reader._realize()
-    return view
 
 
 def _readable(node: LazyNode, buffer) -> LazyNode:
@@ -156,7 +143,7 @@ def scatter_setitem(x: Array, key, value_node: LazyNode) -> None:
     assert len(slots) == arg_layout(spec)["size"]
     device = x.device
     program = get_program(device, spec)
-    flush_readers(x)
+    check_writable(flush_readers(x), x.shape, FUNC)
     args = pack_args(slots)
     n_items = n_outer * n_inner
     nbytes = n_items * x.dtype.itemsize * (1 if scalar else 2) + sum(

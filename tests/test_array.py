@@ -1,4 +1,6 @@
 """The Array object: attributes, conversions, DLPack, NumPy interop, namespace inspection."""
+import operator
+
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -215,6 +217,38 @@ def test_copies_are_independent_and_unknown_devices_unpickle_to_the_default():
         y = _unpickle(np.arange(3.0), "nosuch:0")
     assert y.device == xp.__array_namespace_info__().default_device()
     np.testing.assert_array_equal(np.asarray(y), np.arange(3.0))
+
+
+@pytest.mark.parametrize("scalar", [np.float32(2), np.float64(2), np.int64(2), np.int8(2), np.uint16(2), np.bool_(True),
+                                    np.complex64(2)], ids=lambda s: type(s).__name__)
+def test_numpy_scalars_are_python_scalars_in_operators(scalar):
+    """A NumPy scalar (``g`` from ``np.unique(y)``) combines as the Python scalar of its value,
+    on either side of every operator and in the functions; ``x == np.float32(2)`` returned a
+    plain False (Python's identity fallback) and ``x * np.float32(2)`` a NumPy array."""
+    v = scalar.item()
+    kind = type(v)
+    a = np.array([1, 2, 3], dtype={bool: np.bool_, int: np.int32, float: np.float32, complex: np.complex64}[kind])
+    x = xp.asarray(a)
+    ops = ["__eq__", "__ne__"] + (["__and__", "__or__"] if kind is bool else ["__add__", "__mul__", "__sub__"])
+    for name in ops:
+        for got, ref in ((getattr(x, name)(scalar), getattr(x, name)(v)),
+                         (getattr(operator, name)(scalar, x), getattr(operator, name)(v, x))):
+            assert isinstance(got, xp.Array) and got.dtype == ref.dtype, name
+            np.testing.assert_array_equal(np.asarray(got), np.asarray(ref))
+    np.testing.assert_array_equal(np.asarray(xp.equal(x, scalar)), np.asarray(x == v))
+    y = (operator.ior if kind is bool else operator.iadd)(xp.asarray(a), scalar)
+    assert isinstance(y, xp.Array)
+    np.testing.assert_array_equal(np.asarray(y), np.asarray((operator.or_ if kind is bool else operator.add)(x, v)))
+
+
+@pytest.mark.parametrize("call", [lambda x, n: x == n, lambda x, n: n == x, lambda x, n: x + n, lambda x, n: n + x,
+                                  lambda x, n: x @ n, lambda x, n: n @ x, lambda x, n: xp.add(x, n),
+                                  lambda x, n: x * np.float64(1) - n])
+def test_numpy_arrays_are_not_converted_implicitly(call):
+    """NumPy arrays as operands are a TypeError naming the operation, from either side (they were
+    converted through __array__ and gave NumPy results, or False for ==)."""
+    with pytest.raises(TypeError, match="NumPy array is not converted implicitly|expected an Array"):
+        call(xp.asarray([1.0, 2.0, 3.0]), np.ones(3))
 
 
 def test_namespace_info():

@@ -101,3 +101,64 @@ def test_dlpack_with_numpy(dtype):
     on_sim = xp.from_dlpack(h, device="sim")    # NumPy -> sim copies over the link
     assert on_sim.device == "sim"
     np.testing.assert_array_equal(np.from_dlpack(on_sim, device="cpu"), h)
+
+
+def test_read_only_producers_are_copied_not_shared(tmp_path):
+    """A read-only producer (a read-only NumPy array, bytes, a read-only memmap) is copied on
+    import (``copy=False``: BufferError): our arrays are writable, and writing through shared
+    read-only memory changed immutable bytes or crashed the process on a read-only mapping."""
+    ro = np.arange(3.0)
+    ro.flags.writeable = False
+    a = xp.from_dlpack(ro)
+    a[0] = 100.0
+    np.testing.assert_array_equal(ro, [0.0, 1.0, 2.0])
+    with pytest.raises(BufferError, match="read-only"):
+        xp.from_dlpack(ro, copy=False)
+    raw = bytes(24)
+    b = xp.from_dlpack(np.frombuffer(raw, np.float64))
+    b[1] = 5.0
+    assert raw == bytes(24)
+    path = tmp_path / "m.bin"
+    np.arange(4.0).tofile(path)
+    m = xp.from_dlpack(np.memmap(path, np.float64, mode="r"))
+    m[0] = 7.0  # a write into a read-only mapping was a segmentation fault
+    np.testing.assert_array_equal(np.fromfile(path), np.arange(4.0))
+    writable = np.zeros(2)
+    xp.from_dlpack(writable, copy=False)[0] = 1.0  # writable producers are still shared
+    assert writable[0] == 1.0
+
+
+def test_dlpack_export_computes_pending_readers_first():
+    """A consumer may write the memory a cpu array shares: expressions created before the export
+    are computed first, so the write does not reach them (it did: z showed 1001)."""
+    y = xp.asarray([0.0, 1.0, 2.0], copy=True)
+    z = y + 1
+    s = xp.sum(y)
+    shared = np.from_dlpack(y)
+    shared[0] = 1000.0
+    np.testing.assert_array_equal(np.asarray(z), [1.0, 2.0, 3.0])
+    assert float(s) == 3.0
+    assert float(y[0]) == 1000.0  # the memory is shared
+
+
+def test_dlpack_stream_and_array_copy_rules():
+    """The standard: on CPU only stream=None; ``np.asarray(x, dtype=other, copy=False)`` must
+    refuse (a dtype change is a copy), as NumPy's own arrays do."""
+    x = xp.asarray([1.0, 2.0])
+    for stream in (1, -1, 5):
+        with pytest.raises(ValueError, match="stream=None"):
+            x.__dlpack__(stream=stream)
+    with pytest.raises(ValueError, match="needs a copy"):
+        np.asarray(x, dtype=np.float32, copy=False)
+    np.testing.assert_array_equal(np.asarray(x, dtype=np.float64, copy=False), [1.0, 2.0])
+
+
+@pytest.mark.parametrize("name", ["cpu", "sim"])
+def test_devices_copy_and_pickle_as_themselves(name):
+    """Configs and estimator parameters naming a device are deep-copied and pickled: the device
+    is one per process (deepcopy raised a ctypes pickling error)."""
+    import copy
+    import pickle
+    dev = xp.asarray([1.0], device=name).device
+    assert copy.copy(dev) is dev and copy.deepcopy({"device": dev})["device"] is dev
+    assert pickle.loads(pickle.dumps(dev)) is dev

@@ -91,6 +91,18 @@ class Device:
     def __hash__(self) -> int:
         return hash(self.name)
 
+    def __copy__(self):
+        """A device is one per process: copies (``copy.deepcopy`` of a config or of estimator
+        parameters that name it) are the device itself."""
+        return self
+
+    def __deepcopy__(self, memo):
+        return self
+
+    def __reduce__(self):
+        """Pickled as its name; unpickled as that device of the loading process."""
+        return get_device, (self.name,)
+
     def __repr__(self) -> str:
         return f"Device({self.name!r})"
 
