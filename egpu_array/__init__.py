@@ -3,8 +3,6 @@
 Arrays stay resident on their device; operations build a lazy graph that is fused into kernels
 generated with llvmlite when a result is needed. See README.md and docs/.
 """
-from __future__ import annotations
-
 __version__ = "0.1.0"
 __array_api_version__ = "2025.12"
 
@@ -70,5 +68,5 @@ _install_operators()
 # the public names: functions, constants, dtypes, classes and the two extensions; not the
 # implementation packages (backend, kernels) or the profiler module (``profile`` is its entry)
 __all__ = sorted(name for name, obj in list(globals().items())
-                 if not name.startswith("_") and name != "annotations"
+                 if not name.startswith("_")
                  and (not isinstance(obj, type(_math)) or name in ("linalg", "fft"))) + ["__array_namespace_info__"]

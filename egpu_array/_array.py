@@ -195,6 +195,13 @@ class Array:
     def __float__(self) -> float:
         return float(self._scalar("__float__", "biuf"))
 
+    def __format__(self, spec: str) -> str:
+        """``f"{loss:.3f}"``: a 0-d array formats as the Python scalar of its value (a copy to the
+        host, as ``float(x)``); other arrays take only the empty spec (their ``str``)."""
+        if not spec:
+            return str(self)
+        return format(self._scalar("__format__", "biufc"), spec)
+
     def __complex__(self) -> complex:
         return complex(self._scalar("__complex__", "biufc"))
 

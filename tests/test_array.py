@@ -65,6 +65,15 @@ def test_from_dlpack_shares_memory_on_cpu():
     assert float(y[1]) == 5.0
 
 
+def test_format_specs():
+    """f-strings with a format spec work on 0-d arrays as on their Python scalars (TypeError
+    before); other arrays take only the empty spec."""
+    assert f"{xp.asarray(3.14159):.2f}|{xp.asarray(7, dtype=xp.int8):>3d}|{xp.asarray(1 + 2j):.1f}" == "3.14|  7|1.0+2.0j"
+    assert f"{xp.asarray([1, 2])}" == str(xp.asarray([1, 2]))
+    with pytest.raises(TypeError, match="__format__: only 0-dimensional"):
+        f"{xp.asarray([1.0]):.2f}"
+
+
 def test_scalar_conversions():
     assert bool(xp.asarray(True)) is True
     assert int(xp.asarray(7, dtype=xp.uint8)) == 7
