@@ -6,6 +6,7 @@ are forwarded to the namespace functions through one table (``_OPERATORS``).
 """
 from __future__ import annotations
 
+import threading
 import weakref
 
 import numpy as np
@@ -51,7 +52,7 @@ class Array:
                     readers.append(ref)
                     n = len(readers)
                     if n >= 64 and not n & (n - 1):  # at powers of two: drop dead or computed readers
-                        readers[:] = [r for r in readers if (a := r()) is not None and a._node.srcs]
+                        _prune(readers)
         return self
 
     # ---- realization ------------------------------------------------------------------------
@@ -73,22 +74,17 @@ class Array:
         names the operation in the error for a broadcast view (:func:`check_writable`)."""
         view = self._realize()
         check_writable(view, self._node.shape, func)
-        readers, view.buffer.readers = view.buffer.readers, []
-        values = []  # arrays whose pending expression is the value written: computed straight in
-        for ref in readers:
-            reader = ref()
-            if reader is None or reader is self or not reader._node.srcs:
-                continue
-            if reader._node is node:
-                values.append(reader)
-            else:
-                reader._realize()
-        _check_valid(node)
-        if node.buffers and view.buffer in node.buffers and _overlaps_differently(node, view):
-            tmp = Array._new(node)
-            tmp._realize()
-            node = tmp._node
-        realize_into(node, view)
+        values = _flush(view.buffer, self, node)  # arrays whose expression is the value written
+        try:
+            _check_valid(node)
+            if node.buffers and view.buffer in node.buffers and _overlaps_differently(node, view):
+                tmp = Array._new(node)
+                tmp._realize()
+                node = tmp._node
+            realize_into(node, view)
+        except BaseException:
+            _keep_reading(view.buffer, [weakref.ref(v) for v in values])  # still pending
+            raise
         if values:
             # The value arrays still name an expression of the memory just overwritten: they become
             # a pending copy of what was written (computed only if they are used, or before the
@@ -96,7 +92,7 @@ class Array:
             written = LazyNode("buffer", (), node.dtype, node.shape, view, node.device)
             for value in values:
                 value._node = LazyNode("positive", (written,), node.dtype, node.shape, None, node.device)
-                view.buffer.readers.append(weakref.ref(value))
+            _keep_reading(view.buffer, [weakref.ref(v) for v in values])
 
     # ---- copying and pickling -----------------------------------------------------------------
     def __copy__(self) -> "Array":
@@ -285,12 +281,52 @@ def flush_readers(x: Array) -> View:
     """Realize ``x`` and every pending expression that reads its buffer (before its memory is
     written in place, or handed to another library that may write it); returns ``x``'s View."""
     view = x._realize()
-    readers, view.buffer.readers = view.buffer.readers, []
-    for ref in readers:
-        reader = ref()
-        if reader is not None and reader is not x and reader._node.srcs:
-            reader._realize()
+    _flush(view.buffer, x)
     return view
+
+
+#: guards the buffers' reader lists: the clean-ups (:func:`_prune`), the hand-over before a write
+#: and the returns after one (appends of new readers go without it)
+_READERS_LOCK = threading.Lock()
+
+
+def _flush(buffer, owner: Array, value_node: LazyNode | None = None) -> list:
+    """Compute every pending reader of ``buffer`` (but ``owner``) before its memory changes.
+    Readers whose pending expression is ``value_node`` (the value about to be written) are
+    returned instead, to be computed straight into the memory. If a computation fails (a link
+    fault, out of memory), every reader not yet computed stays on the buffer's list, so a later
+    write still computes it first instead of letting it read the new values."""
+    with _READERS_LOCK:
+        readers, buffer.readers = buffer.readers, []
+    values = []
+    try:
+        for ref in readers:
+            reader = ref()
+            if reader is None or reader is owner or not reader._node.srcs:
+                continue
+            if reader._node is value_node:
+                values.append(reader)
+            else:
+                reader._realize()
+    except BaseException:
+        _keep_reading(buffer, readers)  # (the computed ones are dropped at the next clean-up)
+        raise
+    return values
+
+
+def _prune(readers: list) -> None:
+    """Drop the dead or computed arrays from a buffer's reader list. Other threads may append to
+    it meanwhile (without the lock, which would cost every new array): only the part seen here
+    is replaced, in one slice assignment, so their appends after it stay."""
+    with _READERS_LOCK:
+        seen = readers[:]
+        readers[:len(seen)] = [r for r in seen if (a := r()) is not None and a._node.srcs]
+
+
+def _keep_reading(buffer, refs: list) -> None:
+    """Put weak references of arrays that still read ``buffer`` back on its list."""
+    with _READERS_LOCK:
+        buffer.readers.extend(refs)
 
 
 _OPERANDS = (Array, bool, int, float, complex)

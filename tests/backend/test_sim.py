@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import egpu_array as xp
-from egpu_array._errors import (DeviceError, DeviceLostError, DeviceOutOfMemoryError, LinkError,
+from egpu_array._errors import (DeviceError, DeviceLostError, DeviceOutOfMemoryError, KernelLaunchError, LinkError,
                                 LinkStallError, LinkTimeoutError, TransferError)
 from egpu_array.backend.device import get_device
 from egpu_array.backend.usb.asm24 import PcieCompletionError
@@ -289,6 +289,51 @@ def test_pcie_completion_error_on_launch(sim, kind):
     cpu_works()
     np.testing.assert_array_equal(np.asarray(y), a * 3)  # y was never realized: recomputed now
     _check_recovered(sim)
+
+
+def test_lost_doorbell_runs_with_the_next_one(sim):
+    """A doorbell lost on the way (ret_error on the posted write) leaves its kernel in the ring:
+    waiting for it times out with KernelLaunchError, and the next doorbell runs it first, so the
+    fence never passes a kernel that did not run. Before, the next kernel's fence covered the lost
+    one: y then read memory never written (a pool block's old values) and a lost x[1:3] = 7 was
+    gone without an error."""
+    a = data("float64", 64)
+    stale = [xp.asarray(np.full(64, -999.0), device="sim") for _ in range(3)]
+    del stale  # the pool now holds blocks of -999
+    x = xp.asarray(a, device="sim")
+    y = x * 3
+    sim.bridge.faults.arm("ret_error", "tlp")  # y's doorbell
+    with pytest.raises(KernelLaunchError):
+        np.asarray(y)
+    sim.bridge.faults.clear()
+    np.asarray(xp.asarray(a, device="sim") - 1)  # an unrelated kernel rings again
+    np.testing.assert_array_equal(np.asarray(y), a * 3)
+    sim.bridge.faults.arm("ret_error", "tlp")  # the doorbell of the write into x
+    x[1:3] = 7.0
+    sim.bridge.faults.clear()
+    np.asarray(xp.asarray(a, device="sim") + 1)
+    expected = a.copy()
+    expected[1:3] = 7.0
+    np.testing.assert_array_equal(np.asarray(x), expected)
+    _check_recovered(sim)
+
+
+def test_readers_stay_pending_when_the_flush_before_a_write_fails(sim):
+    """An in-place write first computes the pending readers of the memory; when one of those
+    launches fails, the write raises and every reader not computed stays a reader, so the retried
+    write computes it first (they were forgotten: y1, y2 then showed the written values)."""
+    a = data("float64", 8)
+    x = xp.asarray(a, device="sim")
+    y1, y2 = x + 1, x * 2
+    sim.bridge.faults.arm("timeout", "ctrl_out")  # y1's doorbell
+    with pytest.raises(LinkTimeoutError):
+        x += 100
+    sim.bridge.faults.clear()
+    np.testing.assert_array_equal(np.asarray(x), a)
+    x += 100
+    np.testing.assert_array_equal(np.asarray(x), a + 100)
+    np.testing.assert_array_equal(np.asarray(y1), a + 1)
+    np.testing.assert_array_equal(np.asarray(y2), a * 2)
 
 
 def test_unplug_mid_launch_and_replug(sim):

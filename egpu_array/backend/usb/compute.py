@@ -15,7 +15,9 @@ Two sides, as on real hardware:
   modeled completion of the last kernel touching the copied range, then reads the fence (polling
   with backoff until it shows that kernel). So a copy out of a buffer waits
   for the kernel that writes it, a copy into a buffer waits for kernels still reading it, and
-  unrelated copies proceed. A kernel reading a buffer needs no wait for the copy that filled it:
+  unrelated copies proceed. A doorbell lost on the way (a posted write, never answered) leaves
+  its command in the ring: the next doorbell runs it first, so the fence never passes a kernel
+  that did not run (waiting for it meanwhile times out with KernelLaunchError). A kernel reading a buffer needs no wait for the copy that filled it:
   copies are host-driven and return only after their last copy-engine fence, so the doorbell
   always arrives after the data is in VRAM.
 
@@ -110,6 +112,13 @@ class ComputeEngine:
         return self.fence
 
 
+def _copy_slots(args):
+    """A copy of a launch's argument slots (a NumPy int64 array or a ctypes array)."""
+    if hasattr(args, "ctypes") and hasattr(args, "copy"):
+        return args.copy()
+    return type(args).from_buffer_copy(args)
+
+
 class ComputeQueue:
     """Host side: submit kernels without waiting, wait for the ones a copy depends on."""
 
@@ -142,11 +151,24 @@ class ComputeQueue:
         ranges, snap = self._ranges(args)
         self.seq = (self.seq + 1) & MASK32
         dt = self.engine.model.seconds(nbytes, n if work is None else work)
-        self.engine.commands.append((self.seq, program, args, n, nbytes, work))
+        ring = self.engine.commands
+        command = (self.seq, program, args, n, nbytes, work)
+        ring.append(command)
         try:
             self.link.write32(0, self.doorbell, self.seq)
-        finally:
-            self.engine.commands.clear()  # nothing outlives its submit (args are the caller's)
+        except BaseException:
+            if command in ring:  # the caller sees the failure: this launch never happens
+                ring.remove(command)
+            raise
+        if command in ring:
+            # The doorbell (a posted write: never answered) was lost on the way. As in a GPU's
+            # ring, the command waits there for the next doorbell, which runs it first, in order:
+            # the fence never passes a kernel that did not run. Its argument slots are copied
+            # (the caller's go away when this returns); slots given as a bare address cannot be,
+            # so that command is dropped and its wait below times out.
+            ring.remove(command)
+            if snap is not None:
+                ring.append(command[:2] + (_copy_slots(args),) + command[3:])
         self.expected_free = max(self.clock.now(), self.expected_free) + dt
         self.inflight.append((self.seq, ranges, dt, self.expected_free))
         if snap is None or tuple((ctypes.c_int64 * snap[1]).from_address(snap[0])) != snap[2]:
