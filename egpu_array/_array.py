@@ -345,6 +345,16 @@ def numpy_operand(func: str, other):
     return other
 
 
+def operand(func: str, other):
+    """``other`` as an operand of an operator: an Array or Python scalar as it is, a NumPy scalar
+    as its Python scalar (:func:`numpy_operand`); None where the operator should return
+    NotImplemented (a NumPy array raises)."""
+    if isinstance(other, _OPERANDS):
+        return other
+    other = numpy_operand(func, other)
+    return other if isinstance(other, _OPERANDS) else None
+
+
 def same_device(func: str, arrays) -> object:
     """The one device of ``arrays`` (a non-empty sequence of Arrays): arrays on different devices
     are a ValueError naming ``func`` (the standard: nothing moves between devices implicitly)."""
@@ -489,10 +499,9 @@ def _install_operators() -> None:
                     c = scalar_leaf(node, other)
                     if c is not None:
                         return new(LazyNode(fname, (node, c), bool_dtype or dtype, node.shape, None, node.device))
-            if not isinstance(other, _OPERANDS):
-                other = numpy_operand(fname, other)
-                if not isinstance(other, _OPERANDS):
-                    return NotImplemented
+            other = operand(fname, other)
+            if other is None:
+                return NotImplemented
             return f(self, other)
 
         def rop(self, other):
@@ -501,17 +510,15 @@ def _install_operators() -> None:
                 c = scalar_leaf(node, other)
                 if c is not None:
                     return new(LazyNode(fname, (c, node), bool_dtype or node.dtype, node.shape, None, node.device))
-            if not isinstance(other, _OPERANDS):
-                other = numpy_operand(fname, other)
-                if not isinstance(other, _OPERANDS):
-                    return NotImplemented
+            other = operand(fname, other)
+            if other is None:
+                return NotImplemented
             return f(other, self)
 
         def iop(self, other):
-            if not isinstance(other, _OPERANDS):
-                other = numpy_operand(fname, other)
-                if not isinstance(other, _OPERANDS):
-                    return NotImplemented
+            other = operand(fname, other)
+            if other is None:
+                return NotImplemented
             res = f(self, other)
             if res.dtype != self.dtype:
                 raise TypeError(f"{fname} (in place): the result dtype {res.dtype} differs from the "

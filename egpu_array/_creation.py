@@ -86,8 +86,8 @@ def asarray(obj, /, *, dtype=None, device=None, copy=None) -> Array:
         target = dtype or inferred
         if isinstance(obj, (bool, int, float, complex)):
             if target.kind in "iu" and not isinstance(obj, bool):
-                info = np.iinfo(target.np)
-                if not info.min <= obj <= info.max:
+                lo, hi = dt.INT_RANGE[target]
+                if not lo <= obj <= hi:
                     raise OverflowError(f"asarray: {obj} is out of range for {target}")
         host = np.array(obj, dtype=target.np)
         return from_host(host, target, dev)
