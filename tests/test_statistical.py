@@ -192,3 +192,15 @@ def test_column_order_reductions_match_numpy(dtype):
     h3 = rng.standard_normal((4, 50, 60)).astype("float32")
     np.testing.assert_allclose(np.asarray(xp.sum(xp.asarray(h3) * 2 + 1, axis=(0, 1))),
                                (h3 * 2 + 1).sum(axis=(0, 1)), rtol=1e-4)
+
+
+@pytest.mark.parametrize("first", [complex("inf") + 1j, complex("nan") + 0j, 1 - 0j, complex(0, float("inf")), complex(-0.0, -0.0)])
+@pytest.mark.parametrize("dtype", ["complex64", "complex128"])
+def test_complex_products_start_with_the_first_element(first, dtype):
+    """The product of one complex element is that element, and a cumulative product starts with
+    it: multiplying by the identity 1+0j turned inf+1j into inf+nanj and 1-0j into 1+0j."""
+    h = np.array([first, 2 + 0j], dtype=dtype)
+    x = xp.asarray(h)
+    for got in (np.asarray(xp.cumulative_prod(x))[0], np.asarray(xp.prod(x[:1]))):
+        np.testing.assert_array_equal(got, h[0])
+        assert np.signbit(got.real) == np.signbit(h[0].real) and np.signbit(got.imag) == np.signbit(h[0].imag)

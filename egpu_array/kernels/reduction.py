@@ -78,8 +78,13 @@ def _combine(b, op: str, dtype, acc, v):
         return b.fadd(acc, v, flags=_REASSOC) if kind == "f" else b.add(acc, v)
     if op in ("prod", "cumprod"):
         if kind == "c":
+            # v itself while the product is still exactly 1 (+-0j): the product of one element
+            # is that element (the multiplication turns inf+1j into inf+nanj, 1-0j into 1+0j)
             from .complex_ops import cmul
-            return cmul(b, acc, v)
+            one = b.and_(b.fcmp_ordered("==", acc[0], const(acc[0].type, 1.0)),
+                         b.fcmp_ordered("==", acc[1], const(acc[1].type, 0.0)))
+            prod = cmul(b, acc, v)
+            return (b.select(one, v[0], prod[0]), b.select(one, v[1], prod[1]))
         return b.fmul(acc, v, flags=_REASSOC) if kind == "f" else b.mul(acc, v)
     if op == "all":
         return b.and_(acc, v)
