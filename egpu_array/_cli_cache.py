@@ -1,7 +1,8 @@
 """Inspect or clear the on-disk kernel cache (EGPU_ARRAY_CACHE_DIR).
 
-``cache info`` prints the folder, how many compiled kernels (``*.bin``) it holds and their total size,
-or says the disk cache is disabled. ``cache clear`` removes those ``*.bin`` files and nothing else
+``cache info`` prints the folder, how many compiled kernels (files named by the cache: 64 hex digits
+and ``.bin``) it holds and their total size, or says the disk cache is disabled. ``cache clear``
+removes those files and nothing else
 (other files, sub-folders and the folder itself stay). Clearing is always safe: a missing kernel is
 recompiled on its next use, and a process running at the same time only pays that recompile.
 
@@ -10,11 +11,13 @@ some files could not be removed, 2 usage error.
 """
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
 EXIT_OK, EXIT_FAIL = 0, 1
 PATTERN = "*.bin"
+KERNEL_NAME = re.compile(r"[0-9a-f]{64}\.bin")
 
 
 def add_arguments(parser) -> None:
@@ -45,8 +48,11 @@ def _folder() -> Path | None:
 
 
 def _kernel_files(folder: Path) -> list[Path]:
-    """The regular ``*.bin`` files directly in ``folder`` (no links, no sub-folders)."""
-    return sorted(p for p in folder.glob(PATTERN) if p.is_file() and not p.is_symlink())
+    """The kernel files directly in ``folder``: regular files (no links, no sub-folders) named as
+    the cache names them (64 hex digits, ``.bin``), so a user's other ``*.bin`` files in a
+    folder chosen with EGPU_ARRAY_CACHE_DIR are never counted or removed."""
+    return sorted(p for p in folder.glob(PATTERN)
+                  if KERNEL_NAME.fullmatch(p.name) and p.is_file() and not p.is_symlink())
 
 
 def _size(paths) -> int:
@@ -61,10 +67,13 @@ def _size(paths) -> int:
 
 def _check_folder(folder: Path) -> str | None:
     """None when ``folder`` is usable (or absent), else an error message."""
-    if not folder.exists():
-        return None
-    if not folder.is_dir():
-        return f"{folder} is not a folder"
+    try:
+        if not folder.exists():
+            return None
+        if not folder.is_dir():
+            return f"{folder} is not a folder"
+    except OSError as exc:  # (a name too long, a parent that cannot be searched)
+        return f"cannot check {folder}: {exc}"
     return None
 
 

@@ -57,24 +57,39 @@ def scoped_default_device():
 
 
 @functools.cache
+def _env_number(name: str, default, kind=int, low=0):
+    """The number in environment variable ``name`` (unset or empty: ``default``); a value that is
+    not a finite ``kind`` of at least ``low`` is a ValueError naming the variable."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = kind(raw)
+    except ValueError:
+        value = None
+    if value is None or value != value or value in (float("inf"), float("-inf")) or value < low:
+        what = "an integer" if kind is int else "a finite number"
+        raise ValueError(f"{name} must be {what} >= {low}, got {raw!r}")
+    return value
+
+
 def config() -> Config:
-    """The configuration of this process."""
+    """The configuration of this process (malformed numbers: a ValueError naming the variable)."""
     cache = os.environ.get("EGPU_ARRAY_CACHE_DIR", "")
-    if cache.lower() == "off":
+    if cache.strip().lower() == "off":
         cache_dir = None
     else:
-        cache_dir = Path(cache) if cache else _default_cache_dir()
-    threads = os.environ.get("EGPU_ARRAY_NUM_THREADS", "")
+        cache_dir = Path(cache).expanduser() if cache else _default_cache_dir()
     try:
-        n = int(threads) if threads else len(os.sched_getaffinity(0))
-    except (ValueError, AttributeError):
-        n = os.cpu_count() or 1
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # (not on every platform)
+        cores = os.cpu_count() or 1
     return Config(
         default_device=os.environ.get("EGPU_ARRAY_DEVICE", "cpu") or "cpu",
-        num_threads=max(1, n),
+        num_threads=_env_number("EGPU_ARRAY_NUM_THREADS", cores, low=1),
         cache_dir=cache_dir,
-        graph_limit=max(2, int(os.environ.get("EGPU_ARRAY_GRAPH_LIMIT", "96"))),
-        spin_seconds=max(0.0, float(os.environ.get("EGPU_ARRAY_SPIN_US", "5000") or 5000) * 1e-6),
+        graph_limit=max(2, _env_number("EGPU_ARRAY_GRAPH_LIMIT", 96)),
+        spin_seconds=_env_number("EGPU_ARRAY_SPIN_US", 5000.0, float) * 1e-6,
     )
 
 

@@ -260,6 +260,23 @@ def test_numpy_arrays_are_not_converted_implicitly(call):
         call(xp.asarray([1.0, 2.0, 3.0]), np.ones(3))
 
 
+@pytest.mark.parametrize("name", ["sim:-1", "sim:1_0", "sim: 1", "cpu:-7", "cpu:3", "sim:x"])
+def test_malformed_device_names_are_refused(name):
+    """Device indices are plain decimal numbers (cpu has only 0): ``cpu:-7`` was plain cpu and
+    ``sim:1_0`` was sim:10."""
+    with pytest.raises(ValueError, match="bad device name"):
+        xp.asarray([1.0], device=name)
+
+
+def test_further_sim_devices_are_listed_once_made():
+    """``sim:N`` devices (each an independent emulated eGPU) are listed by devices() once used, so
+    code that checks ``x.device in devices()`` accepts them (selftest --device sim:1 failed)."""
+    x = xp.asarray([1.0], device="sim:3")
+    devices = xp.__array_namespace_info__().devices()
+    assert x.device in devices and devices.count(x.device) == 1
+    assert xp.asarray([1.0], device="cpu:0").device == "cpu"
+
+
 def test_namespace_info():
     info = xp.__array_namespace_info__()
     assert set(info.capabilities()) >= {"boolean indexing", "data-dependent shapes"}

@@ -176,6 +176,31 @@ def test_cache_clear_removes_only_kernels(tmp_path):
     assert _fill_cache(tmp_path)   # and the library recompiles into the cleared folder
 
 
+def test_cache_clear_keeps_other_bin_files(tmp_path):
+    """A folder chosen with EGPU_ARRAY_CACHE_DIR may hold a user's own ``*.bin`` files: only the
+    cache's names (64 hex digits) are counted and removed (``firmware.bin`` was deleted)."""
+    files = _fill_cache(tmp_path)
+    (tmp_path / "kernels" / "firmware.bin").write_bytes(b"keep")
+    r = run_cli("cache", "clear", tmp_path=tmp_path)
+    assert r.returncode == 0 and f"removed {len(files)} kernel files" in r.stdout, r.stdout
+    assert (tmp_path / "kernels" / "firmware.bin").read_bytes() == b"keep"
+
+
+def test_cache_folder_that_cannot_be_checked_fails_cleanly(tmp_path):
+    r = run_cli("cache", "info", tmp_path=tmp_path, env_extra={"EGPU_ARRAY_CACHE_DIR": str(tmp_path / ("x" * 300))})
+    assert r.returncode == 1 and "cannot check" in r.stderr and "Traceback" not in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize("name, value", [("EGPU_ARRAY_GRAPH_LIMIT", "abc"), ("EGPU_ARRAY_GRAPH_LIMIT", "1e3"),
+                                         ("EGPU_ARRAY_SPIN_US", "inf"), ("EGPU_ARRAY_SPIN_US", "x"),
+                                         ("EGPU_ARRAY_NUM_THREADS", "0"), ("EGPU_ARRAY_NUM_THREADS", "2.5")])
+def test_malformed_numeric_settings_name_the_variable(tmp_path, name, value):
+    """A malformed number in a setting is an error naming the variable (it was int()'s bare
+    message at import, or an OverflowError at the first computation for SPIN_US=inf)."""
+    r = run_cli("info", tmp_path=tmp_path, env_extra={name: value})
+    assert r.returncode != 0 and f"{name} must be" in r.stderr, r.stderr
+
+
 def test_cache_disabled(tmp_path):
     for action in ("info", "clear"):
         r = run_cli("cache", action, tmp_path=tmp_path, env_extra={"EGPU_ARRAY_CACHE_DIR": "off"})

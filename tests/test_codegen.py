@@ -3,8 +3,10 @@ import os
 import platform
 
 import llvmlite.binding as llvm
+import numpy as np
 import pytest
 
+import egpu_array as xp
 from egpu_array.kernels.elementwise import generate_elementwise
 from egpu_array.kernels.reduction import generate_reduction
 from egpu_array.kernels.spec import ElementwiseSpec, ReduceSpec
@@ -88,3 +90,28 @@ def test_sin_and_cos_of_one_input_stay_vectorized():
     asm = _asm(spec, generate_elementwise)
     reg = _vector_register()
     assert f"%{reg}" in asm and "vfmadd" in asm, "sin(x) * cos(x) was not vectorized"
+
+
+def test_disk_cache_misses_instead_of_failing(tmp_path, monkeypatch):
+    """Kernel files that are not what their name says are misses (a recompile), never errors or
+    hangs: another kernel's file copied over (it was 'kernel not found in its compiled object'), a
+    FIFO (the read blocked forever), and a failed write leaves no temporary file behind."""
+    import egpu_array.kernels.cache as kc
+    monkeypatch.setenv("EGPU_ARRAY_CACHE_DIR", str(tmp_path))
+    x = xp.asarray(np.arange(5.0))
+    kc.clear_memory_cache()
+    np.asarray(xp.sin(x) * 3.0), np.asarray(xp.cos(x) - 1.0)
+    files = sorted(tmp_path.glob("*.bin"))
+    assert len(files) >= 2
+    files[0].write_bytes(files[1].read_bytes())
+    files[1].unlink()
+    os.mkfifo(files[1])
+    kc.clear_memory_cache()
+    np.testing.assert_allclose(np.asarray(xp.sin(x) * 3.0), np.sin(np.arange(5.0)) * 3.0)
+    np.testing.assert_allclose(np.asarray(xp.cos(x) - 1.0), np.cos(np.arange(5.0)) - 1.0)
+
+    def full_disk(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr(kc.os, "replace", full_disk)
+    kc._write_disk(tmp_path / ("0" * 64 + ".bin"), "key", b"payload")
+    assert not list(tmp_path.glob(".tmp-*"))

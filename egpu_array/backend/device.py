@@ -156,10 +156,10 @@ def get_device(device=None, func: str = "device"):
     if kind not in _factories:
         raise ValueError(f"{func}: unknown device {device!r}; devices present: "
                          f"{[d.name for d in all_devices()]}")
-    try:
-        idx = int(index) if index else 0
-    except ValueError:
-        raise ValueError(f"{func}: bad device name {device!r}: expected KIND or KIND:INDEX") from None
+    if index and not (index.isascii() and index.isdigit()) or (kind == "cpu" and index and int(index)):
+        raise ValueError(f"{func}: bad device name {device!r}: expected KIND or KIND:INDEX with INDEX a "
+                         "number from 0 (cpu: only 0)")
+    idx = int(index) if index else 0
     with _reg_lock:
         canonical = kind if kind == "cpu" else f"{kind}:{idx}"
         dev = _instances.get(canonical)

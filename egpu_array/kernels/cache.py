@@ -66,29 +66,45 @@ def _key(spec, target) -> str:
     return hashlib.sha256(f"{spec!r}|{target.key}|{_CODE_VERSION}".encode()).hexdigest()
 
 
-def _read_disk(path: Path) -> bytes | None:
+def _digest(key: str, payload: bytes) -> bytes:
+    """The header's check of a kernel file: the payload and the key it was stored under (a file
+    copied or renamed to another kernel's name is a miss, not a wrong kernel)."""
+    return hashlib.sha256(key.encode() + payload).hexdigest().encode()
+
+
+def _read_disk(path: Path, key: str) -> bytes | None:
+    """The kernel stored at ``path`` for ``key``, or None (absent, not a regular file, damaged,
+    another kernel's): a miss only costs a compile."""
     try:
+        if not path.is_file():  # (a FIFO would block the read; a folder or a dead link fails it)
+            return None
         data = path.read_bytes()
     except OSError:
         return None
     if not data.startswith(_MAGIC) or len(data) < len(_MAGIC) + 64:
         return None
-    digest = data[len(_MAGIC):len(_MAGIC) + 64].decode("ascii", "replace")
     payload = data[len(_MAGIC) + 64:]
-    if hashlib.sha256(payload).hexdigest() != digest:
+    if data[len(_MAGIC):len(_MAGIC) + 64] != _digest(key, payload):
         return None
     return payload
 
 
-def _write_disk(path: Path, payload: bytes) -> None:
+def _write_disk(path: Path, key: str, payload: bytes) -> None:
+    """Store ``payload`` for ``key`` at ``path`` atomically; a read-only or full disk only costs
+    recompiles, and leaves no partial temporary file behind."""
+    tmp = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
         with os.fdopen(fd, "wb") as f:
-            f.write(_MAGIC + hashlib.sha256(payload).hexdigest().encode() + payload)
+            f.write(_MAGIC + _digest(key, payload) + payload)
         os.replace(tmp, path)  # atomic: readers never see a half-written file
     except OSError:
-        pass  # a read-only or full disk only costs recompiles
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
 
 
 #: callables ``f(device, spec)`` told of every spec requested (tests record the suite's specs)
@@ -115,7 +131,7 @@ def get_program(device, spec):
         fname = f"k_{key[:24]}"
         folder = cache_dir()
         path = folder / f"{key}.bin" if folder is not None else None
-        binary = _read_disk(path) if path is not None else None
+        binary = _read_disk(path, key) if path is not None else None
         if binary is None:
             with profiler.span("compile", spec.name):
                 module = target.new_module(fname)
@@ -125,7 +141,7 @@ def get_program(device, spec):
                 binary = native_stack.call(target.compile, module)  # LLVM's stack need
             profiler.count("compiles")
             if path is not None:
-                _write_disk(path, binary)
+                _write_disk(path, key, binary)
         else:
             profiler.count("cache_hits")
         prog = device.load(binary, fname, spec)

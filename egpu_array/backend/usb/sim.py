@@ -321,4 +321,12 @@ class SimDevice(Device):
         self._open().bridge.unplug()
 
 
-register_device("sim", SimDevice, lambda: ["sim"])
+def _sim_devices() -> list:
+    """``sim`` and every further emulated device made so far (``sim:1``, ...: each is created on
+    first use, so the list grows as a program names them)."""
+    from ..device import _instances
+    made = sorted({d.index for d in list(_instances.values()) if isinstance(d, SimDevice)} - {0})
+    return ["sim"] + [f"sim:{i}" for i in made]
+
+
+register_device("sim", SimDevice, _sim_devices)
