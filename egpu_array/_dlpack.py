@@ -56,7 +56,7 @@ def export_dlpack(x, *, stream=None, max_version=None, dl_device=None, copy=None
     if not copy and dev.host_memory:
         # the consumer may write the shared memory: expressions pending on it are computed first
         # (they were created before the export; later ones see what the consumer writes)
-        from ._array import flush_readers
+        from ._inplace import flush_readers
         flush_readers(x)
     arr = to_host(x, copy=bool(copy), writeable=True)
     if not arr.flags.writeable:

@@ -158,7 +158,7 @@ def _reads_safely(root: LazyNode, out: View, mm: LazyNode, k: int) -> bool:
     reads its element, the epilogue reads ``out`` only element for element, and the operands read
     a disjoint part of the buffer. The tiled GPU GEMM keeps a whole tile's sums over all of K in
     registers and writes each element once, after reading it in the epilogue: any K will do."""
-    from ._array import _overlaps_differently
+    from ._inplace import _overlaps_differently
     one_write = tiled(mm.device) or (mm.dtype.name in BLOCKING and k <= BLOCKING[mm.dtype.name][1])
     return one_write and not _overlaps_differently(root, out)
 

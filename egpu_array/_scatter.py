@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import math
 
-from ._array import Array, check_writable, flush_readers
+from ._array import Array
+from ._inplace import check_writable, flush_readers
 from ._graph import LazyNode
 from ._schedule import _collapse, _leaf_strides, _scalar_slots, compute_new, materialize, pack_args
 from ._shapes import broadcast_shapes
