@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 #: subcommand -> (module, one-line help)
@@ -35,8 +36,12 @@ def resolve_device(name, command: str):
             present = ", ".join(d.name for d in all_devices())
         except Exception:
             present = "(cannot list them)"
-        reason = str(exc).removeprefix(f"{command}: ").split("; devices present")[0]
-        print(f"{command}: cannot use device {name or '(the default)'}: {reason}\n"
+        reason = str(exc).split("; devices present")[0]
+        if reason.startswith(command):  # "selftest: ..." or "selftest (the default device, ...): ..."
+            reason = reason.split(": ", 1)[-1]
+        default = f"(the default, EGPU_ARRAY_DEVICE={os.environ['EGPU_ARRAY_DEVICE']!r})" \
+            if os.environ.get("EGPU_ARRAY_DEVICE") else "(the default)"
+        print(f"{command}: cannot use device {name or default}: {reason}\n"
               f"{command}: devices present: {present}; choose one with --device "
               "(`python -m egpu_array info` shows each with its capabilities)", file=sys.stderr)
         return None

@@ -147,6 +147,7 @@ def get_device(device=None, func: str = "device"):
         if scoped is not None:
             return scoped
         device = config().default_device
+        func = f"{func} (the default device, EGPU_ARRAY_DEVICE={device!r})"
     if not isinstance(device, str):
         raise TypeError(f"{func}: expected a Device, a device name or None, got {type(device).__name__}")
     dev = _instances.get(device)
