@@ -107,7 +107,7 @@ class Array:
     def __reduce__(self):
         """Pickling (joblib, saved models): the values come to the host (a copy the profiler lists
         as the caller's) with the device's name; :func:`_unpickle` puts them back on a device."""
-        return _unpickle, (np.array(self._to_numpy()), self.device.name)
+        return _unpickle, (self._to_numpy(), self.device.name)  # (pickle copies the values itself)
 
     # ---- attributes ---------------------------------------------------------------------------
     @property

@@ -56,7 +56,6 @@ def scoped_default_device():
     return getattr(_scope, "device", None)
 
 
-@functools.cache
 def _env_number(name: str, default, kind=int, low=0):
     """The number in environment variable ``name`` (unset or empty: ``default``); a value that is
     not a finite ``kind`` of at least ``low`` is a ValueError naming the variable."""
@@ -73,8 +72,9 @@ def _env_number(name: str, default, kind=int, low=0):
     return value
 
 
+@functools.cache
 def config() -> Config:
-    """The configuration of this process (malformed numbers: a ValueError naming the variable)."""
+    """The configuration of this process, read once (malformed numbers: a ValueError naming the variable)."""
     cache = os.environ.get("EGPU_ARRAY_CACHE_DIR", "")
     if cache.strip().lower() == "off":
         cache_dir = None

@@ -7,6 +7,7 @@ import os
 os.environ.setdefault("SCIPY_ARRAY_API", "1")
 
 import numpy as np  # noqa: E402
+import pytest  # noqa: E402
 from hypothesis import HealthCheck, Phase, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
@@ -122,3 +123,17 @@ def viewed(draw, xp, dtype: str, shape, **kw):
         x, base = x.T, base.T
     assert x.shape == base.shape == shape
     return x, base
+
+
+@pytest.fixture
+def set_config_env(monkeypatch):
+    """``set_config_env(NAME, value)``: set an EGPU_ARRAY_* variable for this test and re-read the
+    configuration (``config()`` reads the environment once per process); restored afterwards."""
+    from egpu_array._info import config
+
+    def set_env(name: str, value: str) -> None:
+        monkeypatch.setenv(name, value)
+        config.cache_clear()
+    yield set_env
+    monkeypatch.undo()
+    config.cache_clear()

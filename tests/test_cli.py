@@ -201,13 +201,13 @@ def test_malformed_numeric_settings_name_the_variable(tmp_path, name, value):
     assert r.returncode != 0 and f"{name} must be" in r.stderr, r.stderr
 
 
-def test_unknown_default_device_names_the_variable(tmp_path, monkeypatch):
+def test_unknown_default_device_names_the_variable(tmp_path, set_config_env):
     """An unknown EGPU_ARRAY_DEVICE is reported with the variable's name (it read like a bad
     argument of the first function that needed a device)."""
     r = run_cli("selftest", tmp_path=tmp_path, env_extra={"EGPU_ARRAY_DEVICE": "bogus"})
     assert r.returncode == 2 and "EGPU_ARRAY_DEVICE='bogus'" in r.stderr, r.stderr
     import egpu_array as xp
-    monkeypatch.setenv("EGPU_ARRAY_DEVICE", "bogus")
+    set_config_env("EGPU_ARRAY_DEVICE", "bogus")
     with pytest.raises(ValueError, match="asarray \\(the default device, EGPU_ARRAY_DEVICE='bogus'\\)"):
         xp.asarray([1.0])
 

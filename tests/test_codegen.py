@@ -92,12 +92,12 @@ def test_sin_and_cos_of_one_input_stay_vectorized():
     assert f"%{reg}" in asm and "vfmadd" in asm, "sin(x) * cos(x) was not vectorized"
 
 
-def test_disk_cache_misses_instead_of_failing(tmp_path, monkeypatch):
+def test_disk_cache_misses_instead_of_failing(tmp_path, monkeypatch, set_config_env):
     """Kernel files that are not what their name says are misses (a recompile), never errors or
     hangs: another kernel's file copied over (it was 'kernel not found in its compiled object'), a
     FIFO (the read blocked forever), and a failed write leaves no temporary file behind."""
     import egpu_array.kernels.cache as kc
-    monkeypatch.setenv("EGPU_ARRAY_CACHE_DIR", str(tmp_path))
+    set_config_env("EGPU_ARRAY_CACHE_DIR", str(tmp_path))
     x = xp.asarray(np.arange(5.0))
     kc.clear_memory_cache()
     np.asarray(xp.sin(x) * 3.0), np.asarray(xp.cos(x) - 1.0)

@@ -15,11 +15,11 @@ Two sides, as on real hardware:
   modeled completion of the last kernel touching the copied range, then reads the fence (polling
   with backoff until it shows that kernel). So a copy out of a buffer waits
   for the kernel that writes it, a copy into a buffer waits for kernels still reading it, and
-  unrelated copies proceed. A doorbell lost on the way (a posted write, never answered) leaves
-  its command in the ring: the next doorbell runs it first, so the fence never passes a kernel
-  that did not run (waiting for it meanwhile times out with KernelLaunchError). A kernel reading a buffer needs no wait for the copy that filled it:
+  unrelated copies proceed. A kernel reading a buffer needs no wait for the copy that filled it:
   copies are host-driven and return only after their last copy-engine fence, so the doorbell
-  always arrives after the data is in VRAM.
+  always arrives after the data is in VRAM. A doorbell lost on the way (a posted write, never
+  answered) leaves its command in the ring: the next doorbell runs it first, so the fence never
+  passes a kernel that did not run (waiting for it meanwhile times out with KernelLaunchError).
 
 VRAM ranges come from the launch's int64 argument slots: every slot holding an address inside the
 VRAM aperture names the whole allocation containing it (conservative for views). A launch whose
