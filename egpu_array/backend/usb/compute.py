@@ -157,10 +157,10 @@ class ComputeQueue:
         try:
             self.link.write32(0, self.doorbell, self.seq)
         except BaseException:
-            if command in ring:  # the caller sees the failure: this launch never happens
+            if any(c is command for c in ring):  # the caller sees the failure: it never runs
                 ring.remove(command)
             raise
-        if command in ring:
+        if any(c is command for c in ring):
             # The doorbell (a posted write: never answered) was lost on the way. As in a GPU's
             # ring, the command waits there for the next doorbell, which runs it first, in order:
             # the fence never passes a kernel that did not run. Its argument slots are copied
