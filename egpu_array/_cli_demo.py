@@ -214,13 +214,11 @@ def run(args) -> int:
     import egpu_array as xp
     from egpu_array._info import config
 
+    from .__main__ import resolve_device
+    device = resolve_device(args.device, "demo")
+    if device is None:
+        return 2
     progress = Progress(not args.quiet)
-    try:
-        device = xp.__array_namespace_info__().default_device() if args.device is None else \
-            xp.asarray(np.zeros(1), device=args.device).device
-    except Exception as exc:
-        print(f"demo: no device {args.device or '(default)'}: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return 1
     threads = getattr(device, "num_threads", None)
     print(f"egpu_array {xp.__version__} demo on device {device}"
           + (f" ({threads} threads)" if threads else "")

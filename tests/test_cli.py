@@ -257,7 +257,7 @@ def test_bench_and_selftest_help(tmp_path, cmd):
     assert cmd in run_cli("--help", tmp_path=tmp_path).stdout
 
 
-@pytest.mark.parametrize("cmd", ["bench", "selftest"])
+@pytest.mark.parametrize("cmd", ["bench", "selftest", "demo"])
 def test_unknown_device_lists_the_devices_present(tmp_path, cmd):
     for name, why in (("cuda:7", "cuda"), ("tpu", "unknown device 'tpu'")):
         r = run_cli(cmd, "--device", name, tmp_path=tmp_path)
