@@ -87,17 +87,17 @@ _NOT_ELEMENTWISE = frozenset({"matmul", "reduce", "gather"})
 
 def _overlaps_differently(node: LazyNode, view: View) -> bool:
     """Whether ``node`` reads elements of ``view.buffer`` that ``view`` (of ``node.shape``) covers
-    other than element for element through ``view`` itself (through another view, or under a
-    product, reduction or gather), so that computing it straight into ``view`` could read elements
-    already overwritten. Reads of a disjoint part of the buffer (another block of the matrix) are
+    other than element for element through ``view`` itself (through another view, through
+    ``view``'s layout broadcast from a smaller shape, or under a product, reduction or gather), so
+    that computing it straight into ``view`` could read elements already overwritten. Reads of a disjoint part of the buffer (another block of the matrix) are
     safe."""
     stack = [(node, False)]
     while stack:
         n, under = stack.pop()
         if n.op == "buffer":
             v = n.arg
-            if v.buffer is view.buffer and (under or v.strides != view.strides or v.offset != view.offset) \
-                    and not _disjoint(v, n.shape, view, node.shape):
+            same = v.strides == view.strides and v.offset == view.offset and n.shape == node.shape
+            if v.buffer is view.buffer and (under or not same) and not _disjoint(v, n.shape, view, node.shape):
                 return True
             continue
         if view.buffer not in n.buffers:

@@ -5,6 +5,7 @@ import sys
 import textwrap
 
 import numpy as np
+import pytest
 
 import egpu_array as xp
 from egpu_array.kernels import cache as kcache
@@ -140,6 +141,18 @@ def test_overlapping_inplace_update_uses_a_temporary():
     x[1:] = x[:-1]
     ref = np.arange(10)
     ref[1:] = ref[:-1].copy()
+    np.testing.assert_array_equal(np.asarray(x), ref)
+
+
+@pytest.mark.parametrize("stmt", ["x += x[:1]", "x[:2] *= x[:1]", "x[...] = x[:1] - 3", "x -= x[:, 1:2]",
+                                  "x[1:] += x[1:2]"])
+def test_inplace_update_reading_its_target_broadcast(stmt):
+    """An in-place update whose value reads the target's own first row(s) broadcast: that row has
+    the target's strides and offset but not its shape, so the later rows would read it already
+    updated (``x += x[:1]`` added row 0 twice to rows 1 and 2)."""
+    x, ref = xp.reshape(xp.arange(1.0, 13.0), (3, 4)), np.arange(1.0, 13.0).reshape(3, 4)
+    exec(stmt, {}, {"x": x})
+    exec(stmt, {}, {"x": ref})
     np.testing.assert_array_equal(np.asarray(x), ref)
 
 
