@@ -19,8 +19,9 @@ from ._array import Array
 from ._elementwise import const_node
 from ._gather import gather_axes, index_int64
 from ._graph import LazyNode
+from ._shapes import broadcast_shapes, value_shape_for
 
-__all__ = ["is_advanced", "advanced_getitem", "advanced_setitem", "masked_setitem"]
+__all__ = ["is_advanced", "advanced_getitem", "advanced_setitem", "masked_setitem", "reshape_node"]
 
 
 def is_advanced(key) -> bool:
@@ -176,12 +177,29 @@ def masked_setitem(x: Array, mask: Array, value_node: LazyNode) -> None:
         raise ValueError(f"__setitem__: mask on {mask.device}, the array on {x.device}")
     from ._indexing import basic_view
     rest = x.shape[mask.ndim:]
-    if value_node.shape not in ((), (1,)) and (not rest or value_node.shape != rest):
-        value_node = _packed_values(x, mask, value_node)  # one value (row) per True element
+    vshape = value_shape_for(value_node.shape, len(rest) + 1)
+    if len(vshape) > len(rest) + 1:
+        raise ValueError(f"__setitem__: values of shape {vshape} have more dimensions than the "
+                         f"{len(rest) + 1} of x[mask] (shape (count,) + {rest})")
+    row = vshape[max(0, len(vshape) - len(rest)):]  # what each True element receives
+    if broadcast_shapes(row, rest, func="__setitem__") != rest:
+        raise ValueError(f"__setitem__: values of shape {vshape} do not broadcast to x[mask]'s "
+                         f"shape (count,) + {rest}")
+    if len(vshape) <= len(rest) or vshape[0] == 1:  # the same value (row) for every True element
+        value_node = reshape_node(value_node, row)
+    else:  # one value (row) per True element
+        value_node = _packed_values(x, mask, reshape_node(value_node, (vshape[0],) + (1,) * (
+            len(rest) + 1 - len(vshape)) + vshape[1:]))
     m = basic_view(mask, (Ellipsis,) + (None,) * (x.ndim - mask.ndim)) if x.ndim > mask.ndim else mask
     x._realize()
     node = LazyNode("where", (m._node, value_node, x._node), x.dtype, x.shape, None, x.device)
     x._write(node)
+
+
+def reshape_node(node: LazyNode, shape: tuple) -> LazyNode:
+    """``node`` with the same elements in ``shape`` (unit axes added or dropped)."""
+    from ._manipulation import reshape
+    return node if node.shape == shape else reshape(Array._new(node), shape)._node
 
 
 def _packed_values(x: Array, mask: Array, value_node: LazyNode) -> LazyNode:
@@ -200,9 +218,10 @@ def _packed_values(x: Array, mask: Array, value_node: LazyNode) -> LazyNode:
     with internal("__setitem__"):
         count = int(pos[-1]) if pos.shape[0] else 0
     profiler.note(f"__setitem__: read the count of True mask elements ({count})")
-    if value_node.shape != (count,) + rest:
+    if value_node.shape[0] != count:
         raise ValueError(f"__setitem__: values of shape {value_node.shape} for {count} True mask "
-                         f"elements of an array of shape {x.shape} (expected {(count,) + rest})")
+                         f"elements of an array of shape {x.shape} (expected {count} values or "
+                         f"rows, or one, broadcast to {(count,) + rest})")
     if count == 0:
         return LazyNode("const", (), x.dtype, (), 0, x.device)
     idx = reshape(maximum(pos - 1, 0), mask.shape)

@@ -15,7 +15,7 @@ import numpy as np
 from . import _dtypes as dt
 from ._array import Array
 from ._graph import LazyNode, View
-from ._shapes import broadcast_shapes
+from ._shapes import broadcast_shapes, value_shape_for
 
 __all__ = ["getitem", "setitem", "basic_view"]
 
@@ -198,6 +198,8 @@ def setitem(x: Array, key, value) -> None:
     if advanced:
         return advanced_setitem(x, key, node)
     tshape = target._node.shape
+    if len(node.shape) > len(tshape):
+        node = reshape_node(node, value_shape_for(node.shape, len(tshape)))
     if node.shape != tshape and broadcast_shapes(tshape, node.shape, func="__setitem__") != tshape:
         raise ValueError(f"__setitem__: a value of shape {node.shape} cannot be broadcast to {tshape}")
     if node.op == "const" or node.shape != tshape or node.op == "buffer":
@@ -207,5 +209,5 @@ def setitem(x: Array, key, value) -> None:
 
 
 # bound here, after Array: these modules import _array, which imports this module at its end
-from ._advanced import advanced_getitem, advanced_setitem, is_advanced  # noqa: E402
+from ._advanced import advanced_getitem, advanced_setitem, is_advanced, reshape_node  # noqa: E402
 from ._elementwise import _check_scalar_range, cast_node, const_node  # noqa: E402

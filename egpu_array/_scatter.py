@@ -24,7 +24,7 @@ from ._array import Array
 from ._inplace import check_writable, flush_readers
 from ._graph import LazyNode
 from ._schedule import _collapse, _leaf_strides, _scalar_slots, compute_new, materialize, pack_args
-from ._shapes import broadcast_shapes
+from ._shapes import broadcast_shapes, value_shape_for
 from .kernels.cache import get_program
 from .kernels.scatter import ScatterSpec, arg_layout
 
@@ -71,6 +71,7 @@ def _split_key(x: Array, key):
 def scatter_setitem(x: Array, key, value_node: LazyNode) -> None:
     """``x[key] = value`` where ``key`` holds integer arrays (and/or masks mixed with other
     indices); ``value_node`` is of ``x``'s dtype, or a cast to it."""
+    from ._advanced import reshape_node
     from ._indexing import basic_view
     from ._manipulation import permute_dims
     basic, adv_axes, adv, split = _split_key(x, key)
@@ -95,6 +96,8 @@ def scatter_setitem(x: Array, key, value_node: LazyNode) -> None:
     ishape = broadcast_shapes(*(k.shape for k in arrays), func=FUNC)
     pre, post = view.shape[:first], view.shape[last:]
     rshape = pre + ishape + post
+    if len(value_node.shape) > len(rshape):
+        value_node = reshape_node(value_node, value_shape_for(value_node.shape, len(rshape)))
     if broadcast_shapes(rshape, value_node.shape, func=FUNC) != rshape:
         raise ValueError(f"{FUNC}: a value of shape {value_node.shape} cannot be broadcast to the "
                          f"indexed shape {rshape}")

@@ -1,7 +1,7 @@
 """Shape rules shared by every section: broadcasting and axis normalisation."""
 from __future__ import annotations
 
-__all__ = ["broadcast_shapes", "normalize_axis", "normalize_shape"]
+__all__ = ["broadcast_shapes", "normalize_axis", "normalize_shape", "value_shape_for"]
 
 
 def broadcast_shapes(*shapes, func: str = "broadcast_shapes") -> tuple:
@@ -50,3 +50,12 @@ def normalize_shape(shape, func: str) -> tuple:
     if any(n < 0 for n in shape):
         raise ValueError(f"{func}: negative dimensions are not allowed, got {shape}")
     return shape
+
+
+def value_shape_for(shape: tuple, ndim: int) -> tuple:
+    """An assigned value's ``shape`` without the leading unit axes beyond ``ndim`` dimensions
+    (``x[:2] = ones((1, 1, 4))`` assigns a row, as in NumPy)."""
+    lead = 0
+    while len(shape) - lead > ndim and shape[lead] == 1:
+        lead += 1
+    return tuple(shape[lead:])

@@ -308,6 +308,15 @@ def test_masked_assignment_of_arrays_matches_numpy(data):
         check(x, a)
     with pytest.raises(ValueError):
         x[xp.asarray(mask)] = xp.asarray(np.zeros((rows[0] + 2,) + shape[k:]))
+    # values that broadcast to x[mask]'s shape: unit axes anywhere, leading axes dropped or added
+    vshape = [data.draw(st.sampled_from([n, 1]), label=f"axis {i}") for i, n in enumerate(rows)]
+    vshape = [1] * data.draw(st.integers(0, 2)) + vshape[data.draw(st.integers(0, len(vshape))):]
+    values = np.arange(1.0, 1.0 + int(np.prod(vshape))).reshape(vshape)
+    if k == len(shape) and len(vshape) > 1:
+        return  # (NumPy: a TypeError for a 2-D value through a mask over every axis)
+    a[mask] = values
+    x[xp.asarray(mask)] = xp.asarray(values)
+    check(x, a)
 
 
 # ---- the plain gather kernel (kernels/gather.py: take, x[idx] realized on their own) -------------
@@ -446,3 +455,19 @@ def test_huge_uint64_indices_never_wrap(device, bad):
     good = xp.asarray(np.array([9, 0], dtype=np.uint64), device=device)
     np.testing.assert_array_equal(np.asarray(xp.take_along_axis(x, good, axis=0)), [9.0, 0.0])
     np.testing.assert_array_equal(np.asarray(x[good] * 2 + x[:2]), [18.0, 1.0])
+
+
+@pytest.mark.parametrize("key", [slice(0, 2), (slice(None), 1), "index array", Ellipsis])
+def test_assigned_values_may_have_leading_unit_axes(key):
+    """``x[key] = v`` with ``v`` of more dimensions than ``x[key]``, the extra ones leading and
+    of length 1, assigns as NumPy does (it was a ValueError); other extra axes stay an error."""
+    a = np.zeros((3, 4))
+    x = xp.asarray(a)
+    k, hk = (xp.asarray([0, 2]), np.array([0, 2])) if key == "index array" else (key, key)
+    target = a[hk].shape
+    v = np.arange(1.0, 1.0 + int(np.prod(target))).reshape((1, 1) + target)
+    a[hk] = v
+    x[k] = xp.asarray(v)
+    check(x, a)
+    with pytest.raises(ValueError, match="__setitem__"):
+        x[k] = xp.asarray(np.ones((2,) + target))
