@@ -11,7 +11,7 @@ import weakref
 import numpy as np
 
 from . import _dtypes as dt
-from ._graph import LazyNode, View
+from ._graph import LazyNode, View, check_valid
 from ._inplace import _flush, _keep_reading, _overlaps_differently, _prune, check_writable
 from ._info import config
 from ._schedule import compute_new, realize_into
@@ -61,12 +61,9 @@ class Array:
         node = self._node
         if node.op == "buffer":
             if not node.arg.buffer.valid:
-                from ._errors import TransferError
-                raise TransferError(f"array on {node.device} holds invalid data: an earlier copy "
-                                    "into it failed")
+                check_valid(node)
             return node.arg
-        _check_valid(node)
-        self._node = compute_new(node)
+        self._node = compute_new(node)  # (realize_into checks that the inputs hold valid data)
         return self._node.arg
 
     def _write(self, node: LazyNode, func: str = "__setitem__") -> None:
@@ -76,7 +73,6 @@ class Array:
         check_writable(view, self._node.shape, func)
         values = _flush(view.buffer, self, node)  # arrays whose expression is the value written
         try:
-            _check_valid(node)
             if node.buffers and view.buffer in node.buffers and _overlaps_differently(node, view):
                 tmp = Array._new(node)
                 tmp._realize()
@@ -245,15 +241,6 @@ class Array:
     #: take NumPy scalars as Python scalars and refuse NumPy arrays) instead of converting ``x``
     #: with ``__array__`` and returning a NumPy result (a silent copy off the device)
     __array_priority__ = 100
-
-
-def _check_valid(node: LazyNode) -> None:
-    """Refuse to compute from memory that a failed copy left invalid."""
-    for buf in node.buffers:
-        if not buf.valid:
-            from ._errors import TransferError
-            raise TransferError(f"an input on {buf.device} holds invalid data: an earlier copy into "
-                                "it failed; recreate that array")
 
 
 def _unpickle(host: np.ndarray, device_name: str) -> Array:

@@ -16,7 +16,7 @@ import math
 
 from . import _dtypes as dt
 from ._array import Array, same_device
-from ._graph import LazyNode, View, contiguous_strides
+from ._graph import LazyNode, View, check_valid, contiguous_strides
 from ._manipulation import _axis, _check, _copy_into, _int, _new_output, _sub_view, reshape
 from ._schedule import _collapse, _leaf_strides, pack_args
 from .kernels.cache import get_program
@@ -55,6 +55,8 @@ def copy_pieces(pieces: list, out_dtype, device, layouts: list | None = None) ->
     """One multi-copy kernel: each ``(source leaf, shape, destination View)`` of ``pieces`` (a
     buffer leaf broadcastable to ``shape``, any dtype) copied and cast into the destination.
     ``layouts``: the pieces' :func:`_layout` when the caller has them (pieces of size 0 excluded)."""
+    for src, _, _ in pieces:
+        check_valid(src)
     if layouts is None:
         pieces = [p for p in pieces if math.prod(p[1])]
         if not pieces:

@@ -11,7 +11,7 @@ the pending ops under a node (the graph-size limit reads it); ``buffers`` the bu
 """
 from __future__ import annotations
 
-__all__ = ["LazyNode", "View", "buffer_node", "contiguous_strides"]
+__all__ = ["LazyNode", "View", "buffer_node", "check_valid", "contiguous_strides"]
 
 
 def contiguous_strides(shape) -> tuple:
@@ -87,3 +87,13 @@ def buffer_node(buffer, dtype, shape: tuple, strides: tuple | None = None, offse
     if strides is None:
         strides = contiguous_strides(shape)
     return LazyNode("buffer", (), dtype, tuple(shape), View(buffer, tuple(strides), offset), buffer.device)
+
+
+def check_valid(node: LazyNode) -> None:
+    """Refuse to compute from memory whose contents were lost: TransferError when a buffer
+    ``node`` reads was marked invalid by a failed copy into it or by a reset of its device."""
+    for buf in node.buffers:
+        if not buf.valid:
+            from ._errors import TransferError
+            raise TransferError(f"an input on {buf.device} holds invalid data (an earlier copy into "
+                                "it failed, or its device was reset); recreate that array")

@@ -14,7 +14,7 @@ import struct
 from typing import NamedTuple
 
 from . import profiler
-from ._graph import LazyNode, View
+from ._graph import LazyNode, View, check_valid
 from ._schedule_plans import (contiguous_of, expression_plan, expression_plan_key, known_spec, leaf_plan,
                               remember_expression, remember_plan, remember_spec)
 from .kernels import elementwise as _ew
@@ -61,6 +61,8 @@ class ReduceArg:
 def materialize(node: LazyNode) -> LazyNode:
     """Compute ``node`` into a new contiguous buffer; returns the buffer leaf."""
     if node.op == "buffer":
+        if not node.arg.buffer.valid:
+            check_valid(node)
         return node
     if node.computed is None:
         node.computed = compute_new(node)
@@ -249,7 +251,9 @@ MATMUL_HOOKS = None
 
 
 def realize_into(root: LazyNode, out: View) -> None:
-    """Compute ``root`` into the memory ``out`` describes (``root.shape`` elements)."""
+    """Compute ``root`` into the memory ``out`` describes (``root.shape`` elements); TransferError
+    when an input's memory holds invalid data (:func:`check_valid`)."""
+    check_valid(root)
     if root.op == "reduce":
         return _realize_reduce(root, out)
     found = leaf_plan(root, out)  # an op over leaves seen before: its kernel is known

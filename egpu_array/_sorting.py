@@ -29,7 +29,7 @@ import numpy as np
 
 from . import _dtypes as dt
 from ._array import Array
-from ._graph import LazyNode, View, contiguous_strides
+from ._graph import LazyNode, View, check_valid, contiguous_strides
 from ._shapes import normalize_axis
 from .kernels.cache import get_program
 from .kernels.sort_network import network_size
@@ -67,6 +67,7 @@ def contiguous_buffer(x: Array):
     """``x``'s own buffer when it is realized, C-contiguous and at offset 0; else a copy."""
     node = x._node
     if node.op == "buffer" and node.arg.offset == 0 and _is_c_contiguous(node.shape, node.arg.strides):
+        check_valid(node)
         return node.arg.buffer
     return contiguous_copy(node)
 

@@ -275,6 +275,30 @@ def test_expression_reading_an_invalid_buffer_raises(sim):
             bad()
 
 
+INVALID_INPUT_READERS = {
+    "sort": lambda x, y: xp.sort(x), "argsort": lambda x, y: xp.argsort(x),
+    "cumulative_sum": lambda x, y: xp.cumulative_sum(x), "concat": lambda x, y: xp.concat([y, x]),
+    "stack": lambda x, y: xp.stack([x, y]), "mask": lambda x, y: x[x > 0], "nonzero": lambda x, y: xp.nonzero(x),
+    "unique_values": lambda x, y: xp.unique_values(x), "isin": lambda x, y: xp.isin(y, x),
+    "fft": lambda x, y: xp.fft.fft(x), "take_along_axis": lambda x, y: xp.take_along_axis(y, xp.argsort(x), axis=0),
+    "matmul": lambda x, y: x @ y, "searchsorted": lambda x, y: xp.searchsorted(x, y),
+}
+
+
+@pytest.mark.parametrize("func", sorted(INVALID_INPUT_READERS))
+def test_every_path_refuses_an_invalid_input(sim, func):
+    """Functions that hand a buffer to their kernels directly (sorts, scans, copies, compaction,
+    fft...) refuse memory a reset or failed copy left invalid, as expressions do (they computed
+    from it: zeros after a reset that cleared the memory, the old values otherwise)."""
+    y = xp.asarray(data("float64", 64), device="sim")
+    x = xp.asarray(data("float64", 64), device="sim")
+    x._node.arg.buffer.valid = False  # what a reset of the device or a failed copy into it does
+    with pytest.raises(TransferError, match="invalid"):
+        r = INVALID_INPUT_READERS[func](x, y)
+        for a in r if isinstance(r, tuple) else (r,):
+            np.asarray(a)
+
+
 @pytest.mark.parametrize("kind", ["ur", "ca"])
 def test_pcie_completion_error_on_launch(sim, kind):
     a = data("float32", 1000)
