@@ -5,6 +5,7 @@ the profiler when the device's memory is not the host's.
 """
 from __future__ import annotations
 
+import math
 import threading
 import time
 from contextlib import contextmanager
@@ -12,7 +13,7 @@ from contextlib import contextmanager
 import numpy as np
 
 from . import _dtypes as _dt, profiler
-from ._graph import buffer_node, contiguous_strides
+from ._graph import LazyNode, buffer_node, contiguous_strides
 
 __all__ = ["to_host", "from_host", "to_device", "view_extent", "internal"]
 
@@ -62,6 +63,12 @@ def to_host(arr, copy: bool = False, writeable: bool = False) -> np.ndarray:
         return np.empty(shape, dtype=dtype.np)
     if dev.host_memory:
         raw = dev.host_view(view.buffer, lo * item, (hi - lo) * item)
+    elif hi - lo > 2 * math.prod(shape):
+        # a sparse view (a column, a stepped slice): packed on the device first, so that only its
+        # elements cross the link, not the whole span of memory it strides over
+        from ._array import Array
+        packed = Array._new(LazyNode("positive", (arr._node,), dtype, shape, None, dev))
+        return to_host(packed)
     else:
         raw = np.empty((hi - lo) * item, dtype=np.uint8)
         t0 = time.perf_counter()
