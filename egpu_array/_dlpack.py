@@ -58,7 +58,7 @@ def export_dlpack(x, *, stream=None, max_version=None, dl_device=None, copy=None
         # (they were created before the export; later ones see what the consumer writes)
         from ._inplace import flush_readers
         flush_readers(x)
-    arr = to_host(x, copy=bool(copy), writeable=True)
+    arr = to_host(x, copy=bool(copy), writeable=not x._realize().readonly)  # (read-only: copied)
     if not arr.flags.writeable:
         arr = np.array(arr, copy=True)
     kwargs = {}

@@ -25,14 +25,16 @@ def contiguous_strides(shape) -> tuple:
 
 
 class View:
-    """Shape/strides/offset (in elements) over a Buffer."""
+    """Shape/strides/offset (in elements) over a Buffer; ``readonly``: a view of a broadcast
+    (``broadcast_to`` and every view taken from it), which writes must refuse."""
 
-    __slots__ = ("buffer", "strides", "offset")
+    __slots__ = ("buffer", "strides", "offset", "readonly")
 
-    def __init__(self, buffer, strides: tuple, offset: int = 0):
+    def __init__(self, buffer, strides: tuple, offset: int = 0, readonly: bool = False):
         self.buffer = buffer
         self.strides = strides
         self.offset = offset
+        self.readonly = readonly
 
 
 _EMPTY = frozenset()

@@ -152,8 +152,8 @@ def basic_view(x: Array, key, func: str = "__getitem__", keys: list | None = Non
                 raise IndexError(f"{func}: index {k} is out of bounds for axis {d} with size {n}")
             offset += (k % n) * xstrides[d]
         d += 1
-    return Array._new(LazyNode("buffer", (), node.dtype, tuple(shape), View(v.buffer, tuple(strides), offset),
-                               node.device))
+    return Array._new(LazyNode("buffer", (), node.dtype, tuple(shape),
+                               View(v.buffer, tuple(strides), offset, v.readonly), node.device))
 
 
 def getitem(x: Array, key) -> Array:

@@ -71,7 +71,13 @@ def _keep_reading(buffer, refs: list) -> None:
 def check_writable(view: View, shape: tuple, func: str) -> None:
     """Refuse a write through a view that repeats elements (a stride-0 axis of length > 1, as
     ``broadcast_to`` makes): each element would be updated once per repetition (``b += 1`` adding
-    3 to a row broadcast 3 times), so NumPy makes such views read-only. Empty views write nothing."""
+    3 to a row broadcast 3 times), so NumPy makes such views read-only; so are all views of a
+    ``broadcast_to`` result (``View.readonly``: ``b[0] = 0`` wrote every row), empty ones included,
+    as in NumPy. Other empty views write nothing."""
+    if view.readonly:
+        raise ValueError(f"{func}: the array is a broadcast view (from broadcast_to) and cannot be "
+                         "written through; write to the array it was broadcast from, or to a copy "
+                         "(asarray(x, copy=True))")
     if 0 in shape:
         return
     for axis, (n, st) in enumerate(zip(shape, view.strides)):
@@ -89,8 +95,8 @@ def _overlaps_differently(node: LazyNode, view: View) -> bool:
     """Whether ``node`` reads elements of ``view.buffer`` that ``view`` (of ``node.shape``) covers
     other than element for element through ``view`` itself (through another view, through
     ``view``'s layout broadcast from a smaller shape, or under a product, reduction or gather), so
-    that computing it straight into ``view`` could read elements already overwritten. Reads of a disjoint part of the buffer (another block of the matrix) are
-    safe."""
+    that computing it straight into ``view`` could read elements already overwritten. Reads of a
+    disjoint part of the buffer (another block of the matrix) are safe."""
     stack = [(node, False)]
     while stack:
         n, under = stack.pop()

@@ -105,7 +105,7 @@ def broadcast_to(x, /, shape) -> Array:
     v = x._realize()
     strides = [0] * lead + [0 if n != shape[lead + i] else s
                             for i, (n, s) in enumerate(zip(x.shape, v.strides))]
-    return make_view(x, shape, tuple(strides), v.offset)
+    return make_view(x, shape, tuple(strides), v.offset, readonly=True)  # (read-only, as in NumPy)
 
 
 def broadcast_arrays(*arrays) -> tuple:
@@ -115,7 +115,9 @@ def broadcast_arrays(*arrays) -> tuple:
     if not arrays:
         return ()
     shape = _broadcast_shapes(*(a.shape for a in arrays), func="broadcast_arrays")
-    return tuple(broadcast_to(a, shape) for a in arrays)
+    # (an array of the broadcast shape comes back itself, writable, as in NumPy; the others are
+    # read-only views)
+    return tuple(a if a.shape == shape else broadcast_to(a, shape) for a in arrays)
 
 
 # ---- views ------------------------------------------------------------------------------------
