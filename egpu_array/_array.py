@@ -50,6 +50,8 @@ class Array:
                 for buf in node.buffers:
                     readers = buf.readers
                     readers.append(ref)
+                    if buf.readers is not readers:  # a write in another thread took the list meanwhile
+                        _keep_reading(buf, [ref])
                     n = len(readers)
                     if n >= 64 and not n & (n - 1):  # at powers of two: drop dead or computed readers
                         _prune(readers)
@@ -63,7 +65,9 @@ class Array:
             if not node.arg.buffer.valid:
                 check_valid(node)
             return node.arg
-        self._node = compute_new(node)  # (realize_into checks that the inputs hold valid data)
+        done = compute_new(node)  # (realize_into checks that the inputs hold valid data)
+        if self._node is node:  # (else another thread's write computed it first, before its write:
+            self._node = done   # that result holds the values this array was created with)
         return self._node.arg
 
     def _write(self, node: LazyNode, func: str = "__setitem__") -> None:

@@ -25,7 +25,8 @@ def flush_readers(x) -> View:
 
 
 #: guards the buffers' reader lists: the clean-ups (:func:`_prune`), the hand-over before a write
-#: and the returns after one (appends of new readers go without it)
+#: and the returns after one (appends of new readers go without it: ``Array._new`` registers
+#: again, under the lock, a reader whose append may have reached a list handed over meanwhile)
 _READERS_LOCK = threading.Lock()
 
 
@@ -35,8 +36,8 @@ def _flush(buffer, owner, value_node: LazyNode | None = None) -> list:
     returned instead, to be computed straight into the memory. If a computation fails (a link
     fault, out of memory), every reader not yet computed stays on the buffer's list, so a later
     write still computes it first instead of letting it read the new values."""
-    with _READERS_LOCK:
-        readers, buffer.readers = buffer.readers, []
+    with _READERS_LOCK:  # (a copy: a clean-up of the old list by another thread cannot skip entries)
+        readers, buffer.readers = buffer.readers[:], []
     values = []
     try:
         for ref in readers:

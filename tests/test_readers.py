@@ -53,3 +53,35 @@ def test_readers_created_by_threads_at_once_are_all_kept():
     finally:
         sys.setswitchinterval(interval)
     assert stale == 0
+
+
+def test_reader_computed_by_a_write_in_another_thread_keeps_that_result():
+    """A reader created while another thread writes its input in place: that thread's write
+    computes it first (the values it was created with); a computation of its own that started
+    earlier and ended later must not replace that result with values read after later writes
+    (it did: readers read hundreds of writes late). A race: a bounded run with a tiny switch
+    interval, so a regression shows in most runs."""
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    x, count, late = xp.zeros(64), [0], []
+    try:
+        def writer():
+            for i in range(4000):
+                x.__iadd__(1.0)
+                count[0] = i + 1
+
+        def reader():
+            while count[0] < 4000:
+                made = [(count[0], x + 0.0, count[0]) for _ in range(50)]
+                for before, y, after in made:
+                    v = np.asarray(y)
+                    if not before <= v.min() <= v.max() <= after + 1:
+                        late.append((before, after, v.min(), v.max()))
+        threads = [threading.Thread(target=writer), threading.Thread(target=reader)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert late == []
