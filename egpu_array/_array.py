@@ -372,6 +372,15 @@ def _install_operators() -> None:
                 return NotImplemented
             return f(self, other)
 
+        if fname == "pow":  # x ** 2 and the like: the namespace's pow makes them cheaper exact ops
+            from ._elementwise import POW_BY_SCALAR
+            generic = op
+
+            def op(self, other):
+                if type(other) in (int, float) and other in POW_BY_SCALAR:
+                    return f(self, other)
+                return generic(self, other)
+
         def rop(self, other):
             node = self._node
             if node.dtype.kind in fast_kinds and type(other) is not Array:
