@@ -106,9 +106,10 @@ def _libm_complex(b, name: str, *zs):
 
 
 def cabs(b, x):
-    ty = x[0].type
-    suffix = "f" if ty == ir.FloatType() else ""
-    return extern(b, "hypot" + suffix, ty, [ty, ty], x[0], x[1])
+    """|x|: the vectorizable hypot of kernels.math (xp.hypot's; a libm call per element kept
+    abs of 1e6 complex128 at 11-47x NumPy's time)."""
+    from .math import emit_math
+    return emit_math(b, "hypot", [x[0], x[1]])
 
 
 def csign(b, x):
