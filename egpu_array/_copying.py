@@ -1,8 +1,8 @@
 """Manipulation functions that must copy: ``concat``, ``stack``, ``tile``, ``repeat``, ``roll``.
 
-Each allocates its output and fills it with one kernel: ``tile`` and ``repeat`` with an int are
-one fused elementwise launch; ``concat``, ``stack``, ``roll`` and ``repeat`` with an array are one
-multi-copy launch (kernels/copies.py: every piece's pointers, shape and strides are run-time
+Each allocates its output and fills it with one kernel: ``tile`` and ``repeat`` with an int (or
+equal counts) are one fused elementwise launch; ``repeat`` with unequal counts is a gather;
+``concat``, ``stack`` and ``roll`` are one multi-copy launch (kernels/copies.py: every piece's pointers, shape and strides are run-time
 arguments, and a piece of another dtype is cast in the kernel).
 
 Lazy inputs of ``concat``/``stack``: a pending expression is computed straight into its slot of
@@ -206,8 +206,9 @@ def repeat(x, repeats, /, *, axis=None) -> Array:
     """Each element of ``x`` repeated along ``axis`` (None: of the flattened array).
 
     An int ``repeats`` is one copy kernel. An array ``repeats`` makes the output shape depend on its
-    values: they are read to the host (a visible, synchronizing transfer on a non-cpu device), and
-    the runs of the input elements are one multi-copy kernel.
+    values: its min and max are read back (equal: one copy kernel as for an int), and for unequal
+    counts their sum; the output is a gather of ``x`` at the positions found by searching the
+    running sums of the counts (computed on the device: the counts never cross the link).
     """
     _check("repeat", x)
     if axis is None:
@@ -225,18 +226,15 @@ def repeat(x, repeats, /, *, axis=None) -> Array:
             raise ValueError(f"repeat: repeats of shape {repeats.shape} must have shape (1,) or ({n},)")
         if repeats.device != x.device:
             raise ValueError(f"repeat: repeats is on {repeats.device}, x on {x.device}")
-        from ._transfer import internal
-        with internal("repeat"):
-            counts = [int(c) for c in repeats._to_numpy().tolist()]
-        if not x.device.host_memory:
-            from . import profiler
-            profiler.note(f"repeat: read the {n} repeat counts to size the output")
-        if any(c < 0 for c in counts):
+        if repeats.shape[0] == 0:
+            return _new_output(x.shape, x.dtype, x.device)  # (n = 0: nothing to repeat)
+        from ._statistical import max as max_, min as min_
+        lo, hi = _read_ints("repeat", [min_(repeats), max_(repeats)], "the min and max repeat counts")
+        if lo < 0:
             raise ValueError("repeat: repeats must be non-negative")
-        if len(counts) == 1 or len(set(counts)) == 1:
-            repeats = counts[0] if counts else 0
-        else:
-            return _repeat_runs(x, counts, ax)
+        if lo != hi:
+            return _repeat_runs(x, repeats, ax)
+        repeats = lo
     r = _int("repeat", "repeats", repeats)
     if r < 0:
         raise ValueError(f"repeat: repeats must be non-negative, got {r}")
@@ -253,22 +251,37 @@ def repeat(x, repeats, /, *, axis=None) -> Array:
     return out
 
 
-def _repeat_runs(x: Array, counts: list, ax: int) -> Array:
-    from ._indexing import basic_view
-    shape = x.shape[:ax] + (sum(counts),) + x.shape[ax + 1:]
-    out = _new_output(shape, x.dtype, x.device)
-    if math.prod(shape) == 0:
-        return out
-    lead = (slice(None),) * ax
-    start, pieces = 0, []
-    for i, c in enumerate(counts):
-        if c:
-            piece = basic_view(x, lead + (slice(i, i + 1),))
-            pshape, view = _sub_view(out, lead + (slice(start, start + c),))
-            pieces.append((piece._node, pshape, view))
-            start += c
-    copy_pieces(pieces, x.dtype, x.device)
-    return out
+def _read_ints(func: str, values: list, what: str) -> list:
+    """The 0-d integer arrays ``values`` read back as Python ints (one transfer, noted in the
+    profiler as reading ``what``)."""
+    from . import profiler
+    from ._transfer import internal
+    with internal(func):
+        got = [int(v) for v in stack(values)._to_numpy().tolist()]
+    profiler.note(f"{func}: read back {what} ({', '.join(map(str, got))}) to size the output")
+    return got
+
+
+def _repeat_runs(x: Array, counts: Array, ax: int) -> Array:
+    """``x`` with element ``i`` along ``ax`` repeated ``counts[i]`` times: a gather of the
+    element whose run holds each output position. Where the counts lie in host memory NumPy lays
+    the positions out (``repeat(arange(n), counts)``); elsewhere they are found on the device by
+    searching the counts' running sums, so the counts never cross the link."""
+    import numpy as np
+
+    from ._creation import arange, asarray
+    from ._gather import take
+    from ._searching import searchsorted
+    from ._statistical import cumulative_sum
+    if x.device.host_memory:
+        n = counts.shape[0]
+        which = asarray(np.repeat(np.arange(n, dtype=np.int64), counts._to_numpy().astype(np.int64)),
+                        device=x.device)
+    else:
+        ends = cumulative_sum(counts, dtype=dt.int64)
+        (total,) = _read_ints("repeat", [ends[-1]], "the total of the repeat counts")
+        which = searchsorted(ends, arange(total, dtype=dt.int64, device=x.device), side="right")
+    return take(x, which, axis=ax)
 
 
 def roll(x, /, shift, *, axis=None) -> Array:
