@@ -162,3 +162,15 @@ def test_devices_copy_and_pickle_as_themselves(name):
     dev = xp.asarray([1.0], device=name).device
     assert copy.copy(dev) is dev and copy.deepcopy({"device": dev})["device"] is dev
     assert pickle.loads(pickle.dumps(dev)) is dev
+
+
+@pytest.mark.parametrize("name", ["cpu", "sim"])
+def test_device_by_name_is_what_its_repr_shows(name):
+    """``Device('sim')`` (what ``repr`` prints) is the device itself; it raised "Device() takes
+    no arguments". Bad calls name the constructor."""
+    dev = xp.asarray([1.0], device=name).device
+    assert xp.Device(name) is dev and eval(repr(dev), {"Device": xp.Device}) is dev
+    with pytest.raises(TypeError, match="Device"):
+        xp.Device()
+    with pytest.raises(ValueError, match="Device: unknown device 'tpu'"):
+        xp.Device("tpu")

@@ -67,8 +67,21 @@ class Program:
         self.addr = addr
 
 
-class Device:
+class _DeviceType(type):
+    """``Device("sim")`` looks the device up by name (what its repr shows), as ``x.device`` or
+    ``get_device`` would; the device classes themselves construct as usual."""
+
+    def __call__(cls, *args, **kwargs):
+        if cls is not Device:
+            return super().__call__(*args, **kwargs)
+        if len(args) != 1 or kwargs:
+            raise TypeError("Device(name): expected one device name such as 'cpu', 'sim' or 'cuda:0'")
+        return get_device(args[0], "Device")
+
+
+class Device(metaclass=_DeviceType):
     """A place where arrays live and kernels run. Compares equal by name; hashable.
+    ``Device(name)`` is the device of that name (one object per device in a process).
 
     Subclasses provide ``target`` (kernels.targets.Target), ``allocator`` (a pool),
     ``load(binary, fname, spec) -> Program``, ``launch(program, args, n)``,
