@@ -29,30 +29,67 @@ def _check_dtype(func: str, dtype):
     return dtype
 
 
-#: Python scalar types in promotion order, with the default dtype of each (subclasses count:
-#: numpy.float64 is a float, numpy.complex128 a complex)
+#: Python scalar types in promotion order (bool < int < float < complex), with the default dtype
+#: of each; subclasses count (numpy.float64 is a float, numpy.complex128 a complex)
 _SCALAR_DEFAULTS = ((bool, dt.bool), (int, dt.int64), (float, dt.float64), (complex, dt.complex128))
+_SCALAR_RANK = {t: rank for rank, (t, _) in enumerate(_SCALAR_DEFAULTS)}
+_NESTED_ERROR = "asarray: nested sequences may hold only Python scalars and 0-d arrays"
 
 
-def _infer_scalar_dtype(seq_flat: list):
-    """The default dtype of the widest kind among Python scalars (bool < int < float < complex)."""
-    rank = 0
-    for v in seq_flat:
-        rank = max(rank, next(k for k, (t, _) in enumerate(_SCALAR_DEFAULTS) if isinstance(v, t)))
-    return _SCALAR_DEFAULTS[rank][1]
+def _scan(seq, arrays: list) -> int:
+    """The rank in :data:`_SCALAR_DEFAULTS` of the widest Python scalar in the nested sequence
+    ``seq`` (-1 when it holds none); the 0-d Arrays in it are appended to ``arrays``. The types
+    are taken a sequence at a time (``set(map(type, seq))``), so a long list of floats costs no
+    Python per element; TypeError for anything else inside."""
+    rank = -1
+    for t in set(map(type, seq)):
+        r = _SCALAR_RANK.get(t)
+        if r is None:  # sequences, 0-d Arrays, scalar subclasses: one element at a time
+            r = max((_scan_one(v, arrays) for v in seq if type(v) is t), default=-1)
+        rank = max(rank, r)
+    return rank
 
 
-def _flatten(obj, out: list) -> bool:
-    """Collect the scalars of nested sequences; False if something else is inside."""
-    if isinstance(obj, (bool, int, float, complex)):
-        out.append(obj)
-        return True
-    if isinstance(obj, (list, tuple)):
-        return all(_flatten(o, out) for o in obj)
-    if isinstance(obj, Array) and obj.ndim == 0:
-        out.append(obj._to_numpy()[()].item())
-        return True
-    return False
+def _scan_one(v, arrays: list) -> int:
+    if isinstance(v, (list, tuple)):
+        return _scan(v, arrays)
+    if isinstance(v, Array) and v.ndim == 0:
+        arrays.append(v)
+        return -1
+    for rank, (t, _) in enumerate(_SCALAR_DEFAULTS):
+        if isinstance(v, t):
+            return rank
+    raise TypeError(_NESTED_ERROR)
+
+
+def _from_nested_arrays(obj, arrays: list, rank: int, dtype, device) -> Array:
+    """``asarray`` of nested sequences holding 0-d Arrays (all on one device). Arrays only: they
+    are stacked where they are, in their own promoted dtype (nothing crosses a link). Mixed with
+    Python scalars: each array's value is read once (noted in the profiler) and taken as a scalar."""
+    from ._array import same_device
+    home = same_device("asarray", arrays)
+    dev = get_device(device, "asarray") if device is not None else home
+    if rank < 0:
+        from ._manipulation import stack
+
+        def stacked(o):
+            return o if isinstance(o, Array) else stack([stacked(v) for v in o])
+        out = stacked(obj)
+        if dtype is not None and dtype is not out.dtype:
+            _refuse_complex_to_real(out.dtype, dtype)
+            out = Array._new(cast_node(out._node, dtype))
+        return out if dev == home else out.to_device(dev)
+    from . import profiler
+    from ._transfer import internal
+    with internal("asarray"):
+        values = {id(a): a._to_numpy()[()].item() for a in arrays}
+    if not home.host_memory:
+        profiler.note(f"asarray: read the values of {len(arrays)} 0-d arrays inside a sequence")
+
+    def plain(o):
+        return values[id(o)] if isinstance(o, Array) else (
+            [plain(v) for v in o] if isinstance(o, (list, tuple)) else o)
+    return asarray(plain(obj), dtype=dtype, device=dev)
 
 
 def asarray(obj, /, *, dtype=None, device=None, copy=None) -> Array:
@@ -76,12 +113,13 @@ def asarray(obj, /, *, dtype=None, device=None, copy=None) -> Array:
         return from_dlpack(obj, device=dev, copy=copy) if dtype is None else \
             asarray(from_dlpack(obj, device=dev, copy=copy), dtype=dtype, copy=copy)
     if isinstance(obj, (bool, int, float, complex)) or isinstance(obj, (list, tuple)):
-        flat: list = []
-        if not _flatten(obj, flat):
-            raise TypeError("asarray: nested sequences may hold only Python scalars and 0-d arrays")
+        arrays: list = []
+        rank = _scan_one(obj, arrays)
         if copy is False:
             raise ValueError("asarray: copy=False is impossible for Python scalars and sequences")
-        inferred = _infer_scalar_dtype(flat) if flat else dt.float64
+        if arrays:
+            return _from_nested_arrays(obj, arrays, rank, dtype, device)
+        inferred = _SCALAR_DEFAULTS[rank][1] if rank >= 0 else dt.float64
         _refuse_complex_to_real(inferred, dtype)
         target = dtype or inferred
         if isinstance(obj, (bool, int, float, complex)):
@@ -89,7 +127,10 @@ def asarray(obj, /, *, dtype=None, device=None, copy=None) -> Array:
                 lo, hi = dt.INT_RANGE[target]
                 if not lo <= obj <= hi:
                     raise OverflowError(f"asarray: {obj} is out of range for {target}")
-        host = np.array(obj, dtype=target.np)
+        try:
+            host = np.array(obj, dtype=target.np)
+        except (ValueError, OverflowError) as e:  # ragged nesting; an int beyond the dtype
+            raise type(e)(f"asarray: {e}") from None
         return from_host(host, target, dev)
     try:
         host = np.asarray(obj)
