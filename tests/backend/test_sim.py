@@ -332,29 +332,33 @@ def test_pcie_completion_error_on_launch(sim, kind):
 
 
 def test_lost_doorbell_runs_with_the_next_one(sim):
-    """A doorbell lost on the way (ret_error on the posted write) leaves its kernel in the ring:
-    waiting for it times out with KernelLaunchError, and the next doorbell runs it first, so the
-    fence never passes a kernel that did not run. Before, the next kernel's fence covered the lost
-    one: y then read memory never written (a pool block's old values) and a lost x[1:3] = 7 was
-    gone without an error."""
+    """A doorbell lost on the way (ret_error on the posted write) leaves its kernel in the ring;
+    the wait for it rings again and the kernel runs, so the fence never passes a kernel that did
+    not run. Before, the next kernel's fence covered the lost one: y then read memory never
+    written (a pool block's old values) and a lost x[1:3] = 7 was gone without an error; and
+    later, a wait never rang again, so reads, uploads into the same memory and synchronize()
+    failed until some unrelated kernel was launched."""
     a = data("float64", 64)
     stale = [xp.asarray(np.full(64, -999.0), device="sim") for _ in range(3)]
     del stale  # the pool now holds blocks of -999
     x = xp.asarray(a, device="sim")
     y = x * 3
     sim.bridge.faults.arm("ret_error", "tlp")  # y's doorbell
-    with pytest.raises(KernelLaunchError):
-        np.asarray(y)
-    sim.bridge.faults.clear()
-    np.asarray(xp.asarray(a, device="sim") - 1)  # an unrelated kernel rings again
     np.testing.assert_array_equal(np.asarray(y), a * 3)
+    assert ("ret_error", "tlp") in sim.bridge.faults.fired
     sim.bridge.faults.arm("ret_error", "tlp")  # the doorbell of the write into x
     x[1:3] = 7.0
-    sim.bridge.faults.clear()
-    np.asarray(xp.asarray(a, device="sim") + 1)
     expected = a.copy()
     expected[1:3] = 7.0
     np.testing.assert_array_equal(np.asarray(x), expected)
+    z = x - 1
+    sim.bridge.faults.arm("ret_error", "tlp")  # z's doorbell ...
+    sim.bridge.faults.arm("ret_error", "tlp", nth=3)  # ... and the wait's ring (after a fence read)
+    with pytest.raises(KernelLaunchError):
+        np.asarray(z)
+    sim.bridge.faults.clear()
+    sim.synchronize()  # rings again: z's kernel runs
+    np.testing.assert_array_equal(np.asarray(z), expected - 1)
     _check_recovered(sim)
 
 

@@ -19,7 +19,9 @@ Two sides, as on real hardware:
   copies are host-driven and return only after their last copy-engine fence, so the doorbell
   always arrives after the data is in VRAM. A doorbell lost on the way (a posted write, never
   answered) leaves its command in the ring: the next doorbell runs it first, so the fence never
-  passes a kernel that did not run (waiting for it meanwhile times out with KernelLaunchError).
+  passes a kernel that did not run; a wait that finds the fence short of a kernel past its modeled
+  end rings the doorbell again (once per wait; it carries the write pointer, so ringing twice is
+  harmless), and times out with KernelLaunchError only if that one is lost too.
 
 VRAM ranges come from the launch's int64 argument slots: every slot holding an address inside the
 VRAM aperture names the whole allocation containing it (conservative for views). A launch whose
@@ -183,7 +185,7 @@ class ComputeQueue:
         if not self._reached(seq):
             budget = self.timeout_s + sum(entry[2] for entry in self.inflight)
             self.clock.advance_to(max((e[3] for e in self.inflight if e[0] == seq), default=0.0))
-            deadline, delay = self.clock.now() + budget, 2e-6
+            deadline, delay, rung = self.clock.now() + budget, 2e-6, False
             while True:
                 self.fence = self.link.read32(0, self.fence_reg)
                 if self._reached(seq):
@@ -192,6 +194,9 @@ class ComputeQueue:
                     raise KernelLaunchError(
                         f"sim: {what} did not complete: queue fence {self.fence:#x}, expected "
                         f"{seq:#x} within {budget:.3g} s of virtual time (doorbell lost?)")
+                if not rung:  # past its modeled end: ring again (the write pointer, idempotent), as
+                    rung = True  # a lost doorbell leaves its commands waiting in the ring
+                    self.link.write32(0, self.doorbell, self.seq)
                 self.clock.sleep(delay)
                 delay = min(2 * delay, 100e-6)
         while self.inflight and self._reached(self.inflight[0][0]):
