@@ -31,6 +31,7 @@ import numpy as np
 from . import _dtypes as dt
 from ._sorting import launch
 from ._transfer import from_host, internal
+from .backend.pool import on_memory_pressure
 from .kernels.cache import get_program
 from .kernels.fft import POINTWISE_FIXED, RADICES, FFTSpec
 from .kernels.fft_lanes import LANES, LANES_FIXED
@@ -124,6 +125,16 @@ def _f64_bits(x: float) -> int:
 MAX_TABLES = 64
 _tables: OrderedDict = OrderedDict()
 _tables_lock = threading.Lock()
+
+
+def _release_tables(device) -> None:
+    """Drop the tables kept on ``device`` (its memory ran out: they are rebuilt when needed)."""
+    with _tables_lock:
+        for full in [k for k in _tables if k[0] == device]:
+            del _tables[full]
+
+
+on_memory_pressure(_release_tables)
 
 
 def _table(device, key, dtype, build):

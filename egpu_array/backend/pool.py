@@ -1,8 +1,10 @@
 """A caching pool over any Allocator: freed blocks are kept by size class and reused.
 
 Sizes round up to a class (256-byte granules below 64 KiB, then eight classes per power of two),
-so temporaries of similar size share blocks. On a failed allocation the pool empties its cache and
-retries once, then raises DeviceOutOfMemoryError naming the request and the pool's state.
+so temporaries of similar size share blocks. On a failed allocation the pool asks the caches that
+keep device arrays (registered with :func:`on_memory_pressure`: the FFT tables) to let theirs go,
+empties its own cache and retries once, then raises DeviceOutOfMemoryError naming the request and
+the pool's state.
 """
 from __future__ import annotations
 
@@ -12,7 +14,16 @@ from .. import profiler
 from .._errors import DeviceOutOfMemoryError
 from .device import Buffer
 
-__all__ = ["PoolAllocator", "size_class"]
+__all__ = ["PoolAllocator", "size_class", "on_memory_pressure"]
+
+#: callbacks ``release(device)`` that drop what a cache holds on a device (out of memory there)
+_PRESSURE_HOOKS: list = []
+
+
+def on_memory_pressure(release) -> None:
+    """Register ``release(device)``, called when an allocation on ``device`` fails, before the
+    retry: it should drop the device arrays a cache keeps (they go back to the pool)."""
+    _PRESSURE_HOOKS.append(release)
 
 
 def size_class(nbytes: int) -> int:
@@ -50,13 +61,15 @@ class PoolAllocator:
         try:
             ptr, handle = self.raw.alloc(size)
         except MemoryError:
+            for release in _PRESSURE_HOOKS:
+                release(self.device)
             self.empty_cache()
             try:
                 ptr, handle = self.raw.alloc(size)
             except MemoryError:
                 raise DeviceOutOfMemoryError(
                     f"out of memory on {self.device}: requested {nbytes} bytes; pool state: "
-                    f"{self.in_use_bytes} bytes in use, cache emptied") from None
+                    f"{self.in_use_bytes} bytes in use, caches emptied") from None
         with self._lock:
             self.in_use_bytes += size
         profiler.count("allocations")

@@ -197,6 +197,20 @@ def test_out_of_vram():
     assert float(np.asarray(x).sum()) == 64 * 1024
 
 
+def test_cached_fft_tables_are_let_go_when_vram_runs_out():
+    """The FFT tables a device keeps (up to 64 of them) go when an allocation there fails, before
+    the retry: on 8 MiB of VRAM, FFTs of many lengths ran out of memory with no array of the
+    user's alive."""
+    from egpu_array import _fft_plan
+    dev = SimDevice(index=10, vram_bytes=8 << 20)
+    for n in (2**16, 3 * 2**14, 5 * 2**13, 9 * 2**13, 15 * 2**12, 25 * 2**11, 27 * 2**11, 45 * 2**10,
+              75 * 2**10):
+        h = np.exp(1j * np.arange(n) * 0.01)
+        np.testing.assert_allclose(np.asarray(xp.fft.fft(xp.asarray(h, device=dev))), np.fft.fft(h),
+                                   atol=1e-9 * n)
+    assert any(k[0] == dev for k in _fft_plan._tables)  # (it still caches what fits)
+
+
 # -- faults -------------------------------------------------------------------------------------
 def _check_recovered(sim):
     cpu_works()
