@@ -117,6 +117,26 @@ def test_len_iter_repr():
     assert f"device='{x.device.name}'" in r and "int64" in r and "[3, 4]" in r
 
 
+@pytest.mark.parametrize("device", ["cpu", "sim"])
+@pytest.mark.parametrize("shape", [(5,), (2000,), (1001,), (7, 200), (200, 7), (10, 10, 11), (0, 2000), (),
+                                   (7, 7, 7, 7)])
+def test_repr_prints_as_numpy_and_copies_only_what_it_shows(device, shape):
+    """repr is NumPy's printing of the values (summarized past the print threshold, the format
+    chosen from the elements shown: an elided 1e300 changes nothing); of a large array only the
+    edges shown cross the link (a 1000 x 1000 array moved 8 MB to print 36 numbers)."""
+    rng = np.random.default_rng(1)
+    h = rng.standard_normal(shape) * 10.0 ** rng.integers(-5, 5, shape)
+    if h.size > 3:
+        h.flat[h.size // 2] = 1e300
+    x = xp.asarray(h, device=device)
+    with xp.profile() as prof:
+        r = repr(x)
+    assert r == f"Array({np.array2string(h, separator=', ', prefix='Array(')}, dtype=float64, device={device!r})"
+    assert prof.bytes_from_device <= (h.nbytes if h.size <= 1000 else 8 * 7 ** h.ndim)
+    with np.printoptions(threshold=5, edgeitems=1):  # (the print options in effect are followed)
+        assert repr(x).startswith("Array(" + np.array2string(h, separator=", ", prefix="Array("))
+
+
 @pytest.mark.parametrize("source", ["numpy", "array", "list", "list of 0-d arrays", "scalar"])
 def test_asarray_of_complex_values_to_a_real_dtype(source):
     """Complex values asked to become a real dtype are refused by every path of asarray, as
