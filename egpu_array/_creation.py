@@ -150,11 +150,11 @@ def asarray(obj, /, *, dtype=None, device=None, copy=None) -> Array:
     return from_host(host, target, dev)
 
 
-def _refuse_complex_to_real(src, dtype) -> None:
+def _refuse_complex_to_real(src, dtype, func: str = "asarray") -> None:
     """Complex values asked to become a real dtype are refused, as ``astype`` refuses them (the
     standard: say which part; NumPy would drop the imaginary part); complex to bool is allowed."""
     if dtype is not None and src.kind == "c" and dtype.kind not in "cb":
-        raise TypeError(f"asarray: complex values cannot become {dtype}; take real() or abs() first")
+        raise TypeError(f"{func}: complex values cannot become {dtype}; take real() or abs() first")
 
 
 def _wrap_host(host: np.ndarray, dtype, device) -> Array:
@@ -188,17 +188,27 @@ def _default_float(device=None):
 def full(shape, fill_value, *, dtype=None, device=None) -> Array:
     """An array of ``shape`` filled with ``fill_value``."""
     _check_dtype("full", dtype)
-    if isinstance(fill_value, Array):
-        from ._transfer import internal
-        with internal("full"):
-            fill_value = fill_value._to_numpy()[()].item()
+    if isinstance(fill_value, Array) and device is None:
+        device = fill_value.device  # (filled where the value is: nothing crosses a link)
     return _filled("full", normalize_shape(shape, "full"), fill_value, dtype, get_device(device, "full"))
 
 
 def _filled(func: str, shape: tuple, fill_value, dtype, dev) -> Array:
-    """``fill_value`` (a Python scalar) as an array of ``shape`` and ``dtype`` (None: the scalar's
-    default dtype). A complex value for a real dtype is refused and an int outside an integer
-    dtype's range raises OverflowError, as in ``asarray`` (never a silently wrapped value)."""
+    """``fill_value`` (a Python scalar, or a 0-d Array on ``dev``) as an array of ``shape`` and
+    ``dtype`` (None: the scalar's default dtype, the array's dtype). A complex value for a real
+    dtype is refused and an int outside an integer dtype's range raises OverflowError, as in
+    ``asarray`` (never a silently wrapped value)."""
+    if isinstance(fill_value, Array):
+        if fill_value.ndim != 0:
+            raise TypeError(f"{func}: fill_value must be a Python scalar or a 0-d array, got an array "
+                            f"of shape {fill_value.shape}")
+        if fill_value.device != dev:
+            raise ValueError(f"{func}: fill_value is on {fill_value.device}, the array would be on "
+                             f"{dev}; move it with to_device first")
+        dtype = dtype or fill_value.dtype
+        _refuse_complex_to_real(fill_value.dtype, dtype, func)
+        node = cast_node(fill_value._node, dtype)
+        return Array._new(LazyNode("positive", (node,), dtype, shape, None, node.device))
     if not isinstance(fill_value, (bool, int, float, complex)):
         raise TypeError(f"{func}: fill_value must be a Python scalar, got {type(fill_value).__name__}")
     dtype = dtype or dt.dtype_of_scalar(fill_value)
@@ -259,6 +269,8 @@ def ones_like(x, /, *, dtype=None, device=None) -> Array:
 def full_like(x, /, fill_value, *, dtype=None, device=None) -> Array:
     """``fill_value`` in the shape of ``x`` (and its dtype and device unless given)."""
     shape, dtype, device = _like("full_like", x, dtype, device)
+    if isinstance(fill_value, Array):
+        return _filled("full_like", shape, fill_value, dtype, get_device(device, "full_like"))
     if not dt.scalar_fits(fill_value, dtype) and not (dtype.kind in "fc" and isinstance(fill_value, (int, float))
                                                      and not isinstance(fill_value, bool)):
         raise TypeError(f"full_like: fill value {fill_value!r} does not fit dtype {dtype}")
@@ -300,6 +312,9 @@ def linspace(start, stop, /, num, *, dtype=None, device=None, endpoint=True) -> 
     _check_dtype("linspace", dtype)
     if not isinstance(num, int) or isinstance(num, bool) or num < 0:
         raise ValueError(f"linspace: num must be a non-negative int, got {num!r}")
+    for name, v in (("start", start), ("stop", stop)):
+        if not isinstance(v, (int, float, complex)) or isinstance(v, bool):
+            raise TypeError(f"linspace: {name} must be a Python int, float or complex, got {type(v).__name__}")
     is_complex = isinstance(start, complex) or isinstance(stop, complex)
     dtype = dtype or (dt.complex128 if is_complex else dt.float64)
     if dtype.kind not in "fc":

@@ -95,3 +95,26 @@ def test_sequences_of_0d_arrays_stay_on_their_device():
     assert xp.asarray([s0, s1], device="cpu").device == "cpu"
     with pytest.raises(ValueError, match="asarray: arrays on different devices"):
         xp.asarray([s0, xp.asarray(1.0)])
+
+
+def test_full_from_a_0d_array_stays_on_its_device():
+    """full/full_like with a 0-d array as the value fill on the device where it is, in its dtype,
+    with nothing read back (full read it to the host and made a cpu array; a value on another
+    device went along silently; full_like raised a TypeError with the wrong reason); linspace
+    names its bad arguments."""
+    s0 = xp.asarray(1.5, device="sim")
+    with xp.profile() as prof:
+        r = xp.full((2, 3), s0)
+        xp.synchronize(r)
+    assert r.device == "sim" and r.dtype == xp.float64 and prof.bytes_from_device == 0
+    np.testing.assert_array_equal(np.asarray(r), np.full((2, 3), 1.5))
+    i0 = xp.asarray(np.int8(3))
+    assert xp.full(2, i0).dtype == xp.int8 and xp.full(2, i0, dtype=xp.float32).dtype == xp.float32
+    np.testing.assert_array_equal(np.asarray(xp.full_like(xp.ones(3, device="sim"), s0)), [1.5] * 3)
+    for bad, error in ((lambda: xp.full(2, s0, device="cpu"), ValueError),
+                       (lambda: xp.full_like(xp.ones(3), s0), ValueError),
+                       (lambda: xp.full(2, xp.asarray([1.0])), TypeError),
+                       (lambda: xp.full(2, xp.asarray(1j), dtype=xp.float64), TypeError),
+                       (lambda: xp.linspace(s0, 2.0, 5), TypeError)):
+        with pytest.raises(error, match="full|linspace"):
+            bad()
