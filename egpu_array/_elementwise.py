@@ -140,7 +140,6 @@ log = _unary("log", "floating-point", "Natural logarithm.")
 log1p = _unary("log1p", "floating-point", "log(1 + x), accurate near 0.")
 log2 = _unary("log2", "floating-point", "Base-2 logarithm.")
 log10 = _unary("log10", "floating-point", "Base-10 logarithm.")
-logical_not = _unary("logical_not", "bool", "Logical NOT.")
 negative = _unary("negative", "numeric", "-x.")
 positive = _unary("positive", "numeric", "+x.")
 real = _unary("real", "numeric", "Real part (the value itself for real dtypes).")
@@ -172,9 +171,38 @@ hypot = _binary("hypot", "real floating-point", "sqrt(x1**2 + x2**2) without ove
 less = _binary("less", "real numeric", "x1 < x2.")
 less_equal = _binary("less_equal", "real numeric", "x1 <= x2.")
 logaddexp = _binary("logaddexp", "real floating-point", "log(exp(x1) + exp(x2)) without overflow.")
-logical_and = _binary("logical_and", "bool", "Logical AND.")
-logical_or = _binary("logical_or", "bool", "Logical OR.")
-logical_xor = _binary("logical_xor", "bool", "Logical XOR.")
+
+
+def _truth(func: str, x):
+    """An operand of a logical function as bool: numeric arrays and Python numbers by their
+    truth (nonzero, NaN included), as NumPy takes them (the standard asks for bool and leaves
+    the rest open; scikit-learn's roc_curve calls ``logical_or`` on float arrays)."""
+    if isinstance(x, Array) and x.dtype is not dt.bool:
+        dt.check_category(func, "numeric", x.dtype)
+        return Array._new(cast_node(x._node, dt.bool))
+    if isinstance(x, (int, float, complex)) and not isinstance(x, bool):
+        return bool(x)
+    return x
+
+
+def _logical(name: str, doc: str, arity: int):
+    if arity == 1:
+        def f(x, /):
+            _check_array(name, x)
+            return apply(name, _truth(name, x), category="bool")
+    else:
+        def f(x1, x2, /):
+            return apply(name, _truth(name, x1), _truth(name, x2), category="bool")
+    f.__name__ = f.__qualname__ = name
+    f.__doc__ = (f"{doc}\n\nBool operands (numeric ones count by their truth, as in NumPy: nonzero, NaN "
+                 "included); computed lazily.")
+    return f
+
+
+logical_and = _logical("logical_and", "Logical AND.", 2)
+logical_or = _logical("logical_or", "Logical OR.", 2)
+logical_xor = _logical("logical_xor", "Logical XOR.", 2)
+logical_not = _logical("logical_not", "Logical NOT.", 1)
 maximum = _binary("maximum", "real numeric", "Elementwise maximum (NaN propagates).")
 minimum = _binary("minimum", "real numeric", "Elementwise minimum (NaN propagates).")
 multiply = _binary("multiply", "numeric", "x1 * x2.")

@@ -27,10 +27,17 @@ __all__ = ["where", "argmax", "argmin", "count_nonzero", "nonzero", "searchsorte
 _builtin_any = any
 
 
-def where(condition, x1, x2, /) -> Array:
-    """Elements of ``x1`` where ``condition`` is True, else of ``x2`` (Python scalars allowed)."""
+def where(condition, x1=None, x2=None, /):
+    """Elements of ``x1`` where ``condition`` is True, else of ``x2`` (Python scalars allowed).
+
+    ``where(condition)`` alone is ``nonzero(condition)``, as in NumPy (scikit-learn's roc_curve
+    calls it so; the standard has only the three-argument form)."""
     if not isinstance(condition, Array):
         raise TypeError(f"where: condition must be an Array, got {type(condition).__name__}")
+    if x1 is None and x2 is None:
+        return nonzero(condition)
+    if x1 is None or x2 is None:
+        raise TypeError("where: expected both x1 and x2, or neither (the indices of the True elements)")
     if condition.dtype is not dt.bool:
         raise TypeError(f"where: condition must have dtype bool, got {condition.dtype}")
     nodes, dtype, shape, device = operands("where", x1, x2)

@@ -213,15 +213,18 @@ def cumulative_prod(x, /, *, axis=None, dtype=None, include_initial=False) -> Ar
     return _cumulative("cumulative_prod", "cumprod", x, axis, dtype, include_initial)
 
 
-def diff(x, /, *, axis=-1, n=1, prepend=None, append=None) -> Array:
-    """The n-th discrete difference along ``axis``."""
+def diff(x, /, n=1, axis=-1, *, prepend=None, append=None) -> Array:
+    """The n-th discrete difference along ``axis``.
+
+    ``n`` and ``axis`` are keywords in the standard; they may also come positionally, in NumPy's
+    order (scikit-learn's roc_curve calls ``xp.diff(fps, 2)``)."""
     from ._elementwise import subtract
     from ._indexing import basic_view
     if not isinstance(x, Array):
         raise TypeError(f"diff: expected an Array, got {type(x).__name__}")
     if x.ndim == 0:
         raise ValueError("diff: expected at least one dimension")
-    if not isinstance(n, int) or n < 0:
+    if not isinstance(n, int) or isinstance(n, bool) or n < 0:
         raise ValueError(f"diff: n must be a non-negative int, got {n!r}")
     ax = normalize_axis(axis, x.ndim, "diff")
     if prepend is not None or append is not None:

@@ -370,3 +370,19 @@ def test_column_order_arg_chunks_hold_int32_rows():
         assert -(-n_red // chunks) <= ARG_CHUNK_ROWS and items == chunks
     assert _reduce_chunks("argmax", "outer", (10,), 10, 1000, 1, dt.float32)[0] == 1
     assert _reduce_chunks("max", "outer", (10,), 10, 4 * ARG_CHUNK_ROWS, 1, dt.float32)[0] == 1
+
+
+def test_numpy_forms_scikit_learn_relies_on():
+    """``where(condition)`` is ``nonzero(condition)``, and the logical functions take numeric
+    operands by their truth (nonzero, NaN included), as NumPy does: scikit-learn's roc_curve
+    uses both (they raised TypeErrors). Half a where is still an error."""
+    h = np.array([0.0, 1.5, np.nan, -0.0, 2.0])
+    x = xp.asarray(h)
+    (got,) = xp.where(x > 1)
+    np.testing.assert_array_equal(np.asarray(got), np.where(h > 1)[0])
+    for name in ("logical_and", "logical_or", "logical_xor"):
+        np.testing.assert_array_equal(np.asarray(getattr(xp, name)(x, x[::-1])), getattr(np, name)(h, h[::-1]))
+        np.testing.assert_array_equal(np.asarray(getattr(xp, name)(x, 1)), getattr(np, name)(h, 1))
+    np.testing.assert_array_equal(np.asarray(xp.logical_not(xp.asarray([0, 3, -1]))), [True, False, False])
+    with pytest.raises(TypeError, match="where"):
+        xp.where(x > 1, x)

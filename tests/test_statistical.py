@@ -126,6 +126,23 @@ def test_diff():
                                           np.diff(h, axis=axis, n=n))
 
 
+def test_diff_takes_n_and_axis_positionally_as_numpy():
+    """``diff(x, 2)`` and ``diff(x, 1, 0)`` as NumPy reads them (scikit-learn's roc_curve calls
+    ``xp.diff(fps, 2)``: it raised a TypeError, which GridSearchCV turned into NaN scores)."""
+    h = np.array([[1, 4, 9, 16], [2, 3, 5, 7]], dtype=np.int64)
+    x = xp.asarray(h)
+    np.testing.assert_array_equal(np.asarray(xp.diff(x, 2)), np.diff(h, 2))
+    np.testing.assert_array_equal(np.asarray(xp.diff(x, 1, 0)), np.diff(h, 1, 0))
+    sklearn = pytest.importorskip("sklearn")
+    from sklearn.metrics import roc_curve
+    y, score = np.array([0, 0, 1, 1, 0, 1, 1, 0]), np.array([0.1, 0.4, 0.35, 0.8, 0.2, 0.9, 0.7, 0.3])
+    want = roc_curve(y, score)
+    with sklearn.config_context(array_api_dispatch=True):
+        got = roc_curve(xp.asarray(y), xp.asarray(score))
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(np.asarray(g), w)
+
+
 def test_special_values():
     h = np.array([1.0, np.nan, -np.inf, 3.0])
     assert np.isnan(float(xp.max(xp.asarray(h)))) and np.isnan(float(xp.sum(xp.asarray(h))))
