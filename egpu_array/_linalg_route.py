@@ -38,6 +38,19 @@ def _spectral_blocked(x) -> bool:
     return _blocked(x) and _spectral_order(x, x.shape[-1])
 
 
+def check_solve_shapes(x1: Array, x2: Array) -> tuple:
+    """The broadcast batch shape of ``solve(x1, x2)``; ValueError naming linalg.solve when x2's
+    rows (its only axis when 1-D) do not match x1's order or the batches do not broadcast."""
+    from ._shapes import broadcast_shapes
+    n = x1.shape[-1]
+    if x2.ndim == 0:
+        raise ValueError("linalg.solve: x2 must have at least one dimension, got a 0-d array")
+    rows, batch = (x2.shape[0], ()) if x2.ndim == 1 else (x2.shape[-2], x2.shape[:-2])
+    if rows != n:
+        raise ValueError(f"linalg.solve: x2 has {rows} rows, expected {n} (shape {x2.shape})")
+    return broadcast_shapes(x1.shape[:-2], batch, func="linalg.solve")
+
+
 def _solve_blocked(x1: Array, x2: Array, dtype) -> Array:
     """``solve`` through the blocked LU of ``x1``: batch dimensions broadcast; a 1-D ``x2`` is one
     right-hand side column."""
@@ -47,9 +60,7 @@ def _solve_blocked(x1: Array, x2: Array, dtype) -> Array:
     n = x1.shape[-1]
     vector = x2.ndim == 1
     b = x2[:, None] if vector else x2
-    if b.shape[-2] != n:
-        raise ValueError(f"linalg.solve: x2 has {b.shape[-2]} rows, expected {n} (shape {x2.shape})")
-    batch = broadcast_shapes(x1.shape[:-2], b.shape[:-2], func="linalg.solve")
+    batch = check_solve_shapes(x1, x2)
     a = broadcast_to(astype(x1, dtype), batch + (n, n))
     b = broadcast_to(astype(b, dtype), batch + b.shape[-2:])
     out = blocked.lu_solve(blocked.lu(a, "solve"), b, "solve")

@@ -26,7 +26,7 @@ from . import _linalg_svd as _svd
 from ._array import Array, same_device
 from ._linalg_funcs import matmul, matrix_transpose, tensordot, vecdot
 from ._linalg_route import (_back, _blocked, _host, _solve_blocked, _spectral_blocked, _square_blocked,
-                            _square_svd, _svd_tall, _tall)
+                            _square_svd, _svd_tall, _tall, check_solve_shapes)
 
 __all__ = ["cholesky", "cross", "det", "diagonal", "eig", "eigvals", "eigh", "eigvalsh", "inv", "matmul", "matrix_norm",
            "matrix_power", "matrix_rank", "matrix_transpose", "outer", "pinv", "qr", "slogdet", "solve",
@@ -214,6 +214,7 @@ def solve(x1, x2, /) -> Array:
     if not isinstance(x2, Array):
         raise TypeError("linalg.solve: x2 must be an Array")
     same_device("linalg.solve", (x1, x2))
+    check_solve_shapes(x1, x2)
     dtype = dt.promote_types(x1.dtype, x2.dtype, "linalg.solve")
     if _blocked(x1) and x2.ndim >= 1:
         return _solve_blocked(x1, x2, dtype)

@@ -102,3 +102,15 @@ def test_eig_and_eigvals():
     np.testing.assert_allclose(a @ vn, vn * wn[..., None, :], rtol=1e-3, atol=1e-3)
     np.testing.assert_allclose(np.sort_complex(np.asarray(xp.linalg.eigvals(xp.asarray(a))).ravel()),
                                np.sort_complex(wn.ravel()), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("device", ["cpu", "sim"])
+@pytest.mark.parametrize("n", [3, 300])
+def test_solve_shape_errors_name_linalg_solve(device, n):
+    """Mismatched right-hand sides are refused before anything runs, with our message at every
+    size (below 300 it was NumPy's gufunc message, after copying both operands to the host)."""
+    a = xp.asarray(np.eye(n), device=device)
+    for shape in ((n + 1,), (n + 1, 2), (5, n, 1), ()):
+        with xp.profile() as prof, pytest.raises(ValueError, match="linalg.solve"):
+            xp.linalg.solve(a if shape[:1] != (5,) else xp.stack([a, a]), xp.ones(shape, device=device))
+        assert prof.bytes_from_device == 0
