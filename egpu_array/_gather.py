@@ -116,7 +116,9 @@ def take(x, indices, /, *, axis=None) -> Array:
     node = _index_node("take", indices, x.device)
     if indices.ndim != 1:
         raise ValueError(f"take: indices must be 1-D, got shape {indices.shape}")
-    return gather_axes(x, [ax], [node], "take")
+    out = gather_axes(x, [ax], [node], "take")
+    out._realize()  # computed now, as x[idx] is: an index out of range raises here, not at a later write to x
+    return out
 
 
 def take_along_axis(x, indices, /, *, axis=-1) -> Array:
@@ -136,7 +138,9 @@ def take_along_axis(x, indices, /, *, axis=-1) -> Array:
     arg = GatherArg(source, [x.shape[ax]], [v.strides[ax]], "take_along_axis")
     if x.shape[ax] == 0 and 0 not in shape:
         raise IndexError("take_along_axis: cannot index an axis of size 0")
-    return Array._new(LazyNode("gather", (node,), x.dtype, shape, arg, x.device))
+    out = Array._new(LazyNode("gather", (node,), x.dtype, shape, arg, x.device))
+    out._realize()  # (computed now, as take)
+    return out
 
 
 

@@ -471,3 +471,18 @@ def test_assigned_values_may_have_leading_unit_axes(key):
     check(x, a)
     with pytest.raises(ValueError, match="__setitem__"):
         x[k] = xp.asarray(np.ones((2,) + target))
+
+
+@pytest.mark.parametrize("func", ["take", "take_along_axis"])
+def test_take_out_of_range_raises_at_the_call(func):
+    """take and take_along_axis are computed at once, as x[idx] is: an index out of range
+    raises at the call (it raised later, from every write to the source while the result lived,
+    naming take; the write did not happen)."""
+    x = xp.arange(5.0)
+    with pytest.raises(IndexError, match=func):
+        getattr(xp, func)(x, xp.asarray([0, 7]))
+    y = getattr(xp, func)(x, xp.asarray([4, 0]))
+    x += 1
+    x[0] = 9.0
+    check(x, np.array([9.0, 2, 3, 4, 5]))
+    check(y, np.array([4.0, 0.0]))
