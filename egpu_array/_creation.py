@@ -377,7 +377,9 @@ def triu(x, /, *, k=0) -> Array:
 
 
 def meshgrid(*arrays, indexing="xy") -> tuple:
-    """Coordinate matrices from 1-D arrays, as broadcast views (no copies)."""
+    """Coordinate matrices from 1-D arrays: new arrays, as NumPy's (writes to one reach neither
+    the inputs nor the other repetitions), left pending over broadcast views of the inputs, so an
+    expression of them reads the inputs and never builds the matrices."""
     from ._views import make_view
     if indexing not in ("xy", "ij"):
         raise ValueError(f"meshgrid: indexing must be 'xy' or 'ij', got {indexing!r}")
@@ -397,7 +399,8 @@ def meshgrid(*arrays, indexing="xy") -> tuple:
         v = a._realize()
         strides = [0] * len(arrays)
         strides[axis] = v.strides[0]
-        out.append(make_view(a, tuple(shape), tuple(strides), v.offset))
+        grid = make_view(a, tuple(shape), tuple(strides), v.offset, readonly=True)._node
+        out.append(Array._new(LazyNode("positive", (grid,), a.dtype, grid.shape, None, a.device)))
     return tuple(out)
 
 

@@ -118,3 +118,25 @@ def test_full_from_a_0d_array_stays_on_its_device():
                        (lambda: xp.linspace(s0, 2.0, 5), TypeError)):
         with pytest.raises(error, match="full|linspace"):
             bad()
+
+
+@pytest.mark.parametrize("indexing", ["xy", "ij"])
+def test_meshgrid_outputs_are_new_arrays(indexing):
+    """meshgrid's results behave as NumPy's copies: writing one changes neither the inputs nor
+    its other repetitions (X[0] = 0 zeroed every row and the input), later writes to the inputs
+    do not reach them; an expression of them still reads only the inputs (one fused kernel)."""
+    ha, hb = np.array([1.0, 2.0, 3.0]), np.array([10.0, 20.0])
+    a, b = xp.asarray(ha), xp.asarray(hb)
+    X, Y = xp.meshgrid(a, b, indexing=indexing)
+    HX, HY = np.meshgrid(ha, hb, indexing=indexing)
+    with xp.profile() as prof:
+        total = float(xp.sum(X * Y))
+    assert total == float(np.sum(HX * HY)) and prof.launches == 1
+    a += 100.0
+    X[0] = 0.0
+    HX[0] = 0.0
+    Y[Y > 15] = -1.0
+    HY[HY > 15] = -1.0
+    np.testing.assert_array_equal(np.asarray(X), HX)
+    np.testing.assert_array_equal(np.asarray(Y), HY)
+    np.testing.assert_array_equal(np.asarray(b), hb)
