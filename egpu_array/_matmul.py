@@ -136,15 +136,11 @@ def realize_matmul(root: LazyNode, out: View, mm: LazyNode) -> None:
     if out.buffer in root.buffers and not _reads_safely(root, out, mm, k):
         tmp = sch.compute_new(root)  # the output is also read, and the GEMM writes partial sums early
         return sch.realize_into(tmp, out)
-    _compute_barriers(root, mm)  # a reduction or product over mm must not see the stand-in below
+    _compute_barriers(root, mm)  # (one of them over mm computes mm: then the expression reads it)
     if mm.computed is not None:
         return sch.realize_into(root, out)
     sentinel = LazyNode("buffer", (), mm.dtype, mm.shape, View(_Sentinel(), contiguous_strides(mm.shape)), device)
-    mm.computed = sentinel
-    try:
-        low = sch.lower_elementwise(root)
-    finally:
-        mm.computed = None
+    low = sch.lower_elementwise(root, stand_in=(mm, sentinel))  # (never published on mm: threads)
     if low.gathers or root.dtype is not mm.dtype:
         sch.materialize(mm)  # the product on its own, then the expression over it
         return sch.realize_into(root, out)
@@ -165,7 +161,8 @@ def _reads_safely(root: LazyNode, out: View, mm: LazyNode, k: int) -> bool:
 
 def _compute_barriers(root: LazyNode, mm: LazyNode) -> None:
     """Compute the reductions and the other products in ``root``'s expression (lowering would
-    compute them anyway), so none of them reads ``mm`` while a stand-in holds its place."""
+    compute them anyway); one that reads ``mm`` computes it, and the expression then reads the
+    product's buffer instead of taking the GEMM's accumulator."""
     stack, seen = [root], set()
     while stack:
         n = stack.pop()

@@ -155,8 +155,11 @@ def _scalar_slots_uncached(value, dtype) -> list:
     return [v - (1 << 64) if v >= (1 << 63) else v]
 
 
-def lower_elementwise(root: LazyNode):
+def lower_elementwise(root: LazyNode, stand_in: tuple | None = None):
     """The flat expression program of the fused kernel computing ``root``, and its operands.
+    ``stand_in``: ``(node, leaf)``, a product read through ``leaf`` (the GEMM's own accumulator,
+    see _matmul.realize_matmul) instead of being computed first; local to this lowering, so other
+    threads lowering expressions of the same node never see it.
 
     Returns ``(program, inputs, consts, iotas)``: the program is a tuple of instructions in
     dependency order (see kernels.spec), the leaves are listed in the order the program numbers them.
@@ -200,7 +203,8 @@ def lower_elementwise(root: LazyNode):
         if not srcs:
             return _lower_leaf(n, prog, inputs, consts, iotas, buf_index)
         if op == "reduce" or op == "matmul":  # a reduction (or product) feeding an expression is computed first
-            return _lower_leaf(materialize(n), prog, inputs, consts, iotas, buf_index)
+            leaf = stand_in[1] if stand_in is not None and n is stand_in[0] else materialize(n)
+            return _lower_leaf(leaf, prog, inputs, consts, iotas, buf_index)
         if op == "gather":
             ga = n.arg
             src_k = prog[_lower_leaf(ga.source, prog, inputs, consts, iotas, buf_index)][1]

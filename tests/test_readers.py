@@ -85,3 +85,34 @@ def test_reader_computed_by_a_write_in_another_thread_keeps_that_result():
     finally:
         sys.setswitchinterval(interval)
     assert late == []
+
+
+def test_threads_computing_expressions_of_one_pending_product():
+    """Two threads computing different expressions of one pending matmul at once: the GEMM's
+    stand-in for the product is local to each lowering (it was published on the shared node, and
+    the other thread launched a kernel reading address 0: a segfault). In a subprocess, so a
+    crash fails this test instead of the run."""
+    import subprocess
+    import textwrap
+    script = textwrap.dedent("""
+        import sys, threading
+        import numpy as np
+        import egpu_array as xp
+        sys.setswitchinterval(1e-6)
+        rng = np.random.default_rng(0)
+        a, b = xp.asarray(rng.standard_normal((64, 64))), xp.asarray(rng.standard_normal((64, 64)))
+        ref = np.asarray(a) @ np.asarray(b)
+        for _ in range(600):
+            p = a @ b
+            bar, out = threading.Barrier(2), [None, None]
+            def work(i):
+                bar.wait()
+                out[i] = np.asarray(p + 1.0 if i == 0 else p * 2.0)
+            threads = [threading.Thread(target=work, args=(i,)) for i in range(2)]
+            [t.start() for t in threads]
+            [t.join() for t in threads]
+            assert np.allclose(out[0], ref + 1) and np.allclose(out[1], ref * 2)
+        print("ok")
+    """)
+    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0 and r.stdout.strip() == "ok", (r.returncode, r.stderr[-2000:])
