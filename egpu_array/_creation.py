@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import operator
+import weakref
 
 import numpy as np
 
@@ -157,14 +158,30 @@ def _refuse_complex_to_real(src, dtype, func: str = "asarray") -> None:
         raise TypeError(f"{func}: complex values cannot become {dtype}; take real() or abs() first")
 
 
+#: the buffers over host memory shared with NumPy, one per device and allocation (the NumPy
+#: array owning the memory): two imports of one array, or of two views of it, are views of one
+#: buffer, so the overlap checks of in-place writes and the pending-reader lists see them alias
+_SHARED: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
+
+
 def _wrap_host(host: np.ndarray, dtype, device) -> Array:
-    """Share a NumPy array's memory (cpu device, copy=False)."""
+    """Share a NumPy array's memory (cpu device, copy=False): a view of the buffer over the
+    allocation it lies in (:data:`_SHARED`)."""
     item = dtype.itemsize
     if any(s % item for s in host.strides):
         raise ValueError("asarray: copy=False needs strides that are multiples of the item size")
-    buf = _ForeignBuffer(device, host)
+    owner = host
+    while isinstance(owner.base, np.ndarray):
+        owner = owner.base
+    start = host.ctypes.data - owner.ctypes.data
+    if start % item:  # (not a whole number of elements from the allocation's start: on its own)
+        owner, start = host, 0
+    key = (device.name, owner.ctypes.data, owner.nbytes)
+    buf = _SHARED.get(key)
+    if buf is None or not buf.valid:
+        buf = _SHARED[key] = _ForeignBuffer(device, owner)
     strides = tuple(s // item for s in host.strides)
-    return Array._new(buffer_node(buf, dtype, host.shape, strides, 0))
+    return Array._new(buffer_node(buf, dtype, host.shape, strides, start // item))
 
 
 class _ForeignBuffer:

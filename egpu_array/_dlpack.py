@@ -84,8 +84,8 @@ def import_dlpack(obj, *, device=None, copy=None):
     where = _producer_device(obj)
     if where is not None and where[0] == KDLCUDA and _to_device_memory(device):
         return _import_device(obj, where, device, copy)
-    try:
-        host = np.from_dlpack(obj, copy=copy)
+    try:  # (a NumPy array as itself: its base chain lets imports of its views share one buffer)
+        host = obj if isinstance(obj, np.ndarray) and not copy else np.from_dlpack(obj, copy=copy)
     except TypeError:
         host = np.from_dlpack(obj)
         if copy:

@@ -174,3 +174,31 @@ def test_device_by_name_is_what_its_repr_shows(name):
         xp.Device()
     with pytest.raises(ValueError, match="Device: unknown device 'tpu'"):
         xp.Device("tpu")
+
+
+@pytest.mark.parametrize("share", ["asarray", "from_dlpack"])
+def test_imports_of_one_numpy_array_alias_each_other(share):
+    """Arrays sharing one NumPy allocation (imported twice, or as two views) are views of one
+    buffer: in-place writes between them go through a temporary where they overlap, and writes
+    compute the pending readers of the other first (each import was a buffer of its own:
+    ``xa[...] = xb[::-1]`` gave [5, 4, 3, 3, 4, 5])."""
+    wrap = (lambda h: xp.asarray(h, copy=False)) if share == "asarray" else xp.from_dlpack
+    n = np.arange(6.0)
+    xa, xb = wrap(n), wrap(n)
+    xa[...] = xb[::-1]
+    np.testing.assert_array_equal(np.asarray(xa), [5.0, 4, 3, 2, 1, 0])
+    n = np.arange(6.0)
+    xa, xb = wrap(n), wrap(n)
+    xa[1:] += xb[:-1]
+    np.testing.assert_array_equal(np.asarray(xa), [0.0, 1, 3, 5, 7, 9])
+    n = np.array([1.0, 2.0, 3.0])
+    xa, xb = wrap(n), wrap(n)
+    q = xa + 1
+    xb += 5
+    np.testing.assert_array_equal(np.asarray(q), [2.0, 3.0, 4.0])
+    n = np.arange(8.0)
+    head, evens = wrap(n[1:]), wrap(n[::2])
+    later = evens * 1
+    head[...] = head[::-1]
+    np.testing.assert_array_equal(np.asarray(later), [0.0, 2, 4, 6])
+    np.testing.assert_array_equal(n, [0.0, 7, 6, 5, 4, 3, 2, 1])
