@@ -15,7 +15,8 @@ from ._array import Array, same_device
 from ._elementwise import cast_node
 from ._graph import LazyNode, View
 from ._matmul import gemm_dtype, matmul_node
-from ._schedule import ReduceArg, materialize
+from ._schedule import materialize
+from ._statistical import reduce_node
 from ._shapes import broadcast_shapes, normalize_axis
 
 __all__ = ["matmul", "tensordot", "vecdot", "matrix_transpose"]
@@ -42,8 +43,8 @@ def _contract(func: str, a: LazyNode, b: LazyNode, shape: tuple, n_contract: int
     prod = LazyNode("multiply", (cast_node(a, dtype), cast_node(b, dtype)), dtype, shape, None, device)
     nd = len(shape)
     axes = tuple(range(nd - n_contract, nd))
-    out_shape = shape[: nd - n_contract]
-    return Array._new(LazyNode("reduce", (prod,), dtype, out_shape, ReduceArg("sum", axes, False, dtype), device))
+    # (reduce_node: an empty contraction is +0, as every empty sum)
+    return reduce_node(func, "sum", Array._new(prod), None, False, dtype, acc=dtype, axes=axes)
 
 
 def matmul(x1, x2, /) -> Array:
@@ -95,7 +96,7 @@ def _vecmat(x1, x2, dtype) -> Array:
                    a.device)
     prod = LazyNode("multiply", (cast_node(col, dtype), cast_node(x2._node, dtype)), dtype, (k, n), None,
                     x1.device)
-    return Array._new(LazyNode("reduce", (prod,), dtype, (n,), ReduceArg("sum", (0,), False, dtype), x1.device))
+    return reduce_node("matmul", "sum", Array._new(prod), None, False, dtype, acc=dtype, axes=(0,))
 
 
 def _transposed(node: LazyNode, ndim: int) -> LazyNode:

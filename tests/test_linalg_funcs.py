@@ -64,3 +64,14 @@ def test_vecdot_and_matrix_transpose():
     np.testing.assert_allclose(np.asarray(xp.vecdot(xp.asarray(c), xp.asarray(c), axis=0)),
                                np.sum(c.conj() * c, axis=0))
     np.testing.assert_array_equal(np.asarray(xp.matrix_transpose(xp.asarray(c))), c.T)
+
+
+@pytest.mark.parametrize("contract", [lambda a, b: xp.matmul(a, b[:, 0]), lambda a, b: xp.matmul(a[0], b[:, 0]),
+                                      lambda a, b: xp.matmul(a[0], b), lambda a, b: xp.tensordot(a, b, axes=1),
+                                      lambda a, b: xp.vecdot(a[0], a[1])])
+def test_empty_contractions_are_positive_zero(contract):
+    """A contraction over an empty axis is +0, as every empty sum (the vector paths of matmul and
+    tensordot gave -0.0: 1/x was -inf)."""
+    a, b = xp.ones((3, 0)), xp.ones((0, 2))
+    got = np.asarray(contract(a, b))
+    assert (got == 0).all() and not np.signbit(got).any()
