@@ -33,8 +33,19 @@ def internal(func: str):
         _local.func = prev
 
 
-def _record(direction: str, nbytes: int, t0: float) -> None:
-    profiler.record_transfer(direction, nbytes, t0, time.perf_counter(), getattr(_local, "func", None))
+@contextmanager
+def _copy(direction: str, nbytes: int, device):
+    """Time the copy inside the block and record it in the profiler; a copy that fails is noted
+    there too (what failed, how many bytes were asked for), then its error propagates."""
+    t0 = time.perf_counter()
+    try:
+        yield
+    except BaseException as exc:
+        where = "to" if direction == "to_device" else "from"
+        profiler.note(f"a copy of {nbytes} bytes {where} {device} failed: {type(exc).__name__}: {exc}")
+        raise
+    profiler.record_transfer(direction, nbytes, t0, time.perf_counter(), getattr(_local, "func", None),
+                             over=device)
 
 
 def view_extent(shape, strides, offset) -> tuple:
@@ -71,9 +82,8 @@ def to_host(arr, copy: bool = False, writeable: bool = False) -> np.ndarray:
         return to_host(packed)
     else:
         raw = np.empty((hi - lo) * item, dtype=np.uint8)
-        t0 = time.perf_counter()
-        dev.copy_out(view.buffer, lo * item, raw)
-        _record("from_device", raw.nbytes, t0)
+        with _copy("from_device", raw.nbytes, dev):
+            dev.copy_out(view.buffer, lo * item, raw)
     base = raw.view(dtype.np)
     out = np.lib.stride_tricks.as_strided(base[view.offset - lo:], shape=shape,
                                           strides=tuple(s * item for s in view.strides),
@@ -106,11 +116,11 @@ def from_host(host: np.ndarray, dtype, device):
     from ._array import Array
     host = np.asarray(host, dtype=dtype.np, order="C")  # (ascontiguousarray makes 0-d arrays 1-d)
     buf = device.allocator.alloc(host.nbytes)
-    if host.nbytes:
-        t0 = time.perf_counter()
+    if host.nbytes and device.host_memory:
         device.copy_in(buf, 0, host.reshape(-1).view(np.uint8))
-        if not device.host_memory:
-            _record("to_device", host.nbytes, t0)
+    elif host.nbytes:
+        with _copy("to_device", host.nbytes, device):
+            device.copy_in(buf, 0, host.reshape(-1).view(np.uint8))
     return Array._new(buffer_node(buf, dtype, host.shape, contiguous_strides(host.shape)))
 
 

@@ -42,9 +42,10 @@ class Profile:
         self.bytes_allocated = 0
         self.kernels: dict[str, list] = {}   # name -> [launches, seconds, bytes]
         self.transfers: dict[str, list] = {"to_device": [0, 0, 0.0], "from_device": [0, 0, 0.0]}
-        #: every copy over a link: dicts of direction, bytes, seconds and ``internal`` (None for a
-        #: copy the caller asked for; else the library function that needed the data, which also
-        #: leaves a note saying why)
+        #: every copy over a link: dicts of direction, bytes, seconds, ``device`` (the name of the
+        #: device at the other end of the link) and ``internal`` (None for a copy the caller asked
+        #: for; else the library function that needed the data, which also leaves a note saying
+        #: why). A copy that fails leaves a note instead.
         self.transfer_log: list[dict] = []
         self.notes: list[str] = []
         self.events: list[dict] = []
@@ -175,11 +176,14 @@ def record_launch(name: str, t0: float, t1: float, nbytes: int, device=None) -> 
 
 
 def record_transfer(direction: str, nbytes: int, t0: float, t1: float, internal: str | None = None,
-                    device=None) -> None:
-    """A copy of ``nbytes`` in ``direction`` ("to_device" / "from_device") over the link, on the
-    copy queue of that direction. ``internal``: None for a copy the caller asked for, else the
-    library function that needed the data (see ``Profile.transfer_log``)."""
+                    device=None, over=None) -> None:
+    """A copy of ``nbytes`` in ``direction`` ("to_device" / "from_device") over the link to
+    ``over`` (a device; its name goes in the log and the trace event's arguments), on the copy
+    queue of that direction of ``device``'s trace process (None: the host's). ``internal``: None
+    for a copy the caller asked for, else the library function that needed the data (see
+    ``Profile.transfer_log``)."""
     if _active:
+        where = None if over is None else str(over)
         for p in _active:
             setattr(p, f"bytes_{direction}", getattr(p, f"bytes_{direction}") + nbytes)
             t = p.transfers[direction]
@@ -187,8 +191,10 @@ def record_transfer(direction: str, nbytes: int, t0: float, t1: float, internal:
             t[1] += nbytes
             t[2] += t1 - t0
             p.transfer_log.append({"direction": direction, "bytes": nbytes, "seconds": t1 - t0,
-                                   "internal": internal})
-            args = {"bytes": nbytes} if internal is None else {"bytes": nbytes, "internal": internal}
+                                   "internal": internal, "device": where})
+            args = {"bytes": nbytes, "device": where}
+            if internal is not None:
+                args["internal"] = internal
             p._event(f"copy {direction}", f"copy {direction}", t0, t1, args, device)
 
 

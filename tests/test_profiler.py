@@ -146,3 +146,19 @@ def test_record_transfer_keeps_its_positional_form():
         profiler.record_transfer("to_device", 16, 0.0, 1e-6)
     assert [t["internal"] for t in prof.transfer_log] == ["unique_values", None]
     assert [t["internal"] for t in prof.internal_transfers] == ["unique_values"]
+
+
+def test_transfers_name_their_device_and_failed_copies_leave_a_note():
+    """Each logged copy names the device at the other end (two sims were indistinguishable), and
+    a copy that fails leaves a note (it left no trace at all)."""
+    from egpu_array.backend.device import get_device
+    h = np.arange(1000.0)
+    with xp.profile() as prof:
+        np.asarray(xp.asarray(h, device="sim:1"))
+        sim = get_device("sim")
+        sim.bridge.faults.arm("timeout", "bulk_out")
+        with pytest.raises(xp.DeviceError):
+            xp.asarray(h, device="sim")
+        sim.bridge.faults.clear()
+    assert [t["device"] for t in prof.transfer_log] == ["sim:1", "sim:1"]
+    assert any("a copy of 8000 bytes to sim failed" in n for n in prof.notes), prof.notes
