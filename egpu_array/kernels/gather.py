@@ -12,9 +12,10 @@ after that sets the error slot and reads element 0 instead (memory outside the s
 touched); the caller raises IndexError.
 
 Kernel ``void NAME(i64* args, i64 start, i64 stop)`` over work items ``r`` in ``[0, P * N)``
-(``p = r // N``, ``i = r % N``), each copying ``Q`` elements; ``args`` (:data:`SLOTS`):
-``N, Q, extent, src, src p-stride, src gathered stride, src q-stride, idx, idx stride, out,
-out p-stride, out i-stride, out q-stride, error``. Pointers and strides of ``src`` and ``out`` are
+(``p = r // N``, ``i = r % N``; in column order, :attr:`GatherSpec.by_column`, ``i = r // P``,
+``p = r % P``), each copying ``Q`` elements; ``args`` (:data:`SLOTS`): ``N, Q, extent, src,
+src p-stride, src gathered stride, src q-stride, idx, idx stride, out, out p-stride, out
+i-stride, out q-stride, error, P``. Pointers and strides of ``src`` and ``out`` are
 in bytes, the index stride in index elements.
 """
 from __future__ import annotations
@@ -27,9 +28,9 @@ from .irb import I1, I64, const, extern, for_range, kernel_entry, range_loop, wh
 
 __all__ = ["GatherSpec", "SLOTS", "PREFETCH_AHEAD", "generate"]
 
-#: argument slot names, in order
+#: argument slot names, in order (``p``: the number of rows P, read by the column-order kernel)
 SLOTS = ("n", "q", "extent", "src", "src_p", "src_g", "src_q", "idx", "idx_st", "out", "out_p", "out_i",
-         "out_q", "error")
+         "out_q", "error", "p")
 
 #: how many positions ahead of the current one the source element is prefetched (x86-64)
 PREFETCH_AHEAD = 32
@@ -40,15 +41,20 @@ _INDEX = {"int8": (8, True), "int16": (16, True), "int32": (32, True), "int64": 
 
 @dataclass(frozen=True)
 class GatherSpec:
-    """Gathers of ``itemsize``-byte elements at indices of dtype ``idx_dtype``."""
+    """Gathers of ``itemsize``-byte elements at indices of dtype ``idx_dtype``. ``by_column``:
+    work items in column order (``i = r // P``, ``p = r % P``) for one-element rows (Q = 1) and
+    few indices (``x[:, cols]``): each piece is a strided walk down one gathered column, its
+    index read once, where in row order every row of a few elements paid a division and a loop
+    of its own."""
     itemsize: int
     idx_dtype: str
+    by_column: bool = False
 
     kind = "gather"
 
     @property
     def name(self) -> str:
-        return f"gather_{self.itemsize}B_by_{self.idx_dtype}"
+        return f"gather_{self.itemsize}B_by_{self.idx_dtype}{'_columns' if self.by_column else ''}"
 
 
 def generate(spec: GatherSpec, module: ir.Module, fname: str) -> ir.Function:
@@ -74,6 +80,20 @@ def generate(spec: GatherSpec, module: ir.Module, fname: str) -> ir.Function:
 
     def element(base, k):
         return b.inttoptr(b.add(base, b.mul(k, a["src_g"])), eptr)
+
+    def column(state):  # (by_column) positions r = i * P + p: rows [p0, p1) of gathered column i
+        r, err = state
+        rows = a["p"]
+        i, p0 = b.sdiv(r, rows), b.srem(r, rows)
+        p1 = b.add(p0, b.sub(stop, r))
+        p1 = b.select(b.icmp_signed("<", p1, rows), p1, rows)
+        k, bad = position(i)
+        src = b.add(a["src"], b.mul(k, a["src_g"]))
+        dst = b.add(a["out"], b.mul(i, a["out_i"]))
+        with for_range(b, p0, p1, name="cp") as p:
+            v = b.load(b.inttoptr(b.add(src, b.mul(p, a["src_p"])), eptr))
+            b.store(v, b.inttoptr(b.add(dst, b.mul(p, a["out_p"])), eptr))
+        return [b.add(r, b.sub(p1, p0)), b.or_(err, bad)]
 
     # positions [start, stop); the error flag is ORed over every row (a register), stored once
     def piece(state):
@@ -102,7 +122,8 @@ def generate(spec: GatherSpec, module: ir.Module, fname: str) -> ir.Function:
         flag.add_incoming(e2, rows_end)
         return [b.add(r, b.sub(i1, i0)), b.or_(err, flag)]
 
-    _, err = while_loop(b, [start, const(I1, 0)], lambda st: b.icmp_signed("<", st[0], stop), piece, "row")
+    _, err = while_loop(b, [start, const(I1, 0)], lambda st: b.icmp_signed("<", st[0], stop),
+                        column if spec.by_column else piece, "row")
     with b.if_then(err, likely=False):
         b.store(const(I64, 1), b.gep(fn.args[0], [const(I64, SLOTS.index("error"))]))
     b.ret_void()
