@@ -164,12 +164,41 @@ def _refuse_complex_to_real(src, dtype, func: str = "asarray") -> None:
 _SHARED: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
 
 
+#: our own buffers whose memory was handed out through DLPack (by device name and address): a
+#: NumPy array of that memory coming back is a view of the buffer itself
+_EXPORTED: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
+
+
+def exported(buf) -> None:
+    """Remember that ``buf``'s memory was handed to another library (see :data:`_EXPORTED`)."""
+    _EXPORTED[(buf.device.name, buf.ptr)] = buf
+
+
+def _own_buffer(host: np.ndarray, device):
+    """The exported buffer of ours on ``device`` holding all of ``host``'s elements, or None."""
+    if not _EXPORTED or not host.size:
+        return None
+    lo = hi = host.ctypes.data
+    for n, st in zip(host.shape, host.strides):
+        lo, hi = (lo + (n - 1) * st, hi) if st < 0 else (lo, hi + (n - 1) * st)
+    hi += host.itemsize
+    for (name, ptr), buf in list(_EXPORTED.items()):
+        if name == device.name and ptr <= lo and hi <= ptr + buf.nbytes and buf.valid:
+            return buf
+    return None
+
+
 def _wrap_host(host: np.ndarray, dtype, device) -> Array:
-    """Share a NumPy array's memory (cpu device, copy=False): a view of the buffer over the
-    allocation it lies in (:data:`_SHARED`)."""
+    """Share a NumPy array's memory (cpu device, copy=False): a view of our own buffer when the
+    memory is one we exported (:data:`_EXPORTED`), else of the buffer over the NumPy allocation
+    it lies in (:data:`_SHARED`)."""
     item = dtype.itemsize
     if any(s % item for s in host.strides):
         raise ValueError("asarray: copy=False needs strides that are multiples of the item size")
+    strides = tuple(s // item for s in host.strides)
+    own = _own_buffer(host, device)
+    if own is not None and (host.ctypes.data - own.ptr) % item == 0:
+        return Array._new(buffer_node(own, dtype, host.shape, strides, (host.ctypes.data - own.ptr) // item))
     owner = host
     while isinstance(owner.base, np.ndarray):
         owner = owner.base
@@ -180,7 +209,6 @@ def _wrap_host(host: np.ndarray, dtype, device) -> Array:
     buf = _SHARED.get(key)
     if buf is None or not buf.valid:
         buf = _SHARED[key] = _ForeignBuffer(device, owner)
-    strides = tuple(s // item for s in host.strides)
     return Array._new(buffer_node(buf, dtype, host.shape, strides, start // item))
 
 

@@ -58,7 +58,11 @@ def export_dlpack(x, *, stream=None, max_version=None, dl_device=None, copy=None
         # (they were created before the export; later ones see what the consumer writes)
         from ._inplace import flush_readers
         flush_readers(x)
-    arr = to_host(x, copy=bool(copy), writeable=not x._realize().readonly)  # (read-only: copied)
+    view = x._realize()
+    arr = to_host(x, copy=bool(copy), writeable=not view.readonly)  # (read-only: copied)
+    if dev.host_memory and not copy and arr.flags.writeable:
+        from ._creation import exported
+        exported(view.buffer)  # (shared: a NumPy array of it coming back is a view of it)
     if not arr.flags.writeable:
         arr = np.array(arr, copy=True)
     kwargs = {}

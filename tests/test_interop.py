@@ -202,3 +202,17 @@ def test_imports_of_one_numpy_array_alias_each_other(share):
     head[...] = head[::-1]
     np.testing.assert_array_equal(np.asarray(later), [0.0, 2, 4, 6])
     np.testing.assert_array_equal(n, [0.0, 7, 6, 5, 4, 3, 2, 1])
+
+
+def test_our_exported_memory_coming_back_is_the_same_buffer():
+    """A cpu array exported through DLPack and imported back (``xp.from_dlpack(np.from_dlpack(x))``,
+    ``asarray(..., copy=False)``: what SciPy and scikit-learn helpers do) is a view of the same
+    buffer: overlapping in-place writes between the two go through a temporary (they gave
+    [0, 1, 3, 6, 10, 15])."""
+    x = xp.arange(6.0)
+    back = xp.from_dlpack(np.from_dlpack(x))
+    back[1:] += x[:-1]
+    np.testing.assert_array_equal(np.asarray(x), [0.0, 1, 3, 5, 7, 9])
+    x = xp.arange(6.0)
+    x[...] = xp.asarray(np.from_dlpack(x)[::-1], copy=False)
+    np.testing.assert_array_equal(np.asarray(x), [5.0, 4, 3, 2, 1, 0])
