@@ -75,9 +75,11 @@ def argmin(x, /, *, axis=None, keepdims=False) -> Array:
 
 
 def count_nonzero(x, /, *, axis=None, keepdims=False) -> Array:
-    """Number of nonzero elements along ``axis`` (int64; NaN counts as nonzero)."""
+    """Number of nonzero elements along ``axis`` (int64; NaN counts as nonzero): a sum of the bool
+    values into an int64 accumulator, which the host kernels count in blocks of 16-bit lanes
+    (kernels.reduction_rows.count_block)."""
     _check("count_nonzero", x)
-    src = cast_node(cast_node(x._node, dt.bool), dt.int64)
+    src = cast_node(x._node, dt.bool)
     return reduce_node("count_nonzero", "sum", x, axis, keepdims, dt.int64, src=src, acc=dt.int64)
 
 

@@ -2,16 +2,19 @@
 
 The sorted axis is copied (one elementwise kernel) into contiguous rows; the ``sort`` kernels
 (kernels/sort.py) then sort each row. Rows of real values: fewer long rows (>= RADIX_MIN
-elements) than threads by a stable LSD radix sort on order-preserving integer keys (8-bit
-digits) with chunks of each row in parallel; on host targets, many rows a row per work item:
-rows of at most 1024 values (argsort of 8-byte values: 128) by a bitonic network in vector
-registers (kernels.sort_network; 1e7 float32 as (100000, 100): 113 -> 5 ms, NumPy 11 ms), longer
-ones by the radix sort (kernels.sort_radix ``rows``; as (1000, 10000): 277 -> 19 ms, NumPy 21 ms).
+elements; on host targets >= ROW_CHUNKS_MIN) than threads by a stable LSD radix sort on
+order-preserving integer keys (8-bit digits) with chunks of each row in parallel; on host
+targets, other rows a row per work item: rows of at most 1024 values (argsort of 8-byte values:
+128) by a bitonic network in vector registers (kernels.sort_network; 1e7 float32 as (100000,
+100): 113 -> 5 ms, NumPy 11 ms), longer ones by the radix sort (kernels.sort_radix ``rows``; as
+(1000, 10000): 277 -> 19 ms, NumPy 21 ms), from WIDE_DIGITS_MIN values on with 11-bit digits
+(``rows11``: one row of 1e5 float32 0.71 -> 0.34 ms with the two changes before, NumPy 0.21).
 Complex values, and the rows GPU targets do not radix-sort, take a stable merge sort: rows are
 the work items the launcher spreads over threads; when there are fewer rows than threads, each
 row is cut into segments sorted in parallel, then merged pass by pass (the last pass of a single
 row runs on one thread). The result is returned as a view with the axis moved back (no copy).
-``argsort`` of one long row of integers or real floats first try counting (host-memory devices):
+``argsort`` of one long row of integers or real floats first try counting (host-memory devices)
+where a sample of the row repeats values (_set._hash_promising):
 when each chunk of the row holds at most 8192 distinct values (no NaN, no -0.0), hash tables
 count them; sort writes each value as often as it occurs, argsort places each position at its
 value's next offset (_set.sort_by_counting, _set.argsort_by_counting).
@@ -33,7 +36,7 @@ from ._graph import LazyNode, View, check_valid, contiguous_strides
 from ._shapes import normalize_axis
 from .kernels.cache import get_program
 from .kernels.sort_network import network_size
-from .kernels.sort_radix import radix_passes
+from .kernels.sort_radix import radix_passes, rows_phase
 from .kernels.spec import SortSpec
 
 __all__ = ["sort", "argsort", "sort_rows", "launch", "contiguous_copy"]
@@ -85,11 +88,11 @@ def radix_applies(dtype, n_rows: int, row_len: int, device) -> bool:
     """Whether :func:`sort_rows` sorts these rows with the radix sort of a row's chunks in
     parallel: long rows of real values, fewer of them than the device has threads where the
     row-per-work-item radix sort is there (host targets; 2 rows on 2 threads: 8 rows of 1.25e6
-    float32 21 ms by rows, 26 ms by chunks), else at most RADIX_MAX_ROWS."""
+    float32 21 ms by rows, 26 ms by chunks) and ROW_CHUNKS_MIN long, else at most RADIX_MAX_ROWS."""
     if dtype.kind == "c" or row_len < RADIX_MIN:
         return False
     if row_radix_applies(dtype, row_len, device):  # (one row: chunks, whatever the threads)
-        return n_rows < max(2, getattr(device, "num_threads", 1))
+        return n_rows < max(2, getattr(device, "num_threads", 1)) and row_len >= ROW_CHUNKS_MIN
     return n_rows <= RADIX_MAX_ROWS
 
 
@@ -123,8 +126,9 @@ def sort_rows(keys, idx, dtype, n_rows: int, row_len: int, device, descending: b
     if read_only:
         raise AssertionError("sort_rows: read_only keys need the radix sort")
     if net or row_radix_applies(dtype, row_len, device):
+        phase = rows_phase(dtype, WIDE_DIGITS_MIN <= row_len < (1 << 31))
         prog = get_program(device, SortSpec(dtype.name, bool(descending), with_idx,
-                                            f"net{network_size(dtype, row_len, with_idx)}" if net else "rows"))
+                                            f"net{network_size(dtype, row_len, with_idx)}" if net else phase))
         per, passes = dtype.itemsize + (8 if with_idx else 0), radix_passes(dtype)
         launch(device, prog, [row_len, keys.ptr, ptr(scratch), ptr(ia), ptr(ib)], n_rows, total * per * 2 * passes,
                total * passes)
@@ -157,6 +161,16 @@ RADIX_MAX_ROWS = 8
 #: other rows of real values at least this long are radix-sorted a row per work item on host
 #: targets (kernels.sort_radix ``rows``) when no network takes them
 ROW_RADIX_MIN = 64
+#: on host targets, a row is cut into chunks sorted by several threads only from this length:
+#: shorter ones take the ``rows`` kernel on one thread (one launch, the counts of every pass in
+#: one read). 2 threads on 2 busy cores (load 5-6), medians of 11, ms, chunks / one thread:
+#: float32 1e5 0.59 / 0.39, 1e6 10.9 / 7.3, float64 1e5 1.06 / 0.81, 1e6 18.6 / 15.2 (NumPy 0.23,
+#: 4.3, 0.40, 9.4); 4e6 float32 32 / 25 (chunks on one thread: 21), which 1e7 on an idle machine
+#: reverses
+ROW_CHUNKS_MIN = 1 << 21
+#: rows at least this long sorted a row per work item take 11-bit digits (kernels.sort_radix
+#: ``rows11``: 4- and 8-byte keys in 3 and 6 passes instead of 4 and 8)
+WIDE_DIGITS_MIN = 1 << 14
 
 
 def _host_sort(device) -> bool:
@@ -274,7 +288,7 @@ def _sort_impl(func: str, x, axis, descending, want_idx: bool) -> Array:
         and _is_c_contiguous(node.shape, node.arg.strides)
     keys = node.arg.buffer if direct else contiguous_copy(node)
     counted = None
-    if n_rows == 1 and radix_applies(x.dtype, 1, row_len, device):  # few distinct values: counted (_set)
+    if n_rows == 1 and row_len >= RADIX_MIN and x.dtype.kind != "c":  # few distinct values: counted (_set)
         from ._set import argsort_by_counting, sort_by_counting
         counted = (argsort_by_counting if want_idx else sort_by_counting)(keys, x.dtype, row_len, device, descending)
     if counted is not None:

@@ -12,6 +12,14 @@ from egpu_array.kernels.sort_radix import radix_passes
 N = RADIX_MIN + 4099  # an odd length: the last chunk is short
 
 
+@pytest.fixture(autouse=True)
+def _chunked_from_radix_min(monkeypatch):
+    """Single rows from RADIX_MIN on take the radix sort of a row's chunks here (by default,
+    shorter than ROW_CHUNKS_MIN, they take the ``rows`` kernel: tests/test_sorting.py)."""
+    from egpu_array import _sorting
+    monkeypatch.setattr(_sorting, "ROW_CHUNKS_MIN", RADIX_MIN)
+
+
 def _check(h, axis=-1, descending=False):
     x = xp.asarray(h)
     ref_idx = _desc_argsort(h, axis) if descending else np.argsort(h, axis=axis, kind="stable")
@@ -157,12 +165,13 @@ def test_input_is_read_in_place_and_left_intact(monkeypatch):
 @settings(max_examples=12, deadline=None, derandomize=True)
 @given(st.sampled_from(["bool", "int8", "uint8", "int16", "uint16", "int32", "uint32", "int64", "uint64", "float32",
                         "float64"]),
-       st.sampled_from([63, 64, 65, 300, 4099]), st.integers(1, 40), st.sampled_from([2, 300, None]),
+       st.sampled_from([63, 64, 65, 300, 4099, 17001]), st.integers(1, 40), st.sampled_from([2, 300, None]),
        st.booleans(), st.integers(0, 2**32 - 1))
 def test_row_per_work_item_radix(dtype, row_len, n_rows, spread, descending, seed):
-    """Many rows of at least ROW_RADIX_MIN values: a row per work item (kernels.sort_radix ``rows``),
-    each row skipping its own constant digits (small spreads; a constant row; rows where an odd
-    number of passes runs copy back), against NumPy's stable order (descending: stable, NaNs first)."""
+    """Many rows of at least ROW_RADIX_MIN values: a row per work item (kernels.sort_radix ``rows``;
+    from WIDE_DIGITS_MIN on ``rows11``), each row skipping its own constant digits (small spreads;
+    a constant row; rows where an odd number of passes runs copy back), against NumPy's stable
+    order (descending: stable, NaNs first)."""
     from egpu_array._sorting import ROW_RADIX_MIN
     rng = np.random.default_rng(seed)
     shape = (n_rows, max(row_len, ROW_RADIX_MIN))

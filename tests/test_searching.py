@@ -386,3 +386,31 @@ def test_numpy_forms_scikit_learn_relies_on():
     np.testing.assert_array_equal(np.asarray(xp.logical_not(xp.asarray([0, 3, -1]))), [True, False, False])
     with pytest.raises(TypeError, match="where"):
         xp.where(x > 1, x)
+
+
+def test_count_nonzero_counts_in_blocks():
+    """count_nonzero sums its bool values in blocks of 16-bit lanes (kernels.reduction_rows
+    COUNT_BLOCK): runs of all-true values across block ends, rows of every length around a
+    block's, every axis and keepdims, and a broadcast view of more than 2**31 elements (the
+    int64 total is exact)."""
+    from egpu_array.kernels.reduction_rows import COUNT_BLOCK
+    rng = np.random.default_rng(11)
+    for n in (COUNT_BLOCK - 1, COUNT_BLOCK, COUNT_BLOCK + 1, 3 * COUNT_BLOCK + 7):
+        a = np.ones(n, dtype=bool)
+        a[rng.integers(0, n, 5)] = False
+        assert int(xp.count_nonzero(xp.asarray(a))) == np.count_nonzero(a)
+        two = np.stack([a, ~a, np.ones(n, bool)])
+        for axis in (None, 0, 1, (0, 1)):
+            for keepdims in (False, True):
+                np.testing.assert_array_equal(np.asarray(xp.count_nonzero(xp.asarray(two), axis=axis,
+                                                                          keepdims=keepdims)),
+                                              np.count_nonzero(two, axis=axis, keepdims=keepdims))
+        f = rng.standard_normal(n).astype(np.float32)
+        f[:3] = [np.nan, -0.0, 0.0]
+        y = xp.asarray(f)
+        assert int(xp.count_nonzero(y)) == np.count_nonzero(f)
+        assert int(xp.count_nonzero(y > 0.5)) == np.count_nonzero(f > 0.5)
+    row = rng.random(1 << 20) > 0.25
+    big = xp.broadcast_to(xp.reshape(xp.asarray(row), (1, 1 << 20)), (2049, 1 << 20))  # 2**31 + 2**20
+    assert int(xp.count_nonzero(big)) == 2049 * int(row.sum())
+    assert int(xp.count_nonzero(big, axis=0)[5]) == 2049 * int(row[5])

@@ -69,3 +69,31 @@ def test_unique_reads_one_count():
         v = xp.unique_values(x * 2)
     assert any("unique" in n and "read back" in n for n in prof.notes)
     np.testing.assert_array_equal(np.asarray(v), [2, 4, 6])
+
+
+def test_hashing_is_tried_where_a_sample_repeats():
+    """unique_* and sort / argsort try hashing (kernels.unique_hash) only where a sample of the
+    data repeats values (_set._hash_promising, host-memory devices): distinct values go straight to
+    the sort, few distinct ones (also periodic ones, which evenly spaced samples could alias) are
+    hashed; the results match NumPy either way (elsewhere, as on sim, unique_* always try hashing
+    and sort never counts: only the results are checked there)."""
+    from egpu_array.kernels import cache
+    rng = np.random.default_rng(12)
+    n = 100_003
+    distinct = rng.standard_normal(n).astype(np.float32)
+    few = np.floor(distinct * 200)
+    periodic = (np.arange(n) % 4000).astype(np.int64) * 1_000_003  # (a wide range: not binned)
+    for a, hashed in ((distinct, False), (few, True), (periodic, True)):
+        x = xp.asarray(a)
+        host = getattr(x.device, "host_memory", False)
+        for func, want in ((xp.unique_values, np.unique(a)), (xp.sort, np.sort(a)),
+                           (xp.argsort, np.argsort(a, kind="stable"))):
+            seen = []
+            cache.recorders.append(lambda device, spec: seen.append(spec))
+            try:
+                got = np.asarray(func(x))
+            finally:
+                cache.recorders.pop()
+            if host:
+                assert any(getattr(s, "op", None) == "unique_hash" for s in seen) == hashed, (a.dtype, func)
+            np.testing.assert_array_equal(got, want)

@@ -172,3 +172,49 @@ def test_sort_by_counting(dtype):
             assert any(getattr(sp, "phase", None) == phase for sp in seen) == counted, (dtype, len(np.unique(a)), desc)
             idx = ref_argsort(a, 0, desc)
             np.testing.assert_array_equal(got, idx if func is xp.argsort else a[idx])
+
+
+@pytest.mark.parametrize("dtype", ["int32", "uint32", "int64", "float32", "float64"])
+@pytest.mark.parametrize("spread", ["full", "small", "constant"])
+def test_one_long_row_on_one_thread(dtype, spread):
+    """One row of RADIX_MIN values or more but shorter than ROW_CHUNKS_MIN takes the radix kernel
+    of a row per work item on host targets, not the chunks in parallel; from WIDE_DIGITS_MIN on with
+    11-bit digits (``rows11``: float32 in 3 passes, an odd number, so the row is copied back; small
+    spreads skip the constant digits; one row of them is counted instead, test_sort_by_counting):
+    NumPy's stable order both ways, NaNs last, zeros of both signs in their order, the input
+    unchanged; several such rows (never counted) too."""
+    from egpu_array._sorting import RADIX_MIN, ROW_CHUNKS_MIN, WIDE_DIGITS_MIN, row_radix_applies
+    from egpu_array.kernels import cache
+    rng = np.random.default_rng(13)
+    n = RADIX_MIN + 4097
+    assert WIDE_DIGITS_MIN <= n < ROW_CHUNKS_MIN
+    if spread == "constant":
+        a = np.full(n, 3, dtype)
+    elif dtype.startswith("float"):
+        a = (rng.standard_normal(n) * (1e3 if spread == "full" else 1)).astype(dtype)
+        a = np.round(a) if spread == "small" else a
+        a[rng.integers(0, n, 40)] = np.array([np.nan, -0.0, 0.0, np.inf, -np.inf] * 8, dtype)
+    else:
+        info = np.iinfo(dtype)
+        a = rng.integers(info.min, info.max, n, dtype=dtype, endpoint=True) if spread == "full" \
+            else rng.integers(0, 3000, n).astype(dtype)
+    x = xp.asarray(a)
+    before = a.copy()
+    for desc in (False, True):
+        seen = []
+        cache.recorders.append(lambda device, spec: seen.append(getattr(spec, "phase", None)))
+        try:
+            idx = np.asarray(xp.argsort(x, descending=desc))
+            got = np.asarray(xp.sort(x, descending=desc))
+        finally:
+            cache.recorders.pop()
+        if row_radix_applies(x.dtype, n, x.device) and spread == "full":  # (others: counted, see below)
+            assert "rows11" in seen and "scatter" not in seen
+        want = ref_argsort(a, 0, desc)
+        np.testing.assert_array_equal(idx, want)
+        np.testing.assert_array_equal(got, a[want])
+        np.testing.assert_array_equal(np.signbit(got), np.signbit(a[want]))
+    np.testing.assert_array_equal(np.asarray(x), before)
+    three = np.stack([a, a[::-1], before[rng.permutation(n)]])
+    np.testing.assert_array_equal(np.asarray(xp.argsort(xp.asarray(three), axis=1)), np.argsort(three, axis=1,
+                                                                                                kind="stable"))

@@ -18,8 +18,8 @@ from .elementwise import (Leaves, Operand, _has_math, dtype_named, emit_expr, ga
 from .irb import F64, I1, I64, add_offsets, const, for_range, intrinsic, product, range_loop, reg_type
 from .ops import cast
 from .reduction_arg import generate_arg_finalize
-from .reduction_rows import (block_sum, extremum, fast_extremum, flag_block, flag_end, flag_lanes,
-                             float32_blocks, row_loop)
+from .reduction_rows import (block_sum, count_block, count_blocks, extremum, fast_extremum, flag_block, flag_end,
+                             flag_lanes, float32_blocks, row_loop)
 from .reduction_streams import streamed_or_rows, streams_fit
 from .spec import REDUCE_OPS, ReduceSpec
 
@@ -255,6 +255,8 @@ def generate_reduction(spec: ReduceSpec, module: ir.Module, fname: str, finalize
         ty = flag_lanes(spec)
         flag = flag_block(b, spec.op, ty, j0, jend, const(ty, 0), lambda j: cast(b, expr_dt, acc_dt, element(j)))
         inner_phis = [flag_end(b, spec.op, acc_phis[0], flag)]
+    elif count_blocks(spec) and not scan:
+        inner_phis = [count_block(b, j0, jend, acc_phis[0], element)]
     elif float32_blocks(spec):
         inner_phis = [block_sum(b, module, fname, j0, jend, acc_phis[0], element, step, _has_math(spec.expr))]
     elif fast_extremum(spec):

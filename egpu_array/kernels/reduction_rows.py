@@ -8,7 +8,11 @@ one accumulator updated per element:
   afterwards (:func:`extremum`): one vector max and one multiply-add per vector;
 - any/all of wider inputs keep a flag per vector lane in integers of the input's width
   (:func:`flag_block`): an or of i1 values is packed to bytes per vector (vextract, vpackssdw,
-  vpor after each compare of float32 lanes: any(x < 0) of 1e7 float32 ran at 76% of sum's speed).
+  vpor after each compare of float32 lanes: any(x < 0) of 1e7 float32 ran at 76% of sum's speed);
+- integer sums of bool values (count_nonzero: ``x != 0`` summed in int64) count blocks of at most
+  :data:`COUNT_BLOCK` values in 16-bit lanes (:func:`count_block`) and add each block's count to
+  the int64 accumulator: four times the lanes of an int64 vector add per element (count_nonzero
+  of 1e6 bool: 4.6x NumPy's time before).
 """
 from __future__ import annotations
 
@@ -19,9 +23,9 @@ from .elementwise import dtype_named
 from .irb import F64, I64, const, intrinsic
 from .spec import ReduceSpec
 
-__all__ = ["F32_BLOCK", "float32_blocks", "row_loop", "block_sum", "block_total", "block_metadata", "fast_extremum",
-           "extremum", "extremum_start", "extremum_block", "extremum_end", "or_redo", "flag_lanes", "flag_block",
-           "flag_end"]
+__all__ = ["F32_BLOCK", "COUNT_BLOCK", "float32_blocks", "count_blocks", "count_block", "row_loop", "block_sum",
+           "block_total", "block_metadata", "fast_extremum", "extremum", "extremum_start", "extremum_block",
+           "extremum_end", "or_redo", "flag_lanes", "flag_block", "flag_end"]
 
 _REASSOC = ("reassoc",)
 
@@ -34,6 +38,41 @@ def float32_blocks(spec: ReduceSpec) -> bool:
     """Whether a kernel sums float32 values in float32 first: blocks in row order (see
     :func:`block_sum`), row groups in column order (kernels.reduction_outer)."""
     return spec.op == "sum" and spec.expr_dtype == "float32" and spec.acc_dtype == "float64"
+
+
+#: bool values counted in 16-bit lanes per block: the block's count fits 16 bits, so the lanes'
+#: sum taken modulo 2**16 (any order of the additions) is the exact count
+COUNT_BLOCK = (1 << 16) - 1
+
+
+def count_blocks(spec: ReduceSpec) -> bool:
+    """Whether a kernel sums bool values into an integer accumulator by :func:`count_block`."""
+    return spec.op == "sum" and spec.expr_dtype == "bool" and spec.acc_dtype in ("int64", "uint64")
+
+
+def count_block(b, lo, hi, acc, bool_of, block: int = COUNT_BLOCK):
+    """``acc`` (an i64) plus how many of ``bool_of(j)`` (i1 values), ``lo <= j < hi``, are true:
+    blocks of at most ``block`` (<= COUNT_BLOCK) values summed in an i16 (a vector of 16-bit
+    lanes), each block's count then added in 64 bits."""
+    i16 = ir.IntType(16)
+    pre = b.block
+    head, body, done = (b.append_basic_block(f"cnt.{n}") for n in ("head", "body", "done"))
+    b.branch(head)
+    b.position_at_end(head)
+    jb = b.phi(I64, name="cb")
+    jb.add_incoming(lo, pre)
+    tot = b.phi(I64)
+    tot.add_incoming(acc, pre)
+    b.cbranch(b.icmp_signed("<", jb, hi), body, done)
+    b.position_at_end(body)
+    je = b.add(jb, const(I64, block))
+    je = b.select(b.icmp_signed("<", je, hi), je, hi)
+    (c16,) = row_loop(b, jb, je, [const(i16, 0)], lambda j, p: [b.add(p[0], b.zext(bool_of(j), i16))], None, "cj")
+    tot.add_incoming(b.add(tot, b.zext(c16, I64)), b.block)
+    jb.add_incoming(je, b.block)
+    b.branch(head)
+    b.position_at_end(done)
+    return tot
 
 
 def row_loop(b, lo, hi, init: list, step, md, name: str) -> list:

@@ -19,8 +19,9 @@ from llvmlite import ir
 
 from .irb import I1, I64, const, for_range
 from .ops import cast
-from .reduction_rows import (F32_BLOCK, block_metadata, block_total, extremum_block, extremum_end, extremum_start,
-                             fast_extremum, flag_block, flag_end, flag_lanes, float32_blocks, row_loop)
+from .reduction_rows import (F32_BLOCK, block_metadata, block_total, count_block, count_blocks, extremum_block,
+                             extremum_end, extremum_start, fast_extremum, flag_block, flag_end, flag_lanes,
+                             float32_blocks, row_loop)
 from .spec import REDUCE_OPS, ReduceSpec
 
 __all__ = ["STREAMS", "STREAM_BYTES", "STREAM_MIN", "streams_fit", "streamed_or_rows", "emit_streams"]
@@ -115,6 +116,7 @@ def emit_streams(b, module, fname, spec, ra, start, stop, items, element, step, 
     blocked = float32_blocks(spec)
     extremum = fast_extremum(spec)
     lanes = flag_lanes(spec)
+    counted = count_blocks(spec)  # (a visit is one block of kernels.reduction_rows.count_block)
     visit = max(16, STREAM_BYTES // expr_size)
     if blocked:  # a visit is one float32 block (or a shorter one: 128 values)
         visit = min(F32_BLOCK, visit)
@@ -174,6 +176,8 @@ def emit_streams(b, module, fname, spec, ra, start, stop, items, element, step, 
             elif lanes is not None:
                 bool_of = (lambda e: lambda j: cast(b, ra.expr_dt, ra.acc_dt, e(j)))(el)
                 new.append([flag_block(b, spec.op, lanes, jb, je, ps[0], bool_of)])
+            elif counted:
+                new.append([count_block(b, jb, je, ps[0], el, visit)])
             else:
                 new.append(row_loop(b, jb, je, ps, step(kbases), None, "sj"))
         for ps, vals in zip(phis, new):

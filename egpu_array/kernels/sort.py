@@ -246,10 +246,10 @@ def generate_sort(spec: SortSpec, module: ir.Module, fname: str) -> ir.Function:
         generate_radix(spec, b, slot, start, stop)
         b.ret_void()
         return fn
-    if spec.phase == "rows" or spec.phase.startswith("net"):
+    if spec.phase.startswith(("rows", "net")):
         from .sort_network import generate_network
         from .sort_radix import generate_radix_rows
-        (generate_radix_rows if spec.phase == "rows" else generate_network)(spec, b, slot, start, stop)
+        (generate_radix_rows if spec.phase.startswith("rows") else generate_network)(spec, b, slot, start, stop)
         b.ret_void()
         return fn
     row_len, seg, nseg = slot(1), slot(2), slot(3)

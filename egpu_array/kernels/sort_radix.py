@@ -25,6 +25,9 @@ for many rows that each fit a core's caches. Slots: ``row_len``, keys, scratch (
 index scratch (0 without indices). It counts every pass's digits in one read, fills the indices
 with the positions, then per pass whose digit varies in the row: offsets from the counts, a
 scatter into the other buffer. Rows where an odd number of passes ran copy back at the end.
+``rows11`` is the same with 11-bit digits (:data:`WIDE_DIGIT_BITS`; int32 counts, one copy: rows
+shorter than 2**31): keys of 4 and 8 bytes in 3 and 6 passes instead of 4 and 8, for rows long
+enough that the 2048 counts per pass cost little (the caller's choice: _sorting.WIDE_DIGITS_MIN).
 
 Keys are order-preserving unsigned integers (:func:`radix_key`). Each phase walks its chunk in
 blocks of :data:`BLOCK`: a vectorizable loop computes the block's keys into a stack buffer, then a
@@ -39,7 +42,8 @@ from .elementwise import dtype_named
 from .irb import I64, const, extern, for_range, range_loop
 from .spec import SortSpec
 
-__all__ = ["generate_radix", "generate_radix_rows", "radix_key", "radix_passes", "BLOCK"]
+__all__ = ["generate_radix", "generate_radix_rows", "radix_key", "radix_passes", "rows_phase", "BLOCK",
+           "WIDE_DIGIT_BITS"]
 
 #: elements whose keys are computed together before counting / scattering them
 BLOCK = 256
@@ -50,9 +54,20 @@ BLOCK = 256
 PREFETCH_BYTES = 32
 
 
-def radix_passes(dtype) -> int:
-    """8-bit digit passes of an LSD radix sort of ``dtype`` keys."""
-    return max(1, dtype.itemsize)
+#: the digit width of the ``rows11`` phase
+WIDE_DIGIT_BITS = 11
+
+
+def radix_passes(dtype, bits: int = 8) -> int:
+    """Digit passes (8-bit digits, or ``bits``) of an LSD radix sort of ``dtype`` keys."""
+    return max(1, -(-8 * dtype.itemsize // bits))
+
+
+def rows_phase(dtype, wide: bool) -> str:
+    """The ``rows`` phase for ``dtype``: ``rows11`` where ``wide`` (the caller's choice by row length)
+    and 11-bit digits take fewer passes than bytes (keys of 4 and 8 bytes), else ``rows``."""
+    fewer = radix_passes(dtype, WIDE_DIGIT_BITS) < radix_passes(dtype)
+    return f"rows{WIDE_DIGIT_BITS}" if wide and fewer else "rows"
 
 
 def radix_key(b, dtype, v, descending: bool):
@@ -76,13 +91,13 @@ def _min(b, x, y):
     return b.select(b.icmp_signed("<", x, y), x, y)
 
 
-def _digit(b, k, shift):
-    """``(k >> shift) & 255`` as an i64 (``shift`` an i64 value or a Python int)."""
+def _digit(b, k, shift, bits: int = 8):
+    """``(k >> shift) & (2**bits - 1)`` as an i64 (``shift`` an i64 value or a Python int)."""
     if isinstance(shift, int):
         sh = ir.Constant(k.type, shift)
     else:
         sh = b.trunc(shift, k.type) if k.type.width < 64 else shift
-    d = b.and_(b.lshr(k, sh), ir.Constant(k.type, 255))
+    d = b.and_(b.lshr(k, sh), ir.Constant(k.type, (1 << bits) - 1))
     return b.zext(d, I64) if k.type.width < 64 else d
 
 
@@ -128,13 +143,14 @@ class _Row:
         return self.b.load(self.b.gep(self.kbuf, [j]))
 
 
-def _count(b, row: _Row, shifts: list, copies: int, cnt):
-    """Count the digits at each of ``shifts`` into ``cnt[(s * copies + copy) * 256 + digit]``."""
-    one = const(I64, 1)
+def _count(b, row: _Row, shifts: list, copies: int, cnt, bits: int = 8):
+    """Count the ``bits``-bit digits at each of ``shifts`` into
+    ``cnt[(s * copies + copy) * 2**bits + digit]`` (counters of ``cnt``'s element type)."""
+    one = const(cnt.type.pointee, 1)
 
     def inc(k, copy):
         for s, sh in enumerate(shifts):
-            hp = b.gep(cnt, [b.add(const(I64, (s * copies + copy) * 256), _digit(b, k, sh))])
+            hp = b.gep(cnt, [b.add(const(I64, (s * copies + copy) << bits), _digit(b, k, sh, bits))])
             b.store(b.add(b.load(hp), one), hp)
 
     def body(first, m):
@@ -209,16 +225,18 @@ def _count_chunk(spec, b, row, shifts, copies, cnt, ncnt, hist, nchunks, c):
             b.store(tot, b.gep(hist, [b.add(base, d)]))
 
 
-def _scatter_chunk(spec, b, row, K, cnt, hist, c, shift, sk, dk, si, di, nxt=None):
-    """scatter / scatter_first for one chunk, with its offsets copied to the stack; with ``nxt``
+def _scatter_chunk(spec, b, row, K, cnt, hist, c, shift, sk, dk, si, di, nxt=None, bits: int = 8):
+    """scatter / scatter_first for one chunk, with its offsets copied to the stack (``bits``-bit
+    digits: ``rows11`` passes its offsets as both, which copies them onto themselves); with ``nxt``
     (this work item's next-pass table, the chunk length, the chunk count, the next shift, two
     stack arrays of 256 from the entry block) it also counts each value's next digit under the
     chunk its position falls in (each digit's offset moves up one at a time, so its chunk is
     tracked with the end of that chunk: no division)."""
-    zero, one, nb = const(I64, 0), const(I64, 1), const(I64, 256)
+    zero, one, nb = const(I64, 0), const(I64, 1), const(I64, 1 << bits)
     hrow = b.gep(hist, [b.mul(c, nb)])
-    with for_range(b, zero, nb, name="l") as d:
-        b.store(b.load(b.gep(hrow, [d])), b.gep(cnt, [d]))
+    if hist is not cnt:
+        with for_range(b, zero, nb, name="l") as d:
+            b.store(b.load(b.gep(hrow, [d])), b.gep(cnt, [d]))
     if nxt is not None:
         table, chunk, nchunks, next_shift, (at, end) = nxt
         with for_range(b, zero, b.mul(nchunks, nb), name="nz") as z:
@@ -233,7 +251,7 @@ def _scatter_chunk(spec, b, row, K, cnt, hist, c, shift, sk, dk, si, di, nxt=Non
         with for_range(b, zero, m, name="e") as j:
             i = b.add(first, j)
             k = row.key(j)
-            dig = _digit(b, k, shift)
+            dig = _digit(b, k, shift, bits)
             hp = b.gep(cnt, [dig])
             pos = b.load(hp)
             b.store(b.add(pos, one), hp)
@@ -255,17 +273,22 @@ def _scatter_chunk(spec, b, row, K, cnt, hist, c, shift, sk, dk, si, di, nxt=Non
 
 
 def generate_radix_rows(spec: SortSpec, b, slot, start, stop):
-    """Emit the body of the ``rows`` phase (see the module; the builder is in the entry block)."""
+    """Emit the body of the ``rows`` / ``rows11`` phase (see the module; the builder is in the
+    entry block)."""
     from .sort import Keys
     K = Keys(b, dtype_named(spec.dtype))
-    row_len, nb, zero = slot(0), const(I64, 256), const(I64, 0)
+    bits = WIDE_DIGIT_BITS if spec.phase == f"rows{WIDE_DIGIT_BITS}" else 8
+    row_len, nb, zero = slot(0), const(I64, 1 << bits), const(I64, 0)
     keys, scratch = K.ptr(slot(1)), K.ptr(slot(2))
     ia, ib = (b.inttoptr(slot(k), I64.as_pointer()) for k in (3, 4))
-    passes = radix_passes(K.dtype)
-    copies = 2 if passes > 1 else 4  # (1 copy: 13% faster on rows of 100, 7% slower on long rows of few values)
-    ncnt = passes * copies * 256
-    cnt = _stack_counts(b, ncnt)
-    offsets = _stack_counts(b, 256)  # (the scatter moves them on: they are its cursors too)
+    passes = radix_passes(K.dtype, bits)
+    # (1 copy: 13% faster on rows of 100, 7% slower on long rows of few values; 11-bit digits:
+    # one copy of int32 counts, 24 KiB for 4-byte keys)
+    copies = 1 if bits > 8 else 2 if passes > 1 else 4
+    cty = ir.IntType(32) if bits > 8 else I64
+    ncnt = passes * copies << bits
+    cnt = b.bitcast(b.alloca(ir.ArrayType(cty, ncnt)), cty.as_pointer())
+    offsets = _stack_counts(b, 1 << bits)  # (the scatter moves them on: they are its cursors too)
     odd = b.alloca(ir.IntType(1))
     row = _Row(spec, b, K, keys)
     with for_range(b, start, stop, name="r") as r:
@@ -274,8 +297,8 @@ def generate_radix_rows(spec: SortSpec, b, slot, start, stop):
         a_i, b_i = (b.gep(p, [base]) for p in (ia, ib)) if spec.with_idx else (ia, ib)
         row.src, row.lo, row.hi = a_k, zero, row_len
         with for_range(b, zero, const(I64, ncnt), name="z") as z:
-            b.store(zero, b.gep(cnt, [z]))
-        _count(b, row, [8 * p for p in range(passes)], copies, cnt)
+            b.store(const(cty, 0), b.gep(cnt, [z]))
+        _count(b, row, [bits * p for p in range(passes)], copies, cnt, bits)
         if spec.with_idx:
             with for_range(b, zero, row_len, name="io") as i:
                 b.store(i, b.gep(a_i, [i]))
@@ -284,13 +307,14 @@ def generate_radix_rows(spec: SortSpec, b, slot, start, stop):
             # offsets of pass p (digit order); the digit is the same in the whole row if one
             # digit holds every element
             (_, same) = range_loop(b, zero, nb, [zero, ir.Constant(ir.IntType(1), 0)], lambda d, s: _offset(
-                b, cnt, copies, p, d, s, offsets, row_len), "po")
+                b, cnt, copies, p, d, s, offsets, row_len, nb), "po")
             with b.if_then(b.not_(same)):
                 flip = b.load(odd)
                 src, dst = b.select(flip, b_k, a_k), b.select(flip, a_k, b_k)
                 si, di = (b.select(flip, b_i, a_i), b.select(flip, a_i, b_i)) if spec.with_idx else (ia, ib)
                 row.src = src
-                _scatter_chunk(spec, b, row, K, offsets, offsets, zero, b.mul(p, const(I64, 8)), src, dst, si, di)
+                _scatter_chunk(spec, b, row, K, offsets, offsets, zero, b.mul(p, const(I64, bits)), src, dst, si, di,
+                               bits=bits)
                 b.store(b.not_(flip), odd)
         with b.if_then(b.load(odd)):  # the row ended in the scratch: copy it back
             with for_range(b, zero, row_len, name="cb") as i:
@@ -299,15 +323,16 @@ def generate_radix_rows(spec: SortSpec, b, slot, start, stop):
                     b.store(b.load(b.gep(b_i, [i])), b.gep(a_i, [i]))
 
 
-def _offset(b, cnt, copies: int, p, d, state, offsets, row_len):
-    """One step of the offsets of pass ``p``: digit ``d``'s offset is the running sum ``state[0]``
-    of the counts before it (summed over the copies); ``state[1]``: some digit holds the row."""
+def _offset(b, cnt, copies: int, p, d, state, offsets, row_len, nb):
+    """One step of the offsets of pass ``p`` (``nb`` digits): digit ``d``'s offset is the running
+    sum ``state[0]`` of the counts before it (summed over the copies; int32 counts widened);
+    ``state[1]``: some digit holds the row."""
     run, same = state
-    nb = const(I64, 256)
     tot = const(I64, 0)
     for copy in range(copies):
         at = b.add(b.mul(b.add(b.mul(p, const(I64, copies)), const(I64, copy)), nb), d)
-        tot = b.add(tot, b.load(b.gep(cnt, [at])))
+        c = b.load(b.gep(cnt, [at]))
+        tot = b.add(tot, b.zext(c, I64) if c.type != I64 else c)
     b.store(run, b.gep(offsets, [d]))
     return [b.add(run, tot), b.or_(same, b.icmp_signed("==", tot, row_len))]
 
