@@ -13,13 +13,16 @@ bounds (max ULP error, measured) are listed in ``docs/accuracy.rst``.
 
 The implementation is split over ``math_core`` (emission helpers),
 ``math_explog`` (exp/log/pow/hyperbolic/hypot/logaddexp/cbrt),
-``math_trig`` (sin/cos/tan/atan2 family) and ``math_coeffs`` (fitted
-polynomial coefficients and the script that regenerates them).
+``math_trig`` (sin/cos/tan/atan2 family), ``math_f32`` (binary32 versions of
+the log family, tanh, asin/acos and the inverse hyperbolic functions in plain
+single precision) and ``math_coeffs`` (fitted polynomial coefficients and the
+script that regenerates them).
 """
 
 from llvmlite import ir
 
 from . import math_explog as _el
+from . import math_f32 as _f32
 from . import math_trig as _tr
 from .math_core import ALLOWED_INTRINSICS, Ctx
 
@@ -83,4 +86,7 @@ def emit_math(builder: ir.IRBuilder, name: str, args: list, guards: list | None 
     ty = args[0].type
     if not _float_kind(ty) or any(a.type != ty for a in args):
         raise TypeError(f"{name}: arguments must share one float/double (vector) type")
-    return emit(Ctx(builder, ty, guards), *args)
+    cx = Ctx(builder, ty, guards)
+    if not cx.double:
+        emit = _f32.F32_EMITTERS.get(name, emit)
+    return emit(cx, *args)

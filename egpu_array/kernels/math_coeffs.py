@@ -19,9 +19,11 @@ needs nothing but the literals.
 #   atan_a : atan(u) = u + u^3 * P(z),               z = u^2 <= 0.0625
 #   sinh_h : sinh(x) = x + x^3 * P(z),               z = x^2 <= 1
 #   tanh_t : tanh(x) = x + x^3 * P(z),               z = x^2 <= 0.3907
+#   logf_q : log1p(f) = f - f^2/2 + f^3 * P(f),      f in [sqrt(1/2) - 1, sqrt(2) - 1) (binary32)
+#   asin_p : asin(s) = s + s*z * P(z),               z = s^2 <= 0.25 (binary32)
 
 _SPECS = {
-    # name: (lo, hi, nterms_double, nterms_float)
+    # name: (lo, hi, nterms_double, nterms_float); None: not used in that precision
     "exp_q": (-0.3535, 0.3535, 10, 5),
     "log_r2": (0.0, 0.02944, 7, 2),
     "sin_s": (0.0, 0.62, 6, 3),
@@ -30,6 +32,9 @@ _SPECS = {
     "atan_a": (0.0, 0.0625, 9, 4),
     "sinh_h": (0.0, 1.0, 7, 4),
     "tanh_t": (0.0, 0.3907, 12, 6),
+    # f = m - 1 for the binary32 mantissa m in [0.70710677f, 2 * 0.70710677f)
+    "logf_q": (-0.29289323091506958, 0.41421353816986084, None, 8),
+    "asin_p": (0.0, 0.25, None, 5),
 }
 
 
@@ -50,6 +55,8 @@ _SPECS = {
 # sinh_h_f: 4 terms, max weighted err 3.556e-10 (= 0.0060 ulp)
 # tanh_t_d: 12 terms, max weighted err 4.598e-19 (= 0.0041 ulp)
 # tanh_t_f: 6 terms, max weighted err 1.769e-10 (= 0.0030 ulp)
+# logf_q_f: 8 terms, max weighted err 6.871e-09 (= 0.1153 ulp)
+# asin_p_f: 5 terms, max weighted err 4.979e-09 (= 0.0835 ulp)
 POLY = {
     'exp_q_d': [0.5000000000000007, 0.16666666666666585, 0.04166666666655882, 0.008333333333391651, 0.0013888888937521402, 0.00019841269718540194, 2.4801497988707724e-05, 2.755740255898792e-06, 2.762898094299204e-07, 2.505741847075909e-08],
     'exp_q_f': [0.4999999701976776, 0.16666531562805176, 0.041667498648166656, 0.008368034847080708, 0.0013866883236914873],
@@ -67,6 +74,8 @@ POLY = {
     'sinh_h_f': [0.1666666716337204, 0.008333315141499043, 0.00019841665925923735, 2.7899839096789947e-06],
     'tanh_t_d': [-0.3333333333333331, 0.13333333333329322, -0.05396825396587147, 0.021869488464369802, -0.008863234252517675, 0.0035921134688830457, -0.0014557228353862172, 0.0005894395568973016, -0.0002369797827624755, 9.150534503997521e-05, -3.013643000157447e-05, 6.021147229416767e-06],
     'tanh_t_f': [-0.3333333134651184, 0.13333220779895782, -0.05394819378852844, 0.02170707657933235, -0.008190717548131943, 0.0021535498090088367],
+    'logf_q_f': [0.3333335518836975, -0.2500085234642029, 0.1999976634979248, -0.16621315479278564, 0.14228099584579468, -0.13203458487987518, 0.12615187466144562, -0.07353802770376205],
+    'asin_p_f': [0.16666752099990845, 0.0749533399939537, 0.04546454921364784, 0.024211598560214043, 0.04210871458053589],
 }
 CONST = {
     'pio2': (1.5707963267948966, 6.123233995736766e-17),
@@ -120,8 +129,16 @@ def _targets(mp):
         x = mp.sqrt(z)
         return (mp.tanh(x) - x) / (x * z), x * z / mp.tanh(x)
 
+    def logf_q(f):
+        lg = mp.log1p(f)
+        return (lg - f + f**2 / 2) / f**3, abs(f**3 / lg)
+
+    def asin_p(z):
+        s = mp.sqrt(z)
+        return (mp.asin(s) - s) / (s * z), s * z / mp.asin(s)
+
     return dict(exp_q=exp_q, log_r2=log_r2, sin_s=sin_s, cos_c=cos_c, sin_pi=sin_s,
-                atan_a=atan_a, sinh_h=sinh_h, tanh_t=tanh_t)
+                atan_a=atan_a, sinh_h=sinh_h, tanh_t=tanh_t, logf_q=logf_q, asin_p=asin_p)
 
 
 def _round(mp, v, bits):
@@ -173,6 +190,8 @@ def regenerate():  # pragma: no cover - development tool
     out = {}
     for name, (lo, hi, nd, nf) in _SPECS.items():
         for tag, bits, n in (("d", 53, nd), ("f", 24, nf)):
+            if n is None:  # not used in this precision
+                continue
             lo_ = mp.mpf(lo) if lo else mp.mpf(hi) * mp.mpf("1e-30")
             c, err = _fit(mp, tg[name], lo_, mp.mpf(hi), n, bits)
             out[f"{name}_{tag}"] = c

@@ -100,9 +100,9 @@ def emit_expm1(cx, x):
 # ---------------------------------------------------------------------------
 # logarithm core: log(x) as an unevaluated sum hi + lo, x > 0 finite
 # ---------------------------------------------------------------------------
-def _ln2_split(cx):
-    """ln2 = LH + LL with LH short enough that e*LH is exact."""
-    h, l = cx.dd("ln2")
+def _ln2_split(cx, name="ln2"):
+    """ln2 (or the named constant) = LH + LL with LH short enough that e*LH is exact."""
+    h, l = cx.dd(name)
     bits = 40 if cx.double else 14
     lh = round(h * 2.0 ** bits) / 2.0 ** bits
     ll = cx.rnd((Fraction(h) - Fraction(lh)) + Fraction(l))

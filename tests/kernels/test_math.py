@@ -486,6 +486,50 @@ def test_vector_matches_scalar(dtype, width):
         assert (np.signbit(sc[z]) == np.signbit(ve[z])).all(), name
 
 
+def _f32_around(points, k=3):
+    """The float32 values within k steps of each point (both signs of each, finite ones)."""
+    p = np.asarray(points, np.float32)
+    out = [p]
+    lo, hi = p, p
+    for _ in range(k):
+        lo, hi = np.nextafter(lo, np.float32(-np.inf)), np.nextafter(hi, np.float32(np.inf))
+        out += [lo, hi]
+    v = np.concatenate(out)
+    v = np.concatenate([v, -v])
+    return np.unique(v[np.isfinite(v)])
+
+
+def _f32_edges(name):
+    """Inputs where a step of the binary32 kernel (math_f32) changes: the mantissa split at
+    sqrt(1/2) in every binade (the exact Fast2Sum sums rely on it), the subnormal scaling, the
+    thresholds between branches, and the ends of the domains."""
+    split = np.ldexp(np.float32(0.70710677), np.arange(-149, 129)).astype(np.float32)
+    split = split[np.isfinite(split) & (split > 0)]
+    common = [1.0, 2.0 ** -126, 2.0 ** -25, 2.0 ** -13, 0.5, float(np.finfo(np.float32).max) / 2]
+    with np.errstate(over="ignore"):
+        return {
+            "log": list(split) + common,
+            "log1p": list(split[split >= 2.0 ** -24].astype(np.float64) - 1) + [-1.0] + common,
+            "asinh": [2.0 ** 13, 2.0 ** 14, 1.0, 0.25] + common,
+            "acosh": [1.0, 1.0 + 2.0 ** -10, 2.0 ** 13, 2.0 ** 24] + common,
+            "atanh": [1.0, 0.5, 0.25] + common,
+            "tanh": [0.625, 10.0, 9.0, 0.3] + common,
+            "asin": [0.5, 1.0, 0.25, 0.97] + common,
+        }[{"log2": "log", "log10": "log", "acos": "asin"}.get(name, name)]
+
+
+@pytest.mark.parametrize("name", ["log", "log2", "log10", "log1p", "asinh", "acosh", "atanh",
+                                  "tanh", "asin", "acos"])
+def test_f32_branch_edges(name):
+    """binary32 kernels in single precision: within the bound (exact special values and signed
+    zeros) around every point where the computation changes; no double arithmetic emitted."""
+    x = _f32_around(_f32_edges(name))
+    with np.errstate(all="ignore"):
+        got = run(name, np.float32, x)
+    _check(name, np.float32, x, None, got)
+    assert "double" not in _emitted_blocks(name, np.float32)[1]
+
+
 def _guarded_kernel(name, dtype, width):
     """void k(T* out, T* a, i8* flag, i64 n): emit_math with a guards list (the fast trig variant
     the fused kernels try first); flag[i] = OR of the guards of the vector holding element i."""
