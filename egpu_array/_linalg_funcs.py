@@ -6,9 +6,13 @@ matmul of integer and complex dtypes and matrix @ vector (one output column) are
 over a broadcast product: ``matmul`` multiplies a (.., M, 1, K) view of x1 by a (.., 1, N, K) view
 of x2 (x2's transpose, copied once so K is contiguous) and sums over K in one generated reduction
 kernel; every numeric dtype, batching and the 1-D rules come for free. vector @ matrix is a
-column-order reduction over the matrix's rows (read once, in place).
+column-order reduction over the matrix's rows (read once, in place). ``tensordot`` is one ``matmul``
+of its operands with the free and contracted axes each flattened to one (a view where the strides
+allow it, else one copy), so float products run on the GEMM and integer ones stay exact.
 """
 from __future__ import annotations
+
+import math
 
 from . import _dtypes as dt
 from ._array import Array, same_device
@@ -122,7 +126,7 @@ def matrix_transpose(x, /) -> Array:
 
 def tensordot(x1, x2, /, *, axes=2) -> Array:
     """Sum of products over ``axes`` (an int: the last/first ``axes`` axes; or two sequences)."""
-    from ._manipulation import permute_dims
+    from ._manipulation import reshape
     dtype = _pair("tensordot", x1, x2)
     if isinstance(axes, int):
         if axes < 0 or axes > min(x1.ndim, x2.ndim):
@@ -140,19 +144,36 @@ def tensordot(x1, x2, /, *, axes=2) -> Array:
                              f"of x2 ({x2.shape[j]}); contracted axes must have equal sizes")
     f1 = [d for d in range(x1.ndim) if d not in a1]
     f2 = [d for d in range(x2.ndim) if d not in a2]
-    p1 = permute_dims(x1, tuple(f1 + a1))
-    p2 = permute_dims(x2, tuple(f2 + a2))
-    c = tuple(x1.shape[i] for i in a1)
-    v1, v2 = p1._realize(), p2._realize()
     s1 = tuple(x1.shape[d] for d in f1)
     s2 = tuple(x2.shape[d] for d in f2)
-    n1 = LazyNode("buffer", (), x1.dtype, s1 + (1,) * len(s2) + p1.shape[len(f1):],
-                  View(v1.buffer, v1.strides[:len(f1)] + (0,) * len(s2) + v1.strides[len(f1):], v1.offset),
-                  x1.device)
-    n2 = LazyNode("buffer", (), x2.dtype, p2.shape,
-                  View(v2.buffer, v2.strides, v2.offset), x2.device)
-    shape = s1 + s2 + c
-    return _contract("tensordot", n1, n2, shape, len(c), dtype, x1.device)
+    if not a1:
+        return _outer(x1, x2, s2, dtype)
+    # free axes first in x1, last in x2, each side flattened to one axis (a view where the strides
+    # allow it, else one copy): one matmul (the GEMM for floats, exact reductions for integers);
+    # a side without free axes is a 1-D operand (vector @ matrix and matrix @ vector are cheaper)
+    size = math.prod(x1.shape[i] for i in a1)
+    p1 = _arranged(x1, f1 + a1, ((math.prod(s1),) if s1 else ()) + (size,))
+    p2 = _arranged(x2, a2 + f2, (size,) + ((math.prod(s2),) if s2 else ()))
+    out = matmul(p1, p2)
+    return out if out.shape == s1 + s2 else reshape(out, s1 + s2)
+
+
+def _arranged(x, perm: list, shape: tuple) -> Array:
+    """``x`` with its axes in order ``perm``, reshaped to ``shape``; either step is skipped where it
+    changes nothing (so a lazy operand stays lazy: the GEMM may compute it while packing)."""
+    from ._manipulation import permute_dims, reshape
+    if perm != list(range(x.ndim)):
+        x = permute_dims(x, tuple(perm))
+    return x if x.shape == shape else reshape(x, shape)
+
+
+def _outer(x1, x2, s2: tuple, dtype) -> Array:
+    """tensordot without contracted axes: ``x1`` (unit axes appended for ``x2``'s shape ``s2``)
+    times ``x2``, a broadcast multiply in ``dtype``."""
+    from ._manipulation import reshape
+    a = reshape(x1, x1.shape + (1,) * len(s2))
+    return Array._new(LazyNode("multiply", (cast_node(a._node, dtype), cast_node(x2._node, dtype)), dtype,
+                               x1.shape + s2, None, x1.device))
 
 
 def vecdot(x1, x2, /, *, axis=-1) -> Array:

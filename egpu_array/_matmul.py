@@ -27,7 +27,11 @@ slots and epilogue fusion, no blocking parameters or workspace).
 Blocking is decided here, at run time (shapes are not in the kernel spec): K slices of ``KC``,
 row blocks of ``MC`` (packed A: L2), column blocks of ``NC`` (packed B: L3); the tasks (batch x
 column blocks x row groups) are shared among ``num_threads`` work items, each with its own slot of
-packing workspace allocated on the array's device.
+packing workspace allocated on the array's device. A small output over a long K (``X.T @ X`` of a
+tall, narrow X: too few column blocks or row groups for the threads, each of which would pack all
+of B) splits K instead (:func:`plan`, :func:`_launch_split`): each work item writes the partial
+product of its K range to its own plane of a scratch array, a reduction sums the planes in the
+GEMM's dtype, and the epilogue runs once over that sum (an elementwise launch of its own).
 """
 from __future__ import annotations
 
@@ -133,6 +137,8 @@ def realize_matmul(root: LazyNode, out: View, mm: LazyNode) -> None:
             sch.materialize(mm)
             return sch.realize_into(root, out)
         return _launch_small(mm, out, k)
+    if _split_k(mm, k) > 1:  # partial products over K ranges, summed, then the epilogue
+        return _launch_split(root, out, mm)
     if out.buffer in root.buffers and not _reads_safely(root, out, mm, k):
         tmp = sch.compute_new(root)  # the output is also read, and the GEMM writes partial sums early
         return sch.realize_into(tmp, out)
@@ -146,6 +152,57 @@ def realize_matmul(root: LazyNode, out: View, mm: LazyNode) -> None:
         return sch.realize_into(root, out)
     acc_input = low.inputs.index(sentinel)
     _launch(root, out, mm, low, acc_input)
+
+
+def _dims(mm: LazyNode) -> tuple:
+    """(batch shape, M, N) of a product (1 for the M or N axis that a 1-D operand drops)."""
+    arg: MatmulArg = mm.arg
+    shape = mm.shape
+    n_rows = 1 if arg.vec1 else shape[-2 if not arg.vec2 else -1]
+    n_cols = 1 if arg.vec2 else shape[-1]
+    return tuple(shape[:len(shape) - (not arg.vec1) - (not arg.vec2)]), n_rows, n_cols
+
+
+def _split_k(mm: LazyNode, k: int) -> int:
+    """How many K ranges the host GEMM of ``mm`` splits K into (:func:`plan`; 1: no split-K)."""
+    if tiled(mm.device):
+        return 1
+    batch, m, n = _dims(mm)
+    return plan(mm.dtype.name, m, n, k, math.prod(batch), getattr(mm.device, "num_threads", 1))[0]["n_ksplit"]
+
+
+def _launch_split(root: LazyNode, out: View, mm: LazyNode) -> None:
+    """Compute ``root`` into ``out`` by split-K: one GEMM launch writes the partial product of
+    each K range to its own plane of a scratch array (the identity epilogue), one reduction sums
+    the planes (in the GEMM's dtype), then ``root`` is computed over that sum."""
+    device, dtype = mm.device, mm.dtype
+    n_split = _split_k(mm, mm.srcs[0].shape[-1])
+    shape = (n_split,) + mm.shape
+    stride = split_stride(mm.shape, dtype)
+    scratch = device.allocator.alloc(n_split * stride * dtype.itemsize)
+    plane = View(scratch, contiguous_strides(mm.shape), 0)
+    sentinel = LazyNode("buffer", (), dtype, mm.shape, View(_Sentinel(), contiguous_strides(mm.shape)), device)
+    mm.computed = sentinel
+    try:
+        low = sch.lower_elementwise(mm)
+    finally:
+        mm.computed = None
+    _launch(mm, plane, mm, low, 0, split=True)
+    planes = LazyNode("buffer", (), dtype, shape, View(scratch, (stride,) + contiguous_strides(mm.shape), 0), device)
+    total = LazyNode("reduce", (planes,), dtype, mm.shape, sch.ReduceArg("sum", (0,), False, dtype), device)
+    if root is mm:
+        return sch.realize_into(total, out)
+    mm.computed = sch.materialize(total)
+    sch.realize_into(root, out)
+
+
+def split_stride(shape: tuple, dtype) -> int:
+    """Elements from one split-K plane (a contiguous ``shape``) to the next: whole cache lines
+    apart, beyond what the last tile's prefetches reach (MR rows and NR columns of the tile past
+    the edge), so the threads' planes share no cache line."""
+    mr, nr, _ = TILE[dtype.name]
+    row = shape[-1] if shape else 1
+    return _up(math.prod(shape) + mr * row + nr, 64 // dtype.itemsize)
 
 
 def _reads_safely(root: LazyNode, out: View, mm: LazyNode, k: int) -> bool:
@@ -187,17 +244,16 @@ def _full_strides(strides, arg: MatmulArg) -> list:
     return st
 
 
-def _launch(root, out: View, mm, low, acc_input: int) -> None:
+def _launch(root, out: View, mm, low, acc_input: int, split: bool = False) -> None:
     """One GEMM launch computing ``root`` (the epilogue ``low`` over ``mm``, its input
-    ``acc_input``) into ``out``; the operands are read from memory or as producers (:func:`side`)."""
+    ``acc_input``) into ``out``; the operands are read from memory or as producers (:func:`side`).
+    ``split``: the split-K launch of :func:`_launch_split` (``root`` is ``mm``, ``out`` the first
+    plane of the scratch array, the planes follow each other)."""
     arg: MatmulArg = mm.arg
     device = mm.device
     a_src, b_src = mm.srcs
     shape = root.shape
-    n_rows = 1 if arg.vec1 else shape[-2 if not arg.vec2 else -1]
-    n_cols = 1 if arg.vec2 else shape[-1]
-    nbatch_dims = len(shape) - (not arg.vec1) - (not arg.vec2)
-    batch = tuple(shape[:nbatch_dims])
+    batch, n_rows, n_cols = _dims(mm)
     k = a_src.shape[-1]
     gpu = tiled(device)
     sides = (side(a_src, 0 if arg.vec1 else None, batch, not gpu), side(b_src, 1 if arg.vec2 else None, batch, not gpu))
@@ -232,7 +288,9 @@ def _launch(root, out: View, mm, low, acc_input: int) -> None:
     else:
         lay = gemm_arg_layout(spec)
         threads = getattr(device, "num_threads", 1)
-        params, ws_elems = plan(dname, n_rows, n_cols, k, n_batch, threads)
+        params, ws_elems = plan(dname, n_rows, n_cols, k, n_batch, threads, split)
+        assert (params["n_ksplit"] > 1) == split, params
+        params = dict(params, split_stride=split_stride(shape, mm.dtype) if split else 0)
 
     slots = list(cbatch) + [n_rows, n_cols]
     views = [out] + [n.arg for n in inputs]
@@ -258,7 +316,8 @@ def _launch(root, out: View, mm, low, acc_input: int) -> None:
         ws = device.allocator.alloc(ws_elems * mm.dtype.itemsize + 64)
         params = dict(params, ws=ws.ptr + (-ws.ptr) % 64)  # packed panels are read with aligned vector loads
         slots.extend(params[name] for name in ("MC", "KC", "NC", "MG", "n_igroups", "n_jblocks", "n_tasks",
-                                               "n_items", "ws", "slot_elems", "a_elems"))
+                                               "n_items", "ws", "slot_elems", "a_elems", "n_ksplit", "KS",
+                                               "split_stride"))
     assert len(slots) == lay["size"], (len(slots), lay["size"])
     args = sch.pack_args(slots)
     nbytes = (sum(n.dtype.itemsize * math.prod(n.shape) for sd in sides for n in sd.leaves)
@@ -315,16 +374,24 @@ def _up(x: int, m: int) -> int:
     return -(-x // m) * m
 
 
+#: split K (see :func:`plan`) when K is at least this many times the output's larger side
+SPLIT_K_RATIO = 16
+
+
 @functools.lru_cache(maxsize=512)
-def plan(dtype: str, m: int, n: int, k: int, n_batch: int, threads: int):
+def plan(dtype: str, m: int, n: int, k: int, n_batch: int, threads: int, split: bool = True):
     """Blocking parameters (the names of ``kernels.gemm.PARAMS`` but ``ws``) and the workspace
-    size in elements: column blocks (or, for narrow outputs, row groups) enough for every thread."""
+    size in elements: column blocks (or, for narrow outputs, row groups) enough for every thread.
+    A small output over a long K (too few column blocks for the threads, K at least
+    :data:`SPLIT_K_RATIO` times M and N) splits K instead when ``split`` (``n_ksplit`` > 1): each
+    thread packs and multiplies its own K range into its own plane of a scratch output."""
     mr, nr, _ = TILE[dtype]
     mc_max, kc_max, nc_max = BLOCKING[dtype]
     kc = min(k, kc_max)
     nc = min(nc_max, _up(n, nr))
     njb = -(-n // nc)
     mg, nig = m, 1
+    n_split, ks = 1, k
     if n_batch == 1 and threads <= njb < 4 * threads and m * n * k >= (1 << 18):
         # a few column blocks, the last maybe a sliver (2040 + 8 of 2048): a multiple of the
         # threads, of even widths, so every thread gets the same work
@@ -334,16 +401,27 @@ def plan(dtype: str, m: int, n: int, k: int, n_batch: int, threads: int):
         if n >= threads * 8 * nr:  # wide enough: split the columns
             nc = _up(-(-n // threads), nr)
             njb = -(-n // nc)
+        elif split and k >= SPLIT_K_RATIO * max(m, n) and k >= 2 * kc_max:
+            # a long K: each thread packs both operands along its own K range (row groups would
+            # each pack all of B); ranges of whole K slices, the scratch planes at most an eighth
+            # of the operands
+            parts = min(threads // (n_batch * njb), k * (m + n) // (8 * m * n))
+            ks = _up(-(-k // parts), kc_max)
+            n_split = -(-k // ks)
+            if m > mr and n_batch * njb * n_split * 2 <= threads:  # threads left: row groups too
+                mg = _up(-(-m // (threads // (n_batch * njb * n_split))), mr)
+                nig = -(-m // mg)
         elif m > mr:
             mg = _up(-(-m // threads), mr)
             nig = -(-m // mg)
     mc = min(mc_max, _up(mg, mr))
-    n_tasks = n_batch * njb * nig
+    n_tasks = n_batch * njb * nig * n_split
     n_items = max(1, min(threads, n_tasks))
     a_elems = _up(mc * kc, 16)
     slot = a_elems + _up(kc * _up(nc, nr), 16)
     return ({"MC": mc, "KC": kc, "NC": nc, "MG": mg, "n_igroups": nig, "n_jblocks": njb, "n_tasks": n_tasks,
-             "n_items": n_items, "slot_elems": slot, "a_elems": a_elems}, slot * n_items)
+             "n_items": n_items, "slot_elems": slot, "a_elems": a_elems, "n_ksplit": n_split, "KS": ks},
+            slot * n_items)
 
 
 sch.MATMUL_HOOKS = (find_fusable, realize_matmul)

@@ -91,6 +91,81 @@ def test_plan_uses_every_thread():
     assert p["n_tasks"] == 100 and p["n_items"] == 2
 
 
+def test_plan_splits_k_for_small_outputs():
+    """A small output over a long K: one K range per thread (whole K slices), not one task."""
+    kc = _matmul.BLOCKING["float32"][1]
+    p, ws = _matmul.plan("float32", 8, 8, 100_000, 1, 2)
+    assert p["n_ksplit"] == 2 and p["n_tasks"] == p["n_items"] == 2 and p["n_igroups"] == 1
+    assert p["KS"] % kc == 0 and p["KS"] < 100_000 <= 2 * p["KS"] and ws == 2 * p["slot_elems"]
+    assert _matmul.plan("float32", 8, 8, 100_000, 1, 2, split=False)[0]["n_ksplit"] == 1
+    p, _ = _matmul.plan("float64", 3, 3, 1_000_000, 1, 16)
+    assert p["n_ksplit"] == 16 and p["n_items"] == 16
+    p, _ = _matmul.plan("float64", 1000, 1000, 16_000, 1, 16)  # scratch capped: row groups too
+    assert p["n_ksplit"] * p["n_igroups"] == p["n_tasks"] == 16 and p["n_ksplit"] <= 4
+    for args in [("float32", 2048, 2048, 2048, 1, 2), ("float32", 1000, 256, 256, 1, 2),
+                 ("float32", 8, 8, 100_000, 2, 2), ("float64", 64, 64, 500, 1, 2)]:
+        assert _matmul.plan(*args)[0]["n_ksplit"] == 1, args
+
+
+def _gram_case(rng, dtype, k, n, scale=1.0):
+    h = _rand(rng, (k, n), dtype) * scale
+    return h, xp.asarray(h)
+
+
+@pytest.mark.parametrize("threads", [2, 3, 8])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_split_k_products(dtype, threads, monkeypatch):
+    """Split-K (a plane of partial sums per K range, summed after) matches NumPy: X.T @ X, plain
+    and transposed operands, a last range shorter than the others, 1-D x1 over a batch, producers,
+    fused epilogues (applied once, after the sum) and an output that is also read."""
+    rng = np.random.default_rng(threads)
+    monkeypatch.setattr(xp.asarray(1.0).device, "num_threads", threads, raising=False)
+    for k, n in [(100_000, 8), (20_000 + 37, 5), (9_000, 40)]:
+        h, x = _gram_case(rng, dtype, k, n)
+        with xp.profile() as prof:
+            got = np.asarray(x.mT @ x)
+        assert prof.launches == 2  # the split GEMM, then the sum of its planes
+        _check(got, h.T, h)
+    h, x = _gram_case(rng, dtype, 30_001, 7)
+    w, xw = _gram_case(rng, dtype, 30_001, 9)
+    _check(x.mT @ xw, h.T, w)
+    _check(xp.asarray(np.ascontiguousarray(h.T)) @ xw, h.T, w)  # A contiguous along K
+    _check(xp.exp(x * 0.01).mT @ (xw + 1), np.exp(h * 0.01).T, w + 1)  # producers
+    bias = _rand(rng, (9,), dtype)
+    got = xp.maximum(x.mT @ xw + xp.asarray(bias), 0)
+    ref = np.maximum(h.T.astype(np.float64) @ w + bias, 0)
+    bound = 4 * 30_001 * np.finfo(dtype).eps * (np.abs(h.T) @ np.abs(w))
+    assert np.all(np.abs(np.asarray(got) - ref) <= bound)
+    v = _rand(rng, (30_001,), dtype)
+    wb = _rand(rng, (2, 30_001, 3), dtype)
+    _check(xp.asarray(v) @ xp.asarray(wb), v, wb)  # 1-D x1 over a batch (M = 1)
+    c = xp.zeros((7, 18), dtype=getattr(xp, dtype))
+    c[:, ::2] = x.mT @ xw + 1  # a strided output
+    _check(np.asarray(c)[:, ::2] - 1, h.T, w)
+    assert not np.asarray(c)[:, 1::2].any()
+    c = xp.asarray(np.ones((7, 9), dtype))
+    c -= x.mT @ xw  # the output is read by the epilogue
+    np.testing.assert_allclose(np.asarray(c), 1 - h.T.astype(np.float64) @ w,
+                               atol=4 * 30_001 * np.finfo(dtype).eps * np.max(np.abs(h.T) @ np.abs(w)))
+
+
+def test_split_k_special_values_and_accuracy():
+    """A nan or inf in one K range reaches the sum; float32 over 1e6 terms is as accurate as NumPy."""
+    rng = np.random.default_rng(21)
+    h = _rand(rng, (200_000, 4), "float32")
+    h[150_000, 1] = np.nan
+    h[20, 2] = np.inf
+    got = np.asarray(xp.asarray(h).mT @ xp.asarray(h))
+    with np.errstate(invalid="ignore"):
+        ref = h.T @ h
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(ref))
+    np.testing.assert_array_equal(np.isinf(got), np.isinf(ref))
+    h = rng.random((1_000_000, 3)).astype(np.float32)  # positive terms: errors do not cancel
+    exact = h.T.astype(np.float64) @ h.astype(np.float64)
+    err = np.max(np.abs(np.asarray(xp.asarray(h).mT @ xp.asarray(h)) - exact) / exact)
+    assert err <= max(np.max(np.abs(h.T @ h - exact) / exact), 4 * np.finfo(np.float32).eps)
+
+
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_relu_bias_epilogue_is_one_launch(dtype):
     rng = np.random.default_rng(3)

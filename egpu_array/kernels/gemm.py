@@ -12,13 +12,16 @@ computed while it is packed: ``exp(x) @ w`` reads x once and writes no temporary
 
 Partial sums of earlier K slices are kept in the output; the epilogue (a flat program in the format
 of ``kernels.spec``, whose input ``acc_input`` is the product) is applied on the last slice only, so
-the output dtype must be the GEMM's dtype. Full tiles of a unit-stride output are stored from the
+the output dtype must be the GEMM's dtype. Small outputs over a long K split K instead (split-K): task
+``t`` also picks one of ``n_ksplit`` ranges of ``KS`` (a multiple of ``KC``) and writes its partial
+product to its own output plane, ``split_stride`` elements after the previous one (the caller sums
+the planes and applies the epilogue: the kernel's epilogue is then the identity). Full tiles of a unit-stride output are stored from the
 registers, through the epilogue on vectors when its ops allow (``gemm_store.vector_epilogue``); edge tiles
 and other epilogues go through a spilled tile element by element (``emit_expr`` with the
 elementwise generator's ``Leaves``). Each tile's output lines are prefetched before its K loop.
 
 Kernel ABI: ``void k(i64* args, i64 start, i64 stop)``; work item ``w`` is one share of the tasks
-(batch x column blocks x row groups) and owns workspace slot ``w`` (packed A, then packed B).
+(K ranges x batch x column blocks x row groups) and owns workspace slot ``w`` (packed A, then packed B).
 ``args`` (see :func:`gemm_arg_layout`): the extents (batch..., M, N); the epilogue operands as in
 ``elementwise.operand_slots`` over those ``n_batch + 2`` dimensions; then K, A and B (pointer and
 strides over batch..., rows, columns; for a producer, each leaf's pointer and strides, then its
@@ -44,7 +47,7 @@ TILE = {"float32": (6, 16, 8), "float64": (6, 8, 4)}
 
 #: the blocking parameters after the A and B operands, in slot order
 PARAMS = ("MC", "KC", "NC", "MG", "n_igroups", "n_jblocks", "n_tasks", "n_items", "ws", "slot_elems",
-          "a_elems")
+          "a_elems", "n_ksplit", "KS", "split_stride")
 
 
 @dataclass(frozen=True)
@@ -207,8 +210,10 @@ class _Gen(TileStores, Packing):
         b.ret_void()
 
     def task(self, t, apack, bpack):
-        """One column block (and row group) of one batch entry."""
+        """One column block (and row group) of one batch entry, over one K range."""
         b, p = self.b, self.p
+        ks = b.srem(t, p["n_ksplit"])
+        t = b.sdiv(t, p["n_ksplit"])
         ig = b.srem(t, p["n_igroups"])
         rest = b.sdiv(t, p["n_igroups"])
         jb = b.srem(rest, p["n_jblocks"])
@@ -219,16 +224,19 @@ class _Gen(TileStores, Packing):
         bases = add_offsets(b, bidx, self.bext, strides, [zero] * len(strides)) if self.bext else [zero] * len(strides)
         n_ep = len(self.ops) + len(self.idx_strides)
         self.obase = bases[:n_ep]   # epilogue operands, then index operands
+        self.obase[0] = b.add(self.obase[0], b.mul(ks, p["split_stride"]))  # the K range's plane
         abase, bbase = bases[n_ep:n_ep + len(asrc.ops)], bases[n_ep + len(asrc.ops):]
         j0 = b.mul(jb, p["NC"])
         nc = _min(b, p["NC"], b.sub(self.N, j0))
         i_lo = b.mul(ig, p["MG"])
         i_hi = _min(b, self.M, b.add(i_lo, p["MG"]))
         KC, MC = p["KC"], p["MC"]
-        with _steps(b, zero, self.K, KC, "pc") as pc:
-            kc = _min(b, KC, b.sub(self.K, pc))
-            first = b.icmp_signed("==", pc, zero)
-            last = b.icmp_signed(">=", b.add(pc, kc), self.K)
+        k_lo = b.mul(ks, p["KS"])
+        k_hi = _min(b, self.K, b.add(k_lo, p["KS"]))
+        with _steps(b, k_lo, k_hi, KC, "pc") as pc:
+            kc = _min(b, KC, b.sub(k_hi, pc))
+            first = b.icmp_signed("==", pc, k_lo)
+            last = b.icmp_signed(">=", b.add(pc, kc), k_hi)
             self.pack_b(bpack, bbase, pc, kc, j0, nc)
             with _steps(b, i_lo, i_hi, MC, "ic") as ic:
                 mc = _min(b, MC, b.sub(i_hi, ic))
