@@ -182,11 +182,7 @@ def _launch_split(root: LazyNode, out: View, mm: LazyNode) -> None:
     scratch = device.allocator.alloc(n_split * stride * dtype.itemsize)
     plane = View(scratch, contiguous_strides(mm.shape), 0)
     sentinel = LazyNode("buffer", (), dtype, mm.shape, View(_Sentinel(), contiguous_strides(mm.shape)), device)
-    mm.computed = sentinel
-    try:
-        low = sch.lower_elementwise(mm)
-    finally:
-        mm.computed = None
+    low = sch.lower_elementwise(mm, stand_in=(mm, sentinel))  # (never published on mm: threads)
     _launch(mm, plane, mm, low, 0, split=True)
     planes = LazyNode("buffer", (), dtype, shape, View(scratch, (stride,) + contiguous_strides(mm.shape), 0), device)
     total = LazyNode("reduce", (planes,), dtype, mm.shape, sch.ReduceArg("sum", (0,), False, dtype), device)
