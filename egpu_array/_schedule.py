@@ -1,9 +1,12 @@
 """The scheduler: turns a lazy expression into one fused kernel launch.
 
 A chain of elementwise ops over buffers, scalars and index leaves becomes one ElementwiseSpec;
-broadcasting and views become strides (0 for broadcast dimensions); dimensions that are contiguous
-for every operand merge, so most launches are 1-D. Shapes, strides, pointers and scalar values go
-into the argument block, never into the spec, so the compiled kernel is reused for new shapes/data.
+broadcasting and views become strides (0 for broadcast dimensions); the output's unit-stride
+dimension is walked last, and dimensions that are contiguous for every operand merge, so most
+launches are 1-D. Inputs read transposed (unit stride along another dimension than the output's)
+make a tiled kernel: blocks of those two dimensions (``kernels.elementwise._walk_tiles``).
+Shapes, strides, pointers and scalar values go into the argument block, never into the spec, so
+the compiled kernel is reused for new shapes/data.
 """
 from __future__ import annotations
 
@@ -19,6 +22,7 @@ from ._schedule_plans import (contiguous_of, expression_plan, expression_plan_ke
                               remember_expression, remember_plan, remember_spec)
 from .kernels import elementwise as _ew
 from .kernels.cache import get_program
+from .kernels.copies import LINE_BYTES
 from .kernels.spec import ElementwiseSpec
 
 __all__ = ["realize_into", "lower_elementwise", "ReduceArg", "GatherArg", "Lowered"]
@@ -110,6 +114,62 @@ def _collapse(shape, operand_strides):
             for o, st in zip(out_strides, strides):
                 o.append(st[d])
     return out_shape, out_strides
+
+
+#: fewest elements of an expression walked in blocks, and fewest along each of the two blocked
+#: dimensions (thinner: the transposed reads' rows stay in the cache anyway)
+TILED_MIN_ITEMS, TILED_MIN_SIDE = 2 * _ew.MAX_TILE ** 2, _ew.MIN_TILE
+#: most inputs staged by a tiled kernel (a stack buffer of at most 4 KiB each); more are read in place
+MAX_STAGED = 16
+
+
+def _output_rows_last(shape: list, operand_strides: list) -> tuple:
+    """``(shape, operand_strides)`` with the output's (``operand_strides[0]``) unit-stride
+    dimension moved last for every operand when it is elsewhere (a write through a transposed
+    view: ``x.mT[...] = y``, ``x.mT += 1``), so that the output is walked along its rows (the
+    order of an elementwise walk is free); unchanged otherwise."""
+    out = operand_strides[0]
+    if not out or out[-1] == 1:
+        return shape, operand_strides
+    unit = [d for d, (n, st) in enumerate(zip(shape, out)) if st == 1 and n > 1]
+    if not unit:
+        return shape, operand_strides
+    order = [d for d in range(len(shape)) if d != unit[-1]] + [unit[-1]]
+    return [shape[d] for d in order], [[st[d] for d in order] for st in operand_strides]
+
+
+def _tiled_layout(cshape: list, cstrides: list, n_inputs: int, total: int):
+    """``(shape, strides, classes)`` of a tiled kernel (``kernels.elementwise._walk_tiles``) for an
+    expression over the collapsed ``cshape`` whose output (``cstrides[0]``) has unit stride along
+    the last dimension and some input has it along another one (a transposed read: its inner
+    stride is neither 0 nor 1), else None. That dimension (of the first such input with the fewest
+    broadcast dimensions) moves next to last for every operand (the order of an elementwise walk
+    is free); inputs with unit stride there are staged (class "t"), the others read in place."""
+    nd = len(cshape)
+    if nd < 2 or total < TILED_MIN_ITEMS or cstrides[0][-1] != 1:
+        return None
+    best = None
+    for k in range(1, 1 + n_inputs):
+        st = cstrides[k]
+        unit = [d for d in range(nd - 1) if st[d] == 1]
+        if st[-1] in (0, 1) or not unit:
+            continue
+        full = sum(1 for s in st if s != 0)
+        if best is None or full > best[0]:
+            best = (full, unit[-1])
+    if best is None:
+        return None
+    d = best[1]
+    if cshape[d] < TILED_MIN_SIDE or cshape[-1] < TILED_MIN_SIDE:
+        return None
+    order = [e for e in range(nd - 1) if e != d] + [d, nd - 1]
+    shape = [cshape[e] for e in order]
+    strides = [[st[e] for e in order] for st in cstrides]
+    classes = [_stride_class(st[-1]) for st in strides]
+    staged = [k for k in range(1, 1 + n_inputs) if strides[k][-2] == 1 and strides[k][-1] not in (0, 1)]
+    for k in staged[:MAX_STAGED]:
+        classes[k] = "t"
+    return shape, strides, tuple(classes)
 
 
 def _stride_class(s: int) -> str:
@@ -295,20 +355,29 @@ def realize_into(root: LazyNode, out: View) -> None:
             return _run_plan(root, out, plan, inputs, consts)
     operand_strides = [list(out.strides)] + [_leaf_strides(n, shape) for n in inputs] \
         + [_leaf_strides(n, shape) for n in iotas]
-    cshape, cstrides = _collapse(list(shape), operand_strides)
+    cshape, cstrides = _collapse(*_output_rows_last(list(shape), operand_strides))
     device = root.device
+    triple = getattr(device.target, "triple", "")
+    tiled = None if gathers or not _ew.tiles(triple) else _tiled_layout(cshape, cstrides, len(inputs), total)
+    if tiled is not None:  # inputs read transposed: blocks of the last two dimensions
+        cshape, cstrides, classes = tiled
+    else:
+        classes = tuple([_stride_class(st[-1]) for st in cstrides])
+    stream = (len(cshape) == 1 or tiled is not None) and classes[0] == "c" \
+        and _ew.streams_output(triple, expr, root.dtype, total * root.dtype.itemsize)
+    if stream and tiled is not None:  # (streamed blocks: the output's rows on cache lines)
+        size = root.dtype.itemsize
+        stream = (out.buffer.ptr + out.offset * size) % LINE_BYTES == 0 \
+            and all(st * size % LINE_BYTES == 0 for st in cstrides[0][:-1])
     fields = (expr, tuple([n.dtype.name for n in inputs]), tuple([n.dtype.name for n in consts]), len(iotas),
-              root.dtype.name, len(cshape), tuple([_stride_class(st[-1]) for st in cstrides]))
-    if len(cshape) == 1 and fields[6][0] == "c" \
-            and _ew.streams_output(getattr(device.target, "triple", ""), expr, root.dtype, total * root.dtype.itemsize):
-        fields += (True,)  # a large output: the kernel with non-temporal stores
+              root.dtype.name, len(cshape), classes, stream, tiled is not None)
     known = known_spec(device, fields)  # (the same structure as an earlier launch: no new spec)
     if known is not None:
         spec, program = known
     else:
         spec = ElementwiseSpec(expr=expr, in_dtypes=fields[1], arg_dtypes=fields[2], n_idx=fields[3],
-                               out_dtype=fields[4], ndim=fields[5], classes=fields[6],
-                               fast_trig=_has_real_trig(expr), stream=len(fields) > 7)
+                               out_dtype=fields[4], ndim=fields[5], classes=classes,
+                               fast_trig=_has_real_trig(expr), stream=stream, tiled=tiled is not None)
         program = get_program(device, spec)
         remember_spec(device, fields, spec, program)
     if found is not None:
@@ -329,7 +398,11 @@ def realize_into(root: LazyNode, out: View) -> None:
         slots.extend(_scalar_slots(c.arg, c.dtype))
     _gather_slots(slots, gathers)
     nbytes = total * root.dtype.itemsize + sum(math.prod(n.shape) * n.dtype.itemsize for n in inputs)
-    _launch(device, program, spec, slots, total, nbytes, gathers)
+    if tiled is None:
+        return _launch(device, program, spec, slots, total, nbytes, gathers)
+    side = _ew.tile_side(spec)  # work items are blocks
+    blocks = math.prod(cshape[:-2]) * -(-cshape[-2] // side) * -(-cshape[-1] // side)
+    _launch(device, program, spec, slots, blocks, nbytes, gathers, total)
 
 
 def _run_plan(root: LazyNode, out: View, plan, inputs: list, consts: list) -> None:
@@ -361,19 +434,21 @@ def _run_plan(root: LazyNode, out: View, plan, inputs: list, consts: list) -> No
     root.device.launch(program, t(*slots), total, total * plan.item_bytes, work=total)
 
 
-def _launch(device, program, spec, slots: list, total: int, nbytes: int, gathers) -> None:
-    """Run an elementwise program over ``total`` items with its argument ``slots`` (the gather
-    error flag last); a fast-trig kernel that met huge arguments is rerun with the wide reduction."""
+def _launch(device, program, spec, slots: list, total: int, nbytes: int, gathers, work: int | None = None) -> None:
+    """Run an elementwise program over ``total`` items (``work``: the elements they cover, default
+    ``total``) with its argument ``slots`` (the gather error flag last); a fast-trig kernel that
+    met huge arguments is rerun with the wide reduction."""
+    work = total if work is None else work
     if spec.fast_trig:
         args = pack_args(slots + [0])
-        device.launch(program, args, total, nbytes, work=total)
+        device.launch(program, args, total, nbytes, work=work)
         if not args[len(slots)]:
             return _check_gather(args, gathers)
         # some |argument| of sin/cos/tan was huge: recompute with the wide range reduction
         profiler.note(f"{spec.name}: huge trig arguments, recomputed with the wide reduction")
         program = get_program(device, dataclasses.replace(spec, fast_trig=False))
     args = pack_args(slots)
-    device.launch(program, args, total, nbytes, work=total)
+    device.launch(program, args, total, nbytes, work=work)
     _check_gather(args, gathers)
 
 

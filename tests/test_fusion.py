@@ -42,6 +42,28 @@ def test_new_shape_and_strides_compile_nothing():
     np.testing.assert_allclose(got, _expr(*host, np), rtol=2e-6, atol=2e-6)
 
 
+def test_transposed_chain_is_one_tiled_kernel_for_every_shape():
+    """A fused chain over transposed views (and a C-contiguous input) is one launch of the tiled
+    kernel; new shapes of the same structure compile nothing; a reduction of such a chain stays
+    one reduction kernel."""
+    host = [h.T for h in _inputs((90, 70))]
+    arrs = [xp.asarray(h.T).mT for h in host[:4]] + [xp.asarray(np.ascontiguousarray(host[4]))]
+    with xp.profile() as prof:
+        got = np.asarray(_expr(*arrs, xp))
+    assert prof.launches == 1
+    np.testing.assert_allclose(got, _expr(*host, np), rtol=2e-6, atol=2e-6)
+    host = [h.T for h in _inputs((130, 47), seed=1)]
+    arrs = [xp.asarray(h.T).mT for h in host[:4]] + [xp.asarray(np.ascontiguousarray(host[4]))]
+    with xp.profile() as prof:
+        got = np.asarray(_expr(*arrs, xp))
+    assert prof.compiles == 0 and prof.launches == 1
+    np.testing.assert_allclose(got, _expr(*host, np), rtol=2e-6, atol=2e-6)
+    with xp.profile() as prof:
+        total = np.asarray(xp.sum(arrs[0] * 2.0 + arrs[1], axis=1))
+    assert prof.launches == 1
+    np.testing.assert_allclose(total, np.sum(host[0] * 2.0 + host[1], axis=1), rtol=1e-5, atol=1e-4)
+
+
 def test_scalar_values_are_arguments_not_part_of_the_kernel():
     x = xp.asarray(np.arange(10, dtype=np.float64))
     np.asarray(x * 2.0 + 1.0)

@@ -192,6 +192,23 @@ def test_expressions_over_views_or_broadcasts_take_the_general_path():
     assert len(plans._EXPRESSIONS) == n
 
 
+def test_tiled_kernels_are_never_plans_and_alternate_with_them():
+    """Ops and expressions over transposed leaves big enough for the tiled kernel, alternating
+    with the same ops over C-contiguous leaves (which take plans), across shapes: each gets its
+    own kernel (the spec's ``tiled`` field), none is remembered as a plan."""
+    for shape in [(70, 90), (64, 64), (33, 129)]:
+        h = np.arange(math.prod(shape), dtype=np.float32).reshape(shape) - 1000.5
+        x = xp.asarray(h)
+        n, m = len(plans._PLANS), len(plans._EXPRESSIONS)
+        for _ in range(2):
+            _same(x.T * 2.0, h.T * 2.0)
+            _same(x.T * x.T + 1.0, h.T * h.T + 1.0)
+            _same(xp.asarray(h.T.copy()) * 2.0, h.T * 2.0)
+            _same(x.T + xp.asarray(h.T.copy()), h.T + h.T)
+        assert len(plans._PLANS) <= n + 1 and len(plans._EXPRESSIONS) == m
+        assert not any(p.spec.tiled for p in plans._PLANS.values())
+
+
 def test_clearing_the_kernel_cache_clears_the_expression_plans():
     x = xp.asarray(np.ones(3))
     _same(x * x - 1.0, np.zeros(3))

@@ -23,7 +23,8 @@ class ElementwiseSpec:
 
     ``classes`` gives, per operand (the output, then buffer inputs, then index operands), the
     class of its stride along the innermost dimension: ``"c"`` (1), ``"0"`` (broadcast) or ``"s"``
-    (any). ``"c"`` and ``"0"`` let the inner loop vectorize.
+    (any); in a ``tiled`` spec also ``"t"`` for inputs (any, and 1 along dimension ``ndim - 2``).
+    ``"c"`` and ``"0"`` let the inner loop vectorize.
     """
     expr: tuple
     in_dtypes: tuple
@@ -38,6 +39,10 @@ class ElementwiseSpec:
     #: a large unit-stride 1-d output stored with non-temporal (streaming) stores on x86-64 hosts
     #: (:func:`.elementwise.streams_output` decides; other targets ignore it)
     stream: bool = False
+    #: walked in blocks of the last two dimensions (work items count blocks, not elements): the
+    #: inputs of class ``"t"`` (unit stride along dimension ``ndim - 2``, read transposed) are
+    #: staged block by block in registers and a small buffer (:mod:`.elementwise`, host targets)
+    tiled: bool = False
 
     kind = "elementwise"
 
