@@ -15,9 +15,9 @@ import numpy as np
 from . import _dtypes as dt
 from ._array import Array
 from ._elementwise import cast_node, const_node
-from ._graph import LazyNode, buffer_node
+from ._graph import BROADCAST_VIEW, READ_ONLY_MEMORY, LazyNode, View, buffer_node
 from ._shapes import normalize_shape
-from ._transfer import from_host
+from ._transfer import from_host, own_buffer
 from .backend.device import get_device
 
 __all__ = ["asarray", "arange", "empty", "empty_like", "eye", "from_dlpack", "full", "full_like",
@@ -72,13 +72,18 @@ def _from_nested_arrays(obj, arrays: list, rank: int, dtype, device) -> Array:
     dev = get_device(device, "asarray") if device is not None else home
     if rank < 0:
         from ._manipulation import stack
+        if dtype is None:  # NumPy's promotion (it mixes kinds: int64 and float64 give float64)
+            dtype = dt.from_numpy(np.result_type(*(a.dtype.np for a in arrays)))
+        for a in arrays:
+            _refuse_complex_to_real(a.dtype, dtype)
 
         def stacked(o):
-            return o if isinstance(o, Array) else stack([stacked(v) for v in o])
-        out = stacked(obj)
-        if dtype is not None and dtype is not out.dtype:
-            _refuse_complex_to_real(out.dtype, dtype)
-            out = Array._new(cast_node(out._node, dtype))
+            return Array._new(cast_node(o._node, dtype)) if isinstance(o, Array) else \
+                stack([stacked(v) for v in o])
+        try:
+            out = stacked(obj)
+        except ValueError as e:  # (ragged nesting)
+            raise ValueError(f"asarray: nested sequences of arrays must be rectangular ({e})") from None
         return out if dev == home else out.to_device(dev)
     from . import profiler
     from ._transfer import internal
@@ -164,52 +169,28 @@ def _refuse_complex_to_real(src, dtype, func: str = "asarray") -> None:
 _SHARED: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
 
 
-#: our own buffers whose memory was handed out through DLPack (by device name and address): a
-#: NumPy array of that memory coming back is a view of the buffer itself
-_EXPORTED: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
-
-
-def exported(buf) -> None:
-    """Remember that ``buf``'s memory was handed to another library (see :data:`_EXPORTED`)."""
-    _EXPORTED[(buf.device.name, buf.ptr)] = buf
-
-
-def _own_buffer(host: np.ndarray, device):
-    """The exported buffer of ours on ``device`` holding all of ``host``'s elements, or None."""
-    if not _EXPORTED or not host.size:
-        return None
-    lo = hi = host.ctypes.data
-    for n, st in zip(host.shape, host.strides):
-        lo, hi = (lo + (n - 1) * st, hi) if st < 0 else (lo, hi + (n - 1) * st)
-    hi += host.itemsize
-    for (name, ptr), buf in list(_EXPORTED.items()):
-        if name == device.name and ptr <= lo and hi <= ptr + buf.nbytes and buf.valid:
-            return buf
-    return None
-
-
 def _wrap_host(host: np.ndarray, dtype, device) -> Array:
     """Share a NumPy array's memory (cpu device, copy=False): a view of our own buffer when the
-    memory is one we exported (:data:`_EXPORTED`), else of the buffer over the NumPy allocation
-    it lies in (:data:`_SHARED`)."""
+    memory is one we handed out (``_transfer.own_buffer``), else of the buffer over the NumPy allocation
+    it lies in (:data:`_SHARED`). Read-only memory gives a read-only view (``View.readonly``:
+    writes raise, as NumPy's read-only arrays do; a read-only memmap crashed the process)."""
     item = dtype.itemsize
     if any(s % item for s in host.strides):
         raise ValueError("asarray: copy=False needs strides that are multiples of the item size")
     strides = tuple(s // item for s in host.strides)
-    own = _own_buffer(host, device)
-    if own is not None and (host.ctypes.data - own.ptr) % item == 0:
-        return Array._new(buffer_node(own, dtype, host.shape, strides, (host.ctypes.data - own.ptr) // item))
-    owner = host
-    while isinstance(owner.base, np.ndarray):
-        owner = owner.base
-    start = host.ctypes.data - owner.ctypes.data
-    if start % item:  # (not a whole number of elements from the allocation's start: on its own)
-        owner, start = host, 0
-    key = (device.name, owner.ctypes.data, owner.nbytes)
-    buf = _SHARED.get(key)
-    if buf is None or not buf.valid:
-        buf = _SHARED[key] = _ForeignBuffer(device, owner)
-    return Array._new(buffer_node(buf, dtype, host.shape, strides, start // item))
+    readonly = "" if host.flags.writeable else READ_ONLY_MEMORY
+    buf = own_buffer(host, device)
+    if buf is None or (host.ctypes.data - buf.ptr) % item:
+        owner = host
+        while isinstance(owner.base, np.ndarray):
+            owner = owner.base
+        shift = (host.ctypes.data - owner.ctypes.data) % item  # (the buffer starts on an element of host)
+        key = (device.name, owner.ctypes.data + shift, owner.nbytes - shift)
+        buf = _SHARED.get(key)
+        if buf is None or not buf.valid:
+            buf = _SHARED[key] = _ForeignBuffer(device, owner, shift)
+    view = View(buf, strides, (host.ctypes.data - buf.ptr) // item, readonly)
+    return Array._new(LazyNode("buffer", (), dtype, host.shape, view, device))
 
 
 class _ForeignBuffer:
@@ -217,10 +198,10 @@ class _ForeignBuffer:
 
     __slots__ = ("device", "nbytes", "ptr", "handle", "valid", "readers", "__weakref__")
 
-    def __init__(self, device, host: np.ndarray):
+    def __init__(self, device, host: np.ndarray, shift: int = 0):
         self.device = device
-        self.nbytes = host.nbytes
-        self.ptr = host.ctypes.data
+        self.nbytes = host.nbytes - shift
+        self.ptr = host.ctypes.data + shift
         self.handle = host
         self.valid = True
         self.readers = []  # weak references to pending lazy Arrays that read this buffer
@@ -241,8 +222,9 @@ def full(shape, fill_value, *, dtype=None, device=None) -> Array:
 def _filled(func: str, shape: tuple, fill_value, dtype, dev) -> Array:
     """``fill_value`` (a Python scalar, or a 0-d Array on ``dev``) as an array of ``shape`` and
     ``dtype`` (None: the scalar's default dtype, the array's dtype). A complex value for a real
-    dtype is refused and an int outside an integer dtype's range raises OverflowError, as in
-    ``asarray`` (never a silently wrapped value)."""
+    dtype is refused; a Python int outside an integer dtype's range raises OverflowError, as in
+    ``asarray`` (never a silently wrapped value), while a 0-d array's value is cast as ``astype``
+    casts it (as NumPy's full_like does: its values are not read to check them)."""
     if isinstance(fill_value, Array):
         if fill_value.ndim != 0:
             raise TypeError(f"{func}: fill_value must be a Python scalar or a 0-d array, got an array "
@@ -353,26 +335,49 @@ def arange(start, /, stop=None, step=1, *, dtype=None, device=None) -> Array:
 
 
 def linspace(start, stop, /, num, *, dtype=None, device=None, endpoint=True) -> Array:
-    """``num`` evenly spaced values from ``start`` to ``stop`` (inclusive when ``endpoint``)."""
+    """``num`` evenly spaced values from ``start`` to ``stop`` (inclusive when ``endpoint``).
+    ``start`` and ``stop`` are Python (or NumPy) numbers, or 0-d arrays (``linspace(min(x),
+    max(x), n)``): those are read where they are, on their device, never copied to the host."""
     _check_dtype("linspace", dtype)
     if not isinstance(num, int) or isinstance(num, bool) or num < 0:
         raise ValueError(f"linspace: num must be a non-negative int, got {num!r}")
+    ends, arrays = [], []
     for name, v in (("start", start), ("stop", stop)):
-        if not isinstance(v, (int, float, complex)) or isinstance(v, bool):
-            raise TypeError(f"linspace: {name} must be a Python int, float or complex, got {type(v).__name__}")
-    is_complex = isinstance(start, complex) or isinstance(stop, complex)
+        if isinstance(v, np.generic) and not isinstance(v, np.bool_):
+            v = v.item()
+        if isinstance(v, Array) and v.ndim == 0 and v.dtype.kind != "b":
+            arrays.append(v)
+        elif not isinstance(v, (int, float, complex)) or isinstance(v, bool):
+            raise TypeError(f"linspace: {name} must be a number or a 0-d numeric array, got "
+                            f"{type(v).__name__ if not isinstance(v, Array) else f'an array of shape {v.shape}'}")
+        ends.append(v)
+    start, stop = ends
+    is_complex = any(isinstance(v, complex) or (isinstance(v, Array) and v.dtype.kind == "c") for v in ends)
     dtype = dtype or (dt.complex128 if is_complex else dt.float64)
     if dtype.kind not in "fc":
         raise TypeError(f"linspace: dtype must be floating-point, got {dtype}")
+    if arrays:
+        from ._array import same_device
+        home = same_device("linspace", arrays)
+        if device is not None and get_device(device, "linspace") != home:
+            raise ValueError(f"linspace: start/stop are on {home}, device={device!r}; move them with to_device")
+        device = home
     dev = get_device(device, "linspace")
     compute = dt.complex128 if dtype.kind == "c" else dt.float64
     div = (num - 1) if endpoint else num
-    step = (stop - start) / div if div > 0 else 0.0
+
+    def node(v):
+        return cast_node(v._node, compute) if isinstance(v, Array) else const_node(v, compute, dev)
+    if arrays:  # (the step computed in the kernel, in the same double precision as below)
+        step = _op("divide", _op("subtract", node(stop), node(start)), const_node(float(max(div, 1)), compute, dev))
+        step = step if div > 0 else const_node(0.0, compute, dev)
+    else:
+        step = const_node((stop - start) / div if div > 0 else 0.0, compute, dev)
     idx = cast_node(_iota((num,), 0, dev), compute)
-    val = _op("add", _op("multiply", idx, const_node(step, compute, dev)), const_node(start, compute, dev))
+    val = _op("add", _op("multiply", idx, step), node(start), shape=(num,))
     if endpoint and num > 1:
         last = _op("equal", _iota((num,), 0, dev), const_node(num - 1, dt.int64, dev), dtype=dt.bool)
-        val = _op("where", last, const_node(stop, compute, dev, (num,)), val, dtype=compute)
+        val = _op("where", last, node(stop), val, dtype=compute, shape=(num,))
     return Array._new(cast_node(val, dtype))
 
 
@@ -444,7 +449,7 @@ def meshgrid(*arrays, indexing="xy") -> tuple:
         v = a._realize()
         strides = [0] * len(arrays)
         strides[axis] = v.strides[0]
-        grid = make_view(a, tuple(shape), tuple(strides), v.offset, readonly=True)._node
+        grid = make_view(a, tuple(shape), tuple(strides), v.offset, readonly=BROADCAST_VIEW)._node
         out.append(Array._new(LazyNode("positive", (grid,), a.dtype, grid.shape, None, a.device)))
     return tuple(out)
 

@@ -59,10 +59,10 @@ def export_dlpack(x, *, stream=None, max_version=None, dl_device=None, copy=None
         from ._inplace import flush_readers
         flush_readers(x)
     view = x._realize()
+    if copy is False and view.readonly:
+        raise BufferError(f"__dlpack__: copy=False, but the array is {view.readonly}: only a copy can "
+                          "be handed out writable")
     arr = to_host(x, copy=bool(copy), writeable=not view.readonly)  # (read-only: copied)
-    if dev.host_memory and not copy and arr.flags.writeable:
-        from ._creation import exported
-        exported(view.buffer)  # (shared: a NumPy array of it coming back is a view of it)
     if not arr.flags.writeable:
         arr = np.array(arr, copy=True)
     kwargs = {}

@@ -11,7 +11,8 @@ the pending ops under a node (the graph-size limit reads it); ``buffers`` the bu
 """
 from __future__ import annotations
 
-__all__ = ["LazyNode", "View", "buffer_node", "check_valid", "contiguous_strides"]
+__all__ = ["LazyNode", "View", "buffer_node", "check_valid", "contiguous_strides", "BROADCAST_VIEW",
+           "READ_ONLY_MEMORY"]
 
 
 def contiguous_strides(shape) -> tuple:
@@ -24,13 +25,19 @@ def contiguous_strides(shape) -> tuple:
     return tuple(reversed(strides))
 
 
+#: why a View refuses writes (``View.readonly``; "" where it takes them)
+BROADCAST_VIEW = "a broadcast view (from broadcast_to)"
+READ_ONLY_MEMORY = "a view of read-only memory shared with another library"
+
+
 class View:
-    """Shape/strides/offset (in elements) over a Buffer; ``readonly``: a view of a broadcast
-    (``broadcast_to`` and every view taken from it), which writes must refuse."""
+    """Shape/strides/offset (in elements) over a Buffer; ``readonly``: why writes through it are
+    refused ("" when they are not): :data:`BROADCAST_VIEW` for ``broadcast_to`` and every view
+    taken from it, :data:`READ_ONLY_MEMORY` for memory imported read-only."""
 
     __slots__ = ("buffer", "strides", "offset", "readonly")
 
-    def __init__(self, buffer, strides: tuple, offset: int = 0, readonly: bool = False):
+    def __init__(self, buffer, strides: tuple, offset: int = 0, readonly: str = ""):
         self.buffer = buffer
         self.strides = strides
         self.offset = offset

@@ -76,9 +76,8 @@ def check_writable(view: View, shape: tuple, func: str) -> None:
     ``broadcast_to`` result (``View.readonly``: ``b[0] = 0`` wrote every row), empty ones included,
     as in NumPy. Other empty views write nothing."""
     if view.readonly:
-        raise ValueError(f"{func}: the array is a broadcast view (from broadcast_to) and cannot be "
-                         "written through; write to the array it was broadcast from, or to a copy "
-                         "(asarray(x, copy=True))")
+        raise ValueError(f"{func}: the array is {view.readonly} and cannot be written through; "
+                         "write to the array it views, or to a copy (asarray(x, copy=True))")
     if 0 in shape:
         return
     for axis, (n, st) in enumerate(zip(shape, view.strides)):
@@ -103,8 +102,12 @@ def _overlaps_differently(node: LazyNode, view: View) -> bool:
         n, under = stack.pop()
         if n.op == "buffer":
             v = n.arg
+            if v.buffer is not view.buffer:
+                continue
+            if n.dtype.itemsize != node.dtype.itemsize:  # (memory imported twice as two dtypes: offsets
+                return True                              # in elements of different sizes do not compare)
             same = v.strides == view.strides and v.offset == view.offset and n.shape == node.shape
-            if v.buffer is view.buffer and (under or not same) and not _disjoint(v, n.shape, view, node.shape):
+            if (under or not same) and not _disjoint(v, n.shape, view, node.shape):
                 return True
             continue
         if view.buffer not in n.buffers:

@@ -12,7 +12,7 @@ import math
 import operator
 
 from ._array import Array
-from ._graph import LazyNode, View, contiguous_strides
+from ._graph import BROADCAST_VIEW, LazyNode, View, contiguous_strides
 from ._shapes import broadcast_shapes as _broadcast_shapes
 from ._views import make_view, permute_view
 
@@ -105,7 +105,7 @@ def broadcast_to(x, /, shape) -> Array:
     v = x._realize()
     strides = [0] * lead + [0 if n != shape[lead + i] else s
                             for i, (n, s) in enumerate(zip(x.shape, v.strides))]
-    return make_view(x, shape, tuple(strides), v.offset, readonly=True)  # (read-only, as in NumPy)
+    return make_view(x, shape, tuple(strides), v.offset, readonly=BROADCAST_VIEW)  # (as in NumPy)
 
 
 def broadcast_arrays(*arrays) -> tuple:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import threading
+import weakref
 import time
 from contextlib import contextmanager
 
@@ -61,6 +62,31 @@ def view_extent(shape, strides, offset) -> tuple:
     return lo, hi + 1
 
 
+#: our own host-memory buffers whose memory was handed to NumPy (``to_host``'s views: __array__,
+#: DLPack), by device name and address: a NumPy array of that memory coming back is a view of
+#: the buffer itself
+_EXPORTED: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
+
+
+def exported(buf) -> None:
+    """Remember that ``buf``'s memory was handed to another library (see :data:`_EXPORTED`)."""
+    _EXPORTED[(buf.device.name, buf.ptr)] = buf
+
+
+def own_buffer(host: np.ndarray, device):
+    """The exported buffer of ours on ``device`` holding all of ``host``'s elements, or None."""
+    if not _EXPORTED or not host.size:
+        return None
+    lo = hi = host.ctypes.data
+    for n, st in zip(host.shape, host.strides):
+        lo, hi = (lo + (n - 1) * st, hi) if st < 0 else (lo, hi + (n - 1) * st)
+    hi += host.itemsize
+    for (name, ptr), buf in list(_EXPORTED.items()):
+        if name == device.name and ptr <= lo and hi <= ptr + buf.nbytes and buf.valid:
+            return buf
+    return None
+
+
 def to_host(arr, copy: bool = False, writeable: bool = False) -> np.ndarray:
     """The values of ``arr`` as a NumPy array (a view of host memory when possible, read-only
     unless ``writeable``)."""
@@ -74,6 +100,8 @@ def to_host(arr, copy: bool = False, writeable: bool = False) -> np.ndarray:
         return np.empty(shape, dtype=dtype.np)
     if dev.host_memory:
         raw = dev.host_view(view.buffer, lo * item, (hi - lo) * item)
+        if not copy:
+            exported(view.buffer)
     elif hi - lo > 2 * math.prod(shape):
         # a sparse view (a column, a stepped slice): packed on the device first, so that only its
         # elements cross the link, not the whole span of memory it strides over

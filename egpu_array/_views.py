@@ -7,9 +7,9 @@ from ._graph import LazyNode, View
 __all__ = ["make_view", "permute_view"]
 
 
-def make_view(x: Array, shape: tuple, strides: tuple, offset: int, readonly: bool = False) -> Array:
+def make_view(x: Array, shape: tuple, strides: tuple, offset: int, readonly: str = "") -> Array:
     """A view of ``x``'s (realized) memory; ``strides``/``offset`` in elements, absolute. It is
-    read-only when ``readonly`` or when ``x`` is."""
+    read-only when ``readonly`` says why (``View.readonly``) or when ``x`` is."""
     v = x._realize()
     return Array._new(LazyNode("buffer", (), x.dtype, tuple(shape),
                                View(v.buffer, tuple(strides), offset, readonly or v.readonly), x.device))

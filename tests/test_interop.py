@@ -216,3 +216,43 @@ def test_our_exported_memory_coming_back_is_the_same_buffer():
     x = xp.arange(6.0)
     x[...] = xp.asarray(np.from_dlpack(x)[::-1], copy=False)
     np.testing.assert_array_equal(np.asarray(x), [5.0, 4, 3, 2, 1, 0])
+
+
+def test_read_only_numpy_memory_is_imported_read_only(tmp_path):
+    """``asarray(copy=False)`` / ``from_dlpack`` of read-only memory give read-only arrays: writes
+    raise as NumPy's do (a write through a read-only memmap crashed the process, and one through
+    ``np.frombuffer(bytes)`` changed an immutable bytes object); reading works."""
+    path = tmp_path / "m.bin"
+    np.arange(4.0).tofile(path)
+    m = np.memmap(path, dtype=np.float64, mode="r")
+    frozen = bytes(32)
+    for h in (m, np.frombuffer(frozen, np.float64)):
+        x = xp.asarray(h, copy=False)
+        for write in (lambda: x.__setitem__(0, 5.0), lambda: x.__iadd__(1.0), lambda: x.__setitem__(x > -1, 0.0)):
+            with pytest.raises(ValueError, match="read-only"):
+                write()
+        np.testing.assert_array_equal(np.asarray(x + 1), np.asarray(h) + 1)
+    assert frozen == bytes(32)
+    with pytest.raises(BufferError, match="copy=False"):
+        xp.broadcast_to(xp.asarray([1.0, 2.0]), (2, 2)).__dlpack__(max_version=(1, 0), copy=False)
+
+
+def test_aliasing_is_seen_through_every_way_memory_is_shared():
+    """Memory that left through ``np.asarray`` (not only DLPack) and comes back, a view at an
+    offset that is not a whole number of elements from its allocation, and one allocation
+    imported as two dtypes: in-place writes between them go through a temporary (each gave
+    wrong values)."""
+    x = xp.arange(6.0)
+    x[...] = xp.asarray(np.asarray(x), copy=False)[::-1]
+    np.testing.assert_array_equal(np.asarray(x), [5.0, 4, 3, 2, 1, 0])
+    raw = np.zeros(81, np.uint8)
+    h = raw[1:].view(np.float64)
+    h[:] = np.arange(10.0)
+    a, b = xp.asarray(h, copy=False), xp.asarray(h[::-1], copy=False)
+    a[...] = b
+    np.testing.assert_array_equal(np.asarray(a), np.arange(10.0)[::-1])
+    h = np.arange(20000, dtype=np.float64)
+    want = h.view(np.int32)[:20000].astype(np.float64)
+    xf, xi = xp.asarray(h, copy=False), xp.asarray(h.view(np.int32), copy=False)
+    xf[...] = xp.astype(xi[:20000], xp.float64)
+    np.testing.assert_array_equal(np.asarray(xf), want)
