@@ -37,7 +37,11 @@ _SCALAR_RANK = {t: rank for rank, (t, _) in enumerate(_SCALAR_DEFAULTS)}
 _NESTED_ERROR = "asarray: nested sequences may hold only Python scalars and 0-d arrays"
 
 
-def _scan(seq, arrays: list) -> int:
+#: how deep sequences may nest (an array of more dimensions is refused; a list holding itself)
+MAX_NESTING = 64
+
+
+def _scan(seq, arrays: list, depth: int = 1) -> int:
     """The rank in :data:`_SCALAR_DEFAULTS` of the widest Python scalar in the nested sequence
     ``seq`` (-1 when it holds none); the 0-d Arrays in it are appended to ``arrays``. The types
     are taken a sequence at a time (``set(map(type, seq))``), so a long list of floats costs no
@@ -46,14 +50,16 @@ def _scan(seq, arrays: list) -> int:
     for t in set(map(type, seq)):
         r = _SCALAR_RANK.get(t)
         if r is None:  # sequences, 0-d Arrays, scalar subclasses: one element at a time
-            r = max((_scan_one(v, arrays) for v in seq if type(v) is t), default=-1)
+            r = max((_scan_one(v, arrays, depth) for v in seq if type(v) is t), default=-1)
         rank = max(rank, r)
     return rank
 
 
-def _scan_one(v, arrays: list) -> int:
+def _scan_one(v, arrays: list, depth: int = 0) -> int:
     if isinstance(v, (list, tuple)):
-        return _scan(v, arrays)
+        if depth >= MAX_NESTING:
+            raise ValueError(f"asarray: sequences nested more than {MAX_NESTING} deep (or holding themselves)")
+        return _scan(v, arrays, depth + 1)
     if isinstance(v, Array) and v.ndim == 0:
         arrays.append(v)
         return -1

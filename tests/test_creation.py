@@ -168,3 +168,17 @@ def test_linspace_takes_numpy_scalars_and_0d_arrays_where_they_are():
                        (lambda: xp.linspace(x[0], 2, 3, device="cpu"), ValueError)):
         with pytest.raises(error, match="linspace"):
             bad()
+
+
+def test_sequences_holding_themselves_or_nested_too_deep():
+    """A list holding itself, or nested past 64 levels, is a ValueError naming asarray (a
+    RecursionError before); 64 levels make a 64-d array, as in NumPy."""
+    loop: list = []
+    loop.append(loop)
+    deep = 1.0
+    for _ in range(64):
+        deep = [deep]
+    assert xp.asarray(deep).ndim == 64
+    for bad in (loop, [deep]):
+        with pytest.raises(ValueError, match="asarray"):
+            xp.asarray(bad)
