@@ -232,7 +232,7 @@ def diff(x, /, n=1, axis=-1, *, prepend=None, append=None) -> Array:
         parts = [p for p in (prepend, x, append) if p is not None]
         x = concat(parts, axis=ax)
     out = x
-    for _ in range(n):
+    for _ in range(n if n <= x.shape[ax] else x.shape[ax]):  # (past the axis' length: still empty)
         hi = tuple(slice(1, None) if d == ax else slice(None) for d in range(out.ndim))
         lo = tuple(slice(None, -1) if d == ax else slice(None) for d in range(out.ndim))
         out = subtract(basic_view(out, hi), basic_view(out, lo)) if out.dtype is not dt.bool else \

@@ -126,6 +126,15 @@ def test_diff():
                                           np.diff(h, axis=axis, n=n))
 
 
+def test_diff_of_a_huge_order_is_empty_at_once():
+    """n past the axis' length gives the empty difference at once (it looped n times: diff(x,
+    2**63) never returned, and hung the fuzz test that passes it positionally)."""
+    h = np.arange(24.0).reshape(2, 3, 4)
+    assert xp.diff(xp.asarray(h), 2**63).shape == np.diff(h, 10).shape == (2, 3, 0)
+    for n in range(7):
+        np.testing.assert_array_equal(np.asarray(xp.diff(xp.asarray(h), n)), np.diff(h, n))
+
+
 def test_diff_takes_n_and_axis_positionally_as_numpy():
     """``diff(x, 2)`` and ``diff(x, 1, 0)`` as NumPy reads them (scikit-learn's roc_curve calls
     ``xp.diff(fps, 2)``: it raised a TypeError, which GridSearchCV turned into NaN scores)."""
