@@ -54,11 +54,9 @@ def filled(shape, dtype, seed=0) -> np.ndarray:
 side = st.one_of(st.sampled_from([0, 1, 2, 15, 16, 17, 31, 32, 33, 64, 65]), st.integers(0, 90))
 
 
-@FAST
-@given(st.data())
-def test_transposed_views_copy_bit_for_bit(data):
-    """A permuted view of a sliced array (start offsets, steps of 1, -1 or 2) copied into a new
-    array and assigned into a view of a bigger array (at an offset, maybe walked backwards)."""
+def _sliced(data) -> tuple:
+    """(dtype, big, key): a filled array of any width and a key slicing a 2-3-D view of it out
+    (start offsets, steps of 1, -1 or 2), shapes drawn around the block edges."""
     dtype = data.draw(st.sampled_from(WIDTHS))
     nd = data.draw(st.integers(2, 3))
     shape = tuple(data.draw(side) for _ in range(nd - 2)) + (data.draw(side), data.draw(side))
@@ -69,6 +67,16 @@ def test_transposed_views_copy_bit_for_bit(data):
     big = filled(tuple(s * abs(k) + 3 + o for s, k, o in zip(shape, steps, starts)), dtype)
     key = tuple(slice(o, o + s * k, k) if k > 0 else slice(o + s - 1 if s else o, (o - 1) if o else None, -1)
                 for s, k, o in zip(shape, steps, starts))
+    return dtype, big, key
+
+
+@FAST
+@given(st.data())
+def test_transposed_views_copy_bit_for_bit(data):
+    """A permuted view of a sliced array (start offsets, steps of 1, -1 or 2) copied into a new
+    array and assigned into a view of a bigger array (at an offset, maybe walked backwards)."""
+    dtype, big, key = _sliced(data)
+    nd = big.ndim
     a = big[key]
     perm = tuple(data.draw(st.permutations(range(nd))))
     stream = data.draw(st.booleans())
@@ -192,16 +200,8 @@ def test_expressions_over_transposed_views_match_numpy(data):
     """An expression over a permuted view of a sliced array (start offsets, steps of 1, -1 or 2),
     alone and with a C-contiguous array of the result's shape, into a new array and into a
     view of a bigger one; each way tiled or not, streamed or not."""
-    dtype = data.draw(st.sampled_from(WIDTHS))
-    nd = data.draw(st.integers(2, 3))
-    shape = tuple(data.draw(side) for _ in range(nd - 2)) + (data.draw(side), data.draw(side))
-    shape = shape if np.prod(shape) <= 40_000 else shape[-2:]
-    nd = len(shape)
-    starts = [data.draw(st.integers(0, 3)) for _ in range(nd)]
-    steps = [data.draw(st.sampled_from([1, 1, 1, -1, 2])) for _ in range(nd)]
-    big = filled(tuple(s * abs(k) + 3 + o for s, k, o in zip(shape, steps, starts)), dtype)
-    key = tuple(slice(o, o + s * k, k) if k > 0 else slice(o + s - 1 if s else o, (o - 1) if o else None, -1)
-                for s, k, o in zip(shape, steps, starts))
+    dtype, big, key = _sliced(data)
+    nd = big.ndim
     perm = tuple(data.draw(st.permutations(range(nd))))
     a = np.transpose(big[key], perm)
     b = filled(a.shape, dtype, seed=2)

@@ -55,24 +55,34 @@ def count_block(b, lo, hi, acc, bool_of, block: int = COUNT_BLOCK):
     blocks of at most ``block`` (<= COUNT_BLOCK) values summed in an i16 (a vector of 16-bit
     lanes), each block's count then added in 64 bits."""
     i16 = ir.IntType(16)
+
+    def add_block(total, jb, je):
+        (c16,) = row_loop(b, jb, je, [const(i16, 0)], lambda j, p: [b.add(p[0], b.zext(bool_of(j), i16))], None,
+                          "cj")
+        return b.add(total, b.zext(c16, I64))
+    return _by_blocks(b, lo, hi, block, acc, add_block, "cnt")
+
+
+def _by_blocks(b, lo, hi, block: int, acc, add_block, name: str):
+    """``acc`` updated by ``add_block(acc, jb, je)`` for the blocks ``[jb, je)`` of at most
+    ``block`` values covering ``[lo, hi)``, in order."""
     pre = b.block
-    head, body, done = (b.append_basic_block(f"cnt.{n}") for n in ("head", "body", "done"))
+    head, body, done = (b.append_basic_block(f"{name}.{n}") for n in ("head", "body", "done"))
     b.branch(head)
     b.position_at_end(head)
-    jb = b.phi(I64, name="cb")
+    jb = b.phi(I64, name=f"{name}b")
     jb.add_incoming(lo, pre)
-    tot = b.phi(I64)
-    tot.add_incoming(acc, pre)
+    total = b.phi(acc.type)
+    total.add_incoming(acc, pre)
     b.cbranch(b.icmp_signed("<", jb, hi), body, done)
     b.position_at_end(body)
     je = b.add(jb, const(I64, block))
     je = b.select(b.icmp_signed("<", je, hi), je, hi)
-    (c16,) = row_loop(b, jb, je, [const(i16, 0)], lambda j, p: [b.add(p[0], b.zext(bool_of(j), i16))], None, "cj")
-    tot.add_incoming(b.add(tot, b.zext(c16, I64)), b.block)
+    total.add_incoming(add_block(total, jb, je), b.block)
     jb.add_incoming(je, b.block)
     b.branch(head)
     b.position_at_end(done)
-    return tot
+    return total
 
 
 def row_loop(b, lo, hi, init: list, step, md, name: str) -> list:
@@ -110,23 +120,9 @@ def block_sum(b, module, fname, lo, hi, acc64, element, step64, math: bool):
     by ``step64``, so results only differ from a float64 accumulation by rounding. ``math``: the
     values are transcendental functions (softmax's exp): 8 lanes, LLVM's own interleaving."""
     md = block_metadata(module, fname, math)
-    pre = b.block
-    head, body, done = (b.append_basic_block(f"blk.{n}") for n in ("head", "body", "done"))
-    b.branch(head)
-    b.position_at_end(head)
-    jb = b.phi(I64, name="jb")
-    jb.add_incoming(lo, pre)
-    acc = b.phi(F64)
-    acc.add_incoming(acc64, pre)
-    b.cbranch(b.icmp_signed("<", jb, hi), body, done)
-    b.position_at_end(body)
-    je = b.add(jb, const(I64, F32_BLOCK))
-    je = b.select(b.icmp_signed("<", je, hi), je, hi)
-    acc.add_incoming(b.fadd(acc, block_total(b, md, jb, je, element, step64), flags=_REASSOC), b.block)
-    jb.add_incoming(je, b.block)
-    b.branch(head)
-    b.position_at_end(done)
-    return acc
+    return _by_blocks(b, lo, hi, F32_BLOCK, acc64,
+                      lambda acc, jb, je: b.fadd(acc, block_total(b, md, jb, je, element, step64), flags=_REASSOC),
+                      "blk")
 
 
 def block_metadata(module, fname, math: bool):
