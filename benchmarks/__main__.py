@@ -21,6 +21,7 @@ SUITES = {
     "sklearn": "scikit-learn PCA, Ridge, pairwise_distances on 100,000 x 100 float32: cpu vs NumPy, sim with link time",
     "indexing": "transposed copy of 4096x4096 float32, x[mask], take, x[idx] = v, concat, roll vs NumPy",
     "gpu": "cuda device: elementwise, reductions, fused chain, matmul, copies, launch overhead vs CuPy/PyTorch (needs a GPU)",
+    "cliffs": "everyday calls that were far slower than NumPy (powers, complex abs, logs, transposes, ...) vs NumPy",
     "usb_link": "modeled (virtual-clock) time to move 1 GB over the USB3/USB4 bridge presets, with and without overlap",
 }
 
