@@ -16,6 +16,7 @@ from . import _dtypes as dt
 from ._array import Array
 from ._elementwise import cast_node, const_node
 from ._graph import BROADCAST_VIEW, READ_ONLY_MEMORY, LazyNode, View, buffer_node
+from ._sequences import SCALAR_DEFAULTS, from_nested_arrays, scan_scalars
 from ._shapes import normalize_shape
 from ._transfer import from_host, own_buffer
 from .backend.device import get_device
@@ -28,80 +29,6 @@ def _check_dtype(func: str, dtype):
     if dtype is not None and not isinstance(dtype, dt.DType):
         raise TypeError(f"{func}: dtype must be an egpu_array dtype or None, got {dtype!r}")
     return dtype
-
-
-#: Python scalar types in promotion order (bool < int < float < complex), with the default dtype
-#: of each; subclasses count (numpy.float64 is a float, numpy.complex128 a complex)
-_SCALAR_DEFAULTS = ((bool, dt.bool), (int, dt.int64), (float, dt.float64), (complex, dt.complex128))
-_SCALAR_RANK = {t: rank for rank, (t, _) in enumerate(_SCALAR_DEFAULTS)}
-_NESTED_ERROR = "asarray: nested sequences may hold only Python scalars and 0-d arrays"
-
-
-#: how deep sequences may nest (an array of more dimensions is refused; a list holding itself)
-MAX_NESTING = 64
-
-
-def _scan(seq, arrays: list, depth: int = 1) -> int:
-    """The rank in :data:`_SCALAR_DEFAULTS` of the widest Python scalar in the nested sequence
-    ``seq`` (-1 when it holds none); the 0-d Arrays in it are appended to ``arrays``. The types
-    are taken a sequence at a time (``set(map(type, seq))``), so a long list of floats costs no
-    Python per element; TypeError for anything else inside."""
-    rank = -1
-    for t in set(map(type, seq)):
-        r = _SCALAR_RANK.get(t)
-        if r is None:  # sequences, 0-d Arrays, scalar subclasses: one element at a time
-            r = max((_scan_one(v, arrays, depth) for v in seq if type(v) is t), default=-1)
-        rank = max(rank, r)
-    return rank
-
-
-def _scan_one(v, arrays: list, depth: int = 0) -> int:
-    if isinstance(v, (list, tuple)):
-        if depth >= MAX_NESTING:
-            raise ValueError(f"asarray: sequences nested more than {MAX_NESTING} deep (or holding themselves)")
-        return _scan(v, arrays, depth + 1)
-    if isinstance(v, Array) and v.ndim == 0:
-        arrays.append(v)
-        return -1
-    for rank, (t, _) in enumerate(_SCALAR_DEFAULTS):
-        if isinstance(v, t):
-            return rank
-    raise TypeError(_NESTED_ERROR)
-
-
-def _from_nested_arrays(obj, arrays: list, rank: int, dtype, device) -> Array:
-    """``asarray`` of nested sequences holding 0-d Arrays (all on one device). Arrays only: they
-    are stacked where they are, in their own promoted dtype (nothing crosses a link). Mixed with
-    Python scalars: each array's value is read once (noted in the profiler) and taken as a scalar."""
-    from ._array import same_device
-    home = same_device("asarray", arrays)
-    dev = get_device(device, "asarray") if device is not None else home
-    if rank < 0:
-        from ._manipulation import stack
-        if dtype is None:  # NumPy's promotion (it mixes kinds: int64 and float64 give float64)
-            dtype = dt.from_numpy(np.result_type(*(a.dtype.np for a in arrays)))
-        for a in arrays:
-            _refuse_complex_to_real(a.dtype, dtype)
-
-        def stacked(o):
-            return Array._new(cast_node(o._node, dtype)) if isinstance(o, Array) else \
-                stack([stacked(v) for v in o])
-        try:
-            out = stacked(obj)
-        except ValueError as e:  # (ragged nesting)
-            raise ValueError(f"asarray: nested sequences of arrays must be rectangular ({e})") from None
-        return out if dev == home else out.to_device(dev)
-    from . import profiler
-    from ._transfer import internal
-    with internal("asarray"):
-        values = {id(a): a._to_numpy()[()].item() for a in arrays}
-    if not home.host_memory:
-        profiler.note(f"asarray: read the values of {len(arrays)} 0-d arrays inside a sequence")
-
-    def plain(o):
-        return values[id(o)] if isinstance(o, Array) else (
-            [plain(v) for v in o] if isinstance(o, (list, tuple)) else o)
-    return asarray(plain(obj), dtype=dtype, device=dev)
 
 
 def asarray(obj, /, *, dtype=None, device=None, copy=None) -> Array:
@@ -126,12 +53,12 @@ def asarray(obj, /, *, dtype=None, device=None, copy=None) -> Array:
             asarray(from_dlpack(obj, device=dev, copy=copy), dtype=dtype, copy=copy)
     if isinstance(obj, (bool, int, float, complex)) or isinstance(obj, (list, tuple)):
         arrays: list = []
-        rank = _scan_one(obj, arrays)
+        rank = scan_scalars(obj, arrays)
         if copy is False:
             raise ValueError("asarray: copy=False is impossible for Python scalars and sequences")
         if arrays:
-            return _from_nested_arrays(obj, arrays, rank, dtype, device)
-        inferred = _SCALAR_DEFAULTS[rank][1] if rank >= 0 else dt.float64
+            return from_nested_arrays(obj, arrays, rank, dtype, device)
+        inferred = SCALAR_DEFAULTS[rank][1] if rank >= 0 else dt.float64
         _refuse_complex_to_real(inferred, dtype)
         target = dtype or inferred
         if isinstance(obj, (bool, int, float, complex)):

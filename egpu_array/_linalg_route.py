@@ -56,7 +56,6 @@ def _solve_blocked(x1: Array, x2: Array, dtype) -> Array:
     right-hand side column."""
     from ._data_type import astype
     from ._manipulation import broadcast_to
-    from ._shapes import broadcast_shapes
     n = x1.shape[-1]
     vector = x2.ndim == 1
     b = x2[:, None] if vector else x2

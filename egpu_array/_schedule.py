@@ -4,7 +4,7 @@ A chain of elementwise ops over buffers, scalars and index leaves becomes one El
 broadcasting and views become strides (0 for broadcast dimensions); the output's unit-stride
 dimension is walked last, and dimensions that are contiguous for every operand merge, so most
 launches are 1-D. Inputs read transposed (unit stride along another dimension than the output's)
-make a tiled kernel: blocks of those two dimensions (``kernels.elementwise._walk_tiles``).
+make a tiled kernel: blocks of those two dimensions (``kernels.elementwise_tiles``).
 Shapes, strides, pointers and scalar values go into the argument block, never into the spec, so
 the compiled kernel is reused for new shapes/data.
 """
@@ -21,6 +21,7 @@ from ._graph import LazyNode, View, check_valid
 from ._schedule_plans import (contiguous_of, expression_plan, expression_plan_key, known_spec, leaf_plan,
                               remember_expression, remember_plan, remember_spec)
 from .kernels import elementwise as _ew
+from .kernels import elementwise_tiles as _tiles
 from .kernels.cache import get_program
 from .kernels.copies import LINE_BYTES
 from .kernels.spec import ElementwiseSpec
@@ -118,7 +119,7 @@ def _collapse(shape, operand_strides):
 
 #: fewest elements of an expression walked in blocks, and fewest along each of the two blocked
 #: dimensions (thinner: the transposed reads' rows stay in the cache anyway)
-TILED_MIN_ITEMS, TILED_MIN_SIDE = 2 * _ew.MAX_TILE ** 2, _ew.MIN_TILE
+TILED_MIN_ITEMS, TILED_MIN_SIDE = 2 * _tiles.MAX_TILE ** 2, _tiles.MIN_TILE
 #: most inputs staged by a tiled kernel (a stack buffer of at most 4 KiB each); more are read in place
 MAX_STAGED = 16
 
@@ -358,7 +359,7 @@ def realize_into(root: LazyNode, out: View) -> None:
     cshape, cstrides = _collapse(*_output_rows_last(list(shape), operand_strides))
     device = root.device
     triple = getattr(device.target, "triple", "")
-    tiled = None if gathers or not _ew.tiles(triple) else _tiled_layout(cshape, cstrides, len(inputs), total)
+    tiled = None if gathers or not _tiles.tiles(triple) else _tiled_layout(cshape, cstrides, len(inputs), total)
     if tiled is not None:  # inputs read transposed: blocks of the last two dimensions
         cshape, cstrides, classes = tiled
     else:
@@ -400,7 +401,7 @@ def realize_into(root: LazyNode, out: View) -> None:
     nbytes = total * root.dtype.itemsize + sum(math.prod(n.shape) * n.dtype.itemsize for n in inputs)
     if tiled is None:
         return _launch(device, program, spec, slots, total, nbytes, gathers)
-    side = _ew.tile_side(spec)  # work items are blocks
+    side = _tiles.tile_side(spec)  # work items are blocks
     blocks = math.prod(cshape[:-2]) * -(-cshape[-2] // side) * -(-cshape[-1] // side)
     _launch(device, program, spec, slots, blocks, nbytes, gathers, total)
 

@@ -134,7 +134,7 @@ def test_random_bits_of_every_width_survive():
                 same(xp.asarray(xp.asarray(a).T, copy=True), a.T)
 
 
-# ---- expressions over transposed views: the tiled elementwise kernel (kernels.elementwise._walk_tiles)
+# ---- expressions over transposed views: the tiled elementwise kernel (kernels.elementwise_tiles)
 
 @contextlib.contextmanager
 def _tiled_from(items=1, side=1, stream_bytes=None):
@@ -321,7 +321,8 @@ def test_tiled_kernel_is_chosen_for_transposed_reads():
     with _specs() as again:
         (xp.asarray(filled((500, 123), "float32")).mT * 3.0)._realize()
     assert again == [seen[0]]
-    assert not elementwise.tiles("nvptx64-nvidia-cuda") and elementwise.tiles("x86_64-unknown-linux-gnu")
+    from egpu_array.kernels.elementwise_tiles import tiles
+    assert not tiles("nvptx64-nvidia-cuda") and tiles("x86_64-unknown-linux-gnu")
 
 
 def test_large_transposed_expressions_default_thresholds():
