@@ -140,16 +140,16 @@ def test_random_bits_of_every_width_survive():
 def _tiled_from(items=1, side=1, stream_bytes=None):
     """Tile expressions from ``items`` elements and ``side`` per blocked dimension on (small arrays
     take that path too); ``stream_bytes``: stream outputs from that many bytes on."""
-    from egpu_array import _schedule
+    from egpu_array import _schedule_layout
     from egpu_array.kernels import elementwise
-    saved = _schedule.TILED_MIN_ITEMS, _schedule.TILED_MIN_SIDE, elementwise.STREAM_MIN_BYTES
-    _schedule.TILED_MIN_ITEMS, _schedule.TILED_MIN_SIDE = items, side
+    saved = _schedule_layout.TILED_MIN_ITEMS, _schedule_layout.TILED_MIN_SIDE, elementwise.STREAM_MIN_BYTES
+    _schedule_layout.TILED_MIN_ITEMS, _schedule_layout.TILED_MIN_SIDE = items, side
     if stream_bytes is not None:
         elementwise.STREAM_MIN_BYTES = stream_bytes
     try:
         yield
     finally:
-        _schedule.TILED_MIN_ITEMS, _schedule.TILED_MIN_SIDE, elementwise.STREAM_MIN_BYTES = saved
+        _schedule_layout.TILED_MIN_ITEMS, _schedule_layout.TILED_MIN_SIDE, elementwise.STREAM_MIN_BYTES = saved
 
 
 @contextlib.contextmanager
@@ -309,7 +309,6 @@ def test_tiled_kernel_is_chosen_for_transposed_reads():
     """The kernel of an expression over a transposed view walks blocks and stages that input
     (class "t"); C-contiguous and thin ones are not tiled; one tiled kernel serves every shape
     of the same structure; GPU targets never tile."""
-    from egpu_array.kernels import elementwise
     x = xp.asarray(filled((300, 400), "float32"))
     with _specs() as seen:
         (x.mT * 2.0)._realize()
