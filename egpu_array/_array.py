@@ -235,7 +235,7 @@ class Array:
         _indexing.setitem(self, key, value)
 
     def __repr__(self) -> str:
-        host, threshold = _printed(self)
+        host, threshold = _transfer.printed(self)
         body = np.array2string(host, separator=", ", prefix="Array(", threshold=threshold)
         return f"Array({body}, dtype={self.dtype.name}, device={self.device.name!r})"
 
@@ -246,25 +246,6 @@ class Array:
     #: take NumPy scalars as Python scalars and refuse NumPy arrays) instead of converting ``x``
     #: with ``__array__`` and returning a NumPy result (a silent copy off the device)
     __array_priority__ = 100
-
-
-def _printed(x: Array) -> tuple:
-    """``(host array, threshold)`` for ``np.array2string`` to print ``x`` as NumPy prints it.
-    Past NumPy's print threshold only the edges are shown, so only they are copied to the host:
-    along every axis longer than twice the edge items, the first and last edge items and one
-    element standing for the elided middle, printed with threshold 0 (the axis then still
-    exceeds twice the edge items, so NumPy elides the same middle)."""
-    opts = np.get_printoptions()
-    edge = opts["edgeitems"]
-    if x.size <= opts["threshold"]:
-        return x._to_numpy(), opts["threshold"]
-    from ._creation import asarray
-    from ._gather import take
-    for axis, n in enumerate(x.shape):
-        if n > 2 * edge:
-            picks = list(range(edge + 1)) + list(range(n - edge, n))
-            x = take(x, asarray(picks, device=x.device), axis=axis)
-    return x._to_numpy(), 0
 
 
 def _unpickle(host: np.ndarray, device_name: str) -> Array:

@@ -63,6 +63,9 @@ def export_dlpack(x, *, stream=None, max_version=None, dl_device=None, copy=None
         raise BufferError(f"__dlpack__: copy=False, but the array is {view.readonly}: only a copy can "
                           "be handed out writable")
     arr = to_host(x, copy=bool(copy), writeable=not view.readonly)  # (read-only: copied)
+    if dev.host_memory and not copy and arr.flags.writeable:
+        from ._transfer import exported
+        exported(view.buffer)  # (shared: a NumPy array of it coming back is a view of it)
     if not arr.flags.writeable:
         arr = np.array(arr, copy=True)
     kwargs = {}

@@ -62,9 +62,9 @@ def view_extent(shape, strides, offset) -> tuple:
     return lo, hi + 1
 
 
-#: our own host-memory buffers whose memory was handed to NumPy (``to_host``'s views: __array__,
-#: DLPack), by device name and address: a NumPy array of that memory coming back is a view of
-#: the buffer itself
+#: our own host-memory buffers whose memory was handed out through DLPack (the consumer's array
+#: does not lead back to them), by device name and address: a NumPy array of that memory coming
+#: back is a view of the buffer itself
 _EXPORTED: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
 
 
@@ -74,7 +74,17 @@ def exported(buf) -> None:
 
 
 def own_buffer(host: np.ndarray, device):
-    """The exported buffer of ours on ``device`` holding all of ``host``'s elements, or None."""
+    """The buffer of ours on ``device`` holding all of ``host``'s elements, or None: the one a
+    view from :func:`to_host` (``np.asarray(x)``) leads back to through its ``base`` objects, or
+    one exported through DLPack (:data:`_EXPORTED`)."""
+    from .backend.cpu import _HostMemory
+    base = host.base
+    for _ in range(16):  # (views of views, as_strided's holder, the host view)
+        if base is None or isinstance(base, _HostMemory):
+            break
+        base = getattr(base, "base", None)
+    if isinstance(base, _HostMemory) and base.buf.device == device:
+        return base.buf
     if not _EXPORTED or not host.size:
         return None
     lo = hi = host.ctypes.data
@@ -85,6 +95,25 @@ def own_buffer(host: np.ndarray, device):
         if name == device.name and ptr <= lo and hi <= ptr + buf.nbytes and buf.valid:
             return buf
     return None
+
+
+def printed(x) -> tuple:
+    """``(host array, threshold)`` for ``np.array2string`` to print ``x`` as NumPy prints it.
+    Past NumPy's print threshold only the edges are shown, so only they are copied to the host:
+    along every axis longer than twice the edge items, the first and last edge items and one
+    element standing for the elided middle, printed with threshold 0 (the axis then still
+    exceeds twice the edge items, so NumPy elides the same middle)."""
+    opts = np.get_printoptions()
+    edge = opts["edgeitems"]
+    if x.size <= opts["threshold"]:
+        return x._to_numpy(), opts["threshold"]
+    from ._creation import asarray
+    from ._gather import take
+    for axis, n in enumerate(x.shape):
+        if n > 2 * edge:
+            picks = list(range(edge + 1)) + list(range(n - edge, n))
+            x = take(x, asarray(picks, device=x.device), axis=axis)
+    return x._to_numpy(), 0
 
 
 def to_host(arr, copy: bool = False, writeable: bool = False) -> np.ndarray:
@@ -100,8 +129,6 @@ def to_host(arr, copy: bool = False, writeable: bool = False) -> np.ndarray:
         return np.empty(shape, dtype=dtype.np)
     if dev.host_memory:
         raw = dev.host_view(view.buffer, lo * item, (hi - lo) * item)
-        if not copy:
-            exported(view.buffer)
     elif hi - lo > 2 * math.prod(shape):
         # a sparse view (a column, a stepped slice): packed on the device first, so that only its
         # elements cross the link, not the whole span of memory it strides over
